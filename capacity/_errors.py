@@ -1,0 +1,115 @@
+"""The exception tree of ``capacity``.
+
+Every error the library raises on purpose derives from :class:`CapacityError`; the CLI turns
+each into one line on stderr and exit status 3 ("unknown": the run itself failed)::
+
+    CapacityError
+    ├── DockerUnavailable      no engine answers, or the socket refuses us
+    ├── ContainerGone          a container vanished between listing and reading it
+    ├── NoContainers           nothing is running to sample
+    ├── InvalidSamples         samples with NaN, negative, unsorted or missing values
+    ├── InsufficientData       too few samples, or a span too short, to trust a result
+    ├── NotFittedError         a model used before ``fit``
+    ├── ProfileVersionError    a profiles/plan file of another schema version
+    ├── InvalidParameter       a parameter out of its range (also a ValueError)
+    └── StoreError             the sample store is missing, corrupt or not writable
+
+A message says what was wrong, the value seen, and what to do.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CapacityError",
+    "ContainerGone",
+    "DockerUnavailable",
+    "InsufficientData",
+    "InvalidParameter",
+    "InvalidSamples",
+    "NoContainers",
+    "NotFittedError",
+    "ProfileVersionError",
+    "StoreError",
+]
+
+
+class CapacityError(Exception):
+    """Base class of every error ``capacity`` raises on purpose."""
+
+
+class DockerUnavailable(CapacityError):
+    """No Docker Engine answers at ``base_url``, or access to its socket is denied."""
+
+    def __init__(self, message: str, *, base_url: str | None = None) -> None:
+        super().__init__(message)
+        self.base_url = base_url
+
+
+class ContainerGone(CapacityError):
+    """A container disappeared (removed, exited, OOM-killed) while it was being read."""
+
+    def __init__(self, container_id: str, reason: str = "") -> None:
+        msg = f"container {container_id[:12]} is gone"
+        if reason:
+            msg += f": {reason}"
+        super().__init__(msg)
+        self.container_id = container_id
+        self.reason = reason
+
+
+class NoContainers(CapacityError):
+    """The engine answered, but no running container matched."""
+
+
+class InvalidSamples(CapacityError, ValueError):
+    """Samples that cannot be used as they are: NaN, inf, negative, unsorted, empty."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        column: str | None = None,
+        service: str | None = None,
+        value: object = None,
+    ) -> None:
+        super().__init__(message)
+        self.column = column
+        self.service = service
+        self.value = value
+
+
+class InsufficientData(CapacityError):
+    """Too few samples, or too short a span, for a result that can be trusted."""
+
+
+class NotFittedError(CapacityError, AttributeError):
+    """An estimator was used before ``fit`` was called."""
+
+
+class ProfileVersionError(CapacityError, ValueError):
+    """A JSON file written with another schema version than this release reads."""
+
+
+class InvalidParameter(CapacityError, ValueError):
+    """A parameter outside its valid range.
+
+    The message follows one pattern: "The 'epsilon' parameter of plan must be in (0, 0.5);
+    got 0.7 instead."
+    """
+
+    def __init__(self, name: str, owner: str, constraint: str, value: object) -> None:
+        super().__init__(
+            f"The {name!r} parameter of {owner} must be {constraint}; got {value!r} instead."
+        )
+        self.name = name
+        self.owner = owner
+        self.constraint = constraint
+        self.value = value
+
+
+class StoreError(CapacityError):
+    """The sample store is missing, corrupt, or not writable."""
+
+    def __init__(self, message: str, *, path: str | None = None) -> None:
+        super().__init__(message)
+        self.path = path

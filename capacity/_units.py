@@ -1,0 +1,110 @@
+"""Parsing and formatting of durations and byte sizes given by people.
+
+Durations: ``"10s"``, ``"500ms"``, ``"5m"``, ``"2h"``, ``"14d"``, or a bare number of seconds.
+Sizes: ``"512MiB"``, ``"32GiB"``, ``"400GB"``, ``"1.5TB"``, or a bare number of bytes.
+Binary suffixes (KiB, MiB, ...) are powers of 1024, decimal ones (kB, MB, ...) powers of 1000.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+from ._errors import InvalidParameter
+
+__all__ = ["format_bytes", "format_duration", "parse_bytes", "parse_duration"]
+
+_DURATION_UNITS_S = {
+    "ms": 1e-3,
+    "s": 1.0,
+    "sec": 1.0,
+    "m": 60.0,
+    "min": 60.0,
+    "h": 3600.0,
+    "d": 86400.0,
+    "w": 7 * 86400.0,
+}
+
+_BYTE_UNITS = {
+    "": 1,
+    "b": 1,
+    "k": 1000,
+    "kb": 1000,
+    "m": 1000**2,
+    "mb": 1000**2,
+    "g": 1000**3,
+    "gb": 1000**3,
+    "t": 1000**4,
+    "tb": 1000**4,
+    "ki": 1024,
+    "kib": 1024,
+    "mi": 1024**2,
+    "mib": 1024**2,
+    "gi": 1024**3,
+    "gib": 1024**3,
+    "ti": 1024**4,
+    "tib": 1024**4,
+}
+
+_NUMBER_UNIT = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*([A-Za-z]*)\s*$")
+
+
+def parse_duration(text: str | float | int, *, name: str = "duration") -> float:
+    """Return a duration in seconds from ``"10s"``, ``"5m"``, ``"2h"``, ``"14d"`` or a number.
+
+    Raises :class:`InvalidParameter` for an unknown unit, a negative or a non-finite value.
+    """
+    if isinstance(text, int | float):
+        value = float(text)
+    else:
+        match = _NUMBER_UNIT.match(str(text))
+        unit = match.group(2).lower() if match else None
+        if match is None or (unit and unit not in _DURATION_UNITS_S):
+            raise InvalidParameter(
+                name, "capacity", "a duration such as 500ms, 10s, 5m, 2h or 14d", text
+            )
+        value = float(match.group(1)) * (_DURATION_UNITS_S[unit] if unit else 1.0)
+    if not math.isfinite(value) or value < 0:
+        raise InvalidParameter(name, "capacity", "a finite duration >= 0", text)
+    return value
+
+
+def parse_bytes(text: str | float | int, *, name: str = "size") -> float:
+    """Return a size in bytes from ``"512MiB"``, ``"32GiB"``, ``"400GB"`` or a number."""
+    if isinstance(text, int | float):
+        value = float(text)
+    else:
+        match = _NUMBER_UNIT.match(str(text))
+        unit = match.group(2).lower() if match else None
+        if match is None or unit not in _BYTE_UNITS:
+            raise InvalidParameter(
+                name, "capacity", "a size such as 512MiB, 32GiB or 400GB", text
+            )
+        value = float(match.group(1)) * _BYTE_UNITS[unit]
+    if not math.isfinite(value) or value < 0:
+        raise InvalidParameter(name, "capacity", "a finite size >= 0", text)
+    return value
+
+
+def format_bytes(n_bytes: float) -> str:
+    """Format a byte count with a binary suffix, e.g. ``"48.0 MiB"``."""
+    if not math.isfinite(n_bytes):
+        return str(n_bytes)
+    value = float(n_bytes)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(value) < 1024 or unit == "TiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
+
+
+def format_duration(seconds: float) -> str:
+    """Format seconds as ``"10s"``, ``"5m"``, ``"2h30m"``."""
+    if seconds < 60:
+        return f"{seconds:g}s"
+    if seconds < 3600:
+        m, s = divmod(round(seconds), 60)
+        return f"{m}m{s:02d}s" if s else f"{m}m"
+    h, rest = divmod(round(seconds), 3600)
+    m = rest // 60
+    return f"{h}h{m:02d}m" if m else f"{h}h"

@@ -1,0 +1,153 @@
+"""Shared fixtures: a real Docker Engine, a busybox test image built FROM scratch, and
+labelled containers that are always removed, pass or fail.
+
+Tests that need the engine carry ``@pytest.mark.docker``. When no engine answers they are
+skipped with the reason, unless ``CAPACITY_REQUIRE_DOCKER=1`` (as in ``.ci/run``): then they fail.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+TEST_LABEL = "capacity.test"
+TEST_IMAGE = "capacity-test-busybox:latest"
+SESSION_ID = uuid.uuid4().hex[:8]
+REQUIRE_DOCKER = os.environ.get("CAPACITY_REQUIRE_DOCKER", "") not in ("", "0", "false", "no")
+
+_engine_error: str | None = None
+_engine_client: Any = None
+
+
+def _engine() -> Any:
+    """Connect once per session; remember why it failed."""
+    global _engine_client, _engine_error
+    if _engine_client is None and _engine_error is None:
+        from capacity._errors import DockerUnavailable
+        from capacity.sources._docker import connect
+
+        try:
+            _engine_client = connect(timeout_s=30)
+        except DockerUnavailable as exc:
+            _engine_error = str(exc)
+    return _engine_client
+
+
+@pytest.fixture(autouse=True)
+def _docker_marker_gate(request: pytest.FixtureRequest) -> None:
+    if request.node.get_closest_marker("docker") is None:
+        return
+    if _engine() is None:
+        reason = f"needs a Docker Engine: {_engine_error}"
+        if REQUIRE_DOCKER:
+            pytest.fail(f"CAPACITY_REQUIRE_DOCKER=1 but {reason}", pytrace=False)
+        pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def docker_client() -> Any:
+    """A connected ``docker.DockerClient`` (use only from tests marked ``docker``)."""
+    client = _engine()
+    if client is None:
+        if REQUIRE_DOCKER:
+            pytest.fail(f"CAPACITY_REQUIRE_DOCKER=1 but {_engine_error}", pytrace=False)
+        pytest.skip(f"needs a Docker Engine: {_engine_error}")
+    return client
+
+
+def _busybox_binary() -> Path:
+    for candidate in ("/bin/busybox", "/usr/bin/busybox", shutil.which("busybox") or ""):
+        if candidate and Path(candidate).is_file():
+            return Path(candidate)
+    pytest.fail("busybox is not installed: apt-get install -y busybox-static", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def busybox_image(docker_client: Any) -> str:
+    """Build ``capacity-test-busybox`` FROM scratch with the host's static busybox.
+
+    No registry is reachable, so nothing is pulled. The image is rebuilt once per session
+    (cheap: the layer cache makes it a no-op when busybox did not change).
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        shutil.copy2(_busybox_binary(), Path(tmp) / "busybox")
+        (Path(tmp) / "Dockerfile").write_text(
+            "FROM scratch\n"
+            "COPY busybox /bin/busybox\n"
+            'RUN ["/bin/busybox", "--install", "-s", "/bin"]\n'
+            'CMD ["/bin/sh"]\n'
+        )
+        docker_client.images.build(path=tmp, tag=TEST_IMAGE, rm=True, labels={TEST_LABEL: "1"})
+    return TEST_IMAGE
+
+
+def remove_test_containers(client: Any, session_only: bool = True) -> None:
+    """Remove every container this test session labelled (or every test container)."""
+    label = f"{TEST_LABEL}={SESSION_ID}" if session_only else TEST_LABEL
+    for c in client.containers.list(all=True, filters={"label": label}):
+        try:
+            c.remove(force=True, v=True)
+        except Exception:  # noqa: BLE001 - best effort; it may already be gone
+            pass
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _remove_leftovers_at_end() -> Iterator[None]:
+    yield
+    if _engine_client is not None:
+        remove_test_containers(_engine_client, session_only=True)
+
+
+RunContainer = Callable[..., Any]
+
+
+@pytest.fixture
+def run_container(docker_client: Any, busybox_image: str) -> Iterator[RunContainer]:
+    """Factory: ``run_container("sh", "-c", "...", cpus=0.5, ...)`` -> running Container.
+
+    Every container carries the ``capacity.test`` label and is removed after the test, pass or
+    fail. Keyword arguments go to ``docker_client.containers.run`` (``nano_cpus``,
+    ``mem_limit``, ``network``, ``cgroup_parent``, ...); ``cpus=0.5`` is a shorthand.
+    """
+    started: list[Any] = []
+
+    def run(*command: str, image: str | None = None, **kwargs: Any) -> Any:
+        labels = dict(kwargs.pop("labels", {}) or {})
+        labels[TEST_LABEL] = SESSION_ID
+        cpus = kwargs.pop("cpus", None)
+        if cpus is not None:
+            kwargs["nano_cpus"] = int(float(cpus) * 1e9)
+        container = docker_client.containers.run(
+            image or busybox_image,
+            list(command) if command else None,
+            detach=True,
+            labels=labels,
+            **kwargs,
+        )
+        started.append(container)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            container.reload()
+            if container.status == "running":
+                break
+            if container.status in ("exited", "dead"):
+                break
+            time.sleep(0.05)
+        return container
+
+    try:
+        yield run
+    finally:
+        for c in started:
+            try:
+                c.remove(force=True, v=True)
+            except Exception:  # noqa: BLE001 - already removed by the test
+                pass
