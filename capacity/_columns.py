@@ -1,0 +1,51 @@
+"""Column names of the tables that flow through the pipeline. Units are in the names.
+
+The **counters table** (what a collector reads, what the store keeps) has one row per
+container per round: ``time`` (UTC), ``monotonic_s``, ``container_id``, ``started_at`` (UTC;
+with the id it keys a series, since a restart resets counters) and every field of
+:class:`capacity.sources.ContainerCounters`.
+
+The **samples table** (the rate table of DESIGN.md, what ``fit`` takes) has one row per
+container per interval, at the interval's end:
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CPU",
+    "DISK_READ",
+    "DISK_USAGE",
+    "DISK_WRITE",
+    "KEY_COLUMNS",
+    "MEMORY",
+    "NET_RX",
+    "NET_TX",
+    "RESOURCES",
+    "SAMPLE_COLUMNS",
+]
+
+#: average cores used over the interval (1.0 = one logical CPU busy the whole interval)
+CPU = "cpu_cores"
+#: usage minus inactive file cache, clamped at 0, at the end of the interval
+MEMORY = "memory_working_set_bytes"
+NET_RX = "net_rx_bytes_per_second"
+NET_TX = "net_tx_bytes_per_second"
+DISK_READ = "disk_read_bytes_per_second"
+DISK_WRITE = "disk_write_bytes_per_second"
+#: writable layer (+ volumes where known); sampled slowly, NaN between readings
+DISK_USAGE = "disk_usage_bytes"
+
+#: every resource column a profile is fitted for, in report order
+RESOURCES: tuple[str, ...] = (CPU, MEMORY, NET_RX, NET_TX, DISK_READ, DISK_WRITE, DISK_USAGE)
+
+#: identifying columns of the samples table
+KEY_COLUMNS: tuple[str, ...] = (
+    "time",  # datetime64[ns, UTC], end of the interval
+    "container_id",
+    "container_name",
+    "service",  # grouping key: Compose service label, else image, else name
+    "image",
+    "interval_s",  # length of the interval the rates are averaged over, seconds
+)
+
+SAMPLE_COLUMNS: tuple[str, ...] = (*KEY_COLUMNS, *RESOURCES)
