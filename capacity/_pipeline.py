@@ -1,0 +1,140 @@
+"""Glue the stages together: collect or load samples, fit, plan per service.
+
+The CLI and the public API both call these functions, so a notebook and ``capacity report``
+give the same answer on the same data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+import pandas as pd
+
+from ._collect import Collection, Collector, DockerEngine
+from ._errors import NoContainers
+from .model._fit import ProfileModel
+from .model._profile import Profiles
+from .solver._machine import Machine
+from .solver._plan import Plan, plan
+
+__all__ = [
+    "DEMO_DESCRIPTION",
+    "Samples",
+    "collect_samples",
+    "load_demo",
+    "plan_all",
+    "running_counts",
+]
+
+DEMO_DESCRIPTION = "the bundled recording (capacity/data/, see capacity/data/README.md)"
+
+
+@dataclass(frozen=True)
+class Samples:
+    """A samples table with the counters and container tables it was computed from."""
+
+    samples: pd.DataFrame
+    counters: pd.DataFrame
+    containers: pd.DataFrame
+    interval_s: float
+    source: str
+
+
+def _to_samples(
+    counters: pd.DataFrame, containers: pd.DataFrame, interval_s: float, source: str
+) -> Samples:
+    from .store._rates import counters_to_samples
+
+    samples = counters_to_samples(counters, containers, interval_s=interval_s)
+    return Samples(samples, counters, containers, interval_s, source)
+
+
+def collect_samples(
+    client: Any,
+    *,
+    interval_s: float,
+    duration_s: float,
+    filters: Mapping[str, Any] | None = None,
+    reader: Any = None,
+    on_round: Callable[[Collector, float], None] | None = None,
+) -> Samples:
+    """Sample the engine's running containers in memory and return the samples table."""
+    if reader is None:
+        from .sources._cgroup import CgroupReader
+
+        reader = CgroupReader()
+    engine = DockerEngine(client, filters=filters)
+    if not engine.containers():
+        raise NoContainers(
+            "no running containers to sample on this engine: start some, or try "
+            "'capacity report --demo' to plan from the bundled recording"
+        )
+    collection = Collection()
+    Collector(engine, reader, collection).run(
+        interval_s=interval_s, duration_s=duration_s, on_round=on_round
+    )
+    return _to_samples(
+        collection.counters_frame(), collection.containers_frame(), interval_s, "engine"
+    )
+
+
+def load_demo() -> Samples:
+    """The bundled real recording (see ``capacity/data/README.md`` for how it was made)."""
+    data = resources.files("capacity") / "data"
+    with resources.as_file(data / "demo_counters.csv.gz") as p:
+        counters = pd.read_csv(p, compression="gzip")
+    with resources.as_file(data / "demo_containers.csv") as p:
+        containers = pd.read_csv(p)
+    for frame, cols in ((counters, ("time", "started_at")), (containers, ("started_at",))):
+        for col in cols:
+            frame[col] = pd.to_datetime(frame[col], utc=True, format="ISO8601")
+    interval_s = float(counters.groupby("container_id")["monotonic_s"].diff().median())
+    return _to_samples(counters, containers, interval_s, "demo")
+
+
+def running_counts(samples: pd.DataFrame) -> dict[str, int]:
+    """Containers per service in the last sampled instant (what runs now)."""
+    if samples.empty:
+        return {}
+    last = samples["time"].max()
+    latest = samples[samples["time"] >= last - pd.Timedelta(seconds=1e-3)]
+    return {str(k): int(v) for k, v in latest.groupby("service")["container_id"].nunique().items()}
+
+
+def plan_all(
+    profiles: Profiles,
+    machine: Machine,
+    *,
+    running: Mapping[str, int],
+    epsilon: float = 0.01,
+) -> dict[str, Plan]:
+    """A plan per service: how many of it fit beside what the other services use now.
+
+    For service S, the other services' running replicas occupy their per-replica demand
+    times their running count of each resource.
+    """
+    plans: dict[str, Plan] = {}
+    for service in profiles.services:
+        occupied: dict[str, float] = {}
+        for other, count in running.items():
+            if other == service or other not in profiles.services:
+                continue
+            for r, rp in profiles[other].resources.items():
+                occupied[r] = occupied.get(r, 0.0) + rp.demand * count
+        plans[service] = plan(
+            profiles,
+            machine,
+            service=service,
+            epsilon=epsilon,
+            running=running.get(service, 0),
+            occupied=occupied,
+        )
+    return plans
+
+
+def fit_profiles(samples: pd.DataFrame) -> Profiles:
+    """Fit profiles with the default model."""
+    return ProfileModel().fit(samples).profiles_
