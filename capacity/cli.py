@@ -124,7 +124,7 @@ def report(
     plans from the bundled recording instead and says so. With --duration given, a missing
     engine is an error (exit 3).
     """
-    from ._pipeline import collect_samples, fit_profiles, load_demo, plan_all, running_counts
+    from ._pipeline import fit_profiles, load_demo, plan_all, running_counts
     from .report._render import plans_to_dict, write_report
     from .solver._machine import Machine
 

@@ -7,6 +7,7 @@ skipped with the reason, unless ``CAPACITY_REQUIRE_DOCKER=1`` (as in ``.ci/run``
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -93,10 +94,8 @@ def remove_test_containers(client: Any, session_only: bool = True) -> None:
     """Remove every container this test session labelled (or every test container)."""
     label = f"{TEST_LABEL}={SESSION_ID}" if session_only else TEST_LABEL
     for c in client.containers.list(all=True, filters={"label": label}):
-        try:
+        with contextlib.suppress(Exception):  # best effort: it may already be gone
             c.remove(force=True, v=True)
-        except Exception:  # noqa: BLE001 - best effort; it may already be gone
-            pass
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -147,7 +146,5 @@ def run_container(docker_client: Any, busybox_image: str) -> Iterator[RunContain
         yield run
     finally:
         for c in started:
-            try:
+            with contextlib.suppress(Exception):  # already removed by the test
                 c.remove(force=True, v=True)
-            except Exception:  # noqa: BLE001 - already removed by the test
-                pass
