@@ -1,0 +1,1 @@
+"""One module per ``capacity`` subcommand; ``capacity.cli`` registers them."""

@@ -1,0 +1,75 @@
+"""Shared pieces of the CLI: exit codes, parameter types, console output."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import click
+
+from .._errors import CapacityError
+from .._units import parse_duration
+
+EXIT_OK, EXIT_WARNING, EXIT_CRITICAL, EXIT_UNKNOWN = 0, 1, 2, 3
+def stderr(message: str) -> None:
+    click.echo(message, err=True)
+
+
+class _Duration(click.ParamType):
+    name = "duration"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, float):
+            return value
+        try:
+            return parse_duration(value, name=param.name if param and param.name else "duration")
+        except CapacityError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+DURATION = _Duration()
+
+
+def parse_filters(values: Sequence[str]) -> dict[str, list[str]]:
+    filters: dict[str, list[str]] = {}
+    for value in values:
+        key, sep, rest = value.partition("=")
+        if not sep or key not in ("label", "name", "ancestor", "id"):
+            raise click.BadParameter(
+                f"{value!r}: use label=KEY[=VALUE], name=NAME, ancestor=IMAGE or id=ID",
+                param_hint="--filter",
+            )
+        filters.setdefault(key, []).append(rest)
+    return filters
+
+
+def plans_status(plans: Mapping[str, Any]) -> int:
+    critical = any(p.safe_count is not None and p.running > p.safe_count for p in plans.values())
+    return EXIT_CRITICAL if critical else EXIT_OK
+
+
+def print_summary(plans: Mapping[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from .report._render import format_value
+
+    console = Console(no_color=bool(os.environ.get("NO_COLOR")), highlight=False)
+    table = Table(title="capacity: safe container count per service")
+    for column in ("service", "running", "safe count", "more", "binding", "per replica"):
+        table.add_column(column, justify="left" if column in ("service", "binding") else "right")
+    for service, plan in plans.items():
+        binding = plan.binding_resource
+        per = plan.per_resource.get(binding) if binding else None
+        table.add_row(
+            service,
+            str(plan.running),
+            "-" if plan.safe_count is None else str(plan.safe_count),
+            "-" if plan.more is None else str(plan.more),
+            binding or "-",
+            format_value(binding, per.demand_per_replica) if per and binding else "-",
+        )
+    console.print(table)
+
+
