@@ -53,7 +53,7 @@ def print_summary(plans: Mapping[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from .report._render import format_value
+    from ..report._render import format_value
 
     console = Console(no_color=bool(os.environ.get("NO_COLOR")), highlight=False)
     table = Table(title="capacity: safe container count per service")
