@@ -1,0 +1,281 @@
+"""The fast path: read each container's counters straight from cgroupfs and ``/proc``.
+
+This is how cAdvisor reads containers: find the container's cgroup from
+``/proc/<pid>/cgroup`` of its main process, read the controller files there (parsed by
+:mod:`._cgroup_v1` or :mod:`._cgroup_v2`), and read the network counters from
+``/proc/<pid>/net/dev`` (cgroups do not count network traffic). Going through the main
+process's own cgroup file makes the lookup independent of the cgroup driver (``cgroupfs``:
+``/docker/<id>``; ``systemd``: ``/system.slice/docker-<id>.scope``) and of ``--cgroup-parent``.
+
+Which cgroup version serves a controller: on a v1 host every controller has its own
+hierarchy (``/sys/fs/cgroup/memory``, ...); on a v2 host there is one (``/sys/fs/cgroup`` holds
+``cgroup.controllers``); a *hybrid* host has v1 hierarchies plus an almost empty v2 one at
+``/sys/fs/cgroup/unified``. v1 wins wherever the ``memory`` controller is mounted as v1.
+
+The roots are parameters so tests can point them at recorded trees.
+"""
+
+from __future__ import annotations
+
+import errno
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Literal
+
+from .._errors import ContainerGone
+from . import _cgroup_v1, _cgroup_v2, _procnet
+from ._types import ContainerCounters, ContainerInfo
+
+__all__ = [
+    "CgroupLocation",
+    "CgroupReader",
+    "cgroup_version",
+    "cgroupfs_readable",
+    "locate_cgroup",
+    "parse_proc_cgroup",
+]
+
+# errno values that mean "the process or cgroup went away while we read it"
+_GONE_ERRNOS = frozenset({errno.ENOENT, errno.ESRCH, errno.ENODEV})
+
+
+def _is_gone(exc: OSError) -> bool:
+    return isinstance(exc, FileNotFoundError | ProcessLookupError) or exc.errno in _GONE_ERRNOS
+
+
+def parse_proc_cgroup(text: str) -> tuple[dict[str, str], str | None]:
+    """Parse ``/proc/<pid>/cgroup``.
+
+    Parameters
+    ----------
+    text : str
+        Lines ``hierarchy-id:controller[,controller...]:/path`` (v1; named hierarchies such as
+        ``name=systemd`` are kept under that name) and ``0::/path`` (the v2 hierarchy).
+
+    Returns
+    -------
+    tuple
+        ``(v1, v2)``: ``v1`` maps each controller to its path (``{"cpu": "/docker/<id>",
+        "cpuacct": ...}``); ``v2`` is the path in the unified hierarchy, or ``None``.
+
+    Examples
+    --------
+    >>> parse_proc_cgroup("4:memory:/docker/abc\\n1:cpu,cpuacct:/docker/abc\\n0::/\\n")
+    ({'memory': '/docker/abc', 'cpu': '/docker/abc', 'cpuacct': '/docker/abc'}, '/')
+    """
+    v1: dict[str, str] = {}
+    v2: str | None = None
+    for line in text.splitlines():
+        parts = line.split(":", 2)
+        if len(parts) != 3:
+            continue
+        hierarchy, controllers, path = parts
+        if hierarchy == "0" and controllers == "":
+            v2 = path
+            continue
+        for controller in controllers.split(","):
+            if controller:
+                v1[controller] = path
+    return v1, v2
+
+
+def cgroup_version(cgroup_root: Path = Path("/sys/fs/cgroup")) -> Literal[1, 2] | None:
+    """Which cgroup version serves containers under ``cgroup_root``.
+
+    Returns ``2`` on a pure v2 host (``cgroup.controllers`` at the root), ``1`` on a v1 or
+    hybrid host (a v1 ``memory`` hierarchy is mounted), ``None`` when neither is found (no
+    cgroupfs: a remote engine, or a container without ``/sys/fs/cgroup``).
+    """
+    if (cgroup_root / "cgroup.controllers").is_file():
+        return 2
+    if _v1_mount(cgroup_root, "memory") is not None:
+        return 1
+    return None
+
+
+def _v1_mount(cgroup_root: Path, controller: str, joined: str = "") -> Path | None:
+    """The mount point of a v1 hierarchy: ``cpu,cpuacct`` co-mounts are tried by both names."""
+    for name in (joined, controller):
+        if name and (cgroup_root / name).is_dir():
+            candidate = cgroup_root / name
+            if not (candidate / "cgroup.controllers").exists():  # not a v2 mount
+                return candidate
+    return None
+
+
+def _under(mount: Path, path: str) -> Path:
+    return mount / path.lstrip("/")
+
+
+@dataclass(frozen=True)
+class CgroupLocation:
+    """Where one process's cgroup lives.
+
+    ``version`` is 1 or 2. For v1, ``v1_dirs`` maps each controller to the process's
+    directory in that hierarchy; for v2, ``v2_dir`` is its directory in the unified one.
+    """
+
+    version: Literal[1, 2]
+    v1_dirs: Mapping[str, Path] = field(default_factory=dict)
+    v2_dir: Path | None = None
+
+    @property
+    def leaf(self) -> Path:
+        """The directory that must exist while the cgroup does (v1: memory; v2: the dir)."""
+        if self.version == 2 and self.v2_dir is not None:
+            return self.v2_dir
+        return self.v1_dirs["memory"]
+
+    def paths(self) -> tuple[Path, ...]:
+        """Every directory of this location (for messages and checks)."""
+        return (self.v2_dir,) if self.version == 2 and self.v2_dir else tuple(self.v1_dirs.values())
+
+
+def locate_cgroup(
+    proc_cgroup_text: str, cgroup_root: Path = Path("/sys/fs/cgroup")
+) -> CgroupLocation | None:
+    """Resolve ``/proc/<pid>/cgroup`` text to directories under ``cgroup_root``.
+
+    v1 wins when the v1 ``memory`` hierarchy is mounted and the process has a line for it;
+    otherwise the ``0::/path`` line is resolved in the unified hierarchy (``cgroup_root`` on a
+    v2 host, ``cgroup_root/unified`` on a hybrid one). ``None`` when neither resolves.
+
+    Trap: the paths are relative to the *reader's* cgroup namespace. A collector running in a
+    container with a private cgroup namespace sees other containers' paths as ``/../<id>``
+    and cannot resolve them: run it in the host's cgroup namespace (``--cgroupns host``) or
+    use the stats API reader.
+    """
+    v1_paths, v2_path = parse_proc_cgroup(proc_cgroup_text)
+    if "memory" in v1_paths and _v1_mount(cgroup_root, "memory") is not None:
+        # co-mounted hierarchies are named by their joined list ("cpu,cpuacct")
+        joined: dict[str, str] = {}
+        for line in proc_cgroup_text.splitlines():
+            parts = line.split(":", 2)
+            if len(parts) == 3 and "," in parts[1]:
+                joined.update(dict.fromkeys(parts[1].split(","), parts[1]))
+        dirs: dict[str, Path] = {}
+        for controller, path in v1_paths.items():
+            if controller.startswith("name="):
+                continue
+            mount = _v1_mount(cgroup_root, controller, joined.get(controller, ""))
+            if mount is not None:
+                dirs[controller] = _under(mount, path)
+        return CgroupLocation(version=1, v1_dirs=dirs)
+    if v2_path is not None:
+        for mount in (cgroup_root, cgroup_root / "unified"):
+            if (mount / "cgroup.controllers").is_file():
+                return CgroupLocation(version=2, v2_dir=_under(mount, v2_path))
+    return None
+
+
+def cgroupfs_readable(
+    pid: int,
+    *,
+    proc_root: Path = Path("/proc"),
+    cgroup_root: Path = Path("/sys/fs/cgroup"),
+) -> bool:
+    """Whether the fast path works for process ``pid``: its cgroup resolves and is readable.
+
+    ``False`` on a remote ``DOCKER_HOST`` (the pid is not ours), without ``/sys/fs/cgroup``,
+    in a private cgroup namespace, or without permission. Use
+    :class:`~capacity.sources.StatsApiReader` then.
+    """
+    try:
+        location = locate_cgroup((proc_root / str(pid) / "cgroup").read_text(), cgroup_root)
+        if location is None:
+            return False
+        if location.version == 2 and location.v2_dir is not None:
+            (location.v2_dir / "memory.current").read_text()
+        else:
+            (location.v1_dirs["memory"] / "memory.usage_in_bytes").read_text()
+    except (OSError, KeyError, ValueError):
+        return False
+    return True
+
+
+class CgroupReader:
+    """Read container counters from cgroupfs and ``/proc`` (the local fast path).
+
+    Parameters
+    ----------
+    proc_root : Path
+        Where ``/proc`` is (a recorded tree in tests).
+    cgroup_root : Path
+        Where the cgroup filesystems are mounted.
+
+    Notes
+    -----
+    ``read`` raises :class:`capacity.ContainerGone` when the container's process or cgroup
+    disappears before or while it is read, and when the pid now belongs to a process outside
+    the container's cgroup (pid reuse after the container exited): the cgroup path must
+    contain the container id, as docker names it with every driver and cgroup parent.
+    It never returns zeros for a container that is gone.
+
+    Examples
+    --------
+    >>> reader = CgroupReader()  # doctest: +SKIP
+    >>> reader.read(container).cpu_usage_seconds_total  # doctest: +SKIP
+    12.5
+    """
+
+    name = "cgroup"
+
+    def __init__(
+        self, proc_root: Path = Path("/proc"), cgroup_root: Path = Path("/sys/fs/cgroup")
+    ) -> None:
+        self.proc_root = proc_root
+        self.cgroup_root = cgroup_root
+
+    def locate(self, container: ContainerInfo) -> CgroupLocation:
+        """Resolve the container's cgroup directories (raises ContainerGone)."""
+        cid = container.id
+        try:
+            text = (self.proc_root / str(container.pid) / "cgroup").read_text()
+        except OSError as exc:
+            if _is_gone(exc):
+                raise ContainerGone(cid, f"process {container.pid} is gone") from exc
+            raise
+        location = locate_cgroup(text, self.cgroup_root)
+        if location is None:
+            raise ContainerGone(cid, f"process {container.pid} has no resolvable cgroup")
+        if not any(cid in str(p) for p in location.paths()):
+            raise ContainerGone(
+                cid, f"pid {container.pid} now belongs to cgroup {location.leaf} (pid reused)"
+            )
+        return location
+
+    def read(self, container: ContainerInfo) -> ContainerCounters:
+        """Read every counter of one container.
+
+        Raises
+        ------
+        ContainerGone
+            The container's process or cgroup vanished (or the pid was reused).
+        PermissionError
+            The files are not readable (run as root, or use the stats API reader).
+        """
+        cid = container.id
+        location = self.locate(container)
+        try:
+            if location.version == 2 and location.v2_dir is not None:
+                counters = _cgroup_v2.read_counters(cid, location.v2_dir)
+            else:
+                counters = _cgroup_v1.read_counters(cid, location.v1_dirs)
+            net = _procnet.read_net_dev(container.pid, self.proc_root)
+            namespace = _procnet.net_namespace_inode(container.pid, self.proc_root)
+        except OSError as exc:
+            if _is_gone(exc):
+                raise ContainerGone(cid, f"cgroup {location.leaf} vanished: {exc}") from exc
+            raise
+        # optional files read as None when the cgroup vanishes mid-read: check it still exists
+        if not location.leaf.is_dir():
+            raise ContainerGone(cid, f"cgroup {location.leaf} vanished while being read")
+        return replace(
+            counters,
+            net_rx_bytes_total=net.rx_bytes_total,
+            net_tx_bytes_total=net.tx_bytes_total,
+            net_rx_packets_total=net.rx_packets_total,
+            net_tx_packets_total=net.tx_packets_total,
+            net_namespace=namespace,
+        )
