@@ -1,27 +1,259 @@
-"""Profiles: one replica's demand per service and resource, in a versioned JSON form."""
+"""Profiles: one replica's demand per service and resource, in a versioned JSON form.
+
+Every number is in the unit of its resource column (see :mod:`capacity._columns`): cores for
+``cpu_cores``, bytes for ``memory_working_set_bytes`` and ``disk_usage_bytes``, bytes per second
+for the network and disk I/O rates. Times are seconds.
+
+The objects are frozen dataclasses. ``to_dict`` gives plain JSON types (dicts, lists, floats,
+``None``; never NaN), and ``from_dict(to_dict(p)) == p``. A quantity that cannot be computed
+from the data (a correlation with one replica, a fit with two samples) is ``None``, never NaN.
+
+Traps
+-----
+- A profile is of **one replica**, pooled over the replicas of its service: replicas are not
+  independent (they share traffic and clocks), so the solver must not add them up as if they
+  were; ``replica_correlation``, ``slow_var`` and ``trace`` say how much they move together.
+- CPU samples taken while the container was throttled at its limit understate what it would
+  have used without the limit: the profile is then censored at ``cpu_limit_cores``.
+"""
 
 from __future__ import annotations
 
 import json
 import math
+from bisect import bisect_left
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from .._errors import ProfileVersionError
+from .._errors import InsufficientData, InvalidParameter, ProfileVersionError
 
-__all__ = ["PROFILES_SCHEMA_VERSION", "Profiles", "ResourceProfile", "ServiceProfile"]
+__all__ = [
+    "PROFILES_SCHEMA_VERSION",
+    "QUANTILE_LEVELS",
+    "BurstProfile",
+    "Correlation",
+    "FitResult",
+    "Profiles",
+    "ResourceProfile",
+    "ServiceProfile",
+]
 
-PROFILES_SCHEMA_VERSION = 1
+PROFILES_SCHEMA_VERSION = 2
+
+#: the named quantiles every profile carries, name -> level
+QUANTILE_LEVELS: Mapping[str, float] = {
+    "p50": 0.5,
+    "p90": 0.9,
+    "p95": 0.95,
+    "p99": 0.99,
+    "p99.9": 0.999,
+    "max": 1.0,
+}
+
+_FAMILIES = ("normal", "lognormal", "gamma", "weibull")
+
+
+@dataclass(frozen=True)
+class FitResult:
+    """The best parametric distribution of one replica's samples, or ``family == "none"``.
+
+    Attributes
+    ----------
+    family : str
+        ``"normal"``, ``"lognormal"``, ``"gamma"``, ``"weibull"``, or ``"none"`` when no
+        candidate passes the tail test (then use the empirical quantiles).
+    params : Mapping[str, float]
+        The family's parameters in scipy's naming: normal ``loc``, ``scale``; lognormal ``s``,
+        ``scale`` (= exp(mu)); gamma ``a``, ``scale``; weibull ``c``, ``scale``. Location is
+        fixed at 0 for all but the normal.
+    aic : float or None
+        Akaike information criterion of the chosen family (lower is better), on the fit sample.
+    tail_statistic : float or None
+        How the tail is judged: the Kolmogorov-Smirnov distance between the empirical and the
+        fitted distribution *conditional on exceeding the empirical p90*, over the samples
+        above it. 0.05 means the fitted tail probabilities are off by at most 5 % of the tail
+        mass (0.5 % of all mass).
+    tail_threshold : float or None
+        The largest ``tail_statistic`` accepted: the larger of the 1 % Kolmogorov-Smirnov
+        critical value for the number of tail samples and the practical tolerance.
+    aic_by_family : Mapping[str, float]
+        AIC of every candidate that could be fitted (the best one is the lowest whose tail passes).
+    tail_by_family : Mapping[str, float]
+        The tail statistic of every candidate fitted.
+    reason : str
+        Why the family was chosen, or why none was.
+    """
+
+    family: str = "none"
+    params: Mapping[str, float] = field(default_factory=dict)
+    aic: float | None = None
+    tail_statistic: float | None = None
+    tail_threshold: float | None = None
+    aic_by_family: Mapping[str, float] = field(default_factory=dict)
+    tail_by_family: Mapping[str, float] = field(default_factory=dict)
+    reason: str = ""
+
+    @property
+    def ok(self) -> bool:
+        """True when a family was accepted."""
+        return self.family != "none"
+
+    def distribution(self) -> Any:
+        """The frozen ``scipy.stats`` distribution, or None when ``family == "none"``."""
+        if not self.ok:
+            return None
+        from scipy import stats
+
+        p = dict(self.params)
+        if self.family == "normal":
+            return stats.norm(loc=p["loc"], scale=p["scale"])
+        if self.family == "lognormal":
+            return stats.lognorm(p["s"], scale=p["scale"])
+        if self.family == "gamma":
+            return stats.gamma(p["a"], scale=p["scale"])
+        if self.family == "weibull":
+            return stats.weibull_min(p["c"], scale=p["scale"])
+        raise ValueError(f"unknown family {self.family!r}; one of {_FAMILIES}")
+
+    def quantile(self, q: float) -> float | None:
+        """The fitted distribution's ``q`` quantile (q in [0, 1)), or None without a fit."""
+        dist = self.distribution()
+        return None if dist is None else float(dist.ppf(q))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "family": self.family,
+            "params": dict(self.params),
+            "aic": self.aic,
+            "tail_statistic": self.tail_statistic,
+            "tail_threshold": self.tail_threshold,
+            "aic_by_family": dict(self.aic_by_family),
+            "tail_by_family": dict(self.tail_by_family),
+            "reason": self.reason,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> FitResult:
+        return cls(
+            family=d["family"],
+            params=dict(d.get("params", {})),
+            aic=d.get("aic"),
+            tail_statistic=d.get("tail_statistic"),
+            tail_threshold=d.get("tail_threshold"),
+            aic_by_family=dict(d.get("aic_by_family", {})),
+            tail_by_family=dict(d.get("tail_by_family", {})),
+            reason=d.get("reason", ""),
+        )
+
+
+@dataclass(frozen=True)
+class BurstProfile:
+    """How long demand stays high, from runs of consecutive samples above the p90.
+
+    A run is a stretch of consecutive samples of one container above the resource's p90; a
+    missed sample (a time gap over 1.5 intervals) ends it. Run lengths are in seconds
+    (samples x interval). With samples every ``interval_s``, a run shorter than one interval
+    cannot be seen: bursts shorter than that are averaged into the samples.
+
+    Attributes
+    ----------
+    threshold : float or None
+        The p90 the runs are counted above, in the resource's unit.
+    n_runs : int
+        Runs seen.
+    mean_run_s, p90_run_s, max_run_s : float or None
+        Mean, 90th percentile and longest run length, seconds; None with no run.
+    lag1_autocorrelation : float or None
+        Correlation of consecutive samples of the same container (after taking out each
+        container's mean), pooled over containers: near 0 for independent noise, near 1 for
+        slow swings. None with fewer than 3 consecutive pairs or constant samples.
+    """
+
+    threshold: float | None = None
+    n_runs: int = 0
+    mean_run_s: float | None = None
+    p90_run_s: float | None = None
+    max_run_s: float | None = None
+    lag1_autocorrelation: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> BurstProfile:
+        return cls(**dict(d))
+
+
+def _ci_from_json(v: Any) -> tuple[float, float | None]:
+    return (v[0], v[1])
 
 
 @dataclass(frozen=True)
 class ResourceProfile:
     """One replica's demand for one resource, in the resource column's unit.
 
-    ``demand`` is the per-replica figure the solver sizes with (p95 for CPU, the maximum for
-    memory and the rest in the walking skeleton); the other fields describe the distribution.
+    ``demand`` is the per-replica figure the skeleton solver sizes with (p95 for CPU, the
+    maximum for memory and the rest); the other fields describe the distribution and its time
+    structure. All statistics are over the samples of every replica of the service pooled, each
+    sample counting once, except the histogram, whose weights decay with age.
+
+    Attributes
+    ----------
+    resource : str
+        The samples column, e.g. ``"cpu_cores"``.
+    count : int
+        Samples used (non-NaN values; duplicates of one timestamp count once).
+    mean, std : float
+        Sample mean and standard deviation (``ddof=1``; 0 with one sample).
+    p50, p90, p95, p99, max : float
+        Empirical quantiles (numpy's default linear interpolation), the same as in ``quantiles``.
+    demand, demand_statistic : float, str
+        The skeleton solver's per-replica demand and which quantile it is.
+    quantiles : Mapping[str, float]
+        ``{"p50", "p90", "p95", "p99", "p99.9", "max"}`` (keys of :data:`QUANTILE_LEVELS`).
+        Trap: with n samples, quantiles above 1 - 1/n are interpolations towards the max.
+    idle_baseline : float
+        The 5th percentile: what a replica uses when (nearly) idle.
+    peak_to_mean : float or None
+        ``p99 / mean``; None when the mean is 0.
+    histogram_edges, histogram_weights : tuple of float
+        A histogram of the samples with exponentially decaying weights (a sample ``age``
+        seconds older than the newest sample of the fit weighs ``0.5 ** (age / half_life)``).
+        ``len(edges) == len(weights) + 1``; weights sum to 1. Edges are 0, then geometric up to
+        the maximum, so the tail is resolved to a few percent at every scale.
+    fit : FitResult
+        The best parametric family, or ``"none"``.
+    burst : BurstProfile
+        Run lengths above the p90 and the lag-1 autocorrelation.
+    replica_spread : float or None
+        Coefficient of variation (std / mean, ``ddof=1``) of the per-replica means: 0 when
+        replicas behave alike. None with one replica or a zero mean.
+    slow_var, fast_var : float
+        Variance of the slow component (a centred moving average of each container's series
+        over ``window_s`` seconds, or its whole span if shorter; it carries each replica's level)
+        and of the fast residual. ``slow_var + fast_var`` is close to ``var`` (equal up to their
+        covariance, which is small). Population variances (``ddof=0``).
+    window_s : float
+        The moving-average window used for ``slow_var``, seconds.
+    replica_correlation : float or None
+        Mean pairwise Pearson correlation between replicas sampled in the same interval; None
+        when only one replica was seen or no two replicas overlap in time.
+    quantile_ci : Mapping[str, tuple[float, float | None]]
+        ``{"p90", "p95", "p99", "p99.9"}`` -> (lower, upper) distribution-free confidence
+        interval at ``ci_level`` from order statistics, with the sample size shrunk to the
+        effective size ``n * (1 - r) / (1 + r)`` (r: lag-1 autocorrelation, clipped at 0) so
+        correlated samples do not give falsely narrow intervals. The upper bound is None when
+        too few samples exist to bound it (it lies above the maximum seen).
+    ci_level : float
+        Confidence level of ``quantile_ci`` (0.95).
+    trace : tuple of float
+        Time series of the per-replica mean (the mean over replicas sampled in the same
+        interval), averaged down to at most ~2,000 points spaced ``trace_interval_s`` apart,
+        oldest first. Intervals with no sample are left out (the trace closes the gap).
+    trace_interval_s : float
+        Spacing of ``trace``, seconds.
     """
 
     resource: str
@@ -35,11 +267,132 @@ class ResourceProfile:
     max: float
     demand: float
     demand_statistic: str
+    quantiles: Mapping[str, float] = field(default_factory=dict)
+    idle_baseline: float = 0.0
+    peak_to_mean: float | None = None
+    histogram_edges: tuple[float, ...] = ()
+    histogram_weights: tuple[float, ...] = ()
+    fit: FitResult = field(default_factory=FitResult)
+    burst: BurstProfile = field(default_factory=BurstProfile)
+    replica_spread: float | None = None
+    slow_var: float = 0.0
+    fast_var: float = 0.0
+    window_s: float = 300.0
+    replica_correlation: float | None = None
+    quantile_ci: Mapping[str, tuple[float, float | None]] = field(default_factory=dict)
+    ci_level: float = 0.95
+    trace: tuple[float, ...] = ()
+    trace_interval_s: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not self.quantiles:
+            object.__setattr__(
+                self,
+                "quantiles",
+                {
+                    "p50": self.p50,
+                    "p90": self.p90,
+                    "p95": self.p95,
+                    "p99": self.p99,
+                    "max": self.max,
+                },
+            )
+        n_edges, n_weights = len(self.histogram_edges), len(self.histogram_weights)
+        if (n_edges or n_weights) and n_edges != n_weights + 1:
+            raise ValueError(
+                f"histogram of {self.resource}: {len(self.histogram_edges)} edges for "
+                f"{len(self.histogram_weights)} weights; need one edge more than weights"
+            )
+
+    @property
+    def var(self) -> float:
+        """Sample variance (``std ** 2``, ``ddof=1``), in the resource's unit squared."""
+        return self.std**2
+
+    def quantile(self, q: float) -> float:
+        """The ``q`` quantile (q in [0, 1]) of the decaying-weight histogram.
+
+        Linear within a bin. Trap: recent samples weigh more, so this differs from the
+        unweighted ``quantiles`` when demand drifted over the window; and it cannot resolve
+        finer than a bin (a few percent of the value).
+        """
+        if not 0.0 <= q <= 1.0 or math.isnan(q):
+            raise InvalidParameter("q", "ResourceProfile.quantile", "in [0, 1]", q)
+        if not self.histogram_weights:
+            raise InsufficientData(
+                f"{self.resource} has no histogram: refit with capacity >= 0.1 profiles"
+            )
+        cdf = [0.0]
+        for w in self.histogram_weights:
+            cdf.append(cdf[-1] + w)
+        total = cdf[-1]
+        target = q * total
+        i = bisect_left(cdf, target)
+        if i == 0:
+            # q == 0: the lower edge of the first bin with weight
+            j = next(k for k, w in enumerate(self.histogram_weights) if w > 0)
+            return self.histogram_edges[j]
+        i = min(i, len(self.histogram_weights))
+        lo, hi = cdf[i - 1], cdf[i]
+        frac = 0.0 if hi <= lo else (target - lo) / (hi - lo)
+        e0, e1 = self.histogram_edges[i - 1], self.histogram_edges[i]
+        return e0 + frac * (e1 - e0)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {f.name: getattr(self, f.name) for f in fields(self)}
+        d["quantiles"] = dict(self.quantiles)
+        d["histogram_edges"] = list(self.histogram_edges)
+        d["histogram_weights"] = list(self.histogram_weights)
+        d["fit"] = self.fit.to_dict()
+        d["burst"] = self.burst.to_dict()
+        d["quantile_ci"] = {k: list(v) for k, v in self.quantile_ci.items()}
+        d["trace"] = list(self.trace)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> ResourceProfile:
+        d = dict(d)
+        d["quantiles"] = dict(d.get("quantiles", {}))
+        d["histogram_edges"] = tuple(d.get("histogram_edges", ()))
+        d["histogram_weights"] = tuple(d.get("histogram_weights", ()))
+        d["fit"] = FitResult.from_dict(d["fit"]) if "fit" in d else FitResult()
+        d["burst"] = BurstProfile.from_dict(d["burst"]) if "burst" in d else BurstProfile()
+        d["quantile_ci"] = {k: _ci_from_json(v) for k, v in d.get("quantile_ci", {}).items()}
+        d["trace"] = tuple(d.get("trace", ()))
+        return cls(**d)
 
 
 @dataclass(frozen=True)
 class ServiceProfile:
-    """One replica of one service: per-resource profiles, pooled over its replicas."""
+    """One replica of one service: per-resource profiles, pooled over its replicas.
+
+    Attributes
+    ----------
+    service : str
+        The grouping key's value (Compose service label, else image, else name).
+    replicas_seen : int
+        Distinct containers (``container_id``) seen.
+    n_samples : int
+        Rows used after duplicate timestamps were averaged.
+    span_s : float
+        Seconds from the first to the last sample of the service.
+    interval_s : float
+        Median sampling interval, seconds.
+    resources : Mapping[str, ResourceProfile]
+        Per resource column with at least one sample.
+    cpu_limit_cores, memory_limit_bytes : float, int or None
+        Declared limits (``docker run --cpus`` / ``-m``), the largest over the replicas; None
+        when not declared or not known. CPU samples above the CPU limit and memory samples above
+        the memory limit are clipped to it before profiling (counted in ``notes``).
+    confidence : str
+        ``"ok"``, or ``"low"`` when ``warnings`` names why (too few samples, too short a span).
+    warnings : tuple of str
+        Why confidence is low, and what to do.
+    notes : tuple of str
+        What was done to the input (duplicates averaged, values clipped at a limit, throttling).
+    time_start, time_end : str
+        ISO 8601 UTC times of the first and last sample.
+    """
 
     service: str
     replicas_seen: int
@@ -50,29 +403,97 @@ class ServiceProfile:
     cpu_limit_cores: float | None = None
     memory_limit_bytes: int | None = None
     warnings: tuple[str, ...] = ()
+    confidence: str = "ok"
+    notes: tuple[str, ...] = ()
+    time_start: str = ""
+    time_end: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["resources"] = {k: asdict(v) for k, v in self.resources.items()}
+        d = {f.name: getattr(self, f.name) for f in fields(self)}
+        d["resources"] = {k: v.to_dict() for k, v in self.resources.items()}
         d["warnings"] = list(self.warnings)
+        d["notes"] = list(self.notes)
         return d
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> ServiceProfile:
         d = dict(d)
-        d["resources"] = {k: ResourceProfile(**v) for k, v in d["resources"].items()}
+        d["resources"] = {k: ResourceProfile.from_dict(v) for k, v in d["resources"].items()}
         d["warnings"] = tuple(d.get("warnings", ()))
+        d["notes"] = tuple(d.get("notes", ()))
         return cls(**d)
 
 
 @dataclass(frozen=True)
+class Correlation:
+    """Pearson correlations, time-aligned, for the solver: correlated demand peaks together.
+
+    Attributes
+    ----------
+    between_services : Mapping[str, Mapping[str, Mapping[str, float | None]]]
+        ``[resource][service_a][service_b]``: correlation of the two services' per-replica
+        mean demand on ``interval_s`` bins where both were sampled. 1 on the diagonal; None
+        when fewer than 3 common bins or a constant series.
+    between_resources : Mapping[str, Mapping[str, Mapping[str, float | None]]]
+        ``[service][resource_a][resource_b]``: correlation of two resources over the
+        service's samples (same rows). None as above.
+    interval_s : float
+        Bin width of ``between_services``, seconds (60: one-minute means).
+    """
+
+    between_services: Mapping[str, Mapping[str, Mapping[str, float | None]]] = field(
+        default_factory=dict
+    )
+    between_resources: Mapping[str, Mapping[str, Mapping[str, float | None]]] = field(
+        default_factory=dict
+    )
+    interval_s: float = 60.0
+
+    def services(self, resource: str, a: str, b: str) -> float | None:
+        """Correlation of services ``a`` and ``b`` for ``resource``; None when unknown."""
+        return self.between_services.get(resource, {}).get(a, {}).get(b)
+
+    def resources(self, service: str, a: str, b: str) -> float | None:
+        """Correlation of resources ``a`` and ``b`` within ``service``; None when unknown."""
+        return self.between_resources.get(service, {}).get(a, {}).get(b)
+
+    def to_dict(self) -> dict[str, Any]:
+        def plain(m: Mapping[str, Mapping[str, Mapping[str, float | None]]]) -> dict[str, Any]:
+            return {k: {a: dict(row) for a, row in v.items()} for k, v in m.items()}
+
+        return {
+            "between_services": plain(self.between_services),
+            "between_resources": plain(self.between_resources),
+            "interval_s": self.interval_s,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Correlation:
+        return cls(
+            between_services={
+                k: {a: dict(r) for a, r in v.items()}
+                for k, v in d.get("between_services", {}).items()
+            },
+            between_resources={
+                k: {a: dict(r) for a, r in v.items()}
+                for k, v in d.get("between_resources", {}).items()
+            },
+            interval_s=d.get("interval_s", 60.0),
+        )
+
+
+@dataclass(frozen=True)
 class Profiles:
-    """All service profiles of one fit, with where they came from."""
+    """All service profiles of one fit, with their correlations and where they came from.
+
+    ``meta`` holds the model's parameters (``half_life_s``, ``window_s``, ...).
+    """
 
     services: Mapping[str, ServiceProfile]
     source: str = ""
     created_at: str = ""
     meta: Mapping[str, Any] = field(default_factory=dict)
+    correlation: Correlation = field(default_factory=Correlation)
 
     def __getitem__(self, service: str) -> ServiceProfile:
         return self.services[service]
@@ -87,6 +508,7 @@ class Profiles:
             "source": self.source,
             "created_at": self.created_at,
             "meta": dict(self.meta),
+            "correlation": self.correlation.to_dict(),
             "services": {k: v.to_dict() for k, v in self.services.items()},
         }
 
@@ -104,16 +526,19 @@ class Profiles:
             source=d.get("source", ""),
             created_at=d.get("created_at", ""),
             meta=d.get("meta", {}),
+            correlation=Correlation.from_dict(d.get("correlation", {})),
         )
 
     def to_json(self, path: str | Path | None = None) -> str:
-        text = json.dumps(self.to_dict(), indent=2, default=_json_default, allow_nan=False)
+        """The JSON text; written to ``path`` too when given. NaN is refused (never written)."""
+        text = json.dumps(self.to_dict(), indent=1, default=_json_default, allow_nan=False)
         if path is not None:
             Path(path).write_text(text + "\n")
         return text
 
     @classmethod
     def from_json(cls, path_or_text: str | Path) -> Profiles:
+        """Read JSON text or a file path; :class:`ProfileVersionError` for another version."""
         p = Path(path_or_text) if not str(path_or_text).lstrip().startswith("{") else None
         text = p.read_text() if p is not None else str(path_or_text)
         try:
@@ -127,8 +552,9 @@ class Profiles:
 
 
 def _json_default(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
     if hasattr(value, "item"):
-        return value.item()
+        value = value.item()
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"refusing to write non-finite {value!r} to profiles JSON")
+        return value
     raise TypeError(f"cannot write {type(value).__name__} to JSON")
