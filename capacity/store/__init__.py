@@ -8,12 +8,16 @@ from ._rates import (
     empty_samples,
     host_to_rates,
 )
+from ._sqlite import SCHEMA_VERSION, Store, default_store_path
 
 __all__ = [
     "COUNTER_TOTAL_COLUMNS",
     "HOST_RATE_COLUMNS",
     "SAMPLE_EXTRA_COLUMNS",
+    "SCHEMA_VERSION",
+    "Store",
     "counters_to_samples",
+    "default_store_path",
     "empty_samples",
     "host_to_rates",
 ]

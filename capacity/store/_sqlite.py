@@ -1,0 +1,835 @@
+"""The durable sample store: one embedded SQLite database in WAL mode.
+
+It keeps what was read, as it was read: raw cumulative counters and gauges, container
+metadata per lifecycle, host counters, host facts, lifecycle events and disk usage. Rates
+are computed on the way out (:meth:`Store.samples`), by :func:`counters_to_samples`, so a
+better rate rule later applies to old recordings too.
+
+Tables (schema version :data:`SCHEMA_VERSION`; every time is UTC epoch nanoseconds, an
+INTEGER, exact and sortable; monotonic times are REAL seconds)::
+
+    schema_version  version, created_ns
+    containers      lifecycle (INTEGER key), container_id, started_ns, the ContainerInfo
+                    fields as columns, labels and published_host_ports as JSON text
+    counters        time_ns, monotonic_s, lifecycle, every ContainerCounters field
+    host            time_ns, monotonic_s, every HostCounters field
+    host_facts      time_ns, facts (JSON text), one row per collection run
+    events          time_ns, container_id, action (start, die, oom, restart, ...), attributes
+    disk_usage      time_ns, container_id, started_ns, bytes
+
+A counters row is keyed by ``(container_id, started_at)`` through ``lifecycle``, the integer
+key of its containers row: a 64-character id repeated on every row would more than double the
+file. :meth:`Store.counters` joins it back, so readers only see ``container_id`` and
+``started_at``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import operator
+import os
+import sqlite3
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import fields
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from .._errors import InvalidParameter, StoreError
+from ..sources._types import ContainerCounters, ContainerInfo, HostCounters
+from ._rates import counters_to_samples
+
+__all__ = ["SCHEMA_VERSION", "Store", "default_store_path"]
+
+#: version of the table layout; a store of another version is refused, never migrated silently
+SCHEMA_VERSION = 1
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+_COUNTER_FIELDS: tuple[str, ...] = tuple(
+    f.name for f in fields(ContainerCounters) if f.name != "container_id"
+)
+_HOST_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(HostCounters))
+#: ContainerInfo fields stored as plain columns (id and started_at are the key; JSON apart)
+_INFO_FIELDS: tuple[str, ...] = tuple(
+    f.name
+    for f in fields(ContainerInfo)
+    if f.name not in ("id", "started_at", "labels", "published_host_ports")
+)
+_FLOAT_FIELDS = frozenset(
+    {"cpu_usage_seconds_total", "cpu_throttled_seconds_total", "cpu_limit_cores"}
+)
+_TEXT_FIELDS = frozenset(
+    {"name", "image", "service", "image_id", "compose_project", "compose_service"}
+    | {"restart_policy", "network_mode"}
+)
+
+
+def _sql_type(name: str) -> str:
+    if name in _FLOAT_FIELDS:
+        return "REAL"
+    if name in _TEXT_FIELDS:
+        return "TEXT"
+    return "INTEGER"
+
+
+def _not_null(name: str, required: Iterable[str]) -> str:
+    return " NOT NULL" if name in required else ""
+
+
+_REQUIRED_COUNTERS = ("cpu_usage_seconds_total", "memory_usage_bytes", "memory_working_set_bytes")
+
+_SCHEMA = f"""
+CREATE TABLE schema_version (version INTEGER NOT NULL, created_ns INTEGER NOT NULL);
+CREATE TABLE containers (
+    lifecycle INTEGER PRIMARY KEY,
+    container_id TEXT NOT NULL,
+    started_ns INTEGER NOT NULL,
+    {", ".join(f"{n} {_sql_type(n)}" for n in _INFO_FIELDS)},
+    labels TEXT NOT NULL,
+    published_host_ports TEXT NOT NULL,
+    UNIQUE (container_id, started_ns)
+);
+CREATE TABLE counters (
+    time_ns INTEGER NOT NULL,
+    monotonic_s REAL NOT NULL,
+    lifecycle INTEGER NOT NULL REFERENCES containers (lifecycle),
+    {", ".join(f"{n} {_sql_type(n)}{_not_null(n, _REQUIRED_COUNTERS)}" for n in _COUNTER_FIELDS)}
+);
+CREATE INDEX counters_time ON counters (time_ns);
+CREATE INDEX counters_lifecycle ON counters (lifecycle, time_ns);
+CREATE TABLE host (
+    time_ns INTEGER NOT NULL,
+    monotonic_s REAL NOT NULL,
+    {", ".join(f"{n} {_sql_type(n)}" for n in _HOST_FIELDS)}
+);
+CREATE INDEX host_time ON host (time_ns);
+CREATE TABLE host_facts (time_ns INTEGER NOT NULL, facts TEXT NOT NULL);
+CREATE TABLE events (
+    time_ns INTEGER NOT NULL,
+    container_id TEXT NOT NULL,
+    action TEXT NOT NULL,
+    attributes TEXT NOT NULL
+);
+CREATE INDEX events_time ON events (time_ns);
+CREATE TABLE disk_usage (
+    time_ns INTEGER NOT NULL,
+    container_id TEXT NOT NULL,
+    started_ns INTEGER NOT NULL,
+    bytes INTEGER NOT NULL
+);
+CREATE INDEX disk_usage_time ON disk_usage (time_ns);
+"""
+
+_get_counters = operator.attrgetter(*_COUNTER_FIELDS)
+_get_host = operator.attrgetter(*_HOST_FIELDS)
+_get_info = operator.attrgetter(*_INFO_FIELDS)
+
+
+def default_store_path(environ: Mapping[str, str] | None = None) -> Path:
+    """Where the store lives unless told otherwise.
+
+    ``$CAPACITY_STORE`` if set and not empty, else ``$XDG_DATA_HOME/capacity/samples.sqlite``,
+    else ``~/.local/share/capacity/samples.sqlite``.
+
+    Parameters
+    ----------
+    environ : mapping, optional
+        The environment to read (default: ``os.environ``, read at call time, never at import).
+    """
+    env = os.environ if environ is None else environ
+    if env.get("CAPACITY_STORE"):
+        return Path(env["CAPACITY_STORE"]).expanduser()
+    data_home = env.get("XDG_DATA_HOME") or ""
+    # The XDG spec says a relative XDG_DATA_HOME is invalid and must be ignored.
+    base = Path(data_home) if os.path.isabs(data_home) else Path("~/.local/share").expanduser()
+    return base / "capacity" / "samples.sqlite"
+
+
+def _ns(value: datetime | pd.Timestamp, name: str) -> int:
+    """An aware datetime -> UTC epoch nanoseconds. Naive datetimes are refused, not guessed."""
+    if isinstance(value, pd.Timestamp):
+        if value.tzinfo is None:
+            raise InvalidParameter(name, "Store", "a timezone-aware datetime (UTC)", value)
+        return int(value.as_unit("ns").value)
+    if not isinstance(value, datetime) or value.tzinfo is None:
+        raise InvalidParameter(name, "Store", "a timezone-aware datetime (UTC)", value)
+    return (value - _EPOCH) // timedelta(microseconds=1) * 1000
+
+
+def _times(ns: np.ndarray | Sequence[int]) -> pd.Series:
+    return pd.Series(pd.to_datetime(np.asarray(ns, dtype="int64"), unit="ns", utc=True)).astype(
+        "datetime64[ns, UTC]"
+    )
+
+
+def _column(values: Sequence[Any], kind: str) -> Any:
+    """A column of SQLite values -> float64 (NULL = NaN), Int64 (NULL = <NA>) or object."""
+    if kind == "REAL":
+        return np.array(values, dtype="float64")
+    if kind == "INTEGER":
+        return pd.array(values, dtype="Int64")
+    return pd.array(values, dtype="str")
+
+
+class Store:
+    """Embedded SQLite store of raw counters, metadata, host counters and events.
+
+    Parameters
+    ----------
+    path : str or Path
+        The database file. Its directory is created if missing (when ``create``). See
+        :func:`default_store_path`.
+    create : bool, default True
+        Create the file and the tables when missing. With ``False`` a missing file raises
+        :class:`StoreError` (for readers: a typo should not leave an empty store behind).
+    batch_rounds : int, default 1
+        Rounds buffered in memory before one transaction commits them. 1 = every round is
+        durable as soon as :meth:`write_round` returns; 10 = ten times fewer commits, and up
+        to 9 rounds lost if the process dies (call :meth:`flush` or :meth:`close`).
+    synchronous : {"NORMAL", "FULL"}, default "NORMAL"
+        SQLite's ``PRAGMA synchronous``. In WAL mode NORMAL never corrupts the database and
+        loses nothing when the *process* crashes or is killed (a commit is in the WAL file in
+        the OS page cache before :meth:`flush` returns). On *power loss or a kernel panic* it
+        may lose the transactions committed since the last checkpoint (typically the last few
+        seconds to minutes of rounds), never older ones, and the file stays consistent. FULL
+        fsyncs the WAL at every commit, so nothing committed is ever lost, at the price of one
+        fsync per transaction (use ``batch_rounds`` to amortise it).
+    busy_timeout_s : float, default 5.0
+        How long to wait for another process's write lock (a report reading while the
+        collector writes is fine: WAL readers never block the writer).
+
+    Raises
+    ------
+    StoreError
+        The file is missing (``create=False``), not a SQLite database, corrupt, of another
+        schema version, or the directory is not writable. The message names the path and the
+        fix; the sqlite3 error is chained as ``__cause__``.
+
+    Notes
+    -----
+    One ``Store`` per thread (sqlite3 connections are not shared across threads); several
+    processes may open the same file. Use it as a context manager, or call :meth:`close`,
+    so buffered rounds are written.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     with Store(pathlib.Path(tmp) / "s.sqlite") as store:
+    ...         len(store.counters())
+    0
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        create: bool = True,
+        batch_rounds: int = 1,
+        synchronous: Literal["NORMAL", "FULL"] = "NORMAL",
+        busy_timeout_s: float = 5.0,
+    ) -> None:
+        if not (isinstance(batch_rounds, int) and batch_rounds >= 1):
+            raise InvalidParameter("batch_rounds", "Store", "an integer >= 1", batch_rounds)
+        if synchronous not in ("NORMAL", "FULL"):
+            raise InvalidParameter("synchronous", "Store", "'NORMAL' or 'FULL'", synchronous)
+        if not (math.isfinite(busy_timeout_s) and busy_timeout_s >= 0):
+            raise InvalidParameter(
+                "busy_timeout_s", "Store", "a number of seconds >= 0", busy_timeout_s
+            )
+        self.path = Path(path).expanduser()
+        self.batch_rounds = batch_rounds
+        self.synchronous = synchronous
+        self._counters_rows: list[tuple[Any, ...]] = []
+        self._host_rows: list[tuple[Any, ...]] = []
+        self._new_infos: dict[tuple[str, int], ContainerInfo] = {}
+        self._lifecycles: dict[tuple[str, int], int] = {}
+        self._known_infos: dict[tuple[str, int], ContainerInfo] = {}
+        self._pending_rounds = 0
+        self._conn: sqlite3.Connection | None = None
+        self._conn = self._open(create, busy_timeout_s)
+
+    # -- opening ---------------------------------------------------------------------------
+
+    def _error(self, what: str, fix: str) -> StoreError:
+        return StoreError(f"sample store {self.path}: {what}. {fix}", path=str(self.path))
+
+    def _open(self, create: bool, busy_timeout_s: float) -> sqlite3.Connection:
+        exists = self.path.exists()
+        if not exists and not create:
+            raise self._error(
+                "no such file",
+                "Run 'capacity collect' first to create it, pass the right path "
+                "(--store or $CAPACITY_STORE), or open it with create=True.",
+            )
+        if exists and self.path.is_dir():
+            raise self._error("is a directory", "Pass the path of a file inside it.")
+        if not exists:
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise self._error(
+                    f"cannot create the directory {self.path.parent} ({exc.strerror})",
+                    "Choose a writable location with --store or $CAPACITY_STORE.",
+                ) from exc
+            if not os.access(self.path.parent, os.W_OK | os.X_OK):
+                raise self._error(
+                    f"the directory {self.path.parent} is not writable",
+                    "Choose a writable location with --store or $CAPACITY_STORE.",
+                )
+        try:
+            conn = sqlite3.connect(
+                self.path, timeout=busy_timeout_s, isolation_level=None, check_same_thread=True
+            )
+        except sqlite3.Error as exc:
+            raise self._error(
+                f"cannot open ({exc})",
+                "Check the path and its permissions, or choose another with --store or "
+                "$CAPACITY_STORE.",
+            ) from exc
+        try:
+            self._prepare(conn)
+        except StoreError:
+            conn.close()
+            raise
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            if "readonly" in str(exc) or "unable to open" in str(exc):
+                raise self._error(
+                    f"cannot write ({exc})",
+                    "The collector needs write access to the file and its directory (for "
+                    "the -wal and -shm files); fix the permissions or choose another path.",
+                ) from exc
+            raise self._error(
+                f"not a SQLite database, or corrupt ({exc})",
+                f"Move it aside (mv {self.path} {self.path}.bad) and a new store will be "
+                "created, or point --store / $CAPACITY_STORE at the right file.",
+            ) from exc
+        return conn
+
+    def _prepare(self, conn: sqlite3.Connection) -> None:
+        # Reading the schema is the first real access: a non-database fails right here.
+        tables = {
+            row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        }
+        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            raise self._error(
+                f"cannot switch to WAL mode (journal_mode is {mode})",
+                "WAL needs a local filesystem with shared memory; NFS and some container "
+                "mounts refuse it. Put the store on a local disk.",
+            )
+        conn.execute(f"PRAGMA synchronous = {self.synchronous}")
+        conn.execute("PRAGMA foreign_keys = ON")
+        if not tables:
+            with conn:
+                conn.execute("BEGIN IMMEDIATE")
+                # Another process may have created it between our look and the lock.
+                if not conn.execute("SELECT 1 FROM sqlite_master WHERE type='table'").fetchone():
+                    for statement in _SCHEMA.split(";"):
+                        if statement.strip():
+                            conn.execute(statement)
+                    conn.execute(
+                        "INSERT INTO schema_version VALUES (?, ?)",
+                        (SCHEMA_VERSION, _ns(datetime.now(UTC), "now")),
+                    )
+            tables = {"schema_version"}
+        if "schema_version" not in tables:
+            raise self._error(
+                f"is a SQLite database but not a capacity store (tables: {sorted(tables)})",
+                "Point --store / $CAPACITY_STORE at a capacity store, or at a new file.",
+            )
+        row = conn.execute("SELECT version FROM schema_version").fetchone()
+        version = None if row is None else row[0]
+        if version != SCHEMA_VERSION:
+            newer = isinstance(version, int) and version > SCHEMA_VERSION
+            fix = (
+                "Upgrade capacity to a release that reads it"
+                if newer
+                else "Export it with the capacity release that wrote it (samples to Parquet), "
+                "then move the file aside so a new store is created"
+            )
+            raise self._error(
+                f"schema version {version}, but this release of capacity reads schema "
+                f"version {SCHEMA_VERSION}",
+                fix + "; the file was left untouched.",
+            )
+        self._lifecycles = {
+            (cid, started): lifecycle
+            for cid, started, lifecycle in conn.execute(
+                "SELECT container_id, started_ns, lifecycle FROM containers"
+            )
+        }
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        """The open sqlite3 connection (raises :class:`StoreError` once closed)."""
+        if self._conn is None:
+            raise self._error("is closed", "Open a new Store.")
+        return self._conn
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def write_round(
+        self,
+        time: datetime,
+        monotonic_s: float,
+        containers: Sequence[ContainerInfo],
+        counters: Sequence[ContainerCounters],
+        host: HostCounters | None = None,
+    ) -> None:
+        """Buffer one round; commit when ``batch_rounds`` rounds are buffered.
+
+        Parameters
+        ----------
+        time : datetime
+            Wall time of the round, timezone-aware (stored as UTC epoch ns).
+        monotonic_s : float
+            The monotonic clock at the round, seconds (rates are computed from its deltas).
+        containers : sequence of ContainerInfo
+            Metadata of every container in ``counters`` (extra ones are ignored). A new
+            ``(id, started_at)`` adds a containers row; a changed one (``docker update``)
+            updates it.
+        counters : sequence of ContainerCounters
+            One reading per container, stored exactly as read (None stays NULL).
+        host : HostCounters, optional
+            Host totals of the round.
+
+        Raises
+        ------
+        InvalidParameter
+            A naive ``time``, a non-finite ``monotonic_s``, or a reading of a container not
+            in ``containers``.
+        StoreError
+            The commit failed (disk full, file removed, permissions changed).
+        """
+        time_ns = _ns(time, "time")
+        if not math.isfinite(monotonic_s):
+            raise InvalidParameter("monotonic_s", "Store.write_round", "finite", monotonic_s)
+        by_id = {c.id: c for c in containers}
+        for reading in counters:
+            info = by_id.get(reading.container_id)
+            if info is None:
+                raise InvalidParameter(
+                    "counters",
+                    "Store.write_round",
+                    "readings of containers listed in 'containers'",
+                    reading.container_id,
+                )
+            key = (info.id, _ns(info.started_at, "started_at"))
+            if self._known_infos.get(key) != info:
+                self._new_infos[key] = info
+                self._known_infos[key] = info
+            self._counters_rows.append((time_ns, monotonic_s, key, *_get_counters(reading)))
+        if host is not None:
+            self._host_rows.append((time_ns, monotonic_s, *_get_host(host)))
+        self._pending_rounds += 1
+        if self._pending_rounds >= self.batch_rounds:
+            self.flush()
+
+    def flush(self) -> None:
+        """Commit every buffered round in one transaction (a no-op when none is buffered)."""
+        if not (self._pending_rounds or self._new_infos):
+            return
+        conn = self.conn
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                lifecycles = dict(self._lifecycles)
+                for key, info in self._new_infos.items():
+                    lifecycles[key] = self._upsert_container(conn, key, info)
+                conn.executemany(
+                    f"INSERT INTO counters VALUES ({', '.join('?' * (3 + len(_COUNTER_FIELDS)))})",
+                    ((row[0], row[1], lifecycles[row[2]], *row[3:]) for row in self._counters_rows),
+                )
+                if self._host_rows:
+                    conn.executemany(
+                        f"INSERT INTO host VALUES ({', '.join('?' * (2 + len(_HOST_FIELDS)))})",
+                        self._host_rows,
+                    )
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as exc:
+            raise self._error(
+                f"writing {self._pending_rounds} round(s) failed ({exc})",
+                "Check free space and permissions; the rounds are still buffered, so a "
+                "later flush() can write them.",
+            ) from exc
+        self._lifecycles = lifecycles
+        self._new_infos.clear()
+        self._counters_rows.clear()
+        self._host_rows.clear()
+        self._pending_rounds = 0
+
+    @staticmethod
+    def _upsert_container(
+        conn: sqlite3.Connection, key: tuple[str, int], info: ContainerInfo
+    ) -> int:
+        names = ("container_id", "started_ns", *_INFO_FIELDS, "labels", "published_host_ports")
+        values = (
+            *key,
+            *_get_info(info),
+            json.dumps(dict(info.labels), sort_keys=True),
+            json.dumps(list(info.published_host_ports)),
+        )
+        updates = ", ".join(f"{n} = excluded.{n}" for n in names[2:])
+        row = conn.execute(
+            f"INSERT INTO containers ({', '.join(names)}) VALUES ({', '.join('?' * len(names))}) "
+            f"ON CONFLICT (container_id, started_ns) DO UPDATE SET {updates} "
+            "RETURNING lifecycle",
+            values,
+        ).fetchone()
+        return int(row[0])
+
+    def _write_now(self, sql: str, rows: Iterable[tuple[Any, ...]], what: str) -> None:
+        try:
+            with self.conn:
+                self.conn.execute("BEGIN IMMEDIATE")
+                self.conn.executemany(sql, rows)
+        except sqlite3.Error as exc:
+            raise self._error(
+                f"writing {what} failed ({exc})", "Check free space and permissions."
+            ) from exc
+
+    def write_events(self, events: Iterable[Mapping[str, Any]] | pd.DataFrame) -> None:
+        """Write lifecycle events at once (one transaction), not buffered.
+
+        Parameters
+        ----------
+        events : iterable of mappings, or DataFrame
+            Each with ``time`` (aware datetime), ``container_id``, ``action`` (the Engine's
+            word: ``start``, ``die``, ``oom``, ``restart``, ``kill``, ...) and optionally
+            ``attributes`` (a JSON-serialisable mapping, e.g. ``exitCode``).
+        """
+        records = events.to_dict("records") if isinstance(events, pd.DataFrame) else events
+        rows = [
+            (
+                _ns(e["time"], "time"),
+                str(e["container_id"]),
+                str(e["action"]),
+                json.dumps(dict(e.get("attributes") or {}), sort_keys=True, default=str),
+            )
+            for e in records
+        ]
+        self._write_now("INSERT INTO events VALUES (?, ?, ?, ?)", rows, "events")
+
+    def write_disk_usage(self, time: datetime, usage: Iterable[tuple[str, datetime, int]]) -> None:
+        """Write disk usage readings at once: ``(container_id, started_at, bytes)`` each.
+
+        Disk usage is expensive to read (``docker system df``), so it is sampled more slowly
+        than counters; :meth:`samples` attaches each reading to the nearest counters row of
+        the same container lifecycle, and leaves NaN elsewhere.
+        """
+        time_ns = _ns(time, "time")
+        rows = [(time_ns, cid, _ns(started, "started_at"), int(b)) for cid, started, b in usage]
+        self._write_now("INSERT INTO disk_usage VALUES (?, ?, ?, ?)", rows, "disk usage")
+
+    def write_host_facts(self, time: datetime, facts: Mapping[str, Any]) -> None:
+        """Write one JSON blob of host facts (CPU model, kernel, link speeds...) for a run."""
+        blob = json.dumps(dict(facts), sort_keys=True, default=str)
+        self._write_now(
+            "INSERT INTO host_facts VALUES (?, ?)", [(_ns(time, "time"), blob)], "host facts"
+        )
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> tuple[list[str], list[tuple]]:
+        try:
+            cur = self.conn.execute(sql, params)
+            rows = cur.fetchall()
+        except sqlite3.Error as exc:
+            raise self._error(f"reading failed ({exc})", "Check the file is intact.") from exc
+        return [d[0] for d in cur.description], rows
+
+    @staticmethod
+    def _where(
+        since: datetime | None,
+        until: datetime | None,
+        prefix: str = "",
+    ) -> tuple[list[str], list[Any]]:
+        clauses: list[str] = []
+        params: list[Any] = []
+        if since is not None:
+            clauses.append(f"{prefix}time_ns >= ?")
+            params.append(_ns(since, "since"))
+        if until is not None:
+            clauses.append(f"{prefix}time_ns <= ?")
+            params.append(_ns(until, "until"))
+        return clauses, params
+
+    def counters(
+        self,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        container_ids: Iterable[str] | None = None,
+        services: Iterable[str] | None = None,
+    ) -> pd.DataFrame:
+        """The counters table as read, committed rounds only (call :meth:`flush` first).
+
+        Parameters
+        ----------
+        since, until : datetime, optional
+            Inclusive bounds on ``time`` (aware datetimes).
+        container_ids, services : iterables of str, optional
+            Keep only these containers (full ids) or services.
+
+        Returns
+        -------
+        DataFrame
+            ``time`` and ``started_at`` (datetime64[ns, UTC]), ``monotonic_s`` (float64),
+            ``container_id`` (str), then every ContainerCounters field: seconds as float64,
+            integers as nullable Int64 (<NA> where the source could not read it). Sorted by
+            ``(container_id, started_at, time)``.
+        """
+        clauses, params = self._where(since, until, "k.")
+        if container_ids is not None:
+            ids = list(container_ids)
+            clauses.append(f"c.container_id IN ({', '.join('?' * len(ids))})")
+            params.extend(ids)
+        if services is not None:
+            names = list(services)
+            clauses.append(f"c.service IN ({', '.join('?' * len(names))})")
+            params.extend(names)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        field_list = ", ".join(f"k.{n}" for n in _COUNTER_FIELDS)
+        _, rows = self._query(
+            f"SELECT k.time_ns, k.monotonic_s, c.container_id, c.started_ns, {field_list} "
+            f"FROM counters k JOIN containers c ON c.lifecycle = k.lifecycle {where} "
+            "ORDER BY c.container_id, c.started_ns, k.time_ns",
+            params,
+        )
+        cols: list[Sequence[Any]] = (
+            list(zip(*rows, strict=True)) if rows else [()] * (4 + len(_COUNTER_FIELDS))
+        )
+        data: dict[str, Any] = {
+            "time": _times(cols[0]),
+            "monotonic_s": np.array(cols[1], dtype="float64"),
+            "container_id": _column(cols[2], "TEXT"),
+            "started_at": _times(cols[3]),
+        }
+        for name, values in zip(_COUNTER_FIELDS, cols[4:], strict=True):
+            data[name] = _column(values, _sql_type(name))
+        return pd.DataFrame(data)
+
+    def containers(self) -> pd.DataFrame:
+        """One row per container lifecycle: ``container_id``, ``started_at`` (UTC) and the
+        ContainerInfo fields (``labels`` a dict, ``published_host_ports`` a tuple; limits
+        NaN/<NA> where none is declared), sorted by ``(container_id, started_at)``."""
+        names = ("container_id", "started_ns", *_INFO_FIELDS, "labels", "published_host_ports")
+        _, rows = self._query(
+            f"SELECT {', '.join(names)} FROM containers ORDER BY container_id, started_ns"
+        )
+        cols: list[Sequence[Any]] = list(zip(*rows, strict=True)) if rows else [()] * len(names)
+        data: dict[str, Any] = {
+            "container_id": _column(cols[0], "TEXT"),
+            "started_at": _times(cols[1]),
+        }
+        for name, values in zip(_INFO_FIELDS, cols[2:], strict=False):
+            data[name] = _column(values, _sql_type(name))
+        data["labels"] = pd.Series([json.loads(v) for v in cols[-2]], dtype="object")
+        data["published_host_ports"] = pd.Series(
+            [tuple(json.loads(v)) for v in cols[-1]], dtype="object"
+        )
+        return pd.DataFrame(data)
+
+    def host(self, since: datetime | None = None, until: datetime | None = None) -> pd.DataFrame:
+        """The host table as read: ``time`` (UTC), ``monotonic_s`` and the HostCounters
+        fields (``cpu_usage_seconds_total`` float64, the others Int64), sorted by time."""
+        clauses, params = self._where(since, until)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        _, rows = self._query(
+            f"SELECT time_ns, monotonic_s, {', '.join(_HOST_FIELDS)} FROM host {where} "
+            "ORDER BY time_ns",
+            params,
+        )
+        cols: list[Sequence[Any]] = (
+            list(zip(*rows, strict=True)) if rows else [()] * (2 + len(_HOST_FIELDS))
+        )
+        data: dict[str, Any] = {
+            "time": _times(cols[0]),
+            "monotonic_s": np.array(cols[1], dtype="float64"),
+        }
+        for name, values in zip(_HOST_FIELDS, cols[2:], strict=True):
+            data[name] = _column(values, _sql_type(name))
+        return pd.DataFrame(data)
+
+    def host_facts(self) -> pd.DataFrame:
+        """One row per collection run: ``time`` (UTC) and ``facts`` (a dict)."""
+        _, rows = self._query("SELECT time_ns, facts FROM host_facts ORDER BY time_ns")
+        return pd.DataFrame(
+            {
+                "time": _times([r[0] for r in rows]),
+                "facts": pd.Series([json.loads(r[1]) for r in rows], dtype="object"),
+            }
+        )
+
+    def events(self, since: datetime | None = None, until: datetime | None = None) -> pd.DataFrame:
+        """Lifecycle events: ``time`` (UTC), ``container_id``, ``action``, ``attributes``
+        (a dict), sorted by time."""
+        clauses, params = self._where(since, until)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        _, rows = self._query(
+            f"SELECT time_ns, container_id, action, attributes FROM events {where} "
+            "ORDER BY time_ns, rowid",
+            params,
+        )
+        return pd.DataFrame(
+            {
+                "time": _times([r[0] for r in rows]),
+                "container_id": _column([r[1] for r in rows], "TEXT"),
+                "action": _column([r[2] for r in rows], "TEXT"),
+                "attributes": pd.Series([json.loads(r[3]) for r in rows], dtype="object"),
+            }
+        )
+
+    def disk_usage(self) -> pd.DataFrame:
+        """Disk usage readings: ``time``, ``container_id``, ``started_at``,
+        ``disk_usage_bytes`` (Int64), sorted by time."""
+        _, rows = self._query(
+            "SELECT time_ns, container_id, started_ns, bytes FROM disk_usage ORDER BY time_ns"
+        )
+        return pd.DataFrame(
+            {
+                "time": _times([r[0] for r in rows]),
+                "container_id": _column([r[1] for r in rows], "TEXT"),
+                "started_at": _times([r[2] for r in rows]),
+                "disk_usage_bytes": _column([r[3] for r in rows], "INTEGER"),
+            }
+        )
+
+    def samples(
+        self,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        container_ids: Iterable[str] | None = None,
+        services: Iterable[str] | None = None,
+        *,
+        interval_s: float | None = None,
+        gap_factor: float = 2.0,
+    ) -> pd.DataFrame:
+        """The samples table of the stored counters: :func:`counters_to_samples` of
+        :meth:`counters` and :meth:`containers`, with disk usage attached.
+
+        Each disk usage reading goes to the counters row of its container lifecycle nearest
+        in time (one row per reading; NaN elsewhere). Trap: ``since`` bounds the readings, so
+        the first reading at or after ``since`` has no rate; the first interval starts there.
+        """
+        counters = self.counters(since, until, container_ids, services)
+        disk = self.disk_usage()
+        if len(counters) and len(disk):
+            counters = _attach_disk_usage(counters, disk)
+        return counters_to_samples(
+            counters, self.containers(), interval_s=interval_s, gap_factor=gap_factor
+        )
+
+    def host_rates(
+        self, *, interval_s: float | None = None, gap_factor: float = 2.0
+    ) -> pd.DataFrame:
+        """:func:`host_to_rates` of :meth:`host`."""
+        from ._rates import host_to_rates
+
+        return host_to_rates(self.host(), interval_s=interval_s, gap_factor=gap_factor)
+
+    # -- upkeep ----------------------------------------------------------------------------
+
+    def retain(self, keep_s: float, *, now: datetime | None = None) -> int:
+        """Delete every row older than ``keep_s`` seconds before ``now``; return how many
+        counters rows went.
+
+        Buffered rounds are flushed first. Container lifecycles left without counters are
+        deleted too. The file does not shrink (SQLite reuses the freed pages); run
+        ``VACUUM`` by hand to give the space back to the filesystem.
+
+        Parameters
+        ----------
+        keep_s : float
+            Seconds of history to keep, > 0.
+        now : datetime, optional
+            Aware "now" (default: the wall clock at the call).
+        """
+        if not (math.isfinite(keep_s) and keep_s > 0):
+            raise InvalidParameter("keep_s", "Store.retain", "a number of seconds > 0", keep_s)
+        self.flush()
+        cutoff = _ns(now if now is not None else datetime.now(UTC), "now") - int(keep_s * 1e9)
+        conn = self.conn
+        try:
+            with conn:
+                conn.execute("BEGIN IMMEDIATE")
+                deleted = conn.execute("DELETE FROM counters WHERE time_ns < ?", (cutoff,)).rowcount
+                for table in ("host", "host_facts", "events", "disk_usage"):
+                    conn.execute(f"DELETE FROM {table} WHERE time_ns < ?", (cutoff,))
+                conn.execute(
+                    "DELETE FROM containers WHERE NOT EXISTS (SELECT 1 FROM counters k "
+                    "WHERE k.lifecycle = containers.lifecycle)"
+                )
+        except sqlite3.Error as exc:
+            raise self._error(f"retention failed ({exc})", "Check free space.") from exc
+        self._lifecycles = {
+            (cid, started): lifecycle
+            for cid, started, lifecycle in conn.execute(
+                "SELECT container_id, started_ns, lifecycle FROM containers"
+            )
+        }
+        self._known_infos = {k: v for k, v in self._known_infos.items() if k in self._lifecycles}
+        return int(deleted)
+
+    def close(self) -> None:
+        """Flush buffered rounds and close the connection (idempotent)."""
+        if self._conn is None:
+            return
+        try:
+            self.flush()
+        finally:
+            self._conn.close()
+            self._conn = None
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._conn is None else f"{self._pending_rounds} round(s) buffered"
+        return f"Store({str(self.path)!r}, batch_rounds={self.batch_rounds}, {state})"
+
+
+def _attach_disk_usage(counters: pd.DataFrame, disk: pd.DataFrame) -> pd.DataFrame:
+    """Put each disk reading on the nearest counters row of the same lifecycle."""
+    left = disk.assign(
+        _key=disk["container_id"].astype("str")
+        + "|"
+        + disk["started_at"].astype("int64").astype("str")
+    )
+    right = counters[["time", "container_id", "started_at"]].assign(
+        _row=np.arange(len(counters)),
+        _key=counters["container_id"].astype("str")
+        + "|"
+        + counters["started_at"].astype("int64").astype("str"),
+    )
+    matched = pd.merge_asof(
+        left.sort_values("time"),
+        right.sort_values("time")[["time", "_key", "_row"]],
+        on="time",
+        by="_key",
+        direction="nearest",
+    ).dropna(subset=["_row"])
+    matched = matched.drop_duplicates("_row", keep="last")
+    values = np.full(len(counters), np.nan)
+    values[matched["_row"].astype("int64").to_numpy()] = matched["disk_usage_bytes"].astype(
+        "float64"
+    )
+    return counters.assign(disk_usage_bytes=values)
