@@ -1,0 +1,154 @@
+"""Disk space one container takes: its writable layer, plus its volumes where readable.
+
+**Expensive.** The engine computes the writable layer size (``SizeRw``) by walking the
+container's upper directory, and volumes are walked here file by file: the cost grows with
+the number of files. The collector calls this on a slow schedule (default every 5 minutes),
+not every round; between readings ``disk_usage_bytes`` is NaN in the samples table.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import docker.errors
+
+from .._errors import ContainerGone
+
+__all__ = [
+    "DEFAULT_DISK_USAGE_INTERVAL_S",
+    "DiskUsage",
+    "disk_usage",
+    "disk_usage_bytes",
+    "tree_size_bytes",
+]
+
+#: how often the collector measures disk usage by default, seconds
+DEFAULT_DISK_USAGE_INTERVAL_S = 300.0
+
+
+class DiskUsage(NamedTuple):
+    """Disk space of one container, bytes (apparent sizes, as ``SizeRw`` counts them).
+
+    ``writable_layer_bytes`` is ``None`` when the engine did not report ``SizeRw``;
+    ``volumes_bytes`` sums the volumes that could be walked (``None`` when the container has
+    volumes but none was readable, 0 when it has none); ``unreadable_volumes`` names the rest.
+    """
+
+    writable_layer_bytes: int | None
+    volumes_bytes: int | None
+    unreadable_volumes: tuple[str, ...]
+
+    @property
+    def total_bytes(self) -> int | None:
+        """Writable layer plus readable volumes; ``None`` when nothing could be measured."""
+        parts = [p for p in (self.writable_layer_bytes, self.volumes_bytes) if p is not None]
+        return sum(parts) if parts else None
+
+
+def tree_size_bytes(root: Path) -> int:
+    """Apparent size of every regular file under ``root``, bytes (like ``du -s --apparent``).
+
+    Walks with :func:`os.scandir` without following symlinks (a link into the host tree
+    would count the host), and counts a hard-linked file once. Entries that vanish or cannot
+    be read during the walk are skipped. Raises :class:`OSError` when ``root`` itself cannot
+    be opened.
+    """
+    total = 0
+    seen: set[tuple[int, int]] = set()
+    stack = [root]
+    first = True
+    while stack:
+        directory = stack.pop()
+        try:
+            entries = os.scandir(directory)
+        except OSError:
+            if first:
+                raise
+            continue
+        first = False
+        with entries:
+            for entry in entries:
+                try:
+                    if entry.is_dir(follow_symlinks=False):
+                        stack.append(Path(entry.path))
+                    elif entry.is_file(follow_symlinks=False):
+                        st = entry.stat(follow_symlinks=False)
+                        key = (st.st_dev, st.st_ino)
+                        if st.st_nlink > 1:
+                            if key in seen:
+                                continue
+                            seen.add(key)
+                        total += st.st_size
+                except OSError:
+                    continue
+    return total
+
+
+def _volume_mounts(attrs: Mapping[str, Any]) -> list[tuple[str, str]]:
+    return [
+        (str(m.get("Name") or m.get("Source")), str(m.get("Source") or ""))
+        for m in attrs.get("Mounts") or []
+        if m.get("Type") == "volume"
+    ]
+
+
+def disk_usage(client: Any, container_id: str, *, volumes: bool = True) -> DiskUsage:
+    """Measure one container's disk space (expensive: see the module docstring).
+
+    Parameters
+    ----------
+    client : docker.DockerClient
+        A connected client. ``inspect_container(id, size=True)`` makes the engine walk the
+        writable layer.
+    container_id : str
+        The container.
+    volumes : bool
+        Also walk its volumes (``Type == "volume"``: named and anonymous). Bind mounts are
+        left out: they are host directories, possibly shared. A volume mounted by several
+        containers is counted for each; dedupe by volume name when summing a host.
+
+    Returns
+    -------
+    DiskUsage
+        ``total_bytes`` is the figure for ``disk_usage_bytes``. A volume is readable only when
+        this process sees the engine's filesystem (not over a remote ``DOCKER_HOST``) with
+        the rights to walk it (root).
+
+    Raises
+    ------
+    ContainerGone
+        The engine no longer knows the container.
+    """
+    try:
+        attrs = client.api.inspect_container(container_id, size=True)
+    except docker.errors.NotFound as exc:
+        raise ContainerGone(container_id, "not found by inspect") from exc
+    size_rw = attrs.get("SizeRw")
+    writable = int(size_rw) if size_rw is not None else None
+    if not volumes:
+        return DiskUsage(writable, None, ())
+    mounts = _volume_mounts(attrs)
+    volume_total = 0
+    unreadable: list[str] = []
+    for name, source in mounts:
+        try:
+            if not source:
+                raise FileNotFoundError(name)
+            volume_total += tree_size_bytes(Path(source))
+        except OSError:
+            unreadable.append(name)
+    readable = len(mounts) - len(unreadable)
+    return DiskUsage(
+        writable_layer_bytes=writable,
+        volumes_bytes=volume_total if readable or not mounts else None,
+        unreadable_volumes=tuple(unreadable),
+    )
+
+
+def disk_usage_bytes(client: Any, container_id: str, *, volumes: bool = True) -> int | None:
+    """``disk_usage(...).total_bytes``: writable layer plus readable volumes, or ``None``."""
+    return disk_usage(client, container_id, volumes=volumes).total_bytes
+
