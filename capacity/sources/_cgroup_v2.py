@@ -114,4 +114,3 @@ def read_counters(container_id: str, cgroup_dir: Path) -> ContainerCounters:
         disk_write_ops_total=io[3] if io else None,
         pids=optional(lambda: read_int(cgroup_dir / "pids.current")),
     )
-

@@ -151,4 +151,3 @@ def disk_usage(client: Any, container_id: str, *, volumes: bool = True) -> DiskU
 def disk_usage_bytes(client: Any, container_id: str, *, volumes: bool = True) -> int | None:
     """``disk_usage(...).total_bytes``: writable layer plus readable volumes, or ``None``."""
     return disk_usage(client, container_id, volumes=volumes).total_bytes
-
