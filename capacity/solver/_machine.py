@@ -1,79 +1,357 @@
-"""The machine a plan is for: its capacity per resource, and what is reserved on it."""
+"""The machine a plan is for: its capacity per resource, and what is reserved on it.
+
+A :class:`Machine` holds capacity per resource column of :mod:`capacity._columns`, each in that
+column's unit: logical CPUs (cores), bytes of memory, bytes per second of network (per
+direction: links are full duplex, so ``net=10Gbit`` gives 1.25e9 B/s to rx *and* to tx), bytes
+per second of disk bandwidth (shared by reads and writes: ``disk_bw`` is given to both the
+read and the write column, a trap worth knowing when both are busy), and bytes of disk space.
+
+Where a capacity is not known (a virtual NIC reporting speed 0, no disk probe), the resource is
+absent from ``capacity`` and listed in ``missing``: the plan names it, it never guesses.
+
+Reserves are what is kept back per resource before any container: configured values (the OS and
+Docker Engine baseline, or the measured host usage minus the containers' sum) in ``reserve``,
+plus a ``headroom`` fraction of the capacity. :meth:`Machine.reserved` gives the sum.
+
+Spec strings: ``cpus=8,memory=32GiB,net=10Gbit,disk_bw=500MB/s,disk=400GB``, and optional
+reserves as ``reserve.cpus=0.5,reserve.memory=1GiB,headroom=0.1``. A TOML file holds the same
+keys in a table (see :meth:`Machine.from_toml`).
+"""
 
 from __future__ import annotations
 
+import math
 import re
+import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-import psutil
-
-from .._columns import CPU, MEMORY
+from .._columns import (
+    CPU,
+    DISK_READ,
+    DISK_USAGE,
+    DISK_WRITE,
+    MEMORY,
+    NET_RX,
+    NET_TX,
+)
 from .._errors import InvalidParameter
 from .._units import parse_bytes
 
-__all__ = ["Machine"]
+__all__ = ["Machine", "parse_rate"]
 
-_SPEC_KEYS = {
-    "cpus": CPU,
-    "cpu": CPU,
-    "memory": MEMORY,
-    "mem": MEMORY,
+_SPEC_HELP = (
+    "a spec like cpus=8,memory=32GiB,net=10Gbit,disk_bw=500MB/s,disk=400GB "
+    "(optionally reserve.cpus=0.5,reserve.memory=1GiB,headroom=0.1)"
+)
+
+#: spec key -> resource columns it sets
+_SPEC_KEYS: dict[str, tuple[str, ...]] = {
+    "cpus": (CPU,),
+    "cpu": (CPU,),
+    "memory": (MEMORY,),
+    "mem": (MEMORY,),
+    "net": (NET_RX, NET_TX),
+    "net_rx": (NET_RX,),
+    "net_tx": (NET_TX,),
+    "disk_bw": (DISK_READ, DISK_WRITE),
+    "disk_read": (DISK_READ,),
+    "disk_write": (DISK_WRITE,),
+    "disk": (DISK_USAGE,),
 }
+
+_BITS = {"bit": 1, "kbit": 1e3, "mbit": 1e6, "gbit": 1e9, "tbit": 1e12,
+         "kibit": 1024, "mibit": 1024**2, "gibit": 1024**3}
+_RATE = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*([A-Za-z]*)\s*(/\s*s)?\s*$")
+
+# Interface name prefixes that are not physical links (their speed is not the host's).
+_VIRTUAL_NICS = ("lo", "docker", "veth", "br-", "ifb", "virbr", "tun", "tap", "cni", "flannel",
+                 "cali", "vxlan", "weave", "kube", "dummy", "bond")
+
+
+def parse_rate(text: str | float | int, *, name: str = "rate") -> float:
+    """Bytes per second from ``"10Gbit"``, ``"1Gbit/s"``, ``"500MB/s"``, ``"100MiB/s"``.
+
+    Bit units (``bit``, ``kbit``, ``Mbit``, ``Gbit``) are divided by 8; byte units follow
+    :func:`capacity._units.parse_bytes`. A bare number is bytes per second.
+    """
+    if isinstance(text, int | float):
+        value = float(text)
+    else:
+        match = _RATE.match(str(text))
+        if match is None:
+            raise InvalidParameter(name, "machine spec", "a rate such as 10Gbit or 500MB/s", text)
+        number, unit = match.group(1), match.group(2).lower()
+        if unit in _BITS:
+            value = float(number) * _BITS[unit] / 8.0
+        else:
+            try:
+                value = parse_bytes(f"{number}{unit}", name=name)
+            except InvalidParameter:
+                raise InvalidParameter(
+                    name, "machine spec", "a rate such as 10Gbit, 1Gbit/s or 500MB/s", text
+                ) from None
+    if not math.isfinite(value) or value < 0:
+        raise InvalidParameter(name, "machine spec", "a finite rate >= 0", text)
+    return value
+
+
+def _parse_cpus(value: Any, name: str) -> float:
+    try:
+        cores = float(value)
+    except (TypeError, ValueError):
+        raise InvalidParameter(name, "machine spec", "a number of cores such as 8", value) from None
+    if not math.isfinite(cores) or cores < 0:
+        raise InvalidParameter(name, "machine spec", "a finite number of cores >= 0", value)
+    return cores
+
+
+def _parse_value(key: str, value: Any) -> float:
+    if key in ("cpus", "cpu"):
+        return _parse_cpus(value, key)
+    if key in ("memory", "mem", "disk"):
+        return parse_bytes(value, name=key)
+    return parse_rate(value, name=key)
+
+
+def _check_headroom(value: Any) -> float:
+    try:
+        h = float(value)
+    except (TypeError, ValueError):
+        h = math.nan
+    if not 0 <= h < 1:
+        raise InvalidParameter("headroom", "machine spec", "a fraction in [0, 1)", value)
+    return h
 
 
 @dataclass(frozen=True)
 class Machine:
     """Capacity per resource column, in that column's unit (cores, bytes, bytes per second).
 
-    A resource missing from ``capacity`` is unknown: the plan names it instead of guessing.
-    ``reserve`` holds what is kept back per resource (OS and engine baseline, headroom).
+    Parameters
+    ----------
+    name : str
+        How the machine is named in output (the spec, a file name, or ``"local"``).
+    capacity : Mapping[str, float]
+        Per resource column. A resource missing here is unknown: the plan names it.
+    reserve : Mapping[str, float]
+        Configured reserve per resource (OS and engine baseline), same units.
+    headroom : float
+        Fraction of each capacity kept free on top of ``reserve``, in [0, 1).
+    missing : tuple[str, ...]
+        Resources whose capacity could not be found, with why, e.g.
+        ``"net_rx_bytes_per_second: NIC eth0 reports speed 0; give net=10Gbit"``.
+
+    Examples
+    --------
+    >>> m = Machine.from_spec("cpus=8,memory=32GiB,headroom=0.1")
+    >>> m.capacity["cpu_cores"], m.reserved("cpu_cores")
+    (8.0, 0.8)
     """
 
     name: str
     capacity: Mapping[str, float]
     reserve: Mapping[str, float] = field(default_factory=dict)
+    headroom: float = 0.0
+    missing: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        _check_headroom(self.headroom)
+        for r, c in self.capacity.items():
+            if not (isinstance(c, int | float) and math.isfinite(c) and c >= 0):
+                raise InvalidParameter(f"capacity of {r}", "Machine", "a finite number >= 0", c)
+        for r, v in self.reserve.items():
+            if not (isinstance(v, int | float) and math.isfinite(v) and v >= 0):
+                raise InvalidParameter(f"reserve of {r}", "Machine", "a finite number >= 0", v)
+
+    def reserved(self, resource: str) -> float:
+        """Configured reserve plus ``headroom`` times the capacity, for one resource."""
+        return float(self.reserve.get(resource, 0.0)) + self.headroom * float(
+            self.capacity.get(resource, 0.0)
+        )
+
+    def with_reserve(
+        self, reserve: Mapping[str, float] | None = None, *, headroom: float | None = None
+    ) -> Machine:
+        """A copy with reserves (merged over the existing ones) and/or a new headroom."""
+        return Machine(
+            name=self.name,
+            capacity=dict(self.capacity),
+            reserve={**self.reserve, **(reserve or {})},
+            headroom=self.headroom if headroom is None else _check_headroom(headroom),
+            missing=self.missing,
+        )
+
+    # -- constructors ---------------------------------------------------------------------
 
     @classmethod
-    def local(cls) -> Machine:
-        """This host, from psutil: logical CPUs and total memory."""
-        return cls(
-            name="local",
-            capacity={
-                CPU: float(psutil.cpu_count(logical=True) or 1),
-                MEMORY: float(psutil.virtual_memory().total),
-            },
-        )
+    def local(
+        cls,
+        *,
+        docker_root: str | Path = "/var/lib/docker",
+        disk_in_use_bytes: float = 0.0,
+        psutil_module: Any = None,
+    ) -> Machine:
+        """This host, from psutil.
+
+        CPUs: logical CPUs. Memory: total RAM. Network: the fastest physical NIC that is up
+        (virtual ones such as ``lo``, ``docker0``, ``veth*`` are skipped; their speed is not
+        the host's), per direction. Disk space: free space on the filesystem of
+        ``docker_root`` plus ``disk_in_use_bytes`` (what the containers already use there,
+        since the plan subtracts their demand again). Disk bandwidth is never guessed: it is
+        listed in ``missing`` (give it with ``disk_bw=``).
+
+        Parameters
+        ----------
+        docker_root : str or Path
+            Where the engine keeps its data (``docker info`` DockerRootDir).
+        disk_in_use_bytes : float
+            Bytes the running containers already use under ``docker_root``.
+        psutil_module : module, optional
+            Injected for tests; defaults to :mod:`psutil`.
+
+        Notes
+        -----
+        Trap: in a container or VM, psutil reports the host's or VM's CPUs and memory, not a
+        cgroup limit; and many virtual NICs report speed 0 (unknown), which is named, not
+        taken as zero capacity.
+        """
+        if psutil_module is None:
+            import psutil as psutil_module
+        ps = psutil_module
+        capacity: dict[str, float] = {
+            CPU: float(ps.cpu_count(logical=True) or 1),
+            MEMORY: float(ps.virtual_memory().total),
+        }
+        missing: list[str] = []
+        speeds: list[tuple[int, str]] = []
+        unknown: list[str] = []
+        for nic, stats in sorted(ps.net_if_stats().items()):
+            if nic.startswith(_VIRTUAL_NICS) or not stats.isup:
+                continue
+            if stats.speed and stats.speed > 0:
+                speeds.append((int(stats.speed), nic))
+            else:
+                unknown.append(nic)
+        if speeds:
+            mbit, _ = max(speeds)
+            capacity[NET_RX] = capacity[NET_TX] = mbit * 1e6 / 8.0
+        else:
+            why = (f"NIC {', '.join(unknown)} reports speed 0" if unknown
+                   else "no physical NIC is up")
+            for r in (NET_RX, NET_TX):
+                missing.append(f"{r}: {why}; give net=10Gbit")
+        for r in (DISK_READ, DISK_WRITE):
+            missing.append(f"{r}: disk bandwidth is not measured; give disk_bw=500MB/s")
+        try:
+            free = float(ps.disk_usage(str(docker_root)).free)
+        except OSError as exc:
+            missing.append(f"{DISK_USAGE}: cannot read {docker_root} ({exc}); give disk=400GB")
+        else:
+            capacity[DISK_USAGE] = free + float(disk_in_use_bytes)
+        return cls(name="local", capacity=capacity, missing=tuple(missing))
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any], *, name: str) -> Machine:
+        """Build from spec keys (``cpus``, ``memory``, ``net``, ``disk_bw``, ``disk``, ...),
+        with optional ``reserve`` (a mapping of the same keys) and ``headroom``."""
+        capacity: dict[str, float] = {}
+        reserve: dict[str, float] = {}
+        headroom = 0.0
+        for raw_key, value in values.items():
+            key = str(raw_key).strip().lower()
+            if key == "headroom":
+                headroom = _check_headroom(value)
+            elif key == "reserve" and isinstance(value, Mapping):
+                for rk, rv in value.items():
+                    rk = str(rk).strip().lower()
+                    if rk not in _SPEC_KEYS:
+                        raise InvalidParameter(f"reserve.{rk}", "machine spec", _SPEC_HELP, rv)
+                    for column in _SPEC_KEYS[rk]:
+                        reserve[column] = _parse_value(rk, rv)
+            elif key.startswith("reserve.") and key[8:] in _SPEC_KEYS:
+                for column in _SPEC_KEYS[key[8:]]:
+                    reserve[column] = _parse_value(key[8:], value)
+            elif key in _SPEC_KEYS:
+                for column in _SPEC_KEYS[key]:
+                    capacity[column] = _parse_value(key, value)
+            else:
+                raise InvalidParameter(key, "machine spec", _SPEC_HELP, value)
+        if not capacity:
+            raise InvalidParameter("machine", "plan", _SPEC_HELP, name)
+        return cls(name=name, capacity=capacity, reserve=reserve, headroom=headroom)
 
     @classmethod
     def from_spec(cls, spec: str) -> Machine:
-        """Parse ``"cpus=8,memory=32GiB"``; unknown keys or units raise InvalidParameter."""
-        capacity: dict[str, float] = {}
-        for part in filter(None, (p.strip() for p in spec.split(","))):
+        """Parse ``"cpus=8,memory=32GiB,net=10Gbit,disk_bw=500MB/s,disk=400GB"``.
+
+        Also accepts ``reserve.<key>=<value>`` and ``headroom=<fraction>``, ``"local"`` (this
+        host), and a path to a ``.toml`` file. Unknown keys or units raise
+        :class:`~capacity.InvalidParameter` naming the key and the value.
+        """
+        text = spec.strip()
+        if text == "local":
+            return cls.local()
+        if text.endswith(".toml") and "=" not in text:
+            return cls.from_toml(text)
+        values: dict[str, str] = {}
+        for part in filter(None, (p.strip() for p in text.split(","))):
             key, sep, value = part.partition("=")
-            key = key.strip().lower()
-            if not sep or key not in _SPEC_KEYS:
-                raise InvalidParameter(
-                    "machine",
-                    "plan",
-                    f"a spec like cpus=8,memory=32GiB with keys {sorted(set(_SPEC_KEYS))}",
-                    spec,
-                )
-            column = _SPEC_KEYS[key]
-            if column == CPU:
-                if not re.fullmatch(r"\s*[0-9]*\.?[0-9]+\s*", value):
-                    raise InvalidParameter("cpus", "machine spec", "a number of cores", value)
-                capacity[column] = float(value)
-            else:
-                capacity[column] = parse_bytes(value, name=key)
-        if not capacity:
-            raise InvalidParameter("machine", "plan", "a non-empty spec like cpus=8", spec)
-        return cls(name=spec, capacity=capacity)
+            if not sep or not key.strip():
+                raise InvalidParameter("machine", "plan", _SPEC_HELP, spec)
+            values[key.strip()] = value.strip()
+        if not values:
+            raise InvalidParameter("machine", "plan", _SPEC_HELP, spec)
+        return cls.from_mapping(values, name=spec)
+
+    @classmethod
+    def from_toml(cls, path: str | Path) -> Machine:
+        """Read a TOML file: top-level keys or a ``[machine]`` table, e.g.::
+
+            [machine]
+            name = "std-8x32"
+            cpus = 8
+            memory = "32GiB"
+            net = "10Gbit"
+            disk_bw = "500MB/s"
+            disk = "400GB"
+            headroom = 0.1
+            [machine.reserve]
+            cpus = 0.5
+            memory = "1GiB"
+        """
+        p = Path(path)
+        try:
+            data = tomllib.loads(p.read_text())
+        except OSError as exc:
+            raise InvalidParameter("machine", "plan", "a readable TOML file", str(p)) from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise InvalidParameter("machine", "plan", f"valid TOML ({exc})", str(p)) from exc
+        table = data.get("machine", data)
+        table = dict(table)
+        name = str(table.pop("name", p.name))
+        return cls.from_mapping(table, name=name)
+
+    # -- serialisation -------------------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "capacity": dict(self.capacity), "reserve": dict(self.reserve)}
+        return {
+            "name": self.name,
+            "capacity": dict(self.capacity),
+            "reserve": dict(self.reserve),
+            "headroom": self.headroom,
+            "missing": list(self.missing),
+        }
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Machine:
-        return cls(name=d["name"], capacity=dict(d["capacity"]), reserve=dict(d.get("reserve", {})))
+        return cls(
+            name=d["name"],
+            capacity=dict(d["capacity"]),
+            reserve=dict(d.get("reserve", {})),
+            headroom=float(d.get("headroom", 0.0)),
+            missing=tuple(d.get("missing", ())),
+        )
+
