@@ -1,8 +1,10 @@
 """The durable sample store and the counters -> rates function (see DESIGN.md, "store")."""
 
+from ._files import read_samples, read_table, validate_samples, write_samples, write_table
 from ._rates import (
     COUNTER_TOTAL_COLUMNS,
     HOST_RATE_COLUMNS,
+    MIN_INTERVAL_S,
     SAMPLE_EXTRA_COLUMNS,
     counters_to_samples,
     empty_samples,
@@ -13,6 +15,7 @@ from ._sqlite import SCHEMA_VERSION, Store, default_store_path
 __all__ = [
     "COUNTER_TOTAL_COLUMNS",
     "HOST_RATE_COLUMNS",
+    "MIN_INTERVAL_S",
     "SAMPLE_EXTRA_COLUMNS",
     "SCHEMA_VERSION",
     "Store",
@@ -20,4 +23,9 @@ __all__ = [
     "default_store_path",
     "empty_samples",
     "host_to_rates",
+    "read_samples",
+    "read_table",
+    "validate_samples",
+    "write_samples",
+    "write_table",
 ]

@@ -33,6 +33,7 @@ from .._errors import InvalidParameter, InvalidSamples
 __all__ = [
     "COUNTER_TOTAL_COLUMNS",
     "HOST_RATE_COLUMNS",
+    "MIN_INTERVAL_S",
     "SAMPLE_EXTRA_COLUMNS",
     "counters_to_samples",
     "empty_samples",
@@ -75,6 +76,9 @@ _RATE_OF: dict[str, str] = {
 }
 
 _NET_RATES: tuple[str, ...] = (NET_RX, NET_TX)
+
+#: intervals shorter than this (seconds) are two reads of one round, not a measurement
+MIN_INTERVAL_S = 1e-3
 
 _SAMPLE_DTYPES: dict[str, str] = {
     "time": "datetime64[ns, UTC]",
@@ -174,7 +178,7 @@ def _interval_mask(
     gap_factor: float,
 ) -> np.ndarray:
     """Rows that close a usable interval: has a previous reading, dt > 0, no reset, no gap."""
-    keep = np.isfinite(dt) & (dt > 0)
+    keep = np.isfinite(dt) & (dt >= MIN_INTERVAL_S)
     for delta in deltas:
         keep &= ~(delta < 0)  # NaN < 0 is False: a missing counter is not a reset
     if interval_s is not None:
@@ -249,8 +253,9 @@ def counters_to_samples(
     ``(container_id, started_at, monotonic_s)`` first, so row order does not matter.
 
     **Clock.** Rates divide by the delta of ``monotonic_s``, never of wall time (NTP steps
-    it). A row with a missing ``monotonic_s`` or a delta <= 0 has no usable interval and is
-    dropped; a missing delta is never taken as 1 s.
+    it). A row with a missing ``monotonic_s`` or a delta below :data:`MIN_INTERVAL_S` (1 ms:
+    a duplicate read, or a clock that went back) has no usable interval and is dropped; a
+    missing delta is never taken as 1 s.
 
     **First sample.** The first reading of a series has no rate: it produces no row. A
     series read once produces nothing.
@@ -349,7 +354,7 @@ def counters_to_samples(
     ns_size = ns_key.groupby(["time", "ns"], dropna=True)["ns"].transform("size")
     shared = np.isfinite(netns) & (ns_size.to_numpy(dtype="float64", na_value=0) > 1)
 
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         out = pd.DataFrame(
             {
                 "time": df["time"],
@@ -470,7 +475,7 @@ def host_to_rates(
     keep = _interval_mask(
         dt, np.zeros(len(dt), dtype=np.int64), list(deltas.values()), interval_s, gap_factor
     )
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         out = pd.DataFrame(
             {
                 "time": time.iloc[order].reset_index(drop=True),

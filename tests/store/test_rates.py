@@ -170,6 +170,7 @@ def test_non_increasing_or_missing_monotonic_is_never_taken_as_one_second() -> N
             {"monotonic_s": 0.0, "cpu_usage_seconds_total": 0.0},
             {"monotonic_s": 0.0, "cpu_usage_seconds_total": 1.0, "time": T0},  # dt == 0
             {"monotonic_s": 2.0, "cpu_usage_seconds_total": 2.0},
+            {"monotonic_s": 2.0 + 1e-6, "cpu_usage_seconds_total": 2.5},  # a duplicate read
             {"monotonic_s": np.nan, "cpu_usage_seconds_total": 3.0, "time": T0},
         ]
     )

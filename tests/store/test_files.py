@@ -1,0 +1,179 @@
+"""Parquet/CSV export and import: exact round trips, and validation that names the fix."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from capacity._errors import InvalidParameter, InvalidSamples
+from capacity.sources._types import ContainerCounters, ContainerInfo
+from capacity.store import (
+    Store,
+    counters_to_samples,
+    read_samples,
+    read_table,
+    validate_samples,
+    write_samples,
+    write_table,
+)
+
+SUFFIXES = ["s.parquet", "s.csv", "s.csv.gz"]
+
+
+def _samples() -> pd.DataFrame:
+    t0 = pd.Timestamp("2024-05-01T12:00:00.123456789Z")
+    start = pd.Timestamp("2024-05-01T11:00:00Z")
+    rows = []
+    for cid, ns in (("a", 7), ("b", 7), ("c", None)):
+        for k in range(4):
+            rows.append(
+                {
+                    "time": t0 + pd.Timedelta(seconds=10 * k),
+                    "monotonic_s": 10.0 * k + 0.1,
+                    "container_id": cid,
+                    "started_at": start,
+                    "cpu_usage_seconds_total": (1 / 3) * k,  # a float that CSV must keep exact
+                    "memory_working_set_bytes": 2**40 + k,
+                    "net_rx_bytes_total": 10 * k if k != 2 else None,
+                    "net_namespace": ns,
+                    "cpu_periods_total": 10 * k if cid == "a" else None,
+                    "cpu_throttled_periods_total": k if cid == "a" else None,
+                    "disk_usage_bytes": 4096.0 if k == 1 else np.nan,
+                }
+            )
+    meta = pd.DataFrame(
+        {
+            "container_id": ["a", "b", "c"],
+            "started_at": [start] * 3,
+            "name": ["web-1", "", "db,1"],  # an empty name and a comma must survive CSV
+            "image": ["img:1", "img:1", 'quo"te'],
+            "service": ["web", "web", "db"],
+        }
+    )
+    return counters_to_samples(pd.DataFrame(rows), meta)
+
+
+@pytest.mark.parametrize("name", SUFFIXES)
+def test_samples_round_trip_keeps_values_and_dtypes(tmp_path: Path, name: str) -> None:
+    s = _samples()
+    assert s["net_shared"].any() and s["net_rx_bytes_per_second"].isna().any()
+    path = write_samples(s, tmp_path / name)
+    back = read_samples(path)
+    pd.testing.assert_frame_equal(back, s, check_exact=True)
+    assert str(back["time"].dtype) == "datetime64[ns, UTC]"
+    assert back["time"].iloc[0].nanosecond == 789
+
+
+def test_unknown_suffix(tmp_path: Path) -> None:
+    with pytest.raises(InvalidParameter, match="'path' parameter of write_samples"):
+        write_samples(_samples(), tmp_path / "s.xlsx")
+
+
+def test_samples_from_others_get_the_extra_columns(tmp_path: Path) -> None:
+    s = _samples()
+    minimal = s.drop(
+        columns=["started_at", "cpu_throttled_fraction", "memory_oom_kills", "net_shared"]
+    )
+    minimal["time"] = minimal["time"].dt.tz_localize(None)  # naive: read as UTC
+    minimal.to_csv(tmp_path / "theirs.csv", index=False)
+    back = read_samples(tmp_path / "theirs.csv")
+    assert list(back.columns) == list(s.columns)
+    assert (back["time"] == s["time"]).all()
+    assert not back["net_shared"].any() and back["started_at"].isna().all()
+
+
+def test_missing_column(tmp_path: Path) -> None:
+    s = _samples().drop(columns="cpu_cores")
+    s.to_parquet(tmp_path / "s.parquet")
+    with pytest.raises(InvalidSamples, match="no 'cpu_cores' column") as info:
+        read_samples(tmp_path / "s.parquet")
+    assert info.value.column == "cpu_cores"
+    assert "counters_to_samples" in str(info.value)
+
+
+def test_missing_time(tmp_path: Path) -> None:
+    s = _samples()
+    s.loc[2, "time"] = pd.NaT
+    s.to_csv(tmp_path / "s.csv", index=False)
+    with pytest.raises(InvalidSamples, match="'time' is missing at row 2") as info:
+        read_samples(tmp_path / "s.csv")
+    assert info.value.column == "time"
+
+
+def test_negative_rate_names_column_and_value(tmp_path: Path) -> None:
+    s = _samples()
+    s.loc[3, "net_tx_bytes_per_second"] = -5.0
+    s.to_parquet(tmp_path / "s.parquet")
+    with pytest.raises(InvalidSamples, match=r"negative at row 3: -5\.0") as info:
+        read_samples(tmp_path / "s.parquet")
+    assert info.value.column == "net_tx_bytes_per_second" and info.value.value == -5.0
+    assert "counters_to_samples" in str(info.value)
+    with pytest.raises(InvalidSamples):  # nothing bad is written either
+        write_samples(s, tmp_path / "t.parquet")
+    assert not (tmp_path / "t.parquet").exists()
+
+
+def test_non_number_and_zero_interval() -> None:
+    s = _samples()
+    text = s.astype({"cpu_cores": "object"})
+    text.loc[0, "cpu_cores"] = "12%"
+    with pytest.raises(InvalidSamples, match="non-number at row 0: '12%'"):
+        validate_samples(text)
+    s.loc[1, "interval_s"] = 0.0
+    with pytest.raises(InvalidSamples, match="'interval_s' must be > 0") as info:
+        validate_samples(s)
+    assert info.value.value == 0.0
+    inf = _samples()
+    inf.loc[0, "cpu_cores"] = np.inf
+    with pytest.raises(InvalidSamples, match="infinite"):
+        validate_samples(inf)
+
+
+@pytest.mark.parametrize("name", ["t.parquet", "t.csv"])
+def test_raw_tables_round_trip(tmp_path: Path, name: str) -> None:
+    t0 = datetime(2024, 5, 1, tzinfo=UTC)
+    infos = [
+        ContainerInfo(
+            id=f"{i:064x}",
+            name=f"c{i}",
+            image="",
+            service="s",
+            pid=i,
+            started_at=t0,
+            labels={"k": 'v,"x"'} if i else {},
+            published_host_ports=("80/tcp",) if i else (),
+            cpu_limit_cores=0.5 if i else None,
+        )
+        for i in range(2)
+    ]
+    with Store(tmp_path / "s.sqlite") as store:
+        for k in range(3):
+            store.write_round(
+                t0 + timedelta(seconds=k),
+                float(k),
+                infos,
+                [
+                    ContainerCounters(
+                        container_id=c.id,
+                        cpu_usage_seconds_total=k / 3,
+                        memory_usage_bytes=2**50 + k,
+                        memory_working_set_bytes=k,
+                        net_rx_bytes_total=k if k != 1 else None,
+                    )
+                    for c in infos
+                ],
+            )
+        counters, containers = store.counters(), store.containers()
+    back = read_table(write_table(counters, tmp_path / f"counters-{name}"))
+    pd.testing.assert_frame_equal(back, counters, check_exact=True)
+    meta = read_table(write_table(containers, tmp_path / f"containers-{name}"))
+    assert meta["labels"].tolist() == containers["labels"].tolist()
+    assert meta["published_host_ports"].tolist() == containers["published_host_ports"].tolist()
+    if name.endswith(".csv"):  # CSV cannot tell a missing text from an empty one
+        text = ["compose_project", "compose_service"]
+        containers[text] = containers[text].fillna("")
+    pd.testing.assert_frame_equal(meta, containers, check_exact=True)
