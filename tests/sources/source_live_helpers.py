@@ -1,0 +1,41 @@
+"""Helpers shared by the live (real engine) source tests."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from capacity.sources._docker import container_info
+from capacity.sources._types import ContainerInfo
+
+MiB = 1024 * 1024
+
+
+def info_of(client: Any, container: Any) -> ContainerInfo:
+    """The ContainerInfo of a running test container."""
+    return container_info(client.api.inspect_container(container.id))
+
+
+def wait_for_log(container: Any, text: str, timeout_s: float = 10.0) -> None:
+    """Poll the container's output until ``text`` appears (or fail after ``timeout_s``)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if text in container.logs().decode(errors="replace"):
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"{text!r} not in the output of {container.name} after {timeout_s} s")
+
+
+def whole_disk_of(path: str) -> str | None:
+    """``/dev/<disk>`` holding ``path`` (the parent disk of a partition), or None."""
+    st = os.stat(path)
+    sysdir = Path(f"/sys/dev/block/{os.major(st.st_dev)}:{os.minor(st.st_dev)}")
+    if not sysdir.exists():
+        return None
+    sysdir = sysdir.resolve()
+    if (sysdir / "partition").exists():
+        sysdir = sysdir.parent
+    dev = Path("/dev") / sysdir.name
+    return str(dev) if dev.exists() else None
