@@ -9,12 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
-import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -64,30 +61,15 @@ def docker_client() -> Any:
     return client
 
 
-def _busybox_binary() -> Path:
-    for candidate in ("/bin/busybox", "/usr/bin/busybox", shutil.which("busybox") or ""):
-        if candidate and Path(candidate).is_file():
-            return Path(candidate)
-    pytest.fail("busybox is not installed: apt-get install -y busybox-static", pytrace=False)
-
-
 @pytest.fixture(scope="session")
 def busybox_image(docker_client: Any) -> str:
     """Build ``capacity-test-busybox`` FROM scratch with the host's static busybox.
 
-    No registry is reachable, so nothing is pulled. The image is rebuilt once per session
-    (cheap: the layer cache makes it a no-op when busybox did not change).
+    No registry is reachable, so nothing is pulled; the layer cache makes a rebuild cheap.
     """
-    with tempfile.TemporaryDirectory() as tmp:
-        shutil.copy2(_busybox_binary(), Path(tmp) / "busybox")
-        (Path(tmp) / "Dockerfile").write_text(
-            "FROM scratch\n"
-            "COPY busybox /bin/busybox\n"
-            'RUN ["/bin/busybox", "--install", "-s", "/bin"]\n'
-            'CMD ["/bin/sh"]\n'
-        )
-        docker_client.images.build(path=tmp, tag=TEST_IMAGE, rm=True, labels={TEST_LABEL: "1"})
-    return TEST_IMAGE
+    from capacity._busybox import build_busybox_image
+
+    return build_busybox_image(docker_client, TEST_IMAGE, labels={TEST_LABEL: "1"})
 
 
 def remove_test_containers(client: Any, session_only: bool = True) -> None:

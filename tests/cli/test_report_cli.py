@@ -1,0 +1,111 @@
+"""``capacity report`` as a user runs it: files written, exit status, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+NO_ENGINE = "unix:///nonexistent/capacity-test-docker.sock"
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None):
+    full_env = {**os.environ, "MPLBACKEND": "Agg", **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "capacity", *args],
+        capture_output=True, text=True, env=full_env, cwd=cwd, timeout=120,
+    )
+
+
+def report_folder(out: Path) -> Path:
+    folders = [p for p in out.iterdir() if p.is_dir() and not p.name.startswith(".")]
+    assert len(folders) == 1, folders
+    return folders[0]
+
+
+def test_report_demo_writes_three_files_and_exits_0(tmp_path: Path) -> None:
+    result = run_cli("report", "--demo", "--out", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    folder = report_folder(tmp_path)
+    for name in ("plan.json", "report.md", "demand_vs_count.png"):
+        assert (folder / name).stat().st_size > 0
+    plans = json.loads((folder / "plan.json").read_text())["plans"]
+    assert plans, "the demo recording has services to plan"
+    # The summary table on stdout names every planned service.
+    for service in plans:
+        assert service in result.stdout
+    assert not list(tmp_path.glob(".tmp-report-*")), "no temporary folder left behind"
+
+
+def test_report_json_prints_plan_only(tmp_path: Path) -> None:
+    result = run_cli("report", "--demo", "--json", "--out", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert doc["kind"] == "capacity.plans"
+    on_disk = json.loads((report_folder(tmp_path) / "plan.json").read_text())
+    assert doc == on_disk
+
+
+def test_no_engine_falls_back_to_demo_with_a_notice(tmp_path: Path) -> None:
+    result = run_cli("report", "--out", str(tmp_path), env={"DOCKER_HOST": NO_ENGINE})
+    assert result.returncode == 0, result.stderr
+    assert "bundled recording" in result.stderr
+    assert "/nonexistent/capacity-test-docker.sock" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_no_engine_with_duration_is_one_line_and_exit_3(tmp_path: Path) -> None:
+    result = run_cli(
+        "report", "--duration", "2s", "--out", str(tmp_path), env={"DOCKER_HOST": NO_ENGINE}
+    )
+    assert result.returncode == 3
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "/nonexistent/capacity-test-docker.sock" in lines[0]
+    assert "start the engine" in lines[0] or "DOCKER_HOST" in lines[0]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [("report", "--bogus"), ("report", "--interval", "fast"), ("nosuchcommand",)],
+)
+def test_bad_flags_exit_3(args: tuple[str, ...]) -> None:
+    result = run_cli(*args)
+    assert result.returncode == 3, (result.returncode, result.stderr)
+    assert "Traceback" not in result.stderr
+
+
+def test_unwritable_report_folder_is_exit_3(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    result = run_cli("report", "--demo", "--out", str(blocker / "sub"))
+    assert result.returncode == 3
+    assert "--out" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.docker
+def test_no_running_containers_is_exit_3(docker_client, tmp_path: Path) -> None:
+    result = run_cli(
+        "report", "--duration", "2s", "--filter", "label=capacity.nothing-has-this-label",
+        "--out", str(tmp_path),
+    )
+    assert result.returncode == 3
+    assert "no running containers" in result.stderr
+    assert "--demo" in result.stderr
+
+
+def test_readme_test_command_is_what_ci_runs() -> None:
+    root = Path(__file__).resolve().parents[2]
+    readme = (root / "README.md").read_text()
+    ci = (root / ".ci" / "run").read_text()
+    command = next(
+        line
+        for line in readme.splitlines()
+        if line.startswith("python3 -m venv") and "pytest" in line
+    )
+    assert command in ci.splitlines()

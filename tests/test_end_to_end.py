@@ -1,0 +1,100 @@
+"""End to end on real containers: collect -> samples -> fit -> plan -> report.
+
+Two CPU burners under ``--cpus 0.25`` and two holders of 48 MiB (a tmpfs file, charged to the
+container's memory cgroup) are sampled for about 10 s; the measured numbers and the plan are
+checked against what the workloads are known to use and against the machine's real capacity.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from pathlib import Path
+
+import numpy as np
+import psutil
+import pytest
+
+from capacity._columns import CPU, MEMORY
+from capacity._pipeline import collect_samples, fit_profiles, plan_all, running_counts
+from capacity.report._render import write_report
+from capacity.solver._machine import Machine
+from capacity.solver._plan import plan
+
+BURNER_CPUS = 0.25
+CPU_TOLERANCE_CORES = 0.05
+HOLD_MIB = 48
+MEMORY_TOLERANCE = 0.20
+COLLECT_S = 10.0
+INTERVAL_S = 1.0
+
+
+@pytest.fixture
+def workload(run_container):
+    tag = uuid.uuid4().hex[:8]
+    labels = {"capacity.e2e": tag, "com.docker.compose.project": f"e2e{tag}"}
+    for _ in range(2):
+        run_container(
+            "sh", "-c", "while :; do :; done",
+            cpus=BURNER_CPUS, labels={**labels, "com.docker.compose.service": "burner"},
+        )
+    for _ in range(2):
+        run_container(
+            "sh", "-c",
+            f"dd if=/dev/zero of=/hold/data bs=1M count={HOLD_MIB} 2>/dev/null; sleep 3600",
+            tmpfs={"/hold": "size=64m"},
+            labels={**labels, "com.docker.compose.service": "holder"},
+        )
+    return tag
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+def test_collect_fit_plan_on_real_containers(docker_client, workload, tmp_path: Path) -> None:
+    data = collect_samples(
+        docker_client,
+        interval_s=INTERVAL_S,
+        duration_s=COLLECT_S,
+        filters={"label": [f"capacity.e2e={workload}"]},
+    )
+    samples = data.samples
+    services = sorted(samples["service"].unique())
+    burner = next(s for s in services if s.endswith("/burner"))
+    holder = next(s for s in services if s.endswith("/holder"))
+    assert samples["container_id"].nunique() == 4
+
+    # Measured: each burner averages its quota, each holder holds its 48 MiB.
+    per_container = samples.groupby(["service", "container_id"])[[CPU, MEMORY]].mean()
+    for cpu in per_container.loc[burner, CPU]:
+        assert cpu == pytest.approx(BURNER_CPUS, abs=CPU_TOLERANCE_CORES)
+    for mem in per_container.loc[holder, MEMORY]:
+        assert mem == pytest.approx(HOLD_MIB * 2**20, rel=MEMORY_TOLERANCE)
+
+    # Profiles: p95 CPU and max memory of one replica, pooled over replicas.
+    profiles = fit_profiles(samples)
+    burner_cpu = samples.loc[samples["service"] == burner, CPU].to_numpy(dtype=float)
+    holder_mem = samples.loc[samples["service"] == holder, MEMORY].to_numpy(dtype=float)
+    assert profiles[burner].resources[CPU].demand == pytest.approx(np.quantile(burner_cpu, 0.95))
+    assert profiles[holder].resources[MEMORY].demand == pytest.approx(holder_mem.max())
+
+    # Plan on this machine's real capacity: floor(capacity / per-replica demand).
+    machine = Machine.local()
+    cpus = psutil.cpu_count(logical=True)
+    total = psutil.virtual_memory().total
+    assert machine.capacity[CPU] == cpus and machine.capacity[MEMORY] == total
+    p = plan(profiles, machine, service=burner)
+    cpu_demand = profiles[burner].resources[CPU].demand
+    assert p.per_resource[CPU].safe_count == math.floor(cpus / cpu_demand)
+    assert p.binding_resource == CPU
+    q = plan(profiles, machine, service=holder)
+    assert q.per_resource[MEMORY].safe_count == math.floor(
+        total / profiles[holder].resources[MEMORY].demand
+    )
+
+    # The report folder holds the three artefacts.
+    running = running_counts(samples)
+    assert running == {burner: 2, holder: 2}
+    plans = plan_all(profiles, machine, running=running)
+    paths = write_report(plans, profiles, out_dir=tmp_path, source=data.source)
+    for name in ("plan.json", "report.md", "demand_vs_count.png"):
+        assert (paths.folder / name).stat().st_size > 0
