@@ -55,10 +55,20 @@ def print_summary(plans: Mapping[str, Any]) -> None:
 
     from ..report._render import format_value
 
-    console = Console(no_color=bool(os.environ.get("NO_COLOR")), highlight=False)
+    probe = Console()
+    # A pipe or a cron mail gets the whole table: never cut names to the 80-column default.
+    console = Console(
+        no_color=bool(os.environ.get("NO_COLOR")),
+        highlight=False,
+        width=None if probe.is_terminal else 200,
+    )
     table = Table(title="capacity: safe container count per service")
     for column in ("service", "running", "safe count", "more", "binding", "per replica"):
-        table.add_column(column, justify="left" if column in ("service", "binding") else "right")
+        table.add_column(
+            column,
+            justify="left" if column in ("service", "binding") else "right",
+            overflow="fold",
+        )
     for service, plan in plans.items():
         binding = plan.binding_resource
         per = plan.per_resource.get(binding) if binding else None
