@@ -1,127 +1,1070 @@
-"""Fit per-service profiles from the samples table (scikit-learn style estimator)."""
+"""Fit per-service profiles from the samples table (a scikit-learn style estimator).
+
+The work is vectorised: the table is turned into numpy arrays once, sorted by (service,
+container, time), and every statistic is computed on array slices with ``np.bincount``,
+cumulative sums and matrix products. The only Python loops run per service x resource (and
+per candidate distribution), never per row.
+"""
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Self
+from typing import Any, Self
 
 import numpy as np
 import pandas as pd
 
-from .._columns import CPU, RESOURCES
+from .._columns import CPU, MEMORY, RESOURCES
 from .._errors import InvalidParameter, InvalidSamples, NotFittedError
-from ._profile import Profiles, ResourceProfile, ServiceProfile
+from ._profile import (
+    BurstProfile,
+    Correlation,
+    FitResult,
+    Profiles,
+    ResourceProfile,
+    ServiceProfile,
+)
 
 __all__ = ["ProfileModel"]
 
-# Which statistic of one replica's distribution the skeleton sizes with, per resource.
+# Which statistic of one replica's distribution the skeleton solver sizes with, per resource.
 _DEMAND_STATISTIC = {CPU: "p95"}
 _DEFAULT_STATISTIC = "max"
 
+#: candidate parametric families, in the order they are tried
+FAMILIES: tuple[str, ...] = ("normal", "lognormal", "gamma", "weibull")
 
-def _validate(samples: pd.DataFrame) -> None:
-    for column in ("time", "service"):
+#: declared-limit columns read from the samples (or containers) table, and the resource each caps
+LIMIT_COLUMNS: Mapping[str, str] = {"cpu_limit_cores": CPU, "memory_limit_bytes": MEMORY}
+
+#: confidence-interval levels reported in ``quantile_ci``
+_CI_NAMES: Mapping[str, float] = {"p90": 0.9, "p95": 0.95, "p99": 0.99, "p99.9": 0.999}
+
+#: the Kolmogorov-Smirnov critical value coefficient at the 1 % level (D_crit ~ 1.63 / sqrt(m))
+_KS_COEFF_1PCT = 1.628
+
+#: fewest samples above the p90 for a parametric fit to be judged at all
+_MIN_TAIL_SAMPLES = 20
+
+#: a sample more than this many (median) intervals after the previous one starts a new run
+_GAP_FACTOR = 1.5
+
+#: largest (bins x containers) matrix built for the replica correlation
+_MAX_ALIGN_CELLS = 20_000_000
+
+
+def _quantile_name(q: float) -> str:
+    return "max" if q == 1.0 else f"p{100 * q:g}"
+
+
+def _sorted_quantile(s: np.ndarray, q: np.ndarray | float) -> np.ndarray:
+    """numpy's default (linear) quantile of an already sorted, non-empty array."""
+    pos = np.asarray(q, dtype=float) * (s.size - 1)
+    lo = np.floor(pos).astype(np.int64)
+    hi = np.minimum(lo + 1, s.size - 1)
+    frac = pos - lo
+    out: np.ndarray = s[lo] + frac * (s[hi] - s[lo])
+    return out
+
+
+def _none_if_nan(x: float) -> float | None:
+    return None if not math.isfinite(x) else float(x)
+
+
+def _pairwise_corr(x: np.ndarray, min_periods: int = 3) -> np.ndarray:
+    """Pearson correlation of the columns of ``x`` over pairwise-complete rows (NaN = missing).
+
+    Columns are standardised first, so large units (bytes) do not lose precision. NaN where
+    fewer than ``min_periods`` common rows or a column is constant over them.
+    """
+    m = ~np.isnan(x)
+    mf = m.astype(float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cnt = np.maximum(mf.sum(axis=0), 1)
+        x0 = np.where(m, x, 0.0)
+        mu = x0.sum(axis=0) / cnt
+        sd = np.sqrt((np.where(m, x - mu, 0.0) ** 2).sum(axis=0) / cnt)
+        sd = np.where(sd > 0, sd, 1.0)
+        z = np.where(m, (x - mu) / sd, 0.0)
+        n = mf.T @ mf
+        sxy = z.T @ z
+        sx = z.T @ mf
+        sxx = (z * z).T @ mf
+        cov = sxy - sx * sx.T / n
+        va = sxx - sx**2 / n
+        r = cov / np.sqrt(va * va.T)
+    r[(n < min_periods) | ~np.isfinite(r)] = np.nan
+    # a variance that is zero up to rounding gives a meaningless ratio
+    tiny = (va <= 1e-12 * np.maximum(n, 1)) | (1e-12 * np.maximum(n, 1) >= va.T)
+    r[tiny] = np.nan
+    result: np.ndarray = np.clip(r, -1.0, 1.0)
+    diag = np.diag_indices(min(result.shape))
+    result[diag] = np.where(np.isnan(result[diag]), np.nan, 1.0)
+    return result
+
+
+def _corr_mapping(r: np.ndarray, names: Sequence[str]) -> dict[str, dict[str, float | None]]:
+    return {
+        a: {b: _none_if_nan(float(r[i, j])) for j, b in enumerate(names)}
+        for i, a in enumerate(names)
+    }
+
+
+# --------------------------------------------------------------------------- fitting families
+
+
+def _fit_family(family: str, x: np.ndarray) -> tuple[dict[str, float], Any] | None:
+    """MLE of one family on ``x`` (all > 0 except for the normal); None when it cannot fit."""
+    from scipy import optimize, special, stats
+
+    if family == "normal":
+        sd = float(x.std())
+        if sd <= 0:
+            return None
+        p = {"loc": float(x.mean()), "scale": sd}
+        return p, stats.norm(**p)
+    if x.min() <= 0:
+        return None
+    logx = np.log(x)
+    if family == "lognormal":
+        s = float(logx.std())
+        if s <= 0:
+            return None
+        p = {"s": s, "scale": float(np.exp(logx.mean()))}
+        return p, stats.lognorm(p["s"], scale=p["scale"])
+    if family == "gamma":
+        m = float(x.mean())
+        s_ = math.log(m) - float(logx.mean())
+        if s_ <= 0:
+            return None
+        # Minka's starting point, then Newton on log(a) - digamma(a) = s
+        a = (3 - s_ + math.sqrt((s_ - 3) ** 2 + 24 * s_)) / (12 * s_)
+        for _ in range(20):
+            f = math.log(a) - float(special.digamma(a)) - s_
+            fp = 1 / a - float(special.polygamma(1, a))
+            step = f / fp
+            a = max(a - step, a / 10)
+            if abs(step) < 1e-10 * a:
+                break
+        p = {"a": a, "scale": m / a}
+        return p, stats.gamma(p["a"], scale=p["scale"])
+    if family == "weibull":
+        # profile likelihood for the shape c on data scaled to mean 1 (c is scale-free)
+        y = x / x.mean()
+        logy = np.log(y)
+        mlog = float(logy.mean())
+
+        def score(c: float) -> float:
+            yc = y**c
+            return float((yc * logy).sum() / yc.sum()) - 1 / c - mlog
+
+        lo, hi = 0.05, 100.0
+        try:
+            if score(lo) * score(hi) > 0:
+                return None
+            c = float(optimize.brentq(score, lo, hi, xtol=1e-10))
+        except (ValueError, OverflowError, FloatingPointError):
+            return None
+        scale = float(np.mean(y**c) ** (1 / c)) * float(x.mean())
+        p = {"c": c, "scale": scale}
+        return p, stats.weibull_min(p["c"], scale=p["scale"])
+    raise ValueError(f"unknown family {family!r}")
+
+
+def _fit_distribution(
+    s: np.ndarray, families: Sequence[str], max_samples: int, tail_tolerance: float
+) -> FitResult:
+    """Choose a family by AIC among those whose tail above the p90 passes a KS test.
+
+    ``s`` is sorted. Above ``max_samples`` samples, the fit uses ``max_samples`` evenly spaced
+    order statistics (deterministic, and the same for any order of the input).
+    """
+    if not families:
+        return FitResult(reason="no candidate families requested")
+    n = s.size
+    if n < 10 * _MIN_TAIL_SAMPLES:
+        return FitResult(reason=f"only {n} samples: need {10 * _MIN_TAIL_SAMPLES} to judge a tail")
+    x = _sorted_quantile(s, (np.arange(max_samples) + 0.5) / max_samples) if n > max_samples else s
+    if x[-1] <= x[0]:
+        return FitResult(reason="constant samples: no distribution to fit")
+    u = float(_sorted_quantile(x, 0.9))
+    tail = x[x > u]
+    m = tail.size
+    if m < _MIN_TAIL_SAMPLES:
+        return FitResult(reason=f"only {m} distinct samples above the p90: too few to judge a tail")
+    threshold = max(_KS_COEFF_1PCT / math.sqrt(m), tail_tolerance)
+    ecdf_hi = np.arange(1, m + 1) / m
+    ecdf_lo = np.arange(0, m) / m
+    aics: dict[str, float] = {}
+    tails: dict[str, float] = {}
+    params: dict[str, dict[str, float]] = {}
+    skipped: list[str] = []
+    for family in families:
+        with np.errstate(all="ignore"):
+            fitted = _fit_family(family, x)
+            if fitted is None:
+                skipped.append(family)
+                continue
+            p, dist = fitted
+            ll = float(np.sum(dist.logpdf(x)))
+            if not math.isfinite(ll):
+                skipped.append(family)
+                continue
+            fu = float(dist.cdf(u))
+            denom = 1.0 - fu
+            if denom <= 0:
+                skipped.append(family)
+                continue
+            g = (dist.cdf(tail) - fu) / denom
+            d = float(np.max(np.maximum(np.abs(ecdf_hi - g), np.abs(g - ecdf_lo))))
+        aics[family] = 2 * len(p) - 2 * ll
+        tails[family] = d
+        params[family] = p
+    passing = [f for f in aics if tails[f] <= threshold]
+    if not passing:
+        why = ", ".join(f"{f} {tails[f]:.3f}" for f in tails) or "none could be fitted"
+        return FitResult(
+            tail_threshold=threshold,
+            aic_by_family=aics,
+            tail_by_family=tails,
+            reason=f"no family fits the tail above the p90 (KS distance > {threshold:.3f}: "
+            f"{why}); use the empirical quantiles",
+        )
+    best = min(passing, key=lambda f: aics[f])
+    reason = f"lowest AIC among families whose tail above the p90 passes (KS <= {threshold:.3f})"
+    if skipped:
+        reason += f"; not fitted: {', '.join(skipped)} (zeros or degenerate samples)"
+    return FitResult(
+        family=best,
+        params=params[best],
+        aic=aics[best],
+        tail_statistic=tails[best],
+        tail_threshold=threshold,
+        aic_by_family=aics,
+        tail_by_family=tails,
+        reason=reason,
+    )
+
+
+# --------------------------------------------------------------------------- the table
+
+
+@dataclass
+class _Table:
+    """The samples as sorted numpy arrays (one entry per row, after averaging duplicates)."""
+
+    services: np.ndarray  # names, sorted
+    svc: np.ndarray  # int64 code into services, non-decreasing
+    cont: np.ndarray  # int64 code of the series (container), sorted within a service
+    t: np.ndarray  # seconds since the earliest sample of the fit
+    t0_ns: int  # the earliest sample, ns since the epoch (UTC)
+    interval: np.ndarray  # seconds, NaN where unknown
+    values: dict[str, np.ndarray]  # resource column -> float64 (NaN = not sampled)
+    limits: dict[str, np.ndarray]  # limit column -> float64 (NaN = none declared)
+    throttled: np.ndarray | None  # cpu_throttled_fraction, when present
+    duplicates: np.ndarray  # per service: rows averaged away
+
+
+def _encode_sorted(col: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Integer codes that follow the sorted order of the unique values (so input order is moot)."""
+    codes, uniques = pd.factorize(col, sort=False)
+    names = np.asarray([str(u) for u in uniques], dtype=object)
+    order = np.argsort(names, kind="stable")
+    rank = np.empty(order.size, dtype=np.int64)
+    rank[order] = np.arange(order.size)
+    return rank[codes], names[order]
+
+
+def _reject_first(
+    bad: np.ndarray, column: str, samples: pd.DataFrame, group_by: str, values: np.ndarray,
+    what: str,
+) -> None:
+    if not bad.any():
+        return
+    i = int(np.flatnonzero(bad)[0])
+    service = samples[group_by].iloc[i]
+    raise InvalidSamples(
+        f"column {column!r} of service {service!r} has {values[i]!r} at row {i} "
+        f"(time {samples['time'].iloc[i]}): {what}; drop or fix those rows "
+        f"({int(bad.sum())} rows in all)",
+        column=column,
+        service=str(service),
+        value=values[i],
+    )
+
+
+def _prepare(samples: pd.DataFrame, containers: pd.DataFrame | None, group_by: str) -> _Table:
+    if not isinstance(samples, pd.DataFrame):
+        raise InvalidSamples(
+            f"samples must be a pandas DataFrame (the samples table); got {type(samples).__name__}"
+        )
+    for column in ("time", group_by):
         if column not in samples.columns:
             raise InvalidSamples(
                 f"samples have no {column!r} column; got columns {list(samples.columns)}: "
                 "pass the samples table from 'capacity collect' or capacity.load()",
                 column=column,
             )
+    resources = [c for c in RESOURCES if c in samples.columns]
+    if not resources:
+        raise InvalidSamples(
+            f"samples have none of the resource columns {list(RESOURCES)}; got "
+            f"{list(samples.columns)}",
+        )
     if samples.empty:
         raise InvalidSamples("samples are empty: collect for longer, or check the filters")
-    for column in RESOURCES:
-        if column not in samples.columns:
-            continue
-        values = samples[column].to_numpy(dtype=float, na_value=np.nan)
-        bad = np.isinf(values) | (values < 0)
-        if bad.any():
-            i = int(np.flatnonzero(bad)[0])
+
+    key = samples[group_by]
+    if key.isna().any():
+        i = int(np.flatnonzero(key.isna().to_numpy())[0])
+        raise InvalidSamples(
+            f"column {group_by!r} is missing at row {i}: every sample needs a service",
+            column=group_by,
+            value=None,
+        )
+    try:
+        times = pd.to_datetime(samples["time"], utc=True)
+    except (ValueError, TypeError) as exc:
+        raise InvalidSamples(
+            f"column 'time' cannot be read as UTC datetimes ({exc})", column="time"
+        ) from exc
+    if times.isna().any():
+        i = int(np.flatnonzero(times.isna().to_numpy())[0])
+        raise InvalidSamples(
+            f"column 'time' of service {key.iloc[i]!r} is missing (NaT) at row {i}: "
+            "every sample needs its time",
+            column="time",
+            service=str(key.iloc[i]),
+            value=None,
+        )
+    ns = times.to_numpy(dtype="datetime64[ns]").view(np.int64)
+
+    values: dict[str, np.ndarray] = {}
+    for column in resources:
+        v = samples[column].to_numpy(dtype=float, na_value=np.nan)
+        _reject_first(np.isinf(v), column, samples, group_by, v,
+                      "rates and gauges must be finite (NaN means 'not sampled')")
+        with np.errstate(invalid="ignore"):
+            _reject_first(v < 0, column, samples, group_by, v, "rates and gauges must be >= 0")
+        values[column] = v
+
+    if "interval_s" in samples.columns:
+        interval = samples["interval_s"].to_numpy(dtype=float, na_value=np.nan)
+        with np.errstate(invalid="ignore"):
+            _reject_first(np.isinf(interval) | (interval <= 0), "interval_s", samples, group_by,
+                          interval, "an interval must be a finite number of seconds > 0")
+    else:
+        interval = np.full(len(samples), np.nan)
+
+    svc, services = _encode_sorted(key)
+    if "container_id" in samples.columns:
+        cid = samples["container_id"]
+        if cid.isna().any():
+            i = int(np.flatnonzero(cid.isna().to_numpy())[0])
             raise InvalidSamples(
-                f"column {column!r} of service {samples['service'].iloc[i]!r} has "
-                f"{values[i]!r} at {samples['time'].iloc[i]}: rates and gauges must be finite "
-                "and >= 0; drop or fix those rows",
-                column=column,
-                service=str(samples["service"].iloc[i]),
-                value=values[i],
+                f"column 'container_id' of service {key.iloc[i]!r} is missing at row {i}",
+                column="container_id",
+                service=str(key.iloc[i]),
+                value=None,
             )
+        cont, _ = _encode_sorted(cid)
+    else:
+        cont = svc.copy()
+
+    limits: dict[str, np.ndarray] = {}
+    limit_frame = samples
+    if containers is not None and "container_id" in samples.columns:
+        have = [c for c in LIMIT_COLUMNS if c in containers.columns]
+        if have:
+            per = containers.drop_duplicates("container_id", keep="last").set_index(
+                "container_id"
+            )[have]
+            limit_frame = per.reindex(samples["container_id"].to_numpy())
+    for column in LIMIT_COLUMNS:
+        if column in limit_frame.columns:
+            lim = pd.to_numeric(limit_frame[column], errors="coerce").to_numpy(
+                dtype=float, na_value=np.nan
+            )
+            lim = np.where(np.isfinite(lim) & (lim > 0), lim, np.nan)
+            limits[column] = lim
+    throttled = (
+        samples["cpu_throttled_fraction"].to_numpy(dtype=float, na_value=np.nan)
+        if "cpu_throttled_fraction" in samples.columns
+        else None
+    )
+
+    # sort by (service, container, time), unless it already is (the common case)
+    if len(ns) > 1:
+        dsvc, dcont, dt = np.diff(svc), np.diff(cont), np.diff(ns)
+        in_order = (dsvc > 0) | ((dsvc == 0) & ((dcont > 0) | ((dcont == 0) & (dt >= 0))))
+        if not in_order.all():
+            order = np.lexsort((ns, cont, svc))
+            svc, cont, ns, interval = svc[order], cont[order], ns[order], interval[order]
+            values = {k: v[order] for k, v in values.items()}
+            limits = {k: v[order] for k, v in limits.items()}
+            throttled = None if throttled is None else throttled[order]
+
+    # duplicate (service, container, time): average them (NaN-aware), count per service
+    dup = np.zeros(len(ns), dtype=bool)
+    if len(ns) > 1:
+        dup[1:] = (np.diff(svc) == 0) & (np.diff(cont) == 0) & (np.diff(ns) == 0)
+    duplicates = np.bincount(svc[dup], minlength=len(services)).astype(np.int64)
+    if dup.any():
+        grp = np.cumsum(~dup) - 1
+        keep = ~dup
+
+        def avg(a: np.ndarray) -> np.ndarray:
+            ok = ~np.isnan(a)
+            total = np.bincount(grp[ok], weights=a[ok], minlength=int(grp[-1]) + 1)
+            count = np.bincount(grp[ok], minlength=int(grp[-1]) + 1)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                return np.where(count > 0, total / np.maximum(count, 1), np.nan)
+
+        values = {k: avg(v) for k, v in values.items()}
+        limits = {k: avg(v) for k, v in limits.items()}
+        interval = avg(interval)
+        throttled = None if throttled is None else avg(throttled)
+        svc, cont, ns = svc[keep], cont[keep], ns[keep]
+
+    t0 = int(ns.min())
+    return _Table(
+        services=services,
+        svc=svc,
+        cont=cont,
+        t=(ns - t0) / 1e9,
+        t0_ns=t0,
+        interval=interval,
+        values=values,
+        limits=limits,
+        throttled=throttled,
+        duplicates=duplicates,
+    )
+
+
+# --------------------------------------------------------------------------- the estimator
 
 
 class ProfileModel:
-    """Fit one replica's demand per service and resource.
+    """Fit one replica's demand per service and resource from the samples table.
 
     Parameters
     ----------
     group_by : str
-        Column that names the service (default ``"service"``).
+        Column naming the service (default ``"service"``).
+    quantiles : sequence of float
+        Extra quantile levels in (0, 1) for ``ResourceProfile.quantiles`` (p50, p90, p95, p99,
+        p99.9 and max are always there). Named ``"p99.99"`` for 0.9999.
+    half_life_s : float
+        Half-life of the histogram's sample weights, seconds (default 24 h, as the Kubernetes
+        VPA recommender).
     min_samples : int
-        Fewer samples than this for a service gives a warning in its profile.
+        Fewer samples than this in a service makes its confidence ``"low"`` (default 100, as krr).
+    min_span_s : float
+        A shorter span than this makes its confidence ``"low"`` (default 3 h, as krr).
+    window_s : float
+        Centred moving-average window of the slow component, seconds (default 300).
+    n_bins : int
+        Histogram bins (default 200: the first from 0 to the smallest positive sample, then
+        geometric up to the maximum).
+    families : sequence of str
+        Candidate parametric families among ``"normal"``, ``"lognormal"``, ``"gamma"``,
+        ``"weibull"``; empty to skip the parametric fit.
+    tail_tolerance : float
+        Largest conditional KS distance above the p90 accepted regardless of the sample size
+        (default 0.05); see :class:`~capacity.model.FitResult`.
+    fit_max_samples : int
+        Parametric fits use at most this many evenly spaced order statistics (default 20,000).
+    ci_level : float
+        Confidence level of ``quantile_ci`` (default 0.95).
+    correlation_interval_s : float
+        Bin width of the correlation between services, seconds (default 60).
+    trace_max_points : int
+        Longest ``trace`` kept per resource (default 2,000).
+
+    Attributes
+    ----------
+    profiles_ : Profiles
+        The fitted profiles (after :meth:`fit`).
+
+    Notes
+    -----
+    How the input is treated (never silently):
+
+    - inf or a negative value in a resource column, a missing service, container id or time,
+      an interval <= 0: :class:`~capacity.InvalidSamples` naming the column, service, value.
+    - NaN in a resource column means "not sampled" (the first sample of a counter has no rate;
+      ``disk_usage_bytes`` is read slowly): that value is left out of that resource only.
+      A resource with no value in a service gets no profile; a service with no value at all
+      gets a profile with no resources and ``confidence == "low"``.
+    - Unsorted rows are sorted by (service, container, time).
+    - Rows of one container with the same time are averaged into one (counted in ``notes``).
+    - A single sample gives a profile (std 0, no fit, no burst) flagged ``"low"``.
+    - CPU above the declared CPU limit and memory above the declared memory limit (columns
+      ``cpu_limit_cores`` / ``memory_limit_bytes`` of the samples, or of ``containers``) are
+      clipped to the limit: they cannot happen, so they are measurement jitter (in ``notes``).
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> samples = pd.DataFrame({
+    ...     "time": pd.date_range("2026-01-01", periods=500, freq="5s", tz="UTC"),
+    ...     "service": "web", "container_id": "c1", "interval_s": 5.0,
+    ...     "cpu_cores": np.linspace(0.1, 0.5, 500)})
+    >>> p = ProfileModel(min_span_s=60).fit(samples).profiles_["web"].resources["cpu_cores"]
+    >>> round(p.p50, 3), round(p.max, 3)
+    (0.3, 0.5)
     """
 
-    def __init__(self, group_by: str = "service", min_samples: int = 10) -> None:
+    def __init__(
+        self,
+        group_by: str = "service",
+        *,
+        quantiles: Sequence[float] = (0.5, 0.9, 0.95, 0.99, 0.999),
+        half_life_s: float = 86_400.0,
+        min_samples: int = 100,
+        min_span_s: float = 3 * 3600.0,
+        window_s: float = 300.0,
+        n_bins: int = 200,
+        families: Sequence[str] = FAMILIES,
+        tail_tolerance: float = 0.05,
+        fit_max_samples: int = 20_000,
+        ci_level: float = 0.95,
+        correlation_interval_s: float = 60.0,
+        trace_max_points: int = 2_000,
+    ) -> None:
         self.group_by = group_by
+        self.quantiles = quantiles
+        self.half_life_s = half_life_s
         self.min_samples = min_samples
+        self.min_span_s = min_span_s
+        self.window_s = window_s
+        self.n_bins = n_bins
+        self.families = families
+        self.tail_tolerance = tail_tolerance
+        self.fit_max_samples = fit_max_samples
+        self.ci_level = ci_level
+        self.correlation_interval_s = correlation_interval_s
+        self.trace_max_points = trace_max_points
 
-    def fit(self, samples: pd.DataFrame) -> Self:
-        """Fit profiles from the samples table; sets ``profiles_``."""
-        if self.min_samples < 1:
-            raise InvalidParameter("min_samples", "ProfileModel", "an int >= 1", self.min_samples)
-        _validate(samples)
+    def __getattr__(self, name: str) -> Any:
+        # only called when normal lookup fails: fitted attributes before fit()
+        if name.endswith("_") and not name.startswith("__"):
+            raise NotFittedError(
+                f"This ProfileModel is not fitted yet ({name} is set by fit): "
+                "call fit(samples) first."
+            )
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def get_params(self) -> dict[str, Any]:
+        """The constructor parameters, as scikit-learn's ``get_params``."""
+        return {
+            "group_by": self.group_by,
+            "quantiles": tuple(self.quantiles),
+            "half_life_s": self.half_life_s,
+            "min_samples": self.min_samples,
+            "min_span_s": self.min_span_s,
+            "window_s": self.window_s,
+            "n_bins": self.n_bins,
+            "families": tuple(self.families),
+            "tail_tolerance": self.tail_tolerance,
+            "fit_max_samples": self.fit_max_samples,
+            "ci_level": self.ci_level,
+            "correlation_interval_s": self.correlation_interval_s,
+            "trace_max_points": self.trace_max_points,
+        }
+
+    def _check_params(self) -> None:
+        owner = "ProfileModel"
+
+        def positive(name: str, value: Any) -> None:
+            if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
+                raise InvalidParameter(name, owner, "a finite number > 0", value)
+
+        def int_at_least(name: str, value: Any, low: int) -> None:
+            if not (isinstance(value, int) and not isinstance(value, bool) and value >= low):
+                raise InvalidParameter(name, owner, f"an int >= {low}", value)
+
+        if not isinstance(self.group_by, str) or not self.group_by:
+            raise InvalidParameter("group_by", owner, "a column name", self.group_by)
+        for q in self.quantiles:
+            if not (isinstance(q, int | float) and 0 < q < 1):
+                raise InvalidParameter("quantiles", owner, "levels in (0, 1)", self.quantiles)
+        positive("half_life_s", self.half_life_s)
+        positive("window_s", self.window_s)
+        positive("correlation_interval_s", self.correlation_interval_s)
+        int_at_least("min_samples", self.min_samples, 1)
+        int_at_least("n_bins", self.n_bins, 2)
+        int_at_least("fit_max_samples", self.fit_max_samples, 200)
+        int_at_least("trace_max_points", self.trace_max_points, 1)
+        if not (isinstance(self.min_span_s, int | float) and self.min_span_s >= 0):
+            raise InvalidParameter("min_span_s", owner, "a number of seconds >= 0", self.min_span_s)
+        if not (isinstance(self.tail_tolerance, int | float) and 0 < self.tail_tolerance < 1):
+            raise InvalidParameter("tail_tolerance", owner, "in (0, 1)", self.tail_tolerance)
+        if not (isinstance(self.ci_level, int | float) and 0 < self.ci_level < 1):
+            raise InvalidParameter("ci_level", owner, "in (0, 1)", self.ci_level)
+        unknown = [f for f in self.families if f not in FAMILIES]
+        if unknown or isinstance(self.families, str):
+            raise InvalidParameter("families", owner, f"a subset of {FAMILIES}", self.families)
+
+    def fit(self, samples: pd.DataFrame, *, containers: pd.DataFrame | None = None) -> Self:
+        """Fit profiles from the samples table; sets ``profiles_``.
+
+        Parameters
+        ----------
+        samples : pandas.DataFrame
+            The samples table (:mod:`capacity._columns`): ``time``, the ``group_by`` column,
+            ideally ``container_id`` and ``interval_s``, and any resource columns. Declared
+            limits are read from its ``cpu_limit_cores`` / ``memory_limit_bytes`` columns when
+            present.
+        containers : pandas.DataFrame, optional
+            The collector's containers table: when given, limits are taken from it by
+            ``container_id`` instead.
+
+        Returns
+        -------
+        ProfileModel
+            ``self``.
+
+        Raises
+        ------
+        InvalidSamples
+            Input that cannot be used (see the class notes); names column, service and value.
+        InvalidParameter
+            A constructor parameter out of range.
+        """
+        self._check_params()
+        table = _prepare(samples, containers, self.group_by)
+        levels = sorted({0.5, 0.9, 0.95, 0.99, 0.999, *map(float, self.quantiles)})
+        n_services = len(table.services)
+        bounds = np.searchsorted(table.svc, np.arange(n_services + 1))
+        resources = list(table.values)
+        cgrid = np.floor(table.t / self.correlation_interval_s).astype(np.int64)
+
         services: dict[str, ServiceProfile] = {}
-        for service, group in samples.groupby(self.group_by, sort=True):
-            resources: dict[str, ResourceProfile] = {}
-            for column in RESOURCES:
-                if column not in group.columns:
-                    continue
-                values = group[column].to_numpy(dtype=float, na_value=np.nan)
-                values = values[~np.isnan(values)]
-                if values.size == 0:
-                    continue
-                q = np.quantile(values, [0.5, 0.9, 0.95, 0.99])
-                stats = {
-                    "p50": float(q[0]),
-                    "p90": float(q[1]),
-                    "p95": float(q[2]),
-                    "p99": float(q[3]),
-                    "max": float(values.max()),
-                }
-                statistic = _DEMAND_STATISTIC.get(column, _DEFAULT_STATISTIC)
-                resources[column] = ResourceProfile(
-                    resource=column,
-                    count=int(values.size),
-                    mean=float(values.mean()),
-                    std=float(values.std(ddof=1)) if values.size > 1 else 0.0,
-                    demand=stats[statistic],
-                    demand_statistic=statistic,
-                    **stats,
-                )
-            times = pd.to_datetime(group["time"], utc=True)
-            span_s = float((times.max() - times.min()).total_seconds())
-            interval_s = (
-                float(group["interval_s"].median()) if "interval_s" in group.columns else 0.0
-            )
-            warnings: list[str] = []
-            if len(group) < self.min_samples:
-                warnings.append(
-                    f"only {len(group)} samples (< {self.min_samples}): collect for longer"
-                )
-            services[str(service)] = ServiceProfile(
-                service=str(service),
-                replicas_seen=int(group["container_id"].nunique())
-                if "container_id" in group.columns
-                else 1,
-                n_samples=len(group),
-                span_s=span_s,
-                interval_s=interval_s,
-                resources=resources,
-                warnings=tuple(warnings),
-            )
+        minute_means: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]] = {
+            r: {} for r in resources
+        }
+        between_resources: dict[str, dict[str, dict[str, float | None]]] = {}
+        for k, name in enumerate(table.services):
+            a, b = int(bounds[k]), int(bounds[k + 1])
+            if a == b:
+                continue
+            sp, mm, rc = self._fit_service(str(name), table, slice(a, b), levels, cgrid[a:b])
+            services[str(name)] = sp
+            for r, v in mm.items():
+                minute_means[r][str(name)] = v
+            between_resources[str(name)] = rc
+
+        between_services: dict[str, dict[str, dict[str, float | None]]] = {}
+        names = [str(s) for s in table.services if str(s) in services]
+        n_g = int(cgrid.max()) + 1 if cgrid.size else 0
+        for r in resources:
+            cols = [s for s in names if s in minute_means[r]]
+            if not cols:
+                continue
+            mat = np.full((n_g, len(cols)), np.nan)
+            for j, s in enumerate(cols):
+                idx, means = minute_means[r][s]
+                mat[idx, j] = means
+            rows = ~np.all(np.isnan(mat), axis=1)
+            between_services[r] = _corr_mapping(_pairwise_corr(mat[rows]), cols)
+
         self.profiles_ = Profiles(
-            services=services, source="samples", created_at=datetime.now(UTC).isoformat()
+            services=services,
+            source="samples",
+            created_at=datetime.now(UTC).isoformat(),
+            meta={
+                k: (list(v) if isinstance(v, tuple) else v) for k, v in self.get_params().items()
+            },
+            correlation=Correlation(
+                between_services=between_services,
+                between_resources=between_resources,
+                interval_s=float(self.correlation_interval_s),
+            ),
         )
         return self
 
     @property
     def profiles(self) -> Profiles:
-        if not hasattr(self, "profiles_"):
-            raise NotFittedError("This ProfileModel is not fitted yet: call fit(samples) first.")
-        return self.profiles_
+        """``profiles_``, or :class:`~capacity.NotFittedError` before :meth:`fit`."""
+        return self.profiles_  # type: ignore[no-any-return]
+
+    # ----------------------------------------------------------------------- per service
+
+    def _fit_service(
+        self, name: str, table: _Table, sl: slice, levels: list[float], cgrid: np.ndarray
+    ) -> tuple[
+        ServiceProfile,
+        dict[str, tuple[np.ndarray, np.ndarray]],
+        dict[str, dict[str, float | None]],
+    ]:
+        t = table.t[sl]
+        cont_raw = table.cont[sl]
+        # dense series codes 0..k-1 within the service, in sorted container order
+        new_series = np.ones(t.size, dtype=bool)
+        new_series[1:] = cont_raw[1:] != cont_raw[:-1]
+        series = np.cumsum(new_series) - 1
+        n_series = int(series[-1]) + 1
+        n = t.size
+        span_s = float(t.max() - t.min())
+
+        interval = table.interval[sl]
+        dts = np.diff(t)[~new_series[1:]]
+        known = interval[~np.isnan(interval)]
+        if known.size:
+            step = float(np.median(known))
+        elif dts.size:
+            step = float(np.median(dts))
+        else:
+            step = 0.0
+        # consecutive samples of one container without a missed sample between them
+        linked = np.zeros(n, dtype=bool)
+        if n > 1:
+            linked[1:] = ~new_series[1:] & (np.diff(t) <= _GAP_FACTOR * step)
+
+        weights = np.exp2(-(t.max() - t) / self.half_life_s)
+        notes: list[str] = []
+        warnings: list[str] = []
+        dups = int(table.duplicates[np.searchsorted(table.services, name)])
+        if dups:
+            notes.append(f"{dups} rows with a repeated (container, time) were averaged into one")
+
+        # declared limits, clipping
+        limit_of: dict[str, float | None] = {}
+        clip_at: dict[str, np.ndarray] = {}
+        for column, resource in LIMIT_COLUMNS.items():
+            lim = table.limits.get(column)
+            if lim is None:
+                limit_of[column] = None
+                continue
+            lim = lim[sl]
+            declared = lim[~np.isnan(lim)]
+            limit_of[column] = float(declared.max()) if declared.size else None
+            if declared.size and declared.min() != declared.max():
+                notes.append(
+                    f"replicas declare different {column} ({declared.min():g} to "
+                    f"{declared.max():g}): the largest is kept"
+                )
+            if declared.size and resource in table.values:
+                clip_at[resource] = lim
+
+        values: dict[str, np.ndarray] = {}
+        for r, v in table.values.items():
+            v = v[sl]
+            if r in clip_at:
+                with np.errstate(invalid="ignore"):
+                    over = v > clip_at[r]
+                if over.any():
+                    notes.append(
+                        f"{int(over.sum())} {r} samples above the declared limit were clipped "
+                        "to it"
+                    )
+                    v = np.where(over, clip_at[r], v)
+            values[r] = v
+
+        if table.throttled is not None and CPU in values:
+            thr = table.throttled[sl]
+            thr = thr[~np.isnan(thr)]
+            if thr.size and float(thr.mean()) > 0.01:
+                warnings.append(
+                    f"CPU was throttled in {100 * float(thr.mean()):.1f} % of periods: demand "
+                    "above the CPU limit was never seen, so the CPU profile understates what "
+                    "the service would use without the limit"
+                )
+
+        # time bins of the service's own sampling grid (for replica alignment and the trace)
+        if step > 0:
+            tbin = np.floor((t - t[0]) / step + 0.5).astype(np.int64)
+        else:
+            tbin = np.zeros(n, dtype=np.int64)
+
+        profiles: dict[str, ResourceProfile] = {}
+        minute: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        for r, v in values.items():
+            ok = ~np.isnan(v)
+            if not ok.any():
+                continue
+            profiles[r] = self._fit_resource(
+                r, v, ok, series, n_series, linked, weights, tbin, step, levels
+            )
+            g = cgrid[ok]
+            sums = np.bincount(g, weights=v[ok])
+            counts = np.bincount(g)
+            idx = np.flatnonzero(counts)
+            minute[r] = (idx, sums[idx] / counts[idx])
+
+        present = [r for r in RESOURCES if r in profiles]
+        mat = np.column_stack([values[r] for r in present]) if present else np.empty((n, 0))
+        rc = _corr_mapping(_pairwise_corr(mat), present)
+
+        count = max((p.count for p in profiles.values()), default=0)
+        if not profiles:
+            warnings.append("no value in any resource column: nothing to profile")
+        if count == 1:
+            warnings.append("a single sample: spread, fit and burstiness are undefined")
+        if count < self.min_samples:
+            warnings.append(
+                f"only {count} samples (< min_samples={self.min_samples}): collect for longer"
+            )
+        if span_s < self.min_span_s:
+            warnings.append(
+                f"span of {span_s:.0f} s (< min_span_s={self.min_span_s:g}): collect for longer "
+                "to see slow cycles; high quantiles are uncertain"
+            )
+        t_start = pd.Timestamp(table.t0_ns + round(float(t.min()) * 1e9), tz="UTC")
+        t_end = pd.Timestamp(table.t0_ns + round(float(t.max()) * 1e9), tz="UTC")
+        mem_limit = limit_of.get("memory_limit_bytes")
+        sp = ServiceProfile(
+            service=name,
+            replicas_seen=n_series,
+            n_samples=n,
+            span_s=span_s,
+            interval_s=step,
+            resources=profiles,
+            cpu_limit_cores=limit_of.get("cpu_limit_cores"),
+            memory_limit_bytes=None if mem_limit is None else int(mem_limit),
+            warnings=tuple(warnings),
+            confidence="low" if warnings else "ok",
+            notes=tuple(notes),
+            time_start=t_start.isoformat(),
+            time_end=t_end.isoformat(),
+        )
+        return sp, minute, rc
+
+    # ----------------------------------------------------------------------- per resource
+
+    def _fit_resource(
+        self,
+        resource: str,
+        v: np.ndarray,
+        ok: np.ndarray,
+        series: np.ndarray,
+        n_series: int,
+        linked: np.ndarray,
+        weights: np.ndarray,
+        tbin: np.ndarray,
+        step: float,
+        levels: list[float],
+    ) -> ResourceProfile:
+        x = v[ok]
+        n = x.size
+        s = np.sort(x)
+        mean = float(x.mean())
+        std = float(x.std(ddof=1)) if n > 1 else 0.0
+        qv = _sorted_quantile(s, np.asarray(levels))
+        quantiles = {_quantile_name(q): float(val) for q, val in zip(levels, qv, strict=True)}
+        quantiles["max"] = float(s[-1])
+        p90 = quantiles["p90"]
+        statistic = _DEMAND_STATISTIC.get(resource, _DEFAULT_STATISTIC)
+
+        # per-container means (replica spread) and deviations from them
+        ser = series[ok]
+        csum = np.bincount(ser, weights=x, minlength=n_series)
+        ccount = np.bincount(ser, minlength=n_series)
+        seen = ccount > 0
+        cmeans = csum[seen] / ccount[seen]
+        spread: float | None = None
+        if cmeans.size > 1 and cmeans.mean() > 0:
+            spread = float(cmeans.std(ddof=1) / cmeans.mean())
+        dev_full = np.where(ok, v - (csum / np.maximum(ccount, 1))[series], np.nan)
+
+        burst = self._burst(v, ok, dev_full, linked, step, p90)
+        lag1 = burst.lag1_autocorrelation
+
+        slow_var, fast_var = self._slow_fast(v, dev_full, ok, series, n_series, step, csum, ccount)
+
+        # quantile confidence intervals from order statistics, at the effective sample size
+        ci = self._quantile_ci(s, lag1)
+
+        edges, hweights = self._histogram(x, s, weights[ok])
+
+        trace, trace_interval = self._trace(x, tbin[ok], step)
+        replica_corr = self._replica_correlation(v, ok, series, n_series, tbin)
+
+        fit = (
+            _fit_distribution(s, self.families, self.fit_max_samples, self.tail_tolerance)
+            if n > 1
+            else FitResult(reason="a single sample")
+        )
+        return ResourceProfile(
+            resource=resource,
+            count=int(n),
+            mean=mean,
+            std=std,
+            p50=quantiles["p50"],
+            p90=p90,
+            p95=quantiles["p95"],
+            p99=quantiles["p99"],
+            max=quantiles["max"],
+            demand=quantiles[statistic],
+            demand_statistic=statistic,
+            quantiles=quantiles,
+            idle_baseline=float(_sorted_quantile(s, 0.05)),
+            peak_to_mean=quantiles["p99"] / mean if mean > 0 else None,
+            histogram_edges=edges,
+            histogram_weights=hweights,
+            fit=fit,
+            burst=burst,
+            replica_spread=spread,
+            slow_var=slow_var,
+            fast_var=fast_var,
+            window_s=float(self.window_s),
+            replica_correlation=replica_corr,
+            quantile_ci=ci,
+            ci_level=float(self.ci_level),
+            trace=trace,
+            trace_interval_s=trace_interval,
+        )
+
+    def _burst(
+        self,
+        v: np.ndarray,
+        ok: np.ndarray,
+        dev: np.ndarray,
+        linked: np.ndarray,
+        step: float,
+        threshold: float,
+    ) -> BurstProfile:
+        n = v.size
+        # lag-1 autocorrelation of deviations from each container's mean, pooled
+        lag1: float | None = None
+        if n > 2:
+            pair = linked[1:] & ok[1:] & ok[:-1]
+            if pair.sum() >= 3:
+                num = float(np.sum(dev[1:][pair] * dev[:-1][pair]))
+                den = float(np.nansum(dev * dev))
+                if den > 0:
+                    lag1 = float(np.clip(num / den, -1.0, 1.0))
+        with np.errstate(invalid="ignore"):
+            above = ok & (v >= threshold)
+        if not above.any() or step <= 0:
+            return BurstProfile(threshold=threshold, lag1_autocorrelation=lag1)
+        cont_above = np.zeros(n, dtype=bool)
+        cont_above[1:] = above[:-1] & linked[1:]
+        start = above & ~cont_above
+        run = np.cumsum(start) - 1
+        lengths = np.bincount(run[above]) * step
+        return BurstProfile(
+            threshold=threshold,
+            n_runs=int(lengths.size),
+            mean_run_s=float(lengths.mean()),
+            p90_run_s=float(np.quantile(lengths, 0.9)),
+            max_run_s=float(lengths.max()),
+            lag1_autocorrelation=lag1,
+        )
+
+    def _slow_fast(
+        self,
+        v: np.ndarray,
+        dev: np.ndarray,
+        ok: np.ndarray,
+        series: np.ndarray,
+        n_series: int,
+        step: float,
+        csum: np.ndarray,
+        ccount: np.ndarray,
+    ) -> tuple[float, float]:
+        """Variance of a centred moving average (per container) and the rest of the variance.
+
+        Index based: the window is ``window_s / interval`` samples, truncated at each
+        container's first and last sample (a container shorter than the window gets its mean).
+        """
+        n = dev.size
+        half = round(self.window_s / (2 * step)) if step > 0 else n
+        half = min(half, n)
+        d0 = np.where(ok, dev, 0.0)
+        cs = np.concatenate(([0.0], np.cumsum(d0)))
+        cc = np.concatenate(([0], np.cumsum(ok)))
+        first = np.searchsorted(series, np.arange(n_series), side="left")
+        last = np.searchsorted(series, np.arange(n_series), side="right") - 1
+        i = np.arange(n)
+        lo = np.maximum(i - half, first[series])
+        hi = np.minimum(i + half, last[series])
+        wsum = cs[hi + 1] - cs[lo]
+        wcount = cc[hi + 1] - cc[lo]
+        cmean = csum / np.maximum(ccount, 1)
+        slow = cmean[series] + wsum / np.maximum(wcount, 1)
+        slow = slow[ok]
+        slow_var = float(slow.var())
+        # the residual's variance plus twice its covariance with the slow part (a moving
+        # average is not an orthogonal split), so that slow_var + fast_var is the variance
+        total_var = float(np.where(ok, v, 0.0)[ok].var())
+        return slow_var, max(total_var - slow_var, 0.0)
+
+    def _quantile_ci(
+        self, s: np.ndarray, lag1: float | None
+    ) -> dict[str, tuple[float, float | None]]:
+        from scipy import stats
+
+        n = s.size
+        r = max(lag1 or 0.0, 0.0)
+        n_eff = max(math.floor(n * (1 - r) / (1 + r)), 1)
+        alpha = 1 - self.ci_level
+        out: dict[str, tuple[float, float | None]] = {}
+        for name, q in _CI_NAMES.items():
+            lo_rank = float(stats.binom.ppf(alpha / 2, n_eff, q))
+            hi_rank = float(stats.binom.ppf(1 - alpha / 2, n_eff, q)) + 1
+            # ranks (1-based) among n_eff effective samples -> ranks among the n samples
+            lo_i = math.floor(lo_rank * n / n_eff)
+            hi_i = math.ceil(hi_rank * n / n_eff)
+            lo = float(s[lo_i - 1]) if lo_i >= 1 else float(s[0])
+            hi = float(s[hi_i - 1]) if hi_i <= n else None
+            out[name] = (lo, hi)
+        return out
+
+    def _histogram(
+        self, x: np.ndarray, s: np.ndarray, w: np.ndarray
+    ) -> tuple[tuple[float, ...], tuple[float, ...]]:
+        vmax = float(s[-1])
+        positive = s[s > 0]
+        if vmax <= 0 or positive.size == 0:
+            return (0.0, 0.0), (1.0,)
+        lo = max(float(positive[0]), vmax * 1e-6)
+        if lo >= vmax:
+            return (0.0, vmax, vmax), (float(np.sum(w[x < vmax]) / w.sum()),
+                                       float(np.sum(w[x >= vmax]) / w.sum()))
+        nb = self.n_bins
+        edges = np.concatenate(([0.0], np.geomspace(lo, vmax, nb)))
+        edges[-1] = vmax
+        log_ratio = math.log(vmax / lo) / (nb - 1)
+        with np.errstate(divide="ignore"):
+            idx = np.where(
+                x < lo, 0, 1 + np.floor(np.log(np.maximum(x, lo) / lo) / log_ratio)
+            ).astype(np.int64)
+        idx = np.clip(idx, 0, nb - 1)
+        hw = np.bincount(idx, weights=w, minlength=nb)
+        hw = hw / hw.sum()
+        return tuple(map(float, edges)), tuple(map(float, hw))
+
+    def _trace(
+        self, x: np.ndarray, tbin: np.ndarray, step: float
+    ) -> tuple[tuple[float, ...], float]:
+        if x.size == 0:
+            return (), 0.0
+        n_bins = int(tbin.max()) + 1
+        factor = max(1, math.ceil(n_bins / self.trace_max_points))
+        coarse = tbin // factor
+        sums = np.bincount(coarse, weights=x)
+        counts = np.bincount(coarse)
+        keep = counts > 0
+        return tuple(map(float, sums[keep] / counts[keep])), float(step * factor)
+
+    def _replica_correlation(
+        self, v: np.ndarray, ok: np.ndarray, series: np.ndarray, n_series: int, tbin: np.ndarray
+    ) -> float | None:
+        if n_series < 2:
+            return None
+        n_bins = int(tbin.max()) + 1
+        if n_bins * n_series > _MAX_ALIGN_CELLS:
+            return None
+        mat = np.full((n_bins, n_series), np.nan)
+        # duplicates within a bin (jitter): the last wins; they are rare and close in time
+        mat[tbin[ok], series[ok]] = v[ok]
+        r = _pairwise_corr(mat)
+        iu = np.triu_indices(n_series, k=1)
+        pairs = r[iu]
+        pairs = pairs[~np.isnan(pairs)]
+        return float(pairs.mean()) if pairs.size else None

@@ -152,7 +152,8 @@ class FitResult:
 class BurstProfile:
     """How long demand stays high, from runs of consecutive samples above the p90.
 
-    A run is a stretch of consecutive samples of one container above the resource's p90; a
+    A run is a stretch of consecutive samples of one container at or above the resource's p90
+    (at or above, so that a flat top, such as CPU pinned at its limit, counts as a run); a
     missed sample (a time gap over 1.5 intervals) ends it. Run lengths are in seconds
     (samples x interval). With samples every ``interval_s``, a run shorter than one interval
     cannot be seen: bursts shorter than that are averaged into the samples.
@@ -220,7 +221,7 @@ class ResourceProfile:
         ``p99 / mean``; None when the mean is 0.
     histogram_edges, histogram_weights : tuple of float
         A histogram of the samples with exponentially decaying weights (a sample ``age``
-        seconds older than the newest sample of the fit weighs ``0.5 ** (age / half_life)``).
+        seconds older than the service's newest sample weighs ``0.5 ** (age / half_life)``).
         ``len(edges) == len(weights) + 1``; weights sum to 1. Edges are 0, then geometric up to
         the maximum, so the tail is resolved to a few percent at every scale.
     fit : FitResult
@@ -233,8 +234,12 @@ class ResourceProfile:
     slow_var, fast_var : float
         Variance of the slow component (a centred moving average of each container's series
         over ``window_s`` seconds, or its whole span if shorter; it carries each replica's level)
-        and of the fast residual. ``slow_var + fast_var`` is close to ``var`` (equal up to their
-        covariance, which is small). Population variances (``ddof=0``).
+        and the rest: ``fast_var`` is the variance of the fast residual plus twice its
+        covariance with the slow part (a moving average does not split a series into
+        uncorrelated parts; the covariance is small for noise, not for a square wave near the
+        window's period). So ``slow_var + fast_var`` equals the population variance (``ddof=0``,
+        ~``var``), and ``N**2 * slow_var + N * fast_var`` is the variance of N replicas that share
+        the slow part and not the fast one.
     window_s : float
         The moving-average window used for ``slow_var``, seconds.
     replica_correlation : float or None
