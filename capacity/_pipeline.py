@@ -18,7 +18,7 @@ from ._errors import NoContainers
 from .model._fit import ProfileModel
 from .model._profile import Profiles
 from .solver._machine import Machine
-from .solver._plan import Plan, plan
+from .solver._plan import DEFAULT_METHOD, Plan, plan
 
 __all__ = [
     "DEMO_DESCRIPTION",
@@ -110,6 +110,7 @@ def plan_all(
     *,
     running: Mapping[str, int],
     epsilon: float = 0.01,
+    method: str = DEFAULT_METHOD,
 ) -> dict[str, Plan]:
     """A plan per service: how many of it fit beside what the other services use now.
 
@@ -129,6 +130,7 @@ def plan_all(
             machine,
             service=service,
             epsilon=epsilon,
+            method=method,
             running=running.get(service, 0),
             occupied=occupied,
         )

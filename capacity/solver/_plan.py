@@ -1,27 +1,131 @@
-"""The solver: the largest safe container count per resource, and the resource that binds."""
+"""The solver: the largest safe count of one service per resource, the binding resource, the risk.
+
+Risk
+----
+``epsilon`` is the allowed probability that a resource's total demand (the service's replicas,
+plus ``occupied`` by other containers, plus the machine's reserve) exceeds its capacity at a
+random instant, one instant being one sampling interval of the profile (stated in the plan).
+CPU, network and disk bandwidth are compressible: an overload throttles. Memory and disk space
+are not: an overload is an OOM kill or a full disk, so their default epsilon is stricter,
+``epsilon * INCOMPRESSIBLE_EPSILON_FACTOR`` unless ``incompressible_epsilon`` is given. With
+``horizon_s`` the empirical method bounds instead P(the maximum of total demand over the next
+``horizon_s`` seconds exceeds capacity) for the incompressible resources (opt-in).
+
+Methods (all computed, one chosen)
+----------------------------------
+``limits``
+    Sum of declared limits (``--cpus``, ``-m``): what Kubernetes requests and cluster-capacity
+    do. Undefined where no limit is declared.
+``peak``
+    Sum of per-replica maxima.
+``quantile``
+    Sum of per-replica quantiles. The level is ``quantile_level`` when given (for example
+    ``1 - epsilon``); by default the profile's own sizing statistic (CPU p95, memory and the
+    rest the maximum: the krr rule, the baseline most spreadsheets use).
+``gaussian``
+    ``N*mu + z*sqrt(N*var + N*(N-1)*cov) <= C`` with ``z = Phi^-1(1 - epsilon)`` and ``cov`` the
+    covariance between two replicas (see :mod:`capacity.solver._demand`: measured replica
+    correlation, else the slow component shared), capped at ``N`` times a declared limit.
+``empirical``
+    Monte Carlo: ``n_draws`` sums of N replicas drawn by circular block bootstrap from the
+    recorded trace (shared component at one instant, own component at a random instant each),
+    P(overload) estimated with a 95 % Clopper-Pearson interval; a fixed seed through the
+    injected ``rng``. The safe count is the largest N whose estimate is <= epsilon, and
+    ``safe_count_interval`` the counts allowed by the interval's upper and lower bounds.
+
+:data:`DEFAULT_METHOD` is ``empirical`` (``gaussian`` where a resource has no usable trace):
+demand is skewed and bursty, and a normal tail underestimates it; see
+``benchmarks/RESULTS.md`` (section Plan) for the accuracy run behind this choice. P(overload)
+columns are always computed with the *risk model* (``empirical`` where a trace exists, else
+``gaussian``), whatever method chose N, so methods can be compared on one scale.
+
+Trap: :func:`plan`'s own default is ``method="quantile"`` at the profile's sizing statistic,
+kept for the walking skeleton's callers (tests/test_end_to_end.py pins it); the CLI
+(``capacity plan``, ``capacity report``) and :func:`capacity._pipeline.plan_all` pass
+:data:`DEFAULT_METHOD`.
+
+JSON (``kind: "capacity.plan"``, ``schema_version: 2``)
+------------------------------------------------------
+Top level: ``schema_version`` (int), ``kind``, ``service``, ``machine`` (``name``, ``capacity``,
+``reserve``, ``headroom``, ``missing``), ``method``, ``risk_model``, ``epsilon`` (the base, for
+compressible resources), ``incompressible_epsilon``, ``horizon_s`` (null: instant risk),
+``safe_count`` (int or null: undefined), ``binding_resource`` (a resource column,
+``"port conflict"``, or null), ``reason`` (why undefined, else ""), ``running``, ``more``
+(how many more beside ``running``; null when undefined), ``ports``, ``methods`` (per method:
+``safe_count``, ``binding_resource``), ``per_resource`` (per resource column: ``resource``,
+``safe_count``, ``capacity``, ``reserve``, ``occupied``, ``demand_per_replica`` (the effective
+per-replica figure: ``demand_at_safe_count / safe_count`` for pooled methods),
+``demand_at_safe_count`` (the total the method compares with ``capacity - reserve - occupied``),
+``utilisation_at_safe_count`` (``(reserve + occupied + demand_at_safe_count) / capacity``),
+``reason``, ``epsilon``, ``method``, ``mean_per_replica``, ``expected_utilisation_at_safe_count``
+(with the mean demand), ``p_overload_at_safe_count``, ``p_overload_interval_at_safe_count``
+([lo, hi] or null), ``p_overload_at_next`` (N + 1), ``safe_count_interval`` ([lo, hi] or
+null), ``methods`` (per method: safe count or null), ``risk_curve`` ([[N, P(overload)], ...])),
+``assumptions`` (list of str), ``meta``. Units are those of the resource column. A new field is
+a minor change; removing or renaming one bumps ``schema_version``. See docs/plan-json.md.
+"""
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from .._errors import InvalidParameter, ProfileVersionError
+import numpy as np
+from scipy import stats
+
+from .._columns import DISK_USAGE, MEMORY
+from .._errors import InsufficientData, InvalidParameter, ProfileVersionError
 from ..model._profile import Profiles, ServiceProfile
+from ._demand import MAX_SUMMED_REPLICAS, ReplicaDemand, Simulator, clopper_pearson, replica_demand
 from ._machine import Machine
 
-__all__ = ["PLAN_SCHEMA_VERSION", "Plan", "ResourcePlan", "plan"]
+__all__ = [
+    "DEFAULT_METHOD",
+    "INCOMPRESSIBLE",
+    "INCOMPRESSIBLE_EPSILON_FACTOR",
+    "METHODS",
+    "MIN_SAMPLES_TO_PLAN",
+    "PLAN_SCHEMA_VERSION",
+    "PORT_CONFLICT",
+    "Plan",
+    "ResourcePlan",
+    "default_n_draws",
+    "plan",
+]
 
-PLAN_SCHEMA_VERSION = 1
+PLAN_SCHEMA_VERSION = 2
+METHODS: tuple[str, ...] = ("limits", "peak", "quantile", "gaussian", "empirical")
+DEFAULT_METHOD = "empirical"
+#: resources where an overload kills (OOM) or fails writes, instead of throttling
+INCOMPRESSIBLE: frozenset[str] = frozenset({MEMORY, DISK_USAGE})
+INCOMPRESSIBLE_EPSILON_FACTOR = 0.1
+PORT_CONFLICT = "port conflict"
+#: relative tolerance of "fits": 0.1 * 30 is 3.0000000000000004 in floating point
+_FIT_RTOL = 1e-9
+#: largest count searched; beyond it the count is reported as unbounded (no real demand)
+_MAX_COUNT = 10**7
+_CURVE_POINTS = 60
+#: fewer samples than this (the profile model's own warning threshold) and nothing is planned
+MIN_SAMPLES_TO_PLAN = 10
+
+
+def default_n_draws(epsilon: float) -> int:
+    """Monte Carlo draws for a risk ``epsilon``: about 20 expected overloads at the boundary,
+    at least 20,000 and at most 200,000."""
+    return int(min(max(math.ceil(20.0 / epsilon), 20_000), 200_000))
 
 
 @dataclass(frozen=True)
 class ResourcePlan:
-    """The answer for one resource. ``safe_count`` is None when it cannot be computed
-    (capacity unknown, or no demand measured); ``reason`` then says why."""
+    """The answer for one resource, in the resource column's unit.
+
+    ``safe_count`` is None when it cannot be computed (capacity unknown, no samples, a profile
+    too thin to trust); ``reason`` then says why. See the module docstring for every field.
+    """
 
     resource: str
     safe_count: int | None
@@ -32,11 +136,43 @@ class ResourcePlan:
     demand_at_safe_count: float | None
     utilisation_at_safe_count: float | None
     reason: str = ""
+    epsilon: float | None = None
+    method: str = ""
+    mean_per_replica: float | None = None
+    expected_utilisation_at_safe_count: float | None = None
+    p_overload_at_safe_count: float | None = None
+    p_overload_interval_at_safe_count: tuple[float, float] | None = None
+    p_overload_at_next: float | None = None
+    safe_count_interval: tuple[int, int] | None = None
+    methods: Mapping[str, int | None] = field(default_factory=dict)
+    risk_curve: tuple[tuple[int, float], ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {f.name: getattr(self, f.name) for f in fields(self)}
+        d["methods"] = dict(self.methods)
+        d["risk_curve"] = [list(p) for p in self.risk_curve]
+        for k in ("p_overload_interval_at_safe_count", "safe_count_interval"):
+            d[k] = None if d[k] is None else list(d[k])
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> ResourcePlan:
+        d = dict(d)
+        d["methods"] = dict(d.get("methods", {}))
+        d["risk_curve"] = tuple((int(n), float(p)) for n, p in d.get("risk_curve", ()))
+        for k in ("p_overload_interval_at_safe_count", "safe_count_interval"):
+            if d.get(k) is not None:
+                d[k] = tuple(d[k])
+        return cls(**d)
 
 
 @dataclass(frozen=True)
 class Plan:
-    """How many replicas of ``service`` fit on ``machine``, per resource and overall."""
+    """How many replicas of ``service`` fit on ``machine``, per resource and overall.
+
+    ``more`` is how many fit beside the ``running`` ones. ``binding_resource`` is the resource
+    with the smallest safe count, or ``"port conflict"`` when a fixed host port allows fewer.
+    """
 
     service: str
     machine: Machine
@@ -48,6 +184,12 @@ class Plan:
     running: int = 0
     assumptions: tuple[str, ...] = ()
     meta: Mapping[str, Any] = field(default_factory=dict)
+    risk_model: str = ""
+    incompressible_epsilon: float | None = None
+    horizon_s: float | None = None
+    reason: str = ""
+    ports: tuple[int, ...] = ()
+    methods: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     @property
     def more(self) -> int | None:
@@ -61,12 +203,18 @@ class Plan:
             "service": self.service,
             "machine": self.machine.to_dict(),
             "method": self.method,
+            "risk_model": self.risk_model,
             "epsilon": self.epsilon,
+            "incompressible_epsilon": self.incompressible_epsilon,
+            "horizon_s": self.horizon_s,
             "safe_count": self.safe_count,
             "binding_resource": self.binding_resource,
+            "reason": self.reason,
             "running": self.running,
             "more": self.more,
-            "per_resource": {k: asdict(v) for k, v in self.per_resource.items()},
+            "ports": list(self.ports),
+            "methods": {k: dict(v) for k, v in self.methods.items()},
+            "per_resource": {k: v.to_dict() for k, v in self.per_resource.items()},
             "assumptions": list(self.assumptions),
             "meta": dict(self.meta),
         }
@@ -75,8 +223,8 @@ class Plan:
     def from_dict(cls, d: Mapping[str, Any]) -> Plan:
         if d.get("kind") != "capacity.plan" or d.get("schema_version") != PLAN_SCHEMA_VERSION:
             raise ProfileVersionError(
-                f"plan schema version {d.get('schema_version')!r} is not "
-                f"{PLAN_SCHEMA_VERSION}: re-run 'capacity plan'"
+                f"plan schema version {d.get('schema_version')!r} (kind {d.get('kind')!r}) is "
+                f"not {PLAN_SCHEMA_VERSION}: re-run 'capacity plan'"
             )
         return cls(
             service=d["service"],
@@ -85,10 +233,16 @@ class Plan:
             epsilon=d["epsilon"],
             safe_count=d["safe_count"],
             binding_resource=d["binding_resource"],
-            per_resource={k: ResourcePlan(**v) for k, v in d["per_resource"].items()},
+            per_resource={k: ResourcePlan.from_dict(v) for k, v in d["per_resource"].items()},
             running=d.get("running", 0),
             assumptions=tuple(d.get("assumptions", ())),
             meta=d.get("meta", {}),
+            risk_model=d.get("risk_model", ""),
+            incompressible_epsilon=d.get("incompressible_epsilon"),
+            horizon_s=d.get("horizon_s"),
+            reason=d.get("reason", ""),
+            ports=tuple(d.get("ports", ())),
+            methods={k: dict(v) for k, v in d.get("methods", {}).items()},
         )
 
     def to_json(self, path: str | Path | None = None) -> str:
@@ -98,44 +252,274 @@ class Plan:
         return text
 
 
-def _plan_resource(
-    profile: ServiceProfile,
-    resource: str,
-    capacity: float | None,
-    reserve: float,
-    occupied: float,
-) -> ResourcePlan:
-    rp = profile.resources.get(resource)
-    demand = rp.demand if rp else None
+# -- one resource ---------------------------------------------------------------------------
 
-    def undefined(reason: str) -> ResourcePlan:
-        return ResourcePlan(
-            resource, None, capacity, reserve, occupied, demand, None, None, reason=reason
-        )
 
-    if capacity is None:
-        return undefined("machine capacity unknown: give it in the machine spec")
-    if capacity - reserve <= 0:
-        raise InvalidParameter(
-            f"reserve of {resource}", "plan", f"below the capacity {capacity:g}", reserve
-        )
-    if demand is None:
-        return undefined("no samples of this resource")
-    if demand <= 0:
-        return undefined("no measurable demand: does not limit the count")
-    usable = max(capacity - reserve - occupied, 0.0)
-    n = math.floor(usable / demand)
-    return ResourcePlan(
-        resource=resource,
-        safe_count=n,
-        capacity=capacity,
-        reserve=reserve,
-        occupied=occupied,
-        demand_per_replica=demand,
-        demand_at_safe_count=n * demand,
-        utilisation_at_safe_count=(occupied + reserve + n * demand) / capacity,
-        reason="" if n > 0 else "reserve and other containers already use all of it",
-    )
+class ResourceModel:
+    """Every method's view of one service's demand for one resource, at one risk.
+
+    Parameters
+    ----------
+    demand : ReplicaDemand
+    epsilon : float
+        Allowed P(overload) for this resource.
+    rng : numpy.random.Generator
+        For the empirical method (draws are made lazily, on first use).
+    n_draws : int
+        Monte Carlo draws.
+    horizon_steps : int
+        Path length of the empirical method in trace steps (1: instant risk).
+    quantile_level : float, optional
+        Level of the ``quantile`` method; None: the profile's sizing statistic.
+    """
+
+    def __init__(
+        self,
+        demand: ReplicaDemand,
+        *,
+        epsilon: float,
+        rng: np.random.Generator,
+        n_draws: int,
+        horizon_steps: int = 1,
+        quantile_level: float | None = None,
+        u: np.ndarray | None = None,
+    ) -> None:
+        self.demand = demand
+        self.epsilon = epsilon
+        self.z = float(stats.norm.isf(epsilon))
+        self.rng = rng
+        self.n_draws = n_draws
+        self.horizon_steps = horizon_steps
+        self.quantile_level = quantile_level
+        self._u = u
+        self._sim: Simulator | None = None
+
+    @property
+    def sim(self) -> Simulator | None:
+        if self._sim is None and self.demand.has_trace:
+            self._sim = Simulator(
+                self.demand, n_draws=self.n_draws, rng=self.rng,
+                horizon_steps=self.horizon_steps, u=self._u,
+            )
+        return self._sim
+
+    @property
+    def risk_model(self) -> str:
+        return "empirical" if self.demand.has_trace else "gaussian"
+
+    # per-replica figures of the linear methods
+    def per_replica(self, method: str) -> tuple[float | None, str]:
+        d = self.demand
+        if method == "limits":
+            if d.limit is None:
+                return None, "no declared limit for this resource"
+            return d.limit, ""
+        if method == "peak":
+            return (min(d.peak, d.limit) if d.limit is not None else d.peak), ""
+        if method == "quantile":
+            if self.quantile_level is None:
+                rp = d.profile
+                stat = str(getattr(rp, "demand_statistic", "max"))
+                value = float(getattr(rp, "demand", d.peak))
+                del stat
+                return (min(value, d.limit) if d.limit is not None else value), ""
+            return d.quantile(self.quantile_level), ""
+        raise InvalidParameter("method", "plan", f"one of {METHODS}", method)
+
+    def gaussian_total(self, n: int | np.ndarray) -> Any:
+        d = self.demand
+        n = np.asarray(n, dtype=float)
+        var = np.maximum(n * d.var + n * (n - 1) * d.cov, 0.0)
+        total = n * d.mean + self.z * np.sqrt(var)
+        if d.limit is not None:
+            total = np.minimum(total, n * d.limit)
+        return total
+
+    def gaussian_p(self, n: int | np.ndarray, usable: float) -> Any:
+        d = self.demand
+        n = np.asarray(n, dtype=float)
+        sd = np.sqrt(np.maximum(n * d.var + n * (n - 1) * d.cov, 0.0))
+        mean = n * d.mean
+        with np.errstate(divide="ignore", invalid="ignore"):
+            p = np.where(sd > 0, stats.norm.sf((usable - mean) / np.where(sd > 0, sd, 1.0)),
+                         (mean > usable * (1 + _FIT_RTOL)).astype(float))
+        if d.limit is not None:
+            p = np.where(n * d.limit <= usable * (1 + _FIT_RTOL), 0.0, p)
+        return np.where(n <= 0, 0.0, p)
+
+    def bound(self, method: str, n: int) -> float | None:
+        """The total demand of ``n`` replicas the method compares with the usable capacity."""
+        if n <= 0:
+            return 0.0
+        if method in ("limits", "peak", "quantile"):
+            per, _ = self.per_replica(method)
+            return None if per is None else n * per
+        if method == "gaussian":
+            return float(self.gaussian_total(n))
+        if method == "empirical":
+            sim = self.sim
+            if sim is None:
+                return None
+            return float(np.quantile(sim.total(n), 1.0 - self.epsilon))
+        raise InvalidParameter("method", "plan", f"one of {METHODS}", method)
+
+    def safe(self, method: str, usable: float) -> tuple[int | None, str, tuple[int, int] | None]:
+        """(largest safe count or None, reason, count interval for the empirical method)."""
+        d = self.demand
+        if usable <= 0:
+            return 0, "reserve and other containers already use all of it", None
+        if method in ("limits", "peak", "quantile"):
+            per, why = self.per_replica(method)
+            if per is None:
+                return None, why, None
+            if per <= 0:
+                return None, "no measurable demand: does not limit the count", None
+            return _cap(math.floor(usable / per * (1 + _FIT_RTOL))), "", None
+        if d.mean <= 0 and d.var <= 0:
+            return None, "no measurable demand: does not limit the count", None
+        if method == "gaussian":
+            n = _largest(lambda k: float(self.gaussian_total(k)) <= usable * (1 + _FIT_RTOL))
+            return n, ("unbounded: demand too small to limit the count" if n is None else ""), None
+        if method == "empirical":
+            if self.sim is None:
+                return None, d.trace_note or "no trace", None
+            return self._empirical_safe(usable)
+        raise InvalidParameter("method", "plan", f"one of {METHODS}", method)
+
+    def exceedances(self, n: int, usable: float) -> int:
+        sim = self.sim
+        assert sim is not None  # callers check
+        return int(np.count_nonzero(sim.total(n) > usable * (1 + _FIT_RTOL)))
+
+    def _empirical_safe(self, usable: float) -> tuple[int | None, str, tuple[int, int] | None]:
+        m, eps = self.n_draws, self.epsilon
+        # scan N = 1, 2, ... (common random numbers make this cheap) up to the summed limit
+        first_over = first_upper = first_lower = None
+        n = 1
+        while n <= MAX_SUMMED_REPLICAS:
+            k = self.exceedances(n, usable)
+            lo, hi = clopper_pearson(k, m)
+            if first_upper is None and hi > eps:
+                first_upper = n
+            if first_over is None and k / m > eps:
+                first_over = n
+            if lo > eps:
+                first_lower = n
+                break
+            n += 1
+        if first_lower is None:
+            # beyond the summed replicas: search on the extrapolated totals
+            def ok(q: int, bound: str) -> bool:
+                k = self.exceedances(q, usable)
+                lo, hi = clopper_pearson(k, m)
+                return {"point": k / m, "upper": hi, "lower": lo}[bound] <= eps
+
+            start = MAX_SUMMED_REPLICAS
+            if first_over is None:
+                first_over = _first_fail(lambda q: ok(q, "point"), start)
+            if first_upper is None:
+                first_upper = _first_fail(lambda q: ok(q, "upper"), start)
+            first_lower = _first_fail(lambda q: ok(q, "lower"), start)
+        if first_over is None or first_lower is None or first_upper is None:
+            return None, "unbounded: demand too small to limit the count", None
+        return first_over - 1, "", (first_upper - 1, first_lower - 1)
+
+    def p_overload(self, n: int, usable: float) -> tuple[float, tuple[float, float] | None]:
+        """P(total demand of ``n`` replicas > usable) by the risk model, with its interval."""
+        if n <= 0:
+            return 0.0, None
+        if self.sim is not None:
+            k = self.exceedances(n, usable)
+            return k / self.n_draws, clopper_pearson(k, self.n_draws)
+        return float(self.gaussian_p(n, usable)), None
+
+    def curve(self, n_max: int, usable: float) -> tuple[tuple[int, float], ...]:
+        ns = np.unique(np.linspace(0, max(n_max, 1), num=_CURVE_POINTS).round().astype(int))
+        if self.sim is not None:
+            return tuple((int(n), self.p_overload(int(n), usable)[0]) for n in ns)
+        ps = self.gaussian_p(ns, usable)
+        return tuple((int(n), float(p)) for n, p in zip(ns, ps, strict=True))
+
+
+def _cap(n: int) -> int | None:
+    return None if n > _MAX_COUNT else max(n, 0)
+
+
+def _largest(fits: Any) -> int | None:
+    """Largest n >= 0 with fits(n), for a monotone predicate; None when unbounded."""
+    if not fits(1):
+        return 0
+    lo, hi = 1, 2
+    while fits(hi):
+        lo, hi = hi, hi * 2
+        if hi > _MAX_COUNT:
+            return None
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if fits(mid):
+            lo = mid
+        else:
+            hi = mid
+    return lo
+
+
+def _first_fail(ok: Any, start: int) -> int | None:
+    """Smallest n > start with not ok(n) (ok monotone: true then false); None if unbounded."""
+    last = _largest(lambda k: ok(start + k - 1) if k > 0 else True)
+    return None if last is None else start + last
+
+
+# -- one service ----------------------------------------------------------------------------
+
+
+def _resolve_epsilon(
+    resource: str, epsilon: float, incompressible_epsilon: float | None,
+    per_resource: Mapping[str, float] | None,
+) -> float:
+    if per_resource and resource in per_resource:
+        eps = float(per_resource[resource])
+    elif resource in INCOMPRESSIBLE:
+        eps = (incompressible_epsilon if incompressible_epsilon is not None
+               else epsilon * INCOMPRESSIBLE_EPSILON_FACTOR)
+    else:
+        eps = epsilon
+    _check_epsilon(eps, f"epsilon of {resource}")
+    return eps
+
+
+def _check_epsilon(eps: Any, name: str = "epsilon") -> float:
+    if not isinstance(eps, int | float) or not 0 < eps < 0.5:
+        raise InvalidParameter(name, "plan", "in (0, 0.5)", eps)
+    return float(eps)
+
+
+def pick_service(profiles: Profiles, service: str | None) -> ServiceProfile:
+    """The profile of ``service`` (the only one when None)."""
+    names = sorted(profiles.services)
+    if service is None:
+        if len(names) != 1:
+            raise InvalidParameter("service", "plan", f"one of {names}", service)
+        service = names[0]
+    if service not in profiles.services:
+        raise InvalidParameter("service", "plan", f"one of {names}", service)
+    return profiles[service]
+
+
+def thin_profile_reason(sp: ServiceProfile, *, require_confidence: bool = False) -> str:
+    """Why a profile is too thin to plan from, or ``""``.
+
+    Too thin: fewer than :data:`MIN_SAMPLES_TO_PLAN` samples of every resource (no quantile
+    means anything), or ``confidence == "low"`` when ``require_confidence``. A low confidence
+    alone is otherwise planned, with the profile's warnings among the assumptions.
+    """
+    counts = [int(getattr(rp, "count", 0)) for rp in sp.resources.values()]
+    if max(counts, default=0) < MIN_SAMPLES_TO_PLAN:
+        return (f"profile too thin: {max(counts, default=0)} samples (< {MIN_SAMPLES_TO_PLAN}); "
+                "collect for longer")
+    if require_confidence and getattr(sp, "confidence", "ok") == "low":
+        why = "; ".join(getattr(sp, "warnings", ())) or "too few samples or too short a span"
+        return f"profile confidence is low ({why})"
+    return ""
 
 
 def plan(
@@ -144,50 +528,266 @@ def plan(
     *,
     service: str | None = None,
     epsilon: float = 0.01,
+    method: str = "quantile",
     running: int = 0,
     occupied: Mapping[str, float] | None = None,
+    incompressible_epsilon: float | None = None,
+    epsilon_per_resource: Mapping[str, float] | None = None,
+    quantile_level: float | None = None,
+    ports: Sequence[int] = (),
+    horizon_s: float | None = None,
+    independent_offsets: bool = False,
+    require_confidence: bool = False,
+    n_draws: int | None = None,
+    rng: np.random.Generator | None = None,
 ) -> Plan:
-    """The largest count of ``service`` replicas that fit on ``machine``.
+    """The largest count of ``service`` replicas that fit on ``machine`` at risk ``epsilon``.
 
-    Walking-skeleton method ``quantile``: floor((capacity - reserve) / per-replica demand),
-    where demand is the profile's p95 for CPU and maximum for memory. ``epsilon`` is recorded
-    but the skeleton method does not pool risk yet. ``occupied`` is what other containers
-    (not of ``service``) use now, per resource column: it is left out of the usable capacity.
-    ``utilisation_at_safe_count`` counts reserve, occupied and the ``service`` replicas.
+    Parameters
+    ----------
+    profiles : Profiles
+        Fitted profiles (one replica per service).
+    machine : Machine
+        Capacity and reserves (configured plus headroom).
+    service : str, optional
+        Which service; may be omitted when ``profiles`` has one.
+    epsilon : float
+        Allowed P(overload) at a random instant for compressible resources, in (0, 0.5).
+    method : str
+        One of :data:`METHODS`; see the module docstring. Default ``"quantile"`` for the
+        skeleton's callers; the CLI uses :data:`DEFAULT_METHOD`.
+    running : int
+        Replicas of ``service`` running now (``more`` = safe count minus these).
+    occupied : Mapping[str, float], optional
+        Per resource, what other containers use now (column units); left out of the capacity.
+    incompressible_epsilon : float, optional
+        Epsilon for memory and disk space; default ``epsilon * 0.1``.
+    epsilon_per_resource : Mapping[str, float], optional
+        Overrides per resource column.
+    quantile_level : float, optional
+        Level of the ``quantile`` method; default the profile's sizing statistic.
+    ports : Sequence[int]
+        Fixed host ports the service publishes: at most one replica per host ("port conflict").
+    horizon_s : float, optional
+        For memory and disk space with the empirical method: bound P(max over the next
+        ``horizon_s`` seconds > capacity) instead of the instant risk.
+    independent_offsets : bool
+        Opt-in: replicas are independent (random time offsets). Never the default.
+    require_confidence : bool
+        Undefined (with the reason) for a profile flagged ``confidence == "low"``; by default
+        it is planned and its warnings are listed among the assumptions. A profile with fewer
+        than :data:`MIN_SAMPLES_TO_PLAN` samples is never planned.
+    n_draws : int, optional
+        Monte Carlo draws; default :func:`default_n_draws` of the smallest epsilon.
+    rng : numpy.random.Generator, optional
+        Random generator for the empirical method; default ``default_rng(0)`` (fixed seed).
+
+    Returns
+    -------
+    Plan
+
+    Raises
+    ------
+    InvalidParameter
+        epsilon outside (0, 0.5), an unknown method or service, capacity at or below reserve.
+    InsufficientData
+        The service profile has no resource with samples.
+
+    Examples
+    --------
+    >>> from capacity.solver._testing import constant_profiles
+    >>> p = plan(constant_profiles({"cpu_cores": 0.5}), Machine.from_spec("cpus=4"))
+    >>> p.safe_count, p.binding_resource
+    (8, 'cpu_cores')
     """
-    if not 0 < epsilon < 0.5:
-        raise InvalidParameter("epsilon", "plan", "in (0, 0.5)", epsilon)
-    if service is None:
-        if len(profiles) != 1:
-            raise InvalidParameter(
-                "service", "plan", f"one of {sorted(profiles.services)}", service
-            )
-        service = next(iter(profiles.services))
-    if service not in profiles.services:
-        raise InvalidParameter("service", "plan", f"one of {sorted(profiles.services)}", service)
-    profile = profiles[service]
-    resources = sorted(set(machine.capacity) | set(profile.resources))
-    occupied = occupied or {}
-    per = {
-        r: _plan_resource(
-            profile, r, machine.capacity.get(r), machine.reserve.get(r, 0.0),
-            occupied.get(r, 0.0),
+    epsilon = _check_epsilon(epsilon)
+    if incompressible_epsilon is not None:
+        _check_epsilon(incompressible_epsilon, "incompressible_epsilon")
+    if method not in METHODS:
+        raise InvalidParameter("method", "plan", f"one of {METHODS}", method)
+    if quantile_level is not None and not 0 < quantile_level <= 1:
+        raise InvalidParameter("quantile_level", "plan", "in (0, 1]", quantile_level)
+    if horizon_s is not None and not (math.isfinite(horizon_s) and horizon_s > 0):
+        raise InvalidParameter("horizon_s", "plan", "a duration > 0 seconds", horizon_s)
+    if running < 0:
+        raise InvalidParameter("running", "plan", "an int >= 0", running)
+    for port in ports:
+        if not isinstance(port, int) or not 0 < port < 65536:
+            raise InvalidParameter("ports", "plan", "host ports in 1..65535", port)
+    sp = pick_service(profiles, service)
+    if not any(int(getattr(rp, "count", 0)) > 0 for rp in sp.resources.values()):
+        raise InsufficientData(
+            f"service {sp.service!r} has no resource with samples: collect for longer, or "
+            "check that the collector can read its cgroup"
         )
-        for r in resources
+    occupied = dict(occupied or {})
+    rng = rng if rng is not None else np.random.default_rng(0)
+    eps_by_resource = {
+        r: _resolve_epsilon(r, epsilon, incompressible_epsilon, epsilon_per_resource)
+        for r in set(machine.capacity) | set(sp.resources)
     }
-    counted = {r: p.safe_count for r, p in per.items() if p.safe_count is not None}
-    binding = min(counted, key=lambda r: counted[r]) if counted else None
+    n_draws = int(n_draws or default_n_draws(min(eps_by_resource.values())))
+    thin = thin_profile_reason(sp, require_confidence=require_confidence)
+    per: dict[str, ResourcePlan] = {}
+    risk_models: set[str] = set()
+    notes: set[str] = set()
+    for r in sorted(set(machine.capacity) | set(sp.resources)):
+        capacity = machine.capacity.get(r)
+        reserve = machine.reserved(r)
+        occ = float(occupied.get(r, 0.0))
+        if capacity is not None and capacity - reserve <= 0:
+            raise InvalidParameter(
+                f"reserve of {r}", "plan",
+                f"below the capacity {capacity:g} (lower the reserve or the headroom)", reserve,
+            )
+        if occ < 0 or not math.isfinite(occ):
+            raise InvalidParameter(f"occupied of {r}", "plan", "a finite number >= 0", occ)
+        demand = replica_demand(sp, r, independent_offsets=independent_offsets)
+        base = dict(resource=r, capacity=capacity, reserve=reserve, occupied=occ,
+                    epsilon=eps_by_resource[r], method=method)
+        if capacity is None:
+            why = next((m.split(": ", 1)[1] for m in machine.missing if m.startswith(r + ":")),
+                       "give it in the machine spec")
+            per[r] = ResourcePlan(safe_count=None, demand_per_replica=None,
+                                  demand_at_safe_count=None, utilisation_at_safe_count=None,
+                                  reason=f"machine capacity unknown: {why}", **base)
+            continue
+        if demand is None:
+            per[r] = ResourcePlan(safe_count=None, demand_per_replica=None,
+                                  demand_at_safe_count=None, utilisation_at_safe_count=None,
+                                  reason="no samples of this resource", **base)
+            continue
+        if thin:
+            per[r] = ResourcePlan(safe_count=None, demand_per_replica=None,
+                                  demand_at_safe_count=None, utilisation_at_safe_count=None,
+                                  mean_per_replica=demand.mean, reason=thin, **base)
+            continue
+        horizon_steps = 1
+        if horizon_s is not None and r in INCOMPRESSIBLE and demand.trace_interval_s > 0:
+            horizon_steps = max(1, round(horizon_s / demand.trace_interval_s))
+        model = ResourceModel(demand, epsilon=eps_by_resource[r], rng=rng, n_draws=n_draws,
+                              horizon_steps=horizon_steps, quantile_level=quantile_level)
+        if demand.var > 0:
+            notes.add(demand.cov_note)
+        if demand.trace_note and method == "empirical":
+            notes.add(f"{sp.service} {r}: {demand.trace_note}; gaussian used instead")
+        per[r] = _resource_plan(model, method, base, usable=capacity - reserve - occ)
+        risk_models.add(model.risk_model)
+    return _assemble(sp, machine, per, method=method, epsilon=epsilon, running=running,
+                     ports=tuple(ports), risk_models=risk_models, notes=notes,
+                     incompressible_epsilon=(incompressible_epsilon if incompressible_epsilon
+                                             is not None else
+                                             epsilon * INCOMPRESSIBLE_EPSILON_FACTOR),
+                     horizon_s=horizon_s, n_draws=n_draws, thin=thin,
+                     quantile_level=quantile_level)
+
+
+def _resource_plan(
+    model: ResourceModel, method: str, base: dict[str, Any], *, usable: float
+) -> ResourcePlan:
+    capacity = float(base["capacity"])
+    counts: dict[str, int | None] = {}
+    reasons: dict[str, str] = {}
+    intervals: dict[str, tuple[int, int] | None] = {}
+    for m in METHODS:
+        counts[m], reasons[m], intervals[m] = model.safe(m, usable)
+    chosen = method
+    if counts[method] is None and method == "empirical" and not model.demand.has_trace:
+        chosen = "gaussian"  # no usable trace: say so in the assumptions, plan by gaussian
+    n = counts[chosen]
+    mean = model.demand.mean
+    base = {**base, "method": chosen}
+    if n is None:
+        return ResourcePlan(safe_count=None, demand_per_replica=None, demand_at_safe_count=None,
+                            utilisation_at_safe_count=None, reason=reasons[chosen],
+                            mean_per_replica=mean, methods=counts, **base)
+    total = model.bound(chosen, n)
+    fixed = base["reserve"] + base["occupied"]
+    p_n, p_interval = model.p_overload(n, usable)
+    p_next, _ = model.p_overload(n + 1, usable)
+    return ResourcePlan(
+        safe_count=n,
+        demand_per_replica=(total / n) if (total is not None and n > 0) else
+        model.per_replica(chosen)[0] if chosen in ("limits", "peak", "quantile") else mean,
+        demand_at_safe_count=total,
+        utilisation_at_safe_count=None if total is None else (fixed + total) / capacity,
+        reason=reasons[chosen] or ("" if n > 0 else "not even one replica fits"),
+        mean_per_replica=mean,
+        expected_utilisation_at_safe_count=(fixed + n * mean) / capacity,
+        p_overload_at_safe_count=p_n,
+        p_overload_interval_at_safe_count=p_interval,
+        p_overload_at_next=p_next,
+        safe_count_interval=intervals[chosen],
+        methods=counts,
+        risk_curve=model.curve(max(math.ceil((n + 1) * 1.5), n + 2), usable),
+        **base,
+    )
+
+
+def _binding(per: Mapping[str, ResourcePlan], counts: Mapping[str, int | None],
+             ports: tuple[int, ...]) -> tuple[int | None, str | None]:
+    known = {r: c for r, c in counts.items() if c is not None}
+    binding = min(known, key=lambda r: (known[r], r)) if known else None
+    n = known[binding] if binding is not None else None
+    if ports and (n is None or n > 1):
+        return 1, PORT_CONFLICT
+    return n, binding
+
+
+def _assemble(
+    sp: ServiceProfile, machine: Machine, per: dict[str, ResourcePlan], *, method: str,
+    epsilon: float, running: int, ports: tuple[int, ...], risk_models: set[str],
+    notes: set[str], incompressible_epsilon: float, horizon_s: float | None, n_draws: int,
+    thin: str, quantile_level: float | None,
+) -> Plan:
+    safe, binding = _binding(per, {r: p.safe_count for r, p in per.items()}, ports)
+    methods: dict[str, dict[str, Any]] = {}
+    for m in METHODS:
+        counts = {r: p.methods.get(m) for r, p in per.items() if p.methods}
+        ms, mb = _binding(per, counts, ports)
+        methods[m] = {"safe_count": ms, "binding_resource": mb}
+    reason = ""
+    if safe is None:
+        reason = thin or "; ".join(f"{r}: {p.reason}" for r, p in per.items() if p.reason) \
+            or "no resource could be planned"
+    risk_model = "empirical" if risk_models == {"empirical"} else (
+        "gaussian" if risk_models == {"gaussian"} else "empirical where a trace exists, "
+        "else gaussian")
+    level = ("the profile's sizing statistic (CPU p95, others max)" if quantile_level is None
+             else f"p{quantile_level * 100:g}")
+    assumptions = [
+        f"method {method}; P(overload) by the {risk_model} risk model",
+        f"epsilon {epsilon:g} for CPU, network and disk I/O (compressible: overload throttles); "
+        f"{incompressible_epsilon:g} for memory and disk space (incompressible: OOM kill, full "
+        "disk)",
+        "risk at a random instant of one sampling interval "
+        f"({sp.interval_s:g} s)" + (f"; memory and disk space over a {horizon_s:g} s horizon"
+                                   if horizon_s else ""),
+        f"data: {sp.n_samples} samples from {sp.replicas_seen} replica(s) over "
+        f"{sp.span_s:g} s; profile confidence {getattr(sp, 'confidence', 'unknown')}",
+        f"reserves: {dict(machine.reserve) or 'none configured'}; headroom "
+        f"{machine.headroom:.0%} of capacity",
+        f"quantile method level: {level}",
+        *sorted(notes),
+    ]
+    if "empirical" in risk_model:
+        assumptions.append(
+            f"empirical: {n_draws} Monte Carlo draws (block bootstrap of the recorded trace), "
+            "95 % Clopper-Pearson interval on P(overload); fixed seed"
+        )
+    assumptions += [f"capacity unknown, not planned: {m}" for m in machine.missing]
+    if ports:
+        assumptions.append(f"fixed host port(s) {list(ports)}: one replica per host")
+    assumptions += [f"profile warning: {w}" for w in getattr(sp, "warnings", ())]
+    if sp.cpu_limit_cores or sp.memory_limit_bytes:
+        assumptions.append("demand capped at the declared limits (a replica cannot use more)")
     return Plan(
-        service=service,
-        machine=machine,
-        method="quantile",
-        epsilon=epsilon,
-        safe_count=counted[binding] if binding else None,
-        binding_resource=binding,
-        per_resource=per,
-        running=running,
-        assumptions=(
-            "per-replica demand: CPU p95, memory and others maximum over the window",
-            "replicas add up linearly (no risk pooling)",
-        ),
+        service=sp.service, machine=machine, method=method, epsilon=epsilon, safe_count=safe,
+        binding_resource=binding, per_resource=per, running=running,
+        assumptions=tuple(assumptions),
+        meta={"n_draws": n_draws, "interval_s": sp.interval_s, "span_s": sp.span_s,
+              "replicas_seen": sp.replicas_seen,
+              "confidence": getattr(sp, "confidence", "unknown")},
+        risk_model=risk_model, incompressible_epsilon=incompressible_epsilon,
+        horizon_s=horizon_s, reason=reason, ports=ports, methods=methods,
     )
