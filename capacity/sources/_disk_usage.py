@@ -13,8 +13,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
-import docker.errors
-
 from .._errors import ContainerGone
 
 __all__ = [
@@ -101,8 +99,8 @@ def disk_usage(client: Any, container_id: str, *, volumes: bool = True) -> DiskU
     Parameters
     ----------
     client : docker.DockerClient
-        A connected client. ``inspect_container(id, size=True)`` makes the engine walk the
-        writable layer.
+        A connected client. ``GET /containers/json?size=1`` (``client.api.containers(size=True,
+        filters={"id": ...})``) makes the engine walk the writable layer.
     container_id : str
         The container.
     volumes : bool
@@ -120,12 +118,13 @@ def disk_usage(client: Any, container_id: str, *, volumes: bool = True) -> DiskU
     Raises
     ------
     ContainerGone
-        The engine no longer knows the container.
+        The container is no longer running (or no longer exists).
     """
-    try:
-        attrs = client.api.inspect_container(container_id, size=True)
-    except docker.errors.NotFound as exc:
-        raise ContainerGone(container_id, "not found by inspect") from exc
+    # inspect_container() of the SDK cannot ask for sizes; the list call can, for one id
+    summaries = client.api.containers(size=True, filters={"id": container_id})
+    attrs = next((c for c in summaries if c.get("Id") == container_id), None)
+    if attrs is None:
+        raise ContainerGone(container_id, "not among the running containers")
     size_rw = attrs.get("SizeRw")
     writable = int(size_rw) if size_rw is not None else None
     if not volumes:
