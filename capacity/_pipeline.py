@@ -8,13 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from ._collect import Collection, Collector, DockerEngine
-from ._errors import NoContainers
+from ._errors import InvalidParameter, InvalidSamples, NoContainers
 from .model._fit import ProfileModel
 from .model._profile import Profiles
 from .solver._machine import Machine
@@ -25,6 +27,7 @@ __all__ = [
     "Samples",
     "collect_samples",
     "load_demo",
+    "load_samples",
     "plan_all",
     "running_counts",
 ]
@@ -93,6 +96,53 @@ def load_demo() -> Samples:
             frame[col] = pd.to_datetime(frame[col], utc=True, format="ISO8601")
     interval_s = float(counters.groupby("container_id")["monotonic_s"].diff().median())
     return _to_samples(counters, containers, interval_s, "demo")
+
+
+def load_samples(
+    *,
+    store: str | Path | None = None,
+    since_s: float | None = None,
+    samples_file: str | Path | None = None,
+    demo: bool = False,
+    now: datetime | None = None,
+) -> Samples:
+    """Load a samples table from exactly one source: the SQLite store (``since_s`` seconds
+    back from ``now``, default all), a Parquet/CSV samples file, or the bundled recording.
+
+    Raises :class:`InvalidParameter` unless exactly one source is given, and
+    :class:`InvalidSamples` when the source holds no samples.
+    """
+    chosen = [name for name, v in (("store", store), ("samples", samples_file), ("demo", demo))
+              if v]
+    if len(chosen) != 1:
+        raise InvalidParameter(
+            "source", "load_samples", "exactly one of store, samples_file or demo", chosen
+        )
+    if demo:
+        return load_demo()
+    if samples_file is not None:
+        from .store._files import read_samples
+
+        samples = read_samples(samples_file)
+        interval_s = float(samples["interval_s"].median()) if len(samples) else 0.0
+        return Samples(samples, pd.DataFrame(), pd.DataFrame(), interval_s, str(samples_file))
+    from .store._sqlite import Store
+
+    since = None
+    if since_s is not None:
+        since = (now or datetime.now(UTC)) - timedelta(seconds=since_s)
+    with Store(Path(str(store)), create=False) as st:
+        samples = st.samples(since=since)
+        counters = st.counters(since=since)
+        containers = st.containers()
+    if samples.empty:
+        window = "" if since_s is None else f" in the last {since_s:g} s"
+        raise InvalidSamples(
+            f"the store {store} holds no samples{window}: run 'capacity collect' first, "
+            "or widen --since"
+        )
+    interval_s = float(samples["interval_s"].median())
+    return Samples(samples, counters, containers, interval_s, f"store {store}")
 
 
 def running_counts(samples: pd.DataFrame) -> dict[str, int]:

@@ -18,6 +18,7 @@ import click
 
 from . import __version__
 from ._cli._common import EXIT_OK, EXIT_UNKNOWN, stderr
+from ._cli.fit import fit
 from ._cli.report import report
 from ._errors import CapacityError
 
@@ -34,6 +35,7 @@ def cli() -> None:
 
 
 # One module per command under capacity/_cli/; register each here.
+cli.add_command(fit)
 cli.add_command(report)
 
 

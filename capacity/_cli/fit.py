@@ -1,0 +1,65 @@
+"""``capacity fit``: samples (store, file or the demo) -> profiles.json."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ._common import DURATION, stderr
+
+
+@click.command()
+@click.option("--store", "store_path", type=click.Path(path_type=Path), default=None,
+              help="Read samples from this SQLite store (written by 'capacity collect').")
+@click.option("--since", "since_s", type=DURATION, default=None,
+              help="With --store: only the last DURATION (e.g. 24h). Default: everything.")
+@click.option("--samples", "samples_file", type=click.Path(path_type=Path), default=None,
+              help="Read a samples table from a Parquet or CSV file.")
+@click.option("--demo", is_flag=True, help="Fit the bundled real recording.")
+@click.option("--out", "out_path", type=click.Path(path_type=Path),
+              default=Path("profiles.json"), show_default=True,
+              help="Where to write the versioned profiles JSON.")
+def fit(
+    store_path: Path | None,
+    since_s: float | None,
+    samples_file: Path | None,
+    demo: bool,
+    out_path: Path,
+) -> int:
+    """Fit one replica's demand profile per service and write profiles.json.
+
+    Exactly one source: --store, --samples or --demo. Prints one line per service on stdout
+    (samples, replicas, span, confidence); warnings about thin data go to stderr.
+    """
+    from .._pipeline import fit_profiles, load_samples
+    from .._units import format_duration
+
+    given = [flag for flag, v in (("--store", store_path), ("--samples", samples_file),
+                                  ("--demo", demo)) if v]
+    if len(given) > 1:
+        raise click.UsageError(f"give one source, not {' and '.join(given)}")
+    if not given:
+        from ..store._sqlite import default_store_path
+
+        store_path = default_store_path()
+    data = load_samples(store=store_path, since_s=since_s, samples_file=samples_file, demo=demo)
+    profiles = fit_profiles(data.samples)
+    tmp = out_path.with_name(out_path.name + ".tmp")
+    try:
+        profiles.to_json(tmp)
+        tmp.replace(out_path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise click.ClickException(
+            f"cannot write {out_path}: {exc.strerror or exc}; pick another path with --out"
+        ) from exc
+    for name, sp in profiles.services.items():
+        click.echo(
+            f"{name}\t{sp.n_samples} samples\t{sp.replicas_seen} replica(s)\t"
+            f"{format_duration(sp.span_s)}\tconfidence {getattr(sp, 'confidence', 'n/a')}"
+        )
+        for warning in sp.warnings:
+            stderr(f"capacity: warning: {name}: {warning}")
+    stderr(f"capacity: {len(profiles)} profile(s) written to {out_path}")
+    return 0
