@@ -106,6 +106,18 @@ def _pairwise_corr(x: np.ndarray, min_periods: int = 3) -> np.ndarray:
     return result
 
 
+def _run_lengths(above: np.ndarray, linked: np.ndarray) -> np.ndarray:
+    """Lengths (in samples) of the runs of consecutive linked ``True`` in ``above``."""
+    if not above.any():
+        return np.zeros(0, dtype=np.int64)
+    cont_above = np.zeros(above.size, dtype=bool)
+    cont_above[1:] = above[:-1] & linked[1:]
+    start = above & ~cont_above
+    run = np.cumsum(start) - 1
+    lengths: np.ndarray = np.bincount(run[above])
+    return lengths
+
+
 def _corr_mapping(r: np.ndarray, names: Sequence[str]) -> dict[str, dict[str, float | None]]:
     return {
         a: {b: _none_if_nan(float(r[i, j])) for j, b in enumerate(names)}
@@ -551,7 +563,7 @@ class ProfileModel:
 
     def __getattr__(self, name: str) -> Any:
         # only called when normal lookup fails: fitted attributes before fit()
-        if name.endswith("_") and not name.startswith("__"):
+        if name == "profiles" or (name.endswith("_") and not name.startswith("__")):
             raise NotFittedError(
                 f"This ProfileModel is not fitted yet ({name} is set by fit): "
                 "call fit(samples) first."
@@ -690,6 +702,8 @@ class ProfileModel:
     @property
     def profiles(self) -> Profiles:
         """``profiles_``, or :class:`~capacity.NotFittedError` before :meth:`fit`."""
+        # Trap: the NotFittedError (an AttributeError) raised here makes Python retry with
+        # __getattr__("profiles"), which therefore raises NotFittedError too.
         return self.profiles_  # type: ignore[no-any-return]
 
     # ----------------------------------------------------------------------- per service
@@ -853,7 +867,8 @@ class ProfileModel:
         n = x.size
         s = np.sort(x)
         mean = float(x.mean())
-        std = float(x.std(ddof=1)) if n > 1 else 0.0
+        # exactly 0 for constant samples (the mean of equal floats need not equal them)
+        std = float(x.std(ddof=1)) if n > 1 and s[0] != s[-1] else 0.0
         qv = _sorted_quantile(s, np.asarray(levels))
         quantiles = {_quantile_name(q): float(val) for q, val in zip(levels, qv, strict=True)}
         quantiles["max"] = float(s[-1])
@@ -872,12 +887,11 @@ class ProfileModel:
         dev_full = np.where(ok, v - (csum / np.maximum(ccount, 1))[series], np.nan)
 
         burst = self._burst(v, ok, dev_full, linked, step, p90)
-        lag1 = burst.lag1_autocorrelation
 
         slow_var, fast_var = self._slow_fast(v, dev_full, ok, series, n_series, step, csum, ccount)
 
         # quantile confidence intervals from order statistics, at the effective sample size
-        ci = self._quantile_ci(s, lag1)
+        ci = self._quantile_ci(s, v, ok, linked)
 
         edges, hweights = self._histogram(x, s, weights[ok])
 
@@ -942,11 +956,7 @@ class ProfileModel:
             above = ok & (v >= threshold)
         if not above.any() or step <= 0:
             return BurstProfile(threshold=threshold, lag1_autocorrelation=lag1)
-        cont_above = np.zeros(n, dtype=bool)
-        cont_above[1:] = above[:-1] & linked[1:]
-        start = above & ~cont_above
-        run = np.cumsum(start) - 1
-        lengths = np.bincount(run[above]) * step
+        lengths = _run_lengths(above, linked) * step
         return BurstProfile(
             threshold=threshold,
             n_runs=int(lengths.size),
@@ -995,16 +1005,27 @@ class ProfileModel:
         return slow_var, max(total_var - slow_var, 0.0)
 
     def _quantile_ci(
-        self, s: np.ndarray, lag1: float | None
+        self, s: np.ndarray, v: np.ndarray, ok: np.ndarray, linked: np.ndarray
     ) -> dict[str, tuple[float, float | None]]:
+        """Order-statistic intervals at the effective sample size of each quantile.
+
+        Correlated samples carry less information than independent ones. For the q quantile
+        what matters is the indicator "sample above it": modelled as a two-state Markov chain
+        whose runs above last L samples on average, the variance of its mean is (2 L - 1)
+        times the independent one, so the interval uses n_eff = n / (2 L - 1) (L ~ 1 and
+        n_eff ~ n for independent samples). The ranks found among n_eff are scaled back to n.
+        """
         from scipy import stats
 
         n = s.size
-        r = max(lag1 or 0.0, 0.0)
-        n_eff = max(math.floor(n * (1 - r) / (1 + r)), 1)
         alpha = 1 - self.ci_level
         out: dict[str, tuple[float, float | None]] = {}
         for name, q in _CI_NAMES.items():
+            xq = float(_sorted_quantile(s, q))
+            with np.errstate(invalid="ignore"):
+                lengths = _run_lengths(ok & (v > xq), linked)
+            mean_run = float(lengths.mean()) if lengths.size else 1.0
+            n_eff = max(math.floor(n / max(2 * mean_run - 1, 1.0)), 1)
             lo_rank = float(stats.binom.ppf(alpha / 2, n_eff, q))
             hi_rank = float(stats.binom.ppf(1 - alpha / 2, n_eff, q)) + 1
             # ranks (1-based) among n_eff effective samples -> ranks among the n samples

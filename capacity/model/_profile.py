@@ -247,10 +247,11 @@ class ResourceProfile:
         when only one replica was seen or no two replicas overlap in time.
     quantile_ci : Mapping[str, tuple[float, float | None]]
         ``{"p90", "p95", "p99", "p99.9"}`` -> (lower, upper) distribution-free confidence
-        interval at ``ci_level`` from order statistics, with the sample size shrunk to the
-        effective size ``n * (1 - r) / (1 + r)`` (r: lag-1 autocorrelation, clipped at 0) so
-        correlated samples do not give falsely narrow intervals. The upper bound is None when
-        too few samples exist to bound it (it lies above the maximum seen).
+        interval at ``ci_level`` from order statistics (binomial ranks), at the effective
+        sample size ``n / (2 L - 1)``, L the mean length in samples of the runs above that
+        quantile (a two-state Markov model of exceedances; ~n for independent samples), so
+        bursty samples do not give falsely narrow intervals. The upper bound is None when too
+        few samples exist to bound it (it lies above the maximum seen).
     ci_level : float
         Confidence level of ``quantile_ci`` (0.95).
     trace : tuple of float
