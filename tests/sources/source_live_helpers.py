@@ -39,3 +39,11 @@ def whole_disk_of(path: str) -> str | None:
         sysdir = sysdir.parent
     dev = Path("/dev") / sysdir.name
     return str(dev) if dev.exists() else None
+
+
+def idle_cpu_seconds() -> float:
+    """Idle + iowait seconds of the whole host, summed over CPUs (from psutil)."""
+    import psutil
+
+    times = psutil.cpu_times()
+    return float(times.idle + getattr(times, "iowait", 0.0))

@@ -257,7 +257,8 @@ def test_live_agrees_with_cgroup_reader_on_cpu(docker_client: Any, run_container
     ) / api_s
     cgroup_cores = (g1.cpu_usage_seconds_total - g0.cpu_usage_seconds_total) / (m1 - m0)
     assert api_cores == pytest.approx(cgroup_cores, abs=AGREE_CPU_CORES)
-    assert api_cores == pytest.approx(0.5, abs=AGREE_CPU_CORES)
+    # the absolute figure is test_cgroup_v1_live's job (it knows when the host is saturated)
+    assert 0.2 < api_cores <= 0.5 + AGREE_CPU_CORES
 
 
 @needs_cgroupfs
