@@ -298,13 +298,14 @@ def _reject_first(
         return
     i = int(np.flatnonzero(bad)[0])
     service = samples[group_by].iloc[i]
+    value = float(values[i])
     raise InvalidSamples(
-        f"column {column!r} of service {service!r} has {values[i]!r} at row {i} "
+        f"column {column!r} of service {service!r} has {value!r} at row {i} "
         f"(time {samples['time'].iloc[i]}): {what}; drop or fix those rows "
         f"({int(bad.sum())} rows in all)",
         column=column,
         service=str(service),
-        value=values[i],
+        value=value,
     )
 
 
