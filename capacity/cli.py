@@ -18,8 +18,11 @@ import click
 
 from . import __version__
 from ._cli._common import EXIT_OK, EXIT_UNKNOWN, stderr
+from ._cli.collect import collect
 from ._cli.fit import fit
+from ._cli.plan import plan
 from ._cli.report import report
+from ._cli.size import size
 from ._errors import CapacityError
 
 __all__ = ["cli", "main"]
@@ -35,8 +38,11 @@ def cli() -> None:
 
 
 # One module per command under capacity/_cli/; register each here.
+cli.add_command(collect)
 cli.add_command(fit)
 cli.add_command(report)
+cli.add_command(plan)
+cli.add_command(size)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -668,7 +668,7 @@ def plan(
         model = ResourceModel(demand, epsilon=eps_by_resource[r], rng=rng, n_draws=n_draws,
                               horizon_steps=horizon_steps, quantile_level=quantile_level)
         if demand.var > 0:
-            notes.add(demand.cov_note)
+            notes.add(f"{r}: {demand.cov_note}")
         if demand.trace_note and method == "empirical":
             notes.add(f"{sp.service} {r}: {demand.trace_note}; gaussian used instead")
         per[r] = _resource_plan(model, method, base, usable=capacity - reserve - occ)

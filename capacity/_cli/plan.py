@@ -1,0 +1,232 @@
+"""``capacity plan``: profiles + machine + risk -> the safe count (a table, or ``--json``).
+
+Exit status: 0 ok; 2 when a service runs more replicas (``--running``) than its safe count, or
+(``--compose``/``--ratio``) not even one copy fits; 3 on bad input or an undefined mix (a
+Compose service without a profile). The JSON forms are documented in docs/plan-json.md.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ._common import DURATION, EXIT_CRITICAL, EXIT_OK, EXIT_UNKNOWN, plans_status
+
+_SEED = 0
+
+
+def parse_counts(values: tuple[str, ...], option: str) -> dict[str, int]:
+    """``("web=3", "worker=1")`` -> ``{"web": 3, "worker": 1}``."""
+    out: dict[str, int] = {}
+    for value in values:
+        name, sep, count = value.rpartition("=")
+        try:
+            n = int(count)
+        except ValueError:
+            n = -1
+        if not sep or not name or n < 0:
+            raise click.BadParameter(f"{value!r}: use SERVICE=COUNT, e.g. web=3",
+                                     param_hint=option)
+        out[name] = n
+    return out
+
+
+def parse_ports(values: tuple[str, ...]) -> dict[str, list[int]]:
+    out: dict[str, list[int]] = {}
+    for value in values:
+        name, sep, port = value.rpartition("=")
+        if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+            raise click.BadParameter(f"{value!r}: use SERVICE=HOSTPORT, e.g. web=8080",
+                                     param_hint="--port")
+        out.setdefault(name, []).append(int(port))
+    return out
+
+
+def load_inputs(profiles_path: Path, machine_spec: str) -> tuple[Any, Any]:
+    from ..model._profile import Profiles
+    from ..solver._machine import Machine
+
+    return Profiles.from_json(profiles_path), Machine.from_spec(machine_spec)
+
+
+def risk_options(f: Any) -> Any:
+    """The options every planning command shares."""
+    from ..solver._plan import DEFAULT_METHOD, METHODS
+
+    for decorator in reversed([
+        click.option("--profiles", "profiles_path", required=True,
+                     type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                     help="profiles.json from 'capacity fit'."),
+        click.option("--machine", "machine_spec", required=True,
+                     help="cpus=8,memory=32GiB,net=10Gbit,disk_bw=500MB/s,disk=400GB "
+                          "[,reserve.cpus=0.5,headroom=0.1], a .toml file, or 'local'."),
+        click.option("--epsilon", type=float, default=0.01, show_default=True,
+                     help="Allowed P(overload) at a random instant, CPU/network/disk I/O."),
+        click.option("--memory-epsilon", type=float, default=None,
+                     help="For memory and disk space (incompressible). Default epsilon/10."),
+        click.option("--method", type=click.Choice(METHODS), default=DEFAULT_METHOD,
+                     show_default=True, help="How the safe count is chosen."),
+        click.option("--seed", type=int, default=_SEED, show_default=True,
+                     help="Seed of the empirical method's random draws."),
+        click.option("--json", "as_json", is_flag=True, help="Versioned JSON on stdout."),
+    ]):
+        f = decorator(f)
+    return f
+
+
+def _kwargs(epsilon: float, memory_epsilon: float | None, method: str, seed: int) -> dict:
+    import numpy as np
+
+    return {"epsilon": epsilon, "incompressible_epsilon": memory_epsilon, "method": method,
+            "rng": np.random.default_rng(seed)}
+
+
+@click.command()
+@risk_options
+@click.option("--service", "services", multiple=True,
+              help="Plan only this service (repeatable). Default: every service.")
+@click.option("--running", "running_opt", multiple=True,
+              help="SERVICE=COUNT running now (repeatable): others' use is left out, 'more' "
+                   "is counted beside them, exit 2 when over the safe count.")
+@click.option("--port", "ports_opt", multiple=True,
+              help="SERVICE=HOSTPORT published on a fixed host port: one replica per host.")
+@click.option("--horizon", type=DURATION, default=None,
+              help="Memory/disk space: bound P(max over this horizon > capacity), e.g. 5m.")
+@click.option("--quantile-level", type=float, default=None,
+              help="Level of the quantile method (default: CPU p95, others max).")
+@click.option("--independent-offsets", is_flag=True,
+              help="Assume replicas independent (random time offsets). Opt-in.")
+@click.option("--require-confidence", is_flag=True,
+              help="No count from a profile flagged low confidence.")
+@click.option("--compose", "compose_path", type=click.Path(exists=True, dir_okay=False,
+                                                           path_type=Path),
+              help="How many copies of this docker-compose.yml fit.")
+@click.option("--limits-for-unprofiled", is_flag=True,
+              help="With --compose: plan services without a profile by declared limits.")
+@click.option("--ratio", "ratio_opt", multiple=True,
+              help="SERVICE=N (repeatable): the largest multiple of this ratio that fits.")
+def plan(
+    profiles_path: Path, machine_spec: str, epsilon: float, memory_epsilon: float | None,
+    method: str, seed: int, as_json: bool, services: tuple[str, ...],
+    running_opt: tuple[str, ...], ports_opt: tuple[str, ...], horizon: float | None,
+    quantile_level: float | None, independent_offsets: bool, require_confidence: bool,
+    compose_path: Path | None, limits_for_unprofiled: bool, ratio_opt: tuple[str, ...],
+) -> int:
+    """How many replicas fit on the machine at risk EPSILON, per service and resource.
+
+    Every method is computed and shown side by side; --method picks the answer.
+    """
+    from ..solver._plan import plan as plan_one
+
+    profiles, machine = load_inputs(profiles_path, machine_spec)
+    kwargs = _kwargs(epsilon, memory_epsilon, method, seed)
+    running = parse_counts(running_opt, "--running")
+    ports = parse_ports(ports_opt)
+    if compose_path is not None or ratio_opt:
+        from ..solver._compose import plan_stack, read_compose
+        from ..solver._mix import ratio
+
+        kwargs.update(independent_offsets=independent_offsets, quantile_level=quantile_level)
+        if compose_path is not None:
+            mix = plan_stack(profiles, machine, read_compose(compose_path),
+                             limits_for_unprofiled=limits_for_unprofiled, **kwargs)
+        else:
+            mix = ratio(profiles, machine, parse_counts(ratio_opt, "--ratio"), ports=ports,
+                        **kwargs)
+        if as_json:
+            click.echo(json.dumps(mix.to_dict(), indent=2, allow_nan=False))
+        else:
+            _print_mix(mix)
+        if not mix.safe:
+            return EXIT_UNKNOWN
+        return EXIT_OK if (mix.multiple or 0) >= 1 else EXIT_CRITICAL
+    names = list(services) or sorted(profiles.services)
+    plans = {}
+    for name in names:
+        occupied: dict[str, float] = {}
+        for other, count in running.items():
+            if other == name or other not in profiles.services:
+                continue
+            for r, rp in profiles[other].resources.items():
+                occupied[r] = occupied.get(r, 0.0) + float(rp.mean) * count
+        p = plan_one(profiles, machine, service=name, running=running.get(name, 0),
+                     occupied=occupied, ports=tuple(ports.get(name, ())), horizon_s=horizon,
+                     quantile_level=quantile_level, independent_offsets=independent_offsets,
+                     require_confidence=require_confidence, **kwargs)
+        plans[p.service] = p
+    if as_json:
+        from ..report._render import plans_to_dict
+
+        click.echo(json.dumps(plans_to_dict(plans, source=str(profiles_path)), indent=2,
+                              allow_nan=False))
+    else:
+        _print_plans(plans)
+    return plans_status(plans)
+
+
+def _console() -> Any:
+    from rich.console import Console
+
+    return Console(no_color=bool(os.environ.get("NO_COLOR")), highlight=False)
+
+
+def _p(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2g}"
+
+
+def _print_plans(plans: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    from ..report._render import format_value
+    from ..solver._plan import METHODS
+
+    console = _console()
+    for plan in plans.values():
+        title = (f"{plan.service}: {plan.safe_count} fit ({plan.more} more beside "
+                 f"{plan.running}), {plan.binding_resource} binds"
+                 if plan.safe_count is not None else f"{plan.service}: undefined: {plan.reason}")
+        table = Table(title=title, title_justify="left")
+        for column in ("resource", "safe N", "capacity", "reserve+others", "demand at N",
+                       "util", "P(over) N", "N+1", "by method"):
+            table.add_column(column, justify="left" if column == "resource" else "right")
+        for r, rp in plan.per_resource.items():
+            if rp.safe_count is None and not rp.methods:
+                continue
+            table.add_row(
+                r.removesuffix("_bytes_per_second").removesuffix("_bytes"),
+                "-" if rp.safe_count is None else str(rp.safe_count),
+                format_value(r, rp.capacity), format_value(r, rp.reserve + rp.occupied),
+                format_value(r, rp.demand_at_safe_count),
+                "-" if rp.utilisation_at_safe_count is None
+                else f"{rp.utilisation_at_safe_count:.0%}",
+                _p(rp.p_overload_at_safe_count), _p(rp.p_overload_at_next),
+                " ".join(f"{m[0].upper()}{'-' if rp.methods.get(m) is None else rp.methods[m]}"
+                         for m in METHODS),
+            )
+        console.print(table)
+        console.print("  by method: L limits, P peak, Q quantile, G gaussian, E empirical")
+        undefined = [f"{r}: {rp.reason}" for r, rp in plan.per_resource.items()
+                     if rp.safe_count is None and rp.reason]
+        for line in (*undefined, *plan.assumptions):
+            console.print(f"  - {line}")
+
+
+def _print_mix(mix: Any) -> None:
+    console = _console()
+    if not mix.safe:
+        console.print(f"undefined: {mix.reason}")
+        return
+    what = "copies of the stack" if mix.kind == "stack" else "multiples of the ratio"
+    console.print(f"{mix.multiple} {what} fit; {mix.binding_resource} binds")
+    for s, n in mix.counts.items():
+        console.print(f"  {s}: {n}")
+    for r, m in mix.per_resource.items():
+        util = "-" if m.utilisation is None else f"{m.utilisation:.0%}"
+        console.print(f"  {r}: utilisation {util}, P(overload) {_p(m.p_overload)} "
+                      f"(epsilon {m.epsilon:g})")
+    for a in mix.assumptions:
+        console.print(f"  - {a}")

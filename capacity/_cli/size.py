@@ -1,0 +1,60 @@
+"""``capacity size``: profiles + target machine + replicas -> hosts needed (N + k spare).
+
+Exit status: 0 with an answer; 2 when the replicas cannot be placed at all (one replica of
+each service together does not fit on the machine); 3 on bad input.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from ._common import EXIT_CRITICAL, EXIT_OK
+from .plan import _kwargs, load_inputs, parse_counts, parse_ports, risk_options
+
+
+@click.command()
+@risk_options
+@click.option("--replicas", "replicas_opt", multiple=True, required=True,
+              help="COUNT (with --service or one profiled service) or SERVICE=COUNT "
+                   "(repeatable, a mix).")
+@click.option("--service", default=None, help="The service a bare --replicas COUNT is of.")
+@click.option("--spare", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Spare hosts on top (N+k).")
+@click.option("--port", "ports_opt", multiple=True,
+              help="SERVICE=HOSTPORT on a fixed host port: one replica per host.")
+def size(
+    profiles_path: Path, machine_spec: str, epsilon: float, memory_epsilon: float | None,
+    method: str, seed: int, as_json: bool, replicas_opt: tuple[str, ...],
+    service: str | None, spare: int, ports_opt: tuple[str, ...],
+) -> int:
+    """How many hosts of the machine type hold the replicas, with --spare hosts on top."""
+    from ..solver._mix import size_fleet
+    from ..solver._plan import pick_service
+
+    profiles, machine = load_inputs(profiles_path, machine_spec)
+    if len(replicas_opt) == 1 and "=" not in replicas_opt[0]:
+        try:
+            count = int(replicas_opt[0])
+        except ValueError:
+            raise click.BadParameter(f"{replicas_opt[0]!r}: a count such as 120",
+                                     param_hint="--replicas") from None
+        replicas = {pick_service(profiles, service).service: count}
+    else:
+        replicas = parse_counts(replicas_opt, "--replicas")
+    fleet = size_fleet(profiles, machine, replicas, spare=spare, ports=parse_ports(ports_opt),
+                       **_kwargs(epsilon, memory_epsilon, method, seed))
+    if as_json:
+        click.echo(json.dumps(fleet.to_dict(), indent=2, allow_nan=False))
+    elif fleet.hosts is None:
+        click.echo(f"undefined: {fleet.reason}")
+    else:
+        click.echo(f"{fleet.hosts} hosts of {machine.name} ({fleet.hosts_needed} needed + "
+                   f"{fleet.spare} spare); {fleet.binding_resource or 'nothing'} binds")
+        for s, n in fleet.per_host.items():
+            click.echo(f"  {s}: at most {n} per host")
+        for a in fleet.assumptions:
+            click.echo(f"  - {a}")
+    return EXIT_OK if fleet.hosts is not None else EXIT_CRITICAL
