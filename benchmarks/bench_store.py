@@ -1,0 +1,132 @@
+"""Benchmark of the sample store: write throughput, and read-back + counters_to_samples.
+
+Run from the repository root::
+
+    .venv/bin/python benchmarks/bench_store.py                # defaults below
+    .venv/bin/python benchmarks/bench_store.py --rounds 300 --read-rows 1000000
+
+Writes go to a temporary directory on the same filesystem as ``--dir`` (default: the
+system's temp dir). Numbers are wall time on this machine; the table is printed to stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from capacity.sources._types import ContainerCounters, ContainerInfo, HostCounters
+from capacity.store import Store, counters_to_samples
+
+T0 = datetime(2024, 1, 1, tzinfo=UTC)
+
+
+def _infos(n: int) -> list[ContainerInfo]:
+    return [
+        ContainerInfo(
+            id=f"{i:064x}",
+            name=f"svc{i % 5}-{i}",
+            image=f"img{i % 5}:1",
+            service=f"svc{i % 5}",
+            pid=1000 + i,
+            started_at=T0,
+            labels={"com.docker.compose.service": f"svc{i % 5}"},
+        )
+        for i in range(n)
+    ]
+
+
+def _readings(infos: list[ContainerInfo], k: int) -> list[ContainerCounters]:
+    return [
+        ContainerCounters(
+            container_id=c.id,
+            cpu_usage_seconds_total=0.25 * k + i,
+            memory_usage_bytes=10_000_000 + k,
+            memory_working_set_bytes=8_000_000 + k,
+            cpu_periods_total=100 * k,
+            cpu_throttled_periods_total=k,
+            disk_read_bytes_total=4096 * k,
+            disk_write_bytes_total=8192 * k,
+            net_rx_bytes_total=1500 * k,
+            net_tx_bytes_total=700 * k,
+            net_namespace=4026531000 + i,
+            pids=3,
+        )
+        for i, c in enumerate(infos)
+    ]
+
+
+def _host(k: int) -> HostCounters:
+    return HostCounters(4.0 * k, 10**9, 8 * 10**9, 10**4 * k, 10**4 * k, 10**5 * k, 10**5 * k, 8)
+
+
+def bench_write(directory: Path, containers: int, rounds: int, batch: int) -> float:
+    """Rows per second for ``rounds`` rounds of ``containers`` readings, committed every batch."""
+    infos = _infos(containers)
+    prepared = [_readings(infos, k) for k in range(rounds)]
+    path = directory / f"write-{batch}.sqlite"
+    with Store(path, batch_rounds=batch) as store:
+        start = time.perf_counter()
+        for k in range(rounds):
+            store.write_round(
+                T0 + timedelta(seconds=10 * k), 10.0 * k, infos, prepared[k], _host(k)
+            )
+        store.flush()
+        elapsed = time.perf_counter() - start
+    return containers * rounds / elapsed
+
+
+def bench_read(directory: Path, containers: int, rows: int) -> dict[str, float]:
+    """Seconds to read ``rows`` counters rows back and turn them into samples."""
+    infos = _infos(containers)
+    rounds = rows // containers
+    path = directory / "read.sqlite"
+    with Store(path, batch_rounds=500) as store:
+        for k in range(rounds):
+            store.write_round(T0 + timedelta(seconds=10 * k), 10.0 * k, infos, _readings(infos, k))
+    size_mb = path.stat().st_size / 1e6
+    with Store(path, create=False) as store:
+        t = time.perf_counter()
+        counters = store.counters()
+        t_read = time.perf_counter() - t
+        meta = store.containers()
+        t = time.perf_counter()
+        samples = counters_to_samples(counters, meta)
+        t_rates = time.perf_counter() - t
+        t = time.perf_counter()
+        store.samples()
+        t_samples = time.perf_counter() - t
+    assert len(counters) == rounds * containers and len(samples) == (rounds - 1) * containers
+    return {
+        "rows": float(len(counters)),
+        "file_mb": size_mb,
+        "counters()": t_read,
+        "counters_to_samples": t_rates,
+        "samples() total": t_samples,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--containers", type=int, default=100)
+    parser.add_argument("--rounds", type=int, default=300, help="rounds per write benchmark")
+    parser.add_argument("--read-rows", type=int, default=1_000_000)
+    parser.add_argument("--dir", type=Path, default=None, help="where the temporary stores go")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
+        directory = Path(tmp)
+        print(f"write: {args.containers} containers x {args.rounds} rounds, synchronous=NORMAL")
+        print(f"{'batch_rounds':>12}  {'rows/s':>12}  {'rounds/s':>10}")
+        for batch in (1, 10):
+            rate = bench_write(directory, args.containers, args.rounds, batch)
+            print(f"{batch:>12}  {rate:>12,.0f}  {rate / args.containers:>10,.1f}")
+        result = bench_read(directory, args.containers, args.read_rows)
+        print(f"\nread: {result['rows']:,.0f} counters rows, file {result['file_mb']:.0f} MB")
+        for name in ("counters()", "counters_to_samples", "samples() total"):
+            print(f"{name:>22}  {result[name]:6.2f} s")
+
+
+if __name__ == "__main__":
+    main()
