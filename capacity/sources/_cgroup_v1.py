@@ -162,9 +162,10 @@ def read_counters(container_id: str, dirs: Mapping[str, Path]) -> ContainerCount
     - ``blkio.throttle.*`` counters only move while blk-throttle is active on the device's
       queue. Since Linux 6.10 that queue state is created lazily, on the first throttle rule
       for the device (any cgroup, e.g. ``docker run --device-write-bps``); until then every
-      container reads 0 bytes of disk I/O. Buffered writes are charged when written back, and
-      then often to the flusher, not the container: only ``O_DIRECT`` I/O is attributed
-      reliably on v1.
+      container reads 0 bytes of disk I/O. Buffered writes are charged when written back,
+      by the flusher, not to the container (a 32 MiB buffered write plus ``sync`` showed
+      8 KiB written): only ``O_DIRECT`` I/O is attributed on v1. cgroup v2 does attribute
+      writeback.
     """
     cpuacct = _controller_dir(dirs, "cpuacct", "cpu")
     cpu = _controller_dir(dirs, "cpu", "cpuacct")

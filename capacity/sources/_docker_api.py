@@ -147,8 +147,11 @@ class StatsApiReader:
     The request is ``GET /containers/{id}/stats?stream=false&one-shot=true``, the one
     ``client.api.stats(id, stream=False, one_shot=True)`` sends; it is issued through the
     client's HTTP session because ``stats()`` takes no timeout. Before API 1.41 ``one-shot``
-    is left out and each call takes about a second more (the engine waits for a second
-    sample to fill ``precpu_stats``).
+    is left out and each call takes about two seconds (the engine waits for a second
+    sample to fill ``precpu_stats``). Even with ``one-shot``, Engine 20.10 answered the first
+    call at once and later calls for the same container after about 1 s (its collection
+    tick): :meth:`read_many` runs calls in parallel for that reason. Numbers are read by the
+    engine at the ``read`` time of the answer, not when the call returns.
 
     Examples
     --------

@@ -47,3 +47,9 @@ def idle_cpu_seconds() -> float:
 
     times = psutil.cpu_times()
     return float(times.idle + getattr(times, "iowait", 0.0))
+
+
+def delta(after: float | None, before: float | None) -> float:
+    """``after - before`` of a counter both readings must have (a ``None`` fails the test)."""
+    assert after is not None and before is not None, f"counter missing: {before} -> {after}"
+    return after - before

@@ -52,18 +52,15 @@ class _FakeClient:
 def test_unreadable_volume_is_named_and_left_out(tmp_path: Path):
     (tmp_path / "v1").mkdir()
     (tmp_path / "v1" / "f").write_bytes(b"z" * 100)
-    attrs = {
-        "SizeRw": 5000,
-        "Mounts": [
-            {"Type": "volume", "Name": "data", "Source": str(tmp_path / "v1")},
-            {"Type": "volume", "Name": "remote", "Source": str(tmp_path / "gone")},
-            {"Type": "bind", "Source": "/etc"},
-        ],
-    }
-    usage = disk_usage(_FakeClient(attrs), "c" * 64)
+    mounts = [
+        {"Type": "volume", "Name": "data", "Source": str(tmp_path / "v1")},
+        {"Type": "volume", "Name": "remote", "Source": str(tmp_path / "gone")},
+        {"Type": "bind", "Source": "/etc"},
+    ]
+    usage = disk_usage(_FakeClient({"SizeRw": 5000, "Mounts": mounts}), "c" * 64)
     assert usage == DiskUsage(5000, 100, ("remote",))
     assert usage.total_bytes == 5100
-    only = disk_usage(_FakeClient({"SizeRw": 5000, "Mounts": attrs["Mounts"][1:]}), "c" * 64)
+    only = disk_usage(_FakeClient({"SizeRw": 5000, "Mounts": mounts[1:]}), "c" * 64)
     assert only.volumes_bytes is None and only.total_bytes == 5000
     assert disk_usage_bytes(_FakeClient({"Mounts": []}), "c" * 64) == 0
     assert disk_usage_bytes(_FakeClient({}), "c" * 64, volumes=False) is None
@@ -98,6 +95,7 @@ def test_writable_layer_and_volume_sizes(docker_client: Any, volume: Any, run_co
     if usage.unreadable_volumes:
         pytest.skip(f"volume mountpoints not readable here: {usage.unreadable_volumes}")
     assert usage.volumes_bytes == 8 * MiB
+    assert usage.writable_layer_bytes is not None
     assert usage.total_bytes == usage.writable_layer_bytes + 8 * MiB
     c.remove(force=True)
     with pytest.raises(ContainerGone):

@@ -154,7 +154,7 @@ class _FakeResponse:
 
     def raise_for_status(self) -> None:
         if self.status_code >= 400:
-            raise requests.exceptions.HTTPError(f"{self.status_code}", response=self)  # type: ignore[arg-type]
+            raise requests.exceptions.HTTPError(f"{self.status_code}", response=self)
 
 
 class _FakeApi:
