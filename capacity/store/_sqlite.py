@@ -182,7 +182,7 @@ def _convert(values: Sequence[Any], kind: str) -> Any:
     if kind == "INTEGER":
         # Faster than pd.array(values, dtype="Int64"), and exact beyond 2**53.
         objects = np.array(values, dtype=object)
-        missing = np.equal(objects, None).astype(bool)
+        missing = pd.isna(objects)
         objects[missing] = 0
         return objects.astype("int64"), missing
     return np.array(values, dtype=object)
