@@ -5,7 +5,10 @@ Written on a cgroup v1 host (the reader also serves v2; these tests run on eithe
 
 from __future__ import annotations
 
+import contextlib
 import time
+import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -149,3 +152,23 @@ def test_removed_between_listing_and_reading(
     with pytest.raises(ContainerGone) as excinfo:
         reader.read(info)
     assert excinfo.value.container_id == c.id
+
+
+@pytest.mark.docker
+def test_cgroup_parent_is_followed(docker_client: Any, run_container: Any, reader: CgroupReader):
+    parent = f"capacity-test-{uuid.uuid4().hex[:8]}"
+    c = run_container("sleep", "600", cgroup_parent=f"/{parent}", mem_limit="64m")
+    try:
+        info = info_of(docker_client, c)
+        location = reader.locate(info)
+        assert all(f"/{parent}/{c.id}" in str(p) for p in location.paths())
+        counters = reader.read(info)
+        assert counters.memory_limit_bytes == 64 * MiB
+        assert counters.pids is not None and counters.pids >= 1
+    finally:
+        c.remove(force=True)
+        # docker leaves the (now empty) parent cgroups behind, in every hierarchy (v1 and v2)
+        root = Path("/sys/fs/cgroup")
+        for mount in (root, *root.iterdir()):
+            with contextlib.suppress(OSError):
+                (mount / parent).rmdir()
