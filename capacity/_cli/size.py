@@ -51,8 +51,10 @@ def size(
     elif fleet.hosts is None:
         click.echo(f"undefined: {fleet.reason}")
     else:
-        click.echo(f"{fleet.hosts} hosts of {machine.name} ({fleet.hosts_needed} needed + "
-                   f"{fleet.spare} spare); {fleet.binding_resource or 'nothing'} binds")
+        binds = (f"{fleet.binding_resource} binds" if fleet.binding_resource
+                 else "one host holds them all")
+        click.echo(f"{fleet.hosts} host(s) of {machine.name} ({fleet.hosts_needed} needed + "
+                   f"{fleet.spare} spare); {binds}")
         for s, n in fleet.per_host.items():
             click.echo(f"  {s}: at most {n} per host")
         for a in fleet.assumptions:

@@ -92,7 +92,7 @@ def _ports(spec: Any, where: str) -> list[int]:
         published = spec.get("published")
         if published in (None, ""):
             return []
-        spec = str(published)
+        spec = f"{published}:{spec.get('target', published)}"
     elif isinstance(spec, int):
         return []  # container port only: an ephemeral host port
     text = str(spec).split("/")[0]

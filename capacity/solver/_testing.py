@@ -13,7 +13,14 @@ import numpy as np
 
 from ..model._profile import Profiles, ResourceProfile, ServiceProfile
 
-__all__ = ["constant_profiles", "profiles_of", "resource_profile", "service_profile"]
+__all__ = [
+    "constant_profiles",
+    "normal_profiles",
+    "normal_samples",
+    "profiles_of",
+    "resource_profile",
+    "service_profile",
+]
 
 _LEVELS = {"p50": 0.5, "p90": 0.9, "p95": 0.95, "p99": 0.99, "p99.9": 0.999, "max": 1.0}
 
@@ -105,3 +112,36 @@ def constant_profiles(demand: Mapping[str, float], *, service: str = "svc",
             {r: resource_profile(r, np.full(n, float(v))) for r, v in demand.items()},
         )
     )
+
+
+def normal_samples(mu: float, sd: float, n: int = 20_000, *, seed: int = 7) -> np.ndarray:
+    """Exact normal quantiles in a shuffled order: sample quantiles match the law's."""
+    from scipy import stats
+
+    x = mu + sd * stats.norm.ppf((np.arange(n) + 0.5) / n)
+    return np.random.default_rng(seed).permutation(x)
+
+
+def normal_profiles(
+    mu: float,
+    sd: float,
+    *,
+    rho: float | None = None,
+    slow_var: float = 0.0,
+    replicas: int = 1,
+    memory: tuple[float, float] | None = None,
+    service: str = "svc",
+    **sp_kwargs: Any,
+) -> Profiles:
+    """One service with normal CPU demand (and memory when given): ``slow_var`` of the
+    variance shared between replicas when one was recorded, ``rho`` when several were."""
+    from .._columns import CPU, MEMORY
+
+    x = normal_samples(mu, sd)
+    res = {CPU: resource_profile(CPU, x, slow_var=slow_var, fast_var=float(x.var()) - slow_var,
+                                 replica_correlation=rho)}
+    if memory is not None:
+        m = normal_samples(*memory)
+        res[MEMORY] = resource_profile(MEMORY, m, slow_var=0.0, fast_var=float(m.var()),
+                                       replica_correlation=rho)
+    return profiles_of(service_profile(service, res, replicas_seen=replicas, **sp_kwargs))

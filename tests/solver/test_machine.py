@@ -1,0 +1,91 @@
+"""Machine specs, TOML files, the local host through an injected psutil, and reserves."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from capacity._columns import CPU, DISK_READ, DISK_USAGE, DISK_WRITE, MEMORY, NET_RX, NET_TX
+from capacity._errors import InvalidParameter
+from capacity.solver import Machine, parse_rate
+
+
+def test_full_spec_with_units() -> None:
+    m = Machine.from_spec("cpus=8,memory=32GiB,net=10Gbit,disk_bw=500MB/s,disk=400GB")
+    assert m.capacity == {
+        CPU: 8.0, MEMORY: 32 * 2**30, NET_RX: 1.25e9, NET_TX: 1.25e9,
+        DISK_READ: 5e8, DISK_WRITE: 5e8, DISK_USAGE: 4e11,
+    }
+    assert m.missing == ()
+
+
+@pytest.mark.parametrize(("text", "bytes_per_s"), [
+    ("10Gbit", 1.25e9), ("1Gbit/s", 1.25e8), ("100Mbit", 1.25e7), ("500MB/s", 5e8),
+    ("100MiB/s", 100 * 2**20), ("1000", 1000.0),
+])
+def test_rates(text: str, bytes_per_s: float) -> None:
+    assert parse_rate(text) == pytest.approx(bytes_per_s)
+
+
+@pytest.mark.parametrize("spec", [
+    "cpus=8,memory=32GB!", "cpus=eight", "cpu=8,gpus=1", "net=10Gbps", "", "cpus",
+    "cpus=8,headroom=1.5", "memory=-1GiB",
+])
+def test_bad_specs_name_the_value(spec: str) -> None:
+    with pytest.raises(InvalidParameter) as info:
+        Machine.from_spec(spec)
+    assert "must be" in str(info.value)
+
+
+def test_reserves_and_headroom() -> None:
+    m = Machine.from_spec("cpus=8,memory=32GiB,reserve.cpus=0.5,reserve.memory=1GiB,headroom=0.1")
+    assert m.reserved(CPU) == pytest.approx(0.5 + 0.8)
+    assert m.reserved(MEMORY) == pytest.approx(2**30 + 0.1 * 32 * 2**30)
+    assert m.with_reserve({CPU: 1.0}, headroom=0.0).reserved(CPU) == 1.0
+
+
+def test_toml(tmp_path: Path) -> None:
+    path = tmp_path / "std.toml"
+    path.write_text('[machine]\nname = "std"\ncpus = 8\nmemory = "32GiB"\nnet = "10Gbit"\n'
+                    'headroom = 0.05\n[machine.reserve]\ncpus = 0.5\n')
+    m = Machine.from_spec(str(path))
+    assert m.name == "std" and m.capacity[NET_TX] == 1.25e9 and m.reserve[CPU] == 0.5
+    assert Machine.from_dict(m.to_dict()) == m
+
+
+class FakePsutil:
+    def __init__(self, nics: dict[str, tuple[bool, int]], disk_free: float | None) -> None:
+        self.nics, self.disk_free = nics, disk_free
+
+    def cpu_count(self, logical: bool = True) -> int:
+        return 16
+
+    def virtual_memory(self) -> SimpleNamespace:
+        return SimpleNamespace(total=64 * 2**30)
+
+    def net_if_stats(self) -> dict[str, SimpleNamespace]:
+        return {k: SimpleNamespace(isup=up, speed=s) for k, (up, s) in self.nics.items()}
+
+    def disk_usage(self, path: str) -> SimpleNamespace:
+        if self.disk_free is None:
+            raise FileNotFoundError(path)
+        return SimpleNamespace(free=self.disk_free)
+
+
+def test_local_uses_the_fastest_physical_nic_and_names_what_is_missing() -> None:
+    ps = FakePsutil({"lo": (True, 0), "docker0": (True, 10000), "eth0": (True, 1000),
+                     "eth1": (False, 25000), "veth1": (True, 10000)}, disk_free=1e11)
+    m = Machine.local(psutil_module=ps, disk_in_use_bytes=1e9)
+    assert m.capacity[CPU] == 16 and m.capacity[MEMORY] == 64 * 2**30
+    assert m.capacity[NET_RX] == 1000 * 1e6 / 8
+    assert m.capacity[DISK_USAGE] == 1e11 + 1e9
+    assert {s.split(":")[0] for s in m.missing} == {DISK_READ, DISK_WRITE}
+
+
+def test_local_with_speed_zero_nic_names_net_as_missing() -> None:
+    m = Machine.local(psutil_module=FakePsutil({"eth0": (True, 0)}, disk_free=None))
+    assert NET_RX not in m.capacity and DISK_USAGE not in m.capacity
+    missing = " ".join(m.missing)
+    assert "eth0 reports speed 0" in missing and "give net=" in missing and "give disk=" in missing
