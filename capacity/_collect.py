@@ -1,34 +1,137 @@
 """The collection loop: list containers, read every one's counters each round, keep them.
 
-A round reads every running container once through a :class:`~capacity.sources.CounterReader`;
-a container that vanishes in the middle of a round is skipped (it is counted in
-``Collection.gone``), never fatal. Time is read from an injected clock pair so tests can drive it.
+A round lists the running containers through an :class:`Engine`, reads each one through a
+:class:`~capacity.sources.CounterReader` and hands the readings, with the host's totals, to a
+:class:`RoundSink` (the SQLite :class:`~capacity.store.Store`, or a :class:`Collection` in
+memory). Around the rounds, :class:`Collector` also
+
+- writes the host facts once per run;
+- pumps lifecycle events (start, die, oom, restart, kill, ...) from the engine's event stream
+  in a background thread (:class:`EventPump`) and writes them each round;
+- measures per-container disk usage on a slow schedule in a background thread
+  (:class:`DiskUsageSampler`): it is expensive (the engine walks the writable layer);
+- survives faults: a container that vanishes between listing and reading is skipped (counted
+  in :attr:`Collector.gone`) and the round completes; an engine that stops answering is
+  retried with exponential backoff, and the outage is written as one ``collector_gap`` event
+  when it answers again.
+
+Time comes from an injected clock pair and an injected ``sleep``, so tests can drive rounds
+without waiting. Only the thread that calls :meth:`Collector.run` touches the sink (SQLite
+connections belong to one thread); the background threads hand their results over through
+queues.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import queue
+import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 import pandas as pd
 
-from ._errors import ContainerGone, NoContainers
-from .sources._types import ContainerCounters, ContainerInfo, CounterReader
+from ._errors import ContainerGone, DockerUnavailable, InvalidParameter, NoContainers
+from .sources._types import ContainerCounters, ContainerInfo, CounterReader, HostCounters
 
-__all__ = ["Collection", "Collector", "Engine", "RoundSink"]
+__all__ = [
+    "GAP_ACTION",
+    "LIFECYCLE_ACTIONS",
+    "Collection",
+    "Collector",
+    "ContainerEvent",
+    "DiskUsageSampler",
+    "DockerEngine",
+    "Engine",
+    "EventPump",
+    "EventSource",
+    "RoundSink",
+    "choose_reader",
+]
+
+log = logging.getLogger("capacity.collect")
+
+#: Engine event actions kept as lifecycle events (``exec_*``, ``attach``, ``top``, ``resize``
+#: and the like are noise for capacity planning and are dropped)
+LIFECYCLE_ACTIONS = frozenset(
+    {
+        "create",
+        "start",
+        "restart",
+        "die",
+        "kill",
+        "oom",
+        "stop",
+        "pause",
+        "unpause",
+        "destroy",
+        "update",
+        "rename",
+        "health_status",
+    }
+)
+#: actions after which a cached ``ContainerInfo`` is stale (new pid, start time or limits)
+_STALE_ACTIONS = frozenset({"start", "restart", "die", "stop", "destroy", "update", "rename"})
+#: Engine event attributes worth keeping (the rest are the container's labels, stored already)
+_EVENT_ATTRIBUTES = ("name", "image", "exitCode", "signal", "execDuration")
+#: the ``action`` of the event row that records an outage of the engine (container_id "")
+GAP_ACTION = "collector_gap"
+
+
+@dataclass(frozen=True)
+class ContainerEvent:
+    """One lifecycle event of a container, as the engine reported it.
+
+    ``time`` is UTC with the engine's nanosecond stamp cut to microseconds; ``attributes``
+    keeps the exit code, signal, name and image (not the labels).
+    """
+
+    time: datetime
+    container_id: str
+    action: str
+    attributes: Mapping[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "time": self.time,
+            "container_id": self.container_id,
+            "action": self.action,
+            "attributes": dict(self.attributes),
+        }
 
 
 class Engine(Protocol):
-    """What the collector needs from the container engine: the running containers."""
+    """What the collector needs from the container engine: the running containers.
+
+    ``containers`` raises :class:`~capacity.DockerUnavailable` when the engine does not
+    answer; the collector then retries with backoff.
+    """
 
     def containers(self) -> list[ContainerInfo]: ...
 
 
+class EventSource(Protocol):
+    """The engine's event stream, read window by window.
+
+    ``events(since, until)`` yields the container events in ``[since, until]`` and returns
+    once the engine's clock passes ``until`` (the call blocks until then when ``until`` is
+    in the future). The returned iterable may have a ``close()`` that ends it early.
+    """
+
+    def events(self, since: datetime, until: datetime) -> Iterable[ContainerEvent]: ...
+
+
 class RoundSink(Protocol):
-    """Where rounds go (the SQLite store implements this)."""
+    """Where rounds go (the SQLite store implements this).
+
+    A sink may also have ``write_events(records)``, ``write_disk_usage(time, rows)``,
+    ``write_host_facts(time, facts)`` and ``flush()``; the collector uses them when present.
+    """
 
     def write_round(
         self,
@@ -42,10 +145,16 @@ class RoundSink(Protocol):
 
 @dataclass
 class Collection:
-    """Rounds kept in memory: the counters table and one metadata row per container."""
+    """Rounds kept in memory: the counters table and one metadata row per container.
+
+    Also keeps what a store would: events, disk usage readings and host facts.
+    """
 
     rows: list[dict[str, Any]] = field(default_factory=list)
     containers: dict[tuple[str, datetime], ContainerInfo] = field(default_factory=dict)
+    events: list[dict[str, Any]] = field(default_factory=list)
+    disk_usage: list[tuple[datetime, str, datetime, int]] = field(default_factory=list)
+    host_facts: list[tuple[datetime, Mapping[str, Any]]] = field(default_factory=list)
     rounds: int = 0
     gone: int = 0
 
@@ -67,6 +176,15 @@ class Collection:
             row["started_at"] = info.started_at
             self.rows.append(row)
         self.rounds += 1
+
+    def write_events(self, events: Iterable[Mapping[str, Any]]) -> None:
+        self.events.extend(dict(e) for e in events)
+
+    def write_disk_usage(self, time: datetime, usage: Iterable[tuple[str, datetime, int]]) -> None:
+        self.disk_usage.extend((time, cid, started, int(b)) for cid, started, b in usage)
+
+    def write_host_facts(self, time: datetime, facts: Mapping[str, Any]) -> None:
+        self.host_facts.append((time, dict(facts)))
 
     def counters_frame(self) -> pd.DataFrame:
         """The counters table (see :mod:`capacity._columns`)."""
@@ -90,21 +208,246 @@ class Collection:
         return df
 
 
+class EventPump:
+    """Read an :class:`EventSource` in a background thread, in windows of ``window_s``.
+
+    Parameters
+    ----------
+    source : EventSource
+        The engine's event stream.
+    start : datetime
+        Aware UTC time of the first window's ``since`` (the start of the run).
+    window_s : float
+        Length of one ``events(since, until)`` call, seconds. Each call ends by itself at
+        ``until``, so the thread never blocks forever; :meth:`stop` also closes the call in
+        flight.
+    wall_clock : callable
+        Aware UTC "now".
+    retry_s : float
+        Wait after a failed call (engine down) before the next one, seconds; the next call
+        starts from the same ``since``, so events the engine still holds are not lost.
+
+    Notes
+    -----
+    Windows overlap by a little (the engine compares whole timestamps); events are
+    de-duplicated on ``(time, id, action)``. Only :meth:`drain` is called from the
+    collector's thread.
+    """
+
+    def __init__(
+        self,
+        source: EventSource,
+        *,
+        start: datetime,
+        window_s: float = 2.0,
+        wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        retry_s: float = 1.0,
+    ) -> None:
+        self.source = source
+        self.window_s = window_s
+        self.wall_clock = wall_clock
+        self.retry_s = retry_s
+        self._since = start
+        self._queue: queue.SimpleQueue[ContainerEvent] = queue.SimpleQueue()
+        self._stop = threading.Event()
+        self._seen: dict[tuple[datetime, str, str], None] = {}
+        self._current: Any = None
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._loop, name="capacity-events", daemon=True)
+        self.errors = 0
+
+    def start(self) -> EventPump:
+        self._thread.start()
+        return self
+
+    def _take(self, events: Iterable[ContainerEvent]) -> None:
+        with self._lock:
+            self._current = events
+        try:
+            for event in events:
+                key = (event.time, event.container_id, event.action)
+                if key in self._seen:
+                    continue
+                self._seen[key] = None
+                if len(self._seen) > 10_000:  # keep the de-dup memory bounded
+                    for old in list(self._seen)[:5_000]:
+                        del self._seen[old]
+                self._queue.put(event)
+        finally:
+            with self._lock:
+                self._current = None
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            until = self.wall_clock() + timedelta(seconds=self.window_s)
+            try:
+                self._take(self.source.events(self._since, until))
+            except Exception as exc:  # the engine went away: retry from the same since
+                if self._stop.is_set():
+                    break
+                self.errors += 1
+                log.debug("event stream failed (%s); retrying in %.1f s", exc, self.retry_s)
+                self._stop.wait(self.retry_s)
+                continue
+            # the engine counts whole seconds: step back one so nothing at the edge is lost
+            self._since = until - timedelta(seconds=1)
+
+    def drain(self) -> list[ContainerEvent]:
+        """Events read since the last call, in arrival order."""
+        out: list[ContainerEvent] = []
+        while True:
+            try:
+                out.append(self._queue.get_nowait())
+            except queue.Empty:
+                return out
+
+    def stop(self, *, catch_up: bool = True) -> list[ContainerEvent]:
+        """Stop the thread; with ``catch_up``, read the events up to now once more.
+
+        Returns what :meth:`drain` would. The catch-up call has ``until`` in the past, so the
+        engine answers at once.
+        """
+        self._stop.set()
+        with self._lock:
+            current = self._current
+        close = getattr(current, "close", None)
+        if close is not None:
+            with contextlib.suppress(Exception):
+                close()
+        self._thread.join(timeout=self.window_s + 5)
+        if catch_up:
+            with contextlib.suppress(Exception):
+                self._take(self.source.events(self._since, self.wall_clock()))
+        return self.drain()
+
+
+class DiskUsageSampler:
+    """Measure per-container disk usage in one background thread, on a slow schedule.
+
+    Parameters
+    ----------
+    measure : callable
+        ``measure(container_id) -> bytes or None`` (for Docker:
+        :func:`capacity.sources._disk_usage.disk_usage_bytes` with a client). May raise
+        :class:`ContainerGone`. Expensive: the engine walks the writable layer.
+    every_s : float
+        Seconds between the starts of two measurements of all containers.
+
+    Notes
+    -----
+    A measurement of every container runs in the thread while rounds go on; :meth:`poll`
+    returns the finished readings ``(time, container_id, started_at, bytes)``. If one pass
+    takes longer than ``every_s``, the next one starts when it ends (never two at once).
+    """
+
+    def __init__(self, measure: Callable[[str], int | None], every_s: float) -> None:
+        if not every_s > 0:
+            raise InvalidParameter(
+                "every_s", "DiskUsageSampler", "a number of seconds > 0", every_s
+            )
+        self.measure = measure
+        self.every_s = every_s
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="capacity-disk")
+        self._future: Future[list[tuple[datetime, str, datetime, int]]] | None = None
+        self._next_at: float | None = None
+        self._cancel = threading.Event()
+
+    def _measure_all(
+        self, containers: Sequence[ContainerInfo], wall_clock: Callable[[], datetime]
+    ) -> list[tuple[datetime, str, datetime, int]]:
+        out = []
+        for info in containers:
+            if self._cancel.is_set():
+                break
+            try:
+                size = self.measure(info.id)
+            except ContainerGone:
+                continue
+            except Exception as exc:  # one container's failure must not stop the others
+                log.debug("disk usage of %s failed: %s", info.id[:12], exc)
+                continue
+            if size is not None:
+                out.append((wall_clock(), info.id, info.started_at, int(size)))
+        return out
+
+    def maybe_start(
+        self,
+        monotonic_s: float,
+        containers: Sequence[ContainerInfo],
+        wall_clock: Callable[[], datetime],
+    ) -> None:
+        """Start a pass over ``containers`` if one is due and none is running."""
+        if self._future is not None or not containers:
+            return
+        if self._next_at is not None and monotonic_s < self._next_at:
+            return
+        self._next_at = monotonic_s + self.every_s
+        self._future = self._pool.submit(self._measure_all, list(containers), wall_clock)
+
+    def poll(self) -> list[tuple[datetime, str, datetime, int]]:
+        """Readings of a finished pass (empty while one runs or none was started)."""
+        if self._future is None or not self._future.done():
+            return []
+        future, self._future = self._future, None
+        try:
+            return future.result()
+        except Exception as exc:
+            log.warning("disk usage pass failed: %s", exc)
+            return []
+
+    def close(self, wait_s: float = 10.0) -> list[tuple[datetime, str, datetime, int]]:
+        """Let a running pass finish (cancelling the containers not started yet)."""
+        self._cancel.set()
+        out: list[tuple[datetime, str, datetime, int]] = []
+        if self._future is not None:
+            try:
+                out = self._future.result(timeout=wait_s)
+            except Exception:
+                out = []
+            self._future = None
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        return out
+
+
 class Collector:
     """Sample running containers every ``interval_s`` seconds into a sink.
 
     Parameters
     ----------
-    engine
-        Lists running containers (re-listed every round, so new and removed ones are seen).
-    reader
-        Reads one container's counters; raises :class:`ContainerGone` for a vanished one.
-    sink
+    engine : Engine
+        Lists running containers (every round, so new and removed ones are seen).
+    reader : CounterReader
+        Reads one container's counters; raises :class:`ContainerGone` for a vanished one. A
+        reader with ``read_many(containers) -> (counters, gone_ids)`` (the stats API reader)
+        reads a round in parallel.
+    sink : RoundSink
         Receives each round (a :class:`Collection` in memory, or the SQLite store).
-    wall_clock, monotonic_clock
-        Injected clocks: UTC wall time for the record, monotonic seconds for rates.
-    sleep
-        Injected sleep, so tests can run rounds without waiting.
+    wall_clock, monotonic_clock : callable
+        Injected clocks: aware UTC wall time for the record, monotonic seconds for rates.
+    sleep : callable
+        Injected sleep (seconds), so tests run rounds without waiting; the CLI passes the
+        ``wait`` of its stop event so a signal ends a sleep at once.
+    host_reader : object, optional
+        ``read() -> HostCounters`` each round (:class:`~capacity.sources.HostReader`).
+    host_facts : mapping, optional
+        Written once per run (``sink.write_host_facts``).
+    events : EventSource, optional
+        The engine's event stream, pumped in a background thread while :meth:`run` runs.
+    disk_usage : DiskUsageSampler, optional
+        Per-container disk usage on its own slow schedule.
+    backoff_initial_s, backoff_max_s : float
+        Waits between retries while the engine does not answer: doubling from the first to
+        the second, seconds.
+
+    Attributes
+    ----------
+    rounds, rows_written, gone, read_errors : int
+        Rounds completed, counters rows handed to the sink, containers skipped because they
+        vanished, and readings that failed otherwise (logged, skipped).
+    containers_seen : set of str
+        Ids of every container read at least once.
+    outages : list of dict
+        Engine outages survived: ``since``, ``until`` (aware UTC), ``gap_s``, ``error``.
     """
 
     def __init__(
@@ -115,8 +458,13 @@ class Collector:
         *,
         wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         monotonic_clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], Any] = time.sleep,
         host_reader: Any = None,
+        host_facts: Mapping[str, Any] | None = None,
+        events: EventSource | None = None,
+        disk_usage: DiskUsageSampler | None = None,
+        backoff_initial_s: float = 1.0,
+        backoff_max_s: float = 30.0,
     ) -> None:
         self.engine = engine
         self.reader = reader
@@ -125,31 +473,123 @@ class Collector:
         self.monotonic_clock = monotonic_clock
         self.sleep = sleep
         self.host_reader = host_reader
+        self.host_facts = host_facts
+        self.events = events
+        self.disk_usage = disk_usage
+        self.backoff_initial_s = backoff_initial_s
+        self.backoff_max_s = backoff_max_s
         self.rounds = 0
         self.rows_written = 0
         self.gone = 0
+        self.read_errors = 0
+        self.events_written = 0
         self.containers_seen: set[str] = set()
+        self.outages: list[dict[str, Any]] = []
+        self._pump: EventPump | None = None
+        self._last_infos: list[ContainerInfo] = []
 
-    def round(self) -> int:
-        """Read every running container once; return how many were read."""
-        containers = self.engine.containers()
-        monotonic_s = self.monotonic_clock()
-        now = self.wall_clock()
-        counters: list[ContainerCounters] = []
+    # -- one round -------------------------------------------------------------------------
+
+    def _read_all(
+        self, containers: Sequence[ContainerInfo]
+    ) -> tuple[list[ContainerInfo], list[ContainerCounters]]:
+        read_many = getattr(self.reader, "read_many", None)
+        if read_many is not None:
+            counters, gone_ids = read_many(containers)
+            gone = set(gone_ids)
+            self.gone += len(gone)
+            self._forget(gone)
+            got = {c.container_id for c in counters}
+            return [c for c in containers if c.id in got], list(counters)
         read: list[ContainerInfo] = []
+        counters = []
         for info in containers:
             try:
                 counters.append(self.reader.read(info))
             except ContainerGone:
                 self.gone += 1
+                self._forget((info.id,))
+                continue
+            except DockerUnavailable:
+                raise
+            except OSError as exc:  # e.g. permissions changed under us: skip, say it once
+                self.read_errors += 1
+                if self.read_errors <= 3:
+                    log.warning("reading %s failed, skipped: %s", info.name or info.id[:12], exc)
                 continue
             read.append(info)
-            self.containers_seen.add(info.id)
-        host = self.host_reader.read() if self.host_reader is not None else None
+        return read, counters
+
+    def _forget(self, ids: Iterable[str]) -> None:
+        forget = getattr(self.engine, "forget", None)
+        if forget is not None:
+            for cid in ids:
+                forget(cid)
+
+    def _write_events(self, events: Sequence[ContainerEvent]) -> None:
+        if not events:
+            return
+        stale = {e.container_id for e in events if e.action in _STALE_ACTIONS}
+        self._forget(stale)
+        write = getattr(self.sink, "write_events", None)
+        if write is not None:
+            write([e.to_dict() for e in events])
+            self.events_written += len(events)
+
+    def _write_disk_usage(self, rows: Sequence[tuple[datetime, str, datetime, int]]) -> None:
+        write = getattr(self.sink, "write_disk_usage", None)
+        if not rows or write is None:
+            return
+        # one write per pass, stamped with the pass's last reading
+        write(max(r[0] for r in rows), [(cid, started, size) for _, cid, started, size in rows])
+
+    def round(self) -> int:
+        """Read every running container once; return how many were read.
+
+        Raises :class:`DockerUnavailable` when the engine does not answer (nothing is
+        written for the round).
+        """
+        if self._pump is not None:
+            self._write_events(self._pump.drain())
+        containers = self.engine.containers()
+        monotonic_s = self.monotonic_clock()
+        now = self.wall_clock()
+        read, counters = self._read_all(containers)
+        self.containers_seen.update(c.id for c in read)
+        host: HostCounters | None = self.host_reader.read() if self.host_reader else None
         self.sink.write_round(now, monotonic_s, read, counters, host)
         self.rounds += 1
         self.rows_written += len(counters)
+        self._last_infos = read
+        if self.disk_usage is not None:
+            self._write_disk_usage(self.disk_usage.poll())
+            self.disk_usage.maybe_start(monotonic_s, read, self.wall_clock)
         return len(counters)
+
+    # -- the loop --------------------------------------------------------------------------
+
+    def _record_gap(self, outage: dict[str, Any]) -> None:
+        self.outages.append(outage)
+        log.warning(
+            "the engine answers again after %.1f s; the gap is recorded (%s)",
+            outage["gap_s"],
+            outage["error"],
+        )
+        self._write_events(
+            [
+                ContainerEvent(
+                    time=outage["since"],
+                    container_id="",
+                    action=GAP_ACTION,
+                    attributes={
+                        "gap_s": f"{outage['gap_s']:.3f}",
+                        "until": outage["until"].isoformat(),
+                        "error": outage["error"],
+                        "retries": str(outage["retries"]),
+                    },
+                )
+            ]
+        )
 
     def run(
         self,
@@ -158,42 +598,284 @@ class Collector:
         duration_s: float | None,
         on_round: Callable[[Collector, float], None] | None = None,
         should_stop: Callable[[], bool] = lambda: False,
+        require_containers: bool = True,
     ) -> None:
         """Run rounds every ``interval_s`` until ``duration_s`` has passed (None: forever).
 
-        Rounds are scheduled on the monotonic clock (no drift). The first round happens at
-        once; a run of duration D at interval I takes floor(D / I) + 1 rounds, giving
-        floor(D / I) intervals of rates. Raises :class:`NoContainers` if no round saw any
-        container.
+        Rounds are scheduled on the monotonic clock (no drift: a late round does not shift
+        the later ones; a round due already starts at once). The first
+        round happens at once; a run of duration D at interval I takes floor(D / I) + 1
+        rounds, giving floor(D / I) intervals of rates.
+
+        While the engine does not answer, rounds are replaced by retries after 1, 2, 4, ...
+        ``backoff_max_s`` seconds; the outage ends up as one :data:`GAP_ACTION` event. A run
+        with a duration still ends on time during an outage.
+
+        Buffered rounds are flushed (``sink.flush``) when the run ends, also on an exception
+        or a stop request. Raises :class:`NoContainers` if no round saw any container and
+        ``require_containers``.
         """
+        if not interval_s > 0:
+            raise InvalidParameter("interval_s", "Collector.run", "a number of seconds > 0",
+                                   interval_s)
         start = self.monotonic_clock()
+        write_facts = getattr(self.sink, "write_host_facts", None)
+        if self.host_facts is not None and write_facts is not None:
+            write_facts(self.wall_clock(), self.host_facts)
+        if self.events is not None:
+            self._pump = EventPump(self.events, start=self.wall_clock(),
+                                   wall_clock=self.wall_clock).start()
         next_at = start
-        while not should_stop():
-            self.round()
-            elapsed = self.monotonic_clock() - start
-            if on_round is not None:
-                on_round(self, elapsed)
-            next_at += interval_s
-            if duration_s is not None and next_at - start > duration_s + 1e-9:
-                break
-            delay = next_at - self.monotonic_clock()
-            if delay > 0:
-                self.sleep(delay)
-        if not self.containers_seen:
+        failures = 0
+        outage: dict[str, Any] | None = None
+        try:
+            while not should_stop():
+                try:
+                    self.round()
+                except DockerUnavailable as exc:
+                    if outage is None:
+                        outage = {"since": self.wall_clock(), "since_mono": self.monotonic_clock(),
+                                  "error": str(exc), "retries": 0}
+                        log.warning("the engine does not answer: %s; retrying with backoff", exc)
+                    outage["retries"] += 1
+                    delay = min(self.backoff_max_s, self.backoff_initial_s * 2**failures)
+                    failures += 1
+                    now = self.monotonic_clock()
+                    if duration_s is not None:
+                        left = start + duration_s - now
+                        if left <= 0:
+                            break
+                        delay = min(delay, left)
+                    self.sleep(delay)
+                    next_at = self.monotonic_clock()  # resume the schedule from here
+                    continue
+                if outage is not None:
+                    outage["until"] = self.wall_clock()
+                    outage["gap_s"] = self.monotonic_clock() - outage.pop("since_mono")
+                    self._record_gap(outage)
+                    outage, failures = None, 0
+                elapsed = self.monotonic_clock() - start
+                if on_round is not None:
+                    on_round(self, elapsed)
+                next_at += interval_s
+                if duration_s is not None and next_at - start > duration_s + 1e-9:
+                    break
+                delay = next_at - self.monotonic_clock()
+                if delay > 0:
+                    self.sleep(delay)
+        finally:
+            self._finish(outage)
+        if require_containers and not self.containers_seen:
             raise NoContainers(
                 "no running containers to sample: start some, or try "
                 "'capacity report --demo' to plan from the bundled recording"
             )
 
+    def _finish(self, outage: dict[str, Any] | None) -> None:
+        """Stop the threads, write what they still hold, flush the sink."""
+        try:
+            if self._pump is not None:
+                self._write_events(self._pump.stop())
+                self._pump = None
+            if self.disk_usage is not None:
+                self._write_disk_usage(self.disk_usage.close())
+            if outage is not None and "since_mono" in outage:
+                outage["until"] = self.wall_clock()
+                outage["gap_s"] = self.monotonic_clock() - outage.pop("since_mono")
+                outage["error"] += " (still down when the run ended)"
+                self._record_gap(outage)
+        finally:
+            flush = getattr(self.sink, "flush", None)
+            if flush is not None:
+                flush()
+
+
+def _engine_down(exc: Exception, base_url: str | None) -> DockerUnavailable:
+    return DockerUnavailable(f"no Docker Engine answers at {base_url}: {exc}", base_url=base_url)
+
+
+def _ns_text(value: datetime) -> str:
+    """An aware datetime as the engine's ``seconds.nanoseconds`` timestamp text."""
+    ns = (value - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1) * 1000
+    return f"{ns // 1_000_000_000}.{ns % 1_000_000_000:09d}"
+
+
+class _Closing:
+    """An iterator over decoded engine events that ``close()`` ends from another thread."""
+
+    def __init__(self, stream: Any, convert: Callable[[Mapping[str, Any]], ContainerEvent | None]):
+        self.stream = stream
+        self.convert = convert
+
+    def __iter__(self) -> Iterator[ContainerEvent]:
+        for raw in self.stream:
+            event = self.convert(raw)
+            if event is not None:
+                yield event
+
+    def close(self) -> None:
+        self.stream.close()
+
 
 class DockerEngine:
-    """:class:`Engine` over a docker SDK client, with optional Engine-side filters."""
+    """:class:`Engine` and :class:`EventSource` over a docker SDK client.
+
+    Parameters
+    ----------
+    client : docker.DockerClient
+        A connected client (:func:`capacity.sources._docker.connect`).
+    filters : mapping, optional
+        The Engine's container filters (``{"label": ["app=web"]}``), applied to the listing
+        and to the event stream.
+
+    Notes
+    -----
+    One ``GET /containers/json`` per round; ``inspect`` only for containers not seen before
+    (metadata is read once per lifecycle). A cached entry is dropped when the collector
+    reports the container gone, when it leaves the listing, and on a ``start``, ``restart``,
+    ``die`` or ``update`` event: a restart keeps the id but changes the pid and start time.
+    Errors talking to the engine become :class:`~capacity.DockerUnavailable`.
+    """
 
     def __init__(self, client: Any, *, filters: Mapping[str, Any] | None = None) -> None:
         self.client = client
         self.filters = dict(filters or {})
+        self._cache: dict[str, ContainerInfo] = {}
+        self._lock = threading.Lock()  # forget() may come from the event thread's results
+
+    @property
+    def base_url(self) -> str | None:
+        return getattr(getattr(self.client, "api", None), "base_url", None)
 
     def containers(self) -> list[ContainerInfo]:
-        from .sources._docker import list_containers
+        import docker.errors
+        import requests.exceptions
 
-        return list_containers(self.client, filters=self.filters)
+        from .sources._docker import container_info
+
+        api = self.client.api
+        flt: dict[str, Any] = dict(self.filters)
+        flt["status"] = "running"
+        try:
+            summaries = api.containers(filters=flt)
+        except (docker.errors.DockerException, requests.exceptions.RequestException,
+                OSError) as exc:
+            raise _engine_down(exc, self.base_url) from exc
+        result: list[ContainerInfo] = []
+        ids = []
+        for summary in summaries:
+            cid = str(summary["Id"])
+            ids.append(cid)
+            with self._lock:
+                info = self._cache.get(cid)
+            if info is None:
+                try:
+                    info = container_info(api.inspect_container(cid))
+                except (docker.errors.NotFound, ContainerGone):
+                    continue
+                except (docker.errors.DockerException, requests.exceptions.RequestException,
+                        OSError) as exc:
+                    raise _engine_down(exc, self.base_url) from exc
+                with self._lock:
+                    self._cache[cid] = info
+            result.append(info)
+        with self._lock:
+            for cid in set(self._cache) - set(ids):
+                del self._cache[cid]
+        return result
+
+    def forget(self, container_id: str) -> None:
+        """Drop the cached metadata of one container (re-inspected when listed again)."""
+        with self._lock:
+            self._cache.pop(container_id, None)
+
+    @staticmethod
+    def _event(raw: Mapping[str, Any]) -> ContainerEvent | None:
+        action = str(raw.get("Action") or raw.get("status") or "")
+        action = action.split(":", 1)[0].strip()  # "exec_start: sh -c ..." -> "exec_start"
+        if raw.get("Type", "container") != "container" or action not in LIFECYCLE_ACTIONS:
+            return None
+        actor = raw.get("Actor") or {}
+        attrs = actor.get("Attributes") or {}
+        time_ns = int(raw.get("timeNano") or int(raw.get("time") or 0) * 1_000_000_000)
+        when = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=time_ns // 1000)
+        return ContainerEvent(
+            time=when,
+            container_id=str(actor.get("ID") or raw.get("id") or ""),
+            action=action,
+            attributes={k: str(attrs[k]) for k in _EVENT_ATTRIBUTES if k in attrs},
+        )
+
+    def events(self, since: datetime, until: datetime) -> Iterable[ContainerEvent]:
+        """Container events in ``[since, until]``; blocks until ``until`` if it is ahead.
+
+        Raises :class:`DockerUnavailable` when the engine does not answer.
+        """
+        import docker.errors
+        import requests.exceptions
+
+        flt: dict[str, Any] = {"type": "container"}
+        for key in ("label", "name", "id"):
+            if key in self.filters:
+                flt[key] = self.filters[key]
+        try:
+            stream = self.client.api.events(
+                since=_ns_text(since), until=_ns_text(until), filters=flt, decode=True
+            )
+        except (docker.errors.DockerException, requests.exceptions.RequestException,
+                OSError) as exc:
+            raise _engine_down(exc, self.base_url) from exc
+        return _Closing(stream, self._event)
+
+
+def choose_reader(client: Any, containers: Sequence[ContainerInfo], *, source: str = "auto") -> Any:
+    """The counter reader for this engine: the cgroup fast path, or the stats API.
+
+    Parameters
+    ----------
+    client : docker.DockerClient
+        The connected client (the stats API reader talks through it).
+    containers : sequence of ContainerInfo
+        The containers running now; the first one's cgroup files are probed.
+    source : {"auto", "cgroup", "api"}
+        ``auto`` takes the cgroup files when the engine is on a local socket and the files of
+        a running container are readable (or, with nothing running yet, when this host has a
+        cgroup filesystem); otherwise the stats API.
+
+    Raises
+    ------
+    InvalidParameter
+        ``source`` is not one of the three, or ``"cgroup"`` was asked for but the files are
+        not readable (remote engine, private cgroup namespace, permissions).
+
+    Notes
+    -----
+    Trap: a pid from a remote engine can name an unrelated local process; the cgroup reader
+    refuses such a pid (its cgroup path must contain the container id), but only a local
+    socket lets ``auto`` pick the fast path at all.
+    """
+    from .sources._cgroup import CgroupReader, cgroup_version, cgroupfs_readable
+    from .sources._docker_api import StatsApiReader
+
+    if source not in ("auto", "cgroup", "api"):
+        raise InvalidParameter("source", "collect", "one of 'auto', 'cgroup', 'api'", source)
+    if source == "api":
+        return StatsApiReader(client)
+    base_url = str(getattr(getattr(client, "api", None), "base_url", "") or "")
+    # docker-py names a unix socket "http+docker://localhost" (ssh: "http+docker://ssh")
+    local = base_url == "http+docker://localhost"
+    if containers:
+        readable = local and cgroupfs_readable(containers[0].pid)
+    else:
+        readable = local and cgroup_version() is not None
+    if readable:
+        return CgroupReader()
+    if source == "cgroup":
+        raise InvalidParameter(
+            "source",
+            "collect",
+            "'api' or 'auto' here: the cgroup files of the engine's containers are not "
+            "readable from this process (remote engine, private cgroup namespace, or not root)",
+            source,
+        )
+    return StatsApiReader(client)
