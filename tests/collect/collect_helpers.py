@@ -1,0 +1,127 @@
+"""Helpers for the live collector tests: a collector running in a thread, waiting, disks."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from capacity._collect import Collector, DiskUsageSampler, DockerEngine
+from capacity.sources._cgroup import CgroupReader
+from capacity.sources._disk_usage import disk_usage_bytes
+from capacity.sources._host import HostReader
+from capacity.store import Store
+
+MiB = 1024 * 1024
+#: label carried (besides conftest's capacity.test) by the containers of one collector run,
+#: so each run samples only its own containers, never another engineer's
+RUN_LABEL = "capacity.test.collect"
+
+
+def new_run_id() -> str:
+    return uuid.uuid4().hex[:10]
+
+
+def wait_until(predicate: Callable[[], bool], timeout_s: float, what: str) -> None:
+    """Poll ``predicate`` every 50 ms; fail with ``what`` after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+
+
+def wait_for_log(container: Any, text: str, timeout_s: float = 15.0) -> None:
+    wait_until(lambda: text in container.logs().decode(errors="replace"), timeout_s,
+               f"{text!r} in the output of {container.name}")
+
+
+def whole_disk_of(path: str) -> str | None:
+    """``/dev/<disk>`` holding ``path`` (the parent disk of a partition), or None."""
+    st = os.stat(path)
+    sysdir = Path(f"/sys/dev/block/{os.major(st.st_dev)}:{os.minor(st.st_dev)}")
+    if not sysdir.exists():
+        return None
+    sysdir = sysdir.resolve()
+    if (sysdir / "partition").exists():
+        sysdir = sysdir.parent
+    dev = Path("/dev") / sysdir.name
+    return str(dev) if dev.exists() else None
+
+
+class BackgroundCollector:
+    """The real collector (DockerEngine, CgroupReader, HostReader, events, disk usage, Store)
+    running in a thread, so the test's thread can drive workloads meanwhile.
+
+    The Store is opened and closed in the collector's thread (SQLite connections belong to
+    one thread); read it afterwards with a new ``Store(path, create=False)``.
+    """
+
+    def __init__(
+        self,
+        client: Any,
+        path: Path,
+        run_id: str,
+        *,
+        interval_s: float = 1.0,
+        disk_usage_every_s: float | None = None,
+        reader: Any = None,
+    ) -> None:
+        self.stop_event = threading.Event()
+        self.error: BaseException | None = None
+        engine = DockerEngine(client, filters={"label": [f"{RUN_LABEL}={run_id}"]})
+        disk = (
+            DiskUsageSampler(lambda cid: disk_usage_bytes(client, cid), disk_usage_every_s)
+            if disk_usage_every_s
+            else None
+        )
+        self.path = path
+        self.interval_s = interval_s
+        self._make = lambda store: Collector(
+            engine, reader or CgroupReader(), store, sleep=self.stop_event.wait,
+            host_reader=HostReader(), host_facts={"test": run_id}, events=engine,
+            disk_usage=disk,
+        )
+        self.collector: Collector | None = None
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        try:
+            with Store(self.path, batch_rounds=2) as store:
+                self.collector = self._make(store)
+                self._ready.set()
+                self.collector.run(interval_s=self.interval_s, duration_s=None,
+                                   should_stop=self.stop_event.is_set)
+        except BaseException as exc:
+            self.error = exc
+        finally:
+            self._ready.set()
+
+    def __enter__(self) -> BackgroundCollector:
+        self._thread.start()
+        self._ready.wait(30)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def rounds(self) -> int:
+        if self.error is not None:
+            raise AssertionError("the collector thread failed") from self.error
+        return self.collector.rounds if self.collector else 0
+
+    def wait_rounds(self, n: int, timeout_s: float = 30.0) -> None:
+        wait_until(lambda: self.rounds >= n, timeout_s, f"{n} collector rounds")
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        self._thread.join(60)
+        if self.error is not None:
+            raise AssertionError("the collector thread failed") from self.error
