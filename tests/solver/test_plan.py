@@ -51,7 +51,8 @@ def test_iid_normal_gives_the_analytic_count() -> None:
     assert rp.p_overload_at_safe_count <= eps < rp.p_overload_at_next
 
 
-def test_monte_carlo_agrees_with_analytic_within_its_interval(rng) -> None:
+def test_monte_carlo_agrees_with_analytic_within_its_interval() -> None:
+    rng = np.random.default_rng(12345)
     mu, sd, capacity, eps = 1.0, 0.3, 40.0, 0.01
     profiles = normal_profiles(mu, sd)
     machine = Machine.from_spec(f"cpus={capacity}")
