@@ -1,0 +1,194 @@
+"""``capacity collect``: sample running containers into the SQLite store.
+
+A thin layer: it connects, opens the store, picks the reader and hands everything to
+:class:`capacity._collect.Collector`. SIGINT and SIGTERM end the run cleanly (buffered rounds
+are flushed, exit 0); a missing engine, a refused socket, an unusable store or bad flags exit 3
+with one line on stderr.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .._units import format_duration
+from ._common import DURATION, EXIT_OK, parse_filters, stderr
+
+#: how often buffered rounds are committed by default, seconds (a SIGKILL loses at most this)
+DEFAULT_COMMIT_EVERY_S = 5.0
+
+
+@contextmanager
+def _stop_on_signals() -> Iterator[threading.Event]:
+    """An event set by SIGINT or SIGTERM while the block runs (handlers restored after)."""
+    stop = threading.Event()
+
+    def handler(signum: int, frame: Any) -> None:
+        stop.set()
+
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, handler)
+    try:
+        yield stop
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def _log_to_stderr() -> None:
+    logger = logging.getLogger("capacity.collect")
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("capacity: %(levelname)s: %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+
+
+@contextmanager
+def _progress(
+    duration_s: float | None, enabled: bool
+) -> Iterator[Callable[[Any, float], None] | None]:
+    if not enabled:
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    columns: list[Any] = [TextColumn("collecting")]
+    if duration_s is not None:
+        columns += [BarColumn(), TimeRemainingColumn()]
+    else:
+        columns += [TimeElapsedColumn()]
+    columns.append(
+        TextColumn("{task.fields[containers]} containers seen, {task.fields[rows]} rows written")
+    )
+    progress = Progress(*columns, console=Console(stderr=True), transient=True)
+    with progress:
+        task = progress.add_task("collect", total=duration_s, containers=0, rows=0)
+
+        def on_round(collector: Any, elapsed: float) -> None:
+            done = elapsed if duration_s is None else min(elapsed, duration_s)
+            progress.update(task, completed=done, containers=len(collector.containers_seen),
+                            rows=collector.rows_written)
+
+        yield on_round
+
+
+@click.command()
+@click.option("--interval", type=DURATION, default="1s", show_default=True,
+              help="Sampling interval.")
+@click.option("--duration", type=DURATION, default=None,
+              help="Collect for this long (e.g. 10m, 2h).")
+@click.option("--forever", is_flag=True, help="Collect until SIGINT or SIGTERM.")
+@click.option("--store", "store_path", type=click.Path(path_type=Path), default=None,
+              help="The SQLite store. Default: $CAPACITY_STORE, else "
+                   "$XDG_DATA_HOME/capacity/samples.sqlite.")
+@click.option("--filter", "filters", multiple=True,
+              help="Only containers matching label=K[=V], name=N, ancestor=IMAGE (repeatable).")
+@click.option("--disk-usage-every", type=DURATION, default="5m", show_default=True,
+              help="How often to measure each container's disk usage (expensive); 0: never.")
+@click.option("--source", type=click.Choice(["auto", "cgroup", "api"]), default="auto",
+              show_default=True,
+              help="Read counters from cgroup files (fast, local) or the Engine stats API; "
+                   "auto: cgroup files when readable.")
+@click.option("--commit-every", type=DURATION, default=f"{DEFAULT_COMMIT_EVERY_S:g}s",
+              show_default=True,
+              help="Commit buffered rounds this often; a SIGKILL loses at most this much.")
+@click.option("--quiet", is_flag=True, help="No progress bar and no summary line.")
+def collect(
+    interval: float,
+    duration: float | None,
+    forever: bool,
+    store_path: Path | None,
+    filters: tuple[str, ...],
+    disk_usage_every: float,
+    source: str,
+    commit_every: float,
+    quiet: bool,
+) -> int:
+    """Sample running containers into the SQLite store (counters, host, events, disk usage).
+
+    SIGINT/SIGTERM: flush and exit 0. No engine, a refused socket or bad flags: exit 3.
+    """
+    if interval <= 0:
+        raise click.BadParameter("must be > 0", param_hint="--interval")
+    if forever == (duration is not None):
+        raise click.UsageError("give exactly one of --duration and --forever")
+    if duration is not None and duration <= 0:
+        raise click.BadParameter("must be > 0", param_hint="--duration")
+
+    from .._collect import Collector, DiskUsageSampler, DockerEngine, choose_reader
+    from ..sources._docker import connect
+    from ..sources._host import HostReader, host_facts
+    from ..store import Store, default_store_path
+
+    engine_filters = parse_filters(filters)
+    client = connect()  # DockerUnavailable: one line, exit 3
+    engine = DockerEngine(client, filters=engine_filters)
+    reader = choose_reader(client, engine.containers(), source=source)
+    docker_root = Path(str(client.info().get("DockerRootDir") or "/var/lib/docker"))
+    facts = host_facts(docker_root).to_dict()
+    facts["reader"] = reader.name
+    facts["interval_s"] = interval
+
+    disk = None
+    if disk_usage_every > 0:
+        from ..sources._disk_usage import disk_usage_bytes
+
+        disk = DiskUsageSampler(lambda cid: disk_usage_bytes(client, cid), disk_usage_every)
+
+    path = store_path if store_path is not None else default_store_path()
+    batch_rounds = max(1, round(commit_every / interval))
+    _log_to_stderr()
+    show = not quiet and sys.stderr.isatty()
+    with (
+        Store(path, batch_rounds=batch_rounds) as store,
+        _stop_on_signals() as stop,
+        _progress(duration, show) as on_round,
+    ):
+        collector = Collector(
+            engine,
+            reader,
+            store,
+            sleep=stop.wait,
+            host_reader=HostReader(),
+            host_facts=facts,
+            events=engine,
+            disk_usage=disk,
+        )
+        collector.run(
+            interval_s=interval,
+            duration_s=duration,
+            on_round=on_round,
+            should_stop=stop.is_set,
+            require_containers=False,
+        )
+    if not quiet:
+        gaps = f", {len(collector.outages)} engine outage(s)" if collector.outages else ""
+        stopped = " (stopped by a signal)" if stop.is_set() else ""
+        stderr(
+            f"capacity: {collector.rounds} rounds at {format_duration(interval)} through "
+            f"{reader.name}: {len(collector.containers_seen)} containers, "
+            f"{collector.rows_written} rows, {collector.events_written} events, "
+            f"{collector.gone} gone mid-round{gaps}{stopped} -> {path}"
+        )
+        if not collector.containers_seen:
+            stderr("capacity: notice: no running container matched; nothing was sampled")
+    return EXIT_OK

@@ -1,0 +1,170 @@
+"""``capacity collect`` as a user runs it: real subprocesses on real containers (SIGKILL,
+SIGTERM), and the exit status 3 cases (no engine, socket permission denied, bad flags)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from collect_helpers import RUN_LABEL, new_run_id, wait_until
+
+from capacity.cli import main
+from capacity.store import Store
+
+#: rows a collector must have committed before it is killed
+ROWS_BEFORE_KILL = 5
+
+
+def _collect_cmd(store: Path, run_id: str, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "capacity", "collect", "--store", str(store),
+            "--filter", f"label={RUN_LABEL}={run_id}", *extra]
+
+
+def _committed_rows(path: Path) -> int:
+    if not path.exists():
+        return 0
+    try:
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=1) as conn:
+            return int(conn.execute("SELECT count(*) FROM counters").fetchone()[0])
+    except sqlite3.Error:  # not created yet
+        return 0
+
+
+def _has_host_facts(path: Path) -> bool:
+    if not path.exists():
+        return False
+    try:
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=1) as conn:
+            return conn.execute("SELECT count(*) FROM host_facts").fetchone()[0] > 0
+    except sqlite3.Error:
+        return False
+
+
+@pytest.fixture
+def collector_process() -> Iterator[list[subprocess.Popen[str]]]:
+    """Processes a test starts; killed at the end if still running."""
+    procs: list[subprocess.Popen[str]] = []
+    yield procs
+    for p in procs:
+        if p.poll() is None:
+            p.kill()
+            p.wait(10)
+
+
+@pytest.mark.docker
+def test_sigkill_leaves_an_intact_store_with_committed_rows(
+    run_container: Any, tmp_path: Path, collector_process: list[subprocess.Popen[str]]
+):
+    run_id = new_run_id()
+    c = run_container("sleep", "600", labels={RUN_LABEL: run_id})
+    path = tmp_path / "s.sqlite"
+    proc = subprocess.Popen(
+        _collect_cmd(path, run_id, "--interval", "0.2s", "--forever", "--commit-every", "0.4s"),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    collector_process.append(proc)
+    wait_until(lambda: _committed_rows(path) >= ROWS_BEFORE_KILL or proc.poll() is not None,
+               30, "committed rows")
+    assert proc.poll() is None, proc.communicate()
+    proc.send_signal(signal.SIGKILL)
+    assert proc.wait(10) == -signal.SIGKILL
+
+    with Store(path, create=False) as store:
+        assert store.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        counters = store.counters()
+        assert len(store.host_facts()) == 1
+        assert len(store.host()) >= ROWS_BEFORE_KILL
+    assert len(counters) >= ROWS_BEFORE_KILL
+    assert set(counters["container_id"]) == {c.id}
+    assert counters["monotonic_s"].is_monotonic_increasing
+
+
+@pytest.mark.docker
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_signal_flushes_and_exits_0(
+    sig: signal.Signals,
+    run_container: Any,
+    tmp_path: Path,
+    collector_process: list[subprocess.Popen[str]],
+):
+    run_id = new_run_id()
+    c = run_container("sleep", "600", labels={RUN_LABEL: run_id})
+    path = tmp_path / "s.sqlite"
+    # commits once an hour: every row in the store after the signal was flushed by it
+    proc = subprocess.Popen(
+        _collect_cmd(path, run_id, "--interval", "0.2s", "--forever", "--commit-every", "1h"),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    collector_process.append(proc)
+    wait_until(lambda: _has_host_facts(path) or proc.poll() is not None, 30, "the run to start")
+    time.sleep(1.0)
+    assert _committed_rows(path) == 0
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert out == ""
+    assert "stopped by a signal" in err
+    with Store(path, create=False) as store:
+        counters = store.counters()
+    assert len(counters) >= 3 and set(counters["container_id"]) == {c.id}
+
+
+def test_no_engine_is_one_line_and_exit_3(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-such.sock")
+    rc = main(["collect", "--duration", "1s", "--store", str(tmp_path / "s.sqlite")])
+    err = capsys.readouterr().err
+    assert rc == 3
+    assert err.count("\n") == 1 and "no-such.sock does not exist" in err
+    assert not (tmp_path / "s.sqlite").exists()
+
+
+def test_permission_denied_on_the_socket_is_one_line_and_exit_3(tmp_path: Path):
+    """A real socket with mode 000, reached by a collector without CAP_DAC_OVERRIDE (root
+    would otherwise ignore the mode)."""
+    if os.geteuid() != 0 or not Path("/usr/bin/setpriv").exists():
+        pytest.skip("needs root and setpriv to drop capabilities")
+    sock_path = tmp_path / "denied.sock"
+    listener = socket.socket(socket.AF_UNIX)
+    try:
+        listener.bind(str(sock_path))
+        listener.listen()
+        sock_path.chmod(0)
+        result = subprocess.run(
+            ["/usr/bin/setpriv", "--inh-caps=-all", "--bounding-set=-all", "--",
+             sys.executable, "-m", "capacity", "collect", "--duration", "1s",
+             "--store", str(tmp_path / "s.sqlite")],
+            env={**os.environ, "DOCKER_HOST": f"unix://{sock_path}"},
+            capture_output=True, text=True, timeout=60,
+        )
+    finally:
+        listener.close()
+    assert result.returncode == 3, result.stderr
+    assert result.stderr.count("\n") == 1
+    assert "permission denied" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["collect"],  # neither --duration nor --forever
+        ["collect", "--duration", "1s", "--forever"],
+        ["collect", "--duration", "1s", "--source", "fast"],
+        ["collect", "--duration", "1s", "--interval", "0s"],
+        ["collect", "--duration", "soon"],
+        ["collect", "--forever", "--filter", "color=blue"],
+    ],
+)
+def test_bad_flags_exit_3(argv: list[str], capsys: pytest.CaptureFixture[str]):
+    assert main(argv) == 3
+    assert "Error" in capsys.readouterr().err
