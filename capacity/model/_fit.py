@@ -9,7 +9,7 @@ per candidate distribution), never per row.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Self
@@ -55,6 +55,9 @@ _GAP_FACTOR = 1.5
 #: largest (bins x containers) matrix built for the replica correlation
 _MAX_ALIGN_CELLS = 20_000_000
 
+#: most replicas whose pairwise correlation is averaged (those with the most samples)
+_MAX_REPLICAS_CORRELATED = 100
+
 
 def _quantile_name(q: float) -> str:
     return "max" if q == 1.0 else f"p{100 * q:g}"
@@ -74,34 +77,63 @@ def _none_if_nan(x: float) -> float | None:
     return None if not math.isfinite(x) else float(x)
 
 
+def _gram(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a.T @ b`` without BLAS: single-threaded and deterministic. (On this kind of shared
+    2-core host, a multi-threaded BLAS call on these small matrices waits on its threads
+    and is ~5x slower; its summation order can also vary with the thread count.)"""
+    out: np.ndarray = np.einsum("ni,nj->ij", a, b)
+    return out
+
+
+def _dense_corr(x: np.ndarray) -> np.ndarray:
+    """Pearson correlation of the columns of ``x`` (no NaN); NaN for a constant column."""
+    n_rows = x.shape[0]
+    mu = x.mean(axis=0)
+    sd = x.std(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        z = (x - mu) / np.where(sd > 0, sd, 1.0)
+        r: np.ndarray = _gram(z, z) / n_rows
+    bad = sd <= 1e-12 * np.abs(mu)
+    r[bad, :] = np.nan
+    r[:, bad] = np.nan
+    return r
+
+
 def _pairwise_corr(x: np.ndarray, min_periods: int = 3) -> np.ndarray:
     """Pearson correlation of the columns of ``x`` over pairwise-complete rows (NaN = missing).
 
-    Columns are standardised first, so large units (bytes) do not lose precision. NaN where
-    fewer than ``min_periods`` common rows or a column is constant over them.
+    Columns without NaN are correlated in one dense product; a column with NaN is correlated
+    with every other over its own rows only (cheap for a sparse column such as
+    ``disk_usage_bytes``). Columns are standardised first, so large units (bytes) do not lose
+    precision. NaN where fewer than ``min_periods`` common rows or a column is constant over
+    them.
     """
+    k = x.shape[1]
     m = ~np.isnan(x)
-    mf = m.astype(float)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        cnt = np.maximum(mf.sum(axis=0), 1)
-        x0 = np.where(m, x, 0.0)
-        mu = x0.sum(axis=0) / cnt
-        sd = np.sqrt((np.where(m, x - mu, 0.0) ** 2).sum(axis=0) / cnt)
-        sd = np.where(sd > 0, sd, 1.0)
-        z = np.where(m, (x - mu) / sd, 0.0)
-        n = mf.T @ mf
-        sxy = z.T @ z
-        sx = z.T @ mf
-        sxx = (z * z).T @ mf
-        cov = sxy - sx * sx.T / n
-        va = sxx - sx**2 / n
-        r = cov / np.sqrt(va * va.T)
-    r[(n < min_periods) | ~np.isfinite(r)] = np.nan
-    # a variance that is zero up to rounding gives a meaningless ratio
-    tiny = (va <= 1e-12 * np.maximum(n, 1)) | (1e-12 * np.maximum(n, 1) >= va.T)
-    r[tiny] = np.nan
+    full = m.all(axis=0)
+    r = np.full((k, k), np.nan)
+    if full.any() and x.shape[0] >= min_periods:
+        r[np.ix_(full, full)] = _dense_corr(x[:, full])
+    for j in np.flatnonzero(~full):
+        rows = m[:, j]
+        if rows.sum() < min_periods:
+            continue
+        sub = x[rows]
+        ms = ~np.isnan(sub)
+        for i in range(k):
+            if i == j:
+                col = sub[:, j]
+                r[j, j] = 1.0 if col.std() > 1e-12 * abs(col.mean()) else np.nan
+                continue
+            both = ms[:, i]
+            if both.sum() < min_periods:
+                r[i, j] = r[j, i] = np.nan
+                continue
+            pair = _dense_corr(sub[both][:, [i, j]])
+            r[i, j] = r[j, i] = pair[0, 1]
+    r[~np.isfinite(r)] = np.nan
     result: np.ndarray = np.clip(r, -1.0, 1.0)
-    diag = np.diag_indices(min(result.shape))
+    diag = np.diag_indices(k)
     result[diag] = np.where(np.isnan(result[diag]), np.nan, 1.0)
     return result
 
@@ -128,25 +160,58 @@ def _corr_mapping(r: np.ndarray, names: Sequence[str]) -> dict[str, dict[str, fl
 # --------------------------------------------------------------------------- fitting families
 
 
-def _fit_family(family: str, x: np.ndarray) -> tuple[dict[str, float], Any] | None:
+_LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
+
+#: (log-density, CDF) of a family from its parameters, in numpy/scipy.special (no frozen
+#: scipy.stats objects: building those costs more than the fit itself on 20,000 points)
+_Funcs = tuple[Callable[[np.ndarray], np.ndarray], Callable[[np.ndarray], np.ndarray]]
+
+
+def _family_funcs(family: str, p: Mapping[str, float]) -> _Funcs:
+    from scipy import special
+
+    if family == "normal":
+        loc, scale = p["loc"], p["scale"]
+        return (
+            lambda x: -0.5 * ((x - loc) / scale) ** 2 - math.log(scale) - _LOG_SQRT_2PI,
+            lambda x: special.ndtr((x - loc) / scale),
+        )
+    if family == "lognormal":
+        sh, mu = p["s"], math.log(p["scale"])
+        return (
+            lambda x: -0.5 * ((np.log(x) - mu) / sh) ** 2 - math.log(sh) - np.log(x)
+            - _LOG_SQRT_2PI,
+            lambda x: special.ndtr((np.log(x) - mu) / sh),
+        )
+    if family == "gamma":
+        a, scale = p["a"], p["scale"]
+        const = float(special.gammaln(a)) + math.log(scale)
+        return (
+            lambda x: (a - 1) * np.log(x / scale) - x / scale - const,
+            lambda x: special.gammainc(a, x / scale),
+        )
+    if family == "weibull":
+        c, scale = p["c"], p["scale"]
+        return (
+            lambda x: math.log(c / scale) + (c - 1) * np.log(x / scale) - (x / scale) ** c,
+            lambda x: -np.expm1(-((x / scale) ** c)),
+        )
+    raise ValueError(f"unknown family {family!r}")
+
+
+def _fit_family(family: str, x: np.ndarray) -> dict[str, float] | None:
     """MLE of one family on ``x`` (all > 0 except for the normal); None when it cannot fit."""
-    from scipy import optimize, special, stats
+    from scipy import optimize, special
 
     if family == "normal":
         sd = float(x.std())
-        if sd <= 0:
-            return None
-        p = {"loc": float(x.mean()), "scale": sd}
-        return p, stats.norm(**p)
-    if x.min() <= 0:
+        return {"loc": float(x.mean()), "scale": sd} if sd > 0 else None
+    if x[0] <= 0:  # x is sorted
         return None
     logx = np.log(x)
     if family == "lognormal":
         s = float(logx.std())
-        if s <= 0:
-            return None
-        p = {"s": s, "scale": float(np.exp(logx.mean()))}
-        return p, stats.lognorm(p["s"], scale=p["scale"])
+        return {"s": s, "scale": float(np.exp(logx.mean()))} if s > 0 else None
     if family == "gamma":
         m = float(x.mean())
         s_ = math.log(m) - float(logx.mean())
@@ -161,8 +226,7 @@ def _fit_family(family: str, x: np.ndarray) -> tuple[dict[str, float], Any] | No
             a = max(a - step, a / 10)
             if abs(step) < 1e-10 * a:
                 break
-        p = {"a": a, "scale": m / a}
-        return p, stats.gamma(p["a"], scale=p["scale"])
+        return {"a": a, "scale": m / a}
     if family == "weibull":
         # profile likelihood for the shape c on data scaled to mean 1 (c is scale-free)
         y = x / x.mean()
@@ -177,12 +241,10 @@ def _fit_family(family: str, x: np.ndarray) -> tuple[dict[str, float], Any] | No
         try:
             if score(lo) * score(hi) > 0:
                 return None
-            c = float(optimize.brentq(score, lo, hi, xtol=1e-10))
+            c = float(optimize.brentq(score, lo, hi, xtol=1e-8))
         except (ValueError, OverflowError, FloatingPointError):
             return None
-        scale = float(np.mean(y**c) ** (1 / c)) * float(x.mean())
-        p = {"c": c, "scale": scale}
-        return p, stats.weibull_min(p["c"], scale=p["scale"])
+        return {"c": c, "scale": float(np.mean(y**c) ** (1 / c)) * float(x.mean())}
     raise ValueError(f"unknown family {family!r}")
 
 
@@ -216,21 +278,21 @@ def _fit_distribution(
     skipped: list[str] = []
     for family in families:
         with np.errstate(all="ignore"):
-            fitted = _fit_family(family, x)
-            if fitted is None:
+            p = _fit_family(family, x)
+            if p is None:
                 skipped.append(family)
                 continue
-            p, dist = fitted
-            ll = float(np.sum(dist.logpdf(x)))
+            logpdf, cdf = _family_funcs(family, p)
+            ll = float(np.sum(logpdf(x)))
             if not math.isfinite(ll):
                 skipped.append(family)
                 continue
-            fu = float(dist.cdf(u))
+            fu = float(cdf(np.asarray(u)))
             denom = 1.0 - fu
             if denom <= 0:
                 skipped.append(family)
                 continue
-            g = (dist.cdf(tail) - fu) / denom
+            g = (cdf(tail) - fu) / denom
             d = float(np.max(np.maximum(np.abs(ecdf_hi - g), np.abs(g - ecdf_lo))))
         aics[family] = 2 * len(p) - 2 * ll
         tails[family] = d
@@ -796,6 +858,17 @@ class ProfileModel:
         else:
             tbin = np.zeros(n, dtype=np.int64)
 
+        # the slow component's centred window, in samples, truncated at each container's ends:
+        # rows lo .. hi1 - 1 (shared by every resource)
+        half = min(round(self.window_s / (2 * step)), n) if step > 0 else n
+        first = np.searchsorted(series, np.arange(n_series), side="left")
+        last = np.searchsorted(series, np.arange(n_series), side="right")
+        rows = np.arange(n)
+        window = (
+            np.maximum(rows - half, first[series]),
+            np.minimum(rows + half + 1, last[series]),
+        )
+
         profiles: dict[str, ResourceProfile] = {}
         minute: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         for r, v in values.items():
@@ -803,7 +876,7 @@ class ProfileModel:
             if not ok.any():
                 continue
             profiles[r] = self._fit_resource(
-                r, v, ok, series, n_series, linked, weights, tbin, step, levels
+                r, v, ok, series, n_series, linked, weights, tbin, step, levels, window
             )
             g = cgrid[ok]
             sums = np.bincount(g, weights=v[ok])
@@ -863,6 +936,7 @@ class ProfileModel:
         tbin: np.ndarray,
         step: float,
         levels: list[float],
+        window: tuple[np.ndarray, np.ndarray],
     ) -> ResourceProfile:
         x = v[ok]
         n = x.size
@@ -889,7 +963,7 @@ class ProfileModel:
 
         burst = self._burst(v, ok, dev_full, linked, step, p90)
 
-        slow_var, fast_var = self._slow_fast(v, dev_full, ok, series, n_series, step, csum, ccount)
+        slow_var, fast_var = self._slow_fast(v, dev_full, ok, series, window, csum, ccount)
 
         # quantile confidence intervals from order statistics, at the effective sample size
         ci = self._quantile_ci(s, v, ok, linked)
@@ -973,8 +1047,7 @@ class ProfileModel:
         dev: np.ndarray,
         ok: np.ndarray,
         series: np.ndarray,
-        n_series: int,
-        step: float,
+        window: tuple[np.ndarray, np.ndarray],
         csum: np.ndarray,
         ccount: np.ndarray,
     ) -> tuple[float, float]:
@@ -983,26 +1056,18 @@ class ProfileModel:
         Index based: the window is ``window_s / interval`` samples, truncated at each
         container's first and last sample (a container shorter than the window gets its mean).
         """
-        n = dev.size
-        half = round(self.window_s / (2 * step)) if step > 0 else n
-        half = min(half, n)
+        lo, hi1 = window
         d0 = np.where(ok, dev, 0.0)
         cs = np.concatenate(([0.0], np.cumsum(d0)))
         cc = np.concatenate(([0], np.cumsum(ok)))
-        first = np.searchsorted(series, np.arange(n_series), side="left")
-        last = np.searchsorted(series, np.arange(n_series), side="right") - 1
-        i = np.arange(n)
-        lo = np.maximum(i - half, first[series])
-        hi = np.minimum(i + half, last[series])
-        wsum = cs[hi + 1] - cs[lo]
-        wcount = cc[hi + 1] - cc[lo]
+        wsum = cs[hi1] - cs[lo]
+        wcount = cc[hi1] - cc[lo]
         cmean = csum / np.maximum(ccount, 1)
-        slow = cmean[series] + wsum / np.maximum(wcount, 1)
-        slow = slow[ok]
+        slow = (cmean[series] + wsum / np.maximum(wcount, 1))[ok]
         slow_var = float(slow.var())
         # the residual's variance plus twice its covariance with the slow part (a moving
         # average is not an orthogonal split), so that slow_var + fast_var is the variance
-        total_var = float(np.where(ok, v, 0.0)[ok].var())
+        total_var = float(v[ok].var())
         return slow_var, max(total_var - slow_var, 0.0)
 
     def _quantile_ci(
@@ -1020,20 +1085,24 @@ class ProfileModel:
 
         n = s.size
         alpha = 1 - self.ci_level
-        out: dict[str, tuple[float, float | None]] = {}
-        for name, q in _CI_NAMES.items():
+        names = list(_CI_NAMES)
+        levels = np.array([_CI_NAMES[k] for k in names])
+        n_eff = np.empty(levels.size, dtype=np.int64)
+        for k, q in enumerate(levels):
             xq = float(_sorted_quantile(s, q))
             with np.errstate(invalid="ignore"):
                 lengths = _run_lengths(ok & (v > xq), linked)
             mean_run = float(lengths.mean()) if lengths.size else 1.0
-            n_eff = max(math.floor(n / max(2 * mean_run - 1, 1.0)), 1)
-            lo_rank = float(stats.binom.ppf(alpha / 2, n_eff, q))
-            hi_rank = float(stats.binom.ppf(1 - alpha / 2, n_eff, q)) + 1
-            # ranks (1-based) among n_eff effective samples -> ranks among the n samples
-            lo_i = math.floor(lo_rank * n / n_eff)
-            hi_i = math.ceil(hi_rank * n / n_eff)
-            lo = float(s[lo_i - 1]) if lo_i >= 1 else float(s[0])
-            hi = float(s[hi_i - 1]) if hi_i <= n else None
+            n_eff[k] = max(math.floor(n / max(2 * mean_run - 1, 1.0)), 1)
+        # 1-based ranks among n_eff effective samples, scaled back to ranks among the n
+        lo_rank = stats.binom.ppf(alpha / 2, n_eff, levels)
+        hi_rank = stats.binom.ppf(1 - alpha / 2, n_eff, levels) + 1
+        lo_i = np.floor(lo_rank * n / n_eff).astype(np.int64)
+        hi_i = np.ceil(hi_rank * n / n_eff).astype(np.int64)
+        out: dict[str, tuple[float, float | None]] = {}
+        for k, name in enumerate(names):
+            lo = float(s[lo_i[k] - 1]) if lo_i[k] >= 1 else float(s[0])
+            hi = float(s[hi_i[k] - 1]) if hi_i[k] <= n else None
             out[name] = (lo, hi)
         return out
 
@@ -1082,6 +1151,14 @@ class ProfileModel:
         n_bins = int(tbin.max()) + 1
         if n_bins * n_series > _MAX_ALIGN_CELLS:
             return None
+        if n_series > _MAX_REPLICAS_CORRELATED:
+            # churn: keep the replicas with the most samples (pairs grow as the square)
+            counts = np.bincount(series[ok], minlength=n_series)
+            keep = np.zeros(n_series, dtype=bool)
+            keep[np.argsort(-counts, kind="stable")[:_MAX_REPLICAS_CORRELATED]] = True
+            ok = ok & keep[series]
+            series = np.cumsum(keep)[series] - 1
+            n_series = _MAX_REPLICAS_CORRELATED
         mat = np.full((n_bins, n_series), np.nan)
         # duplicates within a bin (jitter): the last wins; they are rare and close in time
         mat[tbin[ok], series[ok]] = v[ok]
