@@ -1,0 +1,160 @@
+"""Ops status of a set of plans: headroom, OK / WARNING / CRITICAL, and the Nagios check line.
+
+Headroom
+--------
+For one service's plan, on its binding resource ``r`` (the resource that stops the count):
+
+    usable   = capacity - reserve
+    in use   = occupied (other services' containers running now)
+               + running * demand_per_replica (this service's containers running now)
+    headroom = (usable - in use) / usable
+
+``demand_per_replica`` is the per-replica figure the plan sized with (for the pooled methods,
+``empirical`` and ``gaussian``, the total at the safe count divided by the count), so a
+headroom of 0 means the running containers alone fill what the plan allows, and a negative one
+that they exceed it. When the binding constraint is not a resource (a fixed host port) the
+headroom is counted in containers: ``(safe_count - running) / safe_count``. The host's headroom
+is the smallest over its services.
+
+Status
+------
+- CRITICAL: some service runs more containers than its safe count.
+- WARNING: the host's headroom is below ``warn_headroom`` (default 20 %), or a service's
+  safe count is undefined (its reason is given): the plan cannot vouch for it.
+- OK otherwise. UNKNOWN (the run failed) is decided by the caller.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from ..solver._plan import Plan
+from ._format import format_percent
+
+__all__ = [
+    "CRITICAL",
+    "DEFAULT_WARN_HEADROOM",
+    "OK",
+    "UNKNOWN",
+    "WARNING",
+    "Headroom",
+    "Status",
+    "check_line",
+    "headroom",
+    "status",
+]
+
+OK, WARNING, CRITICAL, UNKNOWN = 0, 1, 2, 3
+STATUS_NAMES = {OK: "OK", WARNING: "WARNING", CRITICAL: "CRITICAL", UNKNOWN: "UNKNOWN"}
+DEFAULT_WARN_HEADROOM = 0.2
+
+
+@dataclass(frozen=True)
+class Headroom:
+    """The free share of one service's binding constraint after what runs now.
+
+    ``share`` is None when the plan has no safe count; ``basis`` is the resource column, or
+    ``"count"`` for a constraint that is not a resource.
+    """
+
+    service: str
+    share: float | None
+    basis: str | None
+
+
+@dataclass(frozen=True)
+class Status:
+    """The status of a host's plans: ``code`` (0 ok, 1 warning, 2 critical), why, and the
+    smallest headroom."""
+
+    code: int
+    reasons: tuple[str, ...]
+    least: Headroom | None
+    headrooms: Mapping[str, Headroom]
+    warn_headroom: float
+
+    @property
+    def name(self) -> str:
+        return STATUS_NAMES[self.code]
+
+
+def headroom(plan: Plan) -> Headroom:
+    """The headroom of one plan (see the module docstring)."""
+    if plan.safe_count is None:
+        return Headroom(plan.service, None, None)
+    rp = plan.per_resource.get(plan.binding_resource or "")
+    if rp is not None and rp.capacity and rp.demand_per_replica is not None:
+        usable = rp.capacity - rp.reserve
+        in_use = rp.occupied + plan.running * rp.demand_per_replica
+        if usable > 0:
+            return Headroom(plan.service, (usable - in_use) / usable, rp.resource)
+    if plan.safe_count > 0:
+        return Headroom(plan.service, (plan.safe_count - plan.running) / plan.safe_count, "count")
+    return Headroom(plan.service, 0.0 if plan.running == 0 else -1.0, "count")
+
+
+def status(plans: Mapping[str, Plan], *, warn_headroom: float = DEFAULT_WARN_HEADROOM) -> Status:
+    """OK, WARNING or CRITICAL for a host's plans (see the module docstring)."""
+    rooms = {s: headroom(p) for s, p in plans.items()}
+    known = [h for h in rooms.values() if h.share is not None]
+    least = min(known, key=lambda h: (h.share, h.service)) if known else None
+    reasons: list[str] = []
+    code = OK
+    for s, p in plans.items():
+        if p.safe_count is not None and p.running > p.safe_count:
+            code = CRITICAL
+            reasons.append(f"{s}: {p.running} running, more than the safe count {p.safe_count}")
+    if least is not None and least.share is not None and least.share < warn_headroom:
+        code = max(code, WARNING)
+        reasons.append(
+            f"least headroom {format_percent(least.share)} < {format_percent(warn_headroom)} "
+            f"({least.service}, {least.basis})"
+        )
+    for s, p in plans.items():
+        if p.safe_count is None:
+            code = max(code, WARNING)
+            reasons.append(f"{s}: safe count undefined ({p.reason or 'no reason given'})")
+    return Status(code, tuple(reasons), least, rooms, warn_headroom)
+
+
+def _label(service: str, what: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", service) + "_" + what
+
+
+def check_line(plans: Mapping[str, Plan], st: Status) -> str:
+    """One Nagios plugin line: ``CAPACITY <STATUS> - <summary> | <performance data>``.
+
+    Performance data per service: ``<svc>_safe``, ``<svc>_running`` (critical above the safe
+    count), ``<svc>_more`` and ``<svc>_headroom`` in % (warning below ``warn_headroom``). Service
+    names are reduced to ``[A-Za-z0-9_.-]``.
+
+    Examples
+    --------
+    A line looks like ``CAPACITY OK - 12 more web fit (memory_working_set_bytes binds); least
+    headroom 60 % | web_safe=14;;;0 web_running=2;;14;0 web_more=12;;;0
+    web_headroom=60.00%;20:;;``.
+    """
+    if st.reasons and st.code != OK:
+        summary = "; ".join(st.reasons)
+    else:
+        parts = []
+        for s, p in plans.items():
+            parts.append(f"{p.more} more {s} fit ({p.binding_resource} binds)")
+        summary = "; ".join(parts) or "no service to plan"
+        if st.least is not None and st.least.share is not None:
+            summary += f"; least headroom {format_percent(st.least.share)}"
+    perf = []
+    warn = f"{st.warn_headroom * 100:g}"
+    for s, p in plans.items():
+        if p.safe_count is None:
+            continue
+        perf.append(f"{_label(s, 'safe')}={p.safe_count};;;0")
+        perf.append(f"{_label(s, 'running')}={p.running};;{p.safe_count};0")
+        perf.append(f"{_label(s, 'more')}={p.more};;;0")
+        h = st.headrooms[s].share
+        if h is not None:
+            perf.append(f"{_label(s, 'headroom')}={h * 100:.2f}%;{warn}:;;")
+    line = f"CAPACITY {st.name} - {summary}"
+    return line + (" | " + " ".join(perf) if perf else "")
