@@ -1,62 +1,95 @@
-"""Report formats: plain functions from results to text, and the report folder writer."""
+"""Report formats and the report folder writer.
+
+A report is rendered from one plain context (:func:`report_context`: strings already formatted
+by :mod:`capacity.report._format`, so HTML, Markdown and the console show the same figures)
+through Jinja2 templates in ``capacity/report/templates/``: ``report.html.j2`` (autoescaped;
+charts inlined as SVG, no external asset, no JavaScript) and ``report.md.j2`` (charts linked
+as PNG files beside it). :func:`write_report` builds the folder under a temporary name and
+renames it into place, so a failure leaves nothing half-written.
+"""
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import re
 import shutil
 import socket
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .._columns import CPU, MEMORY
+import pandas as pd
+from markupsafe import Markup
+from matplotlib import rc_context
+from matplotlib.figure import Figure
+
 from .._errors import CapacityError
-from .._units import format_bytes
+from .._units import format_duration
 from ..model._profile import Profiles
 from ..solver._plan import PLAN_SCHEMA_VERSION, Plan
-from ._charts import demand_vs_count
+from ._charts import (
+    demand_cdfs,
+    demand_vs_count,
+    risk_curves,
+    risk_curves_missing_reason,
+    usage_timeseries,
+    utilisation,
+)
+from ._format import format_count, format_percent, format_probability, format_value
+from ._status import DEFAULT_WARN_HEADROOM, Status, status
 
 __all__ = [
+    "PLANS_KIND",
+    "REPORT_NAME_PATTERN",
+    "Chart",
     "ReportPaths",
     "answer_sentence",
     "format_value",
     "plans_to_dict",
+    "render_html",
     "render_markdown",
+    "report_context",
+    "rotate_reports",
     "write_report",
 ]
 
-
-def format_value(resource: str, value: float | None) -> str:
-    """A per-resource value in a human unit (cores, MiB/GiB, MB/s)."""
-    if value is None:
-        return "-"
-    if resource == CPU:
-        return f"{value:.3f} cores"
-    if resource in (MEMORY, "disk_usage_bytes"):
-        return format_bytes(value)
-    return f"{value / 1e6:.3f} MB/s"
+PLANS_KIND = "capacity.plans"
+#: names of the folders :func:`write_report` makes by default: ``<host>-<UTC time>``
+REPORT_NAME_PATTERN = re.compile(r"^(?P<host>.+)-(?P<time>\d{8}T\d{6}Z)$")
+_PNG_DPI = 96
 
 
 def answer_sentence(plan: Plan) -> str:
-    """The answer in one sentence."""
+    """The answer in one sentence: how many more fit, what binds, the risk accepted.
+
+    Examples
+    --------
+    ``"12 more containers of web fit beside the 2 running (14 in all) on cpus=8,memory=32GiB;
+    memory_working_set_bytes binds; at most 0.1 % of instants over capacity."``
+    """
     if plan.safe_count is None:
-        return f"No safe count for {plan.service}: no resource could be planned."
-    return (
-        f"{plan.safe_count} containers of {plan.service} fit on {plan.machine.name} "
-        f"({plan.more} more beside the {plan.running} running); "
-        f"{plan.binding_resource} binds."
-    )
-
-
-PLANS_KIND = "capacity.plans"
+        return (f"No safe count for {plan.service} on {plan.machine.name}: "
+                f"{plan.reason or 'no resource could be planned'}.")
+    binding = plan.binding_resource
+    rp = plan.per_resource.get(binding or "")
+    if rp is not None:
+        eps = rp.epsilon if rp.epsilon is not None else plan.epsilon
+        risk = f"{binding} binds; at most {format_probability(eps)} of instants over capacity"
+    else:
+        risk = f"{binding} binds (one replica per host)"
+    more = plan.more
+    noun = "container" if more == 1 else "containers"
+    return (f"{more} more {noun} of {plan.service} fit beside the {plan.running} running "
+            f"({plan.safe_count} in all) on {plan.machine.name}; {risk}.")
 
 
 def plans_to_dict(plans: Mapping[str, Plan], *, source: str) -> dict[str, Any]:
-    """``plan.json``: the versioned plan of every service, and the overall status."""
+    """``plan.json``: the versioned plan of every service (``kind: "capacity.plans"``)."""
     return {
         "schema_version": PLAN_SCHEMA_VERSION,
         "kind": PLANS_KIND,
@@ -65,70 +98,254 @@ def plans_to_dict(plans: Mapping[str, Plan], *, source: str) -> dict[str, Any]:
     }
 
 
-def render_markdown(
+@dataclass(frozen=True)
+class Chart:
+    """One chart of a report: its file name, title, caption, and the figure (or why not)."""
+
+    key: str
+    title: str
+    caption: str
+    figure: Figure | None
+    missing: str = ""
+
+    @property
+    def png(self) -> str:
+        return f"{self.key}.png"
+
+
+def build_charts(
     plans: Mapping[str, Plan],
     profiles: Profiles,
     *,
-    charts: Sequence[str] = (),
+    samples: pd.DataFrame | None = None,
+    host_usage: pd.DataFrame | None = None,
+) -> list[Chart]:
+    """The five charts of a report, in report order; a chart that cannot be drawn carries
+    the reason instead of a figure."""
+    charts = [
+        Chart("demand_vs_count", "Total demand against container count",
+              "Per service and resource: what is kept back, plus the replicas' total demand "
+              "(median and the band up to the 1-epsilon quantile), the capacity line, and "
+              "the safe count.", demand_vs_count(plans, profiles)),
+    ]
+    risk = risk_curves(plans)
+    charts.append(Chart("risk_curve", "P(overload) against container count",
+                        "The probability that total demand exceeds the capacity at a random "
+                        "instant, against the count; epsilon and the safe count marked.",
+                        risk, "" if risk is not None else risk_curves_missing_reason(plans)))
+    charts.append(Chart("demand_cdf", "One replica's demand distribution",
+                        "Cumulative distribution of one replica's demand per service, with "
+                        "the profile's quantiles and the per-replica figure the plan sized with.",
+                        demand_cdfs(profiles, plans, samples)))
+    series = usage_timeseries(samples, host_usage)
+    charts.append(Chart("usage_timeseries", "Usage over the collection window",
+                        "Summed over each service's containers, and over all of them"
+                        + (", with the host's own total." if host_usage is not None else "."),
+                        series, "" if series is not None else
+                        "no samples table: the report was made from profiles alone "
+                        "(--profiles), which keep distributions, not the time series"))
+    charts.append(Chart("utilisation", "Utilisation at the safe count",
+                        "Share of capacity used at the safe count per resource; the binding "
+                        "resource in red; diamonds: expected utilisation with mean demand.",
+                        utilisation(plans)))
+    return charts
+
+
+def _svg(fig: Figure, salt: str) -> str:
+    """The figure as an inline ``<svg>`` element: no XML prolog, no fixed size (it scales to
+    the page width), IDs salted per chart so several SVGs in one page never clash, text as
+    ``<text>`` (searchable, a tenth of the size of glyph paths; the browser's sans-serif)."""
+    buf = io.StringIO()
+    with rc_context({"svg.hashsalt": salt, "svg.fonttype": "none"}):
+        fig.savefig(buf, format="svg", metadata={"Date": None})
+    text = buf.getvalue()
+    start = text.index("<svg")
+    text = text[start:]
+    head_end = text.index(">")
+    head = re.sub(r'\s(width|height)="[^"]*"', "", text[:head_end])
+    return head + f' role="img" aria-label="{salt}"' + text[head_end:]
+
+
+def _headroom_text(st: Status, service: str) -> str:
+    h = st.headrooms.get(service)
+    if h is None or h.share is None:
+        return "-"
+    return f"{format_percent(h.share)} ({h.basis})"
+
+
+def report_context(
+    plans: Mapping[str, Plan],
+    profiles: Profiles,
+    *,
+    charts: Sequence[Chart] = (),
     notices: Sequence[str] = (),
-) -> str:
-    """``report.md``: the answers, per-resource tables, charts, profiles and assumptions."""
-    lines = ["# Capacity report", ""]
-    for notice in notices:
-        lines += [f"> {notice}", ""]
-    for plan in plans.values():
-        lines += [f"## {plan.service}", "", answer_sentence(plan), ""]
-        lines += [
-            "| resource | safe count | capacity | reserve | used by others | per replica "
-            "| at safe count | utilisation |",
-            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
-        ]
+    source: str = "",
+    host: str = "",
+    now: datetime | None = None,
+    warn_headroom: float = DEFAULT_WARN_HEADROOM,
+) -> dict[str, Any]:
+    """Everything a template shows, as formatted strings (one place formats numbers)."""
+    now = now or datetime.now(UTC)
+    st = status(plans, warn_headroom=warn_headroom)
+    services = []
+    for service, plan in plans.items():
+        rows, unplanned = [], []
         for r, rp in plan.per_resource.items():
-            util = (
-                "-" if rp.utilisation_at_safe_count is None
-                else f"{rp.utilisation_at_safe_count:.1%}"
-            )
-            count = str(rp.safe_count) if rp.safe_count is not None else f"undefined: {rp.reason}"
-            lines.append(
-                f"| {r} | {count} | {format_value(r, rp.capacity)} | "
-                f"{format_value(r, rp.reserve)} | {format_value(r, rp.occupied)} | "
-                f"{format_value(r, rp.demand_per_replica)} | "
-                f"{format_value(r, rp.demand_at_safe_count)} | {util} |"
-            )
-        lines.append("")
-    for chart in charts:
-        lines += [f"![{chart}]({chart})", ""]
-    lines += ["## Profiles (one replica)", ""]
+            if rp.safe_count is None:
+                unplanned.append({"resource": r, "reason": rp.reason or "no reason given"})
+                continue
+            rows.append({
+                "resource": r,
+                "binds": r == plan.binding_resource,
+                "safe_count": format_count(rp.safe_count),
+                "reason": rp.reason,
+                "capacity": format_value(r, rp.capacity),
+                "reserve": format_value(r, rp.reserve),
+                "occupied": format_value(r, rp.occupied),
+                "per_replica": format_value(r, rp.demand_per_replica),
+                "at_safe_count": format_value(r, rp.demand_at_safe_count),
+                "utilisation": format_percent(rp.utilisation_at_safe_count),
+                "expected_utilisation": format_percent(
+                    getattr(rp, "expected_utilisation_at_safe_count", None)),
+                "p_overload": format_probability(getattr(rp, "p_overload_at_safe_count", None)),
+                "p_overload_next": format_probability(getattr(rp, "p_overload_at_next", None)),
+                "epsilon": format_probability(rp.epsilon),
+                "method": rp.method or plan.method,
+            })
+        methods = [{"method": m, "safe_count": format_count(v.get("safe_count")),
+                    "binding": v.get("binding_resource") or "-"}
+                   for m, v in (getattr(plan, "methods", None) or {}).items()]
+        services.append({
+            "service": service,
+            "answer": answer_sentence(plan),
+            "safe_count": format_count(plan.safe_count),
+            "running": str(plan.running),
+            "more": format_count(plan.more),
+            "binding": plan.binding_resource or "-",
+            "headroom": _headroom_text(st, service),
+            "method": plan.method,
+            "risk_model": getattr(plan, "risk_model", "") or "-",
+            "rows": rows,
+            "unplanned": unplanned,
+            "methods": methods,
+        })
+    profile_rows = []
+    warnings: list[str] = list(notices)
     for name, sp in profiles.services.items():
-        lines.append(
-            f"- **{name}**: {sp.n_samples} samples from {sp.replicas_seen} replica(s) over "
-            f"{sp.span_s:.0f} s at {sp.interval_s:g} s intervals"
-        )
+        res = []
         for r, rp in sp.resources.items():
-            lines.append(
-                f"  - {r}: mean {format_value(r, rp.mean)}, p95 {format_value(r, rp.p95)}, "
-                f"max {format_value(r, rp.max)}; sized by {rp.demand_statistic}"
-            )
-        for w in sp.warnings:
-            lines.append(f"  - warning: {w}")
-    lines += ["", "## Assumptions", ""]
+            fit = getattr(rp, "fit", None)
+            burst = getattr(rp, "burst", None)
+            res.append({
+                "resource": r,
+                "count": str(rp.count),
+                "mean": format_value(r, rp.mean),
+                "p50": format_value(r, rp.p50),
+                "p95": format_value(r, rp.p95),
+                "p99": format_value(r, rp.p99),
+                "max": format_value(r, rp.max),
+                "sized_by": f"{rp.demand_statistic} = {format_value(r, rp.demand)}",
+                "fit": getattr(fit, "family", "-") if fit is not None else "-",
+                "burst": ("-" if burst is None or getattr(burst, "mean_run_s", None) is None
+                          else f"{burst.mean_run_s:.3g} s mean, {burst.max_run_s:.3g} s max"),
+            })
+        confidence = getattr(sp, "confidence", "unknown")
+        profile_rows.append({
+            "service": name,
+            "summary": (f"{sp.n_samples} samples from {sp.replicas_seen} replica(s) over "
+                        f"{format_duration(sp.span_s)} at {sp.interval_s:.3g} s intervals; "
+                        f"confidence {confidence}"),
+            "window": (f"{sp.time_start} to {sp.time_end}"
+                       if getattr(sp, "time_start", "") else ""),
+            "resources": res,
+            "warnings": list(getattr(sp, "warnings", ())),
+            "notes": list(getattr(sp, "notes", ())),
+        })
+        warnings += [f"{name}: {w}" for w in getattr(sp, "warnings", ())]
+        if confidence == "low":
+            warnings.append(f"{name}: profile confidence is low")
+    missing = sorted({m for p in plans.values() for m in p.machine.missing})
+    warnings += [f"machine capacity unknown, not planned: {m}" for m in missing]
+    assumptions: list[str] = []
+    for plan in plans.values():
+        for a in plan.assumptions:
+            if a not in assumptions:
+                assumptions.append(a)
     first = next(iter(plans.values()), None)
-    if first is not None:
-        lines += [f"- machine: {first.machine.name}; method: {first.method}"]
-        lines += [f"- {a}" for a in first.assumptions]
-    lines.append("")
-    return "\n".join(lines)
+    return {
+        "title": f"Capacity report: {host}" if host else "Capacity report",
+        "generated_at": now.strftime("%Y-%m-%d %H:%M:%S UTC"),
+        "host": host,
+        "source": source,
+        "machine": first.machine.name if first is not None else "-",
+        "status": st.name,
+        "status_reasons": list(st.reasons),
+        "warn_headroom": format_percent(warn_headroom),
+        "least_headroom": (_headroom_text(st, st.least.service) if st.least else "-"),
+        "services": services,
+        "charts": [{"key": c.key, "title": c.title, "caption": c.caption, "png": c.png,
+                    "svg": Markup(_svg(c.figure, c.key)) if c.figure is not None else None,
+                    "missing": c.missing} for c in charts],
+        "profiles": profile_rows,
+        "warnings": warnings,
+        "assumptions": assumptions,
+        "method": first.method if first is not None else "-",
+        "risk_model": (getattr(first, "risk_model", "") or "-") if first is not None else "-",
+        "epsilon": format_probability(first.epsilon) if first is not None else "-",
+        "incompressible_epsilon": format_probability(
+            getattr(first, "incompressible_epsilon", None)) if first is not None else "-",
+    }
+
+
+def _environment() -> Any:
+    from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+    env = Environment(
+        loader=PackageLoader("capacity.report", "templates"),
+        autoescape=select_autoescape(enabled_extensions=("html", "html.j2"),
+                                     default_for_string=True, default=True),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters["md"] = _md_cell
+    return env
+
+
+def _md_cell(text: Any) -> str:
+    """Text safe inside a Markdown table cell: pipes escaped, newlines flattened."""
+    return str(text).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+
+
+def _render(template: str, context: Mapping[str, Any], *, autoescape: bool) -> str:
+    env = _environment()
+    if not autoescape:
+        env.autoescape = False
+    return str(env.get_template(template).render(**context))
+
+
+def render_html(context: Mapping[str, Any]) -> str:
+    """``report.html`` from :func:`report_context` (HTML-escaped, charts inline)."""
+    return _render("report.html.j2", context, autoescape=True)
+
+
+def render_markdown(context: Mapping[str, Any]) -> str:
+    """``report.md`` from :func:`report_context` (charts linked as PNG files)."""
+    return _render("report.md.j2", context, autoescape=False)
 
 
 @dataclass(frozen=True)
 class ReportPaths:
-    """Where a report was written."""
+    """Where a report was written, and the status of its plans."""
 
     folder: Path
     plan_json: Path
     profiles_json: Path
     report_md: Path
+    report_html: Path
     charts: tuple[Path, ...]
+    status: Status
 
 
 def write_report(
@@ -136,14 +353,47 @@ def write_report(
     profiles: Profiles,
     *,
     out_dir: str | Path = "reports",
+    name: str | None = None,
     source: str = "",
     host: str | None = None,
     now: datetime | None = None,
     notices: Sequence[str] = (),
+    samples: pd.DataFrame | None = None,
+    host_usage: pd.DataFrame | None = None,
+    warn_headroom: float = DEFAULT_WARN_HEADROOM,
 ) -> ReportPaths:
-    """Write ``<out_dir>/<host>-<UTC timestamp>/`` with plan.json, profiles.json, report.md
-    and the chart PNG. The folder is built under a temporary name and renamed into place,
-    so a failure leaves nothing half-written."""
+    """Write a report folder: plan.json, profiles.json, report.html, report.md, chart PNGs.
+
+    Parameters
+    ----------
+    plans : Mapping[str, Plan]
+        Per service.
+    profiles : Profiles
+        The profiles the plans were made from.
+    out_dir : str or Path
+        Parent folder, created if missing.
+    name : str, optional
+        Folder name; default ``<host>-<UTC time>`` (:data:`REPORT_NAME_PATTERN`, the only
+        names :func:`rotate_reports` removes). An existing folder of that name is replaced.
+    source, host, now, notices
+        Shown in the report; ``host`` defaults to this host's name, ``now`` to the clock.
+    samples : pandas.DataFrame, optional
+        The samples table, for the time series and the empirical CDFs.
+    host_usage : pandas.DataFrame, optional
+        Host rates (same resource columns) for the host total in the time series.
+    warn_headroom : float
+        Headroom share below which the report's status is WARNING.
+
+    Returns
+    -------
+    ReportPaths
+
+    Raises
+    ------
+    CapacityError
+        The folder cannot be written (the message names it and the fix). Nothing is left
+        behind: the report is built in a temporary folder and renamed into place.
+    """
     now = now or datetime.now(UTC)
     host = host or socket.gethostname()
     out = Path(out_dir)
@@ -155,19 +405,29 @@ def write_report(
             f"cannot write a report under {out}: {exc.strerror or exc}; "
             "pick another folder with --out"
         ) from exc
-    final = out / f"{host}-{now.strftime('%Y%m%dT%H%M%SZ')}"
-    chart = "demand_vs_count.png"
+    final = out / (name or f"{host}-{now.strftime('%Y%m%dT%H%M%SZ')}")
     try:
         text = json.dumps(plans_to_dict(plans, source=source), indent=2, allow_nan=False)
         (tmp / "plan.json").write_text(text + "\n")
         profiles.to_json(tmp / "profiles.json")
-        demand_vs_count(plans).savefig(tmp / chart, dpi=100)
-        (tmp / "report.md").write_text(
-            render_markdown(plans, profiles, charts=[chart], notices=notices)
-        )
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(tmp, final)
+        charts = build_charts(plans, profiles, samples=samples, host_usage=host_usage)
+        for c in charts:
+            if c.figure is not None:
+                c.figure.savefig(tmp / c.png, dpi=_PNG_DPI, metadata={"Software": None})
+                # the layout is settled by the PNG: the SVG reuses it instead of redoing it
+                c.figure.set_layout_engine("none")
+        context = report_context(plans, profiles, charts=charts, notices=notices,
+                                 source=source, host=host, now=now,
+                                 warn_headroom=warn_headroom)
+        (tmp / "report.html").write_text(render_html(context))
+        (tmp / "report.md").write_text(render_markdown(context))
+        _replace_dir(tmp, final)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise CapacityError(
+            f"cannot write the report {final}: {exc.strerror or exc}; "
+            "pick another folder with --out"
+        ) from exc
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -176,5 +436,42 @@ def write_report(
         plan_json=final / "plan.json",
         profiles_json=final / "profiles.json",
         report_md=final / "report.md",
-        charts=(final / chart,),
+        report_html=final / "report.html",
+        charts=tuple(final / c.png for c in charts if c.figure is not None),
+        status=status(plans, warn_headroom=warn_headroom),
     )
+
+
+def _replace_dir(tmp: Path, final: Path) -> None:
+    """Rename ``tmp`` to ``final``; an existing ``final`` is moved aside first and removed
+    after, so at no moment is there a half-written folder under the final name."""
+    if final.exists():
+        trash = Path(tempfile.mkdtemp(prefix=".old-report-", dir=final.parent))
+        os.replace(final, trash / final.name)
+        os.replace(tmp, final)
+        shutil.rmtree(trash, ignore_errors=True)
+    else:
+        os.replace(tmp, final)
+
+
+def rotate_reports(out_dir: str | Path, keep: int, *,
+                   remove: Callable[[Path], None] = shutil.rmtree) -> list[Path]:
+    """Remove all but the newest ``keep`` report folders in ``out_dir``; return the removed.
+
+    Only folders named like :data:`REPORT_NAME_PATTERN` (``<host>-<YYYYmmddTHHMMSSZ>``) are
+    touched, ordered by the time in their name; anything else (``example``, files, temporary
+    folders) is left alone.
+    """
+    if keep < 0:
+        raise CapacityError(f"--keep must be >= 0; got {keep}")
+    out = Path(out_dir)
+    found = []
+    for p in out.iterdir() if out.is_dir() else ():
+        m = REPORT_NAME_PATTERN.match(p.name)
+        if m and p.is_dir() and not p.is_symlink():
+            found.append((m.group("time"), p.name, p))
+    found.sort(reverse=True)
+    removed = [p for _, _, p in found[keep:]]
+    for p in removed:
+        remove(p)
+    return removed
