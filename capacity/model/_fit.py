@@ -767,7 +767,7 @@ class ProfileModel:
         """``profiles_``, or :class:`~capacity.NotFittedError` before :meth:`fit`."""
         # Trap: the NotFittedError (an AttributeError) raised here makes Python retry with
         # __getattr__("profiles"), which therefore raises NotFittedError too.
-        return self.profiles_  # type: ignore[no-any-return]
+        return self.profiles_
 
     # ----------------------------------------------------------------------- per service
 
@@ -854,7 +854,7 @@ class ProfileModel:
 
         # time bins of the service's own sampling grid (for replica alignment and the trace)
         if step > 0:
-            tbin = np.floor((t - t[0]) / step + 0.5).astype(np.int64)
+            tbin = np.floor((t - t.min()) / step + 0.5).astype(np.int64)
         else:
             tbin = np.zeros(n, dtype=np.int64)
 

@@ -243,8 +243,9 @@ class ResourceProfile:
     window_s : float
         The moving-average window used for ``slow_var``, seconds.
     replica_correlation : float or None
-        Mean pairwise Pearson correlation between replicas sampled in the same interval; None
-        when only one replica was seen or no two replicas overlap in time.
+        Mean pairwise Pearson correlation between replicas sampled in the same interval (on
+        the service's sampling grid); None when only one replica was seen or no two replicas
+        overlap in time. With more than 100 replicas (churn), over the 100 with most samples.
     quantile_ci : Mapping[str, tuple[float, float | None]]
         ``{"p90", "p95", "p99", "p99.9"}`` -> (lower, upper) distribution-free confidence
         interval at ``ci_level`` from order statistics (binomial ranks), at the effective

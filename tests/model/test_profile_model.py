@@ -143,3 +143,14 @@ def test_fitted_profiles_survive_json_file(tmp_path, demo) -> None:
     path = tmp_path / "profiles.json"
     profiles.to_json(path)
     assert Profiles.from_json(path) == profiles
+
+
+def test_replicas_started_at_different_times(make_samples) -> None:
+    # "a" (first in sorted order) starts an hour after "b": bins and trace use the earliest
+    late = make_samples({"a": {CPU: np.full(720, 2.0)}}, start=pd.Timestamp("2026-01-01T01:00Z"))
+    early = make_samples({"b": {CPU: np.full(1440, 1.0)}})
+    rp = ProfileModel().fit(pd.concat([late, early])).profiles_["svc"].resources[CPU]
+    assert rp.trace_interval_s * len(rp.trace) == pytest.approx(7200, rel=0.01)
+    assert rp.trace[0] == pytest.approx(1.0)  # only "b" in the first hour
+    assert rp.trace[-1] == pytest.approx(1.5)  # both in the second
+    assert rp.replica_spread == pytest.approx(np.std([1.0, 2.0], ddof=1) / 1.5)
