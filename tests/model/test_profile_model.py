@@ -154,3 +154,37 @@ def test_replicas_started_at_different_times(make_samples) -> None:
     assert rp.trace[0] == pytest.approx(1.0)  # only "b" in the first hour
     assert rp.trace[-1] == pytest.approx(1.5)  # both in the second
     assert rp.replica_spread == pytest.approx(np.std([1.0, 2.0], ddof=1) / 1.5)
+
+
+@pytest.mark.parametrize(
+    ("family", "params"),
+    [
+        ("normal", {"loc": 1.0, "scale": 0.3}),
+        ("lognormal", {"s": 0.7, "scale": 2.0}),
+        ("gamma", {"a": 2.5, "scale": 0.4}),
+        ("weibull", {"c": 1.7, "scale": 3.0}),
+    ],
+)
+def test_closed_form_densities_match_scipy(family, params) -> None:
+    from capacity.model import FitResult
+    from capacity.model._fit import _family_funcs
+
+    x = np.linspace(0.05, 6.0, 50)
+    logpdf, cdf = _family_funcs(family, params)
+    dist = FitResult(family=family, params=params).distribution()
+    np.testing.assert_allclose(logpdf(x), dist.logpdf(x), rtol=1e-10)
+    np.testing.assert_allclose(cdf(x), dist.cdf(x), rtol=1e-10, atol=1e-15)
+
+
+def test_histogram_quantile_edges(make_samples) -> None:
+    from capacity import InvalidParameter
+
+    rp = ProfileModel().fit(make_samples({"c1": {CPU: np.linspace(0.0, 1.0, 101)}}))
+    rp = rp.profiles_["svc"].resources[CPU]
+    assert rp.quantile(0.0) == 0.0
+    assert rp.quantile(1.0) == pytest.approx(1.0)
+    assert rp.quantile(0.5) == pytest.approx(0.5, rel=0.05)
+    with pytest.raises(InvalidParameter, match="'q' parameter"):
+        rp.quantile(1.5)
+    zeros = ProfileModel().fit(make_samples({"c1": {CPU: np.zeros(10)}}))
+    assert zeros.profiles_["svc"].resources[CPU].quantile(0.99) == 0.0
