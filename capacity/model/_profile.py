@@ -69,7 +69,9 @@ class FitResult:
         ``scale`` (= exp(mu)); gamma ``a``, ``scale``; weibull ``c``, ``scale``. Location is
         fixed at 0 for all but the normal.
     aic : float or None
-        Akaike information criterion of the chosen family (lower is better), on the fit sample.
+        Akaike information criterion of the chosen family (lower is better), on the fit sample:
+        all samples, or above ``fit_max_samples`` (20,000) that many evenly spaced order
+        statistics (deterministic and independent of row order).
     tail_statistic : float or None
         How the tail is judged: the Kolmogorov-Smirnov distance between the empirical and the
         fitted distribution *conditional on exceeding the empirical p90*, over the samples
