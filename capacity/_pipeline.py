@@ -187,6 +187,13 @@ def plan_all(
     return plans
 
 
-def fit_profiles(samples: pd.DataFrame) -> Profiles:
-    """Fit profiles with the default model."""
+def fit_profiles(samples: pd.DataFrame | Samples) -> Profiles:
+    """Fit profiles with the default model.
+
+    Given a :class:`Samples`, its containers table goes along, so declared limits
+    (``--cpus``, ``-m``) are kept beside each profile; a bare samples table has none.
+    """
+    if isinstance(samples, Samples):
+        containers = samples.containers if not samples.containers.empty else None
+        return ProfileModel().fit(samples.samples, containers=containers).profiles_
     return ProfileModel().fit(samples).profiles_

@@ -44,7 +44,7 @@ def fit(
 
         store_path = default_store_path()
     data = load_samples(store=store_path, since_s=since_s, samples_file=samples_file, demo=demo)
-    profiles = fit_profiles(data.samples)
+    profiles = fit_profiles(data)
     tmp = out_path.with_name(out_path.name + ".tmp")
     try:
         profiles.to_json(tmp)
