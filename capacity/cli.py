@@ -18,11 +18,13 @@ import click
 
 from . import __version__
 from ._cli._common import EXIT_OK, EXIT_UNKNOWN, stderr
+from ._cli.backtest import backtest
 from ._cli.collect import collect
 from ._cli.fit import fit
 from ._cli.plan import plan
 from ._cli.report import report
 from ._cli.size import size
+from ._cli.verify import verify
 from ._errors import CapacityError
 
 __all__ = ["cli", "main"]
@@ -41,6 +43,8 @@ def cli() -> None:
 cli.add_command(collect)
 cli.add_command(fit)
 cli.add_command(report)
+cli.add_command(verify)
+cli.add_command(backtest)
 cli.add_command(plan)
 cli.add_command(size)
 

@@ -1,0 +1,101 @@
+"""``capacity backtest``: how often a plan made on the earlier history is violated later.
+
+Exit status: 0 when the default method's violation rate is within epsilon for every resource,
+2 (critical) when it is not, 3 when the run failed.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ._common import EXIT_CRITICAL, EXIT_OK
+
+
+@click.command()
+@click.option("--samples", "samples_path", type=click.Path(path_type=Path, exists=True),
+              default=None, help="A samples table (Parquet or CSV, as 'capacity' writes it).")
+@click.option("--store", "store_path", type=click.Path(path_type=Path, exists=True),
+              default=None, help="The SQLite store the collector wrote.")
+@click.option("--gcd-vms", type=click.Path(path_type=Path, exists=True, file_okay=False),
+              default=None, help="The google2011-gcd-vms GCD_VMs folder (public trace).")
+@click.option("--alibaba", type=click.Path(path_type=Path, exists=True, dir_okay=False),
+              default=None, help="An alibaba2018 container_usage.csv (public trace).")
+@click.option("--machine", "machine_spec", required=True,
+              help="Machine planned for, in the history's units, e.g. cpus=8,memory=64GiB.")
+@click.option("--service", default=None, help="Which service (when the history has several).")
+@click.option("--epsilon", type=click.FloatRange(0, 0.5, min_open=True, max_open=True),
+              default=0.01, show_default=True, help="Risk of the plan.")
+@click.option("--train-fraction", type=click.FloatRange(0, 1, min_open=True, max_open=True),
+              default=0.5, show_default=True, help="Share of the history that trains.")
+@click.option("--no-hold-back", is_flag=True,
+              help="Do not hold back for the drift measured inside the training window.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def backtest(
+    samples_path: Path | None, store_path: Path | None, gcd_vms: Path | None,
+    alibaba: Path | None, machine_spec: str, service: str | None, epsilon: float,
+    train_fraction: float, no_hold_back: bool, as_json: bool,
+) -> int:
+    """Plan on the earlier part of a history, count violations on the later part.
+
+    Every solver method is backtested; the drift between the halves of the training window
+    sets a hold-back margin per method (reported).
+    """
+    from ..backtest import backtest as run_backtest
+    from ..backtest import load_alibaba_containers, load_gcd_vms
+    from ..solver._machine import Machine
+
+    given = [p for p in (samples_path, store_path, gcd_vms, alibaba) if p is not None]
+    if len(given) != 1:
+        raise click.UsageError("give exactly one of --samples, --store, --gcd-vms, --alibaba")
+    if samples_path is not None:
+        from ..store import read_samples
+
+        samples = read_samples(samples_path)
+    elif store_path is not None:
+        from ..store import Store
+
+        with Store(store_path, create=False) as store:
+            samples = store.samples()
+    elif gcd_vms is not None:
+        samples = load_gcd_vms(gcd_vms)
+    else:
+        assert alibaba is not None  # exactly one source was given
+        samples = load_alibaba_containers(alibaba)
+    result = run_backtest(samples, Machine.from_spec(machine_spec), service=service,
+                          epsilon=epsilon, train_fraction=train_fraction,
+                          hold_back=not no_hold_back)
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), indent=2, default=str))
+    else:
+        _print(result)
+    return EXIT_OK if result.default.within_epsilon else EXIT_CRITICAL
+
+
+def _print(result: Any) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(highlight=False, width=None if Console().is_terminal else 160)
+    w = result.windows
+    console.print(f"{result.service}: {result.replicas} replicas; trained {w['train']['start']}"
+                  f" .. {w['train']['end']}, tested to {w['test']['end']}; best count on the "
+                  f"test window {result.oracle_count}")
+    table = Table(title=f"backtest at epsilon {result.epsilon:g}")
+    for col in ("method", "planned", "margin", "count", "violations", "without margin",
+                "within eps", "used"):
+        table.add_column(col, justify="left" if col == "method" else "right")
+    for m, b in result.methods.items():
+        if b.count is None:
+            table.add_row(m, "-", "-", "-", "-", "-", "-", b.reason[:60])
+            continue
+        used = ", ".join(f"{r.split('_')[0]} {u:.0%}" for r, u in
+                         b.utilisation_by_resource.items())
+        table.add_row(m + (" (default)" if m == result.default_method else ""),
+                      str(b.planned_count), f"{b.margin:.0%}", str(b.count),
+                      f"{b.violation_rate:.4f}", f"{b.violation_rate_without_margin:.4f}",
+                      "yes" if b.within_epsilon else "NO", used)
+    console.print(table)

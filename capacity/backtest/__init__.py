@@ -1,0 +1,18 @@
+"""``capacity backtest``: plan on the earlier part of a history, count violations on the later.
+
+:func:`backtest` takes a samples table (collected, read from the store or a file, or a public
+trace loaded by :func:`load_gcd_vms` / :func:`load_alibaba_containers`).
+"""
+
+from ._backtest import BACKTEST_SCHEMA_VERSION, BacktestResult, MethodBacktest, backtest
+from ._traces import GCD_STEP_S, load_alibaba_containers, load_gcd_vms
+
+__all__ = [
+    "BACKTEST_SCHEMA_VERSION",
+    "GCD_STEP_S",
+    "BacktestResult",
+    "MethodBacktest",
+    "backtest",
+    "load_alibaba_containers",
+    "load_gcd_vms",
+]
