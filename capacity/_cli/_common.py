@@ -12,6 +12,8 @@ from .._errors import CapacityError
 from .._units import parse_duration
 
 EXIT_OK, EXIT_WARNING, EXIT_CRITICAL, EXIT_UNKNOWN = 0, 1, 2, 3
+
+
 def stderr(message: str) -> None:
     click.echo(message, err=True)
 
@@ -29,6 +31,27 @@ class _Duration(click.ParamType):
 
 
 DURATION = _Duration()
+
+
+class _Percent(click.ParamType):
+    """A share as ``20%``, ``20`` (percent) -> 0.2."""
+
+    name = "percent"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, float):
+            return value
+        text = str(value).strip().removesuffix("%").strip()
+        try:
+            share = float(text) / 100.0
+        except ValueError:
+            self.fail(f"{value!r}: give a percentage such as 20% or 20", param, ctx)
+        if not 0.0 <= share <= 1.0:
+            self.fail(f"{value!r}: give a percentage from 0% to 100%", param, ctx)
+        return share
+
+
+PERCENT = _Percent()
 
 
 def parse_filters(values: Sequence[str]) -> dict[str, list[str]]:
@@ -49,11 +72,13 @@ def plans_status(plans: Mapping[str, Any]) -> int:
     return EXIT_CRITICAL if critical else EXIT_OK
 
 
-def print_summary(plans: Mapping[str, Any]) -> None:
+def print_summary(plans: Mapping[str, Any], status: Any = None) -> None:
+    """The summary table on stdout: one row per service (rich; plain when ``NO_COLOR`` is
+    set or stdout is not a terminal), and the ops status line under it when given."""
     from rich.console import Console
     from rich.table import Table
 
-    from ..report._render import format_value
+    from ..report._format import format_percent, format_value
 
     probe = Console()
     # A pipe or a cron mail gets the whole table: never cut names to the 80-column default.
@@ -63,7 +88,9 @@ def print_summary(plans: Mapping[str, Any]) -> None:
         width=None if probe.is_terminal else 200,
     )
     table = Table(title="capacity: safe container count per service")
-    for column in ("service", "running", "safe count", "more", "binding", "per replica"):
+    columns = ("service", "running", "safe count", "more", "binding", "per replica",
+               "headroom")
+    for column in columns:
         table.add_column(
             column,
             justify="left" if column in ("service", "binding") else "right",
@@ -72,6 +99,9 @@ def print_summary(plans: Mapping[str, Any]) -> None:
     for service, plan in plans.items():
         binding = plan.binding_resource
         per = plan.per_resource.get(binding) if binding else None
+        room = status.headrooms.get(service) if status is not None else None
+        style = "bold red" if plan.safe_count is not None and plan.running > plan.safe_count \
+            else None
         table.add_row(
             service,
             str(plan.running),
@@ -79,7 +109,10 @@ def print_summary(plans: Mapping[str, Any]) -> None:
             "-" if plan.more is None else str(plan.more),
             binding or "-",
             format_value(binding, per.demand_per_replica) if per and binding else "-",
+            format_percent(room.share) if room is not None and room.share is not None else "-",
+            style=style,
         )
     console.print(table)
-
-
+    if status is not None:
+        why = "; ".join(status.reasons)
+        console.print(f"status: {status.name}" + (f" ({why})" if why else ""), markup=False)

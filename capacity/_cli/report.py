@@ -1,4 +1,5 @@
-"""``capacity report``: collect or load, fit, plan, and write a report folder."""
+"""``capacity report``: collect or load, fit, plan, write a report folder, and exit with the
+ops status (0 ok, 1 warning, 2 critical, 3 unknown)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ from typing import Any
 
 import click
 
-from .._errors import DockerUnavailable
-from ._common import DURATION, parse_filters, plans_status, print_summary, stderr
+from .._columns import CPU, MEMORY
+from .._errors import CapacityError, DockerUnavailable
+from ._common import DURATION, PERCENT, parse_filters, print_summary, stderr
 
 
 @click.command()
@@ -19,66 +21,186 @@ from ._common import DURATION, parse_filters, plans_status, print_summary, stder
 @click.option("--interval", type=DURATION, default="1s", show_default=True,
               help="Sampling interval.")
 @click.option("--demo", is_flag=True, help="Plan from the bundled real recording.")
+@click.option("--samples", "samples_file", type=click.Path(path_type=Path), default=None,
+              help="Plan from a samples table in a Parquet or CSV file.")
+@click.option("--store", "store_path", type=click.Path(path_type=Path), default=None,
+              help="Plan from the SQLite store written by 'capacity collect'.")
+@click.option("--since", "since_s", type=DURATION, default=None,
+              help="With --store: only the last DURATION (e.g. 24h). Default: everything.")
+@click.option("--profiles", "profiles_file", type=click.Path(path_type=Path), default=None,
+              help="Plan from a profiles.json (no fitting; nothing counted as running).")
 @click.option("--machine", "machine_spec", default=None,
               help="Target machine, e.g. cpus=8,memory=32GiB. Default: this host.")
+@click.option("--epsilon", type=float, default=0.01, show_default=True,
+              help="Allowed P(overload) at a random instant for CPU, network and disk I/O "
+                   "(memory and disk space: a tenth of it).")
 @click.option("--filter", "filters", multiple=True,
               help="Only containers matching label=K[=V], name=N, ancestor=IMAGE (repeatable).")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("reports"),
               show_default=True, help="Folder the report folder is written into.")
+@click.option("--name", "name", default=None,
+              help="Report folder name (default <host>-<UTC time>); replaced if it exists.")
+@click.option("--keep", type=click.IntRange(min=1), default=None,
+              help="Keep only the newest N <host>-<UTC time> report folders under --out.")
+@click.option("--warn-headroom", type=PERCENT, default="20%", show_default=True,
+              help="Exit 1 (warning) when the least headroom is below this share.")
 @click.option("--json", "as_json", is_flag=True, help="Print plan.json to stdout only.")
+@click.option("--check", is_flag=True,
+              help="Print one Nagios-style status line with performance data, nothing else.")
 @click.option("--quiet", is_flag=True, help="No summary table.")
 def report(
     duration: float | None,
     interval: float,
     demo: bool,
+    samples_file: Path | None,
+    store_path: Path | None,
+    since_s: float | None,
+    profiles_file: Path | None,
     machine_spec: str | None,
+    epsilon: float,
     filters: tuple[str, ...],
     out_dir: Path,
+    name: str | None,
+    keep: int | None,
+    warn_headroom: float,
     as_json: bool,
+    check: bool,
     quiet: bool,
 ) -> int:
     """Collect (or load), fit, plan, and write a report folder under reports/.
 
-    With no source given it collects 10 s from the local engine; when no engine answers it
-    plans from the bundled recording instead and says so. With --duration given, a missing
-    engine is an error (exit 3).
+    Sources (one): --duration (collect now), --demo, --samples FILE, --store PATH [--since],
+    --profiles FILE. With none given it collects 10 s from the local engine; when no engine
+    answers it plans from the bundled recording instead and says so.
+
+    Exit status: 0 ok; 1 warning (least headroom below --warn-headroom, or a safe count
+    undefined); 2 critical (more containers running than the safe count); 3 unknown (the run
+    failed: no engine, bad input, bad flags, report folder not writable).
     """
-    from .._pipeline import fit_profiles, load_demo, plan_all, running_counts
-    from ..report._render import plans_to_dict, write_report
+    sources = [flag for flag, v in (("--duration", duration is not None), ("--demo", demo),
+                                    ("--samples", samples_file), ("--store", store_path),
+                                    ("--profiles", profiles_file)) if v]
+    if len(sources) > 1:
+        raise click.UsageError(f"give one source, not {' and '.join(sources)}")
+    if since_s is not None and store_path is None:
+        raise click.UsageError("--since needs --store")
+    if as_json and check:
+        raise click.UsageError("give --json or --check, not both")
+    if name is not None and (not name or "/" in name or name.startswith(".")):
+        raise click.BadParameter(f"{name!r}: a plain folder name", param_hint="--name")
+    try:
+        return _report(
+            duration=duration, interval=interval, demo=demo, samples_file=samples_file,
+            store_path=store_path, since_s=since_s, profiles_file=profiles_file,
+            machine_spec=machine_spec, epsilon=epsilon, filters=filters, out_dir=out_dir,
+            name=name, keep=keep, warn_headroom=warn_headroom, as_json=as_json, check=check,
+            quiet=quiet or as_json or check,
+        )
+    except CapacityError as exc:
+        if check:  # a Nagios plugin says UNKNOWN on stdout; main() adds the line on stderr
+            click.echo(f"CAPACITY UNKNOWN - {exc}")
+        raise
+
+
+def _report(
+    *, duration: float | None, interval: float, demo: bool, samples_file: Path | None,
+    store_path: Path | None, since_s: float | None, profiles_file: Path | None,
+    machine_spec: str | None, epsilon: float, filters: tuple[str, ...], out_dir: Path,
+    name: str | None, keep: int | None, warn_headroom: float, as_json: bool, check: bool,
+    quiet: bool,
+) -> int:
+    from .._pipeline import fit_profiles, plan_all, running_counts
+    from ..model._profile import Profiles
+    from ..report._render import plans_to_dict, rotate_reports, write_report
+    from ..report._status import check_line
     from ..solver._machine import Machine
 
     notices: list[str] = []
     machine = Machine.from_spec(machine_spec) if machine_spec else Machine.local()
-    if demo:
-        data = load_demo()
-        notices.append("planned from the bundled recording (--demo), not from this host")
+    samples = host_usage = None
+    if profiles_file is not None:
+        profiles = Profiles.from_json(_readable(profiles_file, "--profiles"))
+        running: dict[str, int] = {}
+        source = f"profiles {profiles_file}"
+        notices.append("planned from profiles alone (--profiles): nothing is counted as "
+                       "running, so 'more' is the whole safe count and no time series is drawn")
     else:
-        from ..sources._docker import connect
-
-        try:
-            client = connect()
-        except DockerUnavailable as exc:
-            if duration is not None:
-                raise
-            notices.append(f"{exc}; planning from the bundled recording instead (--demo)")
-            stderr(f"capacity: notice: {notices[-1]}")
-            data = load_demo()
-        else:
-            data = _collect_with_progress(
-                client, interval_s=interval, duration_s=duration or 10.0,
-                filters=parse_filters(filters), quiet=quiet or as_json,
-            )
-    profiles = fit_profiles(data.samples)
-    running = running_counts(data.samples)
-    plans = plan_all(profiles, machine, running=running)
-    paths = write_report(plans, profiles, out_dir=out_dir, source=data.source, notices=notices)
+        data = _load(duration=duration, interval=interval, demo=demo,
+                     samples_file=samples_file, store_path=store_path, since_s=since_s,
+                     filters=filters, notices=notices, quiet=quiet)
+        samples, source = data.samples, data.source
+        if store_path is not None:
+            host_usage = _store_host_usage(store_path, since_s)
+        profiles = fit_profiles(data)
+        running = running_counts(samples)
+    plans = plan_all(profiles, machine, running=running, epsilon=epsilon)
+    paths = write_report(plans, profiles, out_dir=out_dir, name=name, source=source,
+                         notices=notices, samples=samples, host_usage=host_usage,
+                         warn_headroom=warn_headroom)
+    if keep is not None:
+        for old in rotate_reports(out_dir, keep):
+            stderr(f"capacity: removed old report {old}")
     if as_json:
-        click.echo(json.dumps(plans_to_dict(plans, source=data.source), indent=2))
+        click.echo(json.dumps(plans_to_dict(plans, source=source), indent=2))
+    elif check:
+        click.echo(check_line(plans, paths.status))
     else:
         if not quiet:
-            print_summary(plans)
+            print_summary(plans, paths.status)
         stderr(f"capacity: report written to {paths.folder}")
-    return plans_status(plans)
+    return paths.status.code
+
+
+def _readable(path: Path, flag: str) -> Path:
+    if not path.is_file():
+        raise CapacityError(f"{flag} {path}: no such file; give the path of an existing file")
+    return path
+
+
+def _load(
+    *, duration: float | None, interval: float, demo: bool, samples_file: Path | None,
+    store_path: Path | None, since_s: float | None, filters: tuple[str, ...],
+    notices: list[str], quiet: bool,
+) -> Any:
+    from .._pipeline import load_demo, load_samples
+
+    if demo:
+        notices.append("planned from the bundled recording (--demo), not from this host")
+        return load_demo()
+    if samples_file is not None:
+        return load_samples(samples_file=_readable(samples_file, "--samples"))
+    if store_path is not None:
+        return load_samples(store=store_path, since_s=since_s)
+    from ..sources._docker import connect
+
+    try:
+        client = connect()
+    except DockerUnavailable as exc:
+        if duration is not None:
+            raise
+        notices.append(f"{exc}; planning from the bundled recording instead (--demo)")
+        stderr(f"capacity: notice: {notices[-1]}")
+        return load_demo()
+    return _collect_with_progress(
+        client, interval_s=interval, duration_s=duration or 10.0,
+        filters=parse_filters(filters), quiet=quiet,
+    )
+
+
+def _store_host_usage(store_path: Path, since_s: float | None) -> Any:
+    """Host rates from the store for the time series (None when it has none)."""
+    from datetime import UTC, datetime, timedelta
+
+    from ..store._sqlite import Store
+
+    with Store(store_path, create=False) as st:
+        host = st.host_rates()
+    if host.empty or "time" not in host.columns:
+        return None
+    host = host.rename(columns={"host_cpu_cores": CPU, "host_memory_used_bytes": MEMORY})
+    if since_s is not None:
+        host = host[host["time"] >= datetime.now(UTC) - timedelta(seconds=since_s)]
+    return host
 
 
 def _collect_with_progress(
