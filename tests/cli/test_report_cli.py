@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 
 NO_ENGINE = "unix:///nonexistent/capacity-test-docker.sock"
+#: a machine large enough that the demo recording is OK (exit 0) on it, whatever this host is
+ROOMY = ("--machine", "cpus=64,memory=256GiB")
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None):
@@ -27,22 +29,25 @@ def report_folder(out: Path) -> Path:
     return folders[0]
 
 
-def test_report_demo_writes_three_files_and_exits_0(tmp_path: Path) -> None:
-    result = run_cli("report", "--demo", "--out", str(tmp_path))
+def test_report_demo_writes_its_files_and_exits_0(tmp_path: Path) -> None:
+    result = run_cli("report", "--demo", *ROOMY, "--out", str(tmp_path))
     assert result.returncode == 0, result.stderr
     folder = report_folder(tmp_path)
-    for name in ("plan.json", "report.md", "demand_vs_count.png"):
+    for name in ("plan.json", "profiles.json", "report.md", "report.html",
+                 "demand_vs_count.png", "risk_curve.png", "demand_cdf.png",
+                 "usage_timeseries.png", "utilisation.png"):
         assert (folder / name).stat().st_size > 0
     plans = json.loads((folder / "plan.json").read_text())["plans"]
     assert plans, "the demo recording has services to plan"
     # The summary table on stdout names every planned service.
     for service in plans:
         assert service in result.stdout
+    assert "status: OK" in result.stdout
     assert not list(tmp_path.glob(".tmp-report-*")), "no temporary folder left behind"
 
 
 def test_report_json_prints_plan_only(tmp_path: Path) -> None:
-    result = run_cli("report", "--demo", "--json", "--out", str(tmp_path))
+    result = run_cli("report", "--demo", *ROOMY, "--json", "--out", str(tmp_path))
     assert result.returncode == 0, result.stderr
     doc = json.loads(result.stdout)
     assert doc["kind"] == "capacity.plans"
@@ -51,7 +56,7 @@ def test_report_json_prints_plan_only(tmp_path: Path) -> None:
 
 
 def test_no_engine_falls_back_to_demo_with_a_notice(tmp_path: Path) -> None:
-    result = run_cli("report", "--out", str(tmp_path), env={"DOCKER_HOST": NO_ENGINE})
+    result = run_cli("report", *ROOMY, "--out", str(tmp_path), env={"DOCKER_HOST": NO_ENGINE})
     assert result.returncode == 0, result.stderr
     assert "bundled recording" in result.stderr
     assert "/nonexistent/capacity-test-docker.sock" in result.stderr
@@ -82,7 +87,7 @@ def test_bad_flags_exit_3(args: tuple[str, ...]) -> None:
 def test_unwritable_report_folder_is_exit_3(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
-    result = run_cli("report", "--demo", "--out", str(blocker / "sub"))
+    result = run_cli("report", "--demo", *ROOMY, "--out", str(blocker / "sub"))
     assert result.returncode == 3
     assert "--out" in result.stderr
     assert "Traceback" not in result.stderr

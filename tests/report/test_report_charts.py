@@ -1,0 +1,191 @@
+"""What the charts show (Agg backend, Figure objects): units in axis labels, the capacity line
+at the capacity, the safe count marked, epsilon marked, the binding resource highlighted."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import matplotlib
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.colors import to_rgba
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+
+from capacity._pipeline import fit_profiles, load_demo, plan_all, running_counts
+from capacity.report._charts import (
+    demand_cdfs,
+    demand_vs_count,
+    risk_curves,
+    usage_timeseries,
+    utilisation,
+)
+from capacity.solver._machine import Machine
+from capacity.solver._plan import ResourcePlan, plan
+from capacity.solver._testing import constant_profiles
+
+matplotlib.use("Agg")
+
+#: cores and GiB are shown to the float precision of the line data
+REL_TOL = 1e-9
+UNIT_IN_LABEL = ("(cores)", "(GiB)", "(MB/s)", "(count)", "(UTC)", "(fraction)",
+                 "(% of capacity)", "(probability")
+
+
+def lines(fig: Figure) -> list[tuple[Any, Line2D]]:
+    return [(ax, ln) for ax in fig.axes for ln in ax.get_lines()]
+
+
+def labelled(fig: Figure, prefix: str) -> list[tuple[Any, Line2D]]:
+    return [(ax, ln) for ax, ln in lines(fig) if str(ln.get_label()).startswith(prefix)]
+
+
+def assert_units_in_labels(fig: Figure) -> None:
+    """Every axis label names its unit (a categorical axis may have no label)."""
+    for ax in fig.axes:
+        if not ax.axison:
+            continue
+        for label in (ax.get_xlabel(), ax.get_ylabel()):
+            if label:
+                assert any(u in label for u in UNIT_IN_LABEL), f"no unit in {label!r}"
+        assert ax.get_xlabel(), ax.get_title()
+
+
+@pytest.fixture(scope="module")
+def constant_plans() -> dict[str, Any]:
+    """0.5 cores and 1 GiB per replica on 4 cores / 16 GiB with 1 GiB reserved:
+    CPU binds at 8 replicas."""
+    profiles = constant_profiles({"cpu_cores": 0.5, "memory_working_set_bytes": 2.0**30})
+    machine = Machine.from_spec("cpus=4,memory=16GiB,reserve.memory=1GiB")
+    p = plan(profiles, machine, method="gaussian", running=3)
+    return {"plans": {p.service: p}, "profiles": profiles}
+
+
+def test_demand_vs_count_capacity_line_safe_count_and_units(constant_plans: dict) -> None:
+    plans = constant_plans["plans"]
+    (service, p), = plans.items()
+    assert p.safe_count == 8 and p.binding_resource == "cpu_cores"
+    fig = demand_vs_count(plans, constant_plans["profiles"])
+    assert_units_in_labels(fig)
+    by_title = {ax.get_title(): ax for ax in fig.axes if ax.axison}
+    cpu = by_title[f"{service}: cpu_cores (binds)"]
+    mem = by_title[f"{service}: memory_working_set_bytes"]
+    assert cpu.get_ylabel() == "CPU demand (cores)"
+    assert mem.get_ylabel() == "memory working set (GiB)"
+    cap = [ln for ln in cpu.get_lines() if str(ln.get_label()).startswith("capacity = ")]
+    assert len(cap) == 1 and cap[0].get_label() == "capacity = 4 cores"
+    assert np.allclose(cap[0].get_ydata(), 4.0, rtol=REL_TOL)
+    mem_cap = [ln for ln in mem.get_lines() if str(ln.get_label()).startswith("capacity")]
+    assert np.allclose(mem_cap[0].get_ydata(), 16.0, rtol=REL_TOL)  # GiB on the axis
+    reserve = [ln for ln in mem.get_lines() if ln.get_label() == "reserve"]
+    assert np.allclose(reserve[0].get_ydata(), 1.0, rtol=REL_TOL)
+    safe = [ln for ln in cpu.get_lines() if ln.get_label() == "safe count = 8"]
+    assert len(safe) == 1 and np.allclose(safe[0].get_xdata(), 8)
+    running = [ln for ln in cpu.get_lines() if ln.get_label() == "running now = 3"]
+    assert np.allclose(running[0].get_xdata(), 3)
+    # the plan's own total at the safe count sits on the capacity line (0.5 x 8 = 4 cores)
+    dot = [ln for ln in cpu.get_lines() if ln.get_label() == "plan's total at the safe count"]
+    assert np.allclose(dot[0].get_xdata(), 8) and np.allclose(dot[0].get_ydata(), 4.0)
+    # constant demand: the median line is N x 0.5 cores
+    med = next(ln for ln in cpu.get_lines() if ln.get_label() == "median total demand")
+    assert np.allclose(med.get_ydata(), 0.5 * np.asarray(med.get_xdata()))
+
+
+def test_demand_vs_count_without_distribution_says_so(constant_plans: dict) -> None:
+    """No profile and no curve in the plan: only the plan's per-replica line, labelled so."""
+    fig = demand_vs_count(constant_plans["plans"], None)
+    assert labelled(fig, "N x per-replica figure of the plan (no distribution)")
+    assert not labelled(fig, "median total demand")
+
+
+def test_risk_curve_marks_epsilon_and_the_safe_count(constant_plans: dict) -> None:
+    plans = constant_plans["plans"]
+    fig = risk_curves(plans)
+    assert fig is not None
+    assert_units_in_labels(fig)
+    (_, p), = plans.items()
+    cpu = next(ax for ax in fig.axes if "cpu_cores (binds)" in ax.get_title())
+    assert cpu.get_yscale() == "log"
+    eps = [ln for ln in cpu.get_lines() if str(ln.get_label()).startswith("epsilon = ")]
+    assert np.allclose(eps[0].get_ydata(), p.per_resource["cpu_cores"].epsilon)
+    safe = [ln for ln in cpu.get_lines() if ln.get_label() == "safe count = 8"]
+    assert np.allclose(safe[0].get_xdata(), 8)
+
+
+def test_risk_curve_is_omitted_when_no_plan_has_one(constant_plans: dict) -> None:
+    from dataclasses import replace
+
+    plans = {s: replace(p, per_resource={r: replace(rp, risk_curve=())
+                                         for r, rp in p.per_resource.items()})
+             for s, p in constant_plans["plans"].items()}
+    assert risk_curves(plans) is None
+
+
+def test_utilisation_highlights_the_binding_resource(constant_plans: dict) -> None:
+    plans = constant_plans["plans"]
+    fig = utilisation(plans)
+    assert_units_in_labels(fig)
+    ax = fig.axes[0]
+    (_, p), = plans.items()
+    bars = {str(b.get_label()).split(":")[0]: b for b in ax.patches}
+    assert to_rgba(bars["cpu_cores (binds)"].get_facecolor()) == to_rgba("tab:red")
+    assert to_rgba(bars["memory_working_set_bytes"].get_facecolor()) == to_rgba("tab:blue")
+    assert bars["cpu_cores (binds)"].get_width() == pytest.approx(
+        p.per_resource["cpu_cores"].utilisation_at_safe_count * 100)
+    assert labelled(fig, "capacity = 100 %")
+
+
+@pytest.fixture(scope="module")
+def demo() -> dict[str, Any]:
+    data = load_demo()
+    profiles = fit_profiles(data.samples)
+    plans = plan_all(profiles, Machine.from_spec("cpus=2,memory=24GiB"),
+                     running=running_counts(data.samples))
+    return {"samples": data.samples, "profiles": profiles, "plans": plans}
+
+
+def test_cdf_marks_the_quantiles_and_the_sized_figure(demo: dict[str, Any]) -> None:
+    service = "demo/mem-holder"
+    plans = {service: demo["plans"][service]}
+    from capacity.model._profile import Profiles
+
+    profiles = Profiles({service: demo["profiles"][service]})
+    fig = demand_cdfs(profiles, plans, demo["samples"])
+    assert_units_in_labels(fig)
+    ax = next(ax for ax in fig.axes if ax.get_title() == f"{service}: memory_working_set_bytes")
+    rp = profiles[service].resources["memory_working_set_bytes"]
+    p95 = [ln for ln in ax.get_lines() if str(ln.get_label()).startswith("p95 = ")]
+    assert np.allclose(p95[0].get_xdata(), rp.p95 / 1024**3)
+    sized = [ln for ln in ax.get_lines() if str(ln.get_label()).startswith("sized per replica")]
+    per = plans[service].per_resource["memory_working_set_bytes"].demand_per_replica
+    assert np.allclose(sized[0].get_xdata(), per / 1024**3)
+    cdf = next(ln for ln in ax.get_lines() if str(ln.get_label()).startswith("empirical CDF"))
+    assert cdf.get_ydata()[-1] == pytest.approx(1.0)
+
+
+def test_timeseries_sums_containers_per_service(demo: dict[str, Any]) -> None:
+    samples: pd.DataFrame = demo["samples"]
+    fig = usage_timeseries(samples)
+    assert fig is not None
+    assert_units_in_labels(fig)
+    cpu = next(ax for ax in fig.axes if ax.get_title() == "cpu_cores")
+    total = next(ln for ln in cpu.get_lines() if ln.get_label() == "all containers")
+    expected = samples.groupby("time")["cpu_cores"].sum(min_count=1).dropna()
+    assert np.nanmax(total.get_ydata()) == pytest.approx(expected.max())
+    services = {str(ln.get_label()) for ln in cpu.get_lines()}
+    assert set(samples["service"].unique()) <= services
+    assert usage_timeseries(None) is None
+
+
+def test_a_plan_with_no_resource_planned_draws_an_empty_note(constant_plans: dict) -> None:
+    from dataclasses import replace
+
+    (_, p), = constant_plans["plans"].items()
+    undefined = replace(p, safe_count=None, binding_resource=None, per_resource={
+        r: ResourcePlan(resource=r, safe_count=None, capacity=None, reserve=0.0, occupied=0.0,
+                        demand_per_replica=None, demand_at_safe_count=None,
+                        utilisation_at_safe_count=None, reason="no samples")
+        for r in p.per_resource})
+    fig = demand_vs_count({p.service: undefined})
+    assert fig.axes[0].get_title() == "no resource could be planned"
