@@ -44,7 +44,7 @@ MIN_TRACE_POINTS = 30
 #: at most this many replicas are summed draw by draw; beyond, the sum of the replicas' own
 #: components is extrapolated as sqrt(n / K) times the sum of K (keeps the skew of K replicas,
 #: which overstates the skew of n > K replicas: the safe side for an upper tail)
-MAX_SUMMED_REPLICAS = 256
+MAX_SUMMED_REPLICAS = 64
 
 _LEVEL_KEYS = {"p50": 0.5, "p90": 0.9, "p95": 0.95, "p99": 0.99, "p99.9": 0.999, "max": 1.0}
 
@@ -164,13 +164,15 @@ def _scaled(x: np.ndarray, target_var: float) -> np.ndarray:
 
 
 def replica_demand(
-    service_profile: Any, resource: str, *, independent_offsets: bool = False
+    service_profile: Any, resource: str, *, independent_offsets: bool = False,
+    with_trace: bool = True,
 ) -> ReplicaDemand | None:
     """The solver's view of one replica of a service for one resource, or None without samples.
 
     Reads the profile defensively: fields an older profile lacks fall back to the safe side
     (perfect correlation between replicas when neither ``replica_correlation`` nor
-    ``slow_var`` is known).
+    ``slow_var`` is known). ``with_trace=False`` skips the trace components (the closed-form
+    methods do not need them).
     """
     rp = service_profile.resources.get(resource)
     if rp is None or int(getattr(rp, "count", 0)) == 0:
@@ -201,11 +203,13 @@ def replica_demand(
     else:
         cov, note = var, "replica co-movement unknown: replicas assumed perfectly correlated"
         mode = "perfect"
-    trace = np.asarray(getattr(rp, "trace", ()) or (), dtype=float)
+    trace = np.asarray(getattr(rp, "trace", ()) or () if with_trace else (), dtype=float)
     step = float(getattr(rp, "trace_interval_s", 0.0) or 0.0)
     shared = own = np.zeros(0)
     trace_note = ""
-    if trace.size < MIN_TRACE_POINTS or not np.all(np.isfinite(trace)):
+    if not with_trace:
+        pass
+    elif trace.size < MIN_TRACE_POINTS or not np.all(np.isfinite(trace)):
         trace_note = (
             f"trace of {trace.size} points (< {MIN_TRACE_POINTS}): refit with a longer "
             "recording to use the empirical method"
@@ -303,7 +307,7 @@ class Simulator:
         self._cache: dict[int, np.ndarray] = {}
 
     def _add_replica(self) -> None:
-        start = self.rng.integers(0, self._length, size=self.n_draws)
+        start = self.rng.integers(0, self._length, size=self.n_draws, dtype=np.int32)
         if self.h == 1:
             self._own_sum[:, 0] += self.demand.own[start]
         else:
@@ -328,7 +332,8 @@ class Simulator:
         if self.demand.limit is not None:
             path = np.minimum(path, n * self.demand.limit)
         out = path[:, 0] if self.h == 1 else path.max(axis=1)
-        self._cache[n] = out.astype(np.float32) if n <= k else out
+        if n <= k:  # beyond k the extrapolation is one cheap pass: not worth the memory
+            self._cache[n] = out.astype(np.float32)
         return out
 
     def _store(self, n: int) -> None:

@@ -1,0 +1,142 @@
+"""Plan latency and accuracy of the solver's methods (issue 5).
+
+Latency: one service, and 20 services planned one by one (what ``capacity plan`` and
+``capacity report`` do), on a machine with CPU and memory, by the gaussian method (target
+< 10 ms) and the empirical method at epsilon = 1e-3 (target < 1 s; memory then runs at the
+stricter 1e-4, so 200,000 Monte Carlo draws). Every method's count is computed for the
+side-by-side table in both cases; the time is the whole ``plan()`` call, best of 3 (median
+printed too).
+
+Accuracy: synthetic services whose true law is known (a slow swing shared by all replicas
+plus a fast residual of each replica: normal, gamma-skewed, or on/off bursts). One replica's
+recorded trace (20,000 samples) is profiled; each method picks N; the true P(overload) at
+that N is then measured on fresh draws from the true law (400,000 draws). A method is good
+when its N is large while the true risk stays at or below epsilon.
+
+Run:  .venv/bin/python benchmarks/bench_plan.py
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+import numpy as np
+
+from capacity._columns import CPU, MEMORY
+from capacity.solver import METHODS, Machine, plan
+from capacity.solver._testing import profiles_of, resource_profile, service_profile
+
+TRUE_DRAWS = 400_000
+TRACE_POINTS = 20_000
+LATENCY_TRACE_POINTS = 2_000  # profiles keep at most ~2,000 trace points
+SLOW_PERIOD = 2_000  # samples per slow cycle
+WINDOW_S = 300.0
+
+
+def service(name: str, rng: np.random.Generator, scale: float = 1.0):
+    t = np.arange(LATENCY_TRACE_POINTS)
+    slow = 0.1 * np.sin(2 * np.pi * t / SLOW_PERIOD + rng.uniform(0, 6.28))
+    cpu = scale * (0.4 + slow + rng.gamma(2.0, 0.1, t.size))
+    mem = scale * (2e8 + 3e7 * slow + rng.gamma(3.0, 1e7, t.size))
+    return service_profile(name, {
+        CPU: resource_profile(CPU, cpu, window_s=WINDOW_S),
+        MEMORY: resource_profile(MEMORY, mem, window_s=WINDOW_S),
+    })
+
+
+def timed(fn, repeat: int = 3) -> tuple[float, float]:
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times), statistics.median(times)
+
+
+def latency() -> None:
+    rng = np.random.default_rng(0)
+    profiles = profiles_of(*(service(f"svc{i:02d}", rng, 1 + 0.1 * i) for i in range(20)))
+    machine = Machine.from_spec("cpus=32,memory=64GiB")
+    names = sorted(profiles.services)
+    print("## latency (seconds, best / median of 3; CPU + memory, 2,000-point traces)")
+    print("| case | 1 service | 20 services |")
+    print("| --- | ---: | ---: |")
+    cases = [
+        ("gaussian alone (compare=False)", {"method": "gaussian", "compare": False}),
+        ("gaussian + every method side by side, empirical risk", {"method": "gaussian"}),
+        ("empirical, epsilon 1e-3 for all resources",
+         {"method": "empirical", "epsilon": 1e-3, "incompressible_epsilon": 1e-3}),
+        ("empirical, epsilon 1e-3 (memory default 1e-4)",
+         {"method": "empirical", "epsilon": 1e-3}),
+        ("empirical alone, epsilon 1e-3 for all (compare=False)",
+         {"method": "empirical", "epsilon": 1e-3, "incompressible_epsilon": 1e-3,
+          "compare": False}),
+    ]
+    for label, kwargs in cases:
+        cells = []
+        for n in (1, 20):
+            def run(n=n, kwargs=kwargs) -> None:
+                for s in names[:n]:
+                    plan(profiles, machine, service=s, rng=np.random.default_rng(0), **kwargs)
+            best, med = timed(run)
+            cells.append(f"{best:.4f} / {med:.4f}")
+        print(f"| {label} | " + " | ".join(cells) + " |")
+
+
+def true_p_overload(n: int, usable: float, kind: str, amp: float,
+                    rng: np.random.Generator) -> float:
+    phase = rng.uniform(0, 2 * np.pi, TRUE_DRAWS)
+    slow = amp * np.sin(phase)
+    total = n * (0.4 + slow)
+    for _ in range(n):
+        total += fast(kind, rng, TRUE_DRAWS)
+    return float(np.mean(total > usable))
+
+
+def fast(kind: str, rng: np.random.Generator, size: int) -> np.ndarray:
+    if kind == "normal":
+        return rng.normal(0.2, 0.1, size)
+    if kind == "gamma":
+        return rng.gamma(0.5, 0.4, size)  # mean 0.2, skewed
+    # on/off bursts: 10 % of the time 1.2 cores, else 0.09 (mean 0.2)
+    return np.where(rng.random(size) < 0.1, 1.2, 0.0888)
+
+
+SCENARIOS = (  # (fast residual, slow amplitude, cores, epsilon)
+    ("normal", 0.1, 16.0, 0.01),
+    ("gamma", 0.1, 16.0, 0.01),
+    ("gamma", 0.02, 16.0, 0.001),
+    ("bursts", 0.02, 8.0, 0.01),
+    ("bursts", 0.02, 8.0, 0.001),
+    ("normal", 0.3, 16.0, 0.01),
+)
+
+
+def accuracy() -> None:
+    print("\n## accuracy: N chosen, and the true P(overload) at that N")
+    cols = [*METHODS[1:], "gaussian, independent (opt-in)"]
+    print("| fast residual | slow amplitude | cores | epsilon | " + " | ".join(cols) + " |")
+    print("| --- | ---: | ---: | ---: |" + " ---: |" * len(cols))
+    for kind, amp, cpus, eps in SCENARIOS:
+        rng = np.random.default_rng(1)
+        t = np.arange(TRACE_POINTS)
+        trace = 0.4 + amp * np.sin(2 * np.pi * t / SLOW_PERIOD) + fast(kind, rng, t.size)
+        profiles = profiles_of(service_profile("svc", {
+            CPU: resource_profile(CPU, trace, window_s=WINDOW_S)}))
+        cells = []
+        for col in cols:
+            method = col.split(",")[0]
+            p = plan(profiles, Machine.from_spec(f"cpus={cpus}"), method=method, epsilon=eps,
+                     quantile_level=1 - eps if method == "quantile" else None,
+                     independent_offsets="independent" in col, compare=False)
+            n = p.safe_count or 0
+            risk = true_p_overload(n, cpus, kind, amp, np.random.default_rng(2))
+            flag = "" if risk <= eps * 1.1 else " **over**"
+            cells.append(f"{n} ({risk:.4f}){flag}")
+        print(f"| {kind} | {amp:g} | {cpus:g} | {eps:g} | " + " | ".join(cells) + " |")
+
+
+if __name__ == "__main__":
+    latency()
+    accuracy()
