@@ -36,6 +36,7 @@ import numpy as np
 from scipy import stats
 
 from .._columns import CPU, MEMORY
+from .._errors import CapacityError
 
 __all__ = ["MIN_TRACE_POINTS", "ReplicaDemand", "Simulator", "clopper_pearson", "replica_demand"]
 
@@ -115,10 +116,10 @@ class ReplicaDemand:
         for key, level in _LEVEL_KEYS.items():
             if abs(level - q) < 1e-12 and named.get(key) is not None:
                 value = float(named[key])
-        if value is None and getattr(p, "histogram_weights", ()):
+        if value is None and len(getattr(p, "histogram_weights", ()) or ()) > 0:
             try:
                 value = float(p.quantile(q))
-            except Exception:  # an old or empty histogram: fall back to interpolation
+            except (CapacityError, ValueError, StopIteration):  # empty or old histogram
                 value = None
         if value is None:
             levels = sorted(

@@ -264,9 +264,9 @@ class MixModel:
         vec = np.array([n.get(s, 0) for s in self.services], dtype=float)
         mu, a, b, z = self.gaussian_parts(r)
         total = float(mu @ vec + z * math.sqrt(max(vec @ a @ vec + b @ vec, 0.0)))
-        limits = [models[s].demand.limit for s in n]
-        if all(lim is not None for lim in limits):
-            total = min(total, sum(c * models[s].demand.limit for s, c in n.items()))  # type: ignore[operator]
+        limits = {s: models[s].demand.limit for s in n}
+        if all(lim is not None for lim in limits.values()):
+            total = min(total, sum(c * float(limits[s] or 0.0) for s, c in n.items()))
         return total
 
     def p_overload(

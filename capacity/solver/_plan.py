@@ -667,7 +667,7 @@ def plan(
             raise InvalidParameter(f"occupied of {r}", "plan", "a finite number >= 0", occ)
         demand = replica_demand(sp, r, independent_offsets=independent_offsets,
                                 with_trace=compare or method == "empirical")
-        base = dict(resource=r, capacity=capacity, reserve=reserve, occupied=occ,
+        base: dict[str, Any] = dict(resource=r, capacity=capacity, reserve=reserve, occupied=occ,
                     epsilon=eps_by_resource[r], method=method)
         if capacity is None:
             why = next((m.split(": ", 1)[1] for m in machine.missing if m.startswith(r + ":")),
