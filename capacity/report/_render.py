@@ -400,6 +400,7 @@ def write_report(
     try:
         out.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=".tmp-report-", dir=out))
+        tmp.chmod(0o755)  # mkdtemp makes it private; a report is meant to be read
     except OSError as exc:
         raise CapacityError(
             f"cannot write a report under {out}: {exc.strerror or exc}; "
