@@ -25,9 +25,13 @@ from bisect import bisect_left
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._errors import InsufficientData, InvalidParameter, ProfileVersionError
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from matplotlib.axes import Axes
 
 __all__ = [
     "PROFILES_SCHEMA_VERSION",
@@ -417,6 +421,24 @@ class ServiceProfile:
     time_start: str = ""
     time_end: str = ""
 
+    def to_frame(self) -> pd.DataFrame:
+        """One row per resource (quantiles, sizing figure, fit), in the column units."""
+        from ._display import service_frame
+
+        return service_frame(self)
+
+    def _repr_html_(self) -> str:
+        from ._display import service_html
+
+        return service_html(self)
+
+    def plot(self, ax: Axes | None = None, *, resource: str | None = None) -> Axes:
+        """Demand over time for one resource (default CPU) with its quantiles; returns the
+        Axes (a new Figure's, not pyplot's, when ``ax`` is None)."""
+        from ._display import plot_service
+
+        return plot_service(self, ax, resource=resource)
+
     def to_dict(self) -> dict[str, Any]:
         d = {f.name: getattr(self, f.name) for f in fields(self)}
         d["resources"] = {k: v.to_dict() for k, v in self.resources.items()}
@@ -509,6 +531,24 @@ class Profiles:
 
     def __len__(self) -> int:
         return len(self.services)
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per (service, resource), in the column units."""
+        from ._display import profiles_frame
+
+        return profiles_frame(self)
+
+    def _repr_html_(self) -> str:
+        from ._display import profiles_html
+
+        return profiles_html(self)
+
+    def plot(self, ax: Axes | None = None, *, resource: str | None = None) -> Axes:
+        """One replica's demand distribution per service for one resource (default CPU);
+        returns the Axes (a new Figure's, not pyplot's, when ``ax`` is None)."""
+        from ._display import plot_profiles
+
+        return plot_profiles(self, ax, resource=resource)
 
     def to_dict(self) -> dict[str, Any]:
         return {
