@@ -72,7 +72,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from scipy import stats
@@ -82,6 +82,10 @@ from .._errors import InsufficientData, InvalidParameter, ProfileVersionError
 from ..model._profile import Profiles, ServiceProfile
 from ._demand import MAX_SUMMED_REPLICAS, ReplicaDemand, Simulator, clopper_pearson, replica_demand
 from ._machine import Machine
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from matplotlib.axes import Axes
 
 __all__ = [
     "DEFAULT_METHOD",
@@ -195,6 +199,24 @@ class Plan:
     def more(self) -> int | None:
         """How many more replicas fit beside the ``running`` ones (never negative)."""
         return None if self.safe_count is None else max(self.safe_count - self.running, 0)
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per resource (see :func:`capacity.solver._display.plan_frame`)."""
+        from ._display import plan_frame
+
+        return plan_frame(self)
+
+    def _repr_html_(self) -> str:
+        from ._display import plan_html
+
+        return plan_html(self)
+
+    def plot(self, ax: Axes | None = None) -> Axes:
+        """P(overload) against the count per resource, epsilon and the safe count marked;
+        returns the Axes (a new Figure's, not pyplot's, when ``ax`` is None)."""
+        from ._display import plot_plan
+
+        return plot_plan(self, ax)
 
     def to_dict(self) -> dict[str, Any]:
         return {
