@@ -159,7 +159,8 @@ def _demand_panel(ax: Axes, plan: Plan, r: str, n_max: int, band: DemandBand | N
     if rp.occupied:
         ax.axhline(base / scale, color="grey", linestyle="--", label="reserve + others running")
     n = rp.safe_count
-    ax.axvline(n, color=_BIND_COLOUR, linestyle=":", label=f"safe count = {n}")
+    if n is not None:
+        ax.axvline(n, color=_BIND_COLOUR, linestyle=":", label=f"safe count = {n}")
     if rp.demand_at_safe_count is not None and n is not None:
         ax.plot([n], [(base + rp.demand_at_safe_count) / scale], "o", color=_BIND_COLOUR,
                 label="plan's total at the safe count")

@@ -233,18 +233,18 @@ def report_context(
     warnings: list[str] = list(notices)
     for name, sp in profiles.services.items():
         res = []
-        for r, rp in sp.resources.items():
-            fit = getattr(rp, "fit", None)
-            burst = getattr(rp, "burst", None)
+        for r, prof in sp.resources.items():
+            fit = getattr(prof, "fit", None)
+            burst = getattr(prof, "burst", None)
             res.append({
                 "resource": r,
-                "count": str(rp.count),
-                "mean": format_value(r, rp.mean),
-                "p50": format_value(r, rp.p50),
-                "p95": format_value(r, rp.p95),
-                "p99": format_value(r, rp.p99),
-                "max": format_value(r, rp.max),
-                "sized_by": f"{rp.demand_statistic} = {format_value(r, rp.demand)}",
+                "count": str(prof.count),
+                "mean": format_value(r, prof.mean),
+                "p50": format_value(r, prof.p50),
+                "p95": format_value(r, prof.p95),
+                "p99": format_value(r, prof.p99),
+                "max": format_value(r, prof.max),
+                "sized_by": f"{prof.demand_statistic} = {format_value(r, prof.demand)}",
                 "fit": getattr(fit, "family", "-") if fit is not None else "-",
                 "burst": ("-" if burst is None or getattr(burst, "mean_run_s", None) is None
                           else f"{burst.mean_run_s:.3g} s mean, {burst.max_run_s:.3g} s max"),
