@@ -1,7 +1,7 @@
 """The solver: machine, reserves and risk -> the largest safe count, mixes, stacks and fleets."""
 
 from ._compose import ComposeService, Stack, plan_stack, read_compose
-from ._machine import Machine, parse_rate
+from ._machine import Machine, measured_reserve, parse_rate
 from ._mix import FleetPlan, MixModel, MixPlan, MixResource, more_of, ratio, size_fleet, weighted
 from ._plan import (
     DEFAULT_METHOD,
@@ -29,6 +29,7 @@ __all__ = [
     "Plan",
     "ResourcePlan",
     "Stack",
+    "measured_reserve",
     "more_of",
     "parse_rate",
     "plan",

@@ -26,7 +26,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._columns import (
     CPU,
@@ -37,10 +37,13 @@ from .._columns import (
     NET_RX,
     NET_TX,
 )
-from .._errors import InvalidParameter
+from .._errors import InsufficientData, InvalidParameter
 from .._units import parse_bytes
 
-__all__ = ["Machine", "parse_rate"]
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["HOST_BASELINE_COLUMNS", "Machine", "measured_reserve", "parse_rate"]
 
 _SPEC_HELP = (
     "a spec like cpus=8,memory=32GiB,net=10Gbit,disk_bw=500MB/s,disk=400GB "
@@ -355,3 +358,76 @@ class Machine:
             missing=tuple(d.get("missing", ())),
         )
 
+
+
+#: host rate column (from :func:`capacity.store.host_to_rates`) -> the container column it bounds
+HOST_BASELINE_COLUMNS: Mapping[str, str] = {
+    "host_cpu_cores": CPU,
+    "host_memory_used_bytes": MEMORY,
+    "host_net_rx_bytes_per_second": NET_RX,
+    "host_net_tx_bytes_per_second": NET_TX,
+    "host_disk_read_bytes_per_second": DISK_READ,
+    "host_disk_write_bytes_per_second": DISK_WRITE,
+}
+
+
+def measured_reserve(
+    host_rates: pd.DataFrame,
+    samples: pd.DataFrame,
+    *,
+    quantile: float = 0.95,
+    tolerance_s: float | None = None,
+) -> dict[str, float]:
+    """The OS + engine baseline per resource: host usage minus the containers' sum, measured.
+
+    For every host interval, the containers' samples ending at the same time (within
+    ``tolerance_s``, default half the median interval) are summed and taken from the host's
+    figure; the reserve is the ``quantile`` of that difference over time, clipped at 0.
+
+    Parameters
+    ----------
+    host_rates : DataFrame
+        From :func:`capacity.store.host_to_rates` (``time`` and ``host_*`` columns).
+    samples : DataFrame
+        The samples table of the same collection (``time`` and resource columns).
+    quantile : float
+        Which quantile of the baseline over time to reserve, in (0, 1].
+
+    Returns
+    -------
+    dict
+        Per resource column with data on both sides, in its unit.
+
+    Notes
+    -----
+    Traps: the host's "used" memory (psutil: total minus available) counts page cache the
+    kernel cannot drop quickly and kernel memory, while a container's working set leaves out
+    its inactive file cache, so the memory baseline includes some cache; and a baseline measured
+    with containers running includes the engine's own overhead for them (per-container shims),
+    which grows with the count.
+    """
+    import pandas as pd
+
+    if not 0 < quantile <= 1:
+        raise InvalidParameter("quantile", "measured_reserve", "in (0, 1]", quantile)
+    if len(host_rates) == 0 or len(samples) == 0:
+        raise InsufficientData(
+            "no host rates or no samples to measure the baseline from: collect with the host "
+            "reader on, or configure the reserve (reserve.cpus=..., reserve.memory=...)"
+        )
+    columns = [c for c in HOST_BASELINE_COLUMNS.values() if c in samples.columns]
+    sums = samples.groupby("time")[columns].sum(min_count=1).sort_index().reset_index()
+    host = host_rates.sort_values("time").reset_index(drop=True)
+    if tolerance_s is None:
+        steps = host["time"].diff().dt.total_seconds().dropna()
+        tolerance_s = float(steps.median()) / 2 if len(steps) else 0.5
+    merged = pd.merge_asof(host, sums, on="time", direction="nearest",
+                           tolerance=pd.Timedelta(seconds=tolerance_s))
+    out: dict[str, float] = {}
+    for host_col, column in HOST_BASELINE_COLUMNS.items():
+        if host_col not in merged.columns or column not in merged.columns:
+            continue
+        diff = (merged[host_col] - merged[column]).dropna()
+        if len(diff):
+            out[column] = max(float(diff.quantile(quantile)), 0.0)
+    return out

@@ -89,3 +89,22 @@ def test_local_with_speed_zero_nic_names_net_as_missing() -> None:
     assert NET_RX not in m.capacity and DISK_USAGE not in m.capacity
     missing = " ".join(m.missing)
     assert "eth0 reports speed 0" in missing and "give net=" in missing and "give disk=" in missing
+
+
+def test_measured_reserve_is_host_minus_containers() -> None:
+    import pandas as pd
+
+    from capacity.solver import measured_reserve
+
+    times = pd.date_range("2026-01-01", periods=100, freq="1s", tz="UTC")
+    host = pd.DataFrame({"time": times, "host_cpu_cores": 1.5 + 0.01 * (times.second % 10),
+                         "host_memory_used_bytes": 3e9})
+    samples = pd.concat([
+        pd.DataFrame({"time": times, "container_id": c, CPU: 0.5, MEMORY: 5e8})
+        for c in ("a", "b")
+    ])
+    reserve = measured_reserve(host, samples, quantile=1.0)
+    assert reserve[CPU] == pytest.approx(0.59)
+    assert reserve[MEMORY] == pytest.approx(2e9)
+    m = Machine.from_spec("cpus=8,memory=32GiB").with_reserve(reserve)
+    assert m.reserved(CPU) == pytest.approx(0.59)
