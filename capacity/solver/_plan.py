@@ -58,7 +58,8 @@ per-replica figure: ``demand_at_safe_count / safe_count`` for pooled methods),
 ``demand_at_safe_count`` (the total the method compares with ``capacity - reserve - occupied``),
 ``utilisation_at_safe_count`` (``(reserve + occupied + demand_at_safe_count) / capacity``),
 ``reason``, ``epsilon``, ``method``, ``mean_per_replica``, ``expected_utilisation_at_safe_count``
-(with the mean demand), ``p_overload_at_safe_count``, ``p_overload_interval_at_safe_count``
+and ``expected_utilisation_at_next`` (with the mean demand, at N and N + 1),
+``p_overload_at_safe_count``, ``p_overload_interval_at_safe_count``
 ([lo, hi] or null), ``p_overload_at_next`` (N + 1), ``safe_count_interval`` ([lo, hi] or
 null), ``methods`` (per method: safe count or null), ``risk_curve`` ([[N, P(overload)], ...])),
 ``assumptions`` (list of str), ``meta``. Units are those of the resource column. A new field is
@@ -144,6 +145,7 @@ class ResourcePlan:
     method: str = ""
     mean_per_replica: float | None = None
     expected_utilisation_at_safe_count: float | None = None
+    expected_utilisation_at_next: float | None = None
     p_overload_at_safe_count: float | None = None
     p_overload_interval_at_safe_count: tuple[float, float] | None = None
     p_overload_at_next: float | None = None
@@ -402,13 +404,47 @@ class ResourceModel:
         if d.mean <= 0 and d.var <= 0:
             return None, "no measurable demand: does not limit the count", None
         if method == "gaussian":
-            n = _largest(lambda k: float(self.gaussian_total(k)) <= usable * (1 + _FIT_RTOL))
+            n = self._gaussian_count(usable)
             return n, ("unbounded: demand too small to limit the count" if n is None else ""), None
         if method == "empirical":
             if self.sim is None:
                 return None, d.trace_note or "no trace", None
             return self._empirical_safe(usable)
         raise InvalidParameter("method", "plan", f"one of {METHODS}", method)
+
+    def _gaussian_count(self, usable: float) -> int | None:
+        """Largest n with ``n mu + z sqrt(n var + n (n - 1) cov) <= usable``.
+
+        Squaring gives ``(mu^2 - z^2 cov) n^2 - (2 U mu + z^2 (var - cov)) n + U^2 >= 0`` for
+        ``n <= U / mu``; its smaller root is the real-valued answer, checked and stepped on
+        the exact constraint (rounding), so only a few evaluations are needed.
+        """
+        d, z = self.demand, self.z
+
+        def fits(k: int) -> bool:
+            return float(self.gaussian_total(k)) <= usable * (1 + _FIT_RTOL)
+
+        mu, v, c = d.mean, max(d.var, 0.0), min(max(d.cov, 0.0), max(d.var, 0.0))
+        if mu <= 0:
+            return _largest(fits)
+        a = mu * mu - z * z * c
+        b = 2 * usable * mu + z * z * (v - c)
+        if abs(a) < 1e-12 * mu * mu:
+            root = usable * usable / b if b > 0 else usable / mu
+        else:
+            disc = max(b * b - 4 * a * usable * usable, 0.0)
+            # the smaller positive root, in the form that does not cancel
+            root = 2 * usable * usable / (b + math.sqrt(disc)) if b > 0 else usable / mu
+        guess = max(int(min(root, usable / mu)), 0)
+        if d.limit is not None and d.limit > 0:
+            guess = max(guess, math.floor(usable / d.limit * (1 + _FIT_RTOL)))
+        if guess > _MAX_COUNT:
+            return None
+        while guess > 0 and not fits(guess):
+            guess -= 1
+        while fits(guess + 1):
+            guess += 1
+        return guess
 
     def exceedances(self, n: int, usable: float) -> int:
         sim = self.sim
@@ -765,6 +801,7 @@ def _resource_plan(
         reason=reasons[chosen] or ("" if n > 0 else "not even one replica fits"),
         mean_per_replica=mean,
         expected_utilisation_at_safe_count=(fixed + n * mean) / capacity,
+        expected_utilisation_at_next=(fixed + (n + 1) * mean) / capacity,
         p_overload_at_safe_count=p_n,
         p_overload_interval_at_safe_count=p_interval,
         p_overload_at_next=p_next,
