@@ -57,7 +57,8 @@ def collect_profile(
         time.sleep(warmup_s)
         data = collect_samples(client, interval_s=interval_s, duration_s=duration_s,
                                filters=reps.filters)
-    profiles = (model or ProfileModel()).fit(data.samples).profiles_
+    # declared limits (--cpus, -m) live in the containers table: the limits method needs them
+    profiles = (model or ProfileModel()).fit(data.samples, containers=data.containers).profiles_
     return profiles, data.samples
 
 
