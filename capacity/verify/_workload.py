@@ -8,6 +8,7 @@ removes them on exit.
 from __future__ import annotations
 
 import contextlib
+import re
 import shlex
 import time
 import uuid
@@ -112,7 +113,7 @@ class Workload:
             command=tuple(str(c) for c in command) if command else None,
             environment={str(k): str(v) for k, v in env.items()}, tmpfs=tmpfs,
             cpu_limit_cores=float(cpus) if cpus is not None else None,
-            memory_limit_bytes=int(parse_bytes(memory, name="memory")) if memory else None,
+            memory_limit_bytes=_docker_bytes(memory) if memory else None,
         )
 
     def run_kwargs(self) -> dict[str, Any]:
@@ -136,6 +137,17 @@ class Workload:
             "cpu_limit_cores": self.cpu_limit_cores,
             "memory_limit_bytes": self.memory_limit_bytes, "description": self.description,
         }
+
+
+def _docker_bytes(value: Any) -> int:
+    """A Compose/Docker size: ``64m``, ``64M``, ``1g``, ``512mb`` are binary (Docker's rule);
+    units with an ``i`` (``64MiB``) or a plain number of bytes as :func:`parse_bytes`."""
+    text = str(value).strip()
+    match = re.fullmatch(r"([0-9]*\.?[0-9]+)\s*([kKmMgGtT])[bB]?", text)
+    if match:
+        power = "kmgt".index(match.group(2).lower()) + 1
+        return int(float(match.group(1)) * 1024**power)
+    return int(parse_bytes(text, name="memory"))
 
 
 @dataclass(frozen=True)
