@@ -1,5 +1,36 @@
-"""capacity: how many containers fit safely on a machine, from what they really use."""
+"""capacity: how many containers fit safely on a machine, from what they really use.
 
+The pipeline, one function per stage::
+
+    import capacity
+    samples = capacity.load(demo=True)           # or capacity.collect("30s"), load("x.parquet")
+    profiles = capacity.fit(samples)             # one replica's demand per service
+    plans = capacity.plan_all(profiles, "cpus=8,memory=32GiB", running=samples)
+    plans.what_if(machine="cpus=16,memory=64GiB")
+    capacity.report(plans, samples=samples)      # reports/<host>-<UTC time>/report.html
+
+Tables are pandas DataFrames with units in the column names; results are frozen dataclasses
+with ``to_dict()``, ``to_frame()``, ``_repr_html_`` and ``plot(ax=None)``. Every error derives
+from :class:`CapacityError`.
+"""
+
+# The report stage's package is imported before the report() function is bound below: the first
+# import of a subpackage sets the parent's attribute of that name, which would otherwise replace
+# capacity.report (the function) with the module the first time a report is written.
+from . import report as _report_stage  # noqa: F401
+from ._api import (
+    Plans,
+    collect,
+    fit,
+    load,
+    plan,
+    plan_all,
+    plan_mix,
+    report,
+    running_counts,
+    size,
+    what_if,
+)
 from ._errors import (
     CapacityError,
     ContainerGone,
@@ -12,6 +43,11 @@ from ._errors import (
     ProfileVersionError,
     StoreError,
 )
+from .model._fit import ProfileModel
+from .model._profile import Profiles, ResourceProfile, ServiceProfile
+from .solver._machine import Machine
+from .solver._mix import FleetPlan, MixPlan
+from .solver._plan import Plan, ResourcePlan
 
 __version__ = "0.1.0"
 
@@ -19,12 +55,32 @@ __all__ = [
     "CapacityError",
     "ContainerGone",
     "DockerUnavailable",
+    "FleetPlan",
     "InsufficientData",
     "InvalidParameter",
     "InvalidSamples",
+    "Machine",
+    "MixPlan",
     "NoContainers",
     "NotFittedError",
+    "Plan",
+    "Plans",
+    "ProfileModel",
     "ProfileVersionError",
+    "Profiles",
+    "ResourcePlan",
+    "ResourceProfile",
+    "ServiceProfile",
     "StoreError",
     "__version__",
+    "collect",
+    "fit",
+    "load",
+    "plan",
+    "plan_all",
+    "plan_mix",
+    "report",
+    "running_counts",
+    "size",
+    "what_if",
 ]
