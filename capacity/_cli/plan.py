@@ -1,8 +1,9 @@
 """``capacity plan``: profiles + machine + risk -> the safe count (a table, or ``--json``).
 
-Exit status: 0 ok; 2 when a service runs more replicas (``--running``) than its safe count, or
-(``--compose``/``--ratio``) not even one copy fits; 3 on bad input or an undefined mix (a
-Compose service without a profile). The JSON forms are documented in docs/plan-json.md.
+Exit status: 0 ok; 2 when a service runs more replicas (``--running``) than its safe count,
+(``--compose``/``--ratio``) not even one copy fits, or (``--more``/``--maximise``) what runs
+now already exceeds the risk; 3 on bad input or a Compose service without a profile. The JSON
+forms are documented in docs/plan-json.md.
 """
 
 from __future__ import annotations
@@ -43,6 +44,21 @@ def parse_ports(values: tuple[str, ...]) -> dict[str, list[int]]:
             raise click.BadParameter(f"{value!r}: use SERVICE=HOSTPORT, e.g. web=8080",
                                      param_hint="--port")
         out.setdefault(name, []).append(int(port))
+    return out
+
+
+def _parse_weights(values: tuple[str, ...]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for value in values:
+        name, sep, weight = value.rpartition("=")
+        try:
+            w = float(weight)
+        except ValueError:
+            w = -1.0
+        if not sep or not name or not w >= 0:
+            raise click.BadParameter(f"{value!r}: use SERVICE=WEIGHT, e.g. web=2",
+                                     param_hint="--maximise")
+        out[name] = w
     return out
 
 
@@ -109,12 +125,19 @@ def _kwargs(epsilon: float, memory_epsilon: float | None, method: str, seed: int
               help="With --compose: plan services without a profile by declared limits.")
 @click.option("--ratio", "ratio_opt", multiple=True,
               help="SERVICE=N (repeatable): the largest multiple of this ratio that fits.")
+@click.option("--more", "more_service", default=None,
+              help="How many more of SERVICE fit beside --running, every service's demand "
+                   "drawn with its correlation (a mix).")
+@click.option("--maximise", "weights_opt", multiple=True,
+              help="SERVICE=WEIGHT (repeatable): the counts maximising the weighted sum "
+                   "(scipy milp), at least the --running counts, checked by simulation.")
 def plan(
     profiles_path: Path, machine_spec: str, epsilon: float, memory_epsilon: float | None,
     method: str, seed: int, as_json: bool, services: tuple[str, ...],
     running_opt: tuple[str, ...], ports_opt: tuple[str, ...], horizon: float | None,
     quantile_level: float | None, independent_offsets: bool, require_confidence: bool,
     compose_path: Path | None, limits_for_unprofiled: bool, ratio_opt: tuple[str, ...],
+    more_service: str | None, weights_opt: tuple[str, ...],
 ) -> int:
     """How many replicas fit on the machine at risk EPSILON, per service and resource.
 
@@ -126,24 +149,31 @@ def plan(
     kwargs = _kwargs(epsilon, memory_epsilon, method, seed)
     running = parse_counts(running_opt, "--running")
     ports = parse_ports(ports_opt)
-    if compose_path is not None or ratio_opt:
+    if compose_path is not None or ratio_opt or more_service or weights_opt:
         from ..solver._compose import plan_stack, read_compose
-        from ..solver._mix import ratio
+        from ..solver._mix import more_of, ratio, weighted
 
         kwargs.update(independent_offsets=independent_offsets, quantile_level=quantile_level)
         if compose_path is not None:
             mix = plan_stack(profiles, machine, read_compose(compose_path),
                              limits_for_unprofiled=limits_for_unprofiled, **kwargs)
-        else:
+        elif ratio_opt:
             mix = ratio(profiles, machine, parse_counts(ratio_opt, "--ratio"), ports=ports,
                         **kwargs)
+        elif more_service:
+            mix = more_of(profiles, machine, more_service, running, ports=ports, **kwargs)
+        else:
+            weights = _parse_weights(weights_opt)
+            mix = weighted(profiles, machine, weights, minimum=running, ports=ports, **kwargs)
         if as_json:
             click.echo(json.dumps(mix.to_dict(), indent=2, allow_nan=False))
         else:
             _print_mix(mix)
-        if not mix.safe:
-            return EXIT_UNKNOWN
-        return EXIT_OK if (mix.multiple or 0) >= 1 else EXIT_CRITICAL
+        if not mix.safe and mix.kind in ("stack", "weighted"):
+            return EXIT_UNKNOWN if mix.kind == "stack" else EXIT_CRITICAL
+        if mix.kind in ("stack", "ratio"):
+            return EXIT_OK if (mix.multiple or 0) >= 1 else EXIT_CRITICAL
+        return EXIT_OK if mix.safe else EXIT_CRITICAL
     names = list(services) or sorted(profiles.services)
     plans = {}
     for name in names:
@@ -220,8 +250,13 @@ def _print_mix(mix: Any) -> None:
     if not mix.safe:
         console.print(f"undefined: {mix.reason}")
         return
-    what = "copies of the stack" if mix.kind == "stack" else "multiples of the ratio"
-    console.print(f"{mix.multiple} {what} fit; {mix.binding_resource} binds")
+    if mix.kind in ("stack", "ratio"):
+        what = "copies of the stack" if mix.kind == "stack" else "multiples of the ratio"
+        console.print(f"{mix.multiple} {what} fit; {mix.binding_resource} binds")
+    elif mix.kind == "more":
+        console.print(f"{mix.more} more fit; {mix.binding_resource} binds")
+    else:
+        console.print(f"best weighted counts; {mix.binding_resource} binds")
     for s, n in mix.counts.items():
         console.print(f"  {s}: {n}")
     for r, m in mix.per_resource.items():

@@ -78,3 +78,20 @@ def test_plan_compose(tmp_path: Path, capsys) -> None:
                str(compose), "--json"])
     doc = json.loads(capsys.readouterr().out)
     assert rc == 0 and doc["multiple"] == 8 and doc["counts"] == {"shop/web": 16}
+
+
+def test_plan_more_and_maximise(tmp_path: Path, capsys) -> None:
+    from capacity.solver._testing import profiles_of, service_profile
+
+    a, b = constant_profiles({CPU: 0.5}, service="a"), constant_profiles({CPU: 1.0}, service="b")
+    path = tmp_path / "p.json"
+    profiles_of(service_profile("a", a["a"].resources),
+                service_profile("b", b["b"].resources)).to_json(path)
+    rc = main(["plan", "--profiles", str(path), "--machine", "cpus=8", "--running", "b=2",
+               "--more", "a", "--json"])
+    doc = json.loads(capsys.readouterr().out)
+    assert rc == 0 and doc["more"] == 12 and doc["counts"] == {"a": 12, "b": 2}
+    rc = main(["plan", "--profiles", str(path), "--machine", "cpus=8", "--running", "b=2",
+               "--maximise", "a=1", "--maximise", "b=3", "--json"])
+    doc = json.loads(capsys.readouterr().out)
+    assert rc == 0 and doc["counts"] == {"a": 0, "b": 8}
