@@ -20,9 +20,15 @@ replica shares at the same instant, plus one each replica draws at its own rando
 - ``independent_offsets=True`` (opt-in, never the default): replicas are the same process at
   random time offsets, so nothing is shared (covariance 0).
 
-Trap: the profile's ``trace`` is the mean over the replicas sampled together, which has less
-fast variance than one replica; the components are rescaled to the profile's pooled variances,
-keeping the trace's shape (bursts, skew) but not its scale.
+Traps
+-----
+- The profile's ``trace`` is the mean over the replicas sampled together, which has less fast
+  variance than one replica; the components are rescaled to the profile's pooled variances,
+  keeping the trace's shape (bursts, skew) but not its scale.
+- The trace is averaged down to ~2,000 points: on a long recording one point averages several
+  samples, so bursts shorter than ``trace_interval_s`` are smoothed. The rescaling restores the
+  variance of one sample, not the full shape of its tail; a recording with short, tall bursts
+  is better planned from a trace at the sampling interval (shorter recording per profile).
 """
 
 from __future__ import annotations

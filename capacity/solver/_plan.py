@@ -343,11 +343,8 @@ class ResourceModel:
         if method == "peak":
             return (min(d.peak, d.limit) if d.limit is not None else d.peak), ""
         if method == "quantile":
-            if self.quantile_level is None:
-                rp = d.profile
-                stat = str(getattr(rp, "demand_statistic", "max"))
-                value = float(getattr(rp, "demand", d.peak))
-                del stat
+            if self.quantile_level is None:  # the profile's sizing statistic (CPU p95, max)
+                value = float(getattr(d.profile, "demand", d.peak))
                 return (min(value, d.limit) if d.limit is not None else value), ""
             return d.quantile(self.quantile_level), ""
         raise InvalidParameter("method", "plan", f"one of {METHODS}", method)
