@@ -300,8 +300,9 @@ class Simulator:
         self.demand = demand
         self.n_draws = int(n_draws)
         self.rng = rng
-        self.h = max(int(horizon_steps), 1)
         length = demand.own.size
+        # a path longer than the trace only repeats it: its maximum is the trace's
+        self.h = min(max(int(horizon_steps), 1), length)
         self._length = length
         if u is None:
             u = rng.random(self.n_draws)
