@@ -24,6 +24,8 @@ from ._common import DURATION, EXIT_OK, parse_filters, stderr
 
 #: how often buffered rounds are committed by default, seconds (a SIGKILL loses at most this)
 DEFAULT_COMMIT_EVERY_S = 5.0
+#: how often ``--keep`` deletes old rows during a long run, seconds
+RETAIN_EVERY_S = 3600.0
 
 
 @contextmanager
@@ -91,6 +93,25 @@ def _progress(
         yield on_round
 
 
+def _with_retention(
+    store: Any, keep_s: float | None, then: Callable[[Any, float], None] | None
+) -> Callable[[Any, float], None] | None:
+    """An on_round callback that applies ``--keep`` now and every hour, then calls ``then``."""
+    if keep_s is None:
+        return then
+    store.retain(keep_s)
+    last = [0.0]
+
+    def on_round(collector: Any, elapsed: float) -> None:
+        if elapsed - last[0] >= RETAIN_EVERY_S:
+            last[0] = elapsed
+            store.retain(keep_s)
+        if then is not None:
+            then(collector, elapsed)
+
+    return on_round
+
+
 @click.command()
 @click.option("--interval", type=DURATION, default="1s", show_default=True,
               help="Sampling interval.")
@@ -111,6 +132,8 @@ def _progress(
 @click.option("--commit-every", type=DURATION, default=f"{DEFAULT_COMMIT_EVERY_S:g}s",
               show_default=True,
               help="Commit buffered rounds this often; a SIGKILL loses at most this much.")
+@click.option("--keep", type=DURATION, default=None,
+              help="Delete rows older than this (e.g. 14d) at the start and every hour.")
 @click.option("--quiet", is_flag=True, help="No progress bar and no summary line.")
 def collect(
     interval: float,
@@ -121,6 +144,7 @@ def collect(
     disk_usage_every: float,
     source: str,
     commit_every: float,
+    keep: float | None,
     quiet: bool,
 ) -> int:
     """Sample running containers into the SQLite store (counters, host, events, disk usage).
@@ -133,6 +157,8 @@ def collect(
         raise click.UsageError("give exactly one of --duration and --forever")
     if duration is not None and duration <= 0:
         raise click.BadParameter("must be > 0", param_hint="--duration")
+    if keep is not None and keep <= 0:
+        raise click.BadParameter("must be > 0", param_hint="--keep")
 
     from .._collect import Collector, DiskUsageSampler, DockerEngine, choose_reader
     from ..sources._docker import connect
@@ -161,8 +187,9 @@ def collect(
     with (
         Store(path, batch_rounds=batch_rounds) as store,
         _stop_on_signals() as stop,
-        _progress(duration, show) as on_round,
+        _progress(duration, show) as progress,
     ):
+        on_round = _with_retention(store, keep, progress)
         collector = Collector(
             engine,
             reader,

@@ -10,8 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from capacity._collect import Collector, DiskUsageSampler, DockerEngine
-from capacity.sources._cgroup import CgroupReader
+from capacity._collect import CachedCgroupReader, Collector, DiskUsageSampler, DockerEngine
 from capacity.sources._disk_usage import disk_usage_bytes
 from capacity.sources._host import HostReader
 from capacity.store import Store
@@ -83,7 +82,7 @@ class BackgroundCollector:
         self.path = path
         self.interval_s = interval_s
         self._make = lambda store: Collector(
-            engine, reader or CgroupReader(), store, sleep=self.stop_event.wait,
+            engine, reader or CachedCgroupReader(), store, sleep=self.stop_event.wait,
             host_reader=HostReader(), host_facts={"test": run_id}, events=engine,
             disk_usage=disk,
         )

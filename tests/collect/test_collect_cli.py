@@ -168,3 +168,52 @@ def test_permission_denied_on_the_socket_is_one_line_and_exit_3(tmp_path: Path):
 def test_bad_flags_exit_3(argv: list[str], capsys: pytest.CaptureFixture[str]):
     assert main(argv) == 3
     assert "Error" in capsys.readouterr().err
+
+
+@pytest.mark.docker
+def test_keep_deletes_old_rows_and_collects_new_ones(
+    run_container: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    from datetime import UTC, datetime, timedelta
+
+    from capacity.sources._types import ContainerCounters, ContainerInfo
+
+    run_id = new_run_id()
+    c = run_container("sleep", "600", labels={RUN_LABEL: run_id})
+    path = tmp_path / "s.sqlite"
+    month_ago = datetime.now(UTC) - timedelta(days=30)
+    old = ContainerInfo(id="f" * 64, name="old", image="i", service="s", pid=1,
+                        started_at=month_ago)
+    with Store(path) as store:
+        store.write_round(month_ago, 0.0, [old],
+                          [ContainerCounters(old.id, 1.0, 1 << 20, 1 << 20)])
+    rc = main(["collect", "--duration", "1s", "--interval", "0.5s", "--keep", "14d",
+               "--store", str(path), "--filter", f"label={RUN_LABEL}={run_id}"])
+    assert rc == 0, capsys.readouterr().err
+    with Store(path, create=False) as store:
+        counters = store.counters()
+    assert set(counters["container_id"]) == {c.id}
+    assert len(counters) == 3
+
+
+@pytest.mark.docker
+@pytest.mark.parametrize("source, reader", [("api", "stats-api"), ("auto", "cgroup")])
+def test_source_choice(
+    source: str, reader: str, run_container: Any, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+):
+    run_id = new_run_id()
+    c = run_container("sleep", "600", labels={RUN_LABEL: run_id})
+    path = tmp_path / "s.sqlite"
+    rc = main(["collect", "--duration", "2s", "--interval", "1s", "--source", source,
+               "--store", str(path), "--filter", f"label={RUN_LABEL}={run_id}"])
+    err = capsys.readouterr().err
+    assert rc == 0, err
+    assert f"through {reader}" in err
+    with Store(path, create=False) as store:
+        counters = store.counters()
+        facts = store.host_facts()["facts"].iloc[0]
+    assert facts["reader"] == reader and facts["logical_cpus"] >= 1
+    assert set(counters["container_id"]) == {c.id} and len(counters) == 3
+    # the API does not tell the network namespace; the cgroup path does
+    assert counters["net_namespace"].isna().all() == (source == "api")

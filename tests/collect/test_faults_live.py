@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from collect_helpers import RUN_LABEL, new_run_id, wait_until
 
-from capacity._collect import Collector, DockerEngine
-from capacity.sources._cgroup import CgroupReader, cgroup_version
+from capacity._collect import CachedCgroupReader, Collector, DockerEngine
+from capacity.sources._cgroup import cgroup_version
 from capacity.sources._types import ContainerCounters, ContainerInfo
 from capacity.store import Store
 
@@ -43,6 +43,9 @@ class FaultBeforeRead:
         self.on_read = on_read
         self.victim_reads = 0
         self.fired = False
+
+    def forget(self, container_id: str) -> None:
+        self.inner.forget(container_id)
 
     def read(self, container: ContainerInfo) -> ContainerCounters:
         if container.id == self.victim_id:
@@ -81,7 +84,7 @@ def test_container_oom_killed_mid_round(docker_client: Any, run_container: Any, 
         victim.reload()
         assert victim.attrs["State"]["OOMKilled"], victim.attrs["State"]
 
-    reader = FaultBeforeRead(CgroupReader(), victim.id, oom)
+    reader = FaultBeforeRead(CachedCgroupReader(), victim.id, oom)
     collector, counters, events = _collect_with(docker_client, run_id, reader, tmp_path / "s")
     assert reader.fired
     assert collector.rounds == ROUNDS  # the round with the fault completed, and the rest
@@ -89,6 +92,8 @@ def test_container_oom_killed_mid_round(docker_client: Any, run_container: Any, 
     rows = counters.groupby("container_id").size()
     assert rows[steady.id] == ROUNDS
     assert rows[victim.id] == 1  # read in round 1 only: skipped, never zero-filled
+    # the cached cgroup location of the dead container was not trusted, then dropped
+    assert all(key[0] != victim.id for key in reader.inner._locations)
     victim_events = events[events["container_id"] == victim.id]
     assert {"oom", "die"} <= set(victim_events["action"])
     die = victim_events[victim_events["action"] == "die"].iloc[0]
@@ -106,7 +111,7 @@ def test_container_removed_mid_round(docker_client: Any, run_container: Any, tmp
         wait_until(lambda: victim.id not in {c.id for c in docker_client.containers.list(
             all=True, filters={"label": f"{RUN_LABEL}={run_id}"})}, 15, "the removal")
 
-    reader = FaultBeforeRead(CgroupReader(), victim.id, remove)
+    reader = FaultBeforeRead(CachedCgroupReader(), victim.id, remove)
     collector, counters, events = _collect_with(docker_client, run_id, reader, tmp_path / "s")
     assert reader.fired
     assert collector.rounds == ROUNDS
