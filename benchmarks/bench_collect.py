@@ -1,0 +1,268 @@
+"""Benchmark of one sampling round, four ways, and of the collector's steady CPU use.
+
+Run from the repository root (needs a local Docker Engine and root for the cgroup files)::
+
+    .venv/bin/python benchmarks/bench_collect.py                       # 10, 50, 100 containers
+    .venv/bin/python benchmarks/bench_collect.py --counts 10 --collector-s 0   # quick look
+
+It starts ``max(--counts)`` idle busybox containers (``sleep``), labelled
+``capacity.bench=<run id>`` and removed at the end, pass or fail. For each count N it reads the
+counters of N of them, in the same run:
+
+- **cgroup**: :class:`capacity.sources.CgroupReader` (files under /sys/fs/cgroup and /proc);
+- **cgroup, cached location**: the same with each container's cgroup located once, as the
+  collector reads (:class:`capacity._collect.CachedCgroupReader`);
+- **stats API**: :class:`capacity.sources.StatsApiReader` ``read_many`` (``one-shot=true``,
+  as many calls in flight as the collector makes, up to 32);
+- **docker-py**: ``container.stats(stream=False)`` one container after the other, as users
+  usually call it (no ``one_shot``: the engine waits for a second sample);
+- **docker stats**: ``docker stats --no-stream <ids>`` in a subprocess.
+
+Wall time and CPU time per round are reported. CPU is split in the client's (this process,
+plus the subprocess for ``docker stats``) and the engine's (``dockerd``, ``containerd`` and the
+``containerd-shim`` processes, which do the cgroup reads behind the stats API). Then, unless
+``--collector-s 0``, a real ``capacity collect --interval 1s`` runs on all the containers and
+its CPU time over a steady window (after start-up and the first disk usage pass) is divided
+by the window's wall time: the fraction of one core it uses.
+
+Numbers are from a shared machine; the table is printed to stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from capacity._busybox import build_busybox_image
+from capacity._collect import CachedCgroupReader, Collector, DockerEngine
+from capacity.sources._cgroup import CgroupReader
+from capacity.sources._docker import connect
+from capacity.sources._docker_api import StatsApiReader
+from capacity.sources._host import HostReader
+from capacity.sources._types import ContainerInfo
+from capacity.store import Store
+
+LABEL = "capacity.bench"
+IMAGE = "capacity-bench-busybox:latest"
+#: stats API calls in flight, as the collector makes them
+API_WORKERS = Collector.__init__.__kwdefaults__["api_workers"]
+ENGINE_PROCESSES = ("dockerd", "containerd", "containerd-shim", "containerd-shim-runc-v2")
+
+
+def _engine_pids() -> list[psutil.Process]:
+    procs = []
+    for p in psutil.process_iter(["name"]):
+        if p.info["name"] in ENGINE_PROCESSES:
+            procs.append(p)
+    return procs
+
+
+def _cpu_of(procs: Sequence[psutil.Process]) -> float:
+    total = 0.0
+    for p in procs:
+        with contextlib.suppress(psutil.Error):
+            t = p.cpu_times()
+            total += t.user + t.system
+    return total
+
+
+def _children_cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def measure(fn: Callable[[], Any], repeat: int) -> dict[str, float]:
+    """Median wall, client CPU and engine CPU seconds of ``repeat`` calls of ``fn``."""
+    walls, clients, engines = [], [], []
+    for _ in range(repeat):
+        engine = _engine_pids()
+        e0, c0, k0 = _cpu_of(engine), time.process_time(), _children_cpu()
+        t0 = time.perf_counter()
+        fn()
+        walls.append(time.perf_counter() - t0)
+        clients.append(time.process_time() - c0 + _children_cpu() - k0)
+        engines.append(_cpu_of(engine) - e0)
+    return {
+        "wall_s": statistics.median(walls),
+        "client_cpu_s": statistics.median(clients),
+        "engine_cpu_s": statistics.median(engines),
+    }
+
+
+def start_containers(client: Any, n: int, run_id: str) -> list[Any]:
+    def one(i: int) -> Any:
+        return client.containers.run(
+            IMAGE, ["sleep", "3600"], detach=True, labels={LABEL: run_id},
+            name=f"capacity-bench-{run_id}-{i}",
+        )
+
+    with ThreadPoolExecutor(4) as pool:
+        return list(pool.map(one, range(n)))
+
+
+def remove_containers(client: Any, run_id: str) -> None:
+    for c in client.containers.list(all=True, filters={"label": f"{LABEL}={run_id}"}):
+        with contextlib.suppress(Exception):
+            c.remove(force=True, v=True)
+
+
+def bench_rounds(
+    client: Any, infos: list[ContainerInfo], containers: list[Any], repeat: int, slow_repeat: int
+) -> dict[str, dict[str, float]]:
+    ids = [i.id for i in infos]
+    cgroup = CgroupReader()
+    cached = CachedCgroupReader()
+    api = StatsApiReader(client)
+    api.read_many(infos[:1])  # host memory lookup, connection warm-up
+    workers = min(API_WORKERS, len(infos))
+    results = {}
+
+    def cgroup_round(reader: Any) -> None:
+        for info in infos:
+            reader.read(info)
+
+    results["cgroup (CgroupReader)"] = measure(lambda: cgroup_round(cgroup), repeat)
+    cgroup_round(cached)  # locate once, as the collector's first round does
+    results["cgroup, cached location (collector)"] = measure(
+        lambda: cgroup_round(cached), repeat
+    )
+    results[f"stats API (one-shot, {workers} in flight)"] = measure(
+        lambda: api.read_many(infos, max_workers=workers), slow_repeat
+    )
+    results["docker-py stats(stream=False)"] = measure(
+        lambda: [c.stats(stream=False) for c in containers], 1
+    )
+    results["docker stats --no-stream"] = measure(
+        lambda: subprocess.run(
+            ["docker", "stats", "--no-stream", "--format", "{{.ID}} {{.CPUPerc}}", *ids],
+            check=True, capture_output=True,
+        ),
+        slow_repeat,
+    )
+
+    # for information: a whole collector round (list + cgroup reads + host + SQLite write)
+    engine = DockerEngine(client, filters={"id": ids})
+    engine.containers()  # inspect once per lifecycle, as in a run
+    host = HostReader()
+    with tempfile.TemporaryDirectory() as tmp, Store(Path(tmp) / "s.sqlite") as store:
+
+        def collector_round() -> None:
+            listed = engine.containers()
+            counters = [cached.read(i) for i in listed]
+            store.write_round(datetime_now(), time.monotonic(), listed, counters, host.read())
+
+        name = "collector round (list+cached cgroup+host+store)"
+        results[name] = measure(collector_round, repeat)
+    return results
+
+
+def datetime_now() -> Any:
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC)
+
+
+def bench_collector(run_id: str, seconds: float, warmup_s: float) -> dict[str, float]:
+    """CPU of a real ``capacity collect --interval 1s`` over a steady window."""
+    with tempfile.TemporaryDirectory() as tmp:
+        cmd = [
+            sys.executable, "-m", "capacity", "collect", "--interval", "1s",
+            "--duration", f"{seconds + warmup_s + 5:g}s", "--store", f"{tmp}/s.sqlite",
+            "--filter", f"label={LABEL}={run_id}", "--quiet",
+        ]
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            p = psutil.Process(proc.pid)
+            time.sleep(warmup_s)
+            engine = _engine_pids()
+            t0, e0 = p.cpu_times(), _cpu_of(engine)
+            w0 = time.monotonic()
+            time.sleep(seconds)
+            t1, e1 = p.cpu_times(), _cpu_of(engine)
+            wall = time.monotonic() - w0
+            _, err = proc.communicate(timeout=seconds + 60)
+            if proc.returncode != 0:
+                raise RuntimeError(f"capacity collect failed: {err.decode()}")
+            with Store(f"{tmp}/s.sqlite", create=False) as store:
+                rows = len(store.counters())
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    cpu = (t1.user + t1.system) - (t0.user + t0.system)
+    return {
+        "window_s": wall,
+        "cpu_s": cpu,
+        "core_fraction": cpu / wall,
+        "engine_core_fraction": (e1 - e0) / wall,
+        "rows": rows,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--counts", default="10,50,100",
+                        help="container counts, comma-separated (default 10,50,100)")
+    parser.add_argument("--repeat", type=int, default=5,
+                        help="rounds per count for the fast paths (median reported)")
+    parser.add_argument("--slow-repeat", type=int, default=3,
+                        help="rounds per count for docker stats --no-stream")
+    parser.add_argument("--collector-s", type=float, default=30.0,
+                        help="steady window of the collector CPU measurement; 0 skips it")
+    parser.add_argument("--warmup-s", type=float, default=8.0,
+                        help="seconds before the window (imports, first disk usage pass)")
+    args = parser.parse_args()
+    counts = sorted(int(c) for c in args.counts.split(","))
+
+    client = connect(timeout_s=60)
+    build_busybox_image(client, IMAGE, labels={LABEL: "image"})
+    run_id = uuid.uuid4().hex[:8]
+    print(f"# bench_collect: run {run_id}, {psutil.cpu_count()} CPUs, "
+          f"load {os.getloadavg()[0]:.1f}, engine {client.version().get('Version')}")
+    try:
+        containers = start_containers(client, max(counts), run_id)
+        by_id = {c.id: c for c in containers}
+        infos = DockerEngine(client, filters={"label": [f"{LABEL}={run_id}"]}).containers()
+        infos.sort(key=lambda i: i.name)
+        table = []
+        for n in counts:
+            chosen = infos[:n]
+            res = bench_rounds(client, chosen, [by_id[i.id] for i in chosen], args.repeat,
+                               args.slow_repeat)
+            ref = res["docker stats --no-stream"]["wall_s"]
+            for method, r in res.items():
+                table.append((n, method, r, ref / r["wall_s"]))
+            print(f"# {n} containers done", file=sys.stderr)
+        print()
+        print("| containers | method | wall s/round | client CPU s | engine CPU s "
+              "| speed-up vs docker stats (wall) |")
+        print("| ---: | --- | ---: | ---: | ---: | ---: |")
+        for n, method, r, ratio in table:
+            print(f"| {n} | {method} | {r['wall_s']:.4f} | {r['client_cpu_s']:.4f} "
+                  f"| {r['engine_cpu_s']:.4f} | {ratio:,.1f}x |")
+        if args.collector_s > 0:
+            c = bench_collector(run_id, args.collector_s, args.warmup_s)
+            print()
+            print(f"collector, `capacity collect --interval 1s` on {max(counts)} containers, "
+                  f"steady window {c['window_s']:.1f} s: {c['cpu_s']:.2f} s CPU = "
+                  f"{100 * c['core_fraction']:.2f} % of one core (engine processes meanwhile: "
+                  f"{100 * c['engine_core_fraction']:.2f} % of one core); {c['rows']} rows")
+    finally:
+        remove_containers(client, run_id)
+
+
+if __name__ == "__main__":
+    main()
