@@ -1,0 +1,98 @@
+"""The notebooks run from top to bottom (a failing cell fails the suite), and the walkthrough
+gives the answer the CLI gives on the same data.
+
+Each notebook is executed with nbclient on an ipykernel kernel of this interpreter, in the
+``notebooks/`` folder (so its relative data paths resolve), with ``MPLBACKEND=Agg``. The
+notebooks are stored without outputs; a test checks that too, so a saved run cannot slip in.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+nbformat = pytest.importorskip("nbformat", reason="needs the 'test' extra (nbformat)")
+nbclient = pytest.importorskip("nbclient", reason="needs the 'test' extra (nbclient)")
+pytest.importorskip("ipykernel", reason="needs the 'test' extra (ipykernel)")
+
+from capacity.cli import main  # noqa: E402
+
+NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
+WALKTHROUGH = NOTEBOOKS / "sizing_walkthrough.ipynb"
+TRACE = NOTEBOOKS / "trace_backtest.ipynb"
+#: longest a cell may run, seconds (the whole walkthrough takes about 20 s on 2 busy cores)
+CELL_TIMEOUT_S = 120
+#: the budget of one notebook, seconds: a notebook over it is too slow for the suite
+NOTEBOOK_BUDGET_S = 90
+#: the machine the walkthrough plans for (its spec string, as given to the CLI)
+MACHINE = "cpus=8,memory=32GiB"
+
+
+def _execute(path: Path, env: dict[str, str] | None = None) -> tuple[Any, float]:
+    nb = nbformat.read(path, as_version=4)
+    client = nbclient.NotebookClient(
+        nb, timeout=CELL_TIMEOUT_S, kernel_name="python3",
+        resources={"metadata": {"path": str(path.parent)}},
+    )
+    kernel_env = {**os.environ, "MPLBACKEND": "Agg", **(env or {})}
+    start = time.monotonic()
+    client.execute(env=kernel_env)  # raises CellExecutionError naming the failing cell
+    return nb, time.monotonic() - start
+
+
+def _outputs(nb: Any) -> str:
+    texts = []
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "stream":
+                texts.append(out.get("text", ""))
+            elif "data" in out:
+                texts.append(str(out["data"].get("text/plain", "")))
+    return "\n".join(texts)
+
+
+@pytest.mark.parametrize("path", [WALKTHROUGH, TRACE], ids=lambda p: p.name)
+def test_stored_without_outputs(path: Path) -> None:
+    nb = nbformat.read(path, as_version=4)
+    nbformat.validate(nb)
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type == "code":
+            assert not cell.outputs, f"cell {i} of {path.name} has stored outputs"
+            assert cell.execution_count is None, f"cell {i} of {path.name} was executed"
+
+
+def test_trace_data_ships_with_its_source() -> None:
+    folder = NOTEBOOKS / "data" / "gcd-vms"
+    source = (folder / "SOURCE.txt").read_text()
+    assert "License" in source and "google/cluster-data" in source
+    assert len(list((folder / "GCD_VMs").iterdir())) == 32
+
+
+@pytest.mark.slow
+def test_walkthrough_runs_and_answers_as_the_cli(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    answer = tmp_path / "walkthrough-plan.json"
+    nb, seconds = _execute(WALKTHROUGH, {"CAPACITY_WALKTHROUGH_PLAN": str(answer)})
+    assert seconds < NOTEBOOK_BUDGET_S, f"the walkthrough took {seconds:.0f} s"
+    text = _outputs(nb)
+    assert "the command line gives the same plans: True" in text
+    code = main(["report", "--demo", "--json", "--machine", MACHINE, "--out",
+                 str(tmp_path / "reports")])
+    assert code in (0, 1, 2)
+    cli = json.loads(capsys.readouterr().out)
+    assert json.loads(answer.read_text()) == cli
+
+
+@pytest.mark.slow
+def test_trace_backtest_runs() -> None:
+    nb, seconds = _execute(TRACE)
+    assert seconds < NOTEBOOK_BUDGET_S, f"the trace notebook took {seconds:.0f} s"
+    text = _outputs(nb)
+    assert "16 replicas; day 1: 4608 samples, day 2: 4608 samples" in text
+    assert "best count in hindsight on day 2:" in text
