@@ -77,16 +77,16 @@ def test_collect_fit_plan_on_real_containers(docker_client, workload, tmp_path: 
     assert profiles[burner].resources[CPU].demand == pytest.approx(np.quantile(burner_cpu, 0.95))
     assert profiles[holder].resources[MEMORY].demand == pytest.approx(holder_mem.max())
 
-    # Plan on this machine's real capacity: floor(capacity / per-replica demand).
+    # Plan on this machine's real capacity: the quantile method is floor(capacity / demand).
     machine = Machine.local()
     cpus = psutil.cpu_count(logical=True)
     total = psutil.virtual_memory().total
     assert machine.capacity[CPU] == cpus and machine.capacity[MEMORY] == total
-    p = plan(profiles, machine, service=burner)
+    p = plan(profiles, machine, service=burner, method="quantile")
     cpu_demand = profiles[burner].resources[CPU].demand
     assert p.per_resource[CPU].safe_count == math.floor(cpus / cpu_demand)
     assert p.binding_resource == CPU
-    q = plan(profiles, machine, service=holder)
+    q = plan(profiles, machine, service=holder, method="quantile")
     assert q.per_resource[MEMORY].safe_count == math.floor(
         total / profiles[holder].resources[MEMORY].demand
     )

@@ -604,7 +604,7 @@ def plan(
     *,
     service: str | None = None,
     epsilon: float = 0.01,
-    method: str = "quantile",
+    method: str = DEFAULT_METHOD,
     running: int = 0,
     occupied: Mapping[str, float] | None = None,
     incompressible_epsilon: float | None = None,
@@ -631,8 +631,8 @@ def plan(
     epsilon : float
         Allowed P(overload) at a random instant for compressible resources, in (0, 0.5).
     method : str
-        One of :data:`METHODS`; see the module docstring. Default ``"quantile"`` for the
-        skeleton's callers; the CLI uses :data:`DEFAULT_METHOD`.
+        One of :data:`METHODS`; see the module docstring. Default :data:`DEFAULT_METHOD`,
+        the same as the CLI's and the report's.
     running : int
         Replicas of ``service`` running now (``more`` = safe count minus these).
     occupied : Mapping[str, float], optional
