@@ -96,3 +96,4 @@ def test_trace_backtest_runs() -> None:
     text = _outputs(nb)
     assert "16 replicas; day 1: 4608 samples, day 2: 4608 samples" in text
     assert "best count in hindsight on day 2:" in text
+    assert "best count in hindsight on the test window:" in text  # capacity.backtest ran
