@@ -3,6 +3,12 @@
 Durations: ``"10s"``, ``"500ms"``, ``"5m"``, ``"2h"``, ``"14d"``, or a bare number of seconds.
 Sizes: ``"512MiB"``, ``"32GiB"``, ``"400GB"``, ``"1.5TB"``, or a bare number of bytes.
 Binary suffixes (KiB, MiB, ...) are powers of 1024, decimal ones (kB, MB, ...) powers of 1000.
+
+Numbers as people read them (:func:`format_value` and friends) live here too, below every
+pipeline stage, so the model's and the solver's notebook displays, the report and the console
+show the same value the same way (and tests can parse it back): four significant digits in a
+human unit: cores for CPU, binary units (KiB, MiB, GiB) for bytes, MB/s (10^6 bytes per
+second) for rates, percent for shares and probabilities; ``None`` is shown as ``"-"``.
 """
 
 from __future__ import annotations
@@ -10,9 +16,21 @@ from __future__ import annotations
 import math
 import re
 
+from ._columns import CPU, DISK_USAGE, MEMORY
 from ._errors import InvalidParameter
 
-__all__ = ["format_bytes", "format_duration", "parse_bytes", "parse_duration"]
+__all__ = [
+    "BYTE_RESOURCES",
+    "format_bytes",
+    "format_count",
+    "format_duration",
+    "format_percent",
+    "format_probability",
+    "format_value",
+    "parse_bytes",
+    "parse_duration",
+    "unit_of",
+]
 
 _DURATION_UNITS_S = {
     "ms": 1e-3,
@@ -108,3 +126,70 @@ def format_duration(seconds: float) -> str:
     h, rest = divmod(round(seconds), 3600)
     m = rest // 60
     return f"{h}h{m:02d}m" if m else f"{h}h"
+
+
+#: resource columns measured in bytes (not bytes per second)
+BYTE_RESOURCES: frozenset[str] = frozenset({MEMORY, DISK_USAGE})
+
+_BINARY = ("B", "KiB", "MiB", "GiB", "TiB", "PiB")
+
+
+def _sig(value: float) -> str:
+    """Four significant digits, never in exponent notation below 1e15."""
+    if value == 0:
+        return "0"
+    digits = max(4 - 1 - math.floor(math.log10(abs(value))), 0)
+    return f"{value:.{digits}f}".rstrip("0").rstrip(".") if digits else f"{value:.0f}"
+
+
+def unit_of(resource: str) -> str:
+    """The display unit of a resource column (``"cores"``, ``"bytes"``, ``"MB/s"``)."""
+    if resource == CPU:
+        return "cores"
+    if resource in BYTE_RESOURCES:
+        return "bytes"
+    return "MB/s"
+
+
+def format_value(resource: str | None, value: float | None) -> str:
+    """A value of ``resource`` (in its column's unit) in a human unit, four significant digits.
+
+    Examples
+    --------
+    >>> format_value("cpu_cores", 0.308643)
+    '0.3086 cores'
+    >>> format_value("memory_working_set_bytes", 64.5 * 1024**2)
+    '64.5 MiB'
+    >>> format_value("net_rx_bytes_per_second", 1.25e9)
+    '1250 MB/s'
+    """
+    if value is None or resource is None:
+        return "-"
+    if not math.isfinite(value):
+        return str(value)
+    if resource == CPU:
+        return f"{_sig(value)} cores"
+    if resource in BYTE_RESOURCES:
+        v = float(value)
+        for unit in _BINARY:
+            if abs(v) < 1024 or unit == _BINARY[-1]:
+                return f"{_sig(v)} {unit}"
+            v /= 1024
+    return f"{_sig(value / 1e6)} MB/s"
+
+
+def format_percent(share: float | None) -> str:
+    """A share (0.2 = 20 %) as ``"20 %"`` with four significant digits."""
+    if share is None:
+        return "-"
+    return f"{_sig(share * 100)} %"
+
+
+def format_probability(p: float | None) -> str:
+    """A probability as a percentage; tiny ones keep their significant digits."""
+    return format_percent(p)
+
+
+def format_count(n: int | None) -> str:
+    """A container count, ``"-"`` when undefined."""
+    return "-" if n is None else str(int(n))

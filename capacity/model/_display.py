@@ -9,7 +9,6 @@ The classes in :mod:`capacity.model._profile` delegate ``to_frame``, ``_repr_htm
 from __future__ import annotations
 
 import html
-import math
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
@@ -17,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from .._columns import CPU, DISK_READ, DISK_USAGE, DISK_WRITE, MEMORY, NET_RX, NET_TX, RESOURCES
-from .._units import format_duration
+from .._units import format_duration, format_value
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -53,43 +52,7 @@ AXIS: Mapping[str, tuple[str, float]] = {
 #: the per-resource statistics a profile table shows, in order
 _PROFILE_COLUMNS = ("count", "mean", "p50", "p95", "p99", "max", "demand", "demand_statistic",
                     "replica_correlation", "fit")
-_BINARY = ("B", "KiB", "MiB", "GiB", "TiB")
 _MAX_HTML_ROWS = 40
-
-
-def _sig(value: float) -> str:
-    """Four significant digits, no exponent below 1e15."""
-    if value == 0:
-        return "0"
-    digits = max(4 - 1 - math.floor(math.log10(abs(value))), 0)
-    return f"{value:.{digits}f}".rstrip("0").rstrip(".") if digits else f"{value:.0f}"
-
-
-def format_value(resource: str | None, value: float | None) -> str:
-    """A value of ``resource`` (in its column's unit) in a human unit, four significant digits.
-
-    Examples
-    --------
-    >>> format_value("cpu_cores", 0.308643)
-    '0.3086 cores'
-    >>> format_value("memory_working_set_bytes", 64.5 * 1024**2)
-    '64.5 MiB'
-    >>> format_value("net_rx_bytes_per_second", 1.25e9)
-    '1250 MB/s'
-    """
-    if value is None or resource is None:
-        return "-"
-    if not math.isfinite(value):
-        return str(value)
-    if resource == CPU:
-        return f"{_sig(value)} cores"
-    if resource in (MEMORY, DISK_USAGE):
-        v = float(value)
-        for unit in _BINARY:
-            if abs(v) < 1024 or unit == _BINARY[-1]:
-                return f"{_sig(v)} {unit}"
-            v /= 1024
-    return f"{_sig(value / 1e6)} MB/s"
 
 
 def _ordered(resources: Sequence[str]) -> list[str]:

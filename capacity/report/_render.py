@@ -31,6 +31,7 @@ from matplotlib.figure import Figure
 from .._errors import CapacityError
 from .._units import format_duration
 from ..model._profile import Profiles
+from ..solver._display import answer
 from ..solver._plan import PLAN_SCHEMA_VERSION, Plan
 from ._charts import (
     demand_cdfs,
@@ -67,25 +68,12 @@ _PNG_DPI = 96
 def answer_sentence(plan: Plan) -> str:
     """The answer in one sentence: how many more fit, what binds, the risk accepted.
 
-    Examples
-    --------
-    ``"12 more containers of web fit beside the 2 running (14 in all) on cpus=8,memory=32GiB;
-    memory_working_set_bytes binds; at most 0.1 % of instants over capacity."``
+    The same sentence as ``Plan._repr_html_`` shows in a notebook (one implementation, in the
+    solver's display module), e.g. ``"12 more containers of web fit beside the 2 running
+    (14 in all) on cpus=8,memory=32GiB; memory_working_set_bytes binds; at most 0.1 % of
+    instants over capacity."``
     """
-    if plan.safe_count is None:
-        return (f"No safe count for {plan.service} on {plan.machine.name}: "
-                f"{plan.reason or 'no resource could be planned'}.")
-    binding = plan.binding_resource
-    rp = plan.per_resource.get(binding or "")
-    if rp is not None:
-        eps = rp.epsilon if rp.epsilon is not None else plan.epsilon
-        risk = f"{binding} binds; at most {format_probability(eps)} of instants over capacity"
-    else:
-        risk = f"{binding} binds (one replica per host)"
-    more = plan.more
-    noun = "container" if more == 1 else "containers"
-    return (f"{more} more {noun} of {plan.service} fit beside the {plan.running} running "
-            f"({plan.safe_count} in all) on {plan.machine.name}; {risk}.")
+    return answer(plan)
 
 
 def plans_to_dict(plans: Mapping[str, Plan], *, source: str) -> dict[str, Any]:

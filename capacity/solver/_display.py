@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from ..model._display import _sig, axes_or_new, format_value, html_table
+from .._units import format_percent, format_value
+from ..model._display import axes_or_new, html_table
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -41,10 +42,6 @@ _PLAN_COLUMNS = ("safe_count", "capacity", "reserve", "occupied", "demand_per_re
                  "p_overload_at_safe_count", "p_overload_at_next", "binding", "reason")
 
 
-def _percent(p: float | None) -> str:
-    return "-" if p is None else f"{_sig(p * 100)} %"
-
-
 def answer(plan: Plan) -> str:
     """The answer in one sentence: how many more fit, what binds, the risk accepted.
 
@@ -64,7 +61,7 @@ def answer(plan: Plan) -> str:
     rp = plan.per_resource.get(binding or "")
     if rp is not None:
         eps = rp.epsilon if rp.epsilon is not None else plan.epsilon
-        risk = f"{binding} binds; at most {_percent(eps)} of instants over capacity"
+        risk = f"{binding} binds; at most {format_percent(eps)} of instants over capacity"
     else:
         risk = f"{binding} binds (one replica per host)"
     more = plan.more
@@ -104,9 +101,9 @@ def plan_html(plan: Plan) -> str:
             format_value(r, rp.capacity),
             format_value(r, rp.reserve + rp.occupied),
             format_value(r, rp.demand_per_replica),
-            _percent(rp.utilisation_at_safe_count),
-            _percent(rp.p_overload_at_safe_count),
-            _percent(rp.epsilon),
+            format_percent(rp.utilisation_at_safe_count),
+            format_percent(rp.p_overload_at_safe_count),
+            format_percent(rp.epsilon),
             rp.reason or "",
         ])
     header = ("resource", "safe count", "capacity", "reserve + others", "per replica",
