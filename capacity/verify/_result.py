@@ -34,7 +34,10 @@ class Step:
     """One count held in the sandbox, and what happened.
 
     ``count`` is in units of the ratio (replicas for one service); ``counts`` per service.
-    ``throttled_fraction`` is throttled CFS periods / periods of the sandbox during the hold;
+    ``throttled_fraction`` is throttled CFS periods / periods of the sandbox during the hold
+    (``cpu_throttled_seconds`` the time its tasks waited meanwhile, summed over tasks: a
+    quota filled to exactly 100 % throttles most periods by a little, since the replicas'
+    own periods are not aligned with the sandbox's);
     ``cpu_cores`` its mean CPU use; ``oom_kills`` kills in the sandbox (cgroup counters and
     containers' ``OOMKilled`` state, whichever is larger); ``host_other_cores`` the CPU the rest
     of the host used meanwhile, and ``contended`` True when it left the sandbox less than its
@@ -61,6 +64,7 @@ class Step:
     probe_latency_max_s: float | None = None
     host_other_cores: float = 0.0
     contended: bool = False
+    cpu_throttled_seconds: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

@@ -405,9 +405,10 @@ class Sandbox:
         stat = read_flat_keyed(cpu / "cpu.stat")
         oom_kills = 0
         for d in _walk(memory):
-            oom = optional(lambda d=d: read_flat_keyed(d / "memory.oom_control"))  # type: ignore[misc]
-            if oom is not None:
-                oom_kills += oom.get("oom_kill", 0)
+            try:
+                oom_kills += read_flat_keyed(d / "memory.oom_control").get("oom_kill", 0)
+            except FileNotFoundError:  # a container's cgroup removed while we walked
+                continue
         return SandboxCounters(
             cpu_usage_seconds_total=read_int(cpuacct / "cpuacct.usage") / 1e9,
             cpu_periods_total=stat.get("nr_periods", 0),
