@@ -20,7 +20,7 @@ from ._errors import InvalidParameter, InvalidSamples, NoContainers
 from .model._fit import ProfileModel
 from .model._profile import Profiles
 from .solver._machine import Machine
-from .solver._plan import DEFAULT_METHOD, Plan, plan
+from .solver._plan import DEFAULT_METHOD, Plan, occupied_by_others, plan
 
 __all__ = [
     "DEMO_DESCRIPTION",
@@ -164,17 +164,12 @@ def plan_all(
 ) -> dict[str, Plan]:
     """A plan per service: how many of it fit beside what the other services use now.
 
-    For service S, the other services' running replicas occupy their per-replica demand
-    times their running count of each resource.
+    For service S, the other services' running replicas occupy their per-replica sizing
+    figure times their running count (:func:`capacity.solver.occupied_by_others`).
     """
     plans: dict[str, Plan] = {}
     for service in profiles.services:
-        occupied: dict[str, float] = {}
-        for other, count in running.items():
-            if other == service or other not in profiles.services:
-                continue
-            for r, rp in profiles[other].resources.items():
-                occupied[r] = occupied.get(r, 0.0) + rp.demand * count
+        occupied = occupied_by_others(profiles, running, service)
         plans[service] = plan(
             profiles,
             machine,

@@ -143,6 +143,9 @@ def plan(
 
     Every method is computed and shown side by side; --method picks the answer.
     """
+    import numpy as np
+
+    from ..solver._plan import occupied_by_others
     from ..solver._plan import plan as plan_one
 
     profiles, machine = load_inputs(profiles_path, machine_spec)
@@ -177,16 +180,14 @@ def plan(
     names = list(services) or sorted(profiles.services)
     plans = {}
     for name in names:
-        occupied: dict[str, float] = {}
-        for other, count in running.items():
-            if other == name or other not in profiles.services:
-                continue
-            for r, rp in profiles[other].resources.items():
-                occupied[r] = occupied.get(r, 0.0) + float(rp.mean) * count
+        occupied = occupied_by_others(profiles, running, name)
+        # A fresh generator per service, as plan_all (capacity report) does: the same seed
+        # gives the same draws whatever services are planned before this one.
+        per_service = {**kwargs, "rng": np.random.default_rng(seed)}
         p = plan_one(profiles, machine, service=name, running=running.get(name, 0),
                      occupied=occupied, ports=tuple(ports.get(name, ())), horizon_s=horizon,
                      quantile_level=quantile_level, independent_offsets=independent_offsets,
-                     require_confidence=require_confidence, **kwargs)
+                     require_confidence=require_confidence, **per_service)
         plans[p.service] = p
     if as_json:
         from ..report._render import plans_to_dict

@@ -11,6 +11,7 @@ from ._plan import (
     PORT_CONFLICT,
     Plan,
     ResourcePlan,
+    occupied_by_others,
     plan,
 )
 
@@ -31,6 +32,7 @@ __all__ = [
     "Stack",
     "measured_reserve",
     "more_of",
+    "occupied_by_others",
     "parse_rate",
     "plan",
     "plan_stack",

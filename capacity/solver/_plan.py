@@ -103,6 +103,7 @@ __all__ = [
     "Plan",
     "ResourcePlan",
     "default_n_draws",
+    "occupied_by_others",
     "plan",
 ]
 
@@ -596,6 +597,26 @@ def thin_profile_reason(sp: ServiceProfile, *, require_confidence: bool = False)
         why = "; ".join(getattr(sp, "warnings", ())) or "too few samples or too short a span"
         return f"profile confidence is low ({why})"
     return ""
+
+
+def occupied_by_others(
+    profiles: Profiles, running: Mapping[str, int], service: str
+) -> dict[str, float]:
+    """What the running replicas of every service but ``service`` take, per resource column.
+
+    Each other service counts its per-replica sizing figure (``ResourceProfile.demand``: p95
+    for CPU, the maximum for memory and the rest) times its running count: a conservative
+    constant, so "how many more of ``service`` fit" never leans on the others staying quiet.
+    Services without a profile are skipped. :func:`capacity.solver.more_of` is the joint
+    alternative, with the others' demand drawn from their distributions and correlations.
+    """
+    occupied: dict[str, float] = {}
+    for other, count in running.items():
+        if other == service or other not in profiles.services:
+            continue
+        for r, rp in profiles[other].resources.items():
+            occupied[r] = occupied.get(r, 0.0) + float(rp.demand) * count
+    return occupied
 
 
 def plan(

@@ -212,3 +212,25 @@ def test_fixed_seed_is_reproducible() -> None:
     a = plan(profiles, machine, method="empirical", rng=np.random.default_rng(3), n_draws=5000)
     b = plan(profiles, machine, method="empirical", rng=np.random.default_rng(3), n_draws=5000)
     assert a == b
+
+
+def test_plan_cli_and_report_count_others_the_same_way(tmp_path, capsys) -> None:
+    """`capacity plan --running` and `capacity report` (plan_all) leave the same room for the
+    other services and, with the same seed, give the same counts."""
+    from capacity._pipeline import fit_profiles, load_demo, plan_all
+    from capacity.cli import main
+
+    profiles = fit_profiles(load_demo())
+    path = tmp_path / "profiles.json"
+    profiles.to_json(path)
+    code = main(["plan", "--profiles", str(path), "--machine", "cpus=4,memory=8GiB",
+                 "--running", "demo/cpu-burner=2", "--running", "demo/mem-holder=2", "--json"])
+    assert code in (0, 2)
+    cli = json.loads(capsys.readouterr().out)["plans"]
+    running = {"demo/cpu-burner": 2, "demo/mem-holder": 2}
+    api = plan_all(profiles, Machine.from_spec("cpus=4,memory=8GiB"), running=running)
+    assert set(cli) == set(api)
+    for service, p in api.items():
+        assert cli[service]["safe_count"] == p.safe_count, service
+        for r, rp in p.per_resource.items():
+            assert cli[service]["per_resource"][r]["occupied"] == pytest.approx(rp.occupied)
