@@ -205,8 +205,7 @@ def markdown(rows: list[dict[str, Any]], traces: list[dict[str, Any]], cmd: str,
                        "ok" if rel >= -0.10 else f"under by {m - n}")
         out.append(f"| {r['case']} | {r['size']} | {n if n is not None else '-'} | {m} | {err} |"
                    f" {verdict} |")
-    findings = HERE / "FINDINGS.md"
-    out += ["", findings.read_text().strip() if findings.exists() else "", "",
+    out += ["",
             "### Trace backtest per method (fit on the first half, test on the second)", "",
             "| trace | machine | epsilon | method | planned | drift margin | count | "
             "violation rate | cpu used | memory used | within eps |",
@@ -225,6 +224,13 @@ def markdown(rows: list[dict[str, Any]], traces: list[dict[str, Any]], cmd: str,
                 f"{'yes' if b['within_epsilon'] else 'NO'} |")
         out.append(f"| {t['trace']} | | {t['epsilon']} | *best count on the test window* | | |"
                    f" {t['oracle_count']} | | | | |")
+    findings = HERE / "FINDINGS.md"
+    if findings.exists():
+        out += ["", findings.read_text().strip()]
+    out += ["", "Quick mode (one workload, one size, trace excerpts; about 1 min): "
+            "`python benchmarks/accuracy/run.py --quick [--case NAME --size SPEC]`. The column "
+            f"\"{DEFAULT_METHOD}, {CPU_RESERVE:.0%} CPU reserve\" is n/a for runs made before "
+            "it existed."]
     return "\n".join(out) + "\n"
 
 
