@@ -496,7 +496,6 @@ class Collector:
         self.containers_seen: set[str] = set()
         self.outages: list[dict[str, Any]] = []
         self._pump: EventPump | None = None
-        self._last_infos: list[ContainerInfo] = []
 
     # -- one round -------------------------------------------------------------------------
 
@@ -578,7 +577,6 @@ class Collector:
         self.sink.write_round(now, monotonic_s, read, counters, host)
         self.rounds += 1
         self.rows_written += len(counters)
-        self._last_infos = read
         if self.disk_usage is not None:
             self._write_disk_usage(self.disk_usage.poll())
             self.disk_usage.maybe_start(monotonic_s, read, self.wall_clock)

@@ -37,6 +37,8 @@ INTERVAL_S = 1.0
 CPU_TOLERANCE_CORES = 0.05
 #: relative tolerance of a held 64 MiB on the working set (the shell adds ~1 MiB)
 MEMORY_TOLERANCE = 0.10
+#: a file written once leaves the working set below this (its pages are inactive file cache)
+PAGE_CACHE_WORKING_SET_MAX_BYTES = 16 * MiB
 #: relative tolerance of bytes sent / written against the summed rates
 NET_TOLERANCE = 0.05
 DISK_TOLERANCE = 0.05
@@ -104,11 +106,15 @@ def scenario(
         mem = run("sh", "-c", "dd if=/dev/zero of=/hold/x bs=1M count=64 2>/dev/null;"
                   " echo ready; exec sleep 600", tmpfs={"/hold": "size=128m"})
         disk = run("sleep", "600", device_write_bps=throttle)
+        # 64 MiB of page cache written once: inactive file pages, reclaimable
+        cache = run("sh", "-c", "dd if=/dev/zero of=/f bs=1M count=64 2>/dev/null;"
+                    " echo ready; exec sleep 600")
         server = run("sh", "-c", f"mkdir -p /www && dd if=/dev/zero of=/www/f bs={FILE_BYTES}"
                      " count=1 2>/dev/null && exec httpd -f -p 8080 -h /www",
                      network=network.name, name=f"capacity-srv-{run_id}")
         client = run("sleep", "600", network=network.name)
         wait_for_log(mem, "ready")
+        wait_for_log(cache, "ready")
         probe = f"wget -q -O /dev/null http://{server.name}:8080/f"
         wait_until(lambda: client.exec_run(["sh", "-c", probe]).exit_code == 0, 15,
                    "the httpd server to answer")
@@ -136,7 +142,7 @@ def scenario(
                 counters=store.counters(),
                 events=store.events(),
                 ids={"cpu": cpu.id, "mem": mem.id, "disk": disk.id, "server": server.id,
-                     "client": client.id},
+                     "client": client.id, "cache": cache.id},
                 rounds=rounds,
                 quiet_from=quiet_from,
             )
@@ -174,6 +180,13 @@ def test_memory_holder_of_64_mib(scenario: Scenario):
     working_set = scenario.of("mem")["memory_working_set_bytes"]
     assert working_set.iloc[-1] == pytest.approx(64 * MiB, rel=MEMORY_TOLERANCE)
     assert working_set.min() == pytest.approx(64 * MiB, rel=MEMORY_TOLERANCE)
+
+
+def test_page_cache_is_not_working_set(scenario: Scenario):
+    counters = scenario.counters[scenario.counters["container_id"] == scenario.ids["cache"]]
+    assert (counters["memory_usage_bytes"] >= DD_BYTES * (1 - MEMORY_TOLERANCE)).all()
+    working_set = scenario.of("cache")["memory_working_set_bytes"]
+    assert (working_set < PAGE_CACHE_WORKING_SET_MAX_BYTES).all()
 
 
 def test_network_bytes_of_server_and_client(scenario: Scenario):
