@@ -194,7 +194,7 @@ def markdown(rows: list[dict[str, Any]], traces: list[dict[str, Any]], cmd: str,
             "| workload | sandbox | predicted | measured | error | verdict |",
             "| --- | --- | ---: | ---: | ---: | --- |"]
     for r in rows:
-        n = r["prediction"]["methods"][DEFAULT_METHOD]["safe_count"]
+        n = r["prediction"]["safe_count"]  # the plan's answer (default method, or its fallback)
         m = r["measured_count"]
         if n is None:
             verdict, err = "undefined", "-"

@@ -47,12 +47,14 @@ UNDER_TOLERANCE = 0.10
               help="Collection behind the prediction (replicas unconstrained).")
 @click.option("--profile-replicas", type=click.IntRange(1), default=2, show_default=True,
               help="Replicas sampled for the prediction.")
+@click.option("--label", "labels", multiple=True, metavar="KEY=VALUE",
+              help="Extra label on every container started (repeatable).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def verify(
     image: str | None, command: str | None, compose_service: str | None, machine_spec: str,
     hold: float, warmup: float, probe_url: str | None, probe_cmd: str | None,
     probe_max_latency: float, max_throttled: float, max_replicas: int, epsilon: float,
-    profile_duration: float, profile_replicas: int, as_json: bool,
+    profile_duration: float, profile_replicas: int, labels: tuple[str, ...], as_json: bool,
 ) -> int:
     """Measure how many replicas really fit a sandbox sized like --machine, and compare.
 
@@ -83,6 +85,12 @@ def verify(
     elif probe_cmd:
         probe = CommandProbe(probe_cmd, max_latency_s=probe_max_latency)
     machine = Machine.from_spec(machine_spec)
+    extra: dict[str, str] = {}
+    for item in labels:
+        key, sep, value = item.partition("=")
+        if not key:
+            raise click.BadParameter(f"{item!r}: use KEY=VALUE", param_hint="--label")
+        extra[key] = value
 
     def progress(step: Any) -> None:
         verdict = "pass" if step.passed else f"FAIL ({step.reason})"
@@ -97,7 +105,7 @@ def verify(
         connect(), workload, machine, hold_s=hold, warmup_s=warmup,
         max_throttled=max_throttled, probe=probe, max_count=max_replicas, epsilon=epsilon,
         predict_replicas=profile_replicas, predict_duration_s=profile_duration,
-        on_step=progress,
+        on_step=progress, labels=extra,
     )
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2, default=str))
@@ -146,5 +154,8 @@ def _print(result: Any) -> None:
         table.add_row(name, "-" if mp.safe_count is None else str(mp.safe_count), measured,
                       err, mp.binding_resource or "-", *per)
     console.print(table)
+    used = ", ".join(f"{r} by {m}" for r, m in p.plan_methods.items())
+    console.print(f"plan ({p.default_method}{'; ' + used if used else ''}): "
+                  f"{'-' if p.safe_count is None else p.safe_count}")
     console.print("claimed P(overload) at the default count: " + ", ".join(
         f"{r} {v:.2g}" if v is not None else f"{r} -" for r, v in p.claimed_risk.items()))

@@ -342,8 +342,8 @@ def backtest(
                            significant=True)
     out: dict[str, MethodBacktest] = {}
     for m in methods:
-        n_full = full.methods[m]["safe_count"]
-        n_half = half.methods[m]["safe_count"]
+        n_full = full.methods.get(m, {}).get("safe_count")  # absent: profile too thin
+        n_half = half.methods.get(m, {}).get("safe_count")
         if n_full is None and m == "limits":
             out[m] = MethodBacktest(m, None, 0.0, None, None, None, {}, eps, None, {},
                                     reason="no declared limit in the history")

@@ -81,17 +81,23 @@ def predict_from_profiles(
     methods: dict[str, MethodPrediction] = {}
     claimed: dict[str, float | None] = {}
     assumptions: tuple[str, ...] = ()
+    plan_count: int | None = None
+    plan_methods: dict[str, str] = {}
     if len(ratio) == 1 and next(iter(ratio.values())) == 1:
         service = next(iter(ratio))
         p = plan(profiles, target, service=service, epsilon=epsilon, method=default_method)
         for m in METHODS:
             per = {r: rp.methods.get(m) for r, rp in p.per_resource.items()
                    if r in SANDBOX_RESOURCES}
-            methods[m] = MethodPrediction(m, p.methods[m]["safe_count"],
-                                          p.methods[m]["binding_resource"], per)
+            got = p.methods.get(m, {})  # absent: not computed (a profile too thin to plan)
+            methods[m] = MethodPrediction(m, got.get("safe_count"),
+                                          got.get("binding_resource"), per)
         claimed = {r: rp.p_overload_at_safe_count for r, rp in p.per_resource.items()
                    if r in SANDBOX_RESOURCES}
         assumptions = tuple(p.assumptions)
+        plan_count = p.safe_count
+        plan_methods = {r: rp.method for r, rp in p.per_resource.items()
+                        if r in SANDBOX_RESOURCES}
     else:
         from ..solver._mix import ratio as plan_ratio
 
@@ -119,6 +125,7 @@ def predict_from_profiles(
         incompressible_epsilon=epsilon * INCOMPRESSIBLE_EPSILON_FACTOR,
         methods=methods, claimed_risk=claimed, profile=summary,
         collection=dict(collection or {}), assumptions=assumptions,
+        plan_count=plan_count, plan_methods=plan_methods,
     )
 
 

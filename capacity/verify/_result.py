@@ -8,8 +8,9 @@ count tried, in order), ``measured_count`` (largest count that passed; units of 
 ``measured_by_resource`` (per resource: ``count`` and ``exact``; a resource that did not fail
 is a lower bound), ``failure`` (why ``measured_count + 1`` failed), ``prediction`` (per method:
 ``safe_count``, ``binding_resource``, ``per_resource``; ``claimed_risk`` per resource at the
-default method's count), and ``comparison`` (per method: predicted, measured, relative error,
-``over``: True when the prediction is above the measured capacity).
+default method's count), and ``comparison`` (per method, and ``plan`` for the plan's answer:
+predicted, measured, relative error, ``over``: True when the prediction is above the measured
+capacity).
 """
 
 from __future__ import annotations
@@ -90,7 +91,8 @@ class MethodPrediction:
 class Prediction:
     """What the project's own collector, fit and solver predicted for the sandbox.
 
-    ``claimed_risk`` is, per resource, P(overload) the default method claimed at its count;
+    ``claimed_risk`` is, per resource, P(overload) the default method claimed at its count
+    (``safe_count``: the plan's answer, see the property);
     ``epsilon``/``incompressible_epsilon`` the risks asked for; ``profile`` per service and
     resource the mean, p99 and max of one replica (column units) from the short collection.
     """
@@ -103,9 +105,16 @@ class Prediction:
     profile: Mapping[str, Mapping[str, Mapping[str, float]]]
     collection: Mapping[str, Any]
     assumptions: tuple[str, ...] = ()
+    plan_count: int | None = None
+    plan_methods: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def safe_count(self) -> int | None:
+        """The plan's answer with the default method. Where that method is undefined for a
+        resource (``empirical`` without a trace of 30 points) the solver plans it by
+        ``gaussian`` (``plan_methods`` says which method each resource used)."""
+        if self.plan_count is not None:
+            return self.plan_count
         return self.methods[self.default_method].safe_count
 
     def to_dict(self) -> dict[str, Any]:
@@ -117,6 +126,7 @@ class Prediction:
             "claimed_risk": dict(self.claimed_risk),
             "profile": {s: {r: dict(v) for r, v in res.items()} for s, res in self.profile.items()},
             "collection": dict(self.collection), "assumptions": list(self.assumptions),
+            "plan_methods": dict(self.plan_methods),
         }
 
 
@@ -150,6 +160,11 @@ class VerifyResult:
                 "over": None if n is None else n > m,
                 "measured_is_lower_bound": not self.measured_exact,
             }
+        n = self.prediction.safe_count  # the plan's answer (default method, with fallback)
+        out["plan"] = {"predicted": n, "measured": m,
+                       "relative_error": None if n is None or m == 0 else (n - m) / m,
+                       "over": None if n is None else n > m,
+                       "measured_is_lower_bound": not self.measured_exact}
         return out
 
     def to_dict(self) -> dict[str, Any]:

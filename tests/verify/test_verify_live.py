@@ -147,3 +147,39 @@ def test_probe_failure_bounds_the_count_and_interrupt_cleans_up(
         no_leftovers.add(sandbox.name)
         measure(docker_client, [idle], sandbox, hold_s=0.2, warmup_s=0.0, labels=LABELS,
                 on_step=interrupt)
+
+
+COMPOSE = """
+services:
+  web:
+    image: {image}
+    command: >-
+      sh -c "dd if=/dev/zero of=/hold/x bs=1M count=24 2>/dev/null;
+      mkdir -p /www && echo ok > /www/index.html && exec httpd -f -p 8080 -h /www"
+    tmpfs: ["/hold:size=48m"]
+"""
+
+
+def test_cli_verify_compose_service_with_http_probe(
+    docker_client: Any, busybox_image: str, cgroup_v1_writable: None, no_leftovers: set[str],
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """24 MiB web servers in a 64 MiB sandbox, probed over HTTP: 2 fit; JSON and exit 0."""
+    import json
+
+    from capacity.cli import main
+
+    compose = tmp_path / "docker-compose.yml"
+    compose.write_text(COMPOSE.format(image=busybox_image))
+    code = main(["verify", "--compose-service", f"{compose}:web",
+                 "--machine", "cpus=1,memory=64MiB", "--hold", "1s", "--warmup", "0.5s",
+                 "--probe-url", "http://{ip}:8080/", "--profile-duration", "6s",
+                 "--profile-replicas", "1", "--label", f"{TEST_LABEL}={SESSION_ID}", "--json"])
+    out = json.loads(capsys.readouterr().out)
+    no_leftovers.add(out["sandbox"]["name"])
+    assert out["measured_count"] == 2
+    assert out["steps"][0]["probe_runs"] >= 1 and out["steps"][0]["probe_failures"] == 0
+    assert out["limits"]["probe"].startswith("GET http://{ip}:8080/")
+    assert out["prediction"]["methods"]["peak"]["safe_count"] == 2
+    assert code == (2 if out["prediction"]["safe_count"] > 2 else 0 if
+                    out["prediction"]["safe_count"] == 2 else 1)
