@@ -49,6 +49,7 @@ def backtest(
     from ..solver._machine import Machine
 
     given = [p for p in (samples_path, store_path, gcd_vms, alibaba) if p is not None]
+    containers = None
     if len(given) != 1:
         raise click.UsageError("give exactly one of --samples, --store, --gcd-vms, --alibaba")
     if samples_path is not None:
@@ -60,12 +61,14 @@ def backtest(
 
         with Store(store_path, create=False) as store:
             samples = store.samples()
+            containers = store.containers()  # declared limits, for the limits method
     elif gcd_vms is not None:
         samples = load_gcd_vms(gcd_vms)
     else:
         assert alibaba is not None  # exactly one source was given
         samples = load_alibaba_containers(alibaba)
-    result = run_backtest(samples, Machine.from_spec(machine_spec), service=service,
+    result = run_backtest(samples, Machine.from_spec(machine_spec), containers=containers,
+                          service=service,
                           epsilon=epsilon, train_fraction=train_fraction,
                           hold_back=not no_hold_back)
     if as_json:

@@ -235,6 +235,7 @@ def backtest(
     samples: pd.DataFrame,
     machine: Machine,
     *,
+    containers: pd.DataFrame | None = None,
     service: str | None = None,
     epsilon: float = 0.01,
     train_fraction: float = 0.5,
@@ -255,6 +256,10 @@ def backtest(
     machine : Machine
         The machine planned for, in the samples' units. Only resources with a capacity and
         samples are planned and tested.
+    containers : pandas.DataFrame, optional
+        The containers table (``container_id``, ``cpu_limit_cores``, ``memory_limit_bytes``)
+        for the declared limits, when the samples do not carry them: without limits the
+        ``limits`` method is undefined.
     service : str, optional
         Which service (may be omitted when there is one).
     epsilon : float
@@ -329,7 +334,7 @@ def backtest(
     rng_seed = seed
 
     def fit_plan(frame: pd.DataFrame) -> Any:
-        profiles = model.fit(frame).profiles_
+        profiles = model.fit(frame, containers=containers).profiles_
         return plan(profiles, target, service=service, epsilon=epsilon, method=default_method,
                     rng=np.random.default_rng(rng_seed))
 

@@ -103,3 +103,17 @@ def test_bad_input() -> None:
         backtest(s[s["time"] < s["time"].min() + pd.Timedelta(seconds=200)], machine)
     with pytest.raises(InsufficientData, match="no resource"):
         backtest(s, Machine.from_spec("net=1Gbit"))
+
+
+def test_bundled_recording_with_its_containers_table() -> None:
+    """Collected history (the bundled real recording): declared --cpus reach the limits method."""
+    from capacity._pipeline import load_demo
+
+    demo = load_demo()
+    machine = Machine.from_spec("cpus=2,memory=1GiB")
+    with_limits = backtest(demo.samples, machine, containers=demo.containers,
+                           service="demo/cpu-burner")
+    without = backtest(demo.samples, machine, service="demo/cpu-burner")
+    assert with_limits.methods["limits"].count == 6  # --cpus 0.3 on 2 cores
+    assert without.methods["limits"].count is None
+    assert with_limits.default.within_epsilon

@@ -41,3 +41,36 @@ def test_backtest_samples_file_and_table(tmp_path: Path, capsys: pytest.CaptureF
 ])
 def test_usage_errors_exit_3(argv: list[str]) -> None:
     assert main(argv) == 3
+
+
+def test_backtest_from_the_sqlite_store(tmp_path: Path, capsys: pytest.CaptureFixture[str]
+                                        ) -> None:
+    """Rounds written by the collector's sink, read back by 'capacity backtest --store'."""
+    from datetime import UTC, datetime, timedelta
+
+    import numpy as np
+
+    from capacity.sources._types import ContainerCounters, ContainerInfo
+    from capacity.store import Store
+
+    rng = np.random.default_rng(3)
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    infos = [ContainerInfo(id=f"{i:064x}", name=f"web-{i}", image="web", service="web",
+                           pid=100 + i, started_at=start) for i in range(4)]
+    cpu = np.zeros(len(infos))
+    with Store(tmp_path / "s.sqlite", batch_rounds=50) as store:
+        for k in range(400):
+            cpu += rng.gamma(4, 0.05, size=len(infos)) * 10  # ~0.2 core over 10 s rounds
+            counters = [ContainerCounters(container_id=c.id, cpu_usage_seconds_total=float(u),
+                                          memory_usage_bytes=50 * 2**20,
+                                          memory_working_set_bytes=int(40 * 2**20 + k * 1000))
+                        for c, u in zip(infos, cpu, strict=True)]
+            store.write_round(start + timedelta(seconds=10 * k), 10.0 * k, infos, counters)
+    code = main(["backtest", "--store", str(tmp_path / "s.sqlite"), "--machine",
+                 "cpus=2,memory=1GiB", "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert out["service"] == "web" and out["replicas"] == 4
+    assert out["windows"]["test"]["instants"] >= 150
+    peak = out["methods"]["peak"]["count"]
+    assert peak is not None and out["methods"]["empirical"]["count"] >= peak
+    assert code in (0, 2)

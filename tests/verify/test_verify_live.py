@@ -82,7 +82,6 @@ def test_memory_holders_measured_3_and_predicted_3(
         docker_client, memory_holder(busybox_image, 32),
         Machine.from_spec("cpus=1,memory=100MiB"), hold_s=HOLD_S, warmup_s=WARMUP_S,
         predict_duration_s=8.0, predict_interval_s=0.25, labels=LABELS,
-        on_step=lambda s: no_leftovers.add(""),
     )
     no_leftovers.add(result.sandbox["name"])
     assert result.measured_count == 3
