@@ -18,6 +18,8 @@ from ._common import EXIT_CRITICAL, EXIT_OK
 @click.command()
 @click.option("--samples", "samples_path", type=click.Path(path_type=Path, exists=True),
               default=None, help="A samples table (Parquet or CSV, as 'capacity' writes it).")
+@click.option("--containers", "containers_path", type=click.Path(path_type=Path, exists=True),
+              default=None, help="With --samples: the containers table (declared limits).")
 @click.option("--store", "store_path", type=click.Path(path_type=Path, exists=True),
               default=None, help="The SQLite store the collector wrote.")
 @click.option("--gcd-vms", type=click.Path(path_type=Path, exists=True, file_okay=False),
@@ -35,8 +37,9 @@ from ._common import EXIT_CRITICAL, EXIT_OK
               help="Do not hold back for the drift measured inside the training window.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def backtest(
-    samples_path: Path | None, store_path: Path | None, gcd_vms: Path | None,
-    alibaba: Path | None, machine_spec: str, service: str | None, epsilon: float,
+    samples_path: Path | None, containers_path: Path | None, store_path: Path | None,
+    gcd_vms: Path | None, alibaba: Path | None, machine_spec: str, service: str | None,
+    epsilon: float,
     train_fraction: float, no_hold_back: bool, as_json: bool,
 ) -> int:
     """Plan on the earlier part of a history, count violations on the later part.
@@ -56,6 +59,10 @@ def backtest(
         from ..store import read_samples
 
         samples = read_samples(samples_path)
+        if containers_path is not None:
+            from ..store import read_table
+
+            containers = read_table(containers_path)
     elif store_path is not None:
         from ..store import Store
 
