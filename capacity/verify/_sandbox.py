@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import logging
 import os
 import signal
 import threading
@@ -64,6 +65,8 @@ __all__ = [
     "host_limits",
     "leftover_sandboxes",
 ]
+
+_log = logging.getLogger("capacity.verify")
 
 SANDBOX_PREFIX = "capacity-sandbox-"
 #: label every verify container carries: its value is the sandbox name (for sweeping)
@@ -379,6 +382,10 @@ class Sandbox:
             if self._old_handler is not None:
                 signal.signal(signal.SIGTERM, self._old_handler)
                 self._old_handler = None
+        if left and exc_type is not None:
+            # do not hide the original error, but never leave cgroups behind silently
+            _log.warning("sandbox cgroups left behind (still busy): %s",
+                         ", ".join(map(str, left)))
         if left and exc_type is None:
             raise SandboxError(
                 f"sandbox cgroups could not be removed (still busy after "
