@@ -59,7 +59,7 @@ from capacity.store import Store
 LABEL = "capacity.bench"
 IMAGE = "capacity-bench-busybox:latest"
 #: stats API calls in flight, as the collector makes them
-API_WORKERS = Collector.__init__.__kwdefaults__["api_workers"]
+API_WORKERS = int((Collector.__init__.__kwdefaults__ or {})["api_workers"])
 ENGINE_PROCESSES = ("dockerd", "containerd", "containerd-shim", "containerd-shim-runc-v2")
 
 

@@ -50,9 +50,9 @@ def _has_host_facts(path: Path) -> bool:
 
 
 @pytest.fixture
-def collector_process() -> Iterator[list[subprocess.Popen[str]]]:
+def collector_process() -> Iterator[list[subprocess.Popen[Any]]]:
     """Processes a test starts; killed at the end if still running."""
-    procs: list[subprocess.Popen[str]] = []
+    procs: list[subprocess.Popen[Any]] = []
     yield procs
     for p in procs:
         if p.poll() is None:
@@ -62,7 +62,7 @@ def collector_process() -> Iterator[list[subprocess.Popen[str]]]:
 
 @pytest.mark.docker
 def test_sigkill_leaves_an_intact_store_with_committed_rows(
-    run_container: Any, tmp_path: Path, collector_process: list[subprocess.Popen[str]]
+    run_container: Any, tmp_path: Path, collector_process: list[subprocess.Popen[Any]]
 ):
     run_id = new_run_id()
     c = run_container("sleep", "600", labels={RUN_LABEL: run_id})
@@ -94,7 +94,7 @@ def test_signal_flushes_and_exits_0(
     sig: signal.Signals,
     run_container: Any,
     tmp_path: Path,
-    collector_process: list[subprocess.Popen[str]],
+    collector_process: list[subprocess.Popen[Any]],
 ):
     run_id = new_run_id()
     c = run_container("sleep", "600", labels={RUN_LABEL: run_id})
@@ -217,3 +217,39 @@ def test_source_choice(
     assert set(counters["container_id"]) == {c.id} and len(counters) == 3
     # the API does not tell the network namespace; the cgroup path does
     assert counters["net_namespace"].isna().all() == (source == "api")
+
+
+@pytest.mark.docker
+def test_progress_bar_on_a_terminal_only(
+    run_container: Any, tmp_path: Path, collector_process: list[subprocess.Popen[Any]]
+):
+    """stderr on a pseudo-terminal gets the rich progress bar; a pipe gets none (the signal
+    test above checks a pipe gets the summary line only)."""
+    import pty
+
+    run_id = new_run_id()
+    run_container("sleep", "600", labels={RUN_LABEL: run_id})
+    primary, secondary = pty.openpty()
+    chunks = []
+    try:
+        proc = subprocess.Popen(
+            _collect_cmd(tmp_path / "s.sqlite", run_id, "--duration", "2s"),
+            stdout=subprocess.PIPE, stderr=secondary, env={**os.environ, "COLUMNS": "160"},
+        )
+        collector_process.append(proc)
+        os.close(secondary)  # the child holds it; reading ends (EIO) when the child exits
+        while True:  # read as it comes, so a full terminal buffer never blocks the child
+            try:
+                chunk = os.read(primary, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        proc.wait(60)
+    finally:
+        os.close(primary)
+    shown = b"".join(chunks).decode(errors="replace")
+    assert proc.returncode == 0, shown
+    assert "collecting" in shown and "containers seen" in shown and "rows written" in shown
+    assert "1 containers" in shown

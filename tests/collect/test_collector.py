@@ -4,7 +4,8 @@ usage, batching. No engine needed; the live behaviour is in test_collect_live.py
 from __future__ import annotations
 
 import time
-from datetime import timedelta
+from collections.abc import Iterable
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from capacity._collect import (
     GAP_ACTION,
     Collection,
     Collector,
+    ContainerEvent,
     DiskUsageSampler,
     EventPump,
     choose_reader,
@@ -97,13 +99,15 @@ def test_a_vanished_container_is_skipped_and_the_round_completes():
 
 def test_no_container_at_all_is_an_error_only_when_required():
     clock = FakeClock()
-    kwargs = dict(wall_clock=clock.wall, monotonic_clock=clock.monotonic, sleep=clock.sleep)
     empty = FlakyEngine([], fail_from=10**6, failures=0)
+
+    def make() -> Collector:
+        return Collector(empty, CountingReader(), Collection(), wall_clock=clock.wall,
+                         monotonic_clock=clock.monotonic, sleep=clock.sleep)
+
     with pytest.raises(NoContainers):
-        Collector(empty, CountingReader(), Collection(), **kwargs).run(
-            interval_s=INTERVAL_S, duration_s=1.0
-        )
-    collector = Collector(empty, CountingReader(), Collection(), **kwargs)
+        make().run(interval_s=INTERVAL_S, duration_s=1.0)
+    collector = make()
     collector.run(interval_s=INTERVAL_S, duration_s=1.0, require_containers=False)
     assert collector.rounds == 2
 
@@ -131,7 +135,7 @@ def test_rounds_are_batched_and_flushed_at_the_end(tmp_path: Path):
 class _SlowEvents(FakeEvents):
     """Blocks a little per window, as the engine does until ``until``."""
 
-    def events(self, since, until):  # type: ignore[no-untyped-def]
+    def events(self, since: datetime, until: datetime) -> Iterable[ContainerEvent]:
         time.sleep(0.01)
         return super().events(since, until)
 
@@ -147,11 +151,14 @@ def test_events_are_pumped_deduplicated_and_stale_metadata_dropped(tmp_path: Pat
             event(0.6, infos[0].id, "die", exitCode="137"),
         ]
     )
+    def sleep(seconds: float) -> None:  # fake time, plus a little real time for the pump
+        clock.sleep(seconds)
+        time.sleep(0.05)
+
     with Store(tmp_path / "s.sqlite") as store:
         collector = Collector(
             engine, CountingReader(), store,
-            wall_clock=clock.wall, monotonic_clock=clock.monotonic,
-            sleep=lambda s: (clock.sleep(s), time.sleep(0.05)),
+            wall_clock=clock.wall, monotonic_clock=clock.monotonic, sleep=sleep,
             events=source,
         )
         collector.run(interval_s=INTERVAL_S, duration_s=3.0)
