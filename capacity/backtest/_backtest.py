@@ -35,6 +35,7 @@ Traps
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -151,7 +152,9 @@ class _Demand:
             wide = frame.pivot_table(index="_slot", columns="container_id", values=r,
                                      aggfunc="mean").reindex(columns=list(replicas))
             x = wide.to_numpy(dtype=float)
-            row_mean = np.nanmean(np.where(np.isnan(x), np.nan, x), axis=1) if x.size else x
+            with warnings.catch_warnings():  # an instant with no replica: dropped below
+                warnings.simplefilter("ignore", RuntimeWarning)
+                row_mean = np.nanmean(x, axis=1) if x.size else np.zeros(0)
             keep = ~np.isnan(row_mean)
             x = x[keep]
             fill = np.broadcast_to(row_mean[keep][:, None], x.shape)
