@@ -81,6 +81,8 @@ LIFECYCLE_ACTIONS = frozenset(
 _STALE_ACTIONS = frozenset({"start", "restart", "die", "stop", "destroy", "update", "rename"})
 #: Engine event attributes worth keeping (the rest are the container's labels, stored already)
 _EVENT_ATTRIBUTES = ("name", "image", "exitCode", "signal", "execDuration")
+#: container-listing filter -> event-stream filter of the same meaning
+_EVENT_FILTERS = {"label": "label", "name": "container", "id": "container", "ancestor": "image"}
 #: the ``action`` of the event row that records an outage of the engine (container_id "")
 GAP_ACTION = "collector_gap"
 
@@ -831,9 +833,14 @@ class DockerEngine:
         import requests.exceptions
 
         flt: dict[str, Any] = {"type": "container"}
-        for key in ("label", "name", "id"):
-            if key in self.filters:
-                flt[key] = self.filters[key]
+        # the event stream has its own filter names: 'label' is shared, container names and
+        # ids are both 'container' (exact match, not the listing's substring match), and an
+        # image is 'image'; unknown names are ignored by the engine, not refused
+        for listing, stream in _EVENT_FILTERS.items():
+            if listing in self.filters:
+                values = self.filters[listing]
+                values = [values] if isinstance(values, str) else list(values)
+                flt.setdefault(stream, []).extend(values)
         try:
             stream = self.client.api.events(
                 since=_ns_text(since), until=_ns_text(until), filters=flt, decode=True

@@ -7,6 +7,7 @@ import time
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fakes import T0, CountingReader, FakeClock, FakeEvents, FlakyEngine, event, info
@@ -17,6 +18,7 @@ from capacity._collect import (
     Collector,
     ContainerEvent,
     DiskUsageSampler,
+    DockerEngine,
     EventPump,
     choose_reader,
 )
@@ -217,3 +219,46 @@ def test_choose_reader_refuses_cgroup_files_of_a_remote_engine():
         choose_reader(_RemoteClient(), [info(0)], source="cgroup")
     with pytest.raises(InvalidParameter):
         choose_reader(_RemoteClient(), [], source="fast")
+
+
+class _EventsApi:
+    """Records what DockerEngine asks of ``client.api.events`` and answers recorded events."""
+
+    base_url = "http+docker://localhost"
+
+    def __init__(self, answer: list[dict[str, Any]]) -> None:
+        self.answer = answer
+        self.calls: list[dict[str, Any]] = []
+
+    def events(self, **kwargs: Any) -> list[dict[str, Any]]:
+        self.calls.append(kwargs)
+        return self.answer
+
+
+class _Client:
+    def __init__(self, api: _EventsApi) -> None:
+        self.api = api
+
+
+def test_docker_engine_events_filters_and_conversion():
+    raw = [  # as Engine 20.10 sends them (decoded), trimmed
+        {"status": "exec_start: sh -c true", "id": "a" * 64, "Type": "container",
+         "Action": "exec_start: sh -c true", "Actor": {"ID": "a" * 64, "Attributes": {}},
+         "time": 1767225600, "timeNano": 1767225600123456789},
+        {"status": "die", "id": "a" * 64, "Type": "container", "Action": "die",
+         "Actor": {"ID": "a" * 64, "Attributes": {"exitCode": "137", "name": "web-1",
+                                                  "com.example.team": "payments"}},
+         "time": 1767225601, "timeNano": 1767225601000001000},
+    ]
+    api = _EventsApi(raw)
+    engine = DockerEngine(_Client(api), filters={"label": ["app=web"], "name": ["web-1"],
+                                                 "ancestor": ["nginx"]})
+    events = list(engine.events(T0, T0 + timedelta(seconds=2)))
+    assert api.calls[0]["filters"] == {
+        "type": "container", "label": ["app=web"], "container": ["web-1"], "image": ["nginx"]
+    }
+    assert api.calls[0]["since"] == f"{int(T0.timestamp())}.000000000"
+    assert [(e.action, dict(e.attributes)) for e in events] == [
+        ("die", {"exitCode": "137", "name": "web-1"})  # exec_* dropped, labels not copied
+    ]
+    assert events[0].time == datetime(2026, 1, 1, 0, 0, 1, 1, tzinfo=T0.tzinfo)
