@@ -581,7 +581,10 @@ class Collector:
         self.rows_written += len(counters)
         if self.disk_usage is not None:
             self._write_disk_usage(self.disk_usage.poll())
-            self.disk_usage.maybe_start(monotonic_s, read, self.wall_clock)
+            # not in the first round: Store.samples() puts a reading on the nearest counters
+            # row, and a container's first row has no rate, so the reading would be lost
+            if self.rounds >= 2:
+                self.disk_usage.maybe_start(monotonic_s, read, self.wall_clock)
         return len(counters)
 
     # -- the loop --------------------------------------------------------------------------
