@@ -176,11 +176,13 @@ def datetime_now() -> Any:
     return datetime.now(UTC)
 
 
-def bench_collector(run_id: str, seconds: float, warmup_s: float) -> dict[str, float]:
-    """CPU of a real ``capacity collect --interval 1s`` over a steady window."""
+def bench_collector(
+    run_id: str, seconds: float, warmup_s: float, interval_s: float = 1.0
+) -> dict[str, float]:
+    """CPU of a real ``capacity collect --interval <interval_s>`` over a steady window."""
     with tempfile.TemporaryDirectory() as tmp:
         cmd = [
-            sys.executable, "-m", "capacity", "collect", "--interval", "1s",
+            sys.executable, "-m", "capacity", "collect", "--interval", f"{interval_s:g}s",
             "--duration", f"{seconds + warmup_s + 5:g}s", "--store", f"{tmp}/s.sqlite",
             "--filter", f"label={LABEL}={run_id}", "--quiet",
         ]
@@ -224,6 +226,10 @@ def main() -> None:
                         help="steady window of the collector CPU measurement; 0 skips it")
     parser.add_argument("--warmup-s", type=float, default=8.0,
                         help="seconds before the window (imports, first disk usage pass)")
+    parser.add_argument("--collector-interval-s", type=float, default=1.0,
+                        help="--interval of the collector CPU measurement")
+    parser.add_argument("--collector-only", action="store_true",
+                        help="skip the per-round comparison; only the collector CPU")
     args = parser.parse_args()
     counts = sorted(int(c) for c in args.counts.split(","))
 
@@ -238,7 +244,7 @@ def main() -> None:
         infos = DockerEngine(client, filters={"label": [f"{LABEL}={run_id}"]}).containers()
         infos.sort(key=lambda i: i.name)
         table = []
-        for n in counts:
+        for n in [] if args.collector_only else counts:
             chosen = infos[:n]
             res = bench_rounds(client, chosen, [by_id[i.id] for i in chosen], args.repeat,
                                args.slow_repeat)
@@ -246,17 +252,20 @@ def main() -> None:
             for method, r in res.items():
                 table.append((n, method, r, ref / r["wall_s"]))
             print(f"# {n} containers done", file=sys.stderr)
-        print()
-        print("| containers | method | wall s/round | client CPU s | engine CPU s "
-              "| speed-up vs docker stats (wall) |")
-        print("| ---: | --- | ---: | ---: | ---: | ---: |")
+        if table:
+            print()
+            print("| containers | method | wall s/round | client CPU s | engine CPU s "
+                  "| speed-up vs docker stats (wall) |")
+            print("| ---: | --- | ---: | ---: | ---: | ---: |")
         for n, method, r, ratio in table:
             print(f"| {n} | {method} | {r['wall_s']:.4f} | {r['client_cpu_s']:.4f} "
                   f"| {r['engine_cpu_s']:.4f} | {ratio:,.1f}x |")
         if args.collector_s > 0:
-            c = bench_collector(run_id, args.collector_s, args.warmup_s)
+            c = bench_collector(run_id, args.collector_s, args.warmup_s,
+                                args.collector_interval_s)
             print()
-            print(f"collector, `capacity collect --interval 1s` on {max(counts)} containers, "
+            print(f"collector, `capacity collect --interval {args.collector_interval_s:g}s` on "
+                  f"{max(counts)} containers, "
                   f"steady window {c['window_s']:.1f} s: {c['cpu_s']:.2f} s CPU = "
                   f"{100 * c['core_fraction']:.2f} % of one core (engine processes meanwhile: "
                   f"{100 * c['engine_core_fraction']:.2f} % of one core); {c['rows']} rows")
