@@ -313,8 +313,8 @@ def plan(
     --------
     >>> profiles = fit(load(demo=True))
     >>> p = plan(profiles, "cpus=8,memory=32GiB", service="demo/cpu-burner")
-    >>> p.safe_count, p.binding_resource   # 0.3 cores each: floor(8 / 0.3)
-    (26, 'cpu_cores')
+    >>> p.safe_count, p.binding_resource   # 0.3 cores each, 90 % of 8 CPUs usable: floor(7.2 / 0.3)
+    (24, 'cpu_cores')
     """
     return _plan_one(profiles, _machine(machine), service=service, epsilon=epsilon,
                      method=method, running=running, seed=seed, **options)
@@ -433,7 +433,7 @@ def plan_all(
     >>> samples = load(demo=True)
     >>> plans = plan_all(fit(samples), "cpus=8,memory=32GiB", running=samples)
     >>> plans.to_frame().loc["demo/cpu-burner", ["running", "safe_count", "more"]].tolist()
-    [2, 23, 21]
+    [2, 20, 18]
     """
     from ._pipeline import plan_all as solve_all
 
@@ -505,12 +505,12 @@ def what_if(
     >>> profiles = fit(samples)
     >>> p = plan(profiles, "cpus=8,memory=32GiB", service="demo/cpu-burner")
     >>> what_if(p, profiles, machine="cpus=16,memory=64GiB").safe_count
-    53
+    48
     >>> what_if(p, profiles, reserve={"cpus": 2}).safe_count
-    20
+    17
     >>> plans = plan_all(profiles, "cpus=8,memory=32GiB", running=samples)
     >>> plans.what_if(running={"demo/cpu-bursty": 6})["demo/cpu-burner"].safe_count
-    16
+    14
     """
     if isinstance(result, Plans):
         if options:
@@ -585,7 +585,7 @@ def plan_mix(
     >>> mix = plan_mix(profiles, "cpus=8,memory=32GiB",
     ...                {"demo/cpu-burner": 2, "demo/cpu-bursty": 1})
     >>> mix.multiple, mix.binding_resource
-    (7, 'cpu_cores')
+    (6, 'cpu_cores')
     """
     from .solver._mix import ratio
 

@@ -13,38 +13,61 @@ TRACES = Path(__file__).parent.parent / "data" / "traces"
 
 
 def test_backtest_gcd_json(capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(["backtest", "--gcd-vms", str(TRACES / "google2011-gcd-vms" / "GCD_VMs"),
-                 "--machine", "cpus=4,memory=32GiB", "--json"])
+    code = main(
+        [
+            "backtest",
+            "--gcd-vms",
+            str(TRACES / "google2011-gcd-vms" / "GCD_VMs"),
+            "--machine",
+            "cpus=4,memory=32GiB,cpu_saturation=1",
+            "--json",
+        ]
+    )
     out = json.loads(capsys.readouterr().out)
     assert out["kind"] == "capacity.backtest"
     assert code == (0 if out["methods"]["empirical"]["within_epsilon"] else 2)
 
 
-def test_backtest_samples_file_and_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]
-                                         ) -> None:
+def test_backtest_samples_file_and_table(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from capacity.backtest import load_gcd_vms
     from capacity.store import write_samples
 
-    path = write_samples(load_gcd_vms(TRACES / "google2011-gcd-vms" / "GCD_VMs"),
-                         tmp_path / "s.parquet")
-    code = main(["backtest", "--samples", str(path), "--machine", "cpus=4,memory=32GiB"])
+    path = write_samples(
+        load_gcd_vms(TRACES / "google2011-gcd-vms" / "GCD_VMs"), tmp_path / "s.parquet"
+    )
+    code = main(
+        ["backtest", "--samples", str(path), "--machine", "cpus=4,memory=32GiB,cpu_saturation=1"]
+    )
     out = capsys.readouterr().out
     assert code in (0, 2)
     assert "empirical (default)" in out and "peak" in out
 
 
-@pytest.mark.parametrize("argv", [
-    ["backtest", "--machine", "cpus=4"],  # no history
-    ["verify", "--machine", "cpus=1,memory=256MiB"],  # no image
-    ["verify", "--image", "x", "--probe-url", "http://a", "--probe-cmd", "true",
-     "--machine", "cpus=1,memory=256MiB"],
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["backtest", "--machine", "cpus=4,cpu_saturation=1"],  # no history
+        ["verify", "--machine", "cpus=1,memory=256MiB,cpu_saturation=1"],  # no image
+        [
+            "verify",
+            "--image",
+            "x",
+            "--probe-url",
+            "http://a",
+            "--probe-cmd",
+            "true",
+            "--machine",
+            "cpus=1,memory=256MiB,cpu_saturation=1",
+        ],
+    ],
+)
 def test_usage_errors_exit_3(argv: list[str]) -> None:
     assert main(argv) == 3
 
 
-def test_backtest_from_the_sqlite_store(tmp_path: Path, capsys: pytest.CaptureFixture[str]
-                                        ) -> None:
+def test_backtest_from_the_sqlite_store(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """Rounds written by the collector's sink, read back by 'capacity backtest --store'."""
     from datetime import UTC, datetime, timedelta
 
@@ -55,19 +78,41 @@ def test_backtest_from_the_sqlite_store(tmp_path: Path, capsys: pytest.CaptureFi
 
     rng = np.random.default_rng(3)
     start = datetime(2026, 1, 1, tzinfo=UTC)
-    infos = [ContainerInfo(id=f"{i:064x}", name=f"web-{i}", image="web", service="web",
-                           pid=100 + i, started_at=start) for i in range(4)]
+    infos = [
+        ContainerInfo(
+            id=f"{i:064x}",
+            name=f"web-{i}",
+            image="web",
+            service="web",
+            pid=100 + i,
+            started_at=start,
+        )
+        for i in range(4)
+    ]
     cpu = np.zeros(len(infos))
     with Store(tmp_path / "s.sqlite", batch_rounds=50) as store:
         for k in range(400):
             cpu += rng.gamma(4, 0.05, size=len(infos)) * 10  # ~0.2 core over 10 s rounds
-            counters = [ContainerCounters(container_id=c.id, cpu_usage_seconds_total=float(u),
-                                          memory_usage_bytes=50 * 2**20,
-                                          memory_working_set_bytes=int(40 * 2**20 + k * 1000))
-                        for c, u in zip(infos, cpu, strict=True)]
+            counters = [
+                ContainerCounters(
+                    container_id=c.id,
+                    cpu_usage_seconds_total=float(u),
+                    memory_usage_bytes=50 * 2**20,
+                    memory_working_set_bytes=int(40 * 2**20 + k * 1000),
+                )
+                for c, u in zip(infos, cpu, strict=True)
+            ]
             store.write_round(start + timedelta(seconds=10 * k), 10.0 * k, infos, counters)
-    code = main(["backtest", "--store", str(tmp_path / "s.sqlite"), "--machine",
-                 "cpus=2,memory=1GiB", "--json"])
+    code = main(
+        [
+            "backtest",
+            "--store",
+            str(tmp_path / "s.sqlite"),
+            "--machine",
+            "cpus=2,memory=1GiB,cpu_saturation=1",
+            "--json",
+        ]
+    )
     out = json.loads(capsys.readouterr().out)
     assert out["service"] == "web" and out["replicas"] == 4
     assert out["windows"]["test"]["instants"] >= 150

@@ -57,7 +57,7 @@ def constant_plans() -> dict[str, Any]:
     """0.5 cores and 1 GiB per replica on 4 cores / 16 GiB with 1 GiB reserved:
     CPU binds at 8 replicas."""
     profiles = constant_profiles({"cpu_cores": 0.5, "memory_working_set_bytes": 2.0**30})
-    machine = Machine.from_spec("cpus=4,memory=16GiB,reserve.memory=1GiB")
+    machine = Machine.from_spec("cpus=4,memory=16GiB,reserve.memory=1GiB,cpu_saturation=1")
     p = plan(profiles, machine, method="gaussian", running=3)
     return {"plans": {p.service: p}, "profiles": profiles}
 
@@ -140,7 +140,7 @@ def test_utilisation_highlights_the_binding_resource(constant_plans: dict) -> No
 def demo() -> dict[str, Any]:
     data = load_demo()
     profiles = fit_profiles(data.samples)
-    plans = plan_all(profiles, Machine.from_spec("cpus=2,memory=24GiB"),
+    plans = plan_all(profiles, Machine.from_spec("cpus=2,memory=24GiB,cpu_saturation=1"),
                      running=running_counts(data.samples))
     return {"samples": data.samples, "profiles": profiles, "plans": plans}
 

@@ -20,7 +20,7 @@ from capacity.solver._machine import Machine
 
 CHROMIUM = Path("/usr/bin/chromium")
 #: the machine the example report is pinned to (README: regenerate reports/example)
-MACHINE = "cpus=2,memory=24GiB"
+MACHINE = "cpus=2,memory=24GiB,cpu_saturation=1"
 NOW = datetime(2026, 11, 27, 21, 30, tzinfo=UTC)
 CHROMIUM_TIMEOUT_S = 90
 

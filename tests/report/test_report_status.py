@@ -29,8 +29,13 @@ CPU_PER_REPLICA, CPU_NOISE = 0.5, 0.01
 
 def _plan(cpus: float, running: int, occupied: float = 0.0) -> Any:
     profiles = constant_profiles({"cpu_cores": CPU_PER_REPLICA})
-    return plan(profiles, Machine.from_spec(f"cpus={cpus}"), method="quantile",
-                running=running, occupied={"cpu_cores": occupied})
+    return plan(
+        profiles,
+        Machine.from_spec(f"cpus={cpus},cpu_saturation=1"),
+        method="quantile",
+        running=running,
+        occupied={"cpu_cores": occupied},
+    )
 
 
 def test_headroom_is_the_free_share_of_usable_capacity_on_the_binding_resource() -> None:
@@ -42,11 +47,11 @@ def test_headroom_is_the_free_share_of_usable_capacity_on_the_binding_resource()
 
 
 def test_status_ok_warning_critical() -> None:
-    assert status({"s": _plan(cpus=8, running=2)}).code == OK          # 87.5 % free
-    warn = status({"s": _plan(cpus=4, running=7)})                      # 12.5 % free
+    assert status({"s": _plan(cpus=8, running=2)}).code == OK  # 87.5 % free
+    warn = status({"s": _plan(cpus=4, running=7)})  # 12.5 % free
     assert warn.code == WARNING and "least headroom 12.5 %" in warn.reasons[0]
     assert status({"s": _plan(cpus=4, running=7)}, warn_headroom=0.1).code == OK
-    crit = status({"s": _plan(cpus=4, running=9)})                      # safe count 8
+    crit = status({"s": _plan(cpus=4, running=9)})  # safe count 8
     assert crit.code == CRITICAL and "9 running, more than the safe count 8" in crit.reasons[0]
 
 
@@ -62,8 +67,12 @@ def test_check_line_is_one_nagios_line_with_performance_data() -> None:
     assert "\n" not in line
     assert line.startswith("CAPACITY OK - 14 more demo/web fit (cpu_cores binds)")
     _text, perf = line.split(" | ")
-    assert perf.split() == ["demo_web_safe=16;;;0", "demo_web_running=2;;16;0",
-                            "demo_web_more=14;;;0", "demo_web_headroom=87.50%;20:;;"]
+    assert perf.split() == [
+        "demo_web_safe=16;;;0",
+        "demo_web_running=2;;16;0",
+        "demo_web_more=14;;;0",
+        "demo_web_headroom=87.50%;20:;;",
+    ]
     for item in perf.split():  # label=value[UOM];warn;crit;min;max
         assert re.fullmatch(r"[A-Za-z0-9_.-]+=-?[\d.]+%?(;[\d.:]*){0,4}", item), item
 
@@ -77,16 +86,20 @@ def _samples(n_containers: int, seed: int = 0) -> pd.DataFrame:
     n = int(SPAN_H * 3600 / STEP_S)
     frames = []
     for c in range(n_containers):
-        frames.append(pd.DataFrame({
-            "time": t0 + pd.to_timedelta(np.arange(1, n + 1) * STEP_S, unit="s"),
-            "container_id": f"{c:064x}",
-            "container_name": f"web-{c}",
-            "service": "web",
-            "image": "web:1",
-            "interval_s": STEP_S,
-            "cpu_cores": CPU_PER_REPLICA + rng.normal(0, CPU_NOISE, n),
-            "memory_working_set_bytes": 100 * 2.0**20 + rng.normal(0, 2.0**20, n),
-        }))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "time": t0 + pd.to_timedelta(np.arange(1, n + 1) * STEP_S, unit="s"),
+                    "container_id": f"{c:064x}",
+                    "container_name": f"web-{c}",
+                    "service": "web",
+                    "image": "web:1",
+                    "interval_s": STEP_S,
+                    "cpu_cores": CPU_PER_REPLICA + rng.normal(0, CPU_NOISE, n),
+                    "memory_working_set_bytes": 100 * 2.0**20 + rng.normal(0, 2.0**20, n),
+                }
+            )
+        )
     df = pd.concat(frames, ignore_index=True)
     for r in RESOURCES:
         if r not in df:
@@ -109,17 +122,35 @@ def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
 @pytest.mark.parametrize(
     ("replicas", "machine", "expected", "word"),
     [
-        (2, "cpus=8,memory=4GiB", 0, "OK"),        # headroom ~ 87 %
-        (2, "cpus=1.2,memory=4GiB", 1, "WARNING"),  # 2 x ~0.52 of 1.2 cores: ~14 % left
-        (3, "cpus=1.2,memory=4GiB", 2, "CRITICAL"),  # safe count 2, 3 running
+        (2, "cpus=8,memory=4GiB,cpu_saturation=1", 0, "OK"),  # headroom ~ 87 %
+        (
+            2,
+            "cpus=1.2,memory=4GiB,cpu_saturation=1",
+            1,
+            "WARNING",
+        ),  # 2 x ~0.52 of 1.2 cores: ~14 % left
+        (3, "cpus=1.2,memory=4GiB,cpu_saturation=1", 2, "CRITICAL"),  # safe count 2, 3 running
     ],
 )
 def test_exit_status_and_check_line(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path, samples_files: dict[int, Path],
-    replicas: int, machine: str, expected: int, word: str,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    samples_files: dict[int, Path],
+    replicas: int,
+    machine: str,
+    expected: int,
+    word: str,
 ) -> None:
-    code, out, err = run(capsys, "--samples", str(samples_files[replicas]), "--machine",
-                         machine, "--out", str(tmp_path), "--check")
+    code, out, err = run(
+        capsys,
+        "--samples",
+        str(samples_files[replicas]),
+        "--machine",
+        machine,
+        "--out",
+        str(tmp_path),
+        "--check",
+    )
     assert code == expected, err
     lines = out.splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"CAPACITY {word} - "), out
@@ -129,25 +160,51 @@ def test_exit_status_and_check_line(
 def test_warn_headroom_flag_moves_the_threshold(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, samples_files: dict[int, Path]
 ) -> None:
-    code, out, _ = run(capsys, "--samples", str(samples_files[2]), "--machine",
-                       "cpus=1.2,memory=4GiB", "--out", str(tmp_path), "--warn-headroom", "10%",
-                       "--quiet")
+    code, out, _ = run(
+        capsys,
+        "--samples",
+        str(samples_files[2]),
+        "--machine",
+        "cpus=1.2,memory=4GiB,cpu_saturation=1",
+        "--out",
+        str(tmp_path),
+        "--warn-headroom",
+        "10%",
+        "--quiet",
+    )
     assert code == 0 and out == ""
 
 
 def test_json_is_plan_json_only_and_profiles_source_plans_without_running(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, samples_files: dict[int, Path]
 ) -> None:
-    code, out, _ = run(capsys, "--samples", str(samples_files[2]), "--machine",
-                       "cpus=8,memory=4GiB", "--out", str(tmp_path / "a"), "--json",
-                       "--name", "first")
+    code, out, _ = run(
+        capsys,
+        "--samples",
+        str(samples_files[2]),
+        "--machine",
+        "cpus=8,memory=4GiB,cpu_saturation=1",
+        "--out",
+        str(tmp_path / "a"),
+        "--json",
+        "--name",
+        "first",
+    )
     assert code == 0
     doc = json.loads(out)
     assert doc == json.loads((tmp_path / "a" / "first" / "plan.json").read_text())
     assert doc["plans"]["web"]["running"] == 2
-    code, out, err = run(capsys, "--profiles", str(tmp_path / "a" / "first" / "profiles.json"),
-                         "--machine", "cpus=8,memory=4GiB", "--out", str(tmp_path / "b"),
-                         "--name", "second")
+    code, out, err = run(
+        capsys,
+        "--profiles",
+        str(tmp_path / "a" / "first" / "profiles.json"),
+        "--machine",
+        "cpus=8,memory=4GiB,cpu_saturation=1",
+        "--out",
+        str(tmp_path / "b"),
+        "--name",
+        "second",
+    )
     assert code == 0, err
     assert "web" in out
     plan_json = json.loads((tmp_path / "b" / "second" / "plan.json").read_text())
@@ -160,8 +217,18 @@ def test_keep_rotates_only_report_folders(
 ) -> None:
     for name in ("vm-20200101T000000Z", "vm-20200102T000000Z", "example"):
         (tmp_path / name).mkdir()
-    code, _, err = run(capsys, "--samples", str(samples_files[2]), "--machine",
-                       "cpus=8,memory=4GiB", "--out", str(tmp_path), "--keep", "2", "--quiet")
+    code, _, err = run(
+        capsys,
+        "--samples",
+        str(samples_files[2]),
+        "--machine",
+        "cpus=8,memory=4GiB,cpu_saturation=1",
+        "--out",
+        str(tmp_path),
+        "--keep",
+        "2",
+        "--quiet",
+    )
     assert code == 0, err
     left = sorted(p.name for p in tmp_path.iterdir())
     assert "example" in left and "vm-20200102T000000Z" in left
@@ -171,9 +238,9 @@ def test_keep_rotates_only_report_folders(
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (("--duration", "1s"), "nonexistent"),                    # the engine is missing
-        (("--bogus",), "No such option"),                         # a bad flag
-        (("--demo", "--samples", "x.csv"), "give one source"),   # two sources
+        (("--duration", "1s"), "nonexistent"),  # the engine is missing
+        (("--bogus",), "No such option"),  # a bad flag
+        (("--demo", "--samples", "x.csv"), "give one source"),  # two sources
         (("--since", "1h"), "--since needs --store"),
         (("--keep", "0", "--demo"), "--keep"),
         (("--warn-headroom", "lots", "--demo"), "percentage"),
@@ -182,8 +249,11 @@ def test_keep_rotates_only_report_folders(
     ],
 )
 def test_failures_exit_3_with_one_line(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
-    args: tuple[str, ...], message: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    args: tuple[str, ...],
+    message: str,
 ) -> None:
     monkeypatch.setenv("DOCKER_HOST", NO_ENGINE)
     code, _out, err = run(capsys, *args, "--out", str(tmp_path))
@@ -197,10 +267,8 @@ def test_profiles_of_another_version_exit_3_and_check_says_unknown(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     old = tmp_path / "profiles.json"
-    old.write_text(json.dumps({"schema_version": 1, "kind": "capacity.profiles",
-                               "services": {}}))
-    code, out, _err = run(capsys, "--profiles", str(old), "--out", str(tmp_path / "r"),
-                         "--check")
+    old.write_text(json.dumps({"schema_version": 1, "kind": "capacity.profiles", "services": {}}))
+    code, out, _err = run(capsys, "--profiles", str(old), "--out", str(tmp_path / "r"), "--check")
     assert code == 3
     assert out.startswith("CAPACITY UNKNOWN - profiles schema version 1")
     assert len(out.splitlines()) == 1

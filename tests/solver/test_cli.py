@@ -20,8 +20,20 @@ def profiles_path(tmp_path: Path) -> Path:
 
 
 def test_plan_json_schema(profiles_path: Path, capsys) -> None:
-    rc = main(["plan", "--profiles", str(profiles_path), "--machine", "cpus=8,memory=4GiB",
-               "--epsilon", "0.01", "--method", "gaussian", "--json"])
+    rc = main(
+        [
+            "plan",
+            "--profiles",
+            str(profiles_path),
+            "--machine",
+            "cpus=8,memory=4GiB,cpu_saturation=1",
+            "--epsilon",
+            "0.01",
+            "--method",
+            "gaussian",
+            "--json",
+        ]
+    )
     assert rc == 0
     doc = json.loads(capsys.readouterr().out)
     assert (doc["kind"], doc["schema_version"]) == ("capacity.plans", 2)
@@ -29,43 +41,83 @@ def test_plan_json_schema(profiles_path: Path, capsys) -> None:
     assert plan["method"] == "gaussian" and plan["epsilon"] == 0.01
     assert plan["binding_resource"] in (CPU, MEMORY) and plan["safe_count"] > 0
     cpu = plan["per_resource"][CPU]
-    for key in ("safe_count", "capacity", "reserve", "demand_at_safe_count",
-                "p_overload_at_safe_count"):
+    for key in (
+        "safe_count",
+        "capacity",
+        "reserve",
+        "demand_at_safe_count",
+        "p_overload_at_safe_count",
+    ):
         assert key in cpu
 
 
 def test_plan_table_and_critical_exit(profiles_path: Path, capsys) -> None:
-    rc = main(["plan", "--profiles", str(profiles_path), "--machine", "cpus=2,memory=4GiB",
-               "--running", "svc=50"])
+    rc = main(
+        [
+            "plan",
+            "--profiles",
+            str(profiles_path),
+            "--machine",
+            "cpus=2,memory=4GiB,cpu_saturation=1",
+            "--running",
+            "svc=50",
+        ]
+    )
     out = capsys.readouterr().out
     assert rc == 2 and "svc:" in out and "by method" in out
 
 
-@pytest.mark.parametrize("args", [
-    ["--machine", "cpus=8,memory=32GB!"], ["--machine", "cpus=8", "--epsilon", "0.7"],
-    ["--machine", "cpus=8", "--method", "magic"], ["--machine", "cpus=8", "--running", "x"],
-    ["--machine", "cpus=2,reserve.cpus=3"],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--machine", "cpus=8,memory=32GB!"],
+        ["--machine", "cpus=8", "--epsilon", "0.7"],
+        ["--machine", "cpus=8", "--method", "magic"],
+        ["--machine", "cpus=8", "--running", "x"],
+        ["--machine", "cpus=2,reserve.cpus=3"],
+    ],
+)
 def test_plan_bad_input_exits_3(profiles_path: Path, args: list[str], capsys) -> None:
     assert main(["plan", "--profiles", str(profiles_path), *args]) == 3
 
 
 def test_plan_profiles_of_another_version_exits_3(tmp_path: Path, capsys) -> None:
     path = tmp_path / "old.json"
-    path.write_text(json.dumps({"kind": "capacity.profiles", "schema_version": 1,
-                                "services": {}}))
-    assert main(["plan", "--profiles", str(path), "--machine", "cpus=8"]) == 3
+    path.write_text(json.dumps({"kind": "capacity.profiles", "schema_version": 1, "services": {}}))
+    assert main(["plan", "--profiles", str(path), "--machine", "cpus=8,cpu_saturation=1"]) == 3
     assert "schema version 1" in capsys.readouterr().err
 
 
 def test_size_n_plus_k(tmp_path: Path, capsys) -> None:
     path = tmp_path / "p.json"
     constant_profiles({CPU: 0.5}).to_json(path)
-    rc = main(["size", "--profiles", str(path), "--machine", "cpus=8", "--replicas", "120",
-               "--spare", "1", "--json"])
+    rc = main(
+        [
+            "size",
+            "--profiles",
+            str(path),
+            "--machine",
+            "cpus=8,cpu_saturation=1",
+            "--replicas",
+            "120",
+            "--spare",
+            "1",
+            "--json",
+        ]
+    )
     doc = json.loads(capsys.readouterr().out)
     assert rc == 0 and (doc["hosts"], doc["hosts_needed"], doc["spare"]) == (9, 8, 1)
-    rc = main(["size", "--profiles", str(path), "--machine", "cpus=8", "--replicas", "svc=17"])
+    rc = main(
+        [
+            "size",
+            "--profiles",
+            str(path),
+            "--machine",
+            "cpus=8,cpu_saturation=1",
+            "--replicas",
+            "svc=17",
+        ]
+    )
     assert rc == 0 and "2 host(s)" in capsys.readouterr().out
 
 
@@ -74,8 +126,18 @@ def test_plan_compose(tmp_path: Path, capsys) -> None:
     constant_profiles({CPU: 0.5}, service="shop/web").to_json(path)
     compose = tmp_path / "docker-compose.yml"
     compose.write_text("services:\n  web:\n    deploy: {replicas: 2}\n")
-    rc = main(["plan", "--profiles", str(path), "--machine", "cpus=8", "--compose",
-               str(compose), "--json"])
+    rc = main(
+        [
+            "plan",
+            "--profiles",
+            str(path),
+            "--machine",
+            "cpus=8,cpu_saturation=1",
+            "--compose",
+            str(compose),
+            "--json",
+        ]
+    )
     doc = json.loads(capsys.readouterr().out)
     assert rc == 0 and doc["multiple"] == 8 and doc["counts"] == {"shop/web": 16}
 
@@ -85,13 +147,40 @@ def test_plan_more_and_maximise(tmp_path: Path, capsys) -> None:
 
     a, b = constant_profiles({CPU: 0.5}, service="a"), constant_profiles({CPU: 1.0}, service="b")
     path = tmp_path / "p.json"
-    profiles_of(service_profile("a", a["a"].resources),
-                service_profile("b", b["b"].resources)).to_json(path)
-    rc = main(["plan", "--profiles", str(path), "--machine", "cpus=8", "--running", "b=2",
-               "--more", "a", "--json"])
+    profiles_of(
+        service_profile("a", a["a"].resources), service_profile("b", b["b"].resources)
+    ).to_json(path)
+    rc = main(
+        [
+            "plan",
+            "--profiles",
+            str(path),
+            "--machine",
+            "cpus=8,cpu_saturation=1",
+            "--running",
+            "b=2",
+            "--more",
+            "a",
+            "--json",
+        ]
+    )
     doc = json.loads(capsys.readouterr().out)
     assert rc == 0 and doc["more"] == 12 and doc["counts"] == {"a": 12, "b": 2}
-    rc = main(["plan", "--profiles", str(path), "--machine", "cpus=8", "--running", "b=2",
-               "--maximise", "a=1", "--maximise", "b=3", "--json"])
+    rc = main(
+        [
+            "plan",
+            "--profiles",
+            str(path),
+            "--machine",
+            "cpus=8,cpu_saturation=1",
+            "--running",
+            "b=2",
+            "--maximise",
+            "a=1",
+            "--maximise",
+            "b=3",
+            "--json",
+        ]
+    )
     doc = json.loads(capsys.readouterr().out)
     assert rc == 0 and doc["counts"] == {"a": 0, "b": 8}

@@ -9,30 +9,56 @@ import pytest
 
 from capacity._columns import CPU, DISK_READ, DISK_USAGE, DISK_WRITE, MEMORY, NET_RX, NET_TX
 from capacity._errors import InvalidParameter
-from capacity.solver import Machine, parse_rate
+from capacity.solver import Machine, parse_rate, plan
+from capacity.solver._testing import constant_profiles
 
 
 def test_full_spec_with_units() -> None:
-    m = Machine.from_spec("cpus=8,memory=32GiB,net=10Gbit,disk_bw=500MB/s,disk=400GB")
+    m = Machine.from_spec(
+        "cpus=8,memory=32GiB,net=10Gbit,disk_bw=500MB/s,disk=400GB,cpu_saturation=1"
+    )
     assert m.capacity == {
-        CPU: 8.0, MEMORY: 32 * 2**30, NET_RX: 1.25e9, NET_TX: 1.25e9,
-        DISK_READ: 5e8, DISK_WRITE: 5e8, DISK_USAGE: 4e11,
+        CPU: 8.0,
+        MEMORY: 32 * 2**30,
+        NET_RX: 1.25e9,
+        NET_TX: 1.25e9,
+        DISK_READ: 5e8,
+        DISK_WRITE: 5e8,
+        DISK_USAGE: 4e11,
     }
     assert m.missing == ()
 
 
-@pytest.mark.parametrize(("text", "bytes_per_s"), [
-    ("10Gbit", 1.25e9), ("1Gbit/s", 1.25e8), ("100Mbit", 1.25e7), ("500MB/s", 5e8),
-    ("100MiB/s", 100 * 2**20), ("1000", 1000.0),
-])
+@pytest.mark.parametrize(
+    ("text", "bytes_per_s"),
+    [
+        ("10Gbit", 1.25e9),
+        ("1Gbit/s", 1.25e8),
+        ("100Mbit", 1.25e7),
+        ("500MB/s", 5e8),
+        ("100MiB/s", 100 * 2**20),
+        ("1000", 1000.0),
+    ],
+)
 def test_rates(text: str, bytes_per_s: float) -> None:
     assert parse_rate(text) == pytest.approx(bytes_per_s)
 
 
-@pytest.mark.parametrize("spec", [
-    "cpus=8,memory=32GB!", "cpus=eight", "cpu=8,gpus=1", "net=10Gbps", "", "cpus",
-    "cpus=8,headroom=1.5", "memory=-1GiB",
-])
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "cpus=8,memory=32GB!",
+        "cpus=eight",
+        "cpu=8,gpus=1",
+        "net=10Gbps",
+        "",
+        "cpus",
+        "cpus=8,headroom=1.5",
+        "cpus=8,cpu_saturation=0",
+        "cpus=8,cpu_saturation=1.5",
+        "memory=-1GiB",
+    ],
+)
 def test_bad_specs_name_the_value(spec: str) -> None:
     with pytest.raises(InvalidParameter) as info:
         Machine.from_spec(spec)
@@ -40,7 +66,9 @@ def test_bad_specs_name_the_value(spec: str) -> None:
 
 
 def test_reserves_and_headroom() -> None:
-    m = Machine.from_spec("cpus=8,memory=32GiB,reserve.cpus=0.5,reserve.memory=1GiB,headroom=0.1")
+    m = Machine.from_spec(
+        "cpus=8,memory=32GiB,reserve.cpus=0.5,reserve.memory=1GiB,headroom=0.1,cpu_saturation=1"
+    )
     assert m.reserved(CPU) == pytest.approx(0.5 + 0.8)
     assert m.reserved(MEMORY) == pytest.approx(2**30 + 0.1 * 32 * 2**30)
     assert m.with_reserve({CPU: 1.0}, headroom=0.0).reserved(CPU) == 1.0
@@ -48,8 +76,10 @@ def test_reserves_and_headroom() -> None:
 
 def test_toml(tmp_path: Path) -> None:
     path = tmp_path / "std.toml"
-    path.write_text('[machine]\nname = "std"\ncpus = 8\nmemory = "32GiB"\nnet = "10Gbit"\n'
-                    'headroom = 0.05\n[machine.reserve]\ncpus = 0.5\n')
+    path.write_text(
+        '[machine]\nname = "std"\ncpus = 8\nmemory = "32GiB"\nnet = "10Gbit"\n'
+        "headroom = 0.05\n[machine.reserve]\ncpus = 0.5\n"
+    )
     m = Machine.from_spec(str(path))
     assert m.name == "std" and m.capacity[NET_TX] == 1.25e9 and m.reserve[CPU] == 0.5
     assert Machine.from_dict(m.to_dict()) == m
@@ -75,8 +105,16 @@ class FakePsutil:
 
 
 def test_local_uses_the_fastest_physical_nic_and_names_what_is_missing() -> None:
-    ps = FakePsutil({"lo": (True, 0), "docker0": (True, 10000), "eth0": (True, 1000),
-                     "eth1": (False, 25000), "veth1": (True, 10000)}, disk_free=1e11)
+    ps = FakePsutil(
+        {
+            "lo": (True, 0),
+            "docker0": (True, 10000),
+            "eth0": (True, 1000),
+            "eth1": (False, 25000),
+            "veth1": (True, 10000),
+        },
+        disk_free=1e11,
+    )
     m = Machine.local(psutil_module=ps, disk_in_use_bytes=1e9)
     assert m.capacity[CPU] == 16 and m.capacity[MEMORY] == 64 * 2**30
     assert m.capacity[NET_RX] == 1000 * 1e6 / 8
@@ -97,14 +135,33 @@ def test_measured_reserve_is_host_minus_containers() -> None:
     from capacity.solver import measured_reserve
 
     times = pd.date_range("2026-01-01", periods=100, freq="1s", tz="UTC")
-    host = pd.DataFrame({"time": times, "host_cpu_cores": 1.5 + 0.01 * (times.second % 10),
-                         "host_memory_used_bytes": 3e9})
-    samples = pd.concat([
-        pd.DataFrame({"time": times, "container_id": c, CPU: 0.5, MEMORY: 5e8})
-        for c in ("a", "b")
-    ])
+    host = pd.DataFrame(
+        {
+            "time": times,
+            "host_cpu_cores": 1.5 + 0.01 * (times.second % 10),
+            "host_memory_used_bytes": 3e9,
+        }
+    )
+    samples = pd.concat(
+        [
+            pd.DataFrame({"time": times, "container_id": c, CPU: 0.5, MEMORY: 5e8})
+            for c in ("a", "b")
+        ]
+    )
     reserve = measured_reserve(host, samples, quantile=1.0)
     assert reserve[CPU] == pytest.approx(0.59)
     assert reserve[MEMORY] == pytest.approx(2e9)
-    m = Machine.from_spec("cpus=8,memory=32GiB").with_reserve(reserve)
+    m = Machine.from_spec("cpus=8,memory=32GiB,cpu_saturation=1").with_reserve(reserve)
     assert m.reserved(CPU) == pytest.approx(0.59)
+
+
+def test_cpu_saturation_keeps_a_tenth_of_the_cpus_back_by_default() -> None:
+    """A quota or host filled to 100 % throttles: the accuracy benchmark measured every
+    CPU-bound workload one replica over until 10 % of the CPUs were kept back."""
+    m = Machine.from_spec("cpus=8,memory=32GiB")
+    assert m.cpu_saturation == 0.9
+    assert m.reserved(CPU) == pytest.approx(0.8)
+    assert m.reserved(MEMORY) == 0.0  # memory has no such margin
+    assert Machine.from_spec("cpus=8,cpu_saturation=1").reserved(CPU) == 0.0
+    assert Machine.from_dict(m.to_dict()) == m
+    assert plan(constant_profiles({CPU: 0.5}), m).safe_count == 14  # floor(7.2 / 0.5)

@@ -49,7 +49,7 @@ def mix_profiles():
     )
 
 
-MACHINE = Machine.from_spec("cpus=16,memory=16GiB,reserve.cpus=1")
+MACHINE = Machine.from_spec("cpus=16,memory=16GiB,reserve.cpus=1,cpu_saturation=1")
 
 
 def simulated_ok(profiles, counts) -> None:
@@ -101,7 +101,7 @@ def test_more_of_and_ratio_fit_and_one_more_does_not(mix_profiles, method) -> No
 
 def test_fleet_n_plus_k() -> None:
     profiles = constant_profiles({CPU: 0.5})
-    machine = Machine.from_spec("cpus=8")
+    machine = Machine.from_spec("cpus=8,cpu_saturation=1")
     f = size_fleet(profiles, machine, {"svc": 120}, spare=1, method="gaussian")
     assert (f.hosts_needed, f.hosts, f.per_host) == (8, 9, {"svc": 15})
     ported = size_fleet(profiles, machine, {"svc": 5}, ports={"svc": [80]}, method="gaussian")

@@ -29,10 +29,11 @@ P_RTOL = 0.35
 
 @pytest.mark.parametrize("method", METHODS[1:])
 @pytest.mark.parametrize(("capacity", "reserve", "u"), [(8, 0, 0.25), (8, 1.5, 0.3), (3, 0, 0.1)])
-def test_constant_demand_gives_floor(method: str, capacity: float, reserve: float,
-                                     u: float) -> None:
+def test_constant_demand_gives_floor(
+    method: str, capacity: float, reserve: float, u: float
+) -> None:
     profiles = constant_profiles({CPU: u})
-    machine = Machine.from_spec(f"cpus={capacity},reserve.cpus={reserve}")
+    machine = Machine.from_spec(f"cpus={capacity},reserve.cpus={reserve},cpu_saturation=1")
     p = plan(profiles, machine, method=method)
     assert p.safe_count == math.floor((capacity - reserve) / u + 1e-9)
     assert p.binding_resource == CPU
@@ -43,7 +44,12 @@ def test_constant_demand_gives_floor(method: str, capacity: float, reserve: floa
 def test_iid_normal_gives_the_analytic_count() -> None:
     mu, sd, capacity, eps = 1.0, 0.3, 40.0, 0.01
     profiles = normal_profiles(mu, sd)  # one replica, no slow component: replicas pool
-    p = plan(profiles, Machine.from_spec(f"cpus={capacity}"), epsilon=eps, method="gaussian")
+    p = plan(
+        profiles,
+        Machine.from_spec(f"cpus={capacity},cpu_saturation=1"),
+        epsilon=eps,
+        method="gaussian",
+    )
     z = stats.norm.isf(eps)
     analytic = max(n for n in range(1, 100) if n * mu + z * sd * math.sqrt(n) <= capacity)
     assert p.safe_count == analytic
@@ -55,7 +61,7 @@ def test_monte_carlo_agrees_with_analytic_within_its_interval() -> None:
     rng = np.random.default_rng(12345)
     mu, sd, capacity, eps = 1.0, 0.3, 40.0, 0.01
     profiles = normal_profiles(mu, sd)
-    machine = Machine.from_spec(f"cpus={capacity}")
+    machine = Machine.from_spec(f"cpus={capacity},cpu_saturation=1")
     g = plan(profiles, machine, epsilon=eps, method="gaussian")
     e = plan(profiles, machine, epsilon=eps, method="empirical", rng=rng, n_draws=40_000)
     lo, hi = e.per_resource[CPU].safe_count_interval
@@ -72,20 +78,28 @@ def test_monte_carlo_agrees_with_analytic_within_its_interval() -> None:
 def test_perfectly_correlated_replicas_give_the_quantile_count() -> None:
     eps = 0.01
     profiles = normal_profiles(1.0, 0.3, rho=1.0, replicas=3)
-    machine = Machine.from_spec("cpus=37")
+    machine = Machine.from_spec("cpus=37,cpu_saturation=1")
     q = plan(profiles, machine, epsilon=eps, method="quantile", quantile_level=1 - eps)
     g = plan(profiles, machine, epsilon=eps, method="gaussian")
     e = plan(profiles, machine, epsilon=eps, method="empirical", n_draws=40_000)
-    assert q.safe_count == g.safe_count == e.safe_count == math.floor(
-        37 / (1.0 + 0.3 * stats.norm.isf(eps)))
+    assert (
+        q.safe_count
+        == g.safe_count
+        == e.safe_count
+        == math.floor(37 / (1.0 + 0.3 * stats.norm.isf(eps)))
+    )
 
 
 def test_independent_replicas_fit_more_than_correlated_ones() -> None:
-    machine = Machine.from_spec("cpus=37")
+    machine = Machine.from_spec("cpus=37,cpu_saturation=1")
     together = plan(normal_profiles(1.0, 0.3, rho=1.0, replicas=3), machine, method="gaussian")
     apart = plan(normal_profiles(1.0, 0.3, rho=0.0, replicas=3), machine, method="gaussian")
-    offsets = plan(normal_profiles(1.0, 0.3, rho=1.0, replicas=3), machine, method="gaussian",
-                   independent_offsets=True)
+    offsets = plan(
+        normal_profiles(1.0, 0.3, rho=1.0, replicas=3),
+        machine,
+        method="gaussian",
+        independent_offsets=True,
+    )
     assert apart.safe_count > together.safe_count
     assert offsets.safe_count == apart.safe_count
     assert any("opt-in" in a for a in offsets.assumptions)
@@ -93,9 +107,10 @@ def test_independent_replicas_fit_more_than_correlated_ones() -> None:
 
 def test_one_replica_shares_the_slow_component() -> None:
     # all variance slow: replicas move as one, like perfect correlation
-    machine = Machine.from_spec("cpus=37")
-    slow = plan(normal_profiles(1.0, 0.3, slow_var=0.09 * (1 - 1 / 20_000)), machine,
-                method="gaussian")
+    machine = Machine.from_spec("cpus=37,cpu_saturation=1")
+    slow = plan(
+        normal_profiles(1.0, 0.3, slow_var=0.09 * (1 - 1 / 20_000)), machine, method="gaussian"
+    )
     fast = plan(normal_profiles(1.0, 0.3, slow_var=0.0), machine, method="gaussian")
     assert slow.safe_count < fast.safe_count
     assert any("slow component" in a for a in slow.assumptions)
@@ -103,23 +118,31 @@ def test_one_replica_shares_the_slow_component() -> None:
 
 def test_memory_is_stricter_and_capped_by_its_limit() -> None:
     profiles = normal_profiles(0.1, 0.01, memory=(1e9, 2e8))
-    machine = Machine.from_spec("cpus=64,memory=40GB")
+    machine = Machine.from_spec("cpus=64,memory=40GB,cpu_saturation=1")
     p = plan(profiles, machine, epsilon=0.01, method="gaussian")
     mem = p.per_resource[MEMORY]
     assert mem.epsilon == pytest.approx(0.001) and p.per_resource[CPU].epsilon == 0.01
     z = stats.norm.isf(0.001)
-    assert mem.safe_count == max(n for n in range(1, 60)
-                                 if n * 1e9 + z * 2e8 * math.sqrt(n) <= 40e9 * (1 + 1e-9))
-    capped = profiles_of(service_profile(
-        "svc", profiles["svc"].resources, memory_limit_bytes=int(1.1e9)))
-    assert plan(capped, machine, method="gaussian").per_resource[MEMORY].safe_count >= \
-        mem.safe_count
+    assert mem.safe_count == max(
+        n for n in range(1, 60) if n * 1e9 + z * 2e8 * math.sqrt(n) <= 40e9 * (1 + 1e-9)
+    )
+    capped = profiles_of(
+        service_profile("svc", profiles["svc"].resources, memory_limit_bytes=int(1.1e9))
+    )
+    assert (
+        plan(capped, machine, method="gaussian").per_resource[MEMORY].safe_count >= mem.safe_count
+    )
 
 
 def test_occupied_and_running() -> None:
     profiles = constant_profiles({CPU: 0.5})
-    p = plan(profiles, Machine.from_spec("cpus=8"), occupied={CPU: 2.0}, running=5,
-             method="gaussian")
+    p = plan(
+        profiles,
+        Machine.from_spec("cpus=8,cpu_saturation=1"),
+        occupied={CPU: 2.0},
+        running=5,
+        method="gaussian",
+    )
     assert p.safe_count == 12 and p.more == 7
     rp = p.per_resource[CPU]
     assert rp.utilisation_at_safe_count == pytest.approx(1.0)
@@ -127,8 +150,12 @@ def test_occupied_and_running() -> None:
 
 
 def test_fixed_port_is_the_binding_constraint() -> None:
-    p = plan(constant_profiles({CPU: 0.5}), Machine.from_spec("cpus=8"), ports=(8080,),
-             running=1)
+    p = plan(
+        constant_profiles({CPU: 0.5}),
+        Machine.from_spec("cpus=8,cpu_saturation=1"),
+        ports=(8080,),
+        running=1,
+    )
     assert (p.safe_count, p.binding_resource, p.more) == (1, PORT_CONFLICT, 0)
     assert p.methods["gaussian"]["binding_resource"] == PORT_CONFLICT
 
@@ -140,43 +167,62 @@ def test_unknown_capacity_and_thin_profiles_are_undefined_with_reason() -> None:
     assert "capacity unknown" in p.per_resource[CPU].reason
     assert p.binding_resource == MEMORY
     thin = profiles_of(service_profile("svc", {CPU: resource_profile(CPU, [0.1, 0.2, 0.3])}))
-    t = plan(thin, Machine.from_spec("cpus=8"), method="gaussian")
+    t = plan(thin, Machine.from_spec("cpus=8,cpu_saturation=1"), method="gaussian")
     assert t.safe_count is None and "too thin" in t.reason and t.more is None
-    low = profiles_of(service_profile("svc", constant_profiles({CPU: 0.5})["svc"].resources,
-                                      confidence="low", warnings=("span of 60 s",)))
-    assert plan(low, Machine.from_spec("cpus=8")).safe_count == 16
-    strict = plan(low, Machine.from_spec("cpus=8"), require_confidence=True)
+    low = profiles_of(
+        service_profile(
+            "svc",
+            constant_profiles({CPU: 0.5})["svc"].resources,
+            confidence="low",
+            warnings=("span of 60 s",),
+        )
+    )
+    assert plan(low, Machine.from_spec("cpus=8,cpu_saturation=1")).safe_count == 16
+    strict = plan(low, Machine.from_spec("cpus=8,cpu_saturation=1"), require_confidence=True)
     assert strict.safe_count is None and "span of 60 s" in strict.reason
 
 
 def test_empirical_without_trace_falls_back_to_gaussian() -> None:
     x = np.full(100, 0.5)
     profiles = profiles_of(service_profile("svc", {CPU: resource_profile(CPU, x, trace=False)}))
-    p = plan(profiles, Machine.from_spec("cpus=8"), method="empirical")
+    p = plan(profiles, Machine.from_spec("cpus=8,cpu_saturation=1"), method="empirical")
     assert p.safe_count == 16 and p.per_resource[CPU].method == "gaussian"
     assert any("gaussian used instead" in a for a in p.assumptions)
 
 
-@pytest.mark.parametrize("kwargs", [
-    {"epsilon": 0.0}, {"epsilon": 0.5}, {"epsilon": 0.7}, {"epsilon": -1},
-    {"method": "magic"}, {"service": "nope"}, {"incompressible_epsilon": 1.0},
-    {"ports": (0,)}, {"running": -1}, {"horizon_s": 0.0},
-])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"epsilon": 0.0},
+        {"epsilon": 0.5},
+        {"epsilon": 0.7},
+        {"epsilon": -1},
+        {"method": "magic"},
+        {"service": "nope"},
+        {"incompressible_epsilon": 1.0},
+        {"ports": (0,)},
+        {"running": -1},
+        {"horizon_s": 0.0},
+    ],
+)
 def test_bad_parameters(kwargs: dict) -> None:
     with pytest.raises(InvalidParameter) as info:
-        plan(constant_profiles({CPU: 0.5}), Machine.from_spec("cpus=8"), **kwargs)
+        plan(constant_profiles({CPU: 0.5}), Machine.from_spec("cpus=8,cpu_saturation=1"), **kwargs)
     assert "got" in str(info.value)
 
 
 def test_capacity_at_or_below_reserve_is_an_error() -> None:
     with pytest.raises(InvalidParameter, match="reserve of cpu_cores"):
-        plan(constant_profiles({CPU: 0.5}), Machine.from_spec("cpus=2,reserve.cpus=2"))
+        plan(
+            constant_profiles({CPU: 0.5}),
+            Machine.from_spec("cpus=2,reserve.cpus=2,cpu_saturation=1"),
+        )
 
 
 def test_a_service_without_samples_is_an_error() -> None:
     empty = profiles_of(service_profile("svc", {}))
     with pytest.raises(InsufficientData, match="no resource with samples"):
-        plan(empty, Machine.from_spec("cpus=2"))
+        plan(empty, Machine.from_spec("cpus=2,cpu_saturation=1"))
 
 
 def test_horizon_risk_is_stricter_than_instant_risk() -> None:
@@ -192,14 +238,33 @@ def test_horizon_risk_is_stricter_than_instant_risk() -> None:
 
 
 def test_json_round_trip_and_required_fields() -> None:
-    p = plan(normal_profiles(1.0, 0.3), Machine.from_spec("cpus=20"), method="empirical",
-             n_draws=5000)
+    p = plan(
+        normal_profiles(1.0, 0.3),
+        Machine.from_spec("cpus=20,cpu_saturation=1"),
+        method="empirical",
+        n_draws=5000,
+    )
     d = json.loads(p.to_json())
-    for key in ("schema_version", "safe_count", "binding_resource", "per_resource", "method",
-                "epsilon", "more", "assumptions"):
+    for key in (
+        "schema_version",
+        "safe_count",
+        "binding_resource",
+        "per_resource",
+        "method",
+        "epsilon",
+        "more",
+        "assumptions",
+    ):
         assert key in d
-    for key in ("safe_count", "capacity", "reserve", "demand_at_safe_count",
-                "p_overload_at_safe_count", "p_overload_at_next", "risk_curve"):
+    for key in (
+        "safe_count",
+        "capacity",
+        "reserve",
+        "demand_at_safe_count",
+        "p_overload_at_safe_count",
+        "p_overload_at_next",
+        "risk_curve",
+    ):
         assert key in d["per_resource"][CPU]
     assert Plan.from_dict(d) == p
     with pytest.raises(ProfileVersionError):
@@ -208,7 +273,7 @@ def test_json_round_trip_and_required_fields() -> None:
 
 def test_fixed_seed_is_reproducible() -> None:
     profiles = normal_profiles(1.0, 0.3)
-    machine = Machine.from_spec("cpus=20")
+    machine = Machine.from_spec("cpus=20,cpu_saturation=1")
     a = plan(profiles, machine, method="empirical", rng=np.random.default_rng(3), n_draws=5000)
     b = plan(profiles, machine, method="empirical", rng=np.random.default_rng(3), n_draws=5000)
     assert a == b
@@ -223,12 +288,26 @@ def test_plan_cli_and_report_count_others_the_same_way(tmp_path, capsys) -> None
     profiles = fit_profiles(load_demo())
     path = tmp_path / "profiles.json"
     profiles.to_json(path)
-    code = main(["plan", "--profiles", str(path), "--machine", "cpus=4,memory=8GiB",
-                 "--running", "demo/cpu-burner=2", "--running", "demo/mem-holder=2", "--json"])
+    code = main(
+        [
+            "plan",
+            "--profiles",
+            str(path),
+            "--machine",
+            "cpus=4,memory=8GiB,cpu_saturation=1",
+            "--running",
+            "demo/cpu-burner=2",
+            "--running",
+            "demo/mem-holder=2",
+            "--json",
+        ]
+    )
     assert code in (0, 2)
     cli = json.loads(capsys.readouterr().out)["plans"]
     running = {"demo/cpu-burner": 2, "demo/mem-holder": 2}
-    api = plan_all(profiles, Machine.from_spec("cpus=4,memory=8GiB"), running=running)
+    api = plan_all(
+        profiles, Machine.from_spec("cpus=4,memory=8GiB,cpu_saturation=1"), running=running
+    )
     assert set(cli) == set(api)
     for service, p in api.items():
         assert cli[service]["safe_count"] == p.safe_count, service

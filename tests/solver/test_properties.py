@@ -27,7 +27,7 @@ def profiles(scale: float):
 
 
 def count(method: str, cpus: float, eps: float, reserve: float, scale: float) -> int | None:
-    machine = Machine.from_spec(f"cpus={cpus},memory=16GiB,reserve.cpus={reserve}")
+    machine = Machine.from_spec(f"cpus={cpus},memory=16GiB,reserve.cpus={reserve},cpu_saturation=1")
     return plan(profiles(scale), machine, epsilon=eps, method=method,
                 n_draws=EMPIRICAL_DRAWS, rng=np.random.default_rng(1)).safe_count
 
