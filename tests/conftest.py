@@ -10,15 +10,13 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from docker_labels import SESSION_ID, TEST_LABEL
 
-TEST_LABEL = "capacity.test"
 TEST_IMAGE = "capacity-test-busybox:latest"
-SESSION_ID = uuid.uuid4().hex[:8]
 REQUIRE_DOCKER = os.environ.get("CAPACITY_REQUIRE_DOCKER", "") not in ("", "0", "false", "no")
 
 _engine_error: str | None = None

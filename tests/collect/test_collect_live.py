@@ -26,7 +26,7 @@ from collect_helpers import (
     wait_until,
     whole_disk_of,
 )
-from conftest import SESSION_ID, TEST_LABEL
+from docker_labels import SESSION_ID, TEST_LABEL
 
 from capacity.sources._cgroup import cgroup_version
 from capacity.store import Store

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import SESSION_ID, TEST_LABEL
+from docker_labels import SESSION_ID, TEST_LABEL
 
 from capacity.solver._machine import Machine
 from capacity.sources._cgroup import cgroup_version
