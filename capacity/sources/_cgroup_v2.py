@@ -8,9 +8,10 @@ of ``/proc/<pid>/cgroup``. File formats follow ``Documentation/admin-guide/cgrou
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
-from ._cgroup_v1 import optional, read_flat_keyed, read_int
+from ._cgroup_v1 import optional, read_file, read_flat_keyed, read_int
 from ._types import ContainerCounters
 
 __all__ = ["parse_io_stat", "read_counters", "read_max"]
@@ -18,7 +19,7 @@ __all__ = ["parse_io_stat", "read_counters", "read_max"]
 
 def read_max(path: Path) -> int | None:
     """Read a limit file such as ``memory.max``: ``"max"`` (no limit) -> ``None``, else bytes."""
-    text = path.read_text().strip()
+    text = read_file(path).strip()
     return None if text == "max" else int(text)
 
 
@@ -89,7 +90,7 @@ def read_counters(container_id: str, cgroup_dir: Path) -> ContainerCounters:
 
     inactive_file = stat.get("inactive_file")
     events = optional(lambda: read_flat_keyed(cgroup_dir / "memory.events"))
-    io_text = optional((cgroup_dir / "io.stat").read_text)
+    io_text = optional(partial(read_file, cgroup_dir / "io.stat"))
     io = parse_io_stat(io_text) if io_text is not None else None
     throttled_usec = cpu.get("throttled_usec")
 

@@ -19,6 +19,8 @@ import re
 from pathlib import Path
 from typing import NamedTuple
 
+from ._cgroup_v1 import read_file
+
 __all__ = ["NetDevCounters", "net_namespace_inode", "parse_net_dev", "read_net_dev"]
 
 _NS_LINK = re.compile(r"^net:\[(\d+)\]$")
@@ -78,7 +80,7 @@ def read_net_dev(pid: int, proc_root: Path = Path("/proc")) -> NetDevCounters:
 
     Raises :class:`FileNotFoundError` when the process is gone.
     """
-    return parse_net_dev((proc_root / str(pid) / "net" / "dev").read_text())
+    return parse_net_dev(read_file(proc_root / str(pid) / "net" / "dev"))
 
 
 def net_namespace_inode(pid: int, proc_root: Path = Path("/proc")) -> int:
