@@ -31,7 +31,7 @@ the MILP is solved again (at most :data:`MAX_TIGHTENINGS` times).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -56,6 +56,7 @@ from ._plan import (
 )
 
 __all__ = [
+    "CURVE_POINTS",
     "MAX_TIGHTENINGS",
     "FleetPlan",
     "MixModel",
@@ -69,6 +70,8 @@ __all__ = [
 
 MAX_TIGHTENINGS = 6
 _MAX_CUTS = 200
+#: most points of :attr:`FleetPlan.hosts_curve`
+CURVE_POINTS = 401
 
 
 @dataclass(frozen=True)
@@ -527,7 +530,10 @@ class FleetPlan:
     """Hosts of one machine type for ``replicas`` (per service), with ``spare`` hosts on top.
 
     ``hosts`` = ``hosts_needed`` + ``spare`` (N + k); ``per_host`` the most replicas of each
-    service one host takes (``ceil(replicas / hosts_needed)``).
+    service one host takes (``ceil(replicas / hosts_needed)``). ``per_resource`` is one host
+    at that packing (:class:`MixResource`: demand, utilisation, P(overload)); ``hosts_curve``
+    the hosts needed (without spare) against the total replica count from 0 to twice the
+    requested total, the mix's proportions kept (:data:`CURVE_POINTS` at most).
     """
 
     replicas: Mapping[str, int]
@@ -541,6 +547,8 @@ class FleetPlan:
     binding_resource: str | None
     reason: str = ""
     assumptions: tuple[str, ...] = ()
+    per_resource: Mapping[str, MixResource] = field(default_factory=dict)
+    hosts_curve: tuple[tuple[int, int], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         from ._plan import PLAN_SCHEMA_VERSION
@@ -559,7 +567,46 @@ class FleetPlan:
             "binding_resource": self.binding_resource,
             "reason": self.reason,
             "assumptions": list(self.assumptions),
+            "per_resource": {k: v.to_dict() for k, v in self.per_resource.items()},
+            "hosts_curve": [list(p) for p in self.hosts_curve],
         }
+
+
+def _scaled(want: Mapping[str, int], total: int, t: int) -> dict[str, int]:
+    """The mix ``want`` scaled to ``t`` replicas in all (rounded per service; exact at
+    ``t == total``, nondecreasing in ``t``)."""
+    return {s: math.floor(c * t / total + 0.5) for s, c in want.items()}
+
+
+def _hosts_curve(
+    fits: Callable[[Mapping[str, int]], bool],
+    want: Mapping[str, int],
+    port_services: set[str],
+) -> tuple[tuple[int, int], ...]:
+    """(total replicas, hosts needed) from 0 to twice the total of ``want``.
+
+    Every count when there are at most :data:`CURVE_POINTS` of them, else an even grid that
+    keeps the requested total. Hosts needed never fall as the count grows (every service's
+    count is nondecreasing), so each point starts from the previous one's answer.
+    """
+    total = sum(want.values())
+    top = 2 * total
+    if top + 1 <= CURVE_POINTS:
+        ts = list(range(top + 1))
+    else:
+        ts = sorted({*np.linspace(0, top, CURVE_POINTS).round().astype(int).tolist(), total})
+    out: list[tuple[int, int]] = []
+    h = 1
+    for t in ts:
+        counts = _scaled(want, total, t)
+        if not any(counts.values()):
+            out.append((t, 0))
+            continue
+        while not fits({s: math.ceil(c / h) for s, c in counts.items()}):
+            h += 1
+        ports = max((counts[s] for s in port_services if s in counts), default=0)
+        out.append((t, max(h, ports)))
+    return tuple(out)
 
 
 def size_fleet(
@@ -599,7 +646,8 @@ def size_fleet(
     if not ok:
         return FleetPlan(want, machine, method, eps, spare, None, None, {}, binding,
                          reason=f"one replica of every service together does not fit: "
-                                f"{binding} binds", assumptions=model.assumptions())
+                                f"{binding} binds", assumptions=model.assumptions(),
+                         per_resource=model.describe(per_host(total), check=True))
     lo, hi = 0, total  # fits(hi) is true; find the smallest h that fits
     while hi - lo > 1:
         mid = (lo + hi) // 2
@@ -611,8 +659,12 @@ def size_fleet(
     binding = model.fits(per_host(needed - 1))[1] if needed > 1 else None
     if port_bound > needed:
         needed, binding = port_bound, PORT_CONFLICT
+    ports = {pick_service(profiles, s).service for s in _port_services(ports)}
+    curve = _hosts_curve(lambda c: model.fits(c)[0], want, ports)
     return FleetPlan(want, machine, method, eps, spare, needed + spare, needed,
                      per_host(needed), binding,
                      assumptions=(*model.assumptions(),
                                   f"N+{spare}: {spare} spare host(s) on top of the "
-                                  f"{needed} needed; replicas spread evenly"))
+                                  f"{needed} needed; replicas spread evenly"),
+                     per_resource=model.describe(per_host(needed), check=True),
+                     hosts_curve=curve)
