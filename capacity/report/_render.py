@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pandas as pd
 from markupsafe import Markup
@@ -50,12 +50,17 @@ __all__ = [
     "Chart",
     "ReportPaths",
     "answer_sentence",
+    "charts_context",
+    "default_folder_name",
     "format_value",
     "plans_to_dict",
+    "profiles_context",
     "render_html",
     "render_markdown",
     "report_context",
     "rotate_reports",
+    "save_charts",
+    "write_folder",
     "write_report",
 ]
 
@@ -63,6 +68,7 @@ PLANS_KIND = "capacity.plans"
 #: names of the folders :func:`write_report` makes by default: ``<host>-<UTC time>``
 REPORT_NAME_PATTERN = re.compile(r"^(?P<host>.+)-(?P<time>\d{8}T\d{6}Z)$")
 _PNG_DPI = 96
+_T = TypeVar("_T")
 
 
 def answer_sentence(plan: Plan) -> str:
@@ -161,6 +167,56 @@ def _headroom_text(st: Status, service: str) -> str:
     return f"{format_percent(h.share)} ({h.basis})"
 
 
+def profiles_context(
+    profiles: Profiles, notices: Sequence[str] = ()
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """The per-service profile rows of a report, and the data quality warnings (``notices``
+    first, then each profile's warnings and low confidence), as formatted strings."""
+    profile_rows = []
+    warnings: list[str] = list(notices)
+    for name, sp in profiles.services.items():
+        res = []
+        for r, prof in sp.resources.items():
+            fit = getattr(prof, "fit", None)
+            burst = getattr(prof, "burst", None)
+            res.append({
+                "resource": r,
+                "count": str(prof.count),
+                "mean": format_value(r, prof.mean),
+                "p50": format_value(r, prof.p50),
+                "p95": format_value(r, prof.p95),
+                "p99": format_value(r, prof.p99),
+                "max": format_value(r, prof.max),
+                "sized_by": f"{prof.demand_statistic} = {format_value(r, prof.demand)}",
+                "fit": getattr(fit, "family", "-") if fit is not None else "-",
+                "burst": ("-" if burst is None or getattr(burst, "mean_run_s", None) is None
+                          else f"{burst.mean_run_s:.3g} s mean, {burst.max_run_s:.3g} s max"),
+            })
+        confidence = getattr(sp, "confidence", "unknown")
+        profile_rows.append({
+            "service": name,
+            "summary": (f"{sp.n_samples} samples from {sp.replicas_seen} replica(s) over "
+                        f"{format_duration(sp.span_s)} at {sp.interval_s:.3g} s intervals; "
+                        f"confidence {confidence}"),
+            "window": (f"{sp.time_start} to {sp.time_end}"
+                       if getattr(sp, "time_start", "") else ""),
+            "resources": res,
+            "warnings": list(getattr(sp, "warnings", ())),
+            "notes": list(getattr(sp, "notes", ())),
+        })
+        warnings += [f"{name}: {w}" for w in getattr(sp, "warnings", ())]
+        if confidence == "low":
+            warnings.append(f"{name}: profile confidence is low")
+    return profile_rows, warnings
+
+
+def charts_context(charts: Sequence[Chart]) -> list[dict[str, Any]]:
+    """The charts as a template shows them: inline SVG (or why not drawn) and the PNG name."""
+    return [{"key": c.key, "title": c.title, "caption": c.caption, "png": c.png,
+             "svg": Markup(_svg(c.figure, c.key)) if c.figure is not None else None,
+             "missing": c.missing} for c in charts]
+
+
 def report_context(
     plans: Mapping[str, Plan],
     profiles: Profiles,
@@ -217,41 +273,7 @@ def report_context(
             "unplanned": unplanned,
             "methods": methods,
         })
-    profile_rows = []
-    warnings: list[str] = list(notices)
-    for name, sp in profiles.services.items():
-        res = []
-        for r, prof in sp.resources.items():
-            fit = getattr(prof, "fit", None)
-            burst = getattr(prof, "burst", None)
-            res.append({
-                "resource": r,
-                "count": str(prof.count),
-                "mean": format_value(r, prof.mean),
-                "p50": format_value(r, prof.p50),
-                "p95": format_value(r, prof.p95),
-                "p99": format_value(r, prof.p99),
-                "max": format_value(r, prof.max),
-                "sized_by": f"{prof.demand_statistic} = {format_value(r, prof.demand)}",
-                "fit": getattr(fit, "family", "-") if fit is not None else "-",
-                "burst": ("-" if burst is None or getattr(burst, "mean_run_s", None) is None
-                          else f"{burst.mean_run_s:.3g} s mean, {burst.max_run_s:.3g} s max"),
-            })
-        confidence = getattr(sp, "confidence", "unknown")
-        profile_rows.append({
-            "service": name,
-            "summary": (f"{sp.n_samples} samples from {sp.replicas_seen} replica(s) over "
-                        f"{format_duration(sp.span_s)} at {sp.interval_s:.3g} s intervals; "
-                        f"confidence {confidence}"),
-            "window": (f"{sp.time_start} to {sp.time_end}"
-                       if getattr(sp, "time_start", "") else ""),
-            "resources": res,
-            "warnings": list(getattr(sp, "warnings", ())),
-            "notes": list(getattr(sp, "notes", ())),
-        })
-        warnings += [f"{name}: {w}" for w in getattr(sp, "warnings", ())]
-        if confidence == "low":
-            warnings.append(f"{name}: profile confidence is low")
+    profile_rows, warnings = profiles_context(profiles, notices)
     missing = sorted({m for p in plans.values() for m in p.machine.missing})
     warnings += [f"machine capacity unknown, not planned: {m}" for m in missing]
     assumptions: list[str] = []
@@ -271,9 +293,7 @@ def report_context(
         "warn_headroom": format_percent(warn_headroom),
         "least_headroom": (_headroom_text(st, st.least.service) if st.least else "-"),
         "services": services,
-        "charts": [{"key": c.key, "title": c.title, "caption": c.caption, "png": c.png,
-                    "svg": Markup(_svg(c.figure, c.key)) if c.figure is not None else None,
-                    "missing": c.missing} for c in charts],
+        "charts": charts_context(charts),
         "profiles": profile_rows,
         "warnings": warnings,
         "assumptions": assumptions,
@@ -313,14 +333,16 @@ def _render(template: str, context: Mapping[str, Any], *, autoescape: bool) -> s
     return str(env.get_template(template).render(**context))
 
 
-def render_html(context: Mapping[str, Any]) -> str:
-    """``report.html`` from :func:`report_context` (HTML-escaped, charts inline)."""
-    return _render("report.html.j2", context, autoescape=True)
+def render_html(context: Mapping[str, Any], template: str = "report.html.j2") -> str:
+    """``report.html`` from :func:`report_context` (HTML-escaped, charts inline); another
+    ``template`` (``fleet.html.j2``) for another context."""
+    return _render(template, context, autoescape=True)
 
 
-def render_markdown(context: Mapping[str, Any]) -> str:
-    """``report.md`` from :func:`report_context` (charts linked as PNG files)."""
-    return _render("report.md.j2", context, autoescape=False)
+def render_markdown(context: Mapping[str, Any], template: str = "report.md.j2") -> str:
+    """``report.md`` from :func:`report_context` (charts linked as PNG files); another
+    ``template`` (``fleet.md.j2``) for another context."""
+    return _render(template, context, autoescape=False)
 
 
 @dataclass(frozen=True)
@@ -384,6 +406,72 @@ def write_report(
     """
     now = now or datetime.now(UTC)
     host = host or socket.gethostname()
+
+    def fill(tmp: Path) -> list[Chart]:
+        text = json.dumps(plans_to_dict(plans, source=source), indent=2, allow_nan=False)
+        (tmp / "plan.json").write_text(text + "\n")
+        profiles.to_json(tmp / "profiles.json")
+        charts = build_charts(plans, profiles, samples=samples, host_usage=host_usage)
+        save_charts(charts, tmp)
+        context = report_context(plans, profiles, charts=charts, notices=notices,
+                                 source=source, host=host, now=now,
+                                 warn_headroom=warn_headroom)
+        (tmp / "report.html").write_text(render_html(context))
+        (tmp / "report.md").write_text(render_markdown(context))
+        return charts
+
+    final, charts = write_folder(out_dir, name or default_folder_name(host, now), fill)
+    return ReportPaths(
+        folder=final,
+        plan_json=final / "plan.json",
+        profiles_json=final / "profiles.json",
+        report_md=final / "report.md",
+        report_html=final / "report.html",
+        charts=tuple(final / c.png for c in charts if c.figure is not None),
+        status=status(plans, warn_headroom=warn_headroom),
+    )
+
+
+def default_folder_name(host: str, now: datetime, suffix: str = "") -> str:
+    """``<host>-<UTC time>`` (:data:`REPORT_NAME_PATTERN`), with ``suffix`` after it (a
+    suffixed name, e.g. ``-size``, is never rotated away)."""
+    return f"{host}-{now.strftime('%Y%m%dT%H%M%SZ')}{suffix}"
+
+
+def save_charts(charts: Sequence[Chart], folder: Path) -> None:
+    """Each drawn chart as ``<key>.png`` in ``folder``; the layout is then frozen so the
+    inline SVG reuses the PNG's instead of redoing it."""
+    for c in charts:
+        if c.figure is not None:
+            c.figure.savefig(folder / c.png, dpi=_PNG_DPI, metadata={"Software": None})
+            c.figure.set_layout_engine("none")
+
+
+def write_folder(out_dir: str | Path, name: str,
+                 fill: Callable[[Path], _T]) -> tuple[Path, _T]:
+    """Make ``<out_dir>/<name>`` whole or not at all: ``fill`` writes into a temporary folder
+    beside it, which is then renamed into place (an existing folder of that name replaced).
+
+    Parameters
+    ----------
+    out_dir : str or Path
+        Parent folder, created if missing.
+    name : str
+        The folder's name.
+    fill : Callable[[Path], T]
+        Writes the files into the folder it is given; its result is returned.
+
+    Returns
+    -------
+    tuple[Path, T]
+        The final folder and what ``fill`` returned.
+
+    Raises
+    ------
+    CapacityError
+        The folder cannot be written (the message names it and the fix). The temporary
+        folder is removed on any failure, so nothing is left half-written.
+    """
     out = Path(out_dir)
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -394,22 +482,9 @@ def write_report(
             f"cannot write a report under {out}: {exc.strerror or exc}; "
             "pick another folder with --out"
         ) from exc
-    final = out / (name or f"{host}-{now.strftime('%Y%m%dT%H%M%SZ')}")
+    final = out / name
     try:
-        text = json.dumps(plans_to_dict(plans, source=source), indent=2, allow_nan=False)
-        (tmp / "plan.json").write_text(text + "\n")
-        profiles.to_json(tmp / "profiles.json")
-        charts = build_charts(plans, profiles, samples=samples, host_usage=host_usage)
-        for c in charts:
-            if c.figure is not None:
-                c.figure.savefig(tmp / c.png, dpi=_PNG_DPI, metadata={"Software": None})
-                # the layout is settled by the PNG: the SVG reuses it instead of redoing it
-                c.figure.set_layout_engine("none")
-        context = report_context(plans, profiles, charts=charts, notices=notices,
-                                 source=source, host=host, now=now,
-                                 warn_headroom=warn_headroom)
-        (tmp / "report.html").write_text(render_html(context))
-        (tmp / "report.md").write_text(render_markdown(context))
+        result = fill(tmp)
         _replace_dir(tmp, final)
     except OSError as exc:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -420,15 +495,7 @@ def write_report(
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return ReportPaths(
-        folder=final,
-        plan_json=final / "plan.json",
-        profiles_json=final / "profiles.json",
-        report_md=final / "report.md",
-        report_html=final / "report.html",
-        charts=tuple(final / c.png for c in charts if c.figure is not None),
-        status=status(plans, warn_headroom=warn_headroom),
-    )
+    return final, result
 
 
 def _replace_dir(tmp: Path, final: Path) -> None:
