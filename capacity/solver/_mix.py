@@ -659,8 +659,8 @@ def size_fleet(
     binding = model.fits(per_host(needed - 1))[1] if needed > 1 else None
     if port_bound > needed:
         needed, binding = port_bound, PORT_CONFLICT
-    ports = {pick_service(profiles, s).service for s in _port_services(ports)}
-    curve = _hosts_curve(lambda c: model.fits(c)[0], want, ports)
+    fixed = {pick_service(profiles, s).service for s in _port_services(ports)}
+    curve = _hosts_curve(lambda c: model.fits(c)[0], want, fixed)
     return FleetPlan(want, machine, method, eps, spare, needed + spare, needed,
                      per_host(needed), binding,
                      assumptions=(*model.assumptions(),
