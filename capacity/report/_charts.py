@@ -9,7 +9,9 @@ Lines a test (or a reader) can find by their label:
 - ``"capacity = <value>"``: a horizontal line at the capacity, in the axis unit;
 - ``"reserve"``, ``"reserve + others running"``: what is kept back before any replica;
 - ``"safe count = N"``: a vertical line at the safe count;
-- ``"epsilon = <value>"``: a horizontal line at the allowed P(overload).
+- ``"epsilon = <value>"``: a horizontal line at the allowed P(overload);
+- fleet sizing: ``"requested = N"`` (vertical), ``"hosts needed = H"`` and
+  ``"N+k = H + k = T hosts"`` (horizontal).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from matplotlib.ticker import MaxNLocator, NullLocator
 
 from .._columns import CPU, DISK_READ, DISK_USAGE, DISK_WRITE, MEMORY, NET_RX, NET_TX
 from ..model._profile import Profiles
+from ..solver._mix import FleetPlan
 from ..solver._plan import Plan
 from ._bands import DemandBand, demand_bands
 from ._format import format_percent, format_value
@@ -32,6 +35,8 @@ __all__ = [
     "RESOURCE_AXIS",
     "demand_cdfs",
     "demand_vs_count",
+    "fleet_packing",
+    "hosts_vs_replicas",
     "risk_curves",
     "usage_timeseries",
     "utilisation",
@@ -388,22 +393,102 @@ def utilisation(plans: Mapping[str, Plan]) -> Figure:
         ax.set_axis_off()
     for ax, (service, rs) in zip(grid.flat, rows, strict=False):
         plan = plans[service]
-        utils = [float(plan.per_resource[r].utilisation_at_safe_count or 0.0) * 100 for r in rs]
-        colours = [_BIND_COLOUR if r == plan.binding_resource else _OTHER_COLOUR for r in rs]
-        y = np.arange(len(rs))
-        bars = ax.barh(y, utils, color=colours)
-        for bar, r, u in zip(bars, rs, utils, strict=True):
-            bar.set_label(f"{r}{' (binds)' if r == plan.binding_resource else ''}: "
-                          f"{format_percent(u / 100)}")
-        expected = [getattr(plan.per_resource[r], "expected_utilisation_at_safe_count", None)
-                    for r in rs]
-        if any(e is not None for e in expected):
-            xs = [e * 100 if e is not None else np.nan for e in expected]
-            ax.plot(xs, y, "D", color="black", markersize=4, label="expected (mean demand)")
-        ax.axvline(100, color="black", linewidth=1, label="capacity = 100 %")
-        ax.set_yticks(y, [f"{r} (binds)" if r == plan.binding_resource else r for r in rs],
-                      fontsize="x-small")
-        ax.set_xlim(0, max(110.0, max(utils) * 1.05))
-        ax.set_xlabel(f"utilisation at N = {plan.safe_count} (% of capacity)")
-        ax.set_title(service, fontsize="medium")
+        _utilisation_panel(
+            ax, {r: plan.per_resource[r].utilisation_at_safe_count for r in rs},
+            plan.binding_resource,
+            {r: getattr(plan.per_resource[r], "expected_utilisation_at_safe_count", None)
+             for r in rs},
+            xlabel=f"utilisation at N = {plan.safe_count} (% of capacity)", title=service)
+    return fig
+
+
+def _utilisation_panel(
+    ax: Axes,
+    utils: Mapping[str, float | None],
+    binding: str | None,
+    expected: Mapping[str, float | None] | None = None,
+    *,
+    xlabel: str,
+    title: str,
+) -> None:
+    """Horizontal bars of utilisation per resource (shares, drawn in %), the binding one red
+    and labelled, diamonds at ``expected`` where given, and the 100 % capacity line."""
+    rs = list(utils)
+    pct = [float(utils[r] or 0.0) * 100 for r in rs]
+    colours = [_BIND_COLOUR if r == binding else _OTHER_COLOUR for r in rs]
+    y = np.arange(len(rs))
+    bars = ax.barh(y, pct, color=colours)
+    for bar, r, u in zip(bars, rs, pct, strict=True):
+        bar.set_label(f"{r}{' (binds)' if r == binding else ''}: {format_percent(u / 100)}")
+    exp = [(expected or {}).get(r) for r in rs]
+    if any(e is not None for e in exp):
+        xs = [e * 100 if e is not None else np.nan for e in exp]
+        ax.plot(xs, y, "D", color="black", markersize=4, label="expected (mean demand)")
+    ax.axvline(100, color="black", linewidth=1, label="capacity = 100 %")
+    ax.set_yticks(y, [f"{r} (binds)" if r == binding else r for r in rs], fontsize="x-small")
+    ax.set_xlim(0, max(110.0, max(pct, default=0.0) * 1.05))
+    ax.set_xlabel(xlabel)
+    ax.set_title(title, fontsize="medium")
+
+
+# -- fleet sizing (capacity size) ----------------------------------------------------------
+
+
+def fleet_packing(fleet: FleetPlan) -> Figure:
+    """One host at the packing a fleet sizing chose: replicas of each service per host (left)
+    and each resource's utilisation of that host (right; the binding resource red, the
+    100 % line is capacity). Utilisation is what the method compared with capacity: reserve,
+    others and the bound on the replicas' total, as a share of capacity."""
+    if not fleet.per_host or not fleet.per_resource:
+        return _empty("no packing: " + (fleet.reason or "nothing to place"))
+    height = 1.2 + 0.5 * max(len(fleet.per_host), len(fleet.per_resource))
+    fig, grid = _grid(1, 2, width=4.6, height=height)
+    left, right = grid[0]
+    services = list(fleet.per_host)
+    y = np.arange(len(services))
+    counts = [fleet.per_host[s] for s in services]
+    bars = left.barh(y, counts, color=_OTHER_COLOUR)
+    for bar, s, n in zip(bars, services, counts, strict=True):
+        bar.set_label(f"{s}: {n} per host")
+    left.set_yticks(y, services, fontsize="x-small")
+    left.xaxis.set_major_locator(MaxNLocator(integer=True))
+    left.set_xlim(0, max(counts, default=0) * 1.15 + 1)
+    left.set_xlabel("replicas on one host (count)")
+    left.set_title(f"per host, {fleet.hosts_needed} host(s) needed", fontsize="medium")
+    rs = [r for r, m in fleet.per_resource.items() if m.utilisation is not None]
+    _utilisation_panel(right, {r: fleet.per_resource[r].utilisation for r in rs},
+                       fleet.binding_resource, xlabel="utilisation of one host (% of capacity)",
+                       title=f"one host of {fleet.machine.name}")
+    return fig
+
+
+def hosts_vs_replicas(fleet: FleetPlan) -> Figure | None:
+    """Hosts needed against the total replica count (the fleet's ``hosts_curve``, a step
+    chart from 0 to twice the request), with the requested count (``"requested = N"``), the
+    hosts needed (``"hosts needed = H"``) and the N+k line (``"N+k = H + k hosts"``, at the
+    hosts including spare) marked. None when the fleet has no curve (nothing fits)."""
+    if not fleet.hosts_curve or fleet.hosts is None or fleet.hosts_needed is None:
+        return None
+    curve = np.asarray(fleet.hosts_curve, dtype=float)
+    total = sum(fleet.replicas.values())
+    fig = Figure(figsize=(7.0, 3.6), layout="constrained")
+    ax = fig.add_subplot()
+    ax.step(curve[:, 0], curve[:, 1], where="post", color=_OTHER_COLOUR,
+            label="hosts needed (without spare)")
+    ax.axvline(total, color="black", linestyle=":", label=f"requested = {total}")
+    ax.axhline(fleet.hosts_needed, color=_OTHER_COLOUR, linestyle="--", linewidth=0.9,
+               label=f"hosts needed = {fleet.hosts_needed}")
+    ax.axhline(fleet.hosts, color=_BIND_COLOUR, linestyle="-.",
+               label=f"N+k = {fleet.hosts_needed} + {fleet.spare} = {fleet.hosts} hosts")
+    ax.plot([total], [fleet.hosts_needed], "o", color=_BIND_COLOUR,
+            label="the request")
+    mix = "" if len(fleet.replicas) == 1 else ", the mix's proportions kept"
+    ax.set_xlabel(f"replicas in all (count{mix})")
+    ax.set_ylabel("hosts (count)")
+    ax.set_xlim(0, max(float(curve[-1, 0]), 1.0))
+    ax.set_ylim(0, max(float(curve[:, 1].max()), fleet.hosts) * 1.1 + 0.5)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_title(f"hosts of {fleet.machine.name} against replicas", fontsize="medium")
+    ax.legend(loc="upper left", fontsize="x-small")
     return fig

@@ -21,11 +21,13 @@ from ..model._display import axes_or_new, html_table
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
+    from ._mix import FleetPlan
     from ._plan import Plan
 
 __all__ = [
     "RISK_FLOOR",
     "answer",
+    "fleet_answer",
     "plan_frame",
     "plan_html",
     "plans_frame",
@@ -68,6 +70,50 @@ def answer(plan: Plan) -> str:
     noun = "container" if more == 1 else "containers"
     return (f"{more} more {noun} of {plan.service} fit beside the {plan.running} running "
             f"({plan.safe_count} in all) on {plan.machine.name}; {risk}.")
+
+
+def _replicas_text(counts: Mapping[str, int], suffix: str) -> str:
+    """``"120 replicas of web"`` for one service, ``"120 web + 40 worker replicas"`` for
+    a mix (``suffix`` replaces ``replicas`` after a mix, e.g. ``"per host"``)."""
+    if len(counts) == 1:
+        ((service, n),) = counts.items()
+        return f"{n} {'replica' if n == 1 else 'replicas'} of {service}"
+    return " + ".join(f"{n} {s}" for s, n in counts.items()) + f" {suffix}"
+
+
+def fleet_answer(fleet: FleetPlan) -> str:
+    """The answer of a fleet sizing in one sentence: hosts (N + k), what binds at how many
+    per host, the risk accepted.
+
+    Examples
+    --------
+    >>> from capacity.solver import Machine, size_fleet
+    >>> from capacity.solver._testing import constant_profiles
+    >>> f = size_fleet(constant_profiles({"cpu_cores": 0.5}),
+    ...                Machine.from_spec("cpus=8,cpu_saturation=1"), {"svc": 120}, spare=1)
+    >>> fleet_answer(f)  # doctest: +NORMALIZE_WHITESPACE
+    '120 replicas of svc need 9 hosts of cpus=8,cpu_saturation=1 (8 + 1 spare);
+     cpu_cores binds at 15 per host; at most 1 % of instants over capacity.'
+    """
+    what = _replicas_text(fleet.replicas, "replicas")
+    if fleet.hosts is None or fleet.hosts_needed is None:
+        return (f"{what} cannot be placed on hosts of {fleet.machine.name}: "
+                f"{fleet.reason or 'no host holds one replica of each service'}.")
+    hosts = f"{fleet.hosts} {'host' if fleet.hosts == 1 else 'hosts'}"
+    verb = "needs" if sum(fleet.replicas.values()) == 1 and len(fleet.replicas) == 1 \
+        else "need"
+    per_host = (f"{next(iter(fleet.per_host.values()))} per host" if len(fleet.per_host) == 1
+                else " + ".join(f"{n} {s}" for s, n in fleet.per_host.items()) + " per host")
+    binding = fleet.binding_resource
+    rp = fleet.per_resource.get(binding or "")
+    eps = rp.epsilon if rp is not None else fleet.epsilon
+    if binding is None:
+        stop = f"one host holds them all ({per_host})" if fleet.per_host else "nothing to place"
+    else:
+        stop = f"{binding} binds at {per_host}"
+    return (f"{what} {verb} {hosts} of {fleet.machine.name} ({fleet.hosts_needed} + "
+            f"{fleet.spare} spare); {stop}; at most {format_percent(eps)} of instants "
+            "over capacity.")
 
 
 def plan_frame(plan: Plan) -> pd.DataFrame:
