@@ -54,6 +54,12 @@ class _Percent(click.ParamType):
 PERCENT = _Percent()
 
 
+def check_report_name(name: str | None) -> None:
+    """``--name`` of a report folder: a plain folder name (no ``/``, not hidden), or None."""
+    if name is not None and (not name or "/" in name or name.startswith(".")):
+        raise click.BadParameter(f"{name!r}: a plain folder name", param_hint="--name")
+
+
 def parse_filters(values: Sequence[str]) -> dict[str, list[str]]:
     filters: dict[str, list[str]] = {}
     for value in values:

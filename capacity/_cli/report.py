@@ -12,7 +12,14 @@ import click
 
 from .._columns import CPU, MEMORY
 from .._errors import CapacityError, DockerUnavailable
-from ._common import DURATION, PERCENT, parse_filters, print_summary, stderr
+from ._common import (
+    DURATION,
+    PERCENT,
+    check_report_name,
+    parse_filters,
+    print_summary,
+    stderr,
+)
 
 
 @click.command()
@@ -86,8 +93,7 @@ def report(
         raise click.UsageError("--since needs --store")
     if as_json and check:
         raise click.UsageError("give --json or --check, not both")
-    if name is not None and (not name or "/" in name or name.startswith(".")):
-        raise click.BadParameter(f"{name!r}: a plain folder name", param_hint="--name")
+    check_report_name(name)
     try:
         return _report(
             duration=duration, interval=interval, demo=demo, samples_file=samples_file,

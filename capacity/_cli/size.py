@@ -1,7 +1,11 @@
 """``capacity size``: profiles + target machine + replicas -> hosts needed (N + k spare).
 
+With ``--report`` (or ``--out``/``--name``) it also writes a report folder
+``<out>/<host>-<UTC time>-size/`` (fleet.json, profiles.json, report.md, report.html, charts).
+
 Exit status: 0 with an answer; 2 when the replicas cannot be placed at all (one replica of
-each service together does not fit on the machine); 3 on bad input.
+each service together does not fit on the machine); 3 on bad input or a report folder that
+cannot be written.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from pathlib import Path
 
 import click
 
-from ._common import EXIT_CRITICAL, EXIT_OK
+from ._common import EXIT_CRITICAL, EXIT_OK, check_report_name, stderr
 from .plan import _kwargs, load_inputs, parse_counts, parse_ports, risk_options
 
 
@@ -25,12 +29,27 @@ from .plan import _kwargs, load_inputs, parse_counts, parse_ports, risk_options
               help="Spare hosts on top (N+k).")
 @click.option("--port", "ports_opt", multiple=True,
               help="SERVICE=HOSTPORT on a fixed host port: one replica per host.")
+@click.option("--report", "want_report", is_flag=True,
+              help="Also write a report folder (HTML, Markdown, fleet.json, charts).")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None,
+              help="Folder the report folder is written into (implies --report). "
+                   "Default: reports.")
+@click.option("--name", "name", default=None,
+              help="Report folder name (implies --report; default <host>-<UTC time>-size); "
+                   "replaced if it exists.")
 def size(
     profiles_path: Path, machine_spec: str, epsilon: float, memory_epsilon: float | None,
     method: str, seed: int, as_json: bool, replicas_opt: tuple[str, ...],
-    service: str | None, spare: int, ports_opt: tuple[str, ...],
+    service: str | None, spare: int, ports_opt: tuple[str, ...], want_report: bool,
+    out_dir: Path | None, name: str | None,
 ) -> int:
-    """How many hosts of the machine type hold the replicas, with --spare hosts on top."""
+    """How many hosts of the machine type hold the replicas, with --spare hosts on top.
+
+    With --report, --out or --name, also write a report folder under --out (default
+    reports/): fleet.json, profiles.json, report.md, a self-contained report.html and the
+    charts as PNG.
+    """
+    check_report_name(name)
     from ..solver._mix import size_fleet
     from ..solver._plan import pick_service
 
@@ -59,4 +78,10 @@ def size(
             click.echo(f"  {s}: at most {n} per host")
         for a in fleet.assumptions:
             click.echo(f"  - {a}")
+    if want_report or out_dir is not None or name is not None:
+        from ..report._fleet import write_fleet_report
+
+        paths = write_fleet_report(fleet, profiles, out_dir=out_dir or Path("reports"),
+                                   name=name, source=f"profiles {profiles_path}")
+        stderr(f"capacity: report written to {paths.folder}")
     return EXIT_OK if fleet.hosts is not None else EXIT_CRITICAL
