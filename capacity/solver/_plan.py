@@ -726,7 +726,7 @@ def plan(
     rng = rng if rng is not None else np.random.default_rng(0)
     eps_by_resource = {
         r: _resolve_epsilon(r, epsilon, incompressible_epsilon, epsilon_per_resource)
-        for r in set(machine.capacity) | set(sp.resources)
+        for r in sorted(set(machine.capacity) | set(sp.resources))
     }
     draws_by_resource = {r: int(n_draws or default_n_draws(e))
                          for r, e in eps_by_resource.items()}

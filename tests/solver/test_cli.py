@@ -184,3 +184,26 @@ def test_plan_more_and_maximise(tmp_path: Path, capsys) -> None:
     )
     doc = json.loads(capsys.readouterr().out)
     assert rc == 0 and doc["counts"] == {"a": 0, "b": 8}
+
+
+def test_plan_json_is_the_same_under_any_hash_seed(tmp_path: Path) -> None:
+    """Regenerated reports diff cleanly: no dict built from a set's iteration order."""
+    import os
+    import subprocess
+    import sys
+
+    from capacity._pipeline import fit_profiles, load_demo
+
+    path = tmp_path / "profiles.json"
+    fit_profiles(load_demo()).to_json(path)
+    outs = []
+    for seed in ("1", "2"):
+        result = subprocess.run(
+            [sys.executable, "-m", "capacity", "plan", "--profiles", str(path),
+             "--machine", "cpus=2,memory=24GiB", "--json"],
+            capture_output=True, text=True, timeout=120,
+            env={**os.environ, "PYTHONHASHSEED": seed},
+        )
+        assert result.returncode in (0, 2), result.stderr
+        outs.append(result.stdout)
+    assert outs[0] == outs[1]
