@@ -53,7 +53,7 @@ def answer(plan: Plan) -> str:
     >>> from capacity.solver._testing import constant_profiles
     >>> p = plan(constant_profiles({"cpu_cores": 0.5}), Machine.from_spec("cpus=4"))
     >>> answer(p)  # doctest: +NORMALIZE_WHITESPACE
-    '8 more containers of svc fit beside the 0 running (8 in all) on cpus=4;
+    '7 more containers of svc fit beside the 0 running (7 in all) on cpus=4;
      cpu_cores binds; at most 1 % of instants over capacity.'
     """
     if plan.safe_count is None:

@@ -699,8 +699,8 @@ def plan(
     --------
     >>> from capacity.solver._testing import constant_profiles
     >>> p = plan(constant_profiles({"cpu_cores": 0.5}), Machine.from_spec("cpus=4"))
-    >>> p.safe_count, p.binding_resource
-    (8, 'cpu_cores')
+    >>> p.safe_count, p.binding_resource  # 90 % of 4 CPUs usable: floor(3.6 / 0.5)
+    (7, 'cpu_cores')
     """
     epsilon = _check_epsilon(epsilon)
     if incompressible_epsilon is not None:
