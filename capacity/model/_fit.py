@@ -557,7 +557,9 @@ class ProfileModel:
     correlation_interval_s : float
         Bin width of the correlation between services, seconds (default 60).
     trace_max_points : int
-        Longest ``trace`` kept per resource (default 2,000).
+        Longest ``trace`` kept per resource (default 2,000); ``replica_trace`` keeps whole
+        replicas' own series within the same budget (at least one replica, so it can be as
+        long as ``trace``; the JSON then holds up to twice as many trace points).
 
     Attributes
     ----------
@@ -971,6 +973,7 @@ class ProfileModel:
         edges, hweights = self._histogram(x, s, weights[ok])
 
         trace, trace_interval = self._trace(x, tbin[ok], step)
+        replica_trace = self._replica_trace(x, tbin[ok], ser, n_series, len(trace))
         replica_corr = self._replica_correlation(v, ok, series, n_series, tbin)
 
         fit = (
@@ -1006,6 +1009,7 @@ class ProfileModel:
             ci_level=float(self.ci_level),
             trace=trace,
             trace_interval_s=trace_interval,
+            replica_trace=replica_trace,
         )
 
     def _burst(
@@ -1142,6 +1146,49 @@ class ProfileModel:
         counts = np.bincount(coarse)
         keep = counts > 0
         return tuple(map(float, sums[keep] / counts[keep])), float(step * factor)
+
+    def _replica_trace(
+        self, x: np.ndarray, tbin: np.ndarray, ser: np.ndarray, n_series: int, n_trace: int
+    ) -> tuple[float, ...]:
+        """Each replica's own series at the trace's spacing, replicas one after another.
+
+        Binned with the same factor as :meth:`_trace` (so both share ``trace_interval_s``),
+        each replica's bins oldest first, gaps closed. Replicas with the most samples come
+        first; whole replicas are added while the total stays within ``trace_max_points``
+        (at least one replica is always kept). With one replica this equals ``trace``.
+
+        Parameters
+        ----------
+        x, tbin, ser : numpy.ndarray
+            The resource's sampled values (unit of the column), their bin on the service's
+            sampling grid, and their replica code (0 .. n_series - 1), row-aligned.
+        n_series : int
+            Replicas of the service.
+        n_trace : int
+            Length of ``trace`` (0: nothing to build).
+        """
+        if x.size == 0 or n_trace == 0:
+            return ()
+        n_bins = int(tbin.max()) + 1
+        factor = max(1, math.ceil(n_bins / self.trace_max_points))
+        coarse = tbin // factor
+        n_coarse = int(coarse.max()) + 1
+        keys, inverse = np.unique(ser.astype(np.int64) * n_coarse + coarse, return_inverse=True)
+        means = np.bincount(inverse, weights=x) / np.bincount(inverse)
+        owner = keys // n_coarse  # replica of each bin; keys sorted: by replica, then time
+        lengths = np.bincount(owner, minlength=n_series)
+        order = np.argsort(-np.bincount(ser, minlength=n_series), kind="stable")
+        budget = max(self.trace_max_points, int(lengths[order[0]]))
+        chosen = order[np.cumsum(lengths[order]) <= budget]
+        if chosen.size == 0:
+            chosen = order[:1]
+        keep = np.isin(owner, chosen)
+        # replicas in the chosen order (most samples first), each oldest first
+        rank = np.empty(n_series, dtype=np.int64)
+        rank[chosen] = np.arange(chosen.size)
+        idx = np.flatnonzero(keep)
+        idx = idx[np.argsort(rank[owner[idx]], kind="stable")]
+        return tuple(map(float, means[idx]))
 
     def _replica_correlation(
         self, v: np.ndarray, ok: np.ndarray, series: np.ndarray, n_series: int, tbin: np.ndarray

@@ -44,7 +44,10 @@ __all__ = [
     "ServiceProfile",
 ]
 
-PROFILES_SCHEMA_VERSION = 2
+PROFILES_SCHEMA_VERSION = 3
+#: older versions this release still reads (fields they lack take their defaults): version 2
+#: has no ``replica_trace``, so the solver's empirical method falls back to ``trace``
+READABLE_SCHEMA_VERSIONS: frozenset[int] = frozenset({2, PROFILES_SCHEMA_VERSION})
 
 #: the named quantiles every profile carries, name -> level
 QUANTILE_LEVELS: Mapping[str, float] = {
@@ -267,6 +270,15 @@ class ResourceProfile:
         oldest first. Intervals with no sample are left out (the trace closes the gap).
     trace_interval_s : float
         Spacing of ``trace``, seconds.
+    replica_trace : tuple of float
+        Each replica's *own* series (not the mean over replicas), binned like ``trace`` (same
+        ``trace_interval_s``), replicas one after another (those with the most samples first,
+        whole replicas while the total stays within the model's ``trace_max_points``; at least
+        one), each oldest first. The solver draws one replica's demand from it: ``trace`` is a
+        mean over replicas, whose distribution is narrower than one replica's (two replicas
+        busy at 0.5 core a third of the time each, never together, average to at most 0.25).
+        Trap: a block drawn across the end of one replica runs into the next replica's start.
+        Empty in profiles of schema version 2 (the solver then uses ``trace``).
     """
 
     resource: str
@@ -296,6 +308,7 @@ class ResourceProfile:
     ci_level: float = 0.95
     trace: tuple[float, ...] = ()
     trace_interval_s: float = 0.0
+    replica_trace: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.quantiles:
@@ -360,6 +373,7 @@ class ResourceProfile:
         d["burst"] = self.burst.to_dict()
         d["quantile_ci"] = {k: list(v) for k, v in self.quantile_ci.items()}
         d["trace"] = list(self.trace)
+        d["replica_trace"] = list(self.replica_trace)
         return d
 
     @classmethod
@@ -372,6 +386,7 @@ class ResourceProfile:
         d["burst"] = BurstProfile.from_dict(d["burst"]) if "burst" in d else BurstProfile()
         d["quantile_ci"] = {k: _ci_from_json(v) for k, v in d.get("quantile_ci", {}).items()}
         d["trace"] = tuple(d.get("trace", ()))
+        d["replica_trace"] = tuple(d.get("replica_trace", ()))
         return cls(**d)
 
 
@@ -564,10 +579,12 @@ class Profiles:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Profiles:
         version = d.get("schema_version")
-        if d.get("kind") != "capacity.profiles" or version != PROFILES_SCHEMA_VERSION:
+        readable = isinstance(version, int) and version in READABLE_SCHEMA_VERSIONS
+        if d.get("kind") != "capacity.profiles" or not readable:
             raise ProfileVersionError(
                 f"profiles schema version {version!r} (kind {d.get('kind')!r}) is not the "
-                f"version {PROFILES_SCHEMA_VERSION} this release reads: refit with "
+                f"version {PROFILES_SCHEMA_VERSION} this release writes, nor one it reads "
+                f"({sorted(READABLE_SCHEMA_VERSIONS)}): refit with "
                 "'capacity fit', or use the capacity release that wrote the file"
             )
         return cls(

@@ -11,20 +11,26 @@ Replica ``i`` at time ``t`` is modelled as ``mean + shared(t) + own_i(t_i)``: a 
 replica shares at the same instant, plus one each replica draws at its own random time.
 
 - Several replicas recorded together (``replica_correlation`` = rho measured): ``shared`` is the
-  recorded trace's deviation scaled to variance ``rho * var`` and ``own`` the same shape scaled
-  to ``(1 - rho) * var``. Two replicas then have covariance ``rho * var``.
+  recorded trace's deviation (the mean over replicas, aligned in time) scaled to variance
+  ``rho * var``, and ``own`` the deviation of one replica's own series (``replica_trace``)
+  scaled to ``(1 - rho) * var``. Two replicas then have covariance ``rho * var``.
 - One replica recorded: the slow component (the centred moving average over ``window_s``)
   is shared, scaled to ``slow_var``; the fast residual is the replica's own, scaled to
   ``fast_var``. Covariance ``slow_var``.
 - Neither known (an old profile): perfectly correlated (covariance ``var``), the safe side.
 - ``independent_offsets=True`` (opt-in, never the default): replicas are the same process at
-  random time offsets, so nothing is shared (covariance 0).
+  random time offsets, so nothing is shared (covariance 0); ``own`` is one replica's series.
 
 Traps
 -----
-- The profile's ``trace`` is the mean over the replicas sampled together, which has less fast
-  variance than one replica; the components are rescaled to the profile's pooled variances,
-  keeping the trace's shape (bursts, skew) but not its scale.
+- The profile's ``trace`` is the mean over the replicas sampled together. Its *shape* is not
+  one replica's: two replicas busy at 0.5 core a third of the time each, never at once, average
+  to a trace that never exceeds 0.25, and rescaling that to one replica's variance gives a
+  symmetric-ish tail topping out near 0.36, so P(one replica > 0.45) came out 0 instead of 1/3.
+  The replica's own component is therefore drawn from ``replica_trace`` (each replica's own
+  series); ``trace`` only carries what replicas share. A profile without ``replica_trace``
+  (schema version 2) falls back to ``trace`` for both, with that bias (stated in ``cov_note``,
+  so among the plan's assumptions).
 - The trace is averaged down to ~2,000 points: on a long recording one point averages several
   samples, so bursts shorter than ``trace_interval_s`` are smoothed. The rescaling restores the
   variance of one sample, not the full shape of its tail; a recording with short, tall bursts
@@ -75,12 +81,14 @@ class ReplicaDemand:
     count : int
         Samples behind the profile.
     shared, own : numpy.ndarray
-        Zero-mean components the simulator draws from (see the module docstring); empty when
-        the profile has no usable trace.
+        Zero-mean components the simulator draws from (see the module docstring); ``own``
+        empty when the profile has no usable trace. Their lengths may differ (``shared`` is
+        the time-aligned trace, ``own`` one replica's series, possibly several concatenated).
     trace_interval_s : float
         Spacing of ``shared`` and ``own``, seconds.
     trace_note : str
-        Why the trace cannot be used, or ``""``.
+        Why the trace cannot be used (the empirical method then falls back to gaussian),
+        or ``""``.
     """
 
     service: str
@@ -211,9 +219,18 @@ def replica_demand(
         cov, note = var, "replica co-movement unknown: replicas assumed perfectly correlated"
         mode = "perfect"
     trace = np.asarray(getattr(rp, "trace", ()) or () if with_trace else (), dtype=float)
+    mine = np.asarray(getattr(rp, "replica_trace", ()) or () if with_trace else (), dtype=float)
     step = float(getattr(rp, "trace_interval_s", 0.0) or 0.0)
     shared = own = np.zeros(0)
     trace_note = ""
+    if mine.size < MIN_TRACE_POINTS or not np.all(np.isfinite(mine)):
+        # an older profile (or a short replica): one replica's shape is not known, the mean
+        # over replicas stands in for it (narrower than one replica's when replicas > 1)
+        mine = trace
+        if (with_trace and replicas > 1 and mode in ("rho", "independent")
+                and trace.size >= MIN_TRACE_POINTS):
+            note += ("; one replica's own series not in the profile (refit it): the mean over "
+                     "replicas stands in for it and understates its bursts")
     if not with_trace:
         pass
     elif trace.size < MIN_TRACE_POINTS or not np.all(np.isfinite(trace)):
@@ -231,7 +248,7 @@ def replica_demand(
     else:
         share = {"independent": 0.0, "rho": cov / var if var > 0 else 1.0, "perfect": 1.0}[mode]
         shared = _scaled(trace, share * var)
-        own = _scaled(trace, (1.0 - share) * var)
+        own = _scaled(mine, (1.0 - share) * var)
     return ReplicaDemand(
         service=str(service_profile.service),
         resource=resource,
@@ -300,16 +317,19 @@ class Simulator:
         self.demand = demand
         self.n_draws = int(n_draws)
         self.rng = rng
+        # own (one replica's series) and shared (the time-aligned trace) may differ in length
         length = demand.own.size
-        # a path longer than the trace only repeats it: its maximum is the trace's
-        self.h = min(max(int(horizon_steps), 1), length)
+        shared = demand.shared if demand.shared.size else np.zeros(length)
+        n_shared = shared.size
+        # a path longer than the traces only repeats them: its maximum is theirs
+        self.h = min(max(int(horizon_steps), 1), max(length, n_shared))
         self._length = length
         if u is None:
             u = rng.random(self.n_draws)
-        start = np.minimum((u * length).astype(np.int64), length - 1)
+        start = np.minimum((u * n_shared).astype(np.int64), n_shared - 1)
         steps = np.arange(self.h)
         # mean + shared path, per draw: (n_draws, h)
-        self._level = demand.mean + demand.shared[(start[:, None] + steps) % length]
+        self._level = demand.mean + shared[(start[:, None] + steps) % n_shared]
         self._own_sum = np.zeros((self.n_draws, self.h))
         self._summed = 0
         self._cache: dict[int, np.ndarray] = {}

@@ -32,7 +32,9 @@ Methods (all computed, one chosen)
     correlation, else the slow component shared), capped at ``N`` times a declared limit.
 ``empirical``
     Monte Carlo: ``n_draws`` sums of N replicas drawn by circular block bootstrap from the
-    recorded trace (shared component at one instant, own component at a random instant each),
+    recorded traces (shared component from the mean over replicas at one instant, own component
+    from one replica's own series at a random instant each; see
+    :mod:`capacity.solver._demand`),
     P(overload) estimated with a 95 % Clopper-Pearson interval; a fixed seed through the
     injected ``rng``. The safe count is the largest N whose estimate is <= epsilon, and
     ``safe_count_interval`` the counts allowed by the interval's upper and lower bounds.

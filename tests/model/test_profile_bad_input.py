@@ -8,7 +8,7 @@ import pytest
 
 from capacity import InvalidParameter, InvalidSamples, NotFittedError, ProfileVersionError
 from capacity._columns import CPU, DISK_USAGE, MEMORY
-from capacity.model import ProfileModel, Profiles
+from capacity.model import PROFILES_SCHEMA_VERSION, ProfileModel, Profiles
 
 
 def _fit(samples: pd.DataFrame, **params) -> Profiles:
@@ -159,7 +159,8 @@ def test_not_fitted_error_before_fit() -> None:
 def test_other_schema_version_is_a_clear_error(make_samples) -> None:
     d = _fit(make_samples({"c1": {CPU: [1.0, 2.0]}})).to_dict()
     d["schema_version"] = 1
-    with pytest.raises(ProfileVersionError, match=r"schema version 1 .* not the version 2"):
+    pattern = rf"schema version 1 .* not the version {PROFILES_SCHEMA_VERSION}"
+    with pytest.raises(ProfileVersionError, match=pattern):
         Profiles.from_dict(d)
     with pytest.raises(ProfileVersionError, match="not a profiles JSON"):
         Profiles.from_json("{not json")
