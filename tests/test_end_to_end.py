@@ -77,14 +77,16 @@ def test_collect_fit_plan_on_real_containers(docker_client, workload, tmp_path: 
     assert profiles[burner].resources[CPU].demand == pytest.approx(np.quantile(burner_cpu, 0.95))
     assert profiles[holder].resources[MEMORY].demand == pytest.approx(holder_mem.max())
 
-    # Plan on this machine's real capacity: the quantile method is floor(capacity / demand).
+    # Plan on this machine's real capacity: the quantile method is
+    # floor((capacity - reserve) / demand), and the CPU reserve is the 10 % saturation margin.
     machine = Machine.local()
     cpus = psutil.cpu_count(logical=True)
     total = psutil.virtual_memory().total
     assert machine.capacity[CPU] == cpus and machine.capacity[MEMORY] == total
+    assert machine.reserved(CPU) == pytest.approx(0.1 * cpus)
     p = plan(profiles, machine, service=burner, method="quantile")
     cpu_demand = profiles[burner].resources[CPU].demand
-    assert p.per_resource[CPU].safe_count == math.floor(cpus / cpu_demand)
+    assert p.per_resource[CPU].safe_count == math.floor(0.9 * cpus / cpu_demand)
     assert p.binding_resource == CPU
     q = plan(profiles, machine, service=holder, method="quantile")
     assert q.per_resource[MEMORY].safe_count == math.floor(
