@@ -11,6 +11,7 @@ exit 3 instead of Click's 2 (which would read as "critical" to an alerting syste
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Sequence
 
@@ -64,6 +65,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_UNKNOWN
     except CapacityError as exc:
         stderr(f"capacity: error: {exc}")
+        return EXIT_UNKNOWN
+    except KeyboardInterrupt:
+        stderr("capacity: interrupted")
+        return EXIT_UNKNOWN
+    except Exception as exc:  # a bug or an unforeseen fault: still "unknown" (3), never 1
+        stderr(
+            f"capacity: error: unexpected {type(exc).__name__}: {exc} "
+            "(this is a bug in capacity: please report it with the command line)"
+        )
+        if os.environ.get("CAPACITY_DEBUG"):
+            raise
         return EXIT_UNKNOWN
     return int(result) if isinstance(result, int) else EXIT_OK
 

@@ -39,6 +39,8 @@ def fit(
                                   ("--demo", demo)) if v]
     if len(given) > 1:
         raise click.UsageError(f"give one source, not {' and '.join(given)}")
+    if since_s is not None and given and given != ["--store"]:
+        raise click.UsageError(f"--since filters the store; it does not apply to {given[0]}")
     if not given:
         from ..store._sqlite import default_store_path
 

@@ -226,9 +226,23 @@ def read_samples(path: str | Path) -> pd.DataFrame:
     """
     p = Path(path)
     fmt = _format(p, "read_samples")
-    if fmt == "csv":
-        return validate_samples(_read_csv(p, string_columns=_STRING_COLUMNS))
-    return validate_samples(pd.read_parquet(p))
+    try:
+        raw = (
+            _read_csv(p, string_columns=_STRING_COLUMNS) if fmt == "csv" else pd.read_parquet(p)
+        )
+    except FileNotFoundError as exc:
+        raise InvalidSamples(
+            f"samples file {p} does not exist: check the path, or write one with "
+            "capacity.store.write_samples", value=str(p)
+        ) from exc
+    except (OSError, ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        # pyarrow's ArrowInvalid is a ValueError; a truncated or foreign file lands here.
+        raise InvalidSamples(
+            f"samples file {p} cannot be read as {fmt}: {type(exc).__name__}: {exc}; "
+            "is it a samples table written by capacity (or with the documented columns)?",
+            value=str(p),
+        ) from exc
+    return validate_samples(raw)
 
 
 def write_table(df: pd.DataFrame, path: str | Path) -> Path:
