@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from ._collect import Collection, Collector, DockerEngine
+from ._collect import Collection, Collector, DockerEngine, choose_reader
 from ._errors import InvalidParameter, InvalidSamples, NoContainers
 from .model._fit import ProfileModel
 from .model._profile import Profiles
@@ -64,13 +64,18 @@ def collect_samples(
     reader: Any = None,
     on_round: Callable[[Collector, float], None] | None = None,
 ) -> Samples:
-    """Sample the engine's running containers in memory and return the samples table."""
-    if reader is None:
-        from .sources._cgroup import CgroupReader
+    """Sample the engine's running containers in memory and return the samples table.
 
-        reader = CgroupReader()
+    Without a ``reader``, :func:`capacity._collect.choose_reader` picks the cgroup files when
+    they are readable for these containers (local engine, root or read access), else the
+    Engine's stats API (remote ``DOCKER_HOST``, private cgroup namespace), as
+    ``capacity collect --source auto`` does.
+    """
     engine = DockerEngine(client, filters=filters)
-    if not engine.containers():
+    running = engine.containers()
+    if reader is None:
+        reader = choose_reader(client, running)
+    if not running:
         raise NoContainers(
             "no running containers to sample on this engine: start some, or try "
             "'capacity report --demo' to plan from the bundled recording"

@@ -226,6 +226,24 @@ class CgroupReader:
     ) -> None:
         self.proc_root = proc_root
         self.cgroup_root = cgroup_root
+        self._host_netns: int | bool | None = False  # False: not looked up yet
+
+    def host_net_namespace(self) -> int | None:
+        """Inode of the host's network namespace, or None if it cannot be read.
+
+        That of pid 1 (the host's init) where it is readable, else this process's own: right
+        when the collector runs on the host, as it should to read cgroup files. (Some
+        sandboxes deny reading pid 1's namespace even to root.)
+        """
+        if self._host_netns is False:
+            self._host_netns = None
+            for pid in ("1", "self"):
+                try:
+                    self._host_netns = _procnet.net_namespace_inode(pid, self.proc_root)
+                    break
+                except OSError:
+                    continue
+        return self._host_netns if isinstance(self._host_netns, int) else None
 
     def locate(self, container: ContainerInfo) -> CgroupLocation:
         """Resolve the container's cgroup directories (raises ContainerGone)."""
@@ -247,6 +265,9 @@ class CgroupReader:
 
     def read(self, container: ContainerInfo) -> ContainerCounters:
         """Read every counter of one container.
+
+        A container in the host's network namespace (``--network host``) gets ``None`` network
+        counters: its ``/proc/<pid>/net/dev`` is the whole host's.
 
         Raises
         ------
@@ -271,6 +292,11 @@ class CgroupReader:
         # optional files read as None when the cgroup vanishes mid-read: check it still exists
         if not location.leaf.is_dir():
             raise ContainerGone(cid, f"cgroup {location.leaf} vanished while being read")
+        if container.network_mode == "host" or namespace == self.host_net_namespace():
+            # /proc/<pid>/net/dev of the host's namespace counts every NIC, docker0 and every
+            # veth: the whole host's traffic, several times over. It is not this container's,
+            # so its network counters stay unknown (None), never charged to it.
+            return replace(counters, net_namespace=namespace)
         return replace(
             counters,
             net_rx_bytes_total=net.rx_bytes_total,

@@ -83,7 +83,7 @@ def read_net_dev(pid: int, proc_root: Path = Path("/proc")) -> NetDevCounters:
     return parse_net_dev(read_file(proc_root / str(pid) / "net" / "dev"))
 
 
-def net_namespace_inode(pid: int, proc_root: Path = Path("/proc")) -> int:
+def net_namespace_inode(pid: int | str, proc_root: Path = Path("/proc")) -> int:
     """The inode number of the network namespace of process ``pid``.
 
     Two processes are in one namespace exactly when these numbers are equal. The link
