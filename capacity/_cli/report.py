@@ -3,7 +3,6 @@ ops status (0 ok, 1 warning, 2 critical, 3 unknown)."""
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,8 @@ from ._common import (
 
 @click.command()
 @click.option("--duration", type=DURATION, default=None,
-              help="Collect live for this long (e.g. 10s, 5m). Default 10s.")
+              help="Collect live for this long (e.g. 10s, 5m). Default 15s: at 1s that is "
+                   "15 intervals, a margin over the 10 samples a plan needs.")
 @click.option("--interval", type=DURATION, default="1s", show_default=True,
               help="Sampling interval.")
 @click.option("--demo", is_flag=True, help="Plan from the bundled real recording.")
@@ -77,7 +77,7 @@ def report(
     """Collect (or load), fit, plan, and write a report folder under reports/.
 
     Sources (one): --duration (collect now), --demo, --samples FILE, --store PATH [--since],
-    --profiles FILE. With none given it collects 10 s from the local engine; when no engine
+    --profiles FILE. With none given it collects 15 s from the local engine; when no engine
     answers it plans from the bundled recording instead and says so.
 
     Exit status: 0 ok; 1 warning (least headroom below --warn-headroom, or a safe count
@@ -117,7 +117,7 @@ def _report(
 ) -> int:
     from .._pipeline import fit_profiles, plan_all, running_counts
     from ..model._profile import Profiles
-    from ..report._render import plans_to_dict, rotate_reports, write_report
+    from ..report._render import rotate_reports, write_report
     from ..report._status import check_line
     from ..solver._machine import Machine
 
@@ -147,7 +147,8 @@ def _report(
         for old in rotate_reports(out_dir, keep):
             stderr(f"capacity: removed old report {old}")
     if as_json:
-        click.echo(json.dumps(plans_to_dict(plans, source=source), indent=2))
+        # exactly the plan.json just written (strict JSON: NaN is never written)
+        click.echo(paths.plan_json.read_text(), nl=False)
     elif check:
         click.echo(check_line(plans, paths.status))
     else:
@@ -188,7 +189,7 @@ def _load(
         stderr(f"capacity: notice: {notices[-1]}")
         return load_demo()
     return _collect_with_progress(
-        client, interval_s=interval, duration_s=duration or 10.0,
+        client, interval_s=interval, duration_s=duration or 15.0,
         filters=parse_filters(filters), quiet=quiet,
     )
 

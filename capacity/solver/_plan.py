@@ -45,10 +45,8 @@ demand is skewed and bursty, and a normal tail underestimates it; see
 columns are always computed with the *risk model* (``empirical`` where a trace exists, else
 ``gaussian``), whatever method chose N, so methods can be compared on one scale.
 
-Trap: :func:`plan`'s own default is ``method="quantile"`` at the profile's sizing statistic,
-kept for the walking skeleton's callers (tests/test_end_to_end.py pins it); the CLI
-(``capacity plan``, ``capacity report``) and :func:`capacity._pipeline.plan_all` pass
-:data:`DEFAULT_METHOD`.
+:func:`plan`, the CLI (``capacity plan``, ``capacity report``) and
+:func:`capacity._pipeline.plan_all` all default to :data:`DEFAULT_METHOD`.
 
 JSON (``kind: "capacity.plan"``, ``schema_version: 2``)
 ------------------------------------------------------
@@ -121,7 +119,9 @@ _FIT_RTOL = 1e-9
 #: largest count searched; beyond it the count is reported as unbounded (no real demand)
 _MAX_COUNT = 10**7
 _CURVE_POINTS = 60
-#: fewer samples than this (the profile model's own warning threshold) and nothing is planned
+#: fewer samples than this and nothing is planned (undefined, with the reason). The profile
+#: model warns (confidence "low") far earlier, below ``ProfileModel.min_samples`` (100); a
+#: default ``capacity report`` (10 s at 1 s) gives about 10 per single-replica service.
 MIN_SAMPLES_TO_PLAN = 10
 
 

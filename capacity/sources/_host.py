@@ -18,8 +18,9 @@ from ._types import HostCounters
 
 __all__ = ["HostFacts", "HostReader", "host_facts", "is_virtual_nic"]
 
-#: fields of psutil.cpu_times() that are not work: subtracted from the total
-_IDLE_FIELDS = ("idle", "iowait")
+#: fields of psutil.cpu_times() that are not work done on this host: subtracted from the total
+#: (``steal``: time a VM's CPU waited for the hypervisor, which ran something else)
+_IDLE_FIELDS = ("idle", "iowait", "steal")
 #: guest time is already counted in user (and guest_nice in nice) by the Linux kernel
 _DOUBLE_COUNTED_FIELDS = ("guest", "guest_nice")
 
@@ -144,8 +145,8 @@ class HostReader:
     Notes
     -----
     - ``cpu_usage_seconds_total`` is busy time summed over every CPU: the sum of
-      ``psutil.cpu_times()`` minus ``idle`` and ``iowait`` (and minus ``guest``/``guest_nice``,
-      which the kernel already counts in ``user``/``nice``). It grows by up to
+      ``psutil.cpu_times()`` minus ``idle``, ``iowait`` and ``steal`` (and minus ``guest`` and
+      ``guest_nice``, which the kernel already counts in ``user``/``nice``). It grows by up to
       ``logical_cpus`` seconds per second.
     - ``memory_used_bytes`` is ``total - available``: what could not be freed without
       swapping, comparable to the containers' working sets (psutil's own ``used`` leaves out
