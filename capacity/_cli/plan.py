@@ -173,7 +173,9 @@ def plan(
         else:
             _print_mix(mix)
         if not mix.safe and mix.kind in ("stack", "weighted"):
-            return EXIT_UNKNOWN if mix.kind == "stack" else EXIT_CRITICAL
+            # unknown (3) only when the answer could not be computed (services without a
+            # profile); a stack that does not fit is a real answer: critical (2)
+            return EXIT_UNKNOWN if mix.unprofiled else EXIT_CRITICAL
         if mix.kind in ("stack", "ratio"):
             return EXIT_OK if (mix.multiple or 0) >= 1 else EXIT_CRITICAL
         return EXIT_OK if mix.safe else EXIT_CRITICAL

@@ -207,3 +207,16 @@ def test_plan_json_is_the_same_under_any_hash_seed(tmp_path: Path) -> None:
         assert result.returncode in (0, 2), result.stderr
         outs.append(result.stdout)
     assert outs[0] == outs[1]
+
+
+def test_plan_compose_exit_status(tmp_path: Path, capsys) -> None:
+    """A stack that does not fit is an answer (2); one that cannot be planned is unknown (3)."""
+    path = tmp_path / "p.json"
+    constant_profiles({CPU: 0.5}, service="shop/web").to_json(path)
+    compose = tmp_path / "docker-compose.yml"
+    compose.write_text("services:\n  web:\n    deploy: {replicas: 2}\n")
+    base = ["plan", "--profiles", str(path), "--compose", str(compose), "--machine"]
+    assert main([*base, "cpus=0.6,cpu_saturation=1"]) == 2  # one replica fits, the stack not
+    compose.write_text("services:\n  web: {}\n  db: {}\n")
+    assert main([*base, "cpus=8"]) == 3  # db has no profile
+    assert "db" in capsys.readouterr().out
