@@ -16,6 +16,7 @@ from typing import Any
 import pandas as pd
 
 from ._collect import Collection, Collector, DockerEngine, choose_reader
+from ._columns import DISK_USAGE
 from ._errors import InvalidParameter, InvalidSamples, NoContainers
 from .model._fit import ProfileModel
 from .model._profile import Profiles
@@ -26,6 +27,7 @@ __all__ = [
     "DEMO_DESCRIPTION",
     "Samples",
     "collect_samples",
+    "disk_in_use_bytes",
     "load_demo",
     "load_samples",
     "plan_all",
@@ -148,6 +150,24 @@ def load_samples(
         )
     interval_s = float(samples["interval_s"].median())
     return Samples(samples, counters, containers, interval_s, f"store {store}")
+
+
+def disk_in_use_bytes(samples: pd.DataFrame) -> float:
+    """Disk space the containers running at the last instant use now, in bytes.
+
+    Each one's latest ``disk_usage_bytes`` reading (sampled slowly, NaN between readings),
+    summed; 0 when none was read. ``Machine.local(disk_in_use_bytes=...)`` adds it back to the
+    free space, since the plan also counts it as occupied by those containers.
+    """
+    if samples.empty or DISK_USAGE not in samples.columns:
+        return 0.0
+    last = samples["time"].max()
+    running = samples.loc[samples["time"] >= last - pd.Timedelta(seconds=1e-3), "container_id"]
+    read = samples[samples["container_id"].isin(set(running))].dropna(subset=[DISK_USAGE])
+    if read.empty:
+        return 0.0
+    latest = read.sort_values("time").groupby("container_id")[DISK_USAGE].last()
+    return float(latest.sum())
 
 
 def running_counts(samples: pd.DataFrame) -> dict[str, int]:

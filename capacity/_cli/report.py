@@ -115,7 +115,7 @@ def _report(
     name: str | None, keep: int | None, warn_headroom: float, as_json: bool, check: bool,
     quiet: bool,
 ) -> int:
-    from .._pipeline import fit_profiles, plan_all, running_counts
+    from .._pipeline import disk_in_use_bytes, fit_profiles, plan_all, running_counts
     from ..model._profile import Profiles
     from ..report._render import rotate_reports, write_report
     from ..report._status import check_line
@@ -139,6 +139,10 @@ def _report(
             host_usage = _store_host_usage(store_path, since_s)
         profiles = fit_profiles(data)
         running = running_counts(samples)
+        if machine_spec in (None, "local"):
+            # The running containers' disk space is free space too for the plan, which counts
+            # it as occupied by them: add it back, or it is subtracted twice.
+            machine = Machine.local(disk_in_use_bytes=disk_in_use_bytes(samples))
     plans = plan_all(profiles, machine, running=running, epsilon=epsilon)
     paths = write_report(plans, profiles, out_dir=out_dir, name=name, source=source,
                          notices=notices, samples=samples, host_usage=host_usage,
