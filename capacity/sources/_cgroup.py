@@ -18,6 +18,7 @@ The roots are parameters so tests can point them at recorded trees.
 from __future__ import annotations
 
 import errno
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -290,7 +291,7 @@ class CgroupReader:
                 raise ContainerGone(cid, f"cgroup {location.leaf} vanished: {exc}") from exc
             raise
         # optional files read as None when the cgroup vanishes mid-read: check it still exists
-        if not location.leaf.is_dir():
+        if not os.path.isdir(location.leaf):
             raise ContainerGone(cid, f"cgroup {location.leaf} vanished while being read")
         if container.network_mode == "host" or namespace == self.host_net_namespace():
             # /proc/<pid>/net/dev of the host's namespace counts every NIC, docker0 and every

@@ -54,7 +54,7 @@ def optional(read: Callable[[], _T]) -> _T | None:
         return None
 
 
-def read_file(path: Path) -> str:
+def read_file(path: str | Path) -> str:
     """Read a small kernel file as text with raw ``os.read`` calls.
 
     The collector reads about a dozen cgroup and ``/proc`` files per container per round;
@@ -76,7 +76,7 @@ def read_file(path: Path) -> str:
         os.close(fd)
 
 
-def read_int(path: Path) -> int:
+def read_int(path: str | Path) -> int:
     """Read a file holding one integer (``cpuacct.usage``, ``memory.current``, ...)."""
     return int(read_file(path).strip())
 
@@ -97,7 +97,7 @@ def parse_flat_keyed(text: str) -> dict[str, int]:
     return result
 
 
-def read_flat_keyed(path: Path) -> dict[str, int]:
+def read_flat_keyed(path: str | Path) -> dict[str, int]:
     """Read and parse a "key value" file; see :func:`parse_flat_keyed`."""
     return parse_flat_keyed(read_file(path))
 
@@ -143,7 +143,7 @@ def _read_blkio(blkio: Path, stem: str) -> tuple[int, int] | None:
     # _recursive includes child cgroups (none for a runc container, but a container that
     # makes its own sub-cgroups would hide I/O in them); it is what docker and cAdvisor read.
     for name in (f"{stem}_recursive", stem):
-        text = optional(partial(read_file, blkio / name))
+        text = optional(partial(read_file, f"{blkio}/{name}"))
         if text is not None:
             return parse_blkio(text)
     return None
@@ -198,13 +198,13 @@ def read_counters(container_id: str, dirs: Mapping[str, Path]) -> ContainerCount
         missing = "cpuacct" if cpuacct is None else "memory"
         raise FileNotFoundError(f"no v1 {missing} cgroup for container {container_id[:12]}")
 
-    usage_ns = read_int(cpuacct / "cpuacct.usage")
-    mem_usage = read_int(memory / "memory.usage_in_bytes")
-    stat = read_flat_keyed(memory / "memory.stat")
+    usage_ns = read_int(f"{cpuacct}/cpuacct.usage")
+    mem_usage = read_int(f"{memory}/memory.usage_in_bytes")
+    stat = read_flat_keyed(f"{memory}/memory.stat")
 
     periods = throttled = None
     throttled_s: float | None = None
-    cpu_stat = optional(partial(read_file, cpu / "cpu.stat")) if cpu is not None else None
+    cpu_stat = optional(partial(read_file, f"{cpu}/cpu.stat")) if cpu is not None else None
     if cpu_stat is not None:
         values = parse_flat_keyed(cpu_stat)
         periods = values.get("nr_periods")
@@ -215,10 +215,10 @@ def read_counters(container_id: str, dirs: Mapping[str, Path]) -> ContainerCount
     # total_* include descendant cgroups (hierarchical); plain keys are this cgroup only.
     inactive_file = stat.get("total_inactive_file", stat.get("inactive_file"))
     working_set = max(0, mem_usage - (inactive_file or 0))
-    limit = optional(lambda: read_int(memory / "memory.limit_in_bytes"))
+    limit = optional(lambda: read_int(f"{memory}/memory.limit_in_bytes"))
     if limit is not None and limit >= UNLIMITED_THRESHOLD_BYTES:
         limit = None
-    oom = optional(lambda: read_flat_keyed(memory / "memory.oom_control"))
+    oom = optional(lambda: read_flat_keyed(f"{memory}/memory.oom_control"))
 
     io_bytes = io_ops = None
     blkio = dirs.get("blkio")
@@ -227,7 +227,7 @@ def read_counters(container_id: str, dirs: Mapping[str, Path]) -> ContainerCount
         io_ops = _read_blkio(blkio, "blkio.throttle.io_serviced")
 
     pids_dir = dirs.get("pids")
-    pids = optional(lambda: read_int(pids_dir / "pids.current")) if pids_dir else None
+    pids = optional(lambda: read_int(f"{pids_dir}/pids.current")) if pids_dir else None
 
     return ContainerCounters(
         container_id=container_id,
@@ -241,10 +241,10 @@ def read_counters(container_id: str, dirs: Mapping[str, Path]) -> ContainerCount
         memory_cache_bytes=stat.get("total_cache", stat.get("cache")),
         memory_inactive_file_bytes=inactive_file,
         memory_limit_bytes=limit,
-        memory_peak_bytes=optional(lambda: read_int(memory / "memory.max_usage_in_bytes")),
+        memory_peak_bytes=optional(lambda: read_int(f"{memory}/memory.max_usage_in_bytes")),
         # the oom_kill key exists since Linux 4.13; older kernels have only under_oom
         memory_oom_kills_total=oom.get("oom_kill") if oom is not None else None,
-        memory_failcnt_total=optional(lambda: read_int(memory / "memory.failcnt")),
+        memory_failcnt_total=optional(lambda: read_int(f"{memory}/memory.failcnt")),
         disk_read_bytes_total=io_bytes[0] if io_bytes else None,
         disk_write_bytes_total=io_bytes[1] if io_bytes else None,
         disk_read_ops_total=io_ops[0] if io_ops else None,

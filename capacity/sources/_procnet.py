@@ -80,7 +80,7 @@ def read_net_dev(pid: int, proc_root: Path = Path("/proc")) -> NetDevCounters:
 
     Raises :class:`FileNotFoundError` when the process is gone.
     """
-    return parse_net_dev(read_file(proc_root / str(pid) / "net" / "dev"))
+    return parse_net_dev(read_file(f"{proc_root}/{pid}/net/dev"))
 
 
 def net_namespace_inode(pid: int | str, proc_root: Path = Path("/proc")) -> int:
@@ -95,7 +95,7 @@ def net_namespace_inode(pid: int | str, proc_root: Path = Path("/proc")) -> int:
     when the caller may not inspect the process (reading another user's namespace needs
     root or ``CAP_SYS_PTRACE``).
     """
-    link = proc_root / str(pid) / "ns" / "net"
+    link = f"{proc_root}/{pid}/ns/net"
     try:
         match = _NS_LINK.match(os.readlink(link))
     except OSError:
