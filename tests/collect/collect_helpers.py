@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 import uuid
@@ -38,19 +37,6 @@ def wait_until(predicate: Callable[[], bool], timeout_s: float, what: str) -> No
 def wait_for_log(container: Any, text: str, timeout_s: float = 15.0) -> None:
     wait_until(lambda: text in container.logs().decode(errors="replace"), timeout_s,
                f"{text!r} in the output of {container.name}")
-
-
-def whole_disk_of(path: str) -> str | None:
-    """``/dev/<disk>`` holding ``path`` (the parent disk of a partition), or None."""
-    st = os.stat(path)
-    sysdir = Path(f"/sys/dev/block/{os.major(st.st_dev)}:{os.minor(st.st_dev)}")
-    if not sysdir.exists():
-        return None
-    sysdir = sysdir.resolve()
-    if (sysdir / "partition").exists():
-        sysdir = sysdir.parent
-    dev = Path("/dev") / sysdir.name
-    return str(dev) if dev.exists() else None
 
 
 class BackgroundCollector:

@@ -17,6 +17,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from block_devices import whole_disk_of
 from collect_helpers import (
     RUN_LABEL,
     BackgroundCollector,
@@ -24,7 +25,6 @@ from collect_helpers import (
     new_run_id,
     wait_for_log,
     wait_until,
-    whole_disk_of,
 )
 from docker_labels import SESSION_ID, TEST_LABEL
 

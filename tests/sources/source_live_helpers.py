@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import time
-from pathlib import Path
 from typing import Any
 
 from capacity.sources._docker import container_info
@@ -26,19 +24,6 @@ def wait_for_log(container: Any, text: str, timeout_s: float = 10.0) -> None:
             return
         time.sleep(0.1)
     raise AssertionError(f"{text!r} not in the output of {container.name} after {timeout_s} s")
-
-
-def whole_disk_of(path: str) -> str | None:
-    """``/dev/<disk>`` holding ``path`` (the parent disk of a partition), or None."""
-    st = os.stat(path)
-    sysdir = Path(f"/sys/dev/block/{os.major(st.st_dev)}:{os.minor(st.st_dev)}")
-    if not sysdir.exists():
-        return None
-    sysdir = sysdir.resolve()
-    if (sysdir / "partition").exists():
-        sysdir = sysdir.parent
-    dev = Path("/dev") / sysdir.name
-    return str(dev) if dev.exists() else None
 
 
 def idle_cpu_seconds() -> float:

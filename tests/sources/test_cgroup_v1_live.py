@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from source_live_helpers import MiB, idle_cpu_seconds, info_of, wait_for_log, whole_disk_of
+from block_devices import whole_disk_of
+from source_live_helpers import MiB, idle_cpu_seconds, info_of, wait_for_log
 
 from capacity._errors import ContainerGone
 from capacity.sources._cgroup import CgroupReader, cgroup_version, cgroupfs_readable
