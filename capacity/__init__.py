@@ -14,10 +14,6 @@ with ``to_dict()``, ``to_frame()``, ``_repr_html_`` and ``plot(ax=None)``. Every
 from :class:`CapacityError`.
 """
 
-# The report stage's package is imported before the report() function is bound below: the first
-# import of a subpackage sets the parent's attribute of that name, which would otherwise replace
-# capacity.report (the function) with the module the first time a report is written.
-from . import report as _report_stage  # noqa: F401
 from ._api import (
     Plans,
     collect,

@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
     from ._pipeline import Samples
-    from .report._render import ReportPaths
+    from .reporting._render import ReportPaths
 
 __all__ = [
     "Plans",
@@ -376,7 +376,7 @@ class Plans(Mapping[str, Plan]):
 
     def to_dict(self) -> dict[str, Any]:
         """``plan.json`` as ``capacity report --json`` prints it (``kind: "capacity.plans"``)."""
-        from .report._render import plans_to_dict
+        from .reporting._render import plans_to_dict
 
         return plans_to_dict(self.plans, source=self.source)
 
@@ -674,7 +674,7 @@ def report(
     ReportPaths
         ``folder``, ``plan_json``, ``report_html``, ... and the ops ``status``.
     """
-    from .report._render import write_report
+    from .reporting._render import write_report
 
     if isinstance(plans, Plan):
         mapping: Mapping[str, Plan] = {plans.service: plans}

@@ -72,11 +72,12 @@ def test_public_names_live_in_the_stage_modules() -> None:
             assert getattr(obj, "__module__", "").startswith("capacity."), name
 
 
-def test_report_function_survives_the_report_package_import() -> None:
-    # importing a subpackage sets the parent's attribute of that name: capacity.report must
-    # stay the function after the report stage's modules are loaded
-    importlib.import_module("capacity.report._render")
-    importlib.import_module("capacity.report._charts")
+def test_report_function_is_not_shadowed_by_a_subpackage() -> None:
+    # the report stage lives in capacity.reporting, so no subpackage is named like the function
+    # capacity.report (importing a subpackage would set the parent's attribute of that name)
+    assert not (Path(capacity.__file__).parent / "report").exists()
+    importlib.import_module("capacity.reporting._render")
+    importlib.import_module("capacity.reporting._charts")
     assert callable(capacity.report)
     assert capacity.report is capacity._api.report
 

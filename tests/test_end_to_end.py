@@ -17,7 +17,7 @@ import pytest
 
 from capacity._columns import CPU, MEMORY
 from capacity._pipeline import collect_samples, fit_profiles, plan_all, running_counts
-from capacity.report._render import write_report
+from capacity.reporting._render import write_report
 from capacity.solver._machine import Machine
 from capacity.solver._plan import plan
 

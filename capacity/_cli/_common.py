@@ -84,7 +84,7 @@ def print_summary(plans: Mapping[str, Any], status: Any = None) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from ..report._format import format_percent, format_value
+    from ..reporting._format import format_percent, format_value
 
     probe = Console()
     # A pipe or a cron mail gets the whole table: never cut names to the 80-column default.

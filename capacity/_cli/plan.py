@@ -192,7 +192,7 @@ def plan(
                      require_confidence=require_confidence, **per_service)
         plans[p.service] = p
     if as_json:
-        from ..report._render import plans_to_dict
+        from ..reporting._render import plans_to_dict
 
         click.echo(json.dumps(plans_to_dict(plans, source=str(profiles_path)), indent=2,
                               allow_nan=False))
@@ -214,7 +214,7 @@ def _p(value: float | None) -> str:
 def _print_plans(plans: dict[str, Any]) -> None:
     from rich.table import Table
 
-    from ..report._render import format_value
+    from ..reporting._render import format_value
     from ..solver._plan import METHODS
 
     console = _console()

@@ -117,8 +117,8 @@ def _report(
 ) -> int:
     from .._pipeline import disk_in_use_bytes, fit_profiles, plan_all, running_counts
     from ..model._profile import Profiles
-    from ..report._render import rotate_reports, write_report
-    from ..report._status import check_line
+    from ..reporting._render import rotate_reports, write_report
+    from ..reporting._status import check_line
     from ..solver._machine import Machine
 
     notices: list[str] = []

@@ -79,7 +79,7 @@ def size(
         for a in fleet.assumptions:
             click.echo(f"  - {a}")
     if want_report or out_dir is not None or name is not None:
-        from ..report._fleet import write_fleet_report
+        from ..reporting._fleet import write_fleet_report
 
         paths = write_fleet_report(fleet, profiles, out_dir=out_dir or Path("reports"),
                                    name=name, source=f"profiles {profiles_path}")

@@ -1,6 +1,6 @@
 """The report folder of a fleet sizing (``capacity size --report``).
 
-The same machinery as :mod:`capacity.report._render` (the folder writer, the formatters, the
+The same machinery as :mod:`capacity.reporting._render` (the folder writer, the formatters, the
 base template and its shared sections, the chart helpers) with a fleet's own context,
 templates (``fleet.html.j2``, ``fleet.md.j2``) and charts: one host at the chosen packing, and
 hosts needed against the replica count. Every number shown is one of ``fleet.json``'s.

@@ -23,8 +23,8 @@ from capacity._errors import CapacityError
 from capacity._pipeline import fit_profiles, load_demo
 from capacity.cli import main
 from capacity.model._profile import Profiles
-from capacity.report._charts import fleet_packing, hosts_vs_replicas
-from capacity.report._fleet import write_fleet_report
+from capacity.reporting._charts import fleet_packing, hosts_vs_replicas
+from capacity.reporting._fleet import write_fleet_report
 from capacity.solver._machine import Machine
 from capacity.solver._mix import FleetPlan, size_fleet
 from capacity.solver._testing import constant_profiles

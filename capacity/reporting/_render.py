@@ -1,8 +1,8 @@
 """Report formats and the report folder writer.
 
 A report is rendered from one plain context (:func:`report_context`: strings already formatted
-by :mod:`capacity.report._format`, so HTML, Markdown and the console show the same figures)
-through Jinja2 templates in ``capacity/report/templates/``: ``report.html.j2`` (autoescaped;
+by :mod:`capacity.reporting._format`, so HTML, Markdown and the console show the same figures)
+through Jinja2 templates in ``capacity/reporting/templates/``: ``report.html.j2`` (autoescaped;
 charts inlined as SVG, no external asset, no JavaScript) and ``report.md.j2`` (charts linked
 as PNG files beside it). :func:`write_report` builds the folder under a temporary name and
 renames it into place, so a failure leaves nothing half-written.
@@ -309,7 +309,7 @@ def _environment() -> Any:
     from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
     env = Environment(
-        loader=PackageLoader("capacity.report", "templates"),
+        loader=PackageLoader("capacity.reporting", "templates"),
         autoescape=select_autoescape(enabled_extensions=("html", "html.j2"),
                                      default_for_string=True, default=True),
         undefined=StrictUndefined,

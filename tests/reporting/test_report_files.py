@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from capacity._pipeline import fit_profiles, load_demo, plan_all, running_counts
-from capacity.report._render import REPORT_NAME_PATTERN, rotate_reports, write_report
+from capacity.reporting._render import REPORT_NAME_PATTERN, rotate_reports, write_report
 from capacity.solver._machine import Machine
 
 CHROMIUM = Path("/usr/bin/chromium")

@@ -15,7 +15,7 @@ import pytest
 
 from capacity._columns import RESOURCES
 from capacity.cli import main
-from capacity.report._status import CRITICAL, OK, WARNING, check_line, headroom, status
+from capacity.reporting._status import CRITICAL, OK, WARNING, check_line, headroom, status
 from capacity.solver._machine import Machine
 from capacity.solver._plan import plan
 from capacity.solver._testing import constant_profiles

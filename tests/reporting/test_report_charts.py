@@ -14,7 +14,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from capacity._pipeline import fit_profiles, load_demo, plan_all, running_counts
-from capacity.report._charts import (
+from capacity.reporting._charts import (
     demand_cdfs,
     demand_vs_count,
     risk_curves,
