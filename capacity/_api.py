@@ -25,12 +25,13 @@ import numpy as np
 import pandas as pd
 
 from ._errors import InvalidParameter
+from ._settings import DEFAULTS, Settings
 from ._units import parse_duration
 from .model._fit import LIMIT_COLUMNS, ProfileModel
 from .model._profile import Profiles
 from .solver._machine import Machine
 from .solver._mix import FleetPlan, MixPlan
-from .solver._plan import DEFAULT_METHOD, INCOMPRESSIBLE_EPSILON_FACTOR, Plan
+from .solver._plan import Plan
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -58,18 +59,19 @@ MachineLike = Machine | str | Mapping[str, Any]
 # -- inputs ---------------------------------------------------------------------------------
 
 
-def _machine(machine: MachineLike) -> Machine:
+def _machine(machine: MachineLike, samples: pd.DataFrame | None = None) -> Machine:
     """A :class:`Machine` from itself, a spec string (``"cpus=8,memory=32GiB"``, ``"local"``,
-    a ``.toml`` path) or a mapping of spec keys."""
-    if isinstance(machine, Machine):
-        return machine
-    if isinstance(machine, str):
-        return Machine.from_spec(machine)
-    if isinstance(machine, Mapping):
-        name = ",".join(f"{k}={v}" for k, v in machine.items() if k != "reserve")
-        return Machine.from_mapping(machine, name=name)
-    raise InvalidParameter("machine", "capacity", "a Machine, a spec string or a mapping",
-                           machine)
+    a ``.toml`` path) or a mapping of spec keys, built as the CLI builds it
+    (:func:`capacity._pipeline.resolve_machine`: ``"local"`` counts the disk space the
+    running containers in ``samples`` use as theirs)."""
+    from ._pipeline import resolve_machine
+
+    return resolve_machine(machine, samples)
+
+
+def _settings(**given: Any) -> Settings:
+    """The settings from keyword arguments, those left at None taking their defaults."""
+    return Settings(**{k: v for k, v in given.items() if v is not None})
 
 
 def _reserve(reserve: Mapping[str, float | str]) -> dict[str, float]:
@@ -271,10 +273,10 @@ def plan(
     machine: MachineLike = "local",
     *,
     service: str | None = None,
-    epsilon: float = 0.01,
-    method: str = DEFAULT_METHOD,
+    epsilon: float = DEFAULTS.epsilon,
+    method: str = DEFAULTS.method,
     running: int = 0,
-    seed: int = 0,
+    seed: int = DEFAULTS.seed or 0,
     **options: Any,
 ) -> Plan:
     """How many replicas of one service fit on ``machine`` at risk ``epsilon``.
@@ -297,11 +299,12 @@ def plan(
     running : int
         Replicas of the service running now; ``plan.more`` is counted beside them.
     seed : int
-        Seed of the empirical method's Monte Carlo draws (the CLI's default is 0).
+        Seed of the empirical method's Monte Carlo draws (the CLI's default).
     **options
-        Passed to :func:`capacity.solver.plan`: ``occupied``, ``incompressible_epsilon``,
-        ``quantile_level``, ``ports``, ``horizon_s``, ``independent_offsets``,
-        ``require_confidence``, ``n_draws``.
+        Any other field of :class:`capacity._settings.Settings` (``incompressible_epsilon``,
+        ``quantile_level``, ``horizon_s``, ``independent_offsets``, ``require_confidence``),
+        and :func:`capacity.solver.plan`'s ``occupied``, ``ports``, ``n_draws``. Defaults
+        are the CLI's (declared once, in ``capacity/_settings.py``).
 
     Returns
     -------
@@ -316,14 +319,21 @@ def plan(
     >>> p.safe_count, p.binding_resource   # 0.3 cores each, 90 % of 8 CPUs usable: floor(7.2 / 0.3)
     (24, 'cpu_cores')
     """
-    return _plan_one(profiles, _machine(machine), service=service, epsilon=epsilon,
-                     method=method, running=running, seed=seed, **options)
+    return _plan_one(profiles, _machine(machine), service=service, running=running,
+                     epsilon=epsilon, method=method, seed=seed, **options)
 
 
-def _plan_one(profiles: Profiles, machine: Machine, *, seed: int, **kwargs: Any) -> Plan:
+def _plan_one(profiles: Profiles, machine: Machine, **kwargs: Any) -> Plan:
+    """One plan through :class:`Settings`: its fields are taken from ``kwargs``, the rest
+    go to the solver as they are."""
+    from dataclasses import fields
+
     from .solver._plan import plan as solve
 
-    return solve(profiles, machine, rng=np.random.default_rng(seed), **kwargs)
+    names = {f.name for f in fields(Settings)}
+    settings = kwargs.pop("settings", None) or DEFAULTS
+    given = {k: kwargs.pop(k) for k in list(kwargs) if k in names}
+    return solve(profiles, machine, settings=settings.replace(**given), **kwargs)
 
 
 @dataclass(frozen=True)
@@ -339,10 +349,8 @@ class Plans(Mapping[str, Plan]):
         The profiles planned from (kept for :meth:`what_if` and :func:`report`).
     running : Mapping[str, int]
         Containers per service counted as running.
-    epsilon : float
-        The risk planned at.
-    method : str
-        The solver method.
+    settings : Settings
+        What the plans were made with (epsilon, method, seed, ...; ``capacity/_settings.py``).
     source : str
         Where the samples came from (``"demo"``, ``"store <path>"``, a file name).
     """
@@ -350,9 +358,18 @@ class Plans(Mapping[str, Plan]):
     plans: Mapping[str, Plan]
     profiles: Profiles = field(repr=False, compare=False)
     running: Mapping[str, int] = field(default_factory=dict)
-    epsilon: float = 0.01
-    method: str = DEFAULT_METHOD
+    settings: Settings = DEFAULTS
     source: str = ""
+
+    @property
+    def epsilon(self) -> float:
+        """The risk planned at (``settings.epsilon``)."""
+        return self.settings.epsilon
+
+    @property
+    def method(self) -> str:
+        """The solver method (``settings.method``)."""
+        return self.settings.method
 
     def __getitem__(self, service: str) -> Plan:
         return self.plans[service]
@@ -378,7 +395,7 @@ class Plans(Mapping[str, Plan]):
         """``plan.json`` as ``capacity report --json`` prints it (``kind: "capacity.plans"``)."""
         from .reporting._render import plans_to_dict
 
-        return plans_to_dict(self.plans, source=self.source)
+        return plans_to_dict(self.plans, source=self.source, settings=self.settings)
 
     def _repr_html_(self) -> str:
         from .solver._display import plans_html
@@ -392,8 +409,9 @@ class Plans(Mapping[str, Plan]):
         return plot_plans(self.plans, ax)
 
     def what_if(self, **changes: Any) -> Plans:
-        """The same plans with ``machine``, ``epsilon``, ``reserve``, ``headroom``,
-        ``running`` or ``method`` changed, without refitting; see :func:`what_if`."""
+        """The same plans with ``machine``, ``reserve``, ``headroom``, ``running`` or any
+        setting (``epsilon``, ``method``, ...) changed, without refitting; see
+        :func:`what_if`."""
         return what_if(self, **changes)
 
 
@@ -402,9 +420,11 @@ def plan_all(
     machine: MachineLike = "local",
     *,
     running: Mapping[str, int] | pd.DataFrame | None = None,
-    epsilon: float = 0.01,
-    method: str = DEFAULT_METHOD,
+    epsilon: float = DEFAULTS.epsilon,
+    method: str = DEFAULTS.method,
     source: str = "",
+    settings: Settings | None = None,
+    **options: Any,
 ) -> Plans:
     """A plan per service, as ``capacity report`` computes them (same defaults, same answer).
 
@@ -417,12 +437,21 @@ def plan_all(
     running : Mapping[str, int] or pandas.DataFrame, optional
         Containers per service running now, or a samples table to count them from (its last
         instant, as the CLI does). For service S, the others' running replicas occupy their
-        per-replica demand times their count. Default: nothing runs.
+        per-replica demand times their count. Default: nothing runs. A service named here
+        without a profile raises :class:`InvalidParameter`.
     epsilon, method
         As in :func:`plan`.
     source : str
         Where the data came from (shown in reports); default ``samples.attrs["source"]`` when
         ``running`` is a samples table.
+    settings : Settings, optional
+        All settings at once (``epsilon``, ``method``, ``options`` then change it).
+    **options
+        Other fields of :class:`capacity._settings.Settings` (``seed``, ``horizon_s``, ...).
+
+    With ``machine="local"`` and a samples table as ``running``, the disk space those
+    containers use is counted as the machine's, as ``capacity report`` does: the same data
+    gives the same numbers whichever way in.
 
     Returns
     -------
@@ -437,14 +466,19 @@ def plan_all(
     """
     from ._pipeline import plan_all as solve_all
 
+    samples = None
     if isinstance(running, pd.DataFrame):
         source = source or str(running.attrs.get("source", ""))
+        samples = running
         counts = running_counts(running)
     else:
         counts = {str(k): int(v) for k, v in (running or {}).items()}
-    m = _machine(machine)
-    plans = solve_all(profiles, m, running=counts, epsilon=epsilon, method=method)
-    return Plans(plans, profiles, counts, epsilon, method, source)
+    resolved = (settings or DEFAULTS).replace(**options)
+    if settings is None or epsilon != DEFAULTS.epsilon or method != DEFAULTS.method:
+        resolved = resolved.replace(epsilon=epsilon, method=method)
+    m = _machine(machine, samples)
+    plans = solve_all(profiles, m, running=counts, settings=resolved)
+    return Plans(plans, profiles, counts, resolved, source)
 
 
 # -- what if --------------------------------------------------------------------------------
@@ -490,9 +524,10 @@ def what_if(
     method : str, optional
         Another solver method.
     **options
-        For a :class:`Plan`, more :func:`capacity.solver.plan` options. A plan does not record
-        ``quantile_level``, ``independent_offsets`` or ``require_confidence``: give them again
-        if the original plan used them.
+        Any other field of :class:`capacity._settings.Settings` (``seed``, ``horizon_s``,
+        ``quantile_level``, ...); for a :class:`Plan` also :func:`capacity.solver.plan`
+        options (``n_draws``, ``occupied``, ``ports``). Every setting not changed is the one
+        the plan was made with (``plan.settings``), so nothing is guessed.
 
     Returns
     -------
@@ -512,19 +547,29 @@ def what_if(
     >>> plans.what_if(running={"demo/cpu-bursty": 6})["demo/cpu-burner"].safe_count
     14
     """
+    from dataclasses import fields
+
+    names = {f.name for f in fields(Settings)}
+    changed = {k: options.pop(k) for k in list(options) if k in names}
+    if epsilon is not None:
+        changed["epsilon"] = epsilon
+    if method is not None:
+        changed["method"] = method
     if isinstance(result, Plans):
         if options:
-            raise InvalidParameter("options", "what_if", "empty for Plans (plan_all takes "
-                                   "machine, epsilon, running, method)", sorted(options))
+            raise InvalidParameter("options", "what_if", "fields of Settings for Plans",
+                                   sorted(options))
         if running is not None and not isinstance(running, Mapping):
             raise InvalidParameter("running", "what_if", "counts per service for Plans",
                                    running)
+        from ._pipeline import plan_all as solve_all
+
         profiles = profiles or result.profiles
         m = _changed_machine(result.machine, machine, reserve, headroom)
-        return plan_all(profiles, m, running=dict(running if running is not None
-                                                  else result.running),
-                        epsilon=epsilon if epsilon is not None else result.epsilon,
-                        method=method or result.method, source=result.source)
+        counts = dict(running if running is not None else result.running)
+        settings = result.settings.replace(**changed)
+        return Plans(solve_all(profiles, m, running=counts, settings=settings), profiles,
+                     counts, settings, result.source)
     if profiles is None:
         raise InvalidParameter("profiles", "what_if", "the Profiles the plan was made from",
                                None)
@@ -533,19 +578,14 @@ def what_if(
     m = _changed_machine(result.machine, machine, reserve, headroom)
     kwargs: dict[str, Any] = {
         "service": result.service,
-        "epsilon": epsilon if epsilon is not None else result.epsilon,
-        "method": method or result.method,
         "running": running if running is not None else result.running,
         "occupied": {r: rp.occupied for r, rp in result.per_resource.items() if rp.occupied},
-        "horizon_s": result.horizon_s,
         "ports": result.ports,
+        "settings": result.settings,
+        **changed,
     }
-    default_ie = result.epsilon * INCOMPRESSIBLE_EPSILON_FACTOR
-    ie = result.incompressible_epsilon
-    if ie is not None and not np.isclose(ie, default_ie, rtol=1e-9, atol=0.0):
-        kwargs["incompressible_epsilon"] = ie  # set explicitly: keep it
     kwargs.update(options)
-    return _plan_one(profiles, m, seed=int(kwargs.pop("seed", 0)), **kwargs)
+    return _plan_one(profiles, m, **kwargs)
 
 
 def _changed_machine(
@@ -563,9 +603,9 @@ def plan_mix(
     machine: MachineLike,
     mix: Mapping[str, int],
     *,
-    epsilon: float = 0.01,
-    method: str = DEFAULT_METHOD,
-    seed: int = 0,
+    epsilon: float = DEFAULTS.epsilon,
+    method: str = DEFAULTS.method,
+    seed: int = DEFAULTS.seed or 0,
     **options: Any,
 ) -> MixPlan:
     """The largest multiple of a service mix (``{"web": 3, "worker": 1}``) that fits.
@@ -600,9 +640,9 @@ def size(
     *,
     service: str | None = None,
     spare: int = 0,
-    epsilon: float = 0.01,
-    method: str = DEFAULT_METHOD,
-    seed: int = 0,
+    epsilon: float = DEFAULTS.epsilon,
+    method: str = DEFAULTS.method,
+    seed: int = DEFAULTS.seed or 0,
     **options: Any,
 ) -> FleetPlan:
     """How many hosts of ``machine`` hold ``replicas``, plus ``spare`` hosts (N + k).
@@ -648,7 +688,7 @@ def report(
     name: str | None = None,
     samples: pd.DataFrame | None = None,
     source: str | None = None,
-    warn_headroom: float = 0.2,
+    warn_headroom: float = DEFAULTS.warn_headroom,
 ) -> ReportPaths:
     """Write a report folder (plan.json, profiles.json, report.html, report.md, chart PNGs).
 

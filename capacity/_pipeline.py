@@ -6,7 +6,7 @@ give the same answer on the same data.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from importlib import resources
@@ -17,11 +17,12 @@ import pandas as pd
 
 from ._collect import Collection, Collector, DockerEngine, choose_reader
 from ._columns import DISK_USAGE
-from ._errors import InvalidParameter, InvalidSamples, NoContainers
+from ._errors import InsufficientData, InvalidParameter, InvalidSamples, NoContainers
+from ._settings import DEFAULTS, Settings
 from .model._fit import ProfileModel
 from .model._profile import Profiles
 from .solver._machine import Machine
-from .solver._plan import DEFAULT_METHOD, Plan, occupied_by_others, plan
+from .solver._plan import Plan, occupied_by_others, plan
 
 __all__ = [
     "DEMO_DESCRIPTION",
@@ -31,6 +32,7 @@ __all__ = [
     "load_demo",
     "load_samples",
     "plan_all",
+    "resolve_machine",
     "running_counts",
 ]
 
@@ -179,30 +181,87 @@ def running_counts(samples: pd.DataFrame) -> dict[str, int]:
     return {str(k): int(v) for k, v in latest.groupby("service")["container_id"].nunique().items()}
 
 
+def resolve_machine(
+    machine: Machine | str | Mapping[str, Any] | None, samples: pd.DataFrame | None = None
+) -> Machine:
+    """The machine to plan for, built once, the same way for the CLI and the API.
+
+    ``None`` or ``"local"`` is this host (:meth:`Machine.local`). Its free disk space excludes
+    what the containers running now already use, while the plan counts them as occupying it:
+    with ``samples`` given, their latest ``disk_usage_bytes`` (:func:`disk_in_use_bytes`) is
+    added back, or it would be subtracted twice. A spec string (``"cpus=8,memory=32GiB"``, a
+    ``.toml`` path) or a mapping of spec keys is parsed; a :class:`Machine` is used as given.
+    """
+    if isinstance(machine, Machine):
+        return machine
+    if machine is None or (isinstance(machine, str) and machine.strip() == "local"):
+        in_use = disk_in_use_bytes(samples) if samples is not None else 0.0
+        return Machine.local(disk_in_use_bytes=in_use)
+    if isinstance(machine, str):
+        return Machine.from_spec(machine)
+    if isinstance(machine, Mapping):
+        name = ",".join(f"{k}={v}" for k, v in machine.items() if k != "reserve")
+        return Machine.from_mapping(machine, name=name)
+    raise InvalidParameter("machine", "capacity", "a Machine, a spec string or a mapping",
+                           machine)
+
+
 def plan_all(
     profiles: Profiles,
     machine: Machine,
     *,
     running: Mapping[str, int],
-    epsilon: float = 0.01,
-    method: str = DEFAULT_METHOD,
+    settings: Settings = DEFAULTS,
+    services: Sequence[str] | None = None,
+    ports: Mapping[str, Sequence[int]] | None = None,
 ) -> dict[str, Plan]:
     """A plan per service: how many of it fit beside what the other services use now.
 
-    For service S, the other services' running replicas occupy their per-replica sizing
-    figure times their running count (:func:`capacity.solver.occupied_by_others`).
+    The one planning loop: ``capacity plan``, ``capacity report``, :func:`capacity.plan_all`
+    and :meth:`capacity.Plans.what_if` all call it. For service S, the other services'
+    running replicas occupy their per-replica sizing figure times their running count
+    (:func:`capacity.solver.occupied_by_others`). Each service gets a fresh generator seeded
+    with ``settings.seed``, so its plan does not depend on which services are planned before
+    it. ``running`` counted from the same samples the profiles were fitted from names no
+    other service; given by a user, a name without a profile is an error, not ignored.
+
+    Parameters
+    ----------
+    services : Sequence[str], optional
+        Plan only these (default every profiled service, sorted).
+    ports : Mapping[str, Sequence[int]], optional
+        Fixed host ports per service (one replica per host).
+
+    Raises
+    ------
+    InsufficientData
+        The profiles hold no service: there is nothing to vouch for.
+    InvalidParameter
+        ``running``, ``services`` or ``ports`` names a service that has no profile.
     """
+    known = sorted(profiles.services)
+    if not known:
+        raise InsufficientData(
+            "the profiles hold no service, so no count can be vouched for: fit them from "
+            "samples of running containers ('capacity fit'), or check the --filter"
+        )
+    for what, names in (("running", running), ("services", services or ()),
+                        ("ports", ports or {})):
+        stray = sorted(str(n) for n in names if n not in profiles.services)
+        if stray:
+            raise InvalidParameter(what, "plan", f"services that have a profile, one of {known}",
+                                   stray[0] if len(stray) == 1 else stray)
     plans: dict[str, Plan] = {}
-    for service in profiles.services:
+    for service in (services or known):
         occupied = occupied_by_others(profiles, running, service)
         plans[service] = plan(
             profiles,
             machine,
             service=service,
-            epsilon=epsilon,
-            method=method,
-            running=running.get(service, 0),
+            settings=settings,
+            running=int(running.get(service, 0)),
             occupied=occupied,
+            ports=tuple((ports or {}).get(service, ())),
         )
     return plans
 

@@ -116,6 +116,43 @@ def test_plan_all_equals_capacity_report_json(
     assert json.loads(json.dumps(plans.to_dict())) == cli
 
 
+#: disk space each demo container is said to use (the recording has no disk readings): a
+#: few GiB, so the two ways in differ by far more than the host's free space drifts by
+DISK_PER_CONTAINER_BYTES = 4 * 2**30
+
+
+def test_plan_all_on_the_local_machine_equals_capacity_report(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The local machine (the default of both) is built one way: ``capacity report
+    --samples F`` and ``plan_all(fit(load(F)), "local", running=load(F))`` count the disk
+    space the running containers use as the machine's, and give the same numbers."""
+    from capacity.store import write_samples
+
+    samples = capacity.load(demo=True).drop(columns=["cpu_limit_cores", "memory_limit_bytes"])
+    samples["disk_usage_bytes"] = float(DISK_PER_CONTAINER_BYTES)
+    path = write_samples(samples, tmp_path / "with_disk.parquet")
+    code = main(["report", "--samples", str(path), "--json", "--out", str(tmp_path / "r")])
+    assert code in (0, 1, 2)
+    cli = json.loads(capsys.readouterr().out)["plans"]
+    loaded = capacity.load(path)
+    api = json.loads(json.dumps(capacity.plan_all(capacity.fit(loaded), "local",
+                                                  running=loaded).to_dict()))["plans"]
+    assert api.keys() == cli.keys()
+    in_use = DISK_PER_CONTAINER_BYTES * loaded["container_id"].nunique()
+    for service, ours in api.items():
+        theirs = cli[service]
+        disk_cli = theirs["machine"]["capacity"]["disk_usage_bytes"]
+        disk_api = ours["machine"]["capacity"]["disk_usage_bytes"]
+        # the free space moves a little between the two runs (others write files), never
+        # by the containers' own use
+        assert disk_api == pytest.approx(disk_cli, abs=0.05 * in_use), service
+        for resource in ("cpu_cores", "memory_working_set_bytes"):
+            assert ours["per_resource"][resource] == theirs["per_resource"][resource]
+        if ours["binding_resource"] != "disk_usage_bytes":
+            assert ours["safe_count"] == theirs["safe_count"]
+
+
 def test_load_keeps_declared_limits_as_the_cli_does(
     demo: tuple[pd.DataFrame, capacity.Profiles],
 ) -> None:

@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
+import functools
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import fields
 from typing import Any
 
 import click
 
 from .._errors import CapacityError
 from .._units import parse_duration
+from ..reporting._status import CRITICAL as EXIT_CRITICAL
+from ..reporting._status import OK as EXIT_OK
+from ..reporting._status import UNKNOWN as EXIT_UNKNOWN
+from ..reporting._status import WARNING as EXIT_WARNING
 
-EXIT_OK, EXIT_WARNING, EXIT_CRITICAL, EXIT_UNKNOWN = 0, 1, 2, 3
+# The exit codes are defined once, in capacity/reporting/_status.py; the names are kept here
+# for the commands that import them from the CLI's shared module.
+__all__ = [
+    "DURATION", "EXIT_CRITICAL", "EXIT_OK", "EXIT_UNKNOWN", "EXIT_WARNING", "PERCENT",
+    "check_report_name", "parse_filters", "print_summary", "settings_options", "stderr",
+]
 
 
 def stderr(message: str) -> None:
@@ -54,6 +65,52 @@ class _Percent(click.ParamType):
 PERCENT = _Percent()
 
 
+def settings_options(*names: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Click options for these fields of :class:`capacity._settings.Settings`, built from the
+    fields (flag, default, help), and one :class:`Settings` passed to the command as
+    ``settings`` instead of the separate values.
+
+    Values are checked by :class:`Settings` itself, so a bad ``--epsilon 0.7`` says what the
+    API says: "The 'epsilon' parameter of plan must be in (0, 0.5); got 0.7 instead." (exit 3).
+    """
+    from .._settings import METHODS, Settings
+
+    by_name = {f.name: f for f in fields(Settings)}
+    unknown = [n for n in names if n not in by_name]
+    if unknown:  # a programming error in a command's declaration, caught by the CLI tests
+        raise ValueError(f"not fields of Settings: {unknown}")
+
+    def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(command)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            given = {n: kwargs.pop(n) for n in names}
+            if given.get("horizon_s") == 0.0:
+                given["horizon_s"] = None
+            return command(*args, settings=Settings(**given), **kwargs)
+
+        for name in reversed(names):
+            f = by_name[name]
+            meta = f.metadata
+            extra: dict[str, Any] = {}
+            if meta["kind"] == "flag":
+                extra = {"is_flag": True, "default": False}
+            elif meta["kind"] == "choice":
+                extra = {"type": click.Choice(METHODS), "default": f.default,
+                         "show_default": True}
+            else:
+                types = {"duration": DURATION, "percent": PERCENT}
+                value_type = types.get(meta["kind"],
+                                       int if isinstance(f.default, int) and name == "seed"
+                                       else float)
+                extra = {"type": value_type, "default": f.default,
+                         "show_default": (meta["show"] if meta["show"] is not None
+                                          else f.default is not None)}
+            wrapper = click.option(meta["flag"], name, help=meta["help"], **extra)(wrapper)
+        return wrapper
+
+    return decorate
+
+
 def check_report_name(name: str | None) -> None:
     """``--name`` of a report folder: a plain folder name (no ``/``, not hidden), or None."""
     if name is not None and (not name or "/" in name or name.startswith(".")):
@@ -71,11 +128,6 @@ def parse_filters(values: Sequence[str]) -> dict[str, list[str]]:
             )
         filters.setdefault(key, []).append(rest)
     return filters
-
-
-def plans_status(plans: Mapping[str, Any]) -> int:
-    critical = any(p.safe_count is not None and p.running > p.safe_count for p in plans.values())
-    return EXIT_CRITICAL if critical else EXIT_OK
 
 
 def print_summary(plans: Mapping[str, Any], status: Any = None) -> None:

@@ -12,10 +12,12 @@ from typing import Any
 
 import click
 
-from ._common import EXIT_CRITICAL, EXIT_OK
+from ..reporting._status import CRITICAL, OK
+from ._common import settings_options
 
 
 @click.command()
+@settings_options("epsilon")
 @click.option("--samples", "samples_path", type=click.Path(path_type=Path, exists=True),
               default=None, help="A samples table (Parquet or CSV, as 'capacity' writes it).")
 @click.option("--containers", "containers_path", type=click.Path(path_type=Path, exists=True),
@@ -29,8 +31,6 @@ from ._common import EXIT_CRITICAL, EXIT_OK
 @click.option("--machine", "machine_spec", required=True,
               help="Machine planned for, in the history's units, e.g. cpus=8,memory=64GiB.")
 @click.option("--service", default=None, help="Which service (when the history has several).")
-@click.option("--epsilon", type=click.FloatRange(0, 0.5, min_open=True, max_open=True),
-              default=0.01, show_default=True, help="Risk of the plan.")
 @click.option("--train-fraction", type=click.FloatRange(0, 1, min_open=True, max_open=True),
               default=0.5, show_default=True, help="Share of the history that trains.")
 @click.option("--no-hold-back", is_flag=True,
@@ -39,7 +39,7 @@ from ._common import EXIT_CRITICAL, EXIT_OK
 def backtest(
     samples_path: Path | None, containers_path: Path | None, store_path: Path | None,
     gcd_vms: Path | None, alibaba: Path | None, machine_spec: str, service: str | None,
-    epsilon: float,
+    settings: Any,
     train_fraction: float, no_hold_back: bool, as_json: bool,
 ) -> int:
     """Plan on the earlier part of a history, count violations on the later part.
@@ -76,13 +76,13 @@ def backtest(
         samples = load_alibaba_containers(alibaba)
     result = run_backtest(samples, Machine.from_spec(machine_spec), containers=containers,
                           service=service,
-                          epsilon=epsilon, train_fraction=train_fraction,
+                          epsilon=settings.epsilon, train_fraction=train_fraction,
                           hold_back=not no_hold_back)
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2, default=str))
     else:
         _print(result)
-    return EXIT_OK if result.default.within_epsilon else EXIT_CRITICAL
+    return OK if result.default.within_epsilon else CRITICAL
 
 
 def _print(result: Any) -> None:

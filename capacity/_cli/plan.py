@@ -1,9 +1,12 @@
 """``capacity plan``: profiles + machine + risk -> the safe count (a table, or ``--json``).
 
-Exit status: 0 ok; 2 when a service runs more replicas (``--running``) than its safe count,
-(``--compose``/``--ratio``) not even one copy fits, or (``--more``/``--maximise``) what runs
-now already exceeds the risk; 3 on bad input or a Compose service without a profile. The JSON
-forms are documented in docs/plan-json.md.
+Exit status (:mod:`capacity.reporting._status`, as ``capacity report``): 0 ok; 1 when a
+service's safe count is undefined (its reason is printed: an unknown CPU or memory capacity or
+demand, thin data) or the least headroom beside ``--running`` is below ``--warn-headroom``; 2
+when a service runs more replicas (``--running``) than its safe count, (``--compose``/
+``--ratio``) not even one copy fits, or (``--more``/``--maximise``) what runs now already
+exceeds the risk; 3 on bad input, a ``--running`` service without a profile, empty profiles,
+or a Compose service without a profile. The JSON forms are documented in docs/plan-json.md.
 """
 
 from __future__ import annotations
@@ -15,9 +18,11 @@ from typing import Any
 
 import click
 
-from ._common import DURATION, EXIT_CRITICAL, EXIT_OK, EXIT_UNKNOWN, plans_status
+from ..reporting._status import CRITICAL, OK, UNKNOWN
+from ._common import settings_options
 
-_SEED = 0
+#: the settings every planning command takes (``capacity plan`` takes more)
+RISK_SETTINGS = ("epsilon", "incompressible_epsilon", "method", "seed")
 
 
 def parse_counts(values: tuple[str, ...], option: str) -> dict[str, int]:
@@ -70,9 +75,8 @@ def load_inputs(profiles_path: Path, machine_spec: str) -> tuple[Any, Any]:
 
 
 def risk_options(f: Any) -> Any:
-    """The options every planning command shares."""
-    from ..solver._plan import DEFAULT_METHOD, METHODS
-
+    """The input options every planning command shares (the settings come from
+    :func:`capacity._cli._common.settings_options`)."""
     for decorator in reversed([
         click.option("--profiles", "profiles_path", required=True,
                      type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -80,44 +84,33 @@ def risk_options(f: Any) -> Any:
         click.option("--machine", "machine_spec", required=True,
                      help="cpus=8,memory=32GiB,net=10Gbit,disk_bw=500MB/s,disk=400GB "
                           "[,reserve.cpus=0.5,headroom=0.1], a .toml file, or 'local'."),
-        click.option("--epsilon", type=float, default=0.01, show_default=True,
-                     help="Allowed P(overload) at a random instant, CPU/network/disk I/O."),
-        click.option("--memory-epsilon", type=float, default=None,
-                     help="For memory and disk space (incompressible). Default epsilon/10."),
-        click.option("--method", type=click.Choice(METHODS), default=DEFAULT_METHOD,
-                     show_default=True, help="How the safe count is chosen."),
-        click.option("--seed", type=int, default=_SEED, show_default=True,
-                     help="Seed of the empirical method's random draws."),
         click.option("--json", "as_json", is_flag=True, help="Versioned JSON on stdout."),
     ]):
         f = decorator(f)
     return f
 
 
-def _kwargs(epsilon: float, memory_epsilon: float | None, method: str, seed: int) -> dict:
+def _kwargs(settings: Any) -> dict:
+    """The mix and fleet solvers' keyword arguments from the settings."""
     import numpy as np
 
-    return {"epsilon": epsilon, "incompressible_epsilon": memory_epsilon, "method": method,
-            "rng": np.random.default_rng(seed)}
+    return {"epsilon": settings.epsilon,
+            "incompressible_epsilon": settings.incompressible_epsilon,
+            "method": settings.method, "rng": np.random.default_rng(settings.seed)}
 
 
 @click.command()
 @risk_options
+@settings_options(*RISK_SETTINGS, "horizon_s", "quantile_level", "independent_offsets",
+                  "require_confidence", "warn_headroom")
 @click.option("--service", "services", multiple=True,
               help="Plan only this service (repeatable). Default: every service.")
 @click.option("--running", "running_opt", multiple=True,
               help="SERVICE=COUNT running now (repeatable): others' use is left out, 'more' "
-                   "is counted beside them, exit 2 when over the safe count.")
+                   "is counted beside them, exit 2 when over the safe count. A SERVICE "
+                   "without a profile is an error.")
 @click.option("--port", "ports_opt", multiple=True,
               help="SERVICE=HOSTPORT published on a fixed host port: one replica per host.")
-@click.option("--horizon", type=DURATION, default=None,
-              help="Memory/disk space: bound P(max over this horizon > capacity), e.g. 5m.")
-@click.option("--quantile-level", type=float, default=None,
-              help="Level of the quantile method (default: CPU p95, others max).")
-@click.option("--independent-offsets", is_flag=True,
-              help="Assume replicas independent (random time offsets). Opt-in.")
-@click.option("--require-confidence", is_flag=True,
-              help="No count from a profile flagged low confidence.")
 @click.option("--compose", "compose_path", type=click.Path(exists=True, dir_okay=False,
                                                            path_type=Path),
               help="How many copies of this docker-compose.yml fit.")
@@ -132,10 +125,8 @@ def _kwargs(epsilon: float, memory_epsilon: float | None, method: str, seed: int
               help="SERVICE=WEIGHT (repeatable): the counts maximising the weighted sum "
                    "(scipy milp), at least the --running counts, checked by simulation.")
 def plan(
-    profiles_path: Path, machine_spec: str, epsilon: float, memory_epsilon: float | None,
-    method: str, seed: int, as_json: bool, services: tuple[str, ...],
-    running_opt: tuple[str, ...], ports_opt: tuple[str, ...], horizon: float | None,
-    quantile_level: float | None, independent_offsets: bool, require_confidence: bool,
+    profiles_path: Path, machine_spec: str, settings: Any, as_json: bool,
+    services: tuple[str, ...], running_opt: tuple[str, ...], ports_opt: tuple[str, ...],
     compose_path: Path | None, limits_for_unprofiled: bool, ratio_opt: tuple[str, ...],
     more_service: str | None, weights_opt: tuple[str, ...],
 ) -> int:
@@ -143,20 +134,19 @@ def plan(
 
     Every method is computed and shown side by side; --method picks the answer.
     """
-    import numpy as np
-
-    from ..solver._plan import occupied_by_others
-    from ..solver._plan import plan as plan_one
+    from .._pipeline import plan_all
+    from ..reporting._status import status
 
     profiles, machine = load_inputs(profiles_path, machine_spec)
-    kwargs = _kwargs(epsilon, memory_epsilon, method, seed)
+    kwargs = _kwargs(settings)
     running = parse_counts(running_opt, "--running")
     ports = parse_ports(ports_opt)
     if compose_path is not None or ratio_opt or more_service or weights_opt:
         from ..solver._compose import plan_stack, read_compose
         from ..solver._mix import more_of, ratio, weighted
 
-        kwargs.update(independent_offsets=independent_offsets, quantile_level=quantile_level)
+        kwargs.update(independent_offsets=settings.independent_offsets,
+                      quantile_level=settings.quantile_level)
         if compose_path is not None:
             mix = plan_stack(profiles, machine, read_compose(compose_path),
                              limits_for_unprofiled=limits_for_unprofiled, **kwargs)
@@ -175,30 +165,24 @@ def plan(
         if not mix.safe and mix.kind in ("stack", "weighted"):
             # unknown (3) only when the answer could not be computed (services without a
             # profile); a stack that does not fit is a real answer: critical (2)
-            return EXIT_UNKNOWN if mix.unprofiled else EXIT_CRITICAL
+            return UNKNOWN if mix.unprofiled else CRITICAL
         if mix.kind in ("stack", "ratio"):
-            return EXIT_OK if (mix.multiple or 0) >= 1 else EXIT_CRITICAL
-        return EXIT_OK if mix.safe else EXIT_CRITICAL
-    names = list(services) or sorted(profiles.services)
-    plans = {}
-    for name in names:
-        occupied = occupied_by_others(profiles, running, name)
-        # A fresh generator per service, as plan_all (capacity report) does: the same seed
-        # gives the same draws whatever services are planned before this one.
-        per_service = {**kwargs, "rng": np.random.default_rng(seed)}
-        p = plan_one(profiles, machine, service=name, running=running.get(name, 0),
-                     occupied=occupied, ports=tuple(ports.get(name, ())), horizon_s=horizon,
-                     quantile_level=quantile_level, independent_offsets=independent_offsets,
-                     require_confidence=require_confidence, **per_service)
-        plans[p.service] = p
+            return OK if (mix.multiple or 0) >= 1 else CRITICAL
+        return OK if mix.safe else CRITICAL
+    # the one planning loop, as capacity report and capacity.plan_all call it
+    plans = plan_all(profiles, machine, running=running, settings=settings,
+                     services=list(dict.fromkeys(services)) or None, ports=ports)
+    st = status(plans, warn_headroom=settings.warn_headroom)
     if as_json:
         from ..reporting._render import plans_to_dict
 
-        click.echo(json.dumps(plans_to_dict(plans, source=str(profiles_path)), indent=2,
-                              allow_nan=False))
+        click.echo(json.dumps(plans_to_dict(plans, source=str(profiles_path),
+                                            settings=settings), indent=2, allow_nan=False))
     else:
         _print_plans(plans)
-    return plans_status(plans)
+        click.echo(f"status: {st.name}" + (f" ({'; '.join(st.reasons)})" if st.reasons
+                                            else ""))
+    return st.code
 
 
 def _console() -> Any:

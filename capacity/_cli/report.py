@@ -13,12 +13,17 @@ from .._columns import CPU, MEMORY
 from .._errors import CapacityError, DockerUnavailable
 from ._common import (
     DURATION,
-    PERCENT,
     check_report_name,
     parse_filters,
     print_summary,
+    settings_options,
     stderr,
 )
+
+#: every setting of a plan and its status: the same options as 'capacity plan'
+REPORT_SETTINGS = ("epsilon", "incompressible_epsilon", "method", "seed", "horizon_s",
+                   "quantile_level", "independent_offsets", "require_confidence",
+                   "warn_headroom")
 
 
 @click.command()
@@ -38,9 +43,6 @@ from ._common import (
               help="Plan from a profiles.json (no fitting; nothing counted as running).")
 @click.option("--machine", "machine_spec", default=None,
               help="Target machine, e.g. cpus=8,memory=32GiB. Default: this host.")
-@click.option("--epsilon", type=float, default=0.01, show_default=True,
-              help="Allowed P(overload) at a random instant for CPU, network and disk I/O "
-                   "(memory and disk space: a tenth of it).")
 @click.option("--filter", "filters", multiple=True,
               help="Only containers matching label=K[=V], name=N, ancestor=IMAGE (repeatable).")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("reports"),
@@ -49,12 +51,11 @@ from ._common import (
               help="Report folder name (default <host>-<UTC time>); replaced if it exists.")
 @click.option("--keep", type=click.IntRange(min=1), default=None,
               help="Keep only the newest N <host>-<UTC time> report folders under --out.")
-@click.option("--warn-headroom", type=PERCENT, default="20%", show_default=True,
-              help="Exit 1 (warning) when the least headroom is below this share.")
 @click.option("--json", "as_json", is_flag=True, help="Print plan.json to stdout only.")
 @click.option("--check", is_flag=True,
               help="Print one Nagios-style status line with performance data, nothing else.")
 @click.option("--quiet", is_flag=True, help="No summary table.")
+@settings_options(*REPORT_SETTINGS)
 def report(
     duration: float | None,
     interval: float,
@@ -64,12 +65,11 @@ def report(
     since_s: float | None,
     profiles_file: Path | None,
     machine_spec: str | None,
-    epsilon: float,
+    settings: Any,
     filters: tuple[str, ...],
     out_dir: Path,
     name: str | None,
     keep: int | None,
-    warn_headroom: float,
     as_json: bool,
     check: bool,
     quiet: bool,
@@ -77,12 +77,14 @@ def report(
     """Collect (or load), fit, plan, and write a report folder under reports/.
 
     Sources (one): --duration (collect now), --demo, --samples FILE, --store PATH [--since],
-    --profiles FILE. With none given it collects 15 s from the local engine; when no engine
-    answers it plans from the bundled recording instead and says so.
+    --profiles FILE. With none given it collects 15 s from the local engine. When no engine
+    answers, that is UNKNOWN (exit 3) with --check or --json or when stdout is not a
+    terminal (cron, pipes, Nagios); only an interactive run on a terminal plans from the
+    bundled recording instead, and says so.
 
     Exit status: 0 ok; 1 warning (least headroom below --warn-headroom, or a safe count
     undefined); 2 critical (more containers running than the safe count); 3 unknown (the run
-    failed: no engine, bad input, bad flags, report folder not writable).
+    failed: no engine, bad input, bad flags, nothing to plan, report folder not writable).
     """
     sources = [flag for flag, v in (("--duration", duration is not None), ("--demo", demo),
                                     ("--samples", samples_file), ("--store", store_path),
@@ -98,8 +100,8 @@ def report(
         return _report(
             duration=duration, interval=interval, demo=demo, samples_file=samples_file,
             store_path=store_path, since_s=since_s, profiles_file=profiles_file,
-            machine_spec=machine_spec, epsilon=epsilon, filters=filters, out_dir=out_dir,
-            name=name, keep=keep, warn_headroom=warn_headroom, as_json=as_json, check=check,
+            machine_spec=machine_spec, settings=settings, filters=filters, out_dir=out_dir,
+            name=name, keep=keep, as_json=as_json, check=check,
             quiet=quiet or as_json or check,
         )
     except CapacityError as exc:
@@ -111,18 +113,15 @@ def report(
 def _report(
     *, duration: float | None, interval: float, demo: bool, samples_file: Path | None,
     store_path: Path | None, since_s: float | None, profiles_file: Path | None,
-    machine_spec: str | None, epsilon: float, filters: tuple[str, ...], out_dir: Path,
-    name: str | None, keep: int | None, warn_headroom: float, as_json: bool, check: bool,
-    quiet: bool,
+    machine_spec: str | None, settings: Any, filters: tuple[str, ...], out_dir: Path,
+    name: str | None, keep: int | None, as_json: bool, check: bool, quiet: bool,
 ) -> int:
-    from .._pipeline import disk_in_use_bytes, fit_profiles, plan_all, running_counts
+    from .._pipeline import fit_profiles, plan_all, resolve_machine, running_counts
     from ..model._profile import Profiles
     from ..reporting._render import rotate_reports, write_report
     from ..reporting._status import check_line
-    from ..solver._machine import Machine
 
     notices: list[str] = []
-    machine = Machine.from_spec(machine_spec) if machine_spec else Machine.local()
     samples = host_usage = None
     if profiles_file is not None:
         profiles = Profiles.from_json(_readable(profiles_file, "--profiles"))
@@ -133,20 +132,20 @@ def _report(
     else:
         data = _load(duration=duration, interval=interval, demo=demo,
                      samples_file=samples_file, store_path=store_path, since_s=since_s,
-                     filters=filters, notices=notices, quiet=quiet)
+                     filters=filters, notices=notices, quiet=quiet,
+                     fallback=not (as_json or check) and sys.stdout.isatty())
         samples, source = data.samples, data.source
         if store_path is not None:
             host_usage = _store_host_usage(store_path, since_s)
         profiles = fit_profiles(data)
         running = running_counts(samples)
-        if machine_spec in (None, "local"):
-            # The running containers' disk space is free space too for the plan, which counts
-            # it as occupied by them: add it back, or it is subtracted twice.
-            machine = Machine.local(disk_in_use_bytes=disk_in_use_bytes(samples))
-    plans = plan_all(profiles, machine, running=running, epsilon=epsilon)
+    # built once, as capacity.plan_all builds it: 'local' (the default) counts the disk space
+    # the running containers use as the machine's, since the plan counts it as theirs
+    machine = resolve_machine(machine_spec, samples)
+    plans = plan_all(profiles, machine, running=running, settings=settings)
     paths = write_report(plans, profiles, out_dir=out_dir, name=name, source=source,
                          notices=notices, samples=samples, host_usage=host_usage,
-                         warn_headroom=warn_headroom)
+                         warn_headroom=settings.warn_headroom)
     if keep is not None:
         for old in rotate_reports(out_dir, keep):
             stderr(f"capacity: removed old report {old}")
@@ -171,8 +170,12 @@ def _readable(path: Path, flag: str) -> Path:
 def _load(
     *, duration: float | None, interval: float, demo: bool, samples_file: Path | None,
     store_path: Path | None, since_s: float | None, filters: tuple[str, ...],
-    notices: list[str], quiet: bool,
+    notices: list[str], quiet: bool, fallback: bool,
 ) -> Any:
+    """The samples of the one source given; with none, a live collection. ``fallback``: when
+    no engine answers and no source was given, plan from the bundled recording (interactive
+    use on a terminal only; for a script or a check that would pass demo data off as this
+    host's, so the missing engine is raised: exit 3)."""
     from .._pipeline import load_demo, load_samples
 
     if demo:
@@ -189,6 +192,11 @@ def _load(
     except DockerUnavailable as exc:
         if duration is not None:
             raise
+        if not fallback:
+            raise DockerUnavailable(
+                f"{exc}; or give a source: --store PATH, --samples FILE or --profiles FILE "
+                "(--demo plans from the bundled recording, not this host)",
+                base_url=exc.base_url) from exc
         notices.append(f"{exc}; planning from the bundled recording instead (--demo)")
         stderr(f"capacity: notice: {notices[-1]}")
         return load_demo()

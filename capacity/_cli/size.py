@@ -12,15 +12,18 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import click
 
-from ._common import EXIT_CRITICAL, EXIT_OK, check_report_name, stderr
-from .plan import _kwargs, load_inputs, parse_counts, parse_ports, risk_options
+from ..reporting._status import CRITICAL, OK
+from ._common import check_report_name, settings_options, stderr
+from .plan import RISK_SETTINGS, _kwargs, load_inputs, parse_counts, parse_ports, risk_options
 
 
 @click.command()
 @risk_options
+@settings_options(*RISK_SETTINGS)
 @click.option("--replicas", "replicas_opt", multiple=True, required=True,
               help="COUNT (with --service or one profiled service) or SERVICE=COUNT "
                    "(repeatable, a mix).")
@@ -38,8 +41,8 @@ from .plan import _kwargs, load_inputs, parse_counts, parse_ports, risk_options
               help="Report folder name (implies --report; default <host>-<UTC time>-size); "
                    "replaced if it exists.")
 def size(
-    profiles_path: Path, machine_spec: str, epsilon: float, memory_epsilon: float | None,
-    method: str, seed: int, as_json: bool, replicas_opt: tuple[str, ...],
+    profiles_path: Path, machine_spec: str, settings: Any, as_json: bool,
+    replicas_opt: tuple[str, ...],
     service: str | None, spare: int, ports_opt: tuple[str, ...], want_report: bool,
     out_dir: Path | None, name: str | None,
 ) -> int:
@@ -64,7 +67,7 @@ def size(
     else:
         replicas = parse_counts(replicas_opt, "--replicas")
     fleet = size_fleet(profiles, machine, replicas, spare=spare, ports=parse_ports(ports_opt),
-                       **_kwargs(epsilon, memory_epsilon, method, seed))
+                       **_kwargs(settings))
     if as_json:
         click.echo(json.dumps(fleet.to_dict(), indent=2, allow_nan=False))
     elif fleet.hosts is None:
@@ -84,4 +87,4 @@ def size(
         paths = write_fleet_report(fleet, profiles, out_dir=out_dir or Path("reports"),
                                    name=name, source=f"profiles {profiles_path}")
         stderr(f"capacity: report written to {paths.folder}")
-    return EXIT_OK if fleet.hosts is not None else EXIT_CRITICAL
+    return OK if fleet.hosts is not None else CRITICAL

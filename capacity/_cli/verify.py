@@ -13,13 +13,15 @@ from typing import Any
 
 import click
 
-from ._common import DURATION, EXIT_CRITICAL, EXIT_OK, EXIT_WARNING, stderr
+from ..reporting._status import CRITICAL, OK, WARNING
+from ._common import DURATION, settings_options, stderr
 
 #: a prediction more than this far below the measured capacity is a warning (exit 1)
 UNDER_TOLERANCE = 0.10
 
 
 @click.command()
+@settings_options("epsilon")
 @click.option("--image", default=None, help="Image of the service (with --command).")
 @click.option("--command", "command", default=None,
               help="Command of each replica, shell-quoted (default: the image's).")
@@ -41,8 +43,6 @@ UNDER_TOLERANCE = 0.10
               help="Largest throttled fraction of the sandbox's CFS periods that passes.")
 @click.option("--max-replicas", type=click.IntRange(1), default=64, show_default=True,
               help="The ramp stops here.")
-@click.option("--epsilon", type=click.FloatRange(0, 0.5, min_open=True, max_open=True),
-              default=0.01, show_default=True, help="Risk the prediction is made at.")
 @click.option("--profile-duration", type=DURATION, default="20s", show_default=True,
               help="Collection behind the prediction (replicas unconstrained).")
 @click.option("--profile-replicas", type=click.IntRange(1), default=2, show_default=True,
@@ -53,7 +53,7 @@ UNDER_TOLERANCE = 0.10
 def verify(
     image: str | None, command: str | None, compose_service: str | None, machine_spec: str,
     hold: float, warmup: float, probe_url: str | None, probe_cmd: str | None,
-    probe_max_latency: float, max_throttled: float, max_replicas: int, epsilon: float,
+    probe_max_latency: float, max_throttled: float, max_replicas: int, settings: Any,
     profile_duration: float, profile_replicas: int, labels: tuple[str, ...], as_json: bool,
 ) -> int:
     """Measure how many replicas really fit a sandbox sized like --machine, and compare.
@@ -103,7 +103,7 @@ def verify(
            f"{profile_duration:g} s, then ramping in the sandbox")
     result = run_verify(
         connect(), workload, machine, hold_s=hold, warmup_s=warmup,
-        max_throttled=max_throttled, probe=probe, max_count=max_replicas, epsilon=epsilon,
+        max_throttled=max_throttled, probe=probe, max_count=max_replicas, epsilon=settings.epsilon,
         predict_replicas=profile_replicas, predict_duration_s=profile_duration,
         on_step=progress, labels=extra,
     )
@@ -118,13 +118,13 @@ def _status(result: Any) -> int:
     p = result.prediction
     n = p.safe_count if p is not None else None
     if n is None:
-        return EXIT_WARNING
+        return WARNING
     if n > result.measured_count:
-        return EXIT_CRITICAL
+        return CRITICAL
     if result.measured_count and (result.measured_count - n) / result.measured_count > \
             UNDER_TOLERANCE:
-        return EXIT_WARNING
-    return EXIT_OK
+        return WARNING
+    return OK
 
 
 def _print(result: Any) -> None:

@@ -45,6 +45,7 @@ import pandas as pd
 
 from .._columns import RESOURCES
 from .._errors import InsufficientData, InvalidParameter
+from .._settings import DEFAULTS
 from ..model._fit import ProfileModel
 from ..solver._demand import clopper_pearson
 from ..solver._machine import Machine
@@ -240,7 +241,7 @@ def backtest(
     *,
     containers: pd.DataFrame | None = None,
     service: str | None = None,
-    epsilon: float = 0.01,
+    epsilon: float = DEFAULTS.epsilon,
     train_fraction: float = 0.5,
     methods: Sequence[str] = METHODS,
     default_method: str = DEFAULT_METHOD,

@@ -29,6 +29,7 @@ from matplotlib import rc_context
 from matplotlib.figure import Figure
 
 from .._errors import CapacityError
+from .._settings import DEFAULTS, Settings
 from .._units import format_duration
 from ..model._profile import Profiles
 from ..solver._display import answer
@@ -82,12 +83,18 @@ def answer_sentence(plan: Plan) -> str:
     return answer(plan)
 
 
-def plans_to_dict(plans: Mapping[str, Plan], *, source: str) -> dict[str, Any]:
-    """``plan.json``: the versioned plan of every service (``kind: "capacity.plans"``)."""
+def plans_to_dict(
+    plans: Mapping[str, Plan], *, source: str, settings: Settings | None = None
+) -> dict[str, Any]:
+    """``plan.json``: the versioned plan of every service (``kind: "capacity.plans"``), with
+    the ``settings`` it was made with (default: the first plan's)."""
+    if settings is None:
+        settings = next(iter(plans.values())).settings if plans else DEFAULTS
     return {
         "schema_version": PLAN_SCHEMA_VERSION,
         "kind": PLANS_KIND,
         "source": source,
+        "settings": settings.to_dict(),
         "plans": {s: p.to_dict() for s, p in plans.items()},
     }
 
@@ -408,7 +415,10 @@ def write_report(
     host = host or socket.gethostname()
 
     def fill(tmp: Path) -> list[Chart]:
-        text = json.dumps(plans_to_dict(plans, source=source), indent=2, allow_nan=False)
+        first = next(iter(plans.values())).settings if plans else DEFAULTS
+        text = json.dumps(plans_to_dict(plans, source=source,
+                                        settings=first.replace(warn_headroom=warn_headroom)),
+                          indent=2, allow_nan=False)
         (tmp / "plan.json").write_text(text + "\n")
         profiles.to_json(tmp / "profiles.json")
         charts = build_charts(plans, profiles, samples=samples, host_usage=host_usage)

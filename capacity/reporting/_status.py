@@ -1,4 +1,11 @@
-"""Ops status of a set of plans: headroom, OK / WARNING / CRITICAL, and the Nagios check line.
+"""Status and exit codes of every command: headroom, OK / WARNING / CRITICAL / UNKNOWN, and
+the Nagios check line.
+
+The one place the exit codes are defined (the Nagios convention): :data:`OK` 0,
+:data:`WARNING` 1, :data:`CRITICAL` 2, :data:`UNKNOWN` 3. ``capacity plan``, ``report``,
+``size``, ``backtest``, ``verify`` and ``capacity.cli.main`` return these; ``plan`` and
+``report`` judge their plans with :func:`status`, so the same plans give the same exit status
+whichever command made them.
 
 Headroom
 --------
@@ -21,7 +28,9 @@ Status
 - CRITICAL: some service runs more containers than its safe count.
 - WARNING: the host's headroom is below ``warn_headroom`` (default 20 %), or a service's
   safe count is undefined (its reason is given): the plan cannot vouch for it.
-- OK otherwise. UNKNOWN (the run failed) is decided by the caller.
+- OK otherwise. UNKNOWN (the run failed: no engine, bad input, nothing to plan) is decided
+  by the caller: an error raised before any plan exists. :func:`status` of no plans at all
+  raises :class:`~capacity.InsufficientData` (UNKNOWN), never OK.
 """
 
 from __future__ import annotations
@@ -30,6 +39,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from .._errors import InsufficientData
+from .._settings import DEFAULTS
 from ..solver._plan import Plan
 from ._format import format_percent
 
@@ -48,7 +59,8 @@ __all__ = [
 
 OK, WARNING, CRITICAL, UNKNOWN = 0, 1, 2, 3
 STATUS_NAMES = {OK: "OK", WARNING: "WARNING", CRITICAL: "CRITICAL", UNKNOWN: "UNKNOWN"}
-DEFAULT_WARN_HEADROOM = 0.2
+#: declared once, in :class:`capacity._settings.Settings`
+DEFAULT_WARN_HEADROOM = DEFAULTS.warn_headroom
 
 
 @dataclass(frozen=True)
@@ -96,7 +108,14 @@ def headroom(plan: Plan) -> Headroom:
 
 
 def status(plans: Mapping[str, Plan], *, warn_headroom: float = DEFAULT_WARN_HEADROOM) -> Status:
-    """OK, WARNING or CRITICAL for a host's plans (see the module docstring)."""
+    """OK, WARNING or CRITICAL for a host's plans (see the module docstring).
+
+    Raises :class:`~capacity.InsufficientData` when there is no plan: nothing was planned, so
+    nothing is vouched for (exit 3, never OK).
+    """
+    if not plans:
+        raise InsufficientData("no service was planned, so nothing can be vouched for: the "
+                               "profiles or the samples hold no service")
     rooms = {s: headroom(p) for s, p in plans.items()}
     known = [h for h in rooms.values() if h.share is not None]
     least = min(known, key=lambda h: (h.share, h.service)) if known else None

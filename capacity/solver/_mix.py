@@ -39,12 +39,12 @@ import numpy as np
 from scipy import optimize, stats
 
 from .._errors import InvalidParameter
+from .._settings import DEFAULTS, Settings
 from ..model._profile import Profiles
 from ._demand import clopper_pearson, mix_totals, replica_demand
 from ._machine import Machine
 from ._plan import (
     _FIT_RTOL,
-    INCOMPRESSIBLE_EPSILON_FACTOR,
     METHODS,
     PORT_CONFLICT,
     ResourceModel,
@@ -163,8 +163,8 @@ class MixModel:
         machine: Machine,
         services: Sequence[str],
         *,
-        epsilon: float = 0.01,
-        method: str = "empirical",
+        epsilon: float = DEFAULTS.epsilon,
+        method: str = DEFAULTS.method,
         incompressible_epsilon: float | None = None,
         occupied: Mapping[str, float] | None = None,
         unknown_correlation: float = 0.0,
@@ -183,9 +183,8 @@ class MixModel:
         self.machine = machine
         self.profiles = profiles
         self.services = [pick_service(profiles, s).service for s in services]
-        self.incompressible_epsilon = (
-            incompressible_epsilon if incompressible_epsilon is not None
-            else epsilon * INCOMPRESSIBLE_EPSILON_FACTOR)
+        self.incompressible_epsilon = Settings(
+            epsilon=self.epsilon, incompressible_epsilon=incompressible_epsilon).memory_epsilon
         self.occupied = dict(occupied or {})
         self.unknown_correlation = unknown_correlation
         rng = rng if rng is not None else np.random.default_rng(0)
@@ -431,7 +430,7 @@ def weighted(
     simulated (or gaussian, without traces) P(overload) and whether it is within epsilon.
     """
     services = list(weights)
-    method = kwargs.get("method", "empirical")
+    method = kwargs.get("method", DEFAULTS.method)
     model = MixModel(profiles, machine, services, **kwargs)
     services = model.services
     w = np.array([float(weights[s]) for s in weights])
@@ -628,7 +627,7 @@ def size_fleet(
         raise InvalidParameter("spare", "size", "an int >= 0", spare)
     if not replicas or any(int(v) < 0 for v in replicas.values()):
         raise InvalidParameter("replicas", "size", "counts >= 0 per service", dict(replicas))
-    method = kwargs.get("method", "empirical")
+    method = kwargs.get("method", DEFAULTS.method)
     model = MixModel(profiles, machine, list(replicas), **kwargs)
     want = {pick_service(profiles, s).service: int(c) for s, c in replicas.items()}
     total = sum(want.values())

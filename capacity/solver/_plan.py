@@ -66,8 +66,10 @@ and ``expected_utilisation_at_next`` (with the mean demand, at N and N + 1),
 ``p_overload_at_safe_count``, ``p_overload_interval_at_safe_count``
 ([lo, hi] or null), ``p_overload_at_next`` (N + 1), ``safe_count_interval`` ([lo, hi] or
 null), ``methods`` (per method: safe count or null), ``risk_curve`` ([[N, P(overload)], ...])),
-``assumptions`` (list of str), ``meta``. Units are those of the resource column. A new field is
-a minor change; removing or renaming one bumps ``schema_version``. See docs/plan-json.md.
+``assumptions`` (list of str), ``meta``, ``settings`` (every setting the plan was made with,
+as given: :class:`capacity._settings.Settings`). Units are those of the resource column. A
+new field is a minor change; removing or renaming one bumps ``schema_version``. See
+docs/plan-json.md.
 """
 
 from __future__ import annotations
@@ -82,8 +84,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from scipy import stats
 
-from .._columns import DISK_USAGE, MEMORY
+from .._columns import CPU, DISK_USAGE, MEMORY
 from .._errors import InsufficientData, InvalidParameter, ProfileVersionError
+from .._settings import (
+    DEFAULT_METHOD,
+    DEFAULTS,
+    INCOMPRESSIBLE_EPSILON_FACTOR,
+    METHODS,
+    Settings,
+)
 from ..model._profile import Profiles, ServiceProfile
 from ._demand import MAX_SUMMED_REPLICAS, ReplicaDemand, Simulator, clopper_pearson, replica_demand
 from ._machine import Machine
@@ -100,6 +109,7 @@ __all__ = [
     "MIN_SAMPLES_TO_PLAN",
     "PLAN_SCHEMA_VERSION",
     "PORT_CONFLICT",
+    "REQUIRED",
     "Plan",
     "ResourcePlan",
     "default_n_draws",
@@ -108,12 +118,20 @@ __all__ = [
 ]
 
 PLAN_SCHEMA_VERSION = 2
-METHODS: tuple[str, ...] = ("limits", "peak", "quantile", "gaussian", "empirical")
-DEFAULT_METHOD = "empirical"
 #: resources where an overload kills (OOM) or fails writes, instead of throttling
 INCOMPRESSIBLE: frozenset[str] = frozenset({MEMORY, DISK_USAGE})
-INCOMPRESSIBLE_EPSILON_FACTOR = 0.1
+#: resources every container uses: when the machine's capacity or the service's demand of one
+#: of them is unknown (while the other side is known), it could bind, so the count is undefined
+REQUIRED: tuple[str, ...] = (CPU, MEMORY)
 PORT_CONFLICT = "port conflict"
+#: how a machine spec gives each resource's capacity, for the reason when it is missing
+_SPEC_EXAMPLE = {CPU: "cpus=8", MEMORY: "memory=32GiB", DISK_USAGE: "disk=400GB",
+                 "net_rx_bytes_per_second": "net=10Gbit", "net_tx_bytes_per_second": "net=10Gbit",
+                 "disk_read_bytes_per_second": "disk_bw=500MB/s",
+                 "disk_write_bytes_per_second": "disk_bw=500MB/s"}
+#: reasons of a resource whose capacity or demand is unknown
+CAPACITY_UNKNOWN = "machine capacity unknown"
+NO_SAMPLES = "no samples of this resource"
 #: relative tolerance of "fits": 0.1 * 30 is 3.0000000000000004 in floating point
 _FIT_RTOL = 1e-9
 #: largest count searched; beyond it the count is reported as unbounded (no real demand)
@@ -203,6 +221,7 @@ class Plan:
     reason: str = ""
     ports: tuple[int, ...] = ()
     methods: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    settings: Settings = DEFAULTS
 
     @property
     def more(self) -> int | None:
@@ -248,6 +267,7 @@ class Plan:
             "per_resource": {k: v.to_dict() for k, v in self.per_resource.items()},
             "assumptions": list(self.assumptions),
             "meta": dict(self.meta),
+            "settings": self.settings.to_dict(),
         }
 
     @classmethod
@@ -274,6 +294,10 @@ class Plan:
             reason=d.get("reason", ""),
             ports=tuple(d.get("ports", ())),
             methods={k: dict(v) for k, v in d.get("methods", {}).items()},
+            settings=(Settings.from_dict(d["settings"]) if d.get("settings") else
+                      Settings(epsilon=d["epsilon"], method=d["method"],
+                               incompressible_epsilon=d.get("incompressible_epsilon"),
+                               horizon_s=d.get("horizon_s"))),
         )
 
     def to_json(self, path: str | Path | None = None) -> str:
@@ -558,8 +582,8 @@ def _resolve_epsilon(
     if per_resource and resource in per_resource:
         eps = float(per_resource[resource])
     elif resource in INCOMPRESSIBLE:
-        eps = (incompressible_epsilon if incompressible_epsilon is not None
-               else epsilon * INCOMPRESSIBLE_EPSILON_FACTOR)
+        eps = Settings(epsilon=epsilon,
+                       incompressible_epsilon=incompressible_epsilon).memory_epsilon
     else:
         eps = epsilon
     _check_epsilon(eps, f"epsilon of {resource}")
@@ -626,20 +650,21 @@ def plan(
     machine: Machine,
     *,
     service: str | None = None,
-    epsilon: float = 0.01,
-    method: str = DEFAULT_METHOD,
+    epsilon: float = DEFAULTS.epsilon,
+    method: str = DEFAULTS.method,
     running: int = 0,
     occupied: Mapping[str, float] | None = None,
-    incompressible_epsilon: float | None = None,
+    incompressible_epsilon: float | None = DEFAULTS.incompressible_epsilon,
     epsilon_per_resource: Mapping[str, float] | None = None,
-    quantile_level: float | None = None,
+    quantile_level: float | None = DEFAULTS.quantile_level,
     ports: Sequence[int] = (),
-    horizon_s: float | None = None,
-    independent_offsets: bool = False,
-    require_confidence: bool = False,
+    horizon_s: float | None = DEFAULTS.horizon_s,
+    independent_offsets: bool = DEFAULTS.independent_offsets,
+    require_confidence: bool = DEFAULTS.require_confidence,
     n_draws: int | None = None,
     rng: np.random.Generator | None = None,
     compare: bool = True,
+    settings: Settings | None = None,
 ) -> Plan:
     """The largest count of ``service`` replicas that fit on ``machine`` at risk ``epsilon``.
 
@@ -685,6 +710,20 @@ def plan(
         Compute every method side by side (``methods``) and P(overload) by the risk model.
         False: only ``method``, and P(overload) by its own model (gaussian for the closed-form
         methods): the fast path, e.g. ~0.5 ms per service for ``gaussian``.
+    settings : Settings, optional
+        All of ``epsilon``, ``incompressible_epsilon``, ``method``, ``quantile_level``,
+        ``horizon_s``, ``independent_offsets``, ``require_confidence`` at once (those
+        arguments are then ignored), and the seed of ``rng`` when ``rng`` is not given. The
+        plan keeps the settings it was made with in ``plan.settings``.
+
+    Unknowns
+    --------
+    CPU and memory (:data:`REQUIRED`) are used by every container: when the machine's
+    capacity or the service's demand of one of them is unknown while the other side is
+    known (a spec without ``cpus``, CPU never measured), that resource could bind, so the
+    count is undefined (None, with the reason), never the count of the other resources. Any
+    other resource whose capacity or demand is unknown is not planned and is named in the
+    assumptions.
 
     Returns
     -------
@@ -704,15 +743,19 @@ def plan(
     >>> p.safe_count, p.binding_resource  # 90 % of 4 CPUs usable: floor(3.6 / 0.5)
     (7, 'cpu_cores')
     """
-    epsilon = _check_epsilon(epsilon)
-    if incompressible_epsilon is not None:
-        _check_epsilon(incompressible_epsilon, "incompressible_epsilon")
-    if method not in METHODS:
-        raise InvalidParameter("method", "plan", f"one of {METHODS}", method)
-    if quantile_level is not None and not 0 < quantile_level <= 1:
-        raise InvalidParameter("quantile_level", "plan", "in (0, 1]", quantile_level)
-    if horizon_s is not None and not (math.isfinite(horizon_s) and horizon_s > 0):
-        raise InvalidParameter("horizon_s", "plan", "a duration > 0 seconds", horizon_s)
+    if settings is None:
+        settings = Settings(epsilon=epsilon, incompressible_epsilon=incompressible_epsilon,
+                            method=method, quantile_level=quantile_level, horizon_s=horizon_s,
+                            independent_offsets=independent_offsets,
+                            require_confidence=require_confidence,
+                            seed=None if rng is not None else DEFAULTS.seed)
+    elif rng is not None:
+        settings = settings.replace(seed=None)
+    epsilon, incompressible_epsilon = settings.epsilon, settings.incompressible_epsilon
+    method, quantile_level, horizon_s = settings.method, settings.quantile_level, \
+        settings.horizon_s
+    independent_offsets = settings.independent_offsets
+    require_confidence = settings.require_confidence
     if running < 0:
         raise InvalidParameter("running", "plan", "an int >= 0", running)
     for port in ports:
@@ -725,7 +768,7 @@ def plan(
             "check that the collector can read its cgroup"
         )
     occupied = dict(occupied or {})
-    rng = rng if rng is not None else np.random.default_rng(0)
+    rng = rng if rng is not None else np.random.default_rng(settings.seed)
     eps_by_resource = {
         r: _resolve_epsilon(r, epsilon, incompressible_epsilon, epsilon_per_resource)
         for r in sorted(set(machine.capacity) | set(sp.resources))
@@ -753,15 +796,16 @@ def plan(
                     epsilon=eps_by_resource[r], method=method)
         if capacity is None:
             why = next((m.split(": ", 1)[1] for m in machine.missing if m.startswith(r + ":")),
-                       "give it in the machine spec")
+                       f"the machine spec does not give it; add {_SPEC_EXAMPLE.get(r, 'it')} "
+                       "(or use a machine file, or 'local')")
             per[r] = ResourcePlan(safe_count=None, demand_per_replica=None,
                                   demand_at_safe_count=None, utilisation_at_safe_count=None,
-                                  reason=f"machine capacity unknown: {why}", **base)
+                                  reason=f"{CAPACITY_UNKNOWN}: {why}", **base)
             continue
         if demand is None:
             per[r] = ResourcePlan(safe_count=None, demand_per_replica=None,
                                   demand_at_safe_count=None, utilisation_at_safe_count=None,
-                                  reason="no samples of this resource", **base)
+                                  reason=NO_SAMPLES, **base)
             continue
         if thin:
             per[r] = ResourcePlan(safe_count=None, demand_per_replica=None,
@@ -784,11 +828,9 @@ def plan(
         risk_models.add(model.risk_model)
     return _assemble(sp, machine, per, method=method, epsilon=epsilon, running=running,
                      ports=tuple(ports), risk_models=risk_models, notes=notes,
-                     incompressible_epsilon=(incompressible_epsilon if incompressible_epsilon
-                                             is not None else
-                                             epsilon * INCOMPRESSIBLE_EPSILON_FACTOR),
+                     incompressible_epsilon=settings.memory_epsilon,
                      horizon_s=horizon_s, n_draws=draws_by_resource, thin=thin,
-                     quantile_level=quantile_level)
+                     quantile_level=quantile_level, settings=settings)
 
 
 def _resource_plan(
@@ -851,17 +893,23 @@ def _assemble(
     epsilon: float, running: int, ports: tuple[int, ...], risk_models: set[str],
     notes: set[str], incompressible_epsilon: float, horizon_s: float | None,
     n_draws: Mapping[str, int], thin: str, quantile_level: float | None,
+    settings: Settings,
 ) -> Plan:
     safe, binding = _binding(per, {r: p.safe_count for r, p in per.items()}, ports)
+    unknown = _unknown_required(per)
     methods: dict[str, dict[str, Any]] = {}
     for m in METHODS:
         if not any(m in p.methods for p in per.values()):
             continue  # not computed (compare=False)
         counts = {r: p.methods.get(m) for r, p in per.items() if p.methods}
         ms, mb = _binding(per, counts, ports)
-        methods[m] = {"safe_count": ms, "binding_resource": mb}
+        methods[m] = ({"safe_count": None, "binding_resource": None} if unknown else
+                      {"safe_count": ms, "binding_resource": mb})
     reason = ""
-    if safe is None:
+    if unknown and not thin:
+        safe, binding = None, None
+        reason = "; ".join(unknown)
+    elif safe is None:
         reason = thin or "; ".join(f"{r}: {p.reason}" for r, p in per.items() if p.reason) \
             or "no resource could be planned"
     risk_model = "empirical" if risk_models == {"empirical"} else (
@@ -891,7 +939,12 @@ def _assemble(
             f"{MAX_SUMMED_REPLICAS} replicas, beyond scaled by sqrt(N/{MAX_SUMMED_REPLICAS})), "
             "95 % Clopper-Pearson interval on P(overload); fixed seed"
         )
-    assumptions += [f"capacity unknown, not planned: {m}" for m in machine.missing]
+    assumptions += [f"capacity unknown, not planned: {m}" for m in machine.missing
+                    if m.split(":", 1)[0] not in REQUIRED]
+    assumptions += [f"demand unknown, not planned: {r} ({p.reason})" for r, p in per.items()
+                    if r not in REQUIRED and p.reason == NO_SAMPLES and p.capacity is not None]
+    assumptions += [f"{r} not planned: neither the machine nor the profile gives it"
+                    for r in REQUIRED if r not in per]
     if ports:
         assumptions.append(f"fixed host port(s) {list(ports)}: one replica per host")
     assumptions += [f"profile warning: {w}" for w in getattr(sp, "warnings", ())]
@@ -905,5 +958,25 @@ def _assemble(
               "replicas_seen": sp.replicas_seen,
               "confidence": getattr(sp, "confidence", "unknown")},
         risk_model=risk_model, incompressible_epsilon=incompressible_epsilon,
-        horizon_s=horizon_s, reason=reason, ports=ports, methods=methods,
+        horizon_s=horizon_s, reason=reason, ports=ports, methods=methods, settings=settings,
     )
+
+
+def _unknown_required(per: Mapping[str, ResourcePlan]) -> list[str]:
+    """Why a required resource (CPU, memory) is unknown while it could bind, one per resource.
+
+    It could bind when one side is known: the machine gives its capacity but the service was
+    never measured on it, or the service was measured but the machine's capacity is not given.
+    """
+    out = []
+    for r in REQUIRED:
+        rp = per.get(r)
+        if rp is None or rp.safe_count is not None:
+            continue
+        if rp.reason.startswith(CAPACITY_UNKNOWN):
+            out.append(f"{r} unknown ({rp.reason}): it could bind, so the count is undefined")
+        elif rp.reason == NO_SAMPLES:
+            out.append(f"{r} unknown (no samples of it for this service): it could bind, so "
+                       "the count is undefined; check that the collector reads this "
+                       "container's cgroup, or collect again")
+    return out

@@ -17,10 +17,11 @@ from typing import Any
 import pandas as pd
 
 from .._columns import CPU, MEMORY
+from .._settings import DEFAULTS
 from ..model._fit import ProfileModel
 from ..model._profile import Profiles
 from ..solver._machine import Machine
-from ..solver._plan import DEFAULT_METHOD, INCOMPRESSIBLE_EPSILON_FACTOR, METHODS, plan
+from ..solver._plan import DEFAULT_METHOD, METHODS, plan
 from ._result import MethodPrediction, Prediction
 from ._workload import Replicas, Workload
 
@@ -67,7 +68,7 @@ def predict_from_profiles(
     machine: Machine,
     ratio: Mapping[str, int],
     *,
-    epsilon: float = 0.01,
+    epsilon: float = DEFAULTS.epsilon,
     default_method: str = DEFAULT_METHOD,
     collection: Mapping[str, Any] | None = None,
 ) -> Prediction:
@@ -122,7 +123,7 @@ def predict_from_profiles(
         }
     return Prediction(
         default_method=default_method, epsilon=epsilon,
-        incompressible_epsilon=epsilon * INCOMPRESSIBLE_EPSILON_FACTOR,
+        incompressible_epsilon=DEFAULTS.replace(epsilon=epsilon).memory_epsilon,
         methods=methods, claimed_risk=claimed, profile=summary,
         collection=dict(collection or {}), assumptions=assumptions,
         plan_count=plan_count, plan_methods=plan_methods,
@@ -135,7 +136,7 @@ def predict(
     machine: Machine,
     ratio: Mapping[str, int] | None = None,
     *,
-    epsilon: float = 0.01,
+    epsilon: float = DEFAULTS.epsilon,
     replicas: int = 2,
     duration_s: float = 20.0,
     interval_s: float = 0.5,

@@ -36,6 +36,7 @@ from typing import Any
 
 from .._columns import CPU, MEMORY
 from .._errors import InvalidParameter
+from .._settings import DEFAULTS
 from ..solver._machine import Machine
 from ._probe import Probe
 from ._result import Prediction, Step, VerifyResult
@@ -300,7 +301,7 @@ def verify(
     max_throttled: float = DEFAULT_MAX_THROTTLED,
     probe: Probe | None = None,
     max_count: int = 64,
-    epsilon: float = 0.01,
+    epsilon: float = DEFAULTS.epsilon,
     prediction: Prediction | None = None,
     predict_replicas: int = 2,
     predict_duration_s: float = 20.0,

@@ -55,12 +55,50 @@ def test_report_json_prints_plan_only(tmp_path: Path) -> None:
     assert doc == on_disk
 
 
-def test_no_engine_falls_back_to_demo_with_a_notice(tmp_path: Path) -> None:
-    result = run_cli("report", *ROOMY, "--out", str(tmp_path), env={"DOCKER_HOST": NO_ENGINE})
+def test_no_engine_on_a_terminal_falls_back_to_demo_with_a_notice(tmp_path: Path) -> None:
+    """Interactive use only: stdout is a real terminal (a pseudo-terminal here)."""
+    import pty
+    import threading
+
+    leader, follower = pty.openpty()
+    screen: list[bytes] = []
+
+    def drain() -> None:  # read the terminal, so a long table never blocks the writer
+        try:
+            while chunk := os.read(leader, 4096):
+                screen.append(chunk)
+        except OSError:  # the terminal closed
+            pass
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "capacity", "report", *ROOMY, "--out", str(tmp_path)],
+            stdout=follower, stderr=subprocess.PIPE, text=True, timeout=120,
+            env={**os.environ, "MPLBACKEND": "Agg", "DOCKER_HOST": NO_ENGINE},
+        )
+    finally:
+        os.close(follower)
+        reader.join(timeout=5)
+        os.close(leader)
+    assert b"status: OK" in b"".join(screen)
     assert result.returncode == 0, result.stderr
     assert "bundled recording" in result.stderr
     assert "/nonexistent/capacity-test-docker.sock" in result.stderr
     assert "Traceback" not in result.stderr
+    assert report_folder(tmp_path).is_dir()
+
+
+def test_no_engine_off_a_terminal_is_exit_3_not_demo(tmp_path: Path) -> None:
+    """cron, a pipe, a script: stdout is not a terminal, so no demo data passes for this host."""
+    result = run_cli("report", *ROOMY, "--out", str(tmp_path), env={"DOCKER_HOST": NO_ENGINE})
+    assert result.returncode == 3
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "/nonexistent/capacity-test-docker.sock" in lines[0]
+    assert "start the engine" in lines[0] and "--store PATH" in lines[0]
+    assert not list(tmp_path.iterdir())
 
 
 def test_no_engine_with_duration_is_one_line_and_exit_3(tmp_path: Path) -> None:

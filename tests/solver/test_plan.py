@@ -165,7 +165,10 @@ def test_unknown_capacity_and_thin_profiles_are_undefined_with_reason() -> None:
     p = plan(constant_profiles({CPU: 0.5, MEMORY: 1e9}), m, method="gaussian")
     assert p.per_resource[CPU].safe_count is None
     assert "capacity unknown" in p.per_resource[CPU].reason
-    assert p.binding_resource == MEMORY
+    # CPU could bind: no count from memory alone (issue 11), the reason names CPU and the fix
+    assert p.per_resource[MEMORY].safe_count is not None
+    assert p.safe_count is None and p.binding_resource is None and p.more is None
+    assert "cpu_cores unknown" in p.reason and "cpus=8" in p.reason
     thin = profiles_of(service_profile("svc", {CPU: resource_profile(CPU, [0.1, 0.2, 0.3])}))
     t = plan(thin, Machine.from_spec("cpus=8,cpu_saturation=1"), method="gaussian")
     assert t.safe_count is None and "too thin" in t.reason and t.more is None

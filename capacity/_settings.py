@@ -1,0 +1,203 @@
+"""Every plan and report setting, declared once: default, bounds and help in one place.
+
+:class:`Settings` is a frozen dataclass; each field's ``metadata`` carries its help text, the
+command-line flag that sets it and the constraint it is checked against. From these fields
+
+- the CLI builds its options (:func:`capacity._cli._common.settings_options`), so
+  ``capacity plan``, ``report``, ``size``, ``backtest`` and ``verify`` cannot disagree on a
+  default or a bound;
+- the Python API takes its defaults (:data:`DEFAULTS`), so ``capacity.plan(...)`` and
+  ``capacity plan`` plan at the same risk when nothing is given;
+- a :class:`capacity.solver.Plan` keeps the settings it was planned with (``plan.settings``,
+  and ``"settings"`` in plan.json), so :func:`capacity.what_if` changes one field and keeps the
+  others, without guessing what the first plan used.
+
+Constructing a :class:`Settings` validates every field (one error text for the CLI and the
+API: "The 'epsilon' parameter of plan must be in (0, 0.5); got 0.7 instead."). Fields are kept
+*as given*: ``incompressible_epsilon=None`` means "``epsilon`` times
+:data:`INCOMPRESSIBLE_EPSILON_FACTOR`", resolved by :attr:`Settings.memory_epsilon`, so a
+what-if at another ``epsilon`` moves the memory risk with it unless it was set explicitly.
+
+:func:`settings_table` prints them as the table in docs/plan-json.md.
+
+This module imports nothing from the pipeline stages: the solver and the CLI import it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+
+from ._errors import InvalidParameter
+
+__all__ = [
+    "DEFAULTS",
+    "DEFAULT_METHOD",
+    "INCOMPRESSIBLE_EPSILON_FACTOR",
+    "METHODS",
+    "Settings",
+    "settings_table",
+]
+
+#: the solver's methods, in the order they are shown side by side
+METHODS: tuple[str, ...] = ("limits", "peak", "quantile", "gaussian", "empirical")
+#: ``empirical``: demand is skewed and bursty, a normal tail underestimates it
+#: (benchmarks/RESULTS.md, section Plan)
+DEFAULT_METHOD = "empirical"
+#: memory and disk space (an overload kills) are planned at ``epsilon`` times this
+INCOMPRESSIBLE_EPSILON_FACTOR = 0.1
+
+
+def _setting(default: Any, *, help: str, flag: str, check: str, kind: str = "value",
+             show: str | None = None) -> Any:
+    """A dataclass field with its CLI flag, help text and constraint in the metadata.
+
+    ``check`` names the constraint (a key of :data:`_CHECKS`); ``kind`` how the CLI parses the
+    value (``value``, ``duration``, ``percent``, ``flag``, ``choice``); ``show`` the default as
+    the help shows it.
+    """
+    return field(default=default, metadata={"help": help, "flag": flag, "check": check,
+                                            "kind": kind, "show": show})
+
+
+def _open_risk(v: Any) -> bool:
+    return _is_number(v) and 0 < v < 0.5
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+
+
+#: constraint name -> (text in the error, test)
+_CHECKS: dict[str, tuple[str, Any]] = {
+    "risk": ("in (0, 0.5)", _open_risk),
+    "risk_or_none": ("in (0, 0.5), or None for epsilon x 0.1",
+                     lambda v: v is None or _open_risk(v)),
+    "method": (f"one of {METHODS}", lambda v: v in METHODS),
+    "seed_or_none": ("an int >= 0, or None", lambda v: v is None or (
+        isinstance(v, int) and not isinstance(v, bool) and v >= 0)),
+    "duration_or_none": ("a duration > 0 seconds, or None",
+                         lambda v: v is None or (_is_number(v) and v > 0)),
+    "level_or_none": ("in (0, 1], or None", lambda v: v is None or (_is_number(v) and 0 < v <= 1)),
+    "bool": ("True or False", lambda v: isinstance(v, bool)),
+    "share": ("in [0, 1]", lambda v: _is_number(v) and 0 <= v <= 1),
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How a plan is made and judged; every field has a default, a bound and a help text.
+
+    Attributes
+    ----------
+    epsilon : float
+        Allowed P(overload) at a random instant for CPU, network and disk I/O, in (0, 0.5).
+    incompressible_epsilon : float or None
+        The same for memory and disk space; None: ``epsilon * 0.1``
+        (:attr:`memory_epsilon` is the value used).
+    method : str
+        The solver method that chooses the count (every method is computed side by side).
+    seed : int or None
+        Seed of the empirical method's Monte Carlo draws; None only in a plan made with a
+        caller's own random generator.
+    horizon_s : float or None
+        Memory and disk space: bound P(max over this many seconds > capacity) instead of the
+        instant risk; None: instant.
+    quantile_level : float or None
+        Level of the ``quantile`` method; None: the profile's sizing statistic.
+    independent_offsets : bool
+        Treat replicas as independent (random time offsets): opt-in, it lowers the risk.
+    require_confidence : bool
+        No count from a profile flagged low confidence.
+    warn_headroom : float
+        Status WARNING (exit 1) when the least headroom is below this share, in [0, 1].
+    """
+
+    epsilon: float = _setting(
+        0.01, flag="--epsilon", check="risk",
+        help="Allowed P(overload) at a random instant for CPU, network and disk I/O.")
+    incompressible_epsilon: float | None = _setting(
+        None, flag="--memory-epsilon", check="risk_or_none", show="epsilon x 0.1",
+        help="The same for memory and disk space (incompressible: an overload kills).")
+    method: str = _setting(
+        DEFAULT_METHOD, flag="--method", check="method", kind="choice",
+        help="How the safe count is chosen (every method is shown side by side).")
+    seed: int | None = _setting(
+        0, flag="--seed", check="seed_or_none",
+        help="Seed of the empirical method's random draws.")
+    horizon_s: float | None = _setting(
+        None, flag="--horizon", check="duration_or_none", kind="duration", show="instant",
+        help="Memory/disk space: bound P(max over this horizon > capacity), e.g. 5m.")
+    quantile_level: float | None = _setting(
+        None, flag="--quantile-level", check="level_or_none", show="CPU p95, others max",
+        help="Level of the quantile method.")
+    independent_offsets: bool = _setting(
+        False, flag="--independent-offsets", check="bool", kind="flag",
+        help="Assume replicas independent (random time offsets). Opt-in.")
+    require_confidence: bool = _setting(
+        False, flag="--require-confidence", check="bool", kind="flag",
+        help="No count from a profile flagged low confidence.")
+    warn_headroom: float = _setting(
+        0.2, flag="--warn-headroom", check="share", kind="percent", show="20%",
+        help="Exit 1 (warning) when the least headroom is below this share.")
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, int) and not isinstance(value, bool) and \
+                    f.metadata["check"] in ("risk", "risk_or_none", "duration_or_none",
+                                            "level_or_none", "share"):
+                object.__setattr__(self, f.name, float(value))
+                value = float(value)
+            text, ok = _CHECKS[f.metadata["check"]]
+            if not ok(value):
+                raise InvalidParameter(f.name, "plan", text, value)
+
+    @property
+    def memory_epsilon(self) -> float:
+        """The risk memory and disk space are planned at (``incompressible_epsilon``, else
+        ``epsilon * INCOMPRESSIBLE_EPSILON_FACTOR``)."""
+        if self.incompressible_epsilon is not None:
+            return self.incompressible_epsilon
+        return self.epsilon * INCOMPRESSIBLE_EPSILON_FACTOR
+
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with ``changes`` (validated); an unknown field name is an error."""
+        names = {f.name for f in fields(self)}
+        unknown = sorted(set(changes) - names)
+        if unknown:
+            raise InvalidParameter("settings", "plan", f"fields of Settings {sorted(names)}",
+                                   unknown)
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The fields as given, plus ``memory_epsilon`` (the value used): plan.json's
+        ``settings`` object."""
+        d = {f.name: getattr(self, f.name) for f in fields(self)}
+        d["memory_epsilon"] = self.memory_epsilon
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Settings:
+        """Inverse of :meth:`to_dict` (unknown keys, such as ``memory_epsilon``, ignored)."""
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+
+#: the defaults, for signatures: ``epsilon: float = DEFAULTS.epsilon``
+DEFAULTS = Settings()
+
+
+def settings_table() -> str:
+    """The settings as a Markdown table (flag, default, constraint, help): docs are made
+    from this, so they cannot drift from the code."""
+    rows = ["| setting | flag | default | allowed | meaning |", "| --- | --- | --- | --- | --- |"]
+    for f in fields(Settings):
+        m = f.metadata
+        default = m["show"] or repr(f.default)
+        rows.append(f"| `{f.name}` | `{m['flag']}` | {default} | {_CHECKS[m['check']][0]} "
+                    f"| {m['help']} |")
+    return "\n".join(rows)
+

@@ -1,0 +1,167 @@
+"""Never a silently wrong answer (issue 11, item 3): what is unknown makes the answer
+undefined (exit 1 with the reason) or the run UNKNOWN (exit 3), never OK.
+
+Each case runs the real command on the bundled recording (or a samples file made from it)
+and checks the exit status and the line an operator or Nagios sees.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import capacity
+from capacity.cli import main
+
+#: roomy enough that the recording is OK on it: any non-zero status comes from the case itself
+ROOMY = "cpus=64,memory=256GiB"
+NO_ENGINE = "unix:///nonexistent/capacity-test-docker.sock"
+
+
+@pytest.fixture(scope="module")
+def demo() -> tuple[pd.DataFrame, capacity.Profiles]:
+    samples = capacity.load(demo=True)
+    return samples, capacity.fit(samples)
+
+
+@pytest.fixture(scope="module")
+def files(demo: tuple[pd.DataFrame, capacity.Profiles],
+          tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    from capacity.store import write_samples
+
+    samples, profiles = demo
+    folder = tmp_path_factory.mktemp("never-wrong")
+    no_cpu = samples.drop(columns=["cpu_limit_cores", "memory_limit_bytes"]).copy()
+    # the collector could not read one service's CPU counters: every reading is missing
+    no_cpu.loc[no_cpu["service"] == "demo/cpu-burner", "cpu_cores"] = math.nan
+    empty = profiles.to_dict()
+    empty["services"], empty["correlation"] = {}, {}
+    (folder / "empty.json").write_text(json.dumps(empty))
+    profiles.to_json(folder / "profiles.json")
+    return {
+        "no_cpu": write_samples(no_cpu, folder / "no_cpu.parquet"),
+        "empty": folder / "empty.json",
+        "profiles": folder / "profiles.json",
+    }
+
+
+def _check(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(["report", *args, "--check"])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_a_service_without_cpu_data_is_undefined_not_ok(
+    files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, _ = _check(capsys, "--samples", str(files["no_cpu"]), "--machine", ROOMY,
+                          "--out", str(tmp_path))
+    assert code == 1, out
+    assert out.startswith("CAPACITY WARNING - demo/cpu-burner: safe count undefined")
+    assert "cpu_cores unknown" in out and "could bind" in out
+    assert "demo_cpu-burner_safe" not in out, "no number for an undefined count"
+
+
+def test_a_machine_without_cpus_is_undefined_not_ok(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, _ = _check(capsys, "--demo", "--machine", "memory=256GiB",
+                          "--out", str(tmp_path))
+    assert code == 1, out
+    assert "cpu_cores unknown" in out and "cpus=8" in out
+    assert "_safe=" not in out
+
+
+def test_a_machine_without_memory_is_undefined_in_plan_too(
+    files: dict[str, Path], capsys: pytest.CaptureFixture[str],
+) -> None:
+    code = main(["plan", "--profiles", str(files["profiles"]), "--machine", "cpus=64",
+                 "--json"])
+    doc = json.loads(capsys.readouterr().out)
+    assert code == 1
+    for plan in doc["plans"].values():
+        assert plan["safe_count"] is None
+        assert "memory_working_set_bytes unknown" in plan["reason"]
+        assert "memory=32GiB" in plan["reason"]
+
+
+def test_the_api_says_the_same(demo: tuple[pd.DataFrame, capacity.Profiles],
+                               files: dict[str, Path]) -> None:
+    samples = capacity.load(files["no_cpu"])
+    plans = capacity.plan_all(capacity.fit(samples), ROOMY, running=samples)
+    assert plans["demo/cpu-burner"].safe_count is None
+    assert plans["demo/cpu-bursty"].safe_count is not None
+    p = capacity.plan(demo[1], "memory=256GiB", service="demo/idle")
+    assert p.safe_count is None and "cpu_cores unknown" in p.reason
+    assert all(m["safe_count"] is None for m in p.methods.values())
+
+
+def test_no_engine_is_unknown_for_a_check_never_demo_data(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("DOCKER_HOST", NO_ENGINE)
+    code, out, err = _check(capsys, "--machine", ROOMY, "--out", str(tmp_path))
+    assert code == 3
+    assert out.startswith("CAPACITY UNKNOWN - no Docker Engine answers at")
+    assert "/nonexistent/capacity-test-docker.sock" in out
+    assert "demo" not in out.replace("--demo", "")
+    assert err.count("\n") == 1 and err.startswith("capacity: error: ")
+    assert not list(tmp_path.iterdir()), "no report of demo data written"
+
+
+@pytest.mark.parametrize("flag", ["--json", None])
+def test_no_engine_is_unknown_for_json_and_off_a_terminal(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+    flag: str | None,
+) -> None:
+    """--json, or plain output to a pipe (capsys: stdout is not a terminal), as cron runs it."""
+    monkeypatch.setenv("DOCKER_HOST", NO_ENGINE)
+    code = main(["report", "--machine", ROOMY, "--out", str(tmp_path),
+                 *([flag] if flag else [])])
+    out, err = capsys.readouterr()
+    assert code == 3
+    assert out == ""
+    assert err.startswith("capacity: error: no Docker Engine answers at")
+    assert "--store PATH" in err
+
+
+def test_running_a_service_without_a_profile_is_an_error(
+    files: dict[str, Path], capsys: pytest.CaptureFixture[str],
+) -> None:
+    code = main(["plan", "--profiles", str(files["profiles"]), "--machine", ROOMY,
+                 "--running", "nosuch=3"])
+    _, err = capsys.readouterr()
+    assert code == 3
+    assert err.startswith("capacity: error: The 'running' parameter of plan")
+    assert "'nosuch'" in err and "demo/idle" in err
+
+
+@pytest.mark.parametrize("command", ["plan", "report"])
+def test_empty_profiles_are_unknown_never_ok(
+    files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str,
+) -> None:
+    args = (["plan", "--profiles", str(files["empty"]), "--machine", ROOMY] if command == "plan"
+            else ["report", "--profiles", str(files["empty"]), "--machine", ROOMY,
+                  "--out", str(tmp_path), "--check"])
+    code = main(args)
+    out, err = capsys.readouterr()
+    assert code == 3
+    assert "hold no service" in err
+    if command == "report":
+        assert out.startswith("CAPACITY UNKNOWN - the profiles hold no service")
+
+
+def test_the_api_refuses_empty_profiles_and_stray_running(
+    demo: tuple[pd.DataFrame, capacity.Profiles],
+) -> None:
+    _, profiles = demo
+    empty = capacity.Profiles.from_dict({**profiles.to_dict(), "services": {},
+                                         "correlation": {}})
+    with pytest.raises(capacity.InsufficientData, match="hold no service"):
+        capacity.plan_all(empty, ROOMY)
+    with pytest.raises(capacity.InvalidParameter, match="'running' parameter"):
+        capacity.plan_all(profiles, ROOMY, running={"nosuch": 3})

@@ -1,0 +1,173 @@
+"""Every setting declared once (capacity/_settings.py): checked the same way whichever way in,
+the CLI options built from it, the defaults of the API and the solver taken from it, and a
+plan that keeps the settings it was made with."""
+
+from __future__ import annotations
+
+import inspect
+import json
+from dataclasses import fields
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import capacity
+import capacity.backtest
+import capacity.solver
+from capacity._settings import DEFAULTS, INCOMPRESSIBLE_EPSILON_FACTOR, Settings, settings_table
+from capacity.cli import cli, main
+
+MACHINE = "cpus=8,memory=32GiB"
+EPSILON_TEXT = "The 'epsilon' parameter of plan must be in (0, 0.5); got 0.7 instead."
+
+
+@pytest.fixture(scope="module")
+def demo() -> tuple[pd.DataFrame, capacity.Profiles]:
+    samples = capacity.load(demo=True)
+    return samples, capacity.fit(samples)
+
+
+@pytest.fixture(scope="module")
+def profiles_file(demo: tuple[pd.DataFrame, capacity.Profiles],
+                  tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("settings") / "profiles.json"
+    demo[1].to_json(path)
+    return path
+
+
+# -- declared once, checked once --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("field, bad", [
+    ("epsilon", 0.7), ("epsilon", 0), ("epsilon", float("nan")), ("epsilon", "0.01"),
+    ("incompressible_epsilon", 0.5), ("method", "magic"), ("seed", -1), ("seed", 1.5),
+    ("horizon_s", 0), ("horizon_s", float("inf")), ("quantile_level", 1.5),
+    ("independent_offsets", "yes"), ("warn_headroom", 1.5), ("warn_headroom", -0.1),
+])
+def test_a_bad_setting_names_itself_and_the_value(field: str, bad: object) -> None:
+    with pytest.raises(capacity.InvalidParameter, match=f"'{field}' parameter of plan"):
+        Settings(**{field: bad})
+
+
+def test_the_api_and_the_cli_say_the_same_about_a_bad_epsilon(
+    demo: tuple[pd.DataFrame, capacity.Profiles], profiles_file: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(capacity.InvalidParameter) as exc:
+        capacity.plan_all(demo[1], MACHINE, epsilon=0.7)
+    assert str(exc.value) == EPSILON_TEXT
+    for argv in (["plan", "--profiles", str(profiles_file), "--machine", MACHINE],
+                 ["size", "--profiles", str(profiles_file), "--machine", MACHINE,
+                  "--replicas", "demo/idle=3"],
+                 ["report", "--profiles", str(profiles_file), "--machine", MACHINE]):
+        assert main([*argv, "--epsilon", "0.7"]) == 3
+        assert capsys.readouterr().err.strip() == f"capacity: error: {EPSILON_TEXT}"
+
+
+def test_memory_epsilon_follows_epsilon_unless_given() -> None:
+    assert Settings(epsilon=0.05).memory_epsilon == pytest.approx(
+        0.05 * INCOMPRESSIBLE_EPSILON_FACTOR)
+    given = Settings(epsilon=0.05, incompressible_epsilon=0.002)
+    assert given.memory_epsilon == 0.002
+    assert given.replace(epsilon=0.2).memory_epsilon == 0.002
+
+
+def test_settings_round_trip_through_json() -> None:
+    s = Settings(epsilon=0.02, method="gaussian", horizon_s=300, quantile_level=0.9,
+                 independent_offsets=True, warn_headroom=0.1, seed=7)
+    assert Settings.from_dict(json.loads(json.dumps(s.to_dict()))) == s
+
+
+# -- the CLI options are built from the fields --------------------------------------------------
+
+
+@pytest.mark.parametrize("command, names", [
+    ("plan", [f.name for f in fields(Settings)]),
+    ("report", [f.name for f in fields(Settings)]),
+    ("size", ["epsilon", "incompressible_epsilon", "method", "seed"]),
+    ("backtest", ["epsilon"]),
+    ("verify", ["epsilon"]),
+])
+def test_cli_options_are_the_settings_fields(command: str, names: list[str]) -> None:
+    by_name = {f.name: f for f in fields(Settings)}
+    params = {p.name: p for p in cli.commands[command].params}
+    for name in names:
+        f = by_name[name]
+        option = params[name]
+        assert f.metadata["flag"] in option.opts
+        assert option.help == f.metadata["help"]
+        if f.metadata["kind"] != "flag":
+            assert option.default == f.default
+
+
+def test_the_docs_table_is_the_fields() -> None:
+    table = settings_table()
+    for f in fields(Settings):
+        assert f"`{f.name}`" in table and f"`{f.metadata['flag']}`" in table
+    doc = (Path(__file__).parents[1] / "docs" / "plan-json.md").read_text()
+    assert table in doc, "docs/plan-json.md: paste settings_table() again"
+
+
+@pytest.mark.parametrize("function", [
+    capacity.plan, capacity.plan_all, capacity.plan_mix, capacity.size,
+    capacity.solver.plan, capacity.backtest.backtest,
+])
+def test_api_and_solver_defaults_are_the_settings(function: object) -> None:
+    parameters = inspect.signature(function).parameters  # type: ignore[arg-type]
+    assert parameters["epsilon"].default == DEFAULTS.epsilon
+    if "method" in parameters:
+        assert parameters["method"].default == DEFAULTS.method
+
+
+def test_report_defaults_are_the_settings() -> None:
+    parameters = inspect.signature(capacity.report).parameters
+    assert parameters["warn_headroom"].default == DEFAULTS.warn_headroom
+
+
+# -- carried as given into the plan -------------------------------------------------------------
+
+
+def test_a_plan_keeps_its_settings_and_what_if_needs_no_guessing(
+    demo: tuple[pd.DataFrame, capacity.Profiles],
+) -> None:
+    """A plan made with settings a plan used to forget (quantile level, confidence) is the
+    same plan after a what-if that changes nothing about them."""
+    _, profiles = demo
+    p = capacity.plan(profiles, MACHINE, service="demo/mem-sawtooth", method="quantile",
+                      quantile_level=0.5, require_confidence=True, seed=3)
+    assert p.settings == Settings(method="quantile", quantile_level=0.5,
+                                  require_confidence=True, seed=3)
+    again = capacity.what_if(p, profiles, machine=MACHINE)
+    assert again.to_dict() == p.to_dict()
+    bigger = capacity.what_if(p, profiles, machine="cpus=16,memory=64GiB")
+    assert bigger.settings == p.settings
+
+
+def test_plans_carry_their_settings_into_plan_json(
+    demo: tuple[pd.DataFrame, capacity.Profiles],
+) -> None:
+    samples, profiles = demo
+    plans = capacity.plan_all(profiles, MACHINE, running=samples, epsilon=0.02,
+                              method="gaussian", horizon_s=60.0)
+    doc = plans.to_dict()
+    assert doc["settings"]["epsilon"] == 0.02
+    assert doc["settings"]["method"] == "gaussian"
+    assert doc["settings"]["horizon_s"] == 60.0
+    assert doc["settings"]["memory_epsilon"] == pytest.approx(0.002)
+    for plan in doc["plans"].values():
+        assert plan["settings"] == doc["settings"]
+    changed = plans.what_if(epsilon=0.05)
+    assert changed.settings == plans.settings.replace(epsilon=0.05)
+    assert changed.to_dict()["settings"]["memory_epsilon"] == pytest.approx(0.005)
+    assert capacity.Plan.from_dict(doc["plans"]["demo/idle"]).settings == plans.settings
+
+
+def test_cli_plan_json_has_the_resolved_settings(
+    profiles_file: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    code = main(["plan", "--profiles", str(profiles_file), "--machine", MACHINE, "--json",
+                 "--epsilon", "0.02", "--horizon", "1m", "--service", "demo/idle"])
+    assert code in (0, 1)
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["settings"] == DEFAULTS.replace(epsilon=0.02, horizon_s=60.0).to_dict()
