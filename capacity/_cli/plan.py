@@ -18,7 +18,7 @@ from typing import Any
 
 import click
 
-from ..reporting._status import CRITICAL, OK, UNKNOWN
+from ..reporting._status import CRITICAL, OK, UNKNOWN, WARNING
 from ._common import settings_options
 
 #: the settings every planning command takes (``capacity plan`` takes more)
@@ -162,6 +162,8 @@ def plan(
             click.echo(json.dumps(mix.to_dict(), indent=2, allow_nan=False))
         else:
             _print_mix(mix)
+        if mix.unknown:  # CPU or memory unknown while it could bind: undefined, as a plan
+            return WARNING
         if not mix.safe and mix.kind in ("stack", "weighted"):
             # unknown (3) only when the answer could not be computed (services without a
             # profile); a stack that does not fit is a real answer: critical (2)

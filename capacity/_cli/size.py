@@ -3,9 +3,11 @@
 With ``--report`` (or ``--out``/``--name``) it also writes a report folder
 ``<out>/<host>-<UTC time>-size/`` (fleet.json, profiles.json, report.md, report.html, charts).
 
-Exit status: 0 with an answer; 2 when the replicas cannot be placed at all (one replica of
-each service together does not fit on the machine); 3 on bad input or a report folder that
-cannot be written.
+Exit status: 0 with an answer; 1 when the answer is undefined because CPU or memory is
+unknown while it could bind (a machine spec without ``cpus``/``memory``, a service never
+measured on it); 2 when the replicas cannot be placed at all (one replica of each service
+together does not fit on the machine); 3 on bad input or a report folder that cannot be
+written.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any
 
 import click
 
-from ..reporting._status import CRITICAL, OK
+from ..reporting._status import CRITICAL, OK, WARNING
 from ._common import check_report_name, settings_options, stderr
 from .plan import RISK_SETTINGS, _kwargs, load_inputs, parse_counts, parse_ports, risk_options
 
@@ -87,4 +89,6 @@ def size(
         paths = write_fleet_report(fleet, profiles, out_dir=out_dir or Path("reports"),
                                    name=name, source=f"profiles {profiles_path}")
         stderr(f"capacity: report written to {paths.folder}")
+    if fleet.unknown:  # CPU or memory unknown while it could bind: undefined, not "too big"
+        return WARNING
     return OK if fleet.hosts is not None else CRITICAL

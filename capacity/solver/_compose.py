@@ -231,6 +231,11 @@ def plan_stack(
                        multiple=None, unprofiled=unprofiled, assumptions=model.assumptions(),
                        reason=f"no profile for {list(unprofiled)}: profile them, or plan them "
                               "by their declared limits (--limits-for-unprofiled)")
+    if model.unknown:
+        return MixPlan(kind="stack", counts=unit, machine=machine, method=model.method,
+                       epsilon=model.epsilon, binding_resource=None, per_resource={},
+                       multiple=None, unprofiled=unprofiled, assumptions=model.assumptions(),
+                       reason="; ".join(model.unknown), unknown=model.unknown)
     if unprofiled:
         assumptions.append(f"planned by declared limits (no profile): {list(unprofiled)}")
     ports = stack.host_ports

@@ -45,8 +45,10 @@ from ._demand import clopper_pearson, mix_totals, replica_demand
 from ._machine import Machine
 from ._plan import (
     _FIT_RTOL,
+    _SPEC_EXAMPLE,
     METHODS,
     PORT_CONFLICT,
+    REQUIRED,
     ResourceModel,
     _check_epsilon,
     _largest,
@@ -107,7 +109,8 @@ class MixPlan:
 
     ``kind`` is ``"more"``, ``"ratio"``, ``"weighted"`` or ``"stack"``; ``multiple`` is the
     multiple of the ratio (or the number of stack copies), ``more`` the count added of the
-    service asked about. ``safe`` is False when no count could be computed (``reason``).
+    service asked about. ``safe`` is False when no count could be computed (``reason``);
+    ``unknown`` then says which required resource (CPU, memory) is unknown while it could bind.
     """
 
     kind: str
@@ -123,6 +126,7 @@ class MixPlan:
     assumptions: tuple[str, ...] = ()
     check: Mapping[str, Any] = field(default_factory=dict)
     unprofiled: tuple[str, ...] = ()
+    unknown: tuple[str, ...] = ()
 
     @property
     def safe(self) -> bool:
@@ -147,6 +151,7 @@ class MixPlan:
             "assumptions": list(self.assumptions),
             "check": dict(self.check),
             "unprofiled": list(self.unprofiled),
+            "unknown": list(self.unknown),
         }
 
 
@@ -216,6 +221,7 @@ class MixModel:
                 self.models[r] = models
                 self.eps[r] = eps
                 self.usable[r] = cap - reserve - float(self.occupied.get(r, 0.0))
+        self.unknown = _unknown_required(self.profiles, machine, self.services)
 
     # -- per resource -------------------------------------------------------------------
 
@@ -352,6 +358,31 @@ def _plan_of(model: MixModel, kind: str, counts: Mapping[str, int], binding: str
                    assumptions=model.assumptions(), check=check, **extra)
 
 
+def _unknown_required(profiles: Profiles, machine: Machine,
+                      services: Sequence[str]) -> tuple[str, ...]:
+    """Why a required resource (CPU, memory) is unknown while it could bind, as the solver's
+    :func:`capacity.solver.plan` judges it: the machine gives its capacity and a service was
+    never measured on it, or a service was measured and the machine does not give it."""
+    out: list[str] = []
+    for r in REQUIRED:
+        measured = {s: int(getattr(profiles[s].resources.get(r), "count", 0)) > 0
+                    for s in services}
+        if r in machine.capacity:
+            out += [f"{r} unknown for {s} (no samples of it): it could bind, so the count is "
+                    "undefined" for s, ok in measured.items() if not ok]
+        elif any(measured.values()):
+            out.append(f"{r} unknown (the machine does not give its capacity; add "
+                       f"{_SPEC_EXAMPLE[r]}): it could bind, so the count is undefined")
+    return tuple(out)
+
+
+def _unknown_mix(model: MixModel, kind: str, counts: Mapping[str, int]) -> MixPlan:
+    return MixPlan(kind=kind, counts=dict(counts), machine=model.machine, method=model.method,
+                   epsilon=model.epsilon, binding_resource=None, per_resource={},
+                   reason="; ".join(model.unknown), assumptions=model.assumptions(),
+                   unknown=model.unknown)
+
+
 def _port_services(ports: Mapping[str, Sequence[int]] | None) -> set[str]:
     return {s for s, p in (ports or {}).items() if p}
 
@@ -375,6 +406,8 @@ def more_of(
     base = {pick_service(profiles, s).service: int(c) for s, c in current.items()}
     if any(c < 0 for c in base.values()):
         raise InvalidParameter("current", "more_of", "counts >= 0", dict(current))
+    if model.unknown:
+        return _unknown_mix(model, "more", base)
     ok, binding = model.fits(base)
     if not ok:
         return _plan_of(model, "more", base, binding, more=0,
@@ -402,6 +435,8 @@ def ratio(
         raise InvalidParameter("ratio", "mix", "counts >= 0, not all 0", dict(wanted))
     model = MixModel(profiles, machine, list(wanted), **kwargs)
     unit = {pick_service(profiles, s).service: int(c) for s, c in wanted.items()}
+    if model.unknown:
+        return _unknown_mix(model, "ratio", unit)
     k = _largest(lambda m: model.fits({s: m * c for s, c in unit.items()})[0])
     if k is None:
         return _plan_of(model, "ratio", unit, None, reason="unbounded: no resource limits it")
@@ -433,6 +468,8 @@ def weighted(
     method = kwargs.get("method", DEFAULTS.method)
     model = MixModel(profiles, machine, services, **kwargs)
     services = model.services
+    if model.unknown:
+        return _unknown_mix(model, "weighted", {s: 0 for s in services})
     w = np.array([float(weights[s]) for s in weights])
     if not np.all(np.isfinite(w)) or np.any(w < 0):
         raise InvalidParameter("weights", "weighted", "finite weights >= 0", dict(weights))
@@ -548,6 +585,7 @@ class FleetPlan:
     assumptions: tuple[str, ...] = ()
     per_resource: Mapping[str, MixResource] = field(default_factory=dict)
     hosts_curve: tuple[tuple[int, int], ...] = ()
+    unknown: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         from ._plan import PLAN_SCHEMA_VERSION
@@ -568,6 +606,7 @@ class FleetPlan:
             "assumptions": list(self.assumptions),
             "per_resource": {k: v.to_dict() for k, v in self.per_resource.items()},
             "hosts_curve": [list(p) for p in self.hosts_curve],
+            "unknown": list(self.unknown),
         }
 
 
@@ -638,6 +677,10 @@ def size_fleet(
         return {s: math.ceil(c / h) for s, c in want.items()}
 
     eps = model.epsilon
+    if model.unknown:
+        return FleetPlan(want, machine, method, eps, spare, None, None, {}, None,
+                         reason="; ".join(model.unknown), assumptions=model.assumptions(),
+                         unknown=model.unknown)
     if total == 0:
         return FleetPlan(want, machine, method, eps, spare, spare, 0, {}, None,
                          assumptions=model.assumptions())

@@ -165,3 +165,18 @@ def test_the_api_refuses_empty_profiles_and_stray_running(
         capacity.plan_all(empty, ROOMY)
     with pytest.raises(capacity.InvalidParameter, match="'running' parameter"):
         capacity.plan_all(profiles, ROOMY, running={"nosuch": 3})
+
+
+@pytest.mark.parametrize("args", [
+    ("size", "--replicas", "demo/idle=30", "--json"),
+    ("plan", "--ratio", "demo/idle=2", "--ratio", "demo/mem-holder=1", "--json"),
+    ("plan", "--more", "demo/idle", "--running", "demo/mem-holder=2", "--json"),
+])
+def test_mixes_and_fleets_without_cpus_are_undefined_too(
+    files: dict[str, Path], capsys: pytest.CaptureFixture[str], args: tuple[str, ...],
+) -> None:
+    code = main([*args, "--profiles", str(files["profiles"]), "--machine", "memory=256GiB"])
+    doc = json.loads(capsys.readouterr().out)
+    assert code == 1
+    assert doc["unknown"] and "cpu_cores unknown" in doc["reason"]
+    assert doc.get("hosts") is None and doc.get("multiple") is None and doc.get("more") is None
