@@ -473,9 +473,13 @@ def plan_all(
         counts = running_counts(running)
     else:
         counts = {str(k): int(v) for k, v in (running or {}).items()}
-    resolved = (settings or DEFAULTS).replace(**options)
-    if settings is None or epsilon != DEFAULTS.epsilon or method != DEFAULTS.method:
-        resolved = resolved.replace(epsilon=epsilon, method=method)
+    # with ``settings``, epsilon and method change it only when given other than the default
+    changes = dict(options)
+    if settings is None or epsilon != DEFAULTS.epsilon:
+        changes["epsilon"] = epsilon
+    if settings is None or method != DEFAULTS.method:
+        changes["method"] = method
+    resolved = (settings or DEFAULTS).replace(**changes)
     m = _machine(machine, samples)
     plans = solve_all(profiles, m, running=counts, settings=resolved)
     return Plans(plans, profiles, counts, resolved, source)

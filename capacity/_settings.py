@@ -55,8 +55,8 @@ def _setting(default: Any, *, help: str, flag: str, check: str, kind: str = "val
     """A dataclass field with its CLI flag, help text and constraint in the metadata.
 
     ``check`` names the constraint (a key of :data:`_CHECKS`); ``kind`` how the CLI parses the
-    value (``value``, ``duration``, ``percent``, ``flag``, ``choice``); ``show`` the default as
-    the help shows it.
+    value (``value`` a float, ``int``, ``duration``, ``percent``, ``flag``, ``choice``);
+    ``show`` the default as the help shows it.
     """
     return field(default=default, metadata={"help": help, "flag": flag, "check": check,
                                             "kind": kind, "show": show})
@@ -125,7 +125,7 @@ class Settings:
         DEFAULT_METHOD, flag="--method", check="method", kind="choice",
         help="How the safe count is chosen (every method is shown side by side).")
     seed: int | None = _setting(
-        0, flag="--seed", check="seed_or_none",
+        0, flag="--seed", check="seed_or_none", kind="int",
         help="Seed of the empirical method's random draws.")
     horizon_s: float | None = _setting(
         None, flag="--horizon", check="duration_or_none", kind="duration", show="instant",

@@ -171,3 +171,12 @@ def test_cli_plan_json_has_the_resolved_settings(
     assert code in (0, 1)
     doc = json.loads(capsys.readouterr().out)
     assert doc["settings"] == DEFAULTS.replace(epsilon=0.02, horizon_s=60.0).to_dict()
+
+
+def test_plan_all_with_settings_and_one_change_keeps_the_rest(
+    demo: tuple[pd.DataFrame, capacity.Profiles],
+) -> None:
+    _, profiles = demo
+    base = Settings(epsilon=0.05, method="gaussian")
+    plans = capacity.plan_all(profiles, MACHINE, settings=base, method="peak")
+    assert plans.settings == base.replace(method="peak")

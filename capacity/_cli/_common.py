@@ -84,8 +84,6 @@ def settings_options(*names: str) -> Callable[[Callable[..., Any]], Callable[...
         @functools.wraps(command)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             given = {n: kwargs.pop(n) for n in names}
-            if given.get("horizon_s") == 0.0:
-                given["horizon_s"] = None
             return command(*args, settings=Settings(**given), **kwargs)
 
         for name in reversed(names):
@@ -98,10 +96,8 @@ def settings_options(*names: str) -> Callable[[Callable[..., Any]], Callable[...
                 extra = {"type": click.Choice(METHODS), "default": f.default,
                          "show_default": True}
             else:
-                types = {"duration": DURATION, "percent": PERCENT}
-                value_type = types.get(meta["kind"],
-                                       int if isinstance(f.default, int) and name == "seed"
-                                       else float)
+                types = {"duration": DURATION, "percent": PERCENT, "int": int}
+                value_type = types.get(meta["kind"], float)
                 extra = {"type": value_type, "default": f.default,
                          "show_default": (meta["show"] if meta["show"] is not None
                                           else f.default is not None)}
