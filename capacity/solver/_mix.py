@@ -368,11 +368,12 @@ def _unknown_required(profiles: Profiles, machine: Machine,
         measured = {s: int(getattr(profiles[s].resources.get(r), "count", 0)) > 0
                     for s in services}
         if r in machine.capacity:
-            out += [f"{r} unknown for {s} (no samples of it): it could bind, so the count is "
+            out += [f"{r} unknown: no samples of it for {s}; it could bind, so the count is "
                     "undefined" for s, ok in measured.items() if not ok]
         elif any(measured.values()):
-            out.append(f"{r} unknown (the machine does not give its capacity; add "
-                       f"{_SPEC_EXAMPLE[r]}): it could bind, so the count is undefined")
+            out.append(f"{r} unknown: its capacity is not known (the machine spec does not "
+                       f"give it: add {_SPEC_EXAMPLE[r]}); it could bind, so the count is "
+                       "undefined")
     return tuple(out)
 
 

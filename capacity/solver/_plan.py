@@ -796,8 +796,7 @@ def plan(
                     epsilon=eps_by_resource[r], method=method)
         if capacity is None:
             why = next((m.split(": ", 1)[1] for m in machine.missing if m.startswith(r + ":")),
-                       f"the machine spec does not give it; add {_SPEC_EXAMPLE.get(r, 'it')} "
-                       "(or use a machine file, or 'local')")
+                       f"the machine spec does not give it: add {_SPEC_EXAMPLE.get(r, 'it')}")
             per[r] = ResourcePlan(safe_count=None, demand_per_replica=None,
                                   demand_at_safe_count=None, utilisation_at_safe_count=None,
                                   reason=f"{CAPACITY_UNKNOWN}: {why}", **base)
@@ -974,9 +973,11 @@ def _unknown_required(per: Mapping[str, ResourcePlan]) -> list[str]:
         if rp is None or rp.safe_count is not None:
             continue
         if rp.reason.startswith(CAPACITY_UNKNOWN):
-            out.append(f"{r} unknown ({rp.reason}): it could bind, so the count is undefined")
+            why = rp.reason.removeprefix(CAPACITY_UNKNOWN).lstrip(": ")
+            out.append(f"{r} unknown: its capacity is not known ({why}); it could bind, so "
+                       "the count is undefined")
         elif rp.reason == NO_SAMPLES:
-            out.append(f"{r} unknown (no samples of it for this service): it could bind, so "
-                       "the count is undefined; check that the collector reads this "
-                       "container's cgroup, or collect again")
+            out.append(f"{r} unknown: no samples of it for this service; it could bind, so "
+                       "the count is undefined (check that the collector reads this "
+                       "container's cgroup, or collect again)")
     return out
