@@ -353,6 +353,9 @@ class Plans(Mapping[str, Plan]):
         What the plans were made with (epsilon, method, seed, ...; ``capacity/_settings.py``).
     source : str
         Where the samples came from (``"demo"``, ``"store <path>"``, a file name).
+    samples : pandas.DataFrame or None
+        The samples table ``running`` was counted from, if any: a what-if on ``"local"``
+        counts the disk space those containers use as the machine's, as the plan did.
     """
 
     plans: Mapping[str, Plan]
@@ -360,6 +363,7 @@ class Plans(Mapping[str, Plan]):
     running: Mapping[str, int] = field(default_factory=dict)
     settings: Settings = DEFAULTS
     source: str = ""
+    samples: pd.DataFrame | None = field(default=None, repr=False, compare=False)
 
     @property
     def epsilon(self) -> float:
@@ -482,7 +486,7 @@ def plan_all(
     resolved = (settings or DEFAULTS).replace(**changes)
     m = _machine(machine, samples)
     plans = solve_all(profiles, m, running=counts, settings=resolved)
-    return Plans(plans, profiles, counts, resolved, source)
+    return Plans(plans, profiles, counts, resolved, source, samples)
 
 
 # -- what if --------------------------------------------------------------------------------
@@ -569,11 +573,11 @@ def what_if(
         from ._pipeline import plan_all as solve_all
 
         profiles = profiles or result.profiles
-        m = _changed_machine(result.machine, machine, reserve, headroom)
+        m = _changed_machine(result.machine, machine, reserve, headroom, result.samples)
         counts = dict(running if running is not None else result.running)
         settings = result.settings.replace(**changed)
         return Plans(solve_all(profiles, m, running=counts, settings=settings), profiles,
-                     counts, settings, result.source)
+                     counts, settings, result.source, result.samples)
     if profiles is None:
         raise InvalidParameter("profiles", "what_if", "the Profiles the plan was made from",
                                None)
@@ -594,9 +598,9 @@ def what_if(
 
 def _changed_machine(
     current: Machine, machine: MachineLike | None, reserve: Mapping[str, float | str] | None,
-    headroom: float | None,
+    headroom: float | None, samples: pd.DataFrame | None = None,
 ) -> Machine:
-    m = _machine(machine) if machine is not None else current
+    m = _machine(machine, samples) if machine is not None else current
     if reserve is not None or headroom is not None:
         m = m.with_reserve(_reserve(reserve or {}), headroom=headroom)
     return m

@@ -346,3 +346,16 @@ class _EmptyEngineClient:
 def test_collect_with_an_empty_engine_says_so() -> None:
     with pytest.raises(capacity.NoContainers, match="no running containers"):
         capacity.collect("2s", interval="1s", client=_EmptyEngineClient())
+
+
+def test_what_if_on_the_local_machine_keeps_the_disk_in_use(tmp_path: Path) -> None:
+    """plans.what_if(machine="local") builds the machine as plan_all did: the running
+    containers' disk space counts as the machine's."""
+    samples = capacity.load(demo=True)
+    samples["disk_usage_bytes"] = float(DISK_PER_CONTAINER_BYTES)
+    plans = capacity.plan_all(capacity.fit(samples), MACHINE, running=samples)
+    local = capacity.plan_all(plans.profiles, "local", running=samples)
+    again = plans.what_if(machine="local")
+    in_use = DISK_PER_CONTAINER_BYTES * samples["container_id"].nunique()
+    assert again.machine.capacity["disk_usage_bytes"] == pytest.approx(
+        local.machine.capacity["disk_usage_bytes"], abs=0.05 * in_use)
