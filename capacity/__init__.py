@@ -39,6 +39,7 @@ from ._errors import (
     ProfileVersionError,
     StoreError,
 )
+from ._settings import Settings
 from .model._fit import ProfileModel
 from .model._profile import Profiles, ResourceProfile, ServiceProfile
 from .solver._machine import Machine
@@ -67,6 +68,7 @@ __all__ = [
     "ResourcePlan",
     "ResourceProfile",
     "ServiceProfile",
+    "Settings",
     "StoreError",
     "__version__",
     "collect",

@@ -301,7 +301,7 @@ def plan(
     seed : int
         Seed of the empirical method's Monte Carlo draws (the CLI's default).
     **options
-        Any other field of :class:`capacity._settings.Settings` (``incompressible_epsilon``,
+        Any other field of :class:`capacity.Settings` (``incompressible_epsilon``,
         ``quantile_level``, ``horizon_s``, ``independent_offsets``, ``require_confidence``),
         and :func:`capacity.solver.plan`'s ``occupied``, ``ports``, ``n_draws``. Defaults
         are the CLI's (declared once, in ``capacity/_settings.py``).
@@ -451,7 +451,7 @@ def plan_all(
     settings : Settings, optional
         All settings at once (``epsilon``, ``method``, ``options`` then change it).
     **options
-        Other fields of :class:`capacity._settings.Settings` (``seed``, ``horizon_s``, ...).
+        Other fields of :class:`capacity.Settings` (``seed``, ``horizon_s``, ...).
 
     With ``machine="local"`` and a samples table as ``running``, the disk space those
     containers use is counted as the machine's, as ``capacity report`` does: the same data
@@ -532,7 +532,7 @@ def what_if(
     method : str, optional
         Another solver method.
     **options
-        Any other field of :class:`capacity._settings.Settings` (``seed``, ``horizon_s``,
+        Any other field of :class:`capacity.Settings` (``seed``, ``horizon_s``,
         ``quantile_level``, ...); for a :class:`Plan` also :func:`capacity.solver.plan`
         options (``n_draws``, ``occupied``, ``ports``). Every setting not changed is the one
         the plan was made with (``plan.settings``), so nothing is guessed.

@@ -24,6 +24,8 @@ EXPECTED_ALL = {
     # results and inputs
     "ProfileModel", "Profiles", "ServiceProfile", "ResourceProfile", "Machine", "Plan",
     "Plans", "ResourcePlan", "MixPlan", "FleetPlan",
+    # every plan and report setting, declared once
+    "Settings",
     # the exception tree
     "CapacityError", "ContainerGone", "DockerUnavailable", "InsufficientData",
     "InvalidParameter", "InvalidSamples", "NoContainers", "NotFittedError",

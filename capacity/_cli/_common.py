@@ -66,7 +66,7 @@ PERCENT = _Percent()
 
 
 def settings_options(*names: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Click options for these fields of :class:`capacity._settings.Settings`, built from the
+    """Click options for these fields of :class:`capacity.Settings`, built from the
     fields (flag, default, help), and one :class:`Settings` passed to the command as
     ``settings`` instead of the separate values.
 

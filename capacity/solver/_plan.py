@@ -67,7 +67,7 @@ and ``expected_utilisation_at_next`` (with the mean demand, at N and N + 1),
 ([lo, hi] or null), ``p_overload_at_next`` (N + 1), ``safe_count_interval`` ([lo, hi] or
 null), ``methods`` (per method: safe count or null), ``risk_curve`` ([[N, P(overload)], ...])),
 ``assumptions`` (list of str), ``meta``, ``settings`` (every setting the plan was made with,
-as given: :class:`capacity._settings.Settings`). Units are those of the resource column. A
+as given: :class:`capacity.Settings`). Units are those of the resource column. A
 new field is a minor change; removing or renaming one bumps ``schema_version``. See
 docs/plan-json.md.
 """
