@@ -122,6 +122,10 @@ def _report(
     from ..reporting._status import check_line
 
     notices: list[str] = []
+    # a spec is parsed before any collection (a typo fails fast); 'local' (the default) is
+    # built once the samples are in: it counts the disk space the running containers use as
+    # the machine's, since the plan counts it as theirs (as capacity.plan_all does)
+    machine = None if machine_spec in (None, "local") else resolve_machine(machine_spec)
     samples = host_usage = None
     if profiles_file is not None:
         profiles = Profiles.from_json(_readable(profiles_file, "--profiles"))
@@ -139,9 +143,8 @@ def _report(
             host_usage = _store_host_usage(store_path, since_s)
         profiles = fit_profiles(data)
         running = running_counts(samples)
-    # built once, as capacity.plan_all builds it: 'local' (the default) counts the disk space
-    # the running containers use as the machine's, since the plan counts it as theirs
-    machine = resolve_machine(machine_spec, samples)
+    if machine is None:
+        machine = resolve_machine(machine_spec, samples)
     plans = plan_all(profiles, machine, running=running, settings=settings)
     paths = write_report(plans, profiles, out_dir=out_dir, name=name, source=source,
                          notices=notices, samples=samples, host_usage=host_usage,
