@@ -26,6 +26,7 @@ This module imports nothing from the pipeline stages: the solver and the CLI imp
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
@@ -67,7 +68,7 @@ def _open_risk(v: Any) -> bool:
 
 
 def _is_number(v: Any) -> bool:
-    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+    return isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v)
 
 
 #: constraint name -> (text in the error, test)
@@ -77,7 +78,7 @@ _CHECKS: dict[str, tuple[str, Any]] = {
                      lambda v: v is None or _open_risk(v)),
     "method": (f"one of {METHODS}", lambda v: v in METHODS),
     "seed_or_none": ("an int >= 0, or None", lambda v: v is None or (
-        isinstance(v, int) and not isinstance(v, bool) and v >= 0)),
+        isinstance(v, numbers.Integral) and not isinstance(v, bool) and int(v) >= 0)),
     "duration_or_none": ("a duration > 0 seconds, or None",
                          lambda v: v is None or (_is_number(v) and v > 0)),
     "level_or_none": ("in (0, 1], or None", lambda v: v is None or (_is_number(v) and 0 < v <= 1)),
@@ -146,14 +147,14 @@ class Settings:
     def __post_init__(self) -> None:
         for f in fields(self):
             value = getattr(self, f.name)
-            if isinstance(value, int) and not isinstance(value, bool) and \
-                    f.metadata["check"] in ("risk", "risk_or_none", "duration_or_none",
-                                            "level_or_none", "share"):
-                object.__setattr__(self, f.name, float(value))
-                value = float(value)
             text, ok = _CHECKS[f.metadata["check"]]
             if not ok(value):
                 raise InvalidParameter(f.name, "plan", text, value)
+            # numpy scalars and ints become plain floats (ints for the seed): JSON-ready
+            if isinstance(value, numbers.Integral) and f.name == "seed":
+                object.__setattr__(self, f.name, int(value))
+            elif isinstance(value, numbers.Real) and not isinstance(value, bool):
+                object.__setattr__(self, f.name, float(value))
 
     @property
     def memory_epsilon(self) -> float:

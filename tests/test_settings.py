@@ -180,3 +180,12 @@ def test_plan_all_with_settings_and_one_change_keeps_the_rest(
     base = Settings(epsilon=0.05, method="gaussian")
     plans = capacity.plan_all(profiles, MACHINE, settings=base, method="peak")
     assert plans.settings == base.replace(method="peak")
+
+
+def test_numpy_numbers_are_settings_too() -> None:
+    import numpy as np
+
+    s = Settings(epsilon=np.float64(0.02), seed=np.int64(4), quantile_level=np.float32(0.5))
+    assert s == Settings(epsilon=0.02, seed=4, quantile_level=0.5)
+    assert type(s.epsilon) is float and type(s.seed) is int
+    json.dumps(s.to_dict())
