@@ -28,7 +28,7 @@ from ._profile import (
     ServiceProfile,
 )
 
-__all__ = ["ProfileModel"]
+__all__ = ["ProfileModel", "effective_window_s", "sampling_warnings"]
 
 # Which statistic of one replica's distribution the skeleton solver sizes with, per resource.
 _DEMAND_STATISTIC = {CPU: "p95"}
@@ -51,6 +51,25 @@ _MIN_TAIL_SAMPLES = 20
 
 #: a sample more than this many (median) intervals after the previous one starts a new run
 _GAP_FACTOR = 1.5
+
+#: narrowest centred moving average of the slow/fast split, in samples: ``window_s`` is widened
+#: to this many sampling intervals when it covers fewer (at 5-minute samples a 300 s window is
+#: one sample wide, so the "slow" part would be the whole series)
+MIN_WINDOW_SAMPLES = 5
+
+#: a slow share (``slow_var / (slow_var + fast_var)``) above this is a degenerate split: the
+#: plan then treats replicas as moving as one, which the profile says
+DEGENERATE_SLOW_SHARE = 0.99
+
+#: one cycle the history must cover for time-of-day effects to be seen, seconds
+DAY_S = 86_400.0
+
+#: share of a history's intervals off the median by more than 25 % (gaps excluded) above which
+#: the sampling is called irregular
+_IRREGULAR_SHARE = 0.10
+
+#: share of the span missing (gaps longer than ``_GAP_FACTOR`` intervals) above which it is said
+_GAP_SHARE = 0.05
 
 #: largest (bins x containers) matrix built for the replica correlation
 _MAX_ALIGN_CELLS = 20_000_000
@@ -519,6 +538,89 @@ def _prepare(samples: pd.DataFrame, containers: pd.DataFrame | None, group_by: s
     )
 
 
+# --------------------------------------------------------------------------- sampling
+
+
+def effective_window_s(window_s: float, step_s: float) -> float:
+    """The slow/fast split's window, seconds: ``window_s``, widened to at least
+    :data:`MIN_WINDOW_SAMPLES` sampling intervals of ``step_s`` seconds (unchanged when
+    ``step_s`` is 0 or unknown).
+
+    >>> effective_window_s(300.0, 300.0), effective_window_s(300.0, 1.0)
+    (1500.0, 300.0)
+    """
+    if not (step_s > 0 and math.isfinite(step_s)):
+        return float(window_s)
+    return float(max(window_s, MIN_WINDOW_SAMPLES * step_s))
+
+
+def sampling_warnings(
+    t_s: np.ndarray, series: np.ndarray, step_s: float, interval_s: np.ndarray | None = None
+) -> list[str]:
+    """What is wrong with a service's sampling, one sentence each (empty when regular).
+
+    Parameters
+    ----------
+    t_s : numpy.ndarray
+        Sample times, seconds, sorted within each series.
+    series : numpy.ndarray
+        Dense series (container) code of each sample, non-decreasing.
+    step_s : float
+        The median sampling interval, seconds.
+    interval_s : numpy.ndarray, optional
+        The declared ``interval_s`` of each sample (NaN: unknown).
+
+    Returns
+    -------
+    list of str
+        Gaps (samples missing over more than :data:`_GAP_SHARE` of the span), irregular
+        intervals (more than :data:`_IRREGULAR_SHARE` of them off the median by more than
+        25 %), and a sampling interval that changed mid-way (the median of the first and the
+        second half of the samples differ by more than 1.5 times).
+    """
+    out: list[str] = []
+    if step_s <= 0 or t_s.size < 3:
+        return out
+    same = series[1:] == series[:-1]
+    dt = np.diff(t_s)[same]
+    if dt.size < 2:
+        return out
+    # a changed interval: the median of each half of the intervals, in time order
+    order = np.argsort(t_s[1:][same], kind="stable")
+    halves = np.array_split(dt[order], 2)
+    m1, m2 = (float(np.median(h)) for h in halves)
+    declared = interval_s[~np.isnan(interval_s)] if interval_s is not None else np.zeros(0)
+    if declared.size and declared.min() > 0 and declared.max() > 1.5 * declared.min():
+        out.append(
+            f"the declared sampling interval changes from {declared.min():g} s to "
+            f"{declared.max():g} s: statistics mix two resolutions (bursts shorter than the "
+            "coarser one are not seen there); fit each period apart"
+        )
+    elif min(m1, m2) > 0 and max(m1, m2) > 1.5 * min(m1, m2):
+        out.append(
+            f"the sampling interval changed mid-way (median {m1:g} s, then {m2:g} s): "
+            "statistics mix two resolutions; fit each period apart"
+        )
+    gap = dt > _GAP_FACTOR * step_s
+    span = float(np.sum(dt))
+    missing = float(np.sum(dt[gap] - step_s))
+    if span > 0 and missing / span > _GAP_SHARE:
+        out.append(
+            f"{int(gap.sum())} gaps in the samples (longest {float(dt[gap].max()):g} s, "
+            f"{100 * missing / span:.0f} % of the span missing): demand during the gaps is "
+            "unknown"
+        )
+    regular = dt[~gap]
+    off = float(np.mean(np.abs(regular - step_s) > 0.25 * step_s)) if regular.size else 0.0
+    if off > _IRREGULAR_SHARE:
+        out.append(
+            f"irregular sampling: {100 * off:.0f} % of the intervals are off the median "
+            f"{step_s:g} s by more than 25 %; the slow/fast window and burst lengths are "
+            "counted in samples of the median"
+        )
+    return out
+
+
 # --------------------------------------------------------------------------- the estimator
 
 
@@ -540,7 +642,9 @@ class ProfileModel:
     min_span_s : float
         A shorter span than this makes its confidence ``"low"`` (default 3 h, as krr).
     window_s : float
-        Centred moving-average window of the slow component, seconds (default 300).
+        Centred moving-average window of the slow component, seconds (default 300). Widened to
+        :data:`MIN_WINDOW_SAMPLES` sampling intervals when it covers fewer (the profile's
+        ``window_s`` is the width used, e.g. 1,500 s at 5-minute samples).
     n_bins : int
         Histogram bins (default 200: the first from 0 to the smallest positive sample, then
         geometric up to the maximum).
@@ -860,9 +964,15 @@ class ProfileModel:
         else:
             tbin = np.zeros(n, dtype=np.int64)
 
-        # the slow component's centred window, in samples, truncated at each container's ends:
-        # rows lo .. hi1 - 1 (shared by every resource)
-        half = min(round(self.window_s / (2 * step)), n) if step > 0 else n
+        # the slow component's centred window, in samples (at least MIN_WINDOW_SAMPLES wide),
+        # truncated at each container's ends: rows lo .. hi1 - 1 (shared by every resource)
+        window_s = effective_window_s(self.window_s, step)
+        if window_s > self.window_s:
+            notes.append(
+                f"slow/fast window widened from {self.window_s:g} s to {window_s:g} s "
+                f"({MIN_WINDOW_SAMPLES} samples of {step:g} s)"
+            )
+        half = min(round(window_s / (2 * step)), n) if step > 0 else n
         first = np.searchsorted(series, np.arange(n_series), side="left")
         last = np.searchsorted(series, np.arange(n_series), side="right")
         rows = np.arange(n)
@@ -878,8 +988,19 @@ class ProfileModel:
             if not ok.any():
                 continue
             profiles[r] = self._fit_resource(
-                r, v, ok, series, n_series, linked, weights, tbin, step, levels, window
+                r, v, ok, series, n_series, linked, weights, tbin, step, levels, window,
+                window_s,
             )
+            rp = profiles[r]
+            if n_series == 1 and rp.var > 0 and (
+                rp.slow_var / max(rp.slow_var + rp.fast_var, 1e-300) > DEGENERATE_SLOW_SHARE
+            ):
+                share = rp.slow_var / (rp.slow_var + rp.fast_var)
+                warnings.append(
+                    f"{r}: degenerate slow/fast split (slow share {share:.4f} with a "
+                    f"{window_s:g} s window): replicas are planned as moving as one, the "
+                    "safe side but a low count; a longer or finer-sampled history splits it"
+                )
             g = cgrid[ok]
             sums = np.bincount(g, weights=v[ok])
             counts = np.bincount(g)
@@ -891,6 +1012,12 @@ class ProfileModel:
         rc = _corr_mapping(_pairwise_corr(mat), present)
 
         count = max((p.count for p in profiles.values()), default=0)
+        warnings += sampling_warnings(t, series, step, interval)
+        if 0 < span_s < DAY_S:
+            notes.append(
+                f"history of {span_s / 3600:.3g} h, shorter than one day: the daily cycle is "
+                "not covered, so a busier time of day than the one recorded is not planned for"
+            )
         if not profiles:
             warnings.append("no value in any resource column: nothing to profile")
         if count == 1:
@@ -939,6 +1066,7 @@ class ProfileModel:
         step: float,
         levels: list[float],
         window: tuple[np.ndarray, np.ndarray],
+        window_s: float,
     ) -> ResourceProfile:
         x = v[ok]
         n = x.size
@@ -1003,7 +1131,7 @@ class ProfileModel:
             replica_spread=spread,
             slow_var=slow_var,
             fast_var=fast_var,
-            window_s=float(self.window_s),
+            window_s=float(window_s),
             replica_correlation=replica_corr,
             quantile_ci=ci,
             ci_level=float(self.ci_level),
@@ -1057,7 +1185,8 @@ class ProfileModel:
     ) -> tuple[float, float]:
         """Variance of a centred moving average (per container) and the rest of the variance.
 
-        Index based: the window is ``window_s / interval`` samples, truncated at each
+        Index based: the window is ``window_s / interval`` samples (at least
+        :data:`MIN_WINDOW_SAMPLES`), truncated at each
         container's first and last sample (a container shorter than the window gets its mean).
         """
         lo, hi1 = window

@@ -49,6 +49,7 @@ from scipy import stats
 
 from .._columns import CPU, MEMORY
 from .._errors import CapacityError
+from ..model._fit import DEGENERATE_SLOW_SHARE, MIN_WINDOW_SAMPLES
 
 __all__ = ["MIN_TRACE_POINTS", "ReplicaDemand", "Simulator", "clopper_pearson", "replica_demand"]
 
@@ -214,6 +215,9 @@ def replica_demand(
             f"one replica recorded: slow component (moving average over {window_s:g} s) "
             "shared by all replicas, fast residual independent"
         )
+        if var > 0 and cov / var > DEGENERATE_SLOW_SHARE:
+            note += (f"; degenerate split (slow share {cov / var:.4f}): replicas planned as "
+                     "moving as one")
         mode = "slow"
     else:
         cov, note = var, "replica co-movement unknown: replicas assumed perfectly correlated"
@@ -239,7 +243,8 @@ def replica_demand(
             "recording to use the empirical method"
         )
     elif mode == "slow":
-        window = max(1, round(window_s / step)) if step > 0 else trace.size
+        # at least MIN_WINDOW_SAMPLES trace points wide: a one-point average is the trace itself
+        window = max(MIN_WINDOW_SAMPLES, round(window_s / step)) if step > 0 else trace.size
         slow = _moving_average(trace, window)
         own = _scaled(trace - slow, max(var - cov, 0.0))
         shared = _scaled(slow, cov)

@@ -895,6 +895,9 @@ def _assemble(
     if ports:
         assumptions.append(f"fixed host port(s) {list(ports)}: one replica per host")
     assumptions += [f"profile warning: {w}" for w in getattr(sp, "warnings", ())]
+    # what the history does not cover and how the split was widened (model notes)
+    assumptions += [f"profile note: {n}" for n in getattr(sp, "notes", ())
+                    if "daily cycle" in n or "window widened" in n]
     if sp.cpu_limit_cores or sp.memory_limit_bytes:
         assumptions.append("demand capped at the declared limits (a replica cannot use more)")
     return Plan(
