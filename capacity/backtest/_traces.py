@@ -21,7 +21,7 @@ import pandas as pd
 from .._columns import CPU, MEMORY, RESOURCES, SAMPLE_COLUMNS
 from .._errors import InvalidSamples
 
-__all__ = ["GCD_STEP_S", "load_alibaba_containers", "load_gcd_vms"]
+__all__ = ["GCD_STEP_S", "load_alibaba_containers", "load_alibaba_machines", "load_gcd_vms"]
 
 #: step of the GCD VM series, seconds (SOURCE.txt: 288 points per 24 h)
 GCD_STEP_S = 300.0
@@ -138,6 +138,55 @@ def load_alibaba_containers(
         MEMORY: raw["mem"].to_numpy(dtype=float) / 100.0 * machine_memory_bytes,
     })
     return _finish(df, service, interval_s)
+
+
+def load_alibaba_machines(
+    path: str | Path,
+    *,
+    machine_cores: float = 96.0,
+    machine_memory_bytes: float = 512 * 2**30,
+    machines: Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """alibaba2018 ``machine_usage.csv`` (no header: machine_id, time_stamp, cpu_util_percent,
+    mem_util_percent, ...): each machine is one service with one replica (its own history).
+
+    Parameters
+    ----------
+    path : path
+        The CSV in the trace's original format.
+    machine_cores, machine_memory_bytes : float
+        What 100 % means (the trace gives utilisation only; assumptions, stated in results).
+    machines : sequence of str, optional
+        Keep only these machines.
+
+    Notes
+    -----
+    ``time_stamp`` is seconds from the trace's start; sampling is irregular (median about
+    60 s, with gaps): the profile says so. Rows with a utilisation outside 0..100 are
+    dropped (the trace's invalid markers).
+    """
+    raw = pd.read_csv(path, header=None, usecols=[0, 1, 2, 3],
+                      names=["machine_id", "time_stamp", "cpu", "mem"])
+    if raw.empty or not pd.api.types.is_numeric_dtype(raw["time_stamp"]):
+        raise InvalidSamples(f"{path}: not an alibaba2018 machine_usage.csv (machine_id, "
+                             "time_stamp, cpu_util_percent, mem_util_percent, ...)",
+                             column="time_stamp", value=str(path))
+    if machines is not None:
+        raw = raw[raw["machine_id"].isin(list(machines))]
+    raw = raw.dropna(subset=["cpu", "mem"])
+    raw = raw[raw["cpu"].between(0, 100) & raw["mem"].between(0, 100)]
+    df = pd.DataFrame({
+        "time": _EPOCH + pd.to_timedelta(raw["time_stamp"].to_numpy(dtype=float), unit="s"),
+        "container_id": raw["machine_id"].astype(str).to_numpy(),
+        CPU: raw["cpu"].to_numpy(dtype=float) / 100.0 * machine_cores,
+        MEMORY: raw["mem"].to_numpy(dtype=float) / 100.0 * machine_memory_bytes,
+    })
+    df = df.sort_values(["container_id", "time"])
+    interval = df.groupby("container_id")["time"].diff().dt.total_seconds()
+    out = _finish(df, "alibaba-machine", float(interval.median()))
+    out["service"] = out["container_id"]
+    out["interval_s"] = np.nan  # irregular: the profile measures it
+    return out
 
 
 def _finish(df: pd.DataFrame, service: str, interval_s: float) -> pd.DataFrame:
