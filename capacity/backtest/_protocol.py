@@ -90,6 +90,7 @@ class ShiftBacktest:
     binding: str = ""
     missing_instants: int = 0
     warnings: tuple[str, ...] = ()
+    drift: Mapping[str, float] = field(default_factory=dict)
 
     def unsafe(self, method: str) -> bool | None:
         n = self.predictions.get(method)
@@ -107,6 +108,7 @@ class ShiftBacktest:
             "step_s": self.step_s, "capacity": dict(self.capacity), "truth": self.truth,
             "binding": self.binding, "predictions": dict(self.predictions),
             "reasons": dict(self.reasons), "missing_instants": self.missing_instants,
+            "drift": dict(self.drift),
             "warnings": list(self.warnings),
         }
 
@@ -236,6 +238,7 @@ def shift_backtest(
     model: ProfileModel | None = None,
     seed: int = 0,
     max_count: int = 100_000,
+    valid_for_s: float | str | None = "test",
 ) -> ShiftBacktest:
     """Backtest one one-replica service by the day-shift protocol (module docstring).
 
@@ -258,6 +261,9 @@ def shift_backtest(
         Solver methods scored (the recipes ``krr`` and ``vpa`` always are).
     max_count : int
         Largest truth searched.
+    valid_for_s : float, "test" or None
+        The plans' horizon (``plan(valid_for_s=...)``): ``"test"`` (default) the test window's
+        length, which is what the plan must hold over; None: no drift.
 
     Raises
     ------
@@ -266,6 +272,9 @@ def shift_backtest(
     InsufficientData
         Fewer than :data:`MIN_DAYS` whole days, or no resource with a positive training mean.
     """
+    if isinstance(valid_for_s, str) and valid_for_s != "test":
+        raise InvalidParameter("valid_for_s", "shift_backtest", '"test", seconds or None',
+                               valid_for_s)
     names = sorted(samples["service"].astype(str).unique())
     if service is None:
         if len(names) != 1:
@@ -330,15 +339,16 @@ def shift_backtest(
                       capacity=capacity, cpu_saturation=1.0)
     model = model or ProfileModel()
     profiles = model.fit(train).profiles_
+    horizon = test_days * DAY_S if isinstance(valid_for_s, str) else valid_for_s
     p = plan(profiles, machine, service=service, epsilon=epsilon, method=DEFAULT_METHOD,
-             rng=np.random.default_rng(seed))
+             rng=np.random.default_rng(seed), valid_for_s=horizon)
     predictions: dict[str, int | None] = {}
     reasons: dict[str, str] = {}
-    for m in methods:
-        entry = p.methods.get(m, {})
-        predictions[m] = entry.get("safe_count")
-        if predictions[m] is None:
-            reasons[m] = str(entry.get("reason") or p.reason or "undefined")
+    for meth in methods:
+        entry = p.methods.get(meth, {})
+        predictions[meth] = entry.get("safe_count")
+        if predictions[meth] is None:
+            reasons[meth] = str(entry.get("reason") or p.reason or "undefined")
     for name, recipe in RECIPES.items():
         predictions[name], why = _recipe_count(train, resources, capacity, recipe)
         if why:
@@ -348,6 +358,7 @@ def shift_backtest(
         service=service, train_days=train_days, test_days=test_days, step_s=step_s,
         capacity=capacity, truth=truth, predictions=predictions, reasons=reasons,
         binding=str(p.binding_resource or ""), missing_instants=missing,
+        drift={r: float(v["factor"]) for r, v in p.meta.get("drift", {}).items()},
         warnings=tuple(getattr(sp, "warnings", ())),
     )
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Self
 
@@ -28,7 +28,7 @@ from ._profile import (
     ServiceProfile,
 )
 
-__all__ = ["ProfileModel", "effective_window_s", "sampling_warnings"]
+__all__ = ["ProfileModel", "daily_levels", "effective_window_s", "sampling_warnings"]
 
 # Which statistic of one replica's distribution the skeleton solver sizes with, per resource.
 _DEMAND_STATISTIC = {CPU: "p95"}
@@ -621,6 +621,30 @@ def sampling_warnings(
     return out
 
 
+def daily_levels(t_s: np.ndarray, v: np.ndarray, step_s: float) -> tuple[float | None, ...]:
+    """Mean of ``v`` over each whole day (86,400 s) counted back from the end of the history
+    (the last sample covers ``step_s``), oldest first; None for a day holding fewer than a
+    tenth of its expected samples (all replicas' samples count). Empty under one whole day.
+
+    >>> daily_levels(np.arange(48) * 3600.0, np.r_[np.ones(24), 3 * np.ones(24)], 3600.0)
+    (1.0, 3.0)
+    """
+    if t_s.size == 0 or not step_s > 0:
+        return ()
+    end = float(t_s.max()) + step_s
+    days = int((end - float(t_s.min())) // DAY_S)
+    if days < 1:
+        return ()
+    # 0: the last day (a sample at the start of a day belongs to it: half a step of slack)
+    k = np.floor((end - 0.5 * step_s - t_s) / DAY_S).astype(np.int64)
+    keep = k < days
+    sums = np.bincount(k[keep], weights=v[keep], minlength=days)
+    counts = np.bincount(k[keep], minlength=days)
+    enough = counts >= 0.1 * (DAY_S / step_s)
+    out = [float(sums[i] / counts[i]) if enough[i] and counts[i] else None for i in range(days)]
+    return tuple(reversed(out))
+
+
 # --------------------------------------------------------------------------- the estimator
 
 
@@ -991,7 +1015,9 @@ class ProfileModel:
                 r, v, ok, series, n_series, linked, weights, tbin, step, levels, window,
                 window_s,
             )
-            rp = profiles[r]
+            rp = profiles[r] = replace(
+                profiles[r], daily_levels=daily_levels(t[ok], v[ok], step)
+            )
             if n_series == 1 and rp.var > 0 and (
                 rp.slow_var / max(rp.slow_var + rp.fast_var, 1e-300) > DEGENERATE_SLOW_SHARE
             ):

@@ -279,6 +279,11 @@ class ResourceProfile:
         busy at 0.5 core a third of the time each, never together, average to at most 0.25).
         Trap: a block drawn across the end of one replica runs into the next replica's start.
         Empty in profiles of schema version 2 (the solver then uses ``trace``).
+    daily_levels : tuple of float or None
+        Mean demand of each whole day (86,400 s) counted back from the end of the history,
+        oldest first; None for a day with fewer than a tenth of its expected samples. Empty
+        when the history covers less than one whole day (and in older profiles). The solver
+        measures drift from it (:mod:`capacity.solver._drift`).
     """
 
     resource: str
@@ -309,6 +314,7 @@ class ResourceProfile:
     trace: tuple[float, ...] = ()
     trace_interval_s: float = 0.0
     replica_trace: tuple[float, ...] = ()
+    daily_levels: tuple[float | None, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.quantiles:
@@ -374,6 +380,7 @@ class ResourceProfile:
         d["quantile_ci"] = {k: list(v) for k, v in self.quantile_ci.items()}
         d["trace"] = list(self.trace)
         d["replica_trace"] = list(self.replica_trace)
+        d["daily_levels"] = list(self.daily_levels)
         return d
 
     @classmethod
@@ -387,6 +394,7 @@ class ResourceProfile:
         d["quantile_ci"] = {k: _ci_from_json(v) for k, v in d.get("quantile_ci", {}).items()}
         d["trace"] = tuple(d.get("trace", ()))
         d["replica_trace"] = tuple(d.get("replica_trace", ()))
+        d["daily_levels"] = tuple(d.get("daily_levels", ()))
         return cls(**d)
 
 
