@@ -405,17 +405,38 @@ class ResourceModel:
                 return None, why, None
             if per <= 0:
                 return None, "no measurable demand: does not limit the count", None
-            return _cap(math.floor(usable / per * (1 + _FIT_RTOL))), "", None
+            n = _cap(math.floor(usable / per * (1 + _FIT_RTOL)))
+            return (n, "", None) if n is not None else self._unbounded(usable)
         if d.mean <= 0 and d.var <= 0:
             return None, "no measurable demand: does not limit the count", None
         if method == "gaussian":
             n = self._gaussian_count(usable)
-            return n, ("unbounded: demand too small to limit the count" if n is None else ""), None
+            return (n, "", None) if n is not None else self._unbounded(usable)
         if method == "empirical":
             if self.sim is None:
                 return None, d.trace_note or "no trace", None
-            return self._empirical_safe(usable)
+            n, why, interval = self._empirical_safe(usable)
+            return (n, why, interval) if n is not None else self._unbounded(usable)
         raise InvalidParameter("method", "plan", f"one of {METHODS}", method)
+
+    def _unbounded(self, usable: float) -> tuple[int, str, None]:
+        """A number for a near-idle replica whose risk search passed :data:`_MAX_COUNT`
+        (issue 13, cause 4): the count with every replica at its peak at once (a safe lower
+        bound) when that is within the search, else :data:`_MAX_COUNT` itself. The machine's
+        structural limits (PIDs, addresses, per-container host cost) are not modelled here:
+        they bound such a count first, and the reason says so."""
+        d = self.demand
+        peak = min(d.peak, d.limit) if d.limit is not None else d.peak
+        if peak > 0 and usable / peak <= _MAX_COUNT:
+            return (math.floor(usable / peak * (1 + _FIT_RTOL)),
+                    "demand too small for the risk model to limit the count: every replica at "
+                    "its peak at once is given (a safe lower bound); the machine's structural "
+                    "limits (PIDs, addresses, per-container cost) are not modelled and may bind "
+                    "first", None)
+        return (_MAX_COUNT,
+                f"demand too small to limit the count below {_MAX_COUNT:,}: capped there; the "
+                "machine's structural limits (PIDs, addresses, per-container cost) are not "
+                "modelled and bind first", None)
 
     def _gaussian_count(self, usable: float) -> int | None:
         """Largest n with ``n mu + z sqrt(n var + n (n - 1) cov) <= usable``.
