@@ -61,12 +61,12 @@ def _hots_long(path: Path, tick_s: float) -> pd.DataFrame:
     return df
 
 
-def runs(traces: Path) -> list[dict[str, Any]]:
+def runs(traces: Path, *, drift: bool = True) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
 
     def add(name: str, samples: pd.DataFrame, note: str, **kw: Any) -> None:
         t = time.monotonic()
-        f = fleet_shift_backtest(samples, **kw)
+        f = fleet_shift_backtest(samples, valid_for_s="test" if drift else None, **kw)
         out.append({"trace": name, "note": note, "seconds": round(time.monotonic() - t, 1),
                     "summary": f.summary(), "skipped": len(f.skipped),
                     "skipped_example": next(iter(f.skipped.values()), ""),
@@ -102,8 +102,8 @@ def runs(traces: Path) -> list[dict[str, Any]]:
     return out
 
 
-def markdown(rows: list[dict[str, Any]], cmd: str, before: list[dict[str, Any]] | None,
-             before_name: str) -> str:
+def markdown(rows: list[dict[str, Any]], cmd: str,
+             before: dict[str, list[dict[str, Any]]]) -> str:
     out = [SECTION, "",
            f"Command: `{cmd}`. Protocol: {rows[0]['protocol'] if rows else '-'}. Solver "
            "methods plan one replica's profile (fitted on the training days, default "
@@ -111,7 +111,7 @@ def markdown(rows: list[dict[str, Any]], cmd: str, before: list[dict[str, Any]] 
            f"`{DEFAULT_METHOD}`. Target: default <= {TARGET_UNSAFE:.0%} unsafe and >= "
            f"{TARGET_PACKING:.0%} packing on each trace. Raw: benchmarks/accuracy/"
            "results-traces.json.", ""]
-    prev = {r["trace"]: r for r in before or []}
+    prev = {name: {r["trace"]: r for r in rs} for name, rs in before.items()}
     for r in rows:
         out += [f"### {r['trace']}", "",
                 f"{r['note']}. Scored {max(v['scored'] for v in r['summary'].values())}, "
@@ -119,8 +119,9 @@ def markdown(rows: list[dict[str, Any]], cmd: str, before: list[dict[str, Any]] 
                                               if r['skipped'] else "") + ".", ""]
         head = "| method | scored | undefined | unsafe | packing when safe |"
         sep = "| --- | ---: | ---: | ---: | ---: |"
-        if r["trace"] in prev:
-            head += f" unsafe ({before_name}) | packing ({before_name}) |"
+        olds = [(n, p[r["trace"]]) for n, p in prev.items() if r["trace"] in p]
+        for n, _ in olds:
+            head += f" unsafe ({n}) | packing ({n}) |"
             sep += " ---: | ---: |"
         out += [head, sep]
         for m, v in r["summary"].items():
@@ -130,15 +131,28 @@ def markdown(rows: list[dict[str, Any]], cmd: str, before: list[dict[str, Any]] 
             cells = [label, str(v["scored"]), str(v["undefined"]),
                      "-" if v["unsafe"] is None else f"{v['unsafe']:.1%}",
                      "-" if v["packing"] is None else f"{v['packing']:.0%}"]
-            if r["trace"] in prev:
-                b = prev[r["trace"]]["summary"].get(m, {})
+            for _, old in olds:
+                b = old["summary"].get(m, {})
                 cells += ["-" if b.get("unsafe") is None else f"{b['unsafe']:.1%}",
                           "-" if b.get("packing") is None else f"{b['packing']:.0%}"]
             out.append("| " + " | ".join(cells) + " |")
+        by_days: dict[bool, list[bool]] = {True: [], False: []}
+        for sv in r["services"]:
+            n = sv["predictions"].get(DEFAULT_METHOD)
+            if n is not None:
+                by_days[sv["train_days"] >= 2].append(n > sv["truth"])
+        if by_days[False]:
+            out += ["", "Default method by training length (drift is measured from two whole "
+                    f"days): >= 2 days {np.mean(by_days[True]):.1%} unsafe of "
+                    f"{len(by_days[True])}; 1 day {np.mean(by_days[False]):.1%} unsafe of "
+                    f"{len(by_days[False])}."]
         d = r["summary"][DEFAULT_METHOD]
         met = (d["unsafe"] is not None and d["unsafe"] <= TARGET_UNSAFE
                and (d["packing"] or 0) >= TARGET_PACKING)
         out += ["", f"Target {'met' if met else '**not met**'} by the default method.", ""]
+    notes = HERE / "TRACES.md"
+    if notes.exists():
+        out += [notes.read_text().strip(), ""]
     out += ["alibaba2018-hots-10n container_usage.csv (51 ticks, tick undocumented) is far "
             "shorter than two days: the day-shift protocol cannot run on it; the split "
             "backtest (`capacity backtest --alibaba ... --machine ...`) is what it allows."]
@@ -161,23 +175,24 @@ def main() -> int:
     ap.add_argument("--traces", type=Path, default=ROOT.parent / "shared" / "data" / "traces",
                     help="the traces folder (default ../shared/data/traces from the repo)")
     ap.add_argument("--save", default=None, help="also keep this run as results-traces-NAME")
-    ap.add_argument("--compare", default=None,
-                    help="show beside a run kept with --save NAME (e.g. before a change)")
+    ap.add_argument("--compare", action="append", default=[],
+                    help="show beside a run kept with --save NAME (repeatable)")
+    ap.add_argument("--no-drift", action="store_true",
+                    help="plan without drift (valid_for_s None): the 'before drift' column")
     ap.add_argument("--no-write", action="store_true", help="do not touch RESULTS.md")
     args = ap.parse_args()
     if not args.traces.exists():
         ap.error(f"--traces: {args.traces} does not exist (give the traces folder)")
-    rows = runs(args.traces)
+    rows = runs(args.traces, drift=not args.no_drift)
     payload = json.dumps(rows, indent=1, default=str)
     (HERE / "results-traces.json").write_text(payload)
     if args.save:
         (HERE / f"results-traces-{args.save}.json").write_text(payload)
-    before = None
-    if args.compare:
-        before = json.loads((HERE / f"results-traces-{args.compare}.json").read_text())
-    cmd = "python benchmarks/accuracy/traces.py --traces /work/shared/data/traces" + (
-        f" --compare {args.compare}" if args.compare else "")
-    text = markdown(rows, cmd, before, args.compare or "")
+    before = {name: json.loads((HERE / f"results-traces-{name}.json").read_text())
+              for name in args.compare}
+    cmd = "python benchmarks/accuracy/traces.py --traces /work/shared/data/traces" + "".join(
+        f" --compare {n}" for n in args.compare)
+    text = markdown(rows, cmd, before)
     print(text)
     if not args.no_write:
         write_section(text)

@@ -624,7 +624,7 @@ def sampling_warnings(
 def daily_levels(t_s: np.ndarray, v: np.ndarray, step_s: float) -> tuple[float | None, ...]:
     """Mean of ``v`` over each whole day (86,400 s) counted back from the end of the history
     (the last sample covers ``step_s``), oldest first; None for a day holding fewer than a
-    tenth of its expected samples (all replicas' samples count). Empty under one whole day.
+    tenth of the samples of the median day. Empty under one whole day.
 
     >>> daily_levels(np.arange(48) * 3600.0, np.r_[np.ones(24), 3 * np.ones(24)], 3600.0)
     (1.0, 3.0)
@@ -632,7 +632,8 @@ def daily_levels(t_s: np.ndarray, v: np.ndarray, step_s: float) -> tuple[float |
     if t_s.size == 0 or not step_s > 0:
         return ()
     end = float(t_s.max()) + step_s
-    days = int((end - float(t_s.min())) // DAY_S)
+    # a day short by under 1 % (a late first sample) is still whole
+    days = int((end - float(t_s.min())) / DAY_S + 0.01)
     if days < 1:
         return ()
     # 0: the last day (a sample at the start of a day belongs to it: half a step of slack)
@@ -640,7 +641,10 @@ def daily_levels(t_s: np.ndarray, v: np.ndarray, step_s: float) -> tuple[float |
     keep = k < days
     sums = np.bincount(k[keep], weights=v[keep], minlength=days)
     counts = np.bincount(k[keep], minlength=days)
-    enough = counts >= 0.1 * (DAY_S / step_s)
+    # relative to the other days, not to the median interval: irregular sampling (bursts of
+    # short intervals) makes the median interval promise far more samples than any day holds
+    seen = counts[counts > 0]
+    enough = counts >= 0.1 * float(np.median(seen)) if seen.size else counts > 0
     out = [float(sums[i] / counts[i]) if enough[i] and counts[i] else None for i in range(days)]
     return tuple(reversed(out))
 

@@ -281,7 +281,7 @@ class ResourceProfile:
         Empty in profiles of schema version 2 (the solver then uses ``trace``).
     daily_levels : tuple of float or None
         Mean demand of each whole day (86,400 s) counted back from the end of the history,
-        oldest first; None for a day with fewer than a tenth of its expected samples. Empty
+        oldest first; None for a day with fewer than a tenth of the median day's samples. Empty
         when the history covers less than one whole day (and in older profiles). The solver
         measures drift from it (:mod:`capacity.solver._drift`).
     """
