@@ -34,6 +34,7 @@ from capacity._columns import CPU, SAMPLE_COLUMNS  # noqa: E402
 from capacity.backtest import (  # noqa: E402
     fleet_shift_backtest,
     load_alibaba_machines,
+    load_azure_cpu,
     load_gcd_vms,
 )
 from capacity.solver._plan import DEFAULT_METHOD  # noqa: E402
@@ -98,6 +99,12 @@ def runs(traces: Path, *, drift: bool = True) -> list[dict[str, Any]]:
         add("alibaba2018-hots-10n node_usage_long, ASSUMING a 300 s tick", _hots_long(hl, 300.0),
             "the tick is not documented; 2,015 ticks would be 7 days at 300 s (an assumption, "
             "not a fact); CPU only")
+    az = ROOT / "tests" / "data" / "traces" / "azure-v1-cpu" / "cpu_avg.csv.gz"
+    if az.exists():  # shipped in the repo (not in ../shared): 27.8 days, see its SOURCE.txt
+        add("azure-v1-cpu excerpt in the repo (16 VMs, 13 train / 14 test days)",
+            load_azure_cpu(az),
+            "one VM = one replica; 5-minute average CPU, CPU only; the one trace here long "
+            "enough for two weeks of training", train_days=13)
     # container_usage.csv (51 ticks) is far shorter than two days: the protocol cannot run
     return out
 

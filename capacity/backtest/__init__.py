@@ -6,7 +6,13 @@ trace loaded by :func:`load_gcd_vms` / :func:`load_alibaba_containers`).
 
 from ._backtest import BACKTEST_SCHEMA_VERSION, BacktestResult, MethodBacktest, backtest
 from ._protocol import FleetShiftBacktest, ShiftBacktest, fleet_shift_backtest, shift_backtest
-from ._traces import GCD_STEP_S, load_alibaba_containers, load_alibaba_machines, load_gcd_vms
+from ._traces import (
+    GCD_STEP_S,
+    load_alibaba_containers,
+    load_alibaba_machines,
+    load_azure_cpu,
+    load_gcd_vms,
+)
 
 __all__ = [
     "BACKTEST_SCHEMA_VERSION",
@@ -19,6 +25,7 @@ __all__ = [
     "fleet_shift_backtest",
     "load_alibaba_containers",
     "load_alibaba_machines",
+    "load_azure_cpu",
     "load_gcd_vms",
     "shift_backtest",
 ]

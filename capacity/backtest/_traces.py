@@ -21,7 +21,13 @@ import pandas as pd
 from .._columns import CPU, MEMORY, RESOURCES, SAMPLE_COLUMNS
 from .._errors import InvalidSamples
 
-__all__ = ["GCD_STEP_S", "load_alibaba_containers", "load_alibaba_machines", "load_gcd_vms"]
+__all__ = [
+    "GCD_STEP_S",
+    "load_alibaba_containers",
+    "load_alibaba_machines",
+    "load_azure_cpu",
+    "load_gcd_vms",
+]
 
 #: step of the GCD VM series, seconds (SOURCE.txt: 288 points per 24 h)
 GCD_STEP_S = 300.0
@@ -186,6 +192,33 @@ def load_alibaba_machines(
     out = _finish(df, "alibaba-machine", float(interval.median()))
     out["service"] = out["container_id"]
     out["interval_s"] = np.nan  # irregular: the profile measures it
+    return out
+
+
+def load_azure_cpu(path: str | Path, *, vm_cores: float = 1.0) -> pd.DataFrame:
+    """The Azure Public Dataset V1 excerpt (``tests/data/traces/azure-v1-cpu/cpu_avg.csv.gz``):
+    each VM one one-replica service, CPU only.
+
+    Parameters
+    ----------
+    path : path
+        The wide CSV (``time_s`` then one column of CPU % per VM).
+    vm_cores : float
+        What 100 % means, in cores (the excerpt does not give the VM's size; an assumption).
+    """
+    raw = pd.read_csv(path)
+    if "time_s" not in raw.columns or raw.shape[1] < 2:
+        raise InvalidSamples(f"{path}: not a wide Azure CPU excerpt (time_s, then one column "
+                             "per VM)", column="time_s", value=str(path))
+    long = raw.melt(id_vars="time_s", var_name="container_id", value_name="pct")
+    df = pd.DataFrame({
+        "time": _EPOCH + pd.to_timedelta(long["time_s"].to_numpy(dtype=float), unit="s"),
+        "container_id": long["container_id"].astype(str).to_numpy(),
+        CPU: long["pct"].to_numpy(dtype=float) / 100.0 * vm_cores,
+    })
+    step = float(np.median(np.diff(np.sort(raw["time_s"].to_numpy(dtype=float)))))
+    out = _finish(df, "azure-vm", step)
+    out["service"] = out["container_id"]
     return out
 
 

@@ -1009,6 +1009,20 @@ class ProfileModel:
             np.minimum(rows + half + 1, last[series]),
         )
 
+        # the time-of-day slot of each sample, when the history covers two whole days at an
+        # interval that divides a day (within 1 %): replicas share their time of day
+        tod_slot: np.ndarray | None = None
+        per_day = round(DAY_S / step) if step > 0 else 0
+        if (per_day >= 2 and abs(per_day * step - DAY_S) <= 0.01 * DAY_S
+                and span_s + step >= 2 * DAY_S * 0.99):
+            tod_slot = (tbin % per_day).astype(np.int64)
+        elif span_s >= DAY_S:
+            notes.append(
+                f"time of day not modelled: the sampling interval {step:g} s does not divide "
+                "a day" if per_day >= 2 else "time of day not modelled: no sampling interval")
+        else:
+            notes.append("time of day not modelled: under two whole days of history")
+
         profiles: dict[str, ResourceProfile] = {}
         minute: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         for r, v in values.items():
@@ -1017,7 +1031,7 @@ class ProfileModel:
                 continue
             profiles[r] = self._fit_resource(
                 r, v, ok, series, n_series, linked, weights, tbin, step, levels, window,
-                window_s,
+                window_s, tod_slot,
             )
             rp = profiles[r] = replace(
                 profiles[r], daily_levels=daily_levels(t[ok], v[ok], step)
@@ -1097,6 +1111,7 @@ class ProfileModel:
         levels: list[float],
         window: tuple[np.ndarray, np.ndarray],
         window_s: float,
+        tod_slot: np.ndarray | None = None,
     ) -> ResourceProfile:
         x = v[ok]
         n = x.size
@@ -1123,7 +1138,8 @@ class ProfileModel:
 
         burst = self._burst(v, ok, dev_full, linked, step, p90)
 
-        slow_var, fast_var = self._slow_fast(v, dev_full, ok, series, window, csum, ccount)
+        slow_var, fast_var = self._slow_fast(v, dev_full, ok, series, window, csum, ccount,
+                                             tod_slot)
 
         # quantile confidence intervals from order statistics, at the effective sample size
         ci = self._quantile_ci(s, v, ok, linked)
@@ -1162,6 +1178,7 @@ class ProfileModel:
             slow_var=slow_var,
             fast_var=fast_var,
             window_s=float(window_s),
+            time_of_day_s=DAY_S if tod_slot is not None else 0.0,
             replica_correlation=replica_corr,
             quantile_ci=ci,
             ci_level=float(self.ci_level),
@@ -1212,21 +1229,32 @@ class ProfileModel:
         window: tuple[np.ndarray, np.ndarray],
         csum: np.ndarray,
         ccount: np.ndarray,
+        tod_slot: np.ndarray | None = None,
     ) -> tuple[float, float]:
-        """Variance of a centred moving average (per container) and the rest of the variance.
+        """Variance of the slow component and the rest of the variance.
 
-        Index based: the window is ``window_s / interval`` samples (at least
-        :data:`MIN_WINDOW_SAMPLES`), truncated at each
-        container's first and last sample (a container shorter than the window gets its mean).
+        The slow component is the time-of-day profile (the mean deviation at each slot of the
+        day, over every day and replica; only with ``tod_slot``, i.e. two whole days or more)
+        plus a centred moving average of what the profile leaves. Index based: the window is
+        ``window_s / interval`` samples (at least :data:`MIN_WINDOW_SAMPLES`), truncated at
+        each container's first and last sample (a container shorter than the window gets its
+        mean). Without the profile a spike that recurs at one time every day is averaged
+        into the fast part, as if replicas hit it at different times.
         """
         lo, hi1 = window
-        d0 = np.where(ok, dev, 0.0)
+        base = np.zeros(v.size)
+        if tod_slot is not None:
+            slots = int(tod_slot.max()) + 1
+            tsum = np.bincount(tod_slot[ok], weights=dev[ok], minlength=slots)
+            tcount = np.bincount(tod_slot[ok], minlength=slots)
+            base = np.where(ok, (tsum / np.maximum(tcount, 1))[tod_slot], 0.0)
+        d0 = np.where(ok, dev - base, 0.0)
         cs = np.concatenate(([0.0], np.cumsum(d0)))
         cc = np.concatenate(([0], np.cumsum(ok)))
         wsum = cs[hi1] - cs[lo]
         wcount = cc[hi1] - cc[lo]
         cmean = csum / np.maximum(ccount, 1)
-        slow = (cmean[series] + wsum / np.maximum(wcount, 1))[ok]
+        slow = (cmean[series] + base + wsum / np.maximum(wcount, 1))[ok]
         slow_var = float(slow.var())
         # the residual's variance plus twice its covariance with the slow part (a moving
         # average is not an orthogonal split), so that slow_var + fast_var is the variance

@@ -251,6 +251,10 @@ class ResourceProfile:
         the slow part and not the fast one.
     window_s : float
         The moving-average window used for ``slow_var``, seconds.
+    time_of_day_s : float
+        86,400 when the slow component includes the time-of-day profile (the history covers
+        two whole days at an interval that divides a day): a load that recurs at one time of
+        day is shared by replicas. 0 when it does not (older profiles, shorter histories).
     replica_correlation : float or None
         Mean pairwise Pearson correlation between replicas sampled in the same interval (on
         the service's sampling grid); None when only one replica was seen or no two replicas
@@ -308,6 +312,7 @@ class ResourceProfile:
     slow_var: float = 0.0
     fast_var: float = 0.0
     window_s: float = 300.0
+    time_of_day_s: float = 0.0
     replica_correlation: float | None = None
     quantile_ci: Mapping[str, tuple[float, float | None]] = field(default_factory=dict)
     ci_level: float = 0.95
