@@ -154,3 +154,12 @@ def test_time_of_day_needs_two_days() -> None:
                                           interval_s=300.0)).profiles_["svc"]
     assert sp.resources[CPU].time_of_day_s == 0.0
     assert any("time of day not modelled" in n for n in sp.notes)
+
+
+def test_degenerate_split_reaches_the_report_warnings() -> None:
+    from capacity.reporting._render import profiles_context
+
+    profiles = ProfileModel().fit(samples_table({"c1": {CPU: np.linspace(1.0, 3.0, 2 * DAY)}},
+                                                interval_s=300.0)).profiles_
+    _, warnings = profiles_context(profiles, [])
+    assert any("degenerate slow/fast split" in w for w in warnings)
