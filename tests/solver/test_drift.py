@@ -87,3 +87,20 @@ def test_profile_keeps_daily_levels_through_json(tmp_path: Path) -> None:
     back = Profiles.from_dict(json.loads(json.dumps(profiles.to_dict())))
     assert back.services["svc"].resources[CPU].daily_levels == pytest.approx(levels)
     assert isinstance(pd.Series(levels).sum(), float)
+
+
+def test_cli_valid_for(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from capacity.cli import main
+
+    path = tmp_path / "profiles.json"
+    path.write_text(json.dumps(_profiles(_growing(6, 0.1)).to_dict()))
+    base = ["plan", "--profiles", str(path), "--machine", "cpus=40", "--json",
+            "--method", "gaussian"]
+    assert main([*base, "--valid-for", "1d"]) == 0
+    day = json.loads(capsys.readouterr().out)["plans"]["svc"]
+    assert main([*base, "--valid-for", "30d"]) == 0
+    month = json.loads(capsys.readouterr().out)["plans"]["svc"]
+    assert day["meta"]["valid_for_s"] == 86_400.0
+    assert month["meta"]["drift"][CPU]["factor"] > day["meta"]["drift"][CPU]["factor"]
+    assert month["safe_count"] < day["safe_count"]
+    assert main([*base, "--valid-for", "soon"]) == 3  # bad duration: usage error
