@@ -585,10 +585,13 @@ def sampling_warnings(
     dt = np.diff(t_s)[same]
     if dt.size < 2:
         return out
-    # a changed interval: the median of each half of the intervals, in time order
-    order = np.argsort(t_s[1:][same], kind="stable")
-    halves = np.array_split(dt[order], 2)
-    m1, m2 = (float(np.median(h)) for h in halves)
+    # a changed interval: the median interval before and after the middle of the span (no
+    # sort: replicas' rows are each in time order, not the service's)
+    t_end = t_s[1:][same]
+    early = t_end < 0.5 * (float(t_s.min()) + float(t_s.max()))
+    m1 = m2 = step_s
+    if early.any() and not early.all():
+        m1, m2 = float(np.median(dt[early])), float(np.median(dt[~early]))
     declared = interval_s[~np.isnan(interval_s)] if interval_s is not None else np.zeros(0)
     if declared.size and declared.min() > 0 and declared.max() > 1.5 * declared.min():
         out.append(
