@@ -302,7 +302,9 @@ def plan(
         Seed of the empirical method's Monte Carlo draws (the CLI's default).
     **options
         Any other field of :class:`capacity.Settings` (``incompressible_epsilon``,
-        ``quantile_level``, ``horizon_s``, ``independent_offsets``, ``require_confidence``),
+        ``quantile_level``, ``horizon_s``, ``independent_offsets``, ``require_confidence``,
+        ``valid_for_s``: planning horizon for drift, default 7 days; None: demand as
+        recorded),
         and :func:`capacity.solver.plan`'s ``occupied``, ``ports``, ``n_draws``. Defaults
         are the CLI's (declared once, in ``capacity/_settings.py``).
 

@@ -81,6 +81,8 @@ _CHECKS: dict[str, tuple[str, Any]] = {
         isinstance(v, numbers.Integral) and not isinstance(v, bool) and int(v) >= 0)),
     "duration_or_none": ("a duration > 0 seconds, or None",
                          lambda v: v is None or (_is_number(v) and v > 0)),
+    "duration_or_zero_or_none": ("a duration >= 0 seconds, or None for no drift",
+                                 lambda v: v is None or (_is_number(v) and v >= 0)),
     "level_or_none": ("in (0, 1], or None", lambda v: v is None or (_is_number(v) and 0 < v <= 1)),
     "bool": ("True or False", lambda v: isinstance(v, bool)),
     "share": ("in [0, 1]", lambda v: _is_number(v) and 0 <= v <= 1),
@@ -112,6 +114,10 @@ class Settings:
         Treat replicas as independent (random time offsets): opt-in, it lowers the risk.
     require_confidence : bool
         No count from a profile flagged low confidence.
+    valid_for_s : float or None
+        Planning horizon in seconds after the history ends (default 7 days): drift measured
+        inside the history scales each resource's demand (:mod:`capacity.solver._drift`);
+        None: demand as recorded.
     warn_headroom : float
         Status WARNING (exit 1) when the least headroom is below this share, in [0, 1].
     """
@@ -140,6 +146,13 @@ class Settings:
     require_confidence: bool = _setting(
         False, flag="--require-confidence", check="bool", kind="flag",
         help="No count from a profile flagged low confidence.")
+    valid_for_s: float | None = _setting(
+        7 * 86_400.0, flag="--valid-for", check="duration_or_zero_or_none", kind="duration",
+        show="7d",
+        help="Planning horizon after the history ends: drift measured inside the history "
+             "(significant trend of the daily levels, busiest day) is carried this far; the "
+             "margin it took is in the assumptions. Histories under two whole days: not "
+             "measured (said). Single-service plans only.")
     warn_headroom: float = _setting(
         0.2, flag="--warn-headroom", check="share", kind="percent", show="20%",
         help="Exit 1 (warning) when the least headroom is below this share.")

@@ -22,8 +22,8 @@ from ._common import (
 
 #: every setting of a plan and its status: the same options as 'capacity plan'
 REPORT_SETTINGS = ("epsilon", "incompressible_epsilon", "method", "seed", "horizon_s",
-                   "quantile_level", "independent_offsets", "require_confidence",
-                   "warn_headroom")
+                   "valid_for_s", "quantile_level", "independent_offsets",
+                   "require_confidence", "warn_headroom")
 
 
 @click.command()
