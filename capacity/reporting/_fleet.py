@@ -157,7 +157,8 @@ def write_fleet_report(
     now: datetime | None = None,
     notices: Sequence[str] = (),
 ) -> FleetReportPaths:
-    """Write a fleet report folder: fleet.json, profiles.json, report.html, report.md, PNGs.
+    """Write a fleet report folder: fleet.json, profiles.json, report.html, report.md, the
+    charts as SVG and PNG.
 
     Parameters
     ----------
@@ -191,7 +192,7 @@ def write_fleet_report(
         (tmp / "fleet.json").write_text(text + "\n")
         profiles.to_json(tmp / "profiles.json")
         charts = build_fleet_charts(fleet)
-        save_charts(charts, tmp)
+        save_charts(charts, tmp, png=True)  # two small charts: the PNGs cost little
         context = fleet_report_context(fleet, profiles, charts=charts, notices=notices,
                                        source=source, host=host, now=now)
         (tmp / "report.html").write_text(render_html(context, "fleet.html.j2"))

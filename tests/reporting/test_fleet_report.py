@@ -61,7 +61,8 @@ def test_folder_has_every_file_and_no_temporary_left(demo_fleet: dict[str, Any])
     assert paths.folder.name == "testhost-20261127T213000Z-size"
     names = {p.name for p in paths.folder.iterdir()}
     assert names == {"fleet.json", "profiles.json", "report.md", "report.html",
-                     "fleet_packing.png", "hosts_vs_replicas.png"}
+                     "fleet_packing.png", "hosts_vs_replicas.png",
+                     "fleet_packing.svg", "hosts_vs_replicas.svg"}
     for png in paths.charts:
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert [p.name for p in demo_fleet["out"].iterdir()] == [paths.folder.name]
@@ -242,12 +243,12 @@ def test_packing_chart_shows_per_host_counts_and_highlights_the_binding_resource
     assert left.get_xlabel() == "replicas on one host (count)"
     assert [p.get_width() for p in left.patches] == [15]
     bars = {str(b.get_label()).split(":")[0]: b for b in right.patches}
-    assert to_rgba(bars[f"{CPU} (binds)"].get_facecolor()) == to_rgba("tab:red")
-    assert to_rgba(bars[MEMORY].get_facecolor()) == to_rgba("tab:blue")
+    assert to_rgba(bars["CPU (binds)"].get_facecolor()) == to_rgba("tab:red")
+    assert to_rgba(bars["memory"].get_facecolor()) == to_rgba("tab:blue")
     # 15 x 0.5 cores of 8: 93.75 %; 15 x 2 GiB of 32 GiB: 93.75 % too, but CPU binds
-    assert bars[f"{CPU} (binds)"].get_width() == pytest.approx(
+    assert bars["CPU (binds)"].get_width() == pytest.approx(
         constant_fleet.per_resource[CPU].utilisation * 100)
-    assert bars[f"{CPU} (binds)"].get_width() == pytest.approx(93.75)
+    assert bars["CPU (binds)"].get_width() == pytest.approx(93.75)
     assert labelled(fig, "capacity = 100 %")
 
 
