@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator, NullLocator
+from matplotlib.ticker import FuncFormatter, MaxNLocator, NullLocator
 
 from .._columns import CPU, DISK_READ, DISK_USAGE, DISK_WRITE, MEMORY, NET_RX, NET_TX
 from ..model._profile import Profiles
@@ -34,6 +34,7 @@ from ._format import format_percent, format_value
 from ._host import natural_key, resource_name
 
 __all__ = [
+    "MAX_ALL_RESOURCE_PANELS",
     "MAX_PANELS",
     "RESOURCE_AXIS",
     "RESOURCE_COLOURS",
@@ -76,6 +77,9 @@ RISK_FLOOR = 1e-6
 #: most panels a per-service chart draws: the services with least headroom first (the
 #: report's table has every service); a chart over many services is a page nobody reads
 MAX_PANELS = 12
+#: every planned resource of every service is drawn while that makes at most this many
+#: panels; past it, each service's binding resource only (the others are in its table)
+MAX_ALL_RESOURCE_PANELS = 6
 _BIND_COLOUR = "tab:red"
 _OTHER_COLOUR = "tab:blue"
 _MAX_COLUMNS = 3
@@ -83,6 +87,11 @@ _MAX_COLUMNS = 3
 _MAX_CDF_POINTS = 300
 #: services drawn by name in the time series; the rest are summed into one line
 _MAX_SERIES = 8
+
+
+#: tick labels as plain text (1e-06, 1000): a log axis's default writes TeX (10^{-6}), whose
+#: parser costs a second to build in every process that draws one
+_PLAIN = FuncFormatter(lambda value, _pos: f"{value:g}")
 
 
 def axis_of(resource: str) -> tuple[str, float]:
@@ -139,12 +148,12 @@ def _panels(
     plans: Mapping[str, Plan], resources: Mapping[str, list[str]], limit: int,
 ) -> tuple[list[tuple[str, str]], int]:
     """(service, resource) panels to draw, most urgent service first: every resource of
-    every service when that is at most ``limit`` panels, else each service's binding resource
-    (or its first) for the ``limit`` most urgent services. Also returns how many services
-    were left out."""
+    every service when that is at most :data:`MAX_ALL_RESOURCE_PANELS` panels (and
+    ``limit``), else each service's binding resource (or its first) for the ``limit`` most
+    urgent services. Also returns how many services were left out."""
     order = [s for s in _urgency(plans) if resources.get(s)]
     every = [(s, r) for s in order for r in _binding_first(plans[s], resources[s])]
-    if len(every) <= limit:
+    if len(every) <= min(limit, MAX_ALL_RESOURCE_PANELS):
         return every, 0
     chosen = [(s, _binding_first(plans[s], resources[s])[0]) for s in order[:limit]]
     return chosen, max(len(order) - limit, 0)
@@ -224,6 +233,7 @@ def safe_counts(plans: Mapping[str, Plan]) -> Figure:
         ax.set_xscale("symlog", linthresh=10)
         ax.set_xlim(0, top * 3)
         ax.xaxis.set_minor_locator(NullLocator())
+        ax.xaxis.set_major_formatter(_PLAIN)
     else:
         ax.set_xlim(0, top * 1.25)
         ax.xaxis.set_major_locator(MaxNLocator(nbins=6, integer=True))
@@ -256,8 +266,9 @@ def demand_vs_count(
     limit: int = MAX_PANELS,
 ) -> Figure:
     """Total demand against container count: small multiples, one panel per service and
-    resource (every planned resource when that makes at most ``limit`` panels, else the
-    binding resource of the ``limit`` most urgent services).
+    resource (every planned resource while that makes at most
+    :data:`MAX_ALL_RESOURCE_PANELS` panels, else the binding resource of the ``limit`` most
+    urgent services).
 
     Each panel stacks what is kept back (reserve, and the other services' running containers)
     under the replicas' total demand for N = 0 .. beyond the safe count: its median and the
@@ -380,6 +391,7 @@ def risk_curves(plans: Mapping[str, Plan], *, limit: int = MAX_PANELS) -> Figure
         ax.xaxis.set_major_locator(MaxNLocator(nbins=5, integer=True))
         ax.set_yscale("log")
         ax.yaxis.set_minor_locator(NullLocator())
+        ax.yaxis.set_major_formatter(_PLAIN)
         ax.set_ylim(RISK_FLOOR / 2, 1.5)
         binds = " (binds)" if r == plan.binding_resource else ""
         ax.set_title(f"{service}: {resource_name(r)}{binds}", fontsize="medium")

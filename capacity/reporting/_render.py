@@ -35,6 +35,7 @@ from ..model._profile import Profiles
 from ..solver._display import answer
 from ..solver._plan import PLAN_SCHEMA_VERSION, Plan
 from ._charts import (
+    MAX_ALL_RESOURCE_PANELS,
     MAX_PANELS,
     demand_cdfs,
     demand_vs_count,
@@ -144,7 +145,9 @@ def build_charts(
               "coloured by the resource that binds; the black tick is what runs now (past "
               "the bar's end: more run than is safe).", safe_counts(plans)),
         Chart("demand_vs_count", "Total demand against container count",
-              "Per service and resource" + few + ": what is kept back, plus the replicas' "
+              "Per service" + few + " and resource (every resource while that makes at most "
+              f"{MAX_ALL_RESOURCE_PANELS} panels, else the binding one): what is kept back, "
+              "plus the replicas' "
               "total demand (median and the band up to the 1-epsilon quantile), the capacity "
               "line, and the safe count.", demand_vs_count(plans, profiles)),
     ]
