@@ -219,9 +219,9 @@ def safe_counts(plans: Mapping[str, Plan]) -> Figure:
             bar.set_label(f"{s}: safe count {c}, {resource_name(p.binding_resource)} binds")
             over = p.running - c
             text = f"{c} ({p.running} running{f', {over} over' if over > 0 else ''})"
-        ax.text(max(float(c or 0), p.running) + top * 0.01, yy, text, va="center",
-                fontsize="x-small", color=_BIND_COLOUR if c is None or p.running > c
-                else "black")
+        ax.annotate(text, (max(float(c or 0), p.running), yy), xytext=(4, 0),
+                    textcoords="offset points", va="center", fontsize="x-small",
+                    color=_BIND_COLOUR if c is None or p.running > c else "black")
     for s, r, yy in zip(order, running, y, strict=True):
         ax.plot([r, r], [yy - 0.42, yy + 0.42], color="black", linewidth=1.6,
                 label=f"{s}: running now = {int(r)}")
