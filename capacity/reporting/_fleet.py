@@ -21,6 +21,7 @@ from ..solver._display import fleet_answer
 from ..solver._mix import FleetPlan
 from ._charts import fleet_packing, hosts_vs_replicas
 from ._format import format_count, format_percent, format_probability, format_value
+from ._host import resource_name
 from ._render import (
     Chart,
     charts_context,
@@ -94,6 +95,7 @@ def fleet_report_context(
     for r, m in fleet.per_resource.items():
         rows.append({
             "resource": r,
+            "name": resource_name(r),
             "binds": r == fleet.binding_resource,
             "capacity": format_value(r, m.capacity),
             "reserve": format_value(r, m.reserve),
@@ -122,7 +124,7 @@ def fleet_report_context(
         "hosts": format_count(fleet.hosts),
         "hosts_needed": format_count(fleet.hosts_needed),
         "spare": format_count(fleet.spare),
-        "binding": fleet.binding_resource or "-",
+        "binding": resource_name(fleet.binding_resource),
         "services": services,
         "rows": rows,
         "charts": charts_context(charts),

@@ -25,6 +25,7 @@ from capacity.cli import main
 from capacity.model._profile import Profiles
 from capacity.reporting._charts import fleet_packing, hosts_vs_replicas
 from capacity.reporting._fleet import write_fleet_report
+from capacity.reporting._host import RESOURCE_NAMES
 from capacity.solver._machine import Machine
 from capacity.solver._mix import FleetPlan, size_fleet
 from capacity.solver._testing import constant_profiles
@@ -146,7 +147,8 @@ def test_every_number_in_report_html_equals_fleet_json(demo_fleet: dict[str, Any
     check_answer(parser.answer, doc, "html answer")
     for key in ("hosts", "hosts_needed", "spare"):
         assert_same(parser.cells[("fleet", "", key)], doc[key], f"html {key}")
-    assert parser.cells[("fleet", "", "binding_resource")] == doc["binding_resource"]
+    binding = RESOURCE_NAMES[doc["binding_resource"]]  # people's name; fleet.json: the column
+    assert parser.cells[("fleet", "", "binding_resource")] == binding
     for service, n in doc["replicas"].items():
         assert_same(parser.cells[("services", service, "replicas")], n, service)
         assert_same(parser.cells[("services", service, "per_host")], doc["per_host"][service],
@@ -189,7 +191,8 @@ def test_every_number_in_report_md_equals_fleet_json(demo_fleet: dict[str, Any])
     for s, row in services.items():
         assert_same(row["replicas"], doc["replicas"][s], s)
         assert_same(row["per host"], doc["per_host"][s], s)
-    rows = {row["resource"].replace(" **(binds)**", ""): row
+    column = {name: r for r, name in RESOURCE_NAMES.items()}
+    rows = {column[row["resource"].replace(" **(binds)**", "")]: row
             for row in _md_rows(text, "resource")}
     assert set(rows) == set(doc["per_resource"])
     for r, rp in doc["per_resource"].items():
