@@ -235,7 +235,7 @@ def safe_counts(plans: Mapping[str, Plan]) -> Figure:
         ax.xaxis.set_minor_locator(NullLocator())
         ax.xaxis.set_major_formatter(_PLAIN)
     else:
-        ax.set_xlim(0, top * 1.25)
+        ax.set_xlim(0, top * 1.6 + 1)  # room for the count beside the longest bar
         ax.xaxis.set_major_locator(MaxNLocator(nbins=6, integer=True))
     ax.set_xlabel("safe count: containers of the service that fit (count)")
     ax.set_title("Safe count per service, least headroom first; colour: what binds",
