@@ -214,6 +214,7 @@ def plan_all(
     settings: Settings = DEFAULTS,
     services: Sequence[str] | None = None,
     ports: Mapping[str, Sequence[int]] | None = None,
+    **changes: Any,
 ) -> dict[str, Plan]:
     """A plan per service: how many of it fit beside what the other services use now.
 
@@ -231,6 +232,8 @@ def plan_all(
         Plan only these (default every profiled service, sorted).
     ports : Mapping[str, Sequence[int]], optional
         Fixed host ports per service (one replica per host).
+    **changes
+        Fields of ``settings`` to change (``method="gaussian"``, ``epsilon=0.05``, ...).
 
     Raises
     ------
@@ -239,6 +242,8 @@ def plan_all(
     InvalidParameter
         ``running``, ``services`` or ``ports`` names a service that has no profile.
     """
+    if changes:
+        settings = settings.replace(**changes)
     known = sorted(profiles.services)
     if not known:
         raise InsufficientData(

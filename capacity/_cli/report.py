@@ -55,6 +55,9 @@ REPORT_SETTINGS = ("epsilon", "incompressible_epsilon", "method", "seed", "horiz
 @click.option("--check", is_flag=True,
               help="Print one Nagios-style status line with performance data, nothing else.")
 @click.option("--quiet", is_flag=True, help="No summary table.")
+@click.option("--png", is_flag=True,
+              help="Also write each chart as PNG (report.html inlines them as SVG and "
+                   "report.md links the .svg files; a PNG draws each chart again).")
 @settings_options(*REPORT_SETTINGS)
 def report(
     duration: float | None,
@@ -73,6 +76,7 @@ def report(
     as_json: bool,
     check: bool,
     quiet: bool,
+    png: bool,
 ) -> int:
     """Collect (or load), fit, plan, and write a report folder under reports/.
 
@@ -102,7 +106,7 @@ def report(
             store_path=store_path, since_s=since_s, profiles_file=profiles_file,
             machine_spec=machine_spec, settings=settings, filters=filters, out_dir=out_dir,
             name=name, keep=keep, as_json=as_json, check=check,
-            quiet=quiet or as_json or check,
+            quiet=quiet or as_json or check, png=png,
         )
     except CapacityError as exc:
         if check:  # a Nagios plugin says UNKNOWN on stdout; main() adds the line on stderr
@@ -114,7 +118,7 @@ def _report(
     *, duration: float | None, interval: float, demo: bool, samples_file: Path | None,
     store_path: Path | None, since_s: float | None, profiles_file: Path | None,
     machine_spec: str | None, settings: Any, filters: tuple[str, ...], out_dir: Path,
-    name: str | None, keep: int | None, as_json: bool, check: bool, quiet: bool,
+    name: str | None, keep: int | None, as_json: bool, check: bool, quiet: bool, png: bool = False,
 ) -> int:
     from .._pipeline import fit_profiles, plan_all, resolve_machine, running_counts
     from ..model._profile import Profiles
@@ -148,7 +152,7 @@ def _report(
     plans = plan_all(profiles, machine, running=running, settings=settings)
     paths = write_report(plans, profiles, out_dir=out_dir, name=name, source=source,
                          notices=notices, samples=samples, host_usage=host_usage,
-                         warn_headroom=settings.warn_headroom)
+                         warn_headroom=settings.warn_headroom, png=png)
     if keep is not None:
         for old in rotate_reports(out_dir, keep):
             stderr(f"capacity: removed old report {old}")
