@@ -6,7 +6,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from capacity import InvalidParameter, InvalidSamples, NotFittedError, ProfileVersionError
+from capacity import (
+    InvalidFile,
+    InvalidParameter,
+    InvalidSamples,
+    NotFittedError,
+    ProfileVersionError,
+)
 from capacity._columns import CPU, DISK_USAGE, MEMORY
 from capacity.model import PROFILES_SCHEMA_VERSION, ProfileModel, Profiles
 
@@ -162,5 +168,6 @@ def test_other_schema_version_is_a_clear_error(make_samples) -> None:
     pattern = rf"schema version 1 .* not the version {PROFILES_SCHEMA_VERSION}"
     with pytest.raises(ProfileVersionError, match=pattern):
         Profiles.from_dict(d)
-    with pytest.raises(ProfileVersionError, match="not a profiles JSON"):
+    with pytest.raises(InvalidFile, match="not a profiles JSON"):
         Profiles.from_json("{not json")
+
