@@ -21,7 +21,7 @@ from typing import Any
 
 from ._errors import InvalidFile
 
-__all__ = ["Fields", "short"]
+__all__ = ["Fields", "first_line", "short"]
 
 #: longest rendering of a bad value in a message
 _SHORT = 80
@@ -169,3 +169,10 @@ class Fields:
                 raise self.fail(f"{path}[{i}]", f"a finite number{bound}", x)
             out.append(float(x))
         return tuple(out)
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message: pandas and PyYAML explain over several
+    lines, and the CLI prints one line per error."""
+    lines = str(exc).strip().splitlines()
+    return lines[0].rstrip(" :") if lines else type(exc).__name__

@@ -19,6 +19,7 @@ import pandas as pd
 
 from .._columns import CPU, MEMORY, RESOURCES
 from .._errors import InvalidParameter, InvalidSamples, NotFittedError
+from .._schema import first_line as _first_line
 from ..store._files import outlying_times, service_key
 from ._profile import (
     BurstProfile,
@@ -537,12 +538,13 @@ def _utc_times(samples: pd.DataFrame) -> pd.Series:
     except pd.errors.OutOfBoundsDatetime as exc:
         raise InvalidSamples(
             f"column 'time' holds a time outside the range capacity handles "
-            f"({pd.Timestamp.min.isoformat()} to {pd.Timestamp.max.isoformat()}): {exc}; fix "
+            f"({pd.Timestamp.min.isoformat()} to {pd.Timestamp.max.isoformat()}): "
+            f"{_first_line(exc)}; fix "
             "or drop that row (a placeholder such as 9999-12-31?)", column="time"
         ) from exc
     except (ValueError, TypeError, OverflowError) as exc:
         raise InvalidSamples(
-            f"column 'time' cannot be read as UTC datetimes ({exc})", column="time"
+            f"column 'time' cannot be read as UTC datetimes ({_first_line(exc)})", column="time"
         ) from exc
 
 

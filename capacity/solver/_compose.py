@@ -238,7 +238,8 @@ def _bounded_load(text: str, ck: Fields) -> Any:
     try:
         data = yaml.load(text, Loader=Loader)  # a SafeLoader subclass
     except yaml.YAMLError as exc:
-        raise InvalidFile(f"{ck.file}: is not valid YAML ({exc}). {_FIX}",
+        where = " ".join(str(exc).split())  # PyYAML's message spans lines: one line
+        raise InvalidFile(f"{ck.file}: is not valid YAML ({where}). {_FIX}",
                           file=ck.file) from exc
     except RecursionError as exc:
         raise ck.fail("", "nested less deeply", None, seen="a document nested too deeply") \

@@ -34,6 +34,7 @@ from .._columns import (
     SAMPLE_COLUMNS,
 )
 from .._errors import InvalidParameter, InvalidSamples
+from .._schema import first_line as _first_line
 from ..sources._types import ContainerCounters, ContainerInfo, HostCounters
 from ._rates import _SAMPLE_DTYPES, SAMPLE_EXTRA_COLUMNS, service_key
 
@@ -110,7 +111,8 @@ def _utc_column(values: pd.Series, column: str, allow_missing: bool) -> pd.Serie
     except pd.errors.OutOfBoundsDatetime as exc:
         raise _invalid(
             f"column {column!r} holds a time outside the range capacity handles "
-            f"({pd.Timestamp.min.isoformat()} to {pd.Timestamp.max.isoformat()}): {exc}. "
+            f"({pd.Timestamp.min.isoformat()} to {pd.Timestamp.max.isoformat()}): "
+            f"{_first_line(exc)}. "
             "Fix or drop that row (a clock set far in the future, or a placeholder such as "
             "9999-12-31?).",
             column,
@@ -118,8 +120,9 @@ def _utc_column(values: pd.Series, column: str, allow_missing: bool) -> pd.Serie
         ) from exc
     except (ValueError, TypeError, OverflowError) as exc:
         raise _invalid(
-            f"column {column!r} holds a value that is not a time ({exc}). Write times as "
-            "ISO 8601, e.g. 2024-05-01T12:00:00Z (times without an offset are read as UTC).",
+            f"column {column!r} holds a value that is not a time ({_first_line(exc)}). Write "
+            "times as ISO 8601, e.g. 2024-05-01T12:00:00Z (times without an offset are read "
+            "as UTC).",
             column,
             None,
         ) from exc
@@ -354,7 +357,8 @@ def read_samples(path: str | Path) -> pd.DataFrame:
     except (OSError, ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         # pyarrow's ArrowInvalid is a ValueError; a truncated or foreign file lands here.
         raise InvalidSamples(
-            f"samples file {p} cannot be read as {fmt}: {type(exc).__name__}: {exc}; "
+            f"samples file {p} cannot be read as {fmt}: {type(exc).__name__}: "
+            f"{_first_line(exc)}; "
             "is it a samples table written by capacity (or with the documented columns)?",
             value=str(p),
         ) from exc
