@@ -136,3 +136,20 @@ def test_a_negative_limit_is_exit_3_not_a_hang(good, tmp_path, capsys, command) 
     err = capsys.readouterr().err
     assert code == 3
     assert err.startswith("capacity: error:") and "cpu_limit_cores" in err and "-1.0" in err
+
+
+def test_the_loader_reads_every_field_of_every_profile_class() -> None:
+    # a field added to a dataclass but not to its loader would be dropped from every file
+    import inspect
+    from dataclasses import fields
+
+    from capacity.model import _profile as m
+
+    for cls, loader in ((m.ResourceProfile, m._load_resource), (m.ServiceProfile,
+                                                                 m._load_service),
+                        (m.Profiles, m._load_profiles), (m.FitResult, m._load_fit),
+                        (m.BurstProfile, m._load_burst), (m.Correlation, m._load_correlation)):
+        source = inspect.getsource(loader)
+        missing = [f.name for f in fields(cls) if f'"{f.name}"' not in source
+                   and f"{f.name}=" not in source]
+        assert not missing, f"{loader.__name__} does not read {missing}"
