@@ -159,10 +159,10 @@ def _bytes(ck: Fields, value: Any, path: str) -> float:
     if isinstance(value, bool) or not isinstance(value, str | int | float):
         raise ck.fail(path, "a size such as 512m, 1g or 1073741824", value)
     text = str(value).strip()
-    # Compose sizes: 512m, 1g, 1gb, 100k, bytes as a bare number
-    m = re.fullmatch(r"([0-9]+(?:\.[0-9]*)?)\s*([bkmg])b?", text.lower())
+    # Compose/Docker sizes are binary: 512m, 64M, 1g, 1gb, 100k, 2t; bytes as a bare number
+    m = re.fullmatch(r"([0-9]*\.?[0-9]+)\s*([bkmgt])b?", text.lower())
     if m:
-        factor = {"b": 1, "k": 1024, "m": 1024**2, "g": 1024**3}[m.group(2)]
+        factor = {"b": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}[m.group(2)]
         return float(m.group(1)) * factor
     try:
         return parse_bytes(text, name=path)
@@ -261,22 +261,9 @@ def _bounded_load(text: str, ck: Fields) -> Any:
     return data
 
 
-def read_compose(path_or_text: str | Path, *, max_services: int = MAX_SERVICES) -> Stack:
-    """Parse a Compose file (path or YAML text) into a :class:`Stack`, every field checked.
-
-    Parameters
-    ----------
-    path_or_text : str or Path
-        A file, or YAML text (anything with a newline).
-    max_services : int
-        Most services accepted (default :data:`MAX_SERVICES`).
-
-    Raises
-    ------
-    InvalidFile
-        An unreadable file, invalid YAML, a document over the size bounds (see the module
-        docstring), or a field of the wrong type or out of range; the message names the field.
-    """
+def read_document(path_or_text: str | Path) -> tuple[Any, Fields, Path | None]:
+    """The parsed YAML of a Compose file (path, or text with a newline), size-bounded (see
+    the module docstring), with the :class:`Fields` checker that names its file."""
     p = Path(path_or_text) if "\n" not in str(path_or_text) else None
     name = str(p) if p is not None else "compose text"
     ck = Fields(name, _FIX)
@@ -294,7 +281,26 @@ def read_compose(path_or_text: str | Path, *, max_services: int = MAX_SERVICES) 
     if len(text) > MAX_COMPOSE_BYTES:
         raise ck.fail("", f"at most {MAX_COMPOSE_BYTES} characters", len(text),
                       seen=f"{len(text)} characters")
-    data = _bounded_load(text, ck)
+    return _bounded_load(text, ck), ck, p
+
+
+def read_compose(path_or_text: str | Path, *, max_services: int = MAX_SERVICES) -> Stack:
+    """Parse a Compose file (path or YAML text) into a :class:`Stack`, every field checked.
+
+    Parameters
+    ----------
+    path_or_text : str or Path
+        A file, or YAML text (anything with a newline).
+    max_services : int
+        Most services accepted (default :data:`MAX_SERVICES`).
+
+    Raises
+    ------
+    InvalidFile
+        An unreadable file, invalid YAML, a document over the size bounds (see the module
+        docstring), or a field of the wrong type or out of range; the message names the field.
+    """
+    data, ck, p = read_document(path_or_text)
     if not isinstance(data, Mapping):
         raise ck.fail("", "a Compose file: a mapping with a services: key", data)
     svcs = ck.mapping(data, "services", "services")
@@ -307,14 +313,14 @@ def read_compose(path_or_text: str | Path, *, max_services: int = MAX_SERVICES) 
                       len(svcs), seen=f"{len(svcs)} services")
     services: dict[str, ComposeService] = {}
     for key, svc in svcs.items():
-        services[str(key)] = _service(ck, str(key), svc)
+        services[str(key)] = compose_service(ck, str(key), svc)
     stack_name = data.get("name")
     if stack_name is not None and not isinstance(stack_name, str):
         raise ck.fail("name", "a string", stack_name)
     return Stack(name=str(stack_name or (p.parent.name if p else "stack")), services=services)
 
 
-def _service(ck: Fields, name: str, svc: Any) -> ComposeService:
+def compose_service(ck: Fields, name: str, svc: Any) -> ComposeService:
     path = f"services.{name}"
     svc = ck.as_mapping(svc if svc is not None else {}, path)
 
