@@ -837,7 +837,7 @@ def _load_profiles(d: Any, file: str) -> Profiles:
     if d.get("kind") != "capacity.profiles" or not readable:
         newer = isinstance(version, int) and version > PROFILES_SCHEMA_VERSION
         raise ProfileVersionError(
-            f"{file}: profiles schema version {version!r} (kind {d.get('kind')!r}) is not the "
+            f"profiles schema version {version!r} (kind {d.get('kind')!r}) of {file} is not the "
             f"version {PROFILES_SCHEMA_VERSION} this release writes, nor one it reads "
             f"({sorted(READABLE_SCHEMA_VERSIONS)}): "
             + ("it was written by a newer capacity: upgrade capacity, or refit with this one"
