@@ -847,6 +847,10 @@ def _load_profiles(d: Any, file: str) -> Profiles:
     services = ck.mapping(d, "services", "services")
     out = {k: _load_service(ck, ck.as_mapping(v, f"services.{k}"), f"services.{k}")
            for k, v in services.items()}
+    for k, sp in out.items():
+        if sp.service != k:  # plans, reports and --running name a service by its key
+            raise ck.fail(f"services.{k}.service", f"the key it is filed under ({k!r})",
+                          sp.service)
     return Profiles(
         services=out,
         source=ck.text(d, "source", "source", required=False),

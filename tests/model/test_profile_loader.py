@@ -74,6 +74,7 @@ CASES = [
     (_del(f"{SVC}.resources"), f"{SVC}.resources", "missing"),
     (_set(f"{SVC}.resources", {"cpu_cores": 3}), RES, "3"),
     (_set(f"{SVC}.confidence", "great"), f"{SVC}.confidence", "'great'"),
+    (_set(f"{SVC}.service", "db"), f"{SVC}.service", "'db'"),
     (_set(f"{SVC}.warnings", "none"), f"{SVC}.warnings", "'none'"),
     (_set("services", []), "services", "[]"),
     (_set("correlation", {"between_services": {"cpu_cores": {"a": {"b": 2}}}}),
