@@ -362,7 +362,11 @@ def read_samples(path: str | Path) -> pd.DataFrame:
             "is it a samples table written by capacity (or with the documented columns)?",
             value=str(p),
         ) from exc
-    return validate_samples(raw)
+    try:
+        return validate_samples(raw)
+    except InvalidSamples as exc:  # name the file: the user may load several
+        raise InvalidSamples(f"samples file {p}: {exc}", column=exc.column,
+                             service=exc.service, value=exc.value) from exc
 
 
 def write_table(df: pd.DataFrame, path: str | Path) -> Path:
