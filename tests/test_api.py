@@ -28,7 +28,7 @@ EXPECTED_ALL = {
     "Settings",
     # the exception tree
     "CapacityError", "ContainerGone", "DockerUnavailable", "InsufficientData",
-    "InvalidParameter", "InvalidSamples", "NoContainers", "NotFittedError",
+    "InvalidFile", "InvalidParameter", "InvalidSamples", "NoContainers", "NotFittedError",
     "ProfileVersionError", "StoreError",
     "__version__",
 }
