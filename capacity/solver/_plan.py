@@ -80,13 +80,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from scipy import stats
+from scipy import special
 
 from .._columns import DISK_USAGE, MEMORY
 from .._errors import InsufficientData, InvalidParameter, ProfileVersionError
 from ..model._profile import Profiles, ServiceProfile
 from ._demand import MAX_SUMMED_REPLICAS, ReplicaDemand, Simulator, clopper_pearson, replica_demand
 from ._machine import Machine
+from ._methods import DEFAULT_METHOD, METHODS
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -108,8 +109,6 @@ __all__ = [
 ]
 
 PLAN_SCHEMA_VERSION = 2
-METHODS: tuple[str, ...] = ("limits", "peak", "quantile", "gaussian", "empirical")
-DEFAULT_METHOD = "empirical"
 #: resources where an overload kills (OOM) or fails writes, instead of throttling
 INCOMPRESSIBLE: frozenset[str] = frozenset({MEMORY, DISK_USAGE})
 INCOMPRESSIBLE_EPSILON_FACTOR = 0.1
@@ -318,7 +317,7 @@ class ResourceModel:
     ) -> None:
         self.demand = demand
         self.epsilon = epsilon
-        self.z = float(stats.norm.isf(epsilon))
+        self.z = float(-special.ndtri(epsilon))  # norm.isf
         self.rng = rng
         self.n_draws = n_draws
         self.horizon_steps = horizon_steps
@@ -371,7 +370,7 @@ class ResourceModel:
         sd = np.sqrt(np.maximum(n * d.var + n * (n - 1) * d.cov, 0.0))
         mean = n * d.mean
         with np.errstate(divide="ignore", invalid="ignore"):
-            p = np.where(sd > 0, stats.norm.sf((usable - mean) / np.where(sd > 0, sd, 1.0)),
+            p = np.where(sd > 0, special.ndtr((mean - usable) / np.where(sd > 0, sd, 1.0)),
                          (mean > usable * (1 + _FIT_RTOL)).astype(float))
         if d.limit is not None:
             p = np.where(n * d.limit <= usable * (1 + _FIT_RTOL), 0.0, p)
@@ -516,7 +515,7 @@ def _cp_upper(k: np.ndarray, m: int, level: float = 0.95) -> np.ndarray:
     """Vectorised upper Clopper-Pearson bound (as in :func:`clopper_pearson`)."""
     a = (1 - level) / 2
     k = np.asarray(k, dtype=float)
-    hi = stats.beta.ppf(1 - a, k + 1, np.maximum(m - k, 1e-12))
+    hi = special.betaincinv(k + 1, np.maximum(m - k, 1e-12), 1 - a)  # beta.ppf
     return np.where(k >= m, 1.0, hi)
 
 
