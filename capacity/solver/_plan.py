@@ -12,8 +12,10 @@ are not: an overload is an OOM kill or a full disk, so their default epsilon is 
 ``horizon_s`` seconds exceeds capacity) for the incompressible resources. It is opt-in: in
 ``benchmarks/RESULTS.md`` (section Plan) a plan at an instant's risk 1e-3 had a 2.4 % chance
 of an OOM kill within five minutes, and the 300 s horizon fixed it for one replica less, so
-the accuracy supports it; but it costs the horizon's length in trace steps times the instant
-simulation, too slow yet to run for every service of every report.
+the accuracy supports it. Its cost is the replicas' paths summed once (``n_draws`` x horizon
+steps x up to 64 replicas); the count search then reads bounds of each draw's maximum and
+evaluates paths step by step only for the draws near the capacity (``_demand._Paths``).
+Whether it becomes the default is decided with the accuracy table (issue 13).
 
 Methods (all computed, one chosen)
 ----------------------------------
@@ -389,7 +391,7 @@ class ResourceModel:
             sim = self.sim
             if sim is None:
                 return None
-            return float(np.quantile(sim.total(n), 1.0 - self.epsilon))
+            return sim.quantile(n, 1.0 - self.epsilon)
         raise InvalidParameter("method", "plan", f"one of {METHODS}", method)
 
     def safe(self, method: str, usable: float) -> tuple[int | None, str, tuple[int, int] | None]:
@@ -452,7 +454,7 @@ class ResourceModel:
     def exceedances(self, n: int, usable: float) -> int:
         sim = self.sim
         assert sim is not None  # callers check
-        return int(np.count_nonzero(sim.total(n) > usable * (1 + _FIT_RTOL)))
+        return sim.exceedances(n, usable * (1 + _FIT_RTOL))
 
     def _empirical_safe(self, usable: float) -> tuple[int | None, str, tuple[int, int] | None]:
         m, eps = self.n_draws, self.epsilon
