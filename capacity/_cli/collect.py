@@ -26,6 +26,9 @@ from ._common import DURATION, EXIT_OK, parse_filters, stderr
 DEFAULT_COMMIT_EVERY_S = 5.0
 #: how often ``--keep`` deletes old rows during a long run, seconds
 RETAIN_EVERY_S = 3600.0
+#: list the running containers at least this often; between, the event stream says when
+#: the set changed (see Collector's relist_s)
+RELIST_S = 10.0
 
 
 @contextmanager
@@ -198,6 +201,7 @@ def collect(
             host_reader=HostReader(),
             host_facts=facts,
             events=engine,
+            relist_s=RELIST_S,
             disk_usage=disk,
         )
         collector.run(
