@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 
 from capacity.sources._types import ContainerCounters, ContainerInfo
-from capacity.store import Store
+from capacity.store import Store, counters_to_samples
+from capacity.store._sqlite import _attach_disk_usage
 
 pytest.importorskip("adbc_driver_sqlite", reason="the Arrow reader needs adbc-driver-sqlite")
 
@@ -95,8 +96,13 @@ def test_samples_equal_the_sqlite3_reader(store_path: Path, filters: dict) -> No
     with Store(store_path, create=False) as fast, \
             Store(store_path, create=False, arrow_reader=False) as plain:
         got, want = fast.samples(**filters), plain.samples(**filters)
+        # and what samples() gave before it read only the fields it uses: every column
+        counters = plain.counters(**filters)
+        before = counters_to_samples(_attach_disk_usage(counters, plain.disk_usage()),
+                                     plain.containers())
     assert len(want) > 0
     pd.testing.assert_frame_equal(got, want, check_exact=True)
+    pd.testing.assert_frame_equal(got, before, check_exact=True)
 
 
 def test_a_value_of_another_type_falls_back_to_sqlite3(store_path: Path, tmp_path: Path) -> None:
