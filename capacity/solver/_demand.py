@@ -623,7 +623,11 @@ class _Paths:
         own_max = self._own_max[k] * scale  # scale > 0: the maximum of the scaled paths
         rows = np.flatnonzero(np.minimum(n * self._level_max + own_max, cap) > threshold)
         # below: the path at the instant own_k peaks (when own_k is at hand), else anywhere
-        if k == self._summed:
+        if k == self._summed and k in self._level_at_max:  # asked before: all draws at hand
+            level = self._level_at_max[k][rows]
+        elif k == self._summed and k == MAX_SUMMED_REPLICAS:  # every count beyond asks again
+            level = self._level_at_peak(k)[rows]
+        elif k == self._summed:
             at = self.sim._own_sum[rows].argmax(axis=1)
             level = self.sim.demand.mean + self._shared[
                 (self._shared_start[rows] + at) % self._shared.size]
