@@ -130,3 +130,27 @@ def test_the_arrow_reader_is_the_one_used(store_path: Path) -> None:
     assert len(lifecycle) == len(throttled) == len(pids) > 0
     assert throttled.dtype == "float64" and str(pids.dtype) == "Int64"
     assert throttled[-1] > 0  # a REAL after more than a batch of NULLs
+
+
+@pytest.mark.parametrize("edit", [
+    "UPDATE counters SET lifecycle = 'x' WHERE rowid = 5",
+    "UPDATE counters SET monotonic_s = 'soon' WHERE rowid = 7",
+])
+def test_a_bad_cell_is_the_same_store_error_either_way(store_path: Path, tmp_path: Path,
+                                                       edit: str) -> None:
+    # the Arrow reader gives up on such a table; the sqlite3 reader names the cell
+    import sqlite3
+
+    from capacity._errors import StoreError
+
+    path = tmp_path / "bad.sqlite"
+    path.write_bytes(store_path.read_bytes())
+    with sqlite3.connect(path) as conn:
+        conn.execute(edit)
+    messages = []
+    for arrow in (True, False):
+        with Store(path, create=False, arrow_reader=arrow) as store, \
+                pytest.raises(StoreError) as info:
+            store.counters()
+        messages.append(str(info.value))
+    assert messages[0] == messages[1]
