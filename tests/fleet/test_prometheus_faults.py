@@ -7,6 +7,8 @@ Nothing is patched: the real client talks HTTP to the fake server; its sleep is 
 
 from __future__ import annotations
 
+import json
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -168,8 +170,7 @@ def test_a_week_at_30s_is_split_under_the_points_limit() -> None:
 # -- awkward series ------------------------------------------------------------------------------
 
 
-def _scrape_times() -> np.ndarray:
-    end = NOW.timestamp()
+def _scrape_times(end: float) -> np.ndarray:
     times = end - SCRAPE_S * np.arange(N_SCRAPES)[::-1]
     return np.delete(times, list(STALE))
 
@@ -179,16 +180,17 @@ def _cpu_total(k: np.ndarray) -> np.ndarray:
     return np.where(k < RESET_AT, 1000.0 + seconds, seconds - RESET_AT * SCRAPE_S * CPU_CORES)
 
 
-def _synthetic(path: str, q: dict[str, str]) -> tuple[int, Any, float]:
-    """One container served by two scrapers (instance a and b), scraped every 10 s, with a
-    restart and a stale stretch; answered on whatever step the client asks for."""
+def _synthetic(path: str, q: dict[str, str], end_s: float = NOW.timestamp()
+               ) -> tuple[int, Any, float]:
+    """One container served by two scrapers (instance a and b), scraped every 10 s until
+    ``end_s``, with a restart and a stale stretch; answered on whatever step is asked."""
     if not path.endswith("query_range"):
         return 200, _empty(), 0
     start, end = float(q["start"]), float(q["end"])
     step = float(q["step"].removesuffix("s"))
     grid = np.arange(start, end + 1e-6, step)
-    scrapes = _scrape_times()
-    first = NOW.timestamp() - SCRAPE_S * (N_SCRAPES - 1)
+    scrapes = _scrape_times(end_s)
+    first = end_s - SCRAPE_S * (N_SCRAPES - 1)
     series = []
     for instance in ("a:8080", "b:8080"):
         labels = {"id": "/docker/" + "c" * 64, "name": "web-1", "image": "shop/web:3",
@@ -254,3 +256,14 @@ def test_grouping_rules() -> None:
               "container_label_com_docker_compose_service": "web"}
     assert service_from_labels(docker, ("compose", "image")) == "web"
     assert service_from_labels({"name": "x", "image": "i"}, ("compose", "name")) == "x"
+
+
+def test_report_reads_prometheus_through_the_same_pipeline(tmp_path: Path, capsys) -> None:
+    end_s = time.time()
+    with fake_prometheus(lambda p, q: _synthetic(p, q, end_s)) as fake:
+        code = main(["report", "--prometheus", fake.url, "--since", "15m", "--step", "10s",
+                     "--machine", "cpus=4,memory=8GiB", "--out", str(tmp_path), "--json"])
+    out, err = capsys.readouterr()
+    assert code in (0, 1, 2), err
+    plan = json.loads(out)
+    assert "shop/web" in json.dumps(plan)
