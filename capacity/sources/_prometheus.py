@@ -38,8 +38,12 @@ Traps:
 - cAdvisor also exports the host's and systemd's cgroups (``id="/"``,
   ``id="/system.slice/..."``) without an ``image`` label: only series with an image are
   containers (``image!=""`` is added to every selector).
-- On Kubernetes the network counters belong to the pod (its sandbox), not to a container:
-  they are kept only where a series of the same container carries them.
+- On Kubernetes the kubelet reports the pod sandbox (``container=""`` or ``"POD"``, the
+  pause image) beside the containers; it is skipped. The pod's network counters live on
+  that sandbox, so a Kubernetes profile has no network figures (a known gap).
+- One container can come as several series: two scrapers (HA Prometheus, two jobs), or one
+  cgroup seen at two paths (kind's nested ``/docker/<node>/kubelet/...``). One is kept (the
+  first by scraper labels and cgroup path) and the others counted in the warnings.
 """
 
 from __future__ import annotations
@@ -101,9 +105,12 @@ _COMPOSE_SERVICE = "container_label_com_docker_compose_service"
 _COMPOSE_PROJECT = "container_label_com_docker_compose_project"
 
 #: Deployment pods: <owner>-<replicaset hash>-<5 chars>; DaemonSet/Job: <owner>-<5 chars>;
-#: StatefulSet: <owner>-<ordinal>
-_POD_DEPLOYMENT = re.compile(r"^(?P<owner>.+)-[0-9a-f]{6,10}-[0-9a-z]{5}$")
-_POD_SHORT = re.compile(r"^(?P<owner>.+)-[0-9a-z]{5}$")
+#: StatefulSet: <owner>-<ordinal>. Kubernetes draws the random parts from an alphabet without
+#: vowels, 0, 1 and 3, so a static pod's node suffix (``etcd-kind-control-plane``) is not
+#: taken for one.
+_K8S_RAND = "[bcdfghjklmnpqrstvwxz2456789]"
+_POD_DEPLOYMENT = re.compile(rf"^(?P<owner>.+)-{_K8S_RAND}{{6,10}}-{_K8S_RAND}{{5}}$")
+_POD_SHORT = re.compile(rf"^(?P<owner>.+)-{_K8S_RAND}{{5}}$")
 _POD_ORDINAL = re.compile(r"^(?P<owner>.+)-\d+$")
 
 _SELECTOR = re.compile(r"^\s*\{(?P<body>.*)\}\s*$", re.S)
@@ -153,6 +160,8 @@ def pod_owner(pod: str) -> str:
 
     >>> pod_owner("web-7d4b9c8f6b-x2x9k"), pod_owner("db-0"), pod_owner("agent-q8z2m")
     ('web', 'db', 'agent')
+    >>> pod_owner("etcd-kind-control-plane")  # a static pod: <name>-<node>
+    'etcd-kind-control-plane'
     """
     for pattern in (_POD_DEPLOYMENT, _POD_ORDINAL, _POD_SHORT):
         match = pattern.match(pod)
@@ -168,7 +177,7 @@ def service_from_labels(labels: Mapping[str, str], group_by: Sequence[str]) -> s
     ...     "container_label_com_docker_compose_service": "web", "image": "web:1"},
     ...     DEFAULT_GROUP_BY)
     'shop/web'
-    >>> service_from_labels({"namespace": "prod", "pod": "api-5f7c9d8b7c-abcde",
+    >>> service_from_labels({"namespace": "prod", "pod": "api-5f7c9d8b7c-q8z2m",
     ...     "container": "api", "image": "api:2"}, DEFAULT_GROUP_BY)
     'prod/api'
     """
@@ -509,7 +518,7 @@ def read_prometheus(
             for result in _matrix(data, where):
                 labels = {k: str(v) for k, v in (result.get("metric") or {}).items()}
                 values = result.get("values") or []
-                if not values:
+                if not values or _sandbox(labels):
                     continue
                 arr = np.asarray(values, dtype=object)
                 t = arr[:, 0].astype("float64")
@@ -530,15 +539,13 @@ def _assemble(
     duplicates: dict[str, int] = {}
     for column, by_identity in series.items():
         for identity, parts in by_identity.items():
-            # parts: chunks of one series, or several series of one container (two scrapers)
-            scrapers = {tuple(sorted((k, p[0].get(k, "")) for k in _SCRAPER_LABELS))
-                        for p in parts}
-            if len(scrapers) > 1 and column == "_scrape_time":
-                duplicates[identity] = len(scrapers) - 1
-            # keep one scraper per container: the first in label order
-            keep = min(scrapers)
-            chosen = [p for p in parts
-                      if tuple(sorted((k, p[0].get(k, "")) for k in _SCRAPER_LABELS)) == keep]
+            # parts: chunks of one series, or several series of one container (two
+            # scrapers, or one cgroup seen at two paths as in kind's nested kubelet)
+            origins = {_origin(p[0]) for p in parts}
+            if len(origins) > 1 and column == "_scrape_time":
+                duplicates[identity] = len(origins) - 1
+            keep = min(origins)  # one origin per container: the first in label order
+            chosen = [p for p in parts if _origin(p[0]) == keep]
             labels_of.setdefault(identity, chosen[0][0])
             t = np.concatenate([p[1] for p in chosen])
             v = np.concatenate([p[2] for p in chosen])
@@ -579,6 +586,16 @@ def _assemble(
     containers = pd.DataFrame(rows)
     warnings = _warnings(counters, containers, duplicates)
     return PrometheusData(counters, containers, warnings, step_s, requests)
+
+
+def _origin(labels: Mapping[str, str]) -> tuple[str, ...]:
+    """Where a series comes from: its scraper's labels and its cgroup path."""
+    return (*(labels.get(k, "") for k in _SCRAPER_LABELS), labels.get("id", ""))
+
+
+def _sandbox(labels: Mapping[str, str]) -> bool:
+    """The kubelet's pod sandbox (pause) container: ``container`` empty or ``POD``."""
+    return bool(labels.get("pod")) and labels.get("container", "") in ("", "POD")
 
 
 def _empty_counters() -> pd.DataFrame:

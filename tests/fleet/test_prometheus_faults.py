@@ -245,13 +245,13 @@ def test_resets_staleness_and_two_scrapers_never_make_a_spike() -> None:
 
 
 def test_grouping_rules() -> None:
-    kube = {"namespace": "prod", "pod": "api-5f7c9d8b7c-abcde", "container": "api",
-            "image": "registry/api:2", "name": "k8s_api_api-5f7c9d8b7c-abcde_prod_1"}
+    kube = {"namespace": "prod", "pod": "api-5f7c9d8b7c-q8z2m", "container": "api",
+            "image": "registry/api:2", "name": "k8s_api_api-5f7c9d8b7c-q8z2m_prod_1"}
     assert service_from_labels(kube, ("compose", "pod-owner", "image")) == "prod/api"
     assert service_from_labels({**kube, "pod": "db-2"}, ("pod-owner",)) == "prod/db"
     assert service_from_labels(kube, ("image",)) == "registry/api:2"
     assert service_from_labels(kube, ("label:namespace",)) == "prod"
-    assert service_from_labels(kube, ("name",)) == "api-5f7c9d8b7c-abcde/api"
+    assert service_from_labels(kube, ("name",)) == "api-5f7c9d8b7c-q8z2m/api"
     docker = {"name": "web-1", "image": "web:1",
               "container_label_com_docker_compose_service": "web"}
     assert service_from_labels(docker, ("compose", "image")) == "web"
