@@ -8,6 +8,7 @@ known exactly. Run ``python make_cadvisor_fixture.py`` to rewrite the file.
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 START_S = 1_793_491_200  # 2026-11-01T00:00:00Z
@@ -15,11 +16,8 @@ SCRAPE_S = 15
 N_SCRAPES = 41  # 10 minutes
 MIB = 2**20
 
-DOCKER_ID = {
-    "web": "ffb0f12203d81f91d9b54d7d1608663d1ca2b38baa348b987874bdbfc8d8d7e6",
-    "db": "1cbbf721feb0e418e806e5c82306528351216665298358c60745af8f075630f9",
-    "legacy": "46750749b97bae47921d49dccdf9011b503e954312b8cffdec6268c249afa2dd",
-}
+#: made-up container ids (64 hex, as Docker's)
+DOCKER_ID = {name: hashlib.sha256(name.encode()).hexdigest() for name in ("web", "db", "legacy")}
 KIND_NODE = "6b7c234cfe92a0924e54e2a51d9607a5893a38ed14c7161f324863eeaa2fb985"
 ETCD_POD = "poda4a6a8d4c9c0100deb8dc3a1d3adfa32"
 ETCD_CID = "0cd86529af0ca0e389ed657b2c0a20f03275cf6d9e0cd52fe4c1f90b96037de7"
