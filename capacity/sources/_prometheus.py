@@ -65,10 +65,13 @@ __all__ = [
     "CADVISOR_QUERIES",
     "DEFAULT_GROUP_BY",
     "MAX_POINTS_PER_SERIES",
+    "NodeHost",
     "PrometheusAPI",
     "PrometheusData",
+    "host_kinds",
     "parse_group_by",
     "parse_selector",
+    "read_node_hosts",
     "read_prometheus",
     "service_from_labels",
 ]
@@ -647,3 +650,97 @@ def _warnings(counters: pd.DataFrame, containers: pd.DataFrame,
         out.setdefault(service, []).append(
             f"{n} duplicate series (the same container from another scraper) ignored")
     return {k: tuple(v) for k, v in out.items()}
+
+
+# -- host capacities from node_exporter -------------------------------------------------------
+
+#: node_exporter queries, one value per ``instance`` (``{sel}``: the user's matchers)
+_NODE_QUERIES: dict[str, str] = {
+    "cpus": 'count by (instance) (node_cpu_seconds_total{mode="idle"{sel}})',
+    "memory_bytes": "max by (instance) (node_memory_MemTotal_bytes{{{sel0}}})",
+    # the filesystem Docker keeps its data on, else the root filesystem
+    "disk_bytes": 'max by (instance) (node_filesystem_size_bytes{mountpoint="/var/lib/docker"'
+                  '{sel}}) or max by (instance) (node_filesystem_size_bytes{mountpoint="/"{sel}})',
+    # the fastest physical NIC (bridges, veths and loopback are not links)
+    "nic_bytes_per_second": 'max by (instance) (node_network_speed_bytes{device!~"lo|veth.*|'
+                            'docker.*|br-.*|virbr.*|cni.*|flannel.*|cali.*"{sel}})',
+}
+
+
+@dataclass(frozen=True)
+class NodeHost:
+    """One host's capacity as node_exporter reports it (None: not reported)."""
+
+    instance: str
+    cpus: int
+    memory_bytes: float
+    disk_bytes: float | None = None
+    nic_bytes_per_second: float | None = None
+
+    def spec(self) -> str:
+        """A machine spec for :meth:`capacity.solver.Machine.from_spec`.
+
+        >>> NodeHost("a:9100", 8, 32 * 2**30, None, 1.25e9).spec()
+        'cpus=8,memory=34359738368B,net=1250000000B/s'
+        """
+        parts = [f"cpus={self.cpus}", f"memory={self.memory_bytes:.0f}B"]
+        if self.disk_bytes:
+            parts.append(f"disk={self.disk_bytes:.0f}B")
+        if self.nic_bytes_per_second:
+            parts.append(f"net={self.nic_bytes_per_second:.0f}B/s")
+        return ",".join(parts)
+
+
+def read_node_hosts(
+    api: PrometheusAPI, *, selector: str | None = None, now: datetime | None = None
+) -> list[NodeHost]:
+    """Each host's CPUs, memory, disk and NIC speed from node_exporter series at ``now``.
+
+    ``selector`` (e.g. ``{job="node"}``) narrows the hosts. Hosts without a CPU count or
+    memory size are left out. Raises :class:`PrometheusError` as :func:`read_prometheus`.
+    """
+    text = (selector or "").strip()
+    body = ""
+    if text:
+        match = _SELECTOR.match(text)
+        if match is None:
+            raise InvalidParameter("selector", "read_node_hosts",
+                                   "one label selector such as '{job=\"node\"}'", selector)
+        body = match["body"].strip().rstrip(",")
+    sel = f", {body}" if body else ""
+    at = f"{(now or datetime.now(UTC)).timestamp():.3f}"
+    values: dict[str, dict[str, float]] = {}
+    for field_name, template in _NODE_QUERIES.items():
+        query = template.replace("{sel0}", body).replace("{sel}", sel)
+        query = query.replace("{{", "{").replace("}}", "}")
+        data = api.get("query", {"query": query, "time": at})
+        for result in (data or {}).get("result", []) if isinstance(data, dict) else []:
+            instance = str((result.get("metric") or {}).get("instance", ""))
+            try:
+                value = float(result["value"][1])
+            except (KeyError, IndexError, TypeError, ValueError):
+                continue
+            if math.isfinite(value) and value > 0:
+                values.setdefault(instance, {})[field_name] = value
+    hosts = []
+    for instance, got in sorted(values.items()):
+        if "cpus" in got and "memory_bytes" in got:
+            hosts.append(NodeHost(instance, int(got["cpus"]), got["memory_bytes"],
+                                  got.get("disk_bytes"), got.get("nic_bytes_per_second")))
+    return hosts
+
+
+def host_kinds(hosts: Sequence[NodeHost]) -> dict[str, list[str]]:
+    """Machine spec -> the hosts of that kind (same CPUs, memory, disk and NIC speed).
+
+    Memory and disk are rounded down to a GiB first: two hosts of one model report a few
+    MiB apart (firmware reservations), and should be one kind.
+    """
+    kinds: dict[str, list[str]] = {}
+    for host in hosts:
+        rounded = NodeHost(
+            host.instance, host.cpus, math.floor(host.memory_bytes / 2**30) * 2**30,
+            math.floor(host.disk_bytes / 2**30) * 2**30 if host.disk_bytes else None,
+            host.nic_bytes_per_second)
+        kinds.setdefault(rounded.spec(), []).append(host.instance)
+    return kinds

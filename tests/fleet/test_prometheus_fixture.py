@@ -65,3 +65,72 @@ def test_cadvisor_and_kubelet_series_read_back(tmp_path: Path) -> None:
     assert "shop/web" not in data.warnings  # a clean series has no warnings
 
     assert sorted(kube_only.samples["service"].unique()) == ["kube-system", "shop"]
+
+
+def _backfill(tmp_path: Path, fixture: str, shift_s: float = 0.0) -> Path:
+    """promtool blocks from a fixture, its timestamps shifted by ``shift_s`` seconds."""
+    promtool = require_binary("promtool")
+    source = DATA / fixture
+    if shift_s:
+        lines = []
+        for line in source.read_text().splitlines():
+            if line.startswith("#"):
+                lines.append(line)
+            else:
+                head, stamp = line.rsplit(" ", 1)
+                lines.append(f"{head} {float(stamp) + shift_s:.3f}")
+        source = tmp_path / fixture
+        source.write_text("\n".join(lines) + "\n")
+    data_dir = tmp_path / "data"
+    subprocess.run([promtool, "tsdb", "create-blocks-from", "openmetrics", str(source),
+                    str(data_dir)], check=True, capture_output=True, timeout=120)
+    return data_dir
+
+
+@pytest.mark.slow
+def test_host_capacities_from_node_exporter(tmp_path: Path) -> None:
+    from capacity.sources._prometheus import host_kinds, read_node_hosts
+
+    data_dir = _backfill(tmp_path, "node_exporter.om")
+    with prometheus_server(tmp_path / "prom", data_dir=data_dir) as url, \
+            PrometheusAPI(url) as api:
+        hosts = read_node_hosts(api, now=END)
+        only_c = read_node_hosts(api, now=END, selector='{instance="host-c:9100"}')
+    by = {h.instance: h for h in hosts}
+    assert sorted(by) == ["host-a:9100", "host-b:9100", "host-c:9100"]
+    assert by["host-a:9100"].cpus == 8 and by["host-c:9100"].cpus == 32
+    assert by["host-b:9100"].memory_bytes == 33_543_307_264
+    assert by["host-a:9100"].disk_bytes == 499_963_174_912  # "/", not the tmpfs
+    assert by["host-a:9100"].nic_bytes_per_second == 1.25e9  # eth0, not docker0
+    assert by["host-c:9100"].nic_bytes_per_second == 3.125e9
+    kinds = host_kinds(hosts)
+    assert sorted(len(v) for v in kinds.values()) == [1, 2]  # a and b are one model
+    assert [h.instance for h in only_c] == ["host-c:9100"]
+
+
+@pytest.mark.slow
+def test_size_per_host_kind_of_the_fleet(tmp_path: Path, capsys) -> None:
+    import json
+    import time
+
+    from capacity.cli import main
+
+    assert main(["fit", "--demo", "--out", str(tmp_path / "profiles.json")]) == 0
+    profiles = json.loads((tmp_path / "profiles.json").read_text())
+    service = sorted(profiles["services"])[0]
+    capsys.readouterr()
+    # the recording ends 1 min ago, so an instant query now finds it
+    shift = time.time() - 60 - (END.timestamp() - 1)
+    data_dir = _backfill(tmp_path, "node_exporter.om", shift_s=shift)
+    with prometheus_server(tmp_path / "prom", data_dir=data_dir) as url:
+        code = main(["size", "--profiles", str(tmp_path / "profiles.json"), "--machine",
+                     "fleet", "--prometheus", url, "--replicas", f"{service}=40", "--json"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    kinds = {k["kind"]: k for k in json.loads(out)["kinds"]}
+    assert len(kinds) == 2
+    small = next(k for k in kinds.values() if k["in_fleet"] == 2)
+    large = next(k for k in kinds.values() if k["in_fleet"] == 1)
+    assert small["kind"].startswith("cpus=8,") and large["kind"].startswith("cpus=32,")
+    # a host with 4x the CPUs and memory never needs more hosts for the same replicas
+    assert large["size"]["hosts"] <= small["size"]["hosts"]

@@ -1,4 +1,4 @@
-"""Write cadvisor_kubelet.om: 10 minutes of cAdvisor (Docker) and kubelet (Kubernetes)
+"""Write cadvisor_kubelet.om (and node_exporter.om): 10 minutes of cAdvisor (Docker) and kubelet (Kubernetes)
 container series in OpenMetrics text, for ``promtool tsdb create-blocks-from openmetrics``.
 
 The label sets are the ones real exporters emit (see README.md in this folder for where
@@ -103,5 +103,47 @@ def main() -> None:
     Path(__file__).with_name("cadvisor_kubelet.om").write_text("\n".join(lines) + "\n")
 
 
+
+
+# node_exporter on three hosts: two of one model (a few MiB of memory apart, as firmware
+# reservations make them), one larger; label sets as node_exporter 1.x emits them.
+NODES = [
+    ("host-a:9100", 8, 33_546_452_992, 499_963_174_912, {"eth0": 1.25e9, "docker0": 1.25e10}),
+    ("host-b:9100", 8, 33_543_307_264, 499_963_174_912, {"eth0": 1.25e9, "lo": 0.0}),
+    ("host-c:9100", 32, 135_089_799_168, 1_999_844_147_200, {"eno1": 3.125e9, "eno2": 3.125e9}),
+]
+
+
+def nodes() -> None:
+    lines: list[str] = []
+    stamps = [START_S + k * SCRAPE_S for k in range(N_SCRAPES)]
+
+    def family(name: str, kind: str, rows: list[tuple[dict[str, str], float]]) -> None:
+        lines.append(f"# TYPE {name} {kind}")
+        sample = name + ("_total" if kind == "counter" else "")
+        for labels, value in rows:
+            for k, t in enumerate(stamps):
+                v = value + (k * SCRAPE_S * 0.9 if kind == "counter" else 0.0)
+                lines.append(f"{sample}{{{_labels(labels)}}} {v!r} {t}")
+
+    job = {"job": "node"}
+    family("node_cpu_seconds", "counter", [
+        ({**job, "instance": inst, "cpu": str(c), "mode": mode}, 1000.0)
+        for inst, cpus, *_ in NODES for c in range(cpus) for mode in ("idle", "user")])
+    family("node_memory_MemTotal_bytes", "gauge", [
+        ({**job, "instance": inst}, float(mem)) for inst, _, mem, *_ in NODES])
+    family("node_filesystem_size_bytes", "gauge", [
+        ({**job, "instance": inst, "device": dev, "fstype": fs, "mountpoint": mnt}, size)
+        for inst, _, _, disk, _ in NODES
+        for dev, fs, mnt, size in (("/dev/sda1", "ext4", "/", float(disk)),
+                                   ("tmpfs", "tmpfs", "/run", 3.3e9))])
+    family("node_network_speed_bytes", "gauge", [
+        ({**job, "instance": inst, "device": dev}, speed)
+        for inst, *_, nics in NODES for dev, speed in nics.items()])
+    lines.append("# EOF")
+    Path(__file__).with_name("node_exporter.om").write_text("\n".join(lines) + "\n")
+
+
 if __name__ == "__main__":
     main()
+    nodes()
