@@ -527,7 +527,43 @@ def read_prometheus(
                 t = arr[:, 0].astype("float64")
                 v = pd.to_numeric(pd.Series(arr[:, 1]), errors="coerce").to_numpy("float64")
                 found.setdefault(_identity(labels), []).append((labels, t, v))
-    return _assemble(series, rules, step_s, api.requests_made)
+    limits = _read_limits(api, sel, end_s)
+    data = _assemble(series, rules, step_s, api.requests_made)
+    if limits and not data.containers.empty:
+        containers = data.containers.copy()
+        for column, by_identity in limits.items():
+            containers[column] = containers["container_id"].map(by_identity)
+        data = PrometheusData(data.counters, containers, data.warnings, data.step_s,
+                              api.requests_made)
+    return data
+
+
+#: declared limits, read once at the end of the range (cAdvisor's container_spec_* gauges)
+_LIMIT_QUERIES: dict[str, str] = {
+    "cpu_limit_cores": "container_spec_cpu_quota{sel} / container_spec_cpu_period{sel}",
+    "memory_limit_bytes": "container_spec_memory_limit_bytes{sel}",
+}
+#: cAdvisor reports "no memory limit" as 0 or as the kernel's huge page-rounded maximum
+_NO_MEMORY_LIMIT_BYTES = 2.0**62
+
+
+def _read_limits(api: PrometheusAPI, sel: str, end_s: float) -> dict[str, dict[str, float]]:
+    """Identity -> declared CPU (cores) and memory (bytes) limits; absent when unlimited."""
+    out: dict[str, dict[str, float]] = {}
+    for column, template in _LIMIT_QUERIES.items():
+        data = api.get("query", {"query": template.format(sel=sel), "time": f"{end_s:.3f}"})
+        found = out.setdefault(column, {})
+        for result in (data or {}).get("result", []) if isinstance(data, dict) else []:
+            labels = {k: str(v) for k, v in (result.get("metric") or {}).items()}
+            try:
+                value = float(result["value"][1])
+            except (KeyError, IndexError, TypeError, ValueError):
+                continue
+            unlimited = value <= 0 or (column == "memory_limit_bytes"
+                                       and value >= _NO_MEMORY_LIMIT_BYTES)
+            if math.isfinite(value) and not unlimited and not _sandbox(labels):
+                found.setdefault(_identity(labels), value)
+    return out
 
 
 def _assemble(

@@ -63,6 +63,12 @@ def test_cadvisor_and_kubelet_series_read_back(tmp_path: Path) -> None:
     etcd = data.warnings["kube-system/etcd-kind-control-plane"]
     assert any(w.startswith("1 duplicate series") for w in etcd), etcd
     assert "shop/web" not in data.warnings  # a clean series has no warnings
+    # declared limits (cAdvisor's container_spec_*): web has --cpus 0.5 -m 256m; 0 is "none"
+    limits = data.containers.set_index("service")
+    assert limits.loc["shop/web", "cpu_limit_cores"] == pytest.approx(0.5)
+    assert limits.loc["shop/web", "memory_limit_bytes"] == 256 * MIB
+    assert limits["memory_limit_bytes"].drop("shop/web").isna().all()
+    assert limits["cpu_limit_cores"].drop("shop/web").isna().all()
 
     assert sorted(kube_only.samples["service"].unique()) == ["kube-system", "shop"]
 

@@ -1,5 +1,6 @@
-"""Write cadvisor_kubelet.om (and node_exporter.om): 10 minutes of cAdvisor (Docker) and kubelet (Kubernetes)
-container series in OpenMetrics text, for ``promtool tsdb create-blocks-from openmetrics``.
+"""Write cadvisor_kubelet.om (and node_exporter.om): 10 minutes of cAdvisor (Docker) and
+kubelet (Kubernetes) container series in OpenMetrics text, for
+``promtool tsdb create-blocks-from openmetrics``.
 
 The label sets are the ones real exporters emit (see README.md in this folder for where
 they were taken from); the values are generated here, so the rates the test expects are
@@ -99,6 +100,19 @@ def main() -> None:
                 for k in range(N_SCRAPES):
                     t = START_S + k * SCRAPE_S + offset
                     lines.append(f"{sample}{{{_labels(labels, **extra)}}} {value(k)!r} {t:.3f}")
+    # declared limits as cAdvisor reports them: quota/period in microseconds, memory in
+    # bytes, 0 for "none" (shop-web-1 has --cpus 0.5 -m 256m, the others none)
+    for family in ("container_spec_cpu_quota", "container_spec_cpu_period",
+                   "container_spec_memory_limit_bytes"):
+        lines.append(f"# TYPE {family} gauge")
+        for labels, *_ in SERIES:
+            web = labels.get("name") == "shop-web-1"
+            value = {"container_spec_cpu_quota": 50_000.0 if web else 0.0,
+                     "container_spec_cpu_period": 100_000.0,
+                     "container_spec_memory_limit_bytes": 256.0 * MIB if web else 0.0}[family]
+            for k in range(N_SCRAPES):
+                lines.append(f"{family}{{{_labels(labels)}}} {value!r} "
+                             f"{START_S + k * SCRAPE_S}")
     lines.append("# EOF")
     Path(__file__).with_name("cadvisor_kubelet.om").write_text("\n".join(lines) + "\n")
 
