@@ -527,7 +527,7 @@ def read_prometheus(
                 t = arr[:, 0].astype("float64")
                 v = pd.to_numeric(pd.Series(arr[:, 1]), errors="coerce").to_numpy("float64")
                 found.setdefault(_identity(labels), []).append((labels, t, v))
-    limits = _read_limits(api, sel, end_s)
+    limits = _read_limits(api, sel, end_s, since_s)
     data = _assemble(series, rules, step_s, api.requests_made)
     if limits and not data.containers.empty:
         containers = data.containers.copy()
@@ -540,18 +540,24 @@ def read_prometheus(
 
 #: declared limits, read once at the end of the range (cAdvisor's container_spec_* gauges)
 _LIMIT_QUERIES: dict[str, str] = {
-    "cpu_limit_cores": "container_spec_cpu_quota{sel} / container_spec_cpu_period{sel}",
-    "memory_limit_bytes": "container_spec_memory_limit_bytes{sel}",
+    "cpu_limit_cores": "last_over_time(container_spec_cpu_quota{sel}[{w}s])"
+                       " / last_over_time(container_spec_cpu_period{sel}[{w}s])",
+    "memory_limit_bytes": "last_over_time(container_spec_memory_limit_bytes{sel}[{w}s])",
 }
 #: cAdvisor reports "no memory limit" as 0 or as the kernel's huge page-rounded maximum
 _NO_MEMORY_LIMIT_BYTES = 2.0**62
 
 
-def _read_limits(api: PrometheusAPI, sel: str, end_s: float) -> dict[str, dict[str, float]]:
-    """Identity -> declared CPU (cores) and memory (bytes) limits; absent when unlimited."""
+def _read_limits(api: PrometheusAPI, sel: str, end_s: float, window_s: float
+                 ) -> dict[str, dict[str, float]]:
+    """Identity -> declared CPU (cores) and memory (bytes) limits; absent when unlimited.
+
+    The last value in the range: a container gone before its end (its series stale) keeps
+    its limit."""
     out: dict[str, dict[str, float]] = {}
     for column, template in _LIMIT_QUERIES.items():
-        data = api.get("query", {"query": template.format(sel=sel), "time": f"{end_s:.3f}"})
+        query = template.replace("{sel}", sel).replace("{w}", str(max(1, int(window_s))))
+        data = api.get("query", {"query": query, "time": f"{end_s:.3f}"})
         found = out.setdefault(column, {})
         for result in (data or {}).get("result", []) if isinstance(data, dict) else []:
             labels = {k: str(v) for k, v in (result.get("metric") or {}).items()}
