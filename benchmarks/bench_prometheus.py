@@ -82,7 +82,7 @@ def child(url: str, since_s: float) -> None:
     from capacity.sources._prometheus import PrometheusAPI
 
     t0, c0 = time.perf_counter(), time.process_time()
-    with PrometheusAPI(url, timeout_s=120) as api:
+    with PrometheusAPI(url, timeout_s=600) as api:
         data = load_prometheus(api, since_s=since_s, step_s=STEP_S,
                                now=datetime.fromtimestamp(END_S + 1, tz=UTC))
         requests = api.requests_made
@@ -136,7 +136,9 @@ def main() -> None:
                 except OSError:
                     time.sleep(0.2)
             out = subprocess.run([sys.executable, __file__, "--child", url, "--days",
-                                  str(args.days)], check=True, capture_output=True, text=True)
+                                  str(args.days)], capture_output=True, text=True)
+            if out.returncode != 0:
+                sys.exit(f"the read failed (exit {out.returncode}):\n{out.stderr}")
         finally:
             server.terminate()
             server.wait(timeout=30)

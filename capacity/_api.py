@@ -301,7 +301,8 @@ def plan(
     **options
         Passed to :func:`capacity.solver.plan`: ``occupied``, ``incompressible_epsilon``,
         ``quantile_level``, ``ports``, ``horizon_s``, ``independent_offsets``,
-        ``require_confidence``, ``n_draws``.
+        ``require_confidence``, ``n_draws``, ``valid_for_s`` (planning horizon for drift,
+        default 7 days; None: demand as recorded).
 
     Returns
     -------

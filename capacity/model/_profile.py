@@ -251,6 +251,10 @@ class ResourceProfile:
         the slow part and not the fast one.
     window_s : float
         The moving-average window used for ``slow_var``, seconds.
+    time_of_day_s : float
+        86,400 when the slow component includes the time-of-day profile (the history covers
+        two whole days at an interval that divides a day): a load that recurs at one time of
+        day is shared by replicas. 0 when it does not (older profiles, shorter histories).
     replica_correlation : float or None
         Mean pairwise Pearson correlation between replicas sampled in the same interval (on
         the service's sampling grid); None when only one replica was seen or no two replicas
@@ -279,6 +283,11 @@ class ResourceProfile:
         busy at 0.5 core a third of the time each, never together, average to at most 0.25).
         Trap: a block drawn across the end of one replica runs into the next replica's start.
         Empty in profiles of schema version 2 (the solver then uses ``trace``).
+    daily_levels : tuple of float or None
+        Mean demand of each whole day (86,400 s) counted back from the end of the history,
+        oldest first; None for a day with fewer than a tenth of the median day's samples. Empty
+        when the history covers less than one whole day (and in older profiles). The solver
+        measures drift from it (:mod:`capacity.solver._drift`).
     """
 
     resource: str
@@ -303,12 +312,14 @@ class ResourceProfile:
     slow_var: float = 0.0
     fast_var: float = 0.0
     window_s: float = 300.0
+    time_of_day_s: float = 0.0
     replica_correlation: float | None = None
     quantile_ci: Mapping[str, tuple[float, float | None]] = field(default_factory=dict)
     ci_level: float = 0.95
     trace: tuple[float, ...] = ()
     trace_interval_s: float = 0.0
     replica_trace: tuple[float, ...] = ()
+    daily_levels: tuple[float | None, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.quantiles:
@@ -374,6 +385,7 @@ class ResourceProfile:
         d["quantile_ci"] = {k: list(v) for k, v in self.quantile_ci.items()}
         d["trace"] = list(self.trace)
         d["replica_trace"] = list(self.replica_trace)
+        d["daily_levels"] = list(self.daily_levels)
         return d
 
     @classmethod
@@ -387,6 +399,7 @@ class ResourceProfile:
         d["quantile_ci"] = {k: _ci_from_json(v) for k, v in d.get("quantile_ci", {}).items()}
         d["trace"] = tuple(d.get("trace", ()))
         d["replica_trace"] = tuple(d.get("replica_trace", ()))
+        d["daily_levels"] = tuple(d.get("daily_levels", ()))
         return cls(**d)
 
 
