@@ -609,8 +609,14 @@ class Profiles:
         )
 
     def to_json(self, path: str | Path | None = None) -> str:
-        """The JSON text; written to ``path`` too when given. NaN is refused (never written)."""
-        text = json.dumps(self.to_dict(), indent=1, default=_json_default, allow_nan=False)
+        """The JSON text; written to ``path`` too when given. NaN is refused (never written).
+
+        Nested objects are indented one space a level; a list or object of numbers and
+        strings (a trace, a histogram, a row of correlations) is written on one line, so a
+        file of many services stays a third smaller than one number a line. The values are
+        written exactly (``from_json`` gives back an equal object).
+        """
+        text = _compact_json(self.to_dict())
         if path is not None:
             Path(path).write_text(text + "\n")
         return text
@@ -628,6 +634,29 @@ class Profiles:
                 "write one with 'capacity fit --out profiles.json'"
             ) from exc
         return cls.from_dict(data)
+
+
+def _is_leaf(value: Any) -> bool:
+    return value is None or isinstance(value, str | bool | int | float) or hasattr(value, "item")
+
+
+def _compact_json(obj: Any, level: int = 0) -> str:
+    """``json.dumps(obj, indent=1)``, except that a list or object whose values are all
+    scalars is written on one line (no space after a list's commas)."""
+    if isinstance(obj, Mapping | list | tuple) and obj:
+        items = list(obj.values()) if isinstance(obj, Mapping) else list(obj)
+        if all(_is_leaf(v) for v in items):
+            seps = (",", ":") if not isinstance(obj, Mapping) else (", ", ": ")
+            return json.dumps(obj if isinstance(obj, Mapping) else items, separators=seps,
+                              default=_json_default, allow_nan=False)
+        pad = "\n" + " " * (level + 1)
+        if isinstance(obj, Mapping):
+            parts = [json.dumps(k if isinstance(k, str) else str(k)) + ": "
+                     + _compact_json(v, level + 1) for k, v in obj.items()]
+            return "{" + pad + ("," + pad).join(parts) + "\n" + " " * level + "}"
+        parts = [_compact_json(v, level + 1) for v in items]
+        return "[" + pad + ("," + pad).join(parts) + "\n" + " " * level + "]"
+    return json.dumps(obj, default=_json_default, allow_nan=False)
 
 
 def _json_default(value: Any) -> Any:
