@@ -78,6 +78,9 @@ __all__ = [
 
 #: the server's limit of points per series in one query_range answer
 MAX_POINTS_PER_SERIES = 11_000
+#: points (all series together) asked for in one request: bounds the memory a parsed
+#: answer takes (about 150 bytes of Python objects per point), whatever the fleet's size
+MAX_POINTS_PER_REQUEST = 500_000
 
 #: counters-table column -> PromQL template (``{sel}`` is the label selector)
 CADVISOR_QUERIES: dict[str, str] = {
@@ -436,6 +439,13 @@ def _matrix(data: Any, where: str) -> list[dict[str, Any]]:
     return list(data.get("result") or [])
 
 
+def _count_series(api: PrometheusAPI, sel: str, start_s: float, end_s: float) -> int:
+    """How many CPU series the range holds (the index only: ``/api/v1/series``)."""
+    data = api.get("series", {"match[]": f"container_cpu_usage_seconds_total{sel}",
+                              "start": f"{start_s:.3f}", "end": f"{end_s:.3f}"})
+    return len(data) if isinstance(data, list) else 0
+
+
 def _measure_step(api: PrometheusAPI, sel: str, end_s: float, window_s: float) -> float | None:
     """The scrape interval: the median time between raw samples of the CPU counter in the
     last ``window_s`` seconds (a range-vector query returns raw samples, not a grid)."""
@@ -479,7 +489,9 @@ def read_prometheus(
     now : datetime, optional
         The end of the range (aware UTC); default: the current time.
     max_points : int
-        Points per series per request (the server refuses more than 11,000).
+        Points per series per request (the server refuses more than 11,000). Fewer are
+        asked for when the range holds many series, so that one answer stays under
+        :data:`MAX_POINTS_PER_REQUEST` points (its parsed JSON is held in memory whole).
 
     Returns
     -------
@@ -507,6 +519,9 @@ def read_prometheus(
     if step_s is None:
         step_s = _measure_step(api, sel, end_s, since_s) or FALLBACK_STEP_S
     where = f"Prometheus at {api.url}"
+    # as many steps per request as keep every answer under MAX_POINTS_PER_REQUEST points
+    n_series = _count_series(api, sel, start_s, end_s)
+    max_points = max(2, min(max_points, MAX_POINTS_PER_REQUEST // max(1, n_series)))
 
     # column -> identity -> (labels, times, values); and the scrape times
     series: dict[str, dict[str, list[tuple[dict[str, str], np.ndarray, np.ndarray]]]] = {}

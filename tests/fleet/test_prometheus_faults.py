@@ -147,7 +147,8 @@ def test_credentials_and_the_selector_reach_the_server(tmp_path: Path) -> None:
     with fake_prometheus(lambda p, q: (seen.append(q) or 200, _empty(), 0)) as fake:
         read_prometheus(_api(fake.url, bearer_token="s3cret"), since_s=600, step_s=10,
                         selector='{job="cadvisor", instance=~"web-.*"}', now=NOW)
-    assert all('{image!="", job="cadvisor", instance=~"web-.*"}' in q["query"] for q in seen)
+    assert all('{image!="", job="cadvisor", instance=~"web-.*"}' in (q.get("query")
+               or q["match[]"]) for q in seen)
     assert {q["timeout"] for q in seen} == {"30s"}
 
 
@@ -267,3 +268,24 @@ def test_report_reads_prometheus_through_the_same_pipeline(tmp_path: Path, capsy
     assert code in (0, 1, 2), err
     plan = json.loads(out)
     assert "shop/web" in json.dumps(plan)
+
+
+def test_many_series_are_read_in_smaller_chunks_so_an_answer_stays_bounded() -> None:
+    from capacity.sources._prometheus import MAX_POINTS_PER_REQUEST
+
+    n_series = 200
+
+    def answer(path: str, q: dict[str, str]) -> tuple[int, Any, float]:
+        if path.endswith("/series"):
+            return 200, {"status": "success", "data": [
+                {"__name__": "container_cpu_usage_seconds_total", "id": f"/docker/{i}"}
+                for i in range(n_series)]}, 0
+        return 200, _empty(), 0
+
+    with fake_prometheus(answer) as fake:
+        read_prometheus(_api(fake.url), since_s=7 * 86400, step_s=30, now=NOW)
+    ranges = sorted({(float(q["start"]), float(q["end"])) for p, q in fake.requests
+                     if p.endswith("query_range")})
+    points = [round((hi - lo) / 30) + 1 for lo, hi in ranges]
+    assert max(points) * n_series <= MAX_POINTS_PER_REQUEST
+    assert sum(points) == 7 * 86400 // 30 + 1  # still the whole range, once
