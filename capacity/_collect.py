@@ -517,6 +517,8 @@ class Collector:
         self.events_written = 0
         self.containers_seen: set[str] = set()
         self.outages: list[dict[str, Any]] = []
+        #: True while the engine does not answer (an outage in progress)
+        self.engine_down = False
         self._pump: EventPump | None = None
 
     # -- one round -------------------------------------------------------------------------
@@ -695,6 +697,7 @@ class Collector:
                                   "error": str(exc), "retries": 0}
                         log.warning("the engine does not answer: %s; retrying with backoff", exc)
                     outage["retries"] += 1
+                    self.engine_down = True
                     delay = min(self.backoff_max_s, self.backoff_initial_s * 2**failures)
                     failures += 1
                     now = self.monotonic_clock()
@@ -706,6 +709,7 @@ class Collector:
                     self.sleep(delay)
                     next_at = self.monotonic_clock()  # resume the schedule from here
                     continue
+                self.engine_down = False
                 if outage is not None:
                     outage["until"] = self.wall_clock()
                     outage["gap_s"] = self.monotonic_clock() - outage.pop("since_mono")
