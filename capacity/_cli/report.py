@@ -19,6 +19,7 @@ from ._common import (
     settings_options,
     stderr,
 )
+from ._prometheus import PrometheusSource, prometheus_options
 
 #: every setting of a plan and its status: the same options as 'capacity plan'
 REPORT_SETTINGS = ("epsilon", "incompressible_epsilon", "method", "seed", "horizon_s",
@@ -58,6 +59,7 @@ REPORT_SETTINGS = ("epsilon", "incompressible_epsilon", "method", "seed", "horiz
 @click.option("--png", is_flag=True,
               help="Also write each chart as PNG (report.html inlines them as SVG and "
                    "report.md links the .svg files; a PNG draws each chart again).")
+@prometheus_options
 @settings_options(*REPORT_SETTINGS)
 def report(
     duration: float | None,
@@ -77,14 +79,15 @@ def report(
     check: bool,
     quiet: bool,
     png: bool,
+    prometheus: PrometheusSource | None,
 ) -> int:
     """Collect (or load), fit, plan, and write a report folder under reports/.
 
     Sources (one): --duration (collect now), --demo, --samples FILE, --store PATH [--since],
-    --profiles FILE. With none given it collects 15 s from the local engine. When no engine
-    answers, that is UNKNOWN (exit 3) with --check or --json or when stdout is not a
-    terminal (cron, pipes, Nagios); only an interactive run on a terminal plans from the
-    bundled recording instead, and says so.
+    --profiles FILE, --prometheus URL [--since]. With none given it collects 15 s from the
+    local engine. When no engine answers, that is UNKNOWN (exit 3) with --check or --json or
+    when stdout is not a terminal (cron, pipes, Nagios); only an interactive run on a
+    terminal plans from the bundled recording instead, and says so.
 
     Exit status: 0 ok; 1 warning (least headroom below --warn-headroom, or a safe count
     undefined); 2 critical (more containers running than the safe count); 3 unknown (the run
@@ -92,11 +95,12 @@ def report(
     """
     sources = [flag for flag, v in (("--duration", duration is not None), ("--demo", demo),
                                     ("--samples", samples_file), ("--store", store_path),
-                                    ("--profiles", profiles_file)) if v]
+                                    ("--profiles", profiles_file),
+                                    ("--prometheus", prometheus)) if v]
     if len(sources) > 1:
         raise click.UsageError(f"give one source, not {' and '.join(sources)}")
-    if since_s is not None and store_path is None:
-        raise click.UsageError("--since needs --store")
+    if since_s is not None and store_path is None and prometheus is None:
+        raise click.UsageError("--since needs --store or --prometheus")
     if as_json and check:
         raise click.UsageError("give --json or --check, not both")
     check_report_name(name)
@@ -106,7 +110,7 @@ def report(
             store_path=store_path, since_s=since_s, profiles_file=profiles_file,
             machine_spec=machine_spec, settings=settings, filters=filters, out_dir=out_dir,
             name=name, keep=keep, as_json=as_json, check=check,
-            quiet=quiet or as_json or check, png=png,
+            quiet=quiet or as_json or check, png=png, prometheus=prometheus,
         )
     except CapacityError as exc:
         if check:  # a Nagios plugin says UNKNOWN on stdout; main() adds the line on stderr
@@ -118,7 +122,8 @@ def _report(
     *, duration: float | None, interval: float, demo: bool, samples_file: Path | None,
     store_path: Path | None, since_s: float | None, profiles_file: Path | None,
     machine_spec: str | None, settings: Any, filters: tuple[str, ...], out_dir: Path,
-    name: str | None, keep: int | None, as_json: bool, check: bool, quiet: bool, png: bool = False,
+    name: str | None, keep: int | None, as_json: bool, check: bool, quiet: bool,
+    png: bool = False, prometheus: PrometheusSource | None = None,
 ) -> int:
     from .._pipeline import fit_profiles, plan_all, resolve_machine, running_counts
     from ..model._profile import Profiles
@@ -138,17 +143,24 @@ def _report(
         notices.append("planned from profiles alone (--profiles): nothing is counted as "
                        "running, so 'more' is the whole safe count and no time series is drawn")
     else:
-        data = _load(duration=duration, interval=interval, demo=demo,
-                     samples_file=samples_file, store_path=store_path, since_s=since_s,
-                     filters=filters, notices=notices, quiet=quiet,
-                     fallback=not (as_json or check) and sys.stdout.isatty())
+        if prometheus is not None:
+            data = prometheus.load(since_s)
+            if machine_spec is None:
+                notices.append("read from Prometheus but planned on this host's capacity: "
+                               "give --machine for the fleet's hosts")
+        else:
+            data = _load(duration=duration, interval=interval, demo=demo,
+                         samples_file=samples_file, store_path=store_path, since_s=since_s,
+                         filters=filters, notices=notices, quiet=quiet,
+                         fallback=not (as_json or check) and sys.stdout.isatty())
         samples, source = data.samples, data.source
         if store_path is not None:
             host_usage = _store_host_usage(store_path, since_s)
         profiles = fit_profiles(data)
         running = running_counts(samples)
     if machine is None:
-        machine = resolve_machine(machine_spec, samples)
+        # the fleet's samples use no disk on this host: nothing to add back for them
+        machine = resolve_machine(machine_spec, samples if prometheus is None else None)
     plans = plan_all(profiles, machine, running=running, settings=settings)
     paths = write_report(plans, profiles, out_dir=out_dir, name=name, source=source,
                          notices=notices, samples=samples, host_usage=host_usage,

@@ -38,11 +38,14 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from .._errors import InsufficientData
 from .._settings import DEFAULTS
-from ..solver._plan import Plan
 from ._format import format_percent
+
+if TYPE_CHECKING:  # the exit codes are imported by every command: keep this module light
+    from ..solver._plan import Plan
 
 __all__ = [
     "CRITICAL",
