@@ -1,0 +1,69 @@
+"""Per-container host cost on the real engine (issue 12, must show).
+
+Starts N >= 50 idle busybox containers (the calibration does, and removes them), and checks
+that the host cost it attributes (shim PSS + unreclaimable kernel growth) plus the
+containers' own working set is what the host really loses per container (its MemAvailable
+drop), and that the plan of an idle service on a 24 GiB machine is bounded by it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from capacity._columns import MEMORY
+from capacity._pipeline import fit_profiles, load_demo, plan_all, running_counts
+from capacity.solver._machine import Machine
+from capacity.sources._hostcost import CALIBRATION_LABEL, calibrate_host_cost, passive_host_cost
+
+#: the issue's bound: measured host cost within 25 % of the MemAvailable drop per container
+DROP_TOLERANCE = 0.25
+N_CONTAINERS = 50
+GIB = 2**30
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+def test_host_cost_matches_memavailable_drop_and_bounds_the_idle_plan(
+    docker_client: Any, busybox_image: str
+) -> None:
+    cost = calibrate_host_cost(docker_client, containers=N_CONTAINERS, cycles=3,
+                               image=busybox_image)
+    # the calibration removed every container it started
+    assert docker_client.containers.list(all=True, filters={"label": CALIBRATION_LABEL}) == []
+    assert cost.method == "calibrated" and cost.containers >= 50
+    assert cost.mem_available_drop_bytes is not None and cost.in_cgroup_bytes is not None
+    # what the plan charges one idle container: its working set + the host cost
+    charged = cost.memory_bytes + cost.in_cgroup_bytes
+    drop = cost.mem_available_drop_bytes
+    assert drop > 0
+    assert abs(charged - drop) <= DROP_TOLERANCE * drop, (
+        f"charged {charged / 2**20:.2f} MiB per container, MemAvailable dropped "
+        f"{drop / 2**20:.2f} MiB per container ({cost})")
+
+    data = load_demo()
+    profiles = fit_profiles(data)
+    running = running_counts(data.samples)
+    bare = Machine.from_spec("cpus=2,memory=24GiB")
+    with_cost = Machine.from_mapping({"cpus": 2, "memory": "24GiB",
+                                      "host_cost": cost.memory_bytes}, name="24GiB")
+    idle_bare = plan_all(profiles, bare, running=running)["demo/idle"]
+    idle = plan_all(profiles, with_cost, running=running)["demo/idle"]
+    # bounded by the host cost: never more than memory / host cost, and thousands, not
+    # the tens of thousands the in-cgroup working set alone allows
+    assert idle_bare.safe_count is not None and idle_bare.safe_count > 10_000
+    assert idle.safe_count is not None
+    assert idle.safe_count <= 24 * GIB / cost.memory_bytes
+    assert 1_000 <= idle.safe_count < 10_000
+    assert idle.per_resource[MEMORY].host_cost == pytest.approx(cost.memory_bytes)
+
+
+@pytest.mark.docker
+def test_passive_host_cost_sees_the_shims_of_running_containers(run_container: Any) -> None:
+    for _ in range(5):
+        run_container("sleep", "600")
+    cost = passive_host_cost()
+    assert cost is not None and cost.containers >= 5
+    # a containerd-shim-runc-v2 holds a Go runtime: megabytes, not kilobytes or gigabytes
+    assert 2**20 <= cost.memory_bytes <= 64 * 2**20
