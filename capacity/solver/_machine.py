@@ -56,6 +56,7 @@ __all__ = [
     "DEFAULT_CPU_SATURATION",
     "HOST_BASELINE_COLUMNS",
     "Machine",
+    "machine_lines",
     "measured_reserve",
     "parse_rate",
 ]
@@ -554,6 +555,24 @@ class Machine:
             notes=tuple(d.get("notes", ())),
         )
 
+
+
+def machine_lines(machine: Machine) -> list[str]:
+    """What the report says about the machine, one line each: the host cost per container
+    (always, measured or not), the reserve's origin, where each capacity came from."""
+    from .._units import format_value
+
+    lines = list(machine.notes)
+    if not any(line.startswith("host cost per container") for line in lines):
+        if machine.host_cost:
+            parts = [format_value(r, v) + (" memory" if r == MEMORY else "")
+                     for r, v in sorted(machine.host_cost.items())]
+            lines.insert(0, f"host cost per container: {', '.join(parts)} (given in the "
+                            "machine spec)")
+        else:
+            lines.insert(0, "host cost per container: not counted (give host_cost=4MiB, or "
+                            "run 'capacity machine calibrate' and plan with --machine local)")
+    return lines
 
 
 #: host rate column (from :func:`capacity.store.host_to_rates`) -> the container column it bounds

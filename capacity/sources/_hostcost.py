@@ -5,7 +5,9 @@ some of their kernel memory). It does not count what the host spends to run it:
 
 - its ``containerd-shim`` process (one per container with ``containerd-shim-runc-v2``; a
   shim that serves several containers is divided by the containers it serves), whose
-  proportional set size (``Pss`` in ``/proc/<pid>/smaps_rollup``) is a few MiB;
+  proportional set size (``Pss`` in ``/proc/<pid>/smaps_rollup``) is a few MiB; the part
+  one more container adds is the anonymous and shmem part (``Pss_Anon + Pss_Shmem``): the
+  shim binary's file pages are shared by all shims;
 - the shim's page tables (``VmPTE``) and kernel stacks (one per thread);
 - kernel objects outside any cgroup: the network namespace and veth pair, the cgroup
   directories in every hierarchy, overlay mount, slab and per-CPU data.
@@ -53,6 +55,7 @@ from .._errors import CapacityError, DockerUnavailable, InvalidParameter
 __all__ = [
     "CALIBRATION_LABEL",
     "KERNEL_FIELDS",
+    "QUIET_BYTES_PER_CONTAINER",
     "Baseline",
     "HostCost",
     "ShimUsage",
@@ -67,6 +70,9 @@ __all__ = [
 CALIBRATION_LABEL = "capacity.calibrate"
 #: /proc/meminfo fields of unreclaimable kernel memory whose growth is attributed to containers
 KERNEL_FIELDS: tuple[str, ...] = ("SUnreclaim", "KernelStack", "PageTables", "VmallocUsed")
+#: a calibration window whose other processes' anonymous memory moved by more than this per
+#: container started is too disturbed to cross-check the MemAvailable drop with, bytes
+QUIET_BYTES_PER_CONTAINER = 512 * 1024
 #: x86-64 and arm64 kernel stack per thread (THREAD_SIZE), bytes
 _KERNEL_STACK_BYTES = 16 * 1024
 _SHIM_PREFIX = "containerd-shim"
@@ -106,6 +112,10 @@ class ShimUsage:
         Their user + system CPU time since they started, seconds.
     anon_bytes : int
         Sum of their anonymous memory (``Anonymous`` in ``smaps_rollup``), bytes.
+    pss_private_bytes : int
+        The part of their PSS that one more shim adds: anonymous and shmem pages
+        (``Pss_Anon + Pss_Shmem``; kernels before 5.x: ``Anonymous``). The rest of the PSS
+        is the shim binary's file pages, shared by every shim and reclaimable.
     """
 
     shims: int
@@ -115,13 +125,14 @@ class ShimUsage:
     kernel_stack_bytes: int
     cpu_seconds_total: float
     anon_bytes: int = 0
+    pss_private_bytes: int = 0
 
     @property
     def per_container_bytes(self) -> float | None:
         """Memory per container served (PSS + page tables + kernel stacks), or None."""
         if self.containers <= 0:
             return None
-        total = self.pss_bytes + self.page_table_bytes + self.kernel_stack_bytes
+        total = self.pss_private_bytes + self.page_table_bytes + self.kernel_stack_bytes
         return total / self.containers
 
 
@@ -171,7 +182,7 @@ def shim_usage(
     for ppid in parents.values():
         if ppid in pids:
             children[ppid] = children.get(ppid, 0) + 1
-    shims = containers = pss = pte = stacks = anon = 0
+    shims = containers = pss = pte = stacks = anon = private = 0
     cpu = 0.0
     for pid, stat in pids.items():
         base = f"{proc_root}/{pid}"
@@ -182,13 +193,16 @@ def shim_usage(
                 ids = {args[i + 1].decode() for i, a in enumerate(args[:-1]) if a == b"-id"}
                 if not ids & only_ids:
                     continue
-            shim_pss = shim_anon = 0
+            rollup: dict[str, int] = {}
             with open(f"{base}/smaps_rollup") as fh:
                 for line in fh:
-                    if line.startswith("Pss:"):
-                        shim_pss = int(line.split()[1]) * 1024
-                    elif line.startswith("Anonymous:"):
-                        shim_anon = int(line.split()[1]) * 1024
+                    key, _, rest = line.partition(":")
+                    if key in ("Pss", "Anonymous", "Pss_Anon", "Pss_Shmem"):
+                        rollup[key] = int(rest.split()[0]) * 1024
+            shim_pss = rollup.get("Pss", 0)
+            shim_anon = rollup.get("Anonymous", 0)
+            shim_private = (rollup["Pss_Anon"] + rollup.get("Pss_Shmem", 0)
+                            if "Pss_Anon" in rollup else shim_anon)
             with open(f"{base}/status") as fh:
                 status = _status_fields(fh.read())
         except (OSError, IndexError, ValueError):
@@ -197,11 +211,12 @@ def shim_usage(
         containers += max(children.get(pid, 0), 1)
         pss += shim_pss
         anon += shim_anon
+        private += shim_private
         pte += int(status.get("VmPTE", "0 kB").split()[0]) * 1024
         stacks += int(status.get("Threads", "1")) * _KERNEL_STACK_BYTES
         fields = stat[stat.rfind(")") + 2:].split()
         cpu += (int(fields[11]) + int(fields[12])) / tick
-    return ShimUsage(shims, containers, pss, pte, stacks, cpu, anon)
+    return ShimUsage(shims, containers, pss, pte, stacks, cpu, anon, private)
 
 
 @dataclass(frozen=True)
@@ -228,9 +243,11 @@ class HostCost:
     mem_available_drop_bytes : float or None
         Per container: the host's ``MemAvailable`` drop (calibration only), less the growth
         of other processes' anonymous memory meanwhile: a cross-check that also includes
-        the containers' own working set.
+        the containers' own working set. None when every window was disturbed by other work
+        (see :data:`QUIET_BYTES_PER_CONTAINER`).
     in_cgroup_bytes : float or None
-        Per container: the idle containers' own working set (calibration only).
+        Per container: the idle containers' own working set less the kernel memory charged
+        to their cgroups, which is in ``kernel_bytes`` (calibration only).
     note : str
         What the figure leaves out.
     """
@@ -338,16 +355,19 @@ def _remove_run(client: Any, run_id: str, started: list[Any]) -> None:
 
 
 def _cgroup_memory(container: Any, cgroup_root: str) -> tuple[float, float] | None:
-    """(working set, anonymous memory) of a container from cgroup v1 or v2 files, bytes;
-    None when unreadable."""
+    """(working set less kernel memory, anonymous memory) of a container from cgroup v1 or
+    v2 files, bytes; None when unreadable. The kernel memory charged to the container's
+    cgroup is left out: the calibration counts it in the host's unreclaimable kernel growth."""
     cid = container.id
-    for usage_file, stat_file, inactive, anon in (
-        (f"{cgroup_root}/memory/docker/{cid}/memory.usage_in_bytes",
-         f"{cgroup_root}/memory/docker/{cid}/memory.stat", "total_inactive_file", "total_rss"),
+    v1 = f"{cgroup_root}/memory/docker/{cid}"
+    for usage_file, stat_file, inactive, anon, kmem_file in (
+        (f"{v1}/memory.usage_in_bytes", f"{v1}/memory.stat", "total_inactive_file",
+         "total_rss", f"{v1}/memory.kmem.usage_in_bytes"),
         (f"{cgroup_root}/system.slice/docker-{cid}.scope/memory.current",
-         f"{cgroup_root}/system.slice/docker-{cid}.scope/memory.stat", "inactive_file", "anon"),
+         f"{cgroup_root}/system.slice/docker-{cid}.scope/memory.stat", "inactive_file", "anon",
+         ""),
         (f"{cgroup_root}/docker/{cid}/memory.current",
-         f"{cgroup_root}/docker/{cid}/memory.stat", "inactive_file", "anon"),
+         f"{cgroup_root}/docker/{cid}/memory.stat", "inactive_file", "anon", ""),
     ):
         try:
             with open(usage_file) as fh:
@@ -356,7 +376,15 @@ def _cgroup_memory(container: Any, cgroup_root: str) -> tuple[float, float] | No
                 stat = dict(line.split()[:2] for line in fh if line.strip())
         except (OSError, ValueError):
             continue
-        return float(max(usage - int(stat.get(inactive, 0)), 0)), float(stat.get(anon, 0))
+        kmem = float(stat.get("kernel", 0))  # cgroup v2 (kernel 5.18+)
+        if kmem_file:
+            try:
+                with open(kmem_file) as fh:
+                    kmem = float(fh.read())
+            except (OSError, ValueError):
+                kmem = 0.0
+        ws = max(usage - int(stat.get(inactive, 0)), 0)
+        return float(max(ws - kmem, 0.0)), float(stat.get(anon, 0))
     return None
 
 
@@ -430,6 +458,7 @@ def calibrate_host_cost(
     drops: list[float] = []
     in_cgroup: list[float] = []
     cpu_parts: list[float] = []
+    disturbed = 0
     for cycle in range(cycles):
         run_id = uuid.uuid4().hex[:12]
         say(f"cycle {cycle + 1}/{cycles}: starting {containers} idle containers")
@@ -463,18 +492,23 @@ def calibrate_host_cost(
                 "calibration found none of its containers' shims in /proc: run it as root "
                 "on the engine's host (a remote DOCKER_HOST cannot be calibrated)"
             )
-        # PSS only: the shims' page tables and kernel stacks are in the kernel growth below
-        shim_parts.append(shims1.pss_bytes / max(shims1.containers, 1))
+        # the shims' private PSS only: their page tables and kernel stacks are in the kernel
+        # growth below, and their binary's file pages are shared by every shim
+        shim_parts.append(shims1.pss_private_bytes / max(shims1.containers, 1))
         cpu_parts.append(max(shims1.cpu_seconds_total - shims0.cpu_seconds_total, 0.0)
                          / elapsed_s / max(shims1.containers, 1))
         kernel_parts.append(sum(with_them.get(f, 0.0) - baseline.get(f, 0.0)
                                 for f in KERNEL_FIELDS) / containers)
         # Two estimates per cycle, the drop on start and the rise on removal, each less what
-        # the anonymous memory of every other process grew meanwhile (others' work on a
-        # shared host moves MemAvailable by more than 50 idle containers do); the median
-        # over them all also discards one disturbed reading.
+        # the anonymous memory of every other process grew meanwhile. On a shared host other
+        # work moves MemAvailable by more than 50 idle containers do (here: by up to 3 GB
+        # within one window); an estimate whose window saw others' anonymous memory move by
+        # more than QUIET_BYTES_PER_CONTAINER per container is disturbed and not kept.
         for reference in (before, after):
             others_anon = (with_them["AnonPages"] - reference["AnonPages"]) - ours_anon
+            if abs(others_anon) / containers > QUIET_BYTES_PER_CONTAINER:
+                disturbed += 1
+                continue
             drops.append((reference["MemAvailable"] - with_them["MemAvailable"] - others_anon)
                          / containers)
         if cgroups:
@@ -489,10 +523,11 @@ def calibrate_host_cost(
         containers=containers,
         shim_bytes=shim,
         kernel_bytes=kernel,
-        mem_available_drop_bytes=_median(drops),
+        mem_available_drop_bytes=_median(drops) if drops else None,
         in_cgroup_bytes=_median(in_cgroup) if in_cgroup else None,
         note=f"{cycles} cycle(s) of {containers} idle busybox containers; kernel part: "
-             f"growth of {', '.join(KERNEL_FIELDS)}",
+             f"growth of {', '.join(KERNEL_FIELDS)}; MemAvailable cross-check from "
+             f"{len(drops)} of {2 * cycles} windows ({disturbed} disturbed by other work)",
     )
 
 

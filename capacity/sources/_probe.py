@@ -4,9 +4,10 @@ the filesystems behind Docker's data root and its volumes.
 Disk probe
 ----------
 :func:`probe_disk` is a tiny fio: on the filesystem that holds ``path`` (Docker's data root)
-it writes a temporary file with ``O_DIRECT`` in 1 MiB blocks (sequential write, then
-``fdatasync``), reads it back (sequential read), then does 4 KiB reads and writes at random
-aligned offsets for a fixed time (random read, random write), and removes the file. It never
+it writes a temporary file with ``O_DIRECT`` in 1 MiB blocks of random bytes, 64 MiB of
+distinct data cycled (sequential write, then ``fdatasync``), reads it back (sequential
+read), then does 4 KiB reads and writes at random aligned offsets for a fixed time (random
+read, random write), and removes the file. It never
 writes anywhere else, and it refuses a filesystem whose free space is below the file's size
 plus a margin (:data:`PROBE_FREE_MARGIN_BYTES` or 5 % of the filesystem, the larger).
 
@@ -61,6 +62,8 @@ __all__ = [
 PROBE_FREE_MARGIN_BYTES = 1 << 30
 _MIB = 1 << 20
 _RANDOM_BLOCK = 4096
+#: distinct random data the sequential pass cycles through, bytes
+_RING_BYTES = 64 * _MIB
 _DOCKER_NICS = ("lo", "docker", "veth", "br-", "ifb", "virbr", "tun", "tap", "cni", "flannel",
                 "cali", "vxlan", "weave", "kube", "dummy")
 
@@ -103,6 +106,7 @@ def probe_disk(
     random_seconds: float = 1.0,
     clock: Callable[[], float] = time.perf_counter,
     rng: random.Random | None = None,
+    statvfs: Callable[[Any], Any] = os.statvfs,
 ) -> DiskProbe:
     """Measure the disk bandwidth of the filesystem holding ``path``; seconds, O_DIRECT.
 
@@ -119,6 +123,8 @@ def probe_disk(
         Monotonic seconds (injected for tests).
     rng : random.Random, optional
         Random offsets (seeded for a repeatable run).
+    statvfs : callable
+        ``os.statvfs`` (injected for tests of the free-space refusal).
 
     Raises
     ------
@@ -132,7 +138,7 @@ def probe_disk(
     if not directory.is_dir():
         raise CapacityError(f"disk probe: {directory} is not a directory: give Docker's data "
                             "root (docker info: Docker Root Dir)")
-    st = os.statvfs(directory)
+    st = statvfs(directory)
     free = st.f_bavail * st.f_frsize
     total = st.f_blocks * st.f_frsize
     need = size_bytes + max(PROBE_FREE_MARGIN_BYTES, int(0.05 * total))
@@ -143,7 +149,12 @@ def probe_disk(
             "or give disk_bw= by hand")
     rng = rng or random.Random()
     block = _MIB
-    buf = _aligned_buffer(block)
+    # a ring of distinct random blocks: one block written over and over was measured 1.3 to
+    # 1.7 times faster than distinct data here (a virtual disk that deduplicates or caches)
+    ring = min(size_bytes, _RING_BYTES) // block
+    buf = _aligned_buffer(ring * block)
+    view = memoryview(buf)
+    blocks = [view[i * block:(i + 1) * block] for i in range(ring)]
     small = _aligned_buffer(_RANDOM_BLOCK)
     fd_path = None
     started = clock()
@@ -158,13 +169,13 @@ def probe_disk(
                 "disk_bw= by hand") from None
         try:
             t0 = clock()
-            for off in range(0, size_bytes, block):
-                os.pwrite(fd, buf, off)
+            for i, off in enumerate(range(0, size_bytes, block)):
+                os.pwrite(fd, blocks[i % ring], off)
             os.fdatasync(fd)
             seq_write = size_bytes / max(clock() - t0, 1e-9)
             t0 = clock()
-            for off in range(0, size_bytes, block):
-                os.preadv(fd, [buf], off)
+            for i, off in enumerate(range(0, size_bytes, block)):
+                os.preadv(fd, [blocks[i % ring]], off)
             seq_read = size_bytes / max(clock() - t0, 1e-9)
             slots = size_bytes // _RANDOM_BLOCK
             rand_read = _random_rate(lambda off: os.preadv(fd, [small], off), slots, rng,
@@ -178,6 +189,8 @@ def probe_disk(
     finally:
         if fd_path is not None:
             Path(fd_path).unlink(missing_ok=True)
+        del blocks
+        view.release()
         buf.close()
         small.close()
     return DiskProbe(
