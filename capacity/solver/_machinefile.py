@@ -370,8 +370,11 @@ def machine_kwargs(data: Mapping[str, Any], *, source: str) -> dict[str, Any]:
     if probe:
         notes.append(f"disk bandwidth probed at {probe.get('measured_at', '?')} on "
                      f"{probe.get('path', '?')} (machine file {source})")
-    missing = [f"{col}: not in machine file {source}; run 'capacity machine probe' or "
-               "give it in a spec" for col in RESOURCES if col not in capacity]
+    net_note = str((data.get("network") or {}).get("note") or "")
+    missing = [f"{col}: NIC {data['network'].get('nic', '?')}: {net_note} (machine file "
+               f"{source})" if net_note and col in (NET_RX, NET_TX) else
+               f"{col}: not in machine file {source}; run 'capacity machine probe' or give it "
+               "in a spec" for col in RESOURCES if col not in capacity]
     return {
         "name": str(data.get("name") or Path(source).name),
         "capacity": capacity, "reserve": reserve,
