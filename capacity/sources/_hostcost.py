@@ -343,15 +343,28 @@ def _started(client: Any, image: str, count: int, run_id: str) -> Iterator[list[
 
 def _remove_run(client: Any, run_id: str, started: list[Any]) -> None:
     """Remove the run's containers: those we hold, and any the engine lists with our label
-    (one created whose handle we never got back, e.g. interrupted mid-call)."""
+    (one created whose handle we never got back, e.g. interrupted mid-call). A second Ctrl-C
+    while removing does not stop the removal; it is raised again at the end."""
+    interrupted: BaseException | None = None
     for c in started:
-        with contextlib.suppress(Exception):  # already gone, or the engine is gone
+        try:
             c.remove(force=True, v=True)
-    with contextlib.suppress(Exception):
-        for c in client.containers.list(all=True,
-                                        filters={"label": f"{CALIBRATION_LABEL}={run_id}"}):
-            with contextlib.suppress(Exception):
-                c.remove(force=True, v=True)
+        except KeyboardInterrupt as exc:
+            interrupted = exc
+        except Exception:  # already gone, or the engine is gone
+            pass
+    try:
+        leftovers = client.containers.list(
+            all=True, filters={"label": f"{CALIBRATION_LABEL}={run_id}"})
+    except KeyboardInterrupt as exc:
+        interrupted, leftovers = exc, []
+    except Exception:  # the engine is gone: nothing more can be removed
+        leftovers = []
+    for c in leftovers:
+        with contextlib.suppress(Exception):
+            c.remove(force=True, v=True)
+    if interrupted is not None:
+        raise interrupted
 
 
 def _cgroup_memory(container: Any, cgroup_root: str) -> tuple[float, float] | None:

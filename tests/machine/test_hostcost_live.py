@@ -74,3 +74,56 @@ def test_passive_host_cost_sees_the_shims_of_running_containers(run_container: A
     assert cost is not None and cost.containers >= 5
     # a containerd-shim-runc-v2 holds a Go runtime: megabytes, not kilobytes or gigabytes
     assert 2**20 <= cost.memory_bytes <= 64 * 2**20
+
+
+class _InterruptingClient:
+    """The real client, whose ``containers.run`` fails after ``after`` containers started:
+    with KeyboardInterrupt (Ctrl-C) or a refused connection (the engine gone)."""
+
+    def __init__(self, client: Any, after: int, error: BaseException) -> None:
+        self._client, self._after, self._error = client, after, error
+        self.started = 0
+        self.containers = self
+
+    def run(self, *args: Any, **kwargs: Any) -> Any:
+        if self.started >= self._after:
+            raise self._error
+        self.started += 1
+        return self._client.containers.run(*args, **kwargs)
+
+    def list(self, *args: Any, **kwargs: Any) -> Any:
+        return self._client.containers.list(*args, **kwargs)
+
+
+@pytest.mark.docker
+@pytest.mark.parametrize("error", [KeyboardInterrupt(), ConnectionError("engine gone")],
+                         ids=["ctrl-c", "engine-gone"])
+def test_interrupted_calibration_removes_every_container_it_started(
+    docker_client: Any, busybox_image: str, error: BaseException
+) -> None:
+    from capacity._errors import DockerUnavailable
+
+    client = _InterruptingClient(docker_client, after=5, error=error)
+    expected = KeyboardInterrupt if isinstance(error, KeyboardInterrupt) else DockerUnavailable
+    with pytest.raises(expected):
+        calibrate_host_cost(client, containers=10, cycles=1, image=busybox_image,
+                            settle_s=0.0)
+    assert client.started == 5  # it did start some
+    assert docker_client.containers.list(all=True, filters={"label": CALIBRATION_LABEL}) == []
+
+
+def test_calibrate_without_an_engine_exits_3_and_leaves_the_machine_file(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from test_machine_file import GOOD
+
+    from capacity.cli import main
+    from capacity.solver._machinefile import write_machine_file
+
+    path = write_machine_file(tmp_path / "m.toml", GOOD)
+    before = path.read_bytes()
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+    code = main(["machine", "calibrate", "--file", str(path)])
+    assert code == 3
+    assert capsys.readouterr().err.strip().startswith("capacity: error:")
+    assert path.read_bytes() == before
