@@ -127,3 +127,15 @@ def test_calibrate_without_an_engine_exits_3_and_leaves_the_machine_file(
     assert code == 3
     assert capsys.readouterr().err.strip().startswith("capacity: error:")
     assert path.read_bytes() == before
+
+
+@pytest.mark.docker
+def test_every_collection_records_the_passive_host_cost(run_container: Any,
+                                                        tmp_path: Any) -> None:
+    from capacity.sources._host import host_facts
+
+    run_container("sleep", "600")
+    facts = host_facts(tmp_path).to_dict()
+    assert facts["host_cost_per_container_bytes"] is not None
+    assert 2**20 <= facts["host_cost_per_container_bytes"] <= 64 * 2**20
+    assert host_facts(tmp_path, proc_root=None).host_cost_per_container_bytes is None
