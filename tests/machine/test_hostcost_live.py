@@ -139,3 +139,33 @@ def test_every_collection_records_the_passive_host_cost(run_container: Any,
     assert facts["host_cost_per_container_bytes"] is not None
     assert 2**20 <= facts["host_cost_per_container_bytes"] <= 64 * 2**20
     assert host_facts(tmp_path, proc_root=None).host_cost_per_container_bytes is None
+
+
+@pytest.mark.docker
+def test_local_machine_measures_host_cost_limits_and_baseline(
+    run_container: Any, docker_client: Any, tmp_path: Any
+) -> None:
+    from test_machine_file import GOOD
+
+    from capacity.solver._machine import machine_lines
+    from capacity.solver._machinefile import write_machine_file
+
+    c = run_container("sleep", "600")
+    m = Machine.local(client=docker_client, machine_file=False)
+    resources = {lim.resource for lim in m.limits}
+    assert {"pids_count", "open_files_count", "addresses_count[bridge]"} <= resources
+    bridge = next(lim for lim in m.limits if lim.resource == "addresses_count[bridge]")
+    assert bridge.used >= 1 and bridge.capacity >= 253
+    service = c.attrs["Config"]["Image"]
+    pids = next(lim for lim in m.limits if lim.resource == "pids_count")
+    assert pids.demand_of(service) >= 1
+    assert m.host_cost[MEMORY] > 2**20  # passive: the running shim
+    assert MEMORY in m.reserve and 0 < m.reserve[MEMORY] < m.capacity[MEMORY]
+    assert any(line.startswith("host cost per container") for line in machine_lines(m))
+    # a cached calibration and probe win over the passive figure
+    path = write_machine_file(tmp_path / "m.toml", {
+        **GOOD, "disk_probe": {"sequential_read_bytes_per_second": 7e8,
+                               "sequential_write_bytes_per_second": 6e8}})
+    cached = Machine.local(client=docker_client, machine_file=path)
+    assert cached.host_cost[MEMORY] == GOOD["host_cost"]["memory_bytes"]
+    assert cached.capacity["disk_write_bytes_per_second"] == 6e8
