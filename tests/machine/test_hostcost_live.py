@@ -60,6 +60,10 @@ def test_host_cost_matches_memavailable_drop_and_bounds_the_idle_plan(
         pytest.skip(f"every calibration window was disturbed by other work on this host "
                     f"(MemAvailable cannot be compared): {cost.note}")
     charged = cost.memory_bytes + cost.in_cgroup_bytes
+    print(f"host cost {cost.memory_bytes / 2**20:.3f} MiB (shim {cost.shim_bytes / 2**20:.3f}, "
+          f"kernel {(cost.kernel_bytes or 0) / 2**20:.3f}) + own {cost.in_cgroup_bytes / 2**20:.3f}"
+          f" MiB; MemAvailable drop {drop / 2**20:.3f} MiB; idle plan {idle.safe_count} "
+          f"(without host cost {idle_bare.safe_count}); {cost.note}")
     assert drop > 0
     assert abs(charged - drop) <= DROP_TOLERANCE * drop, (
         f"charged {charged / 2**20:.2f} MiB per container, MemAvailable dropped "
