@@ -38,6 +38,7 @@ from ._errors import (
     NotFittedError,
     ProfileVersionError,
     StoreError,
+    StoreLocked,
 )
 from .model._fit import ProfileModel
 from .model._profile import Profiles, ResourceProfile, ServiceProfile
@@ -68,6 +69,7 @@ __all__ = [
     "ResourceProfile",
     "ServiceProfile",
     "StoreError",
+    "StoreLocked",
     "__version__",
     "collect",
     "fit",

@@ -27,7 +27,7 @@ EXPECTED_ALL = {
     # the exception tree
     "CapacityError", "ContainerGone", "DockerUnavailable", "InsufficientData",
     "InvalidParameter", "InvalidSamples", "NoContainers", "NotFittedError",
-    "ProfileVersionError", "StoreError",
+    "ProfileVersionError", "StoreError", "StoreLocked",
     "__version__",
 }
 

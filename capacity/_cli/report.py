@@ -204,7 +204,7 @@ def _store_host_usage(store_path: Path, since_s: float | None) -> Any:
 
     from ..store._sqlite import Store
 
-    with Store(store_path, create=False) as st:
+    with Store(store_path, read_only=True) as st:
         host = st.host_rates()
     if host.empty or "time" not in host.columns:
         return None
