@@ -104,7 +104,9 @@ def report(
         )
     except CapacityError as exc:
         if check:  # a Nagios plugin says UNKNOWN on stdout; main() adds the line on stderr
-            click.echo(f"CAPACITY UNKNOWN - {exc}")
+            from ..reporting._status import nagios_text
+
+            click.echo(nagios_text(f"CAPACITY UNKNOWN - {exc}"))
         raise
 
 

@@ -68,13 +68,13 @@ def test_check_line_is_one_nagios_line_with_performance_data() -> None:
     assert line.startswith("CAPACITY OK - 14 more demo/web fit (cpu_cores binds)")
     _text, perf = line.split(" | ")
     assert perf.split() == [
-        "demo_web_safe=16;;;0",
-        "demo_web_running=2;;16;0",
-        "demo_web_more=14;;;0",
-        "demo_web_headroom=87.50%;20:;;",
+        "'demo_web_safe'=16;;;0",
+        "'demo_web_running'=2;;16;0",
+        "'demo_web_more'=14;;;0",
+        "'demo_web_headroom'=87.50%;20:;;",
     ]
-    for item in perf.split():  # label=value[UOM];warn;crit;min;max
-        assert re.fullmatch(r"[A-Za-z0-9_.-]+=-?[\d.]+%?(;[\d.:]*){0,4}", item), item
+    for item in perf.split():  # 'label'=value[UOM];warn;crit;min;max
+        assert re.fullmatch(r"'[A-Za-z0-9_.-]+'=-?[\d.]+%?(;[\d.:]*){0,4}", item), item
 
 
 # -- through the command line ---------------------------------------------------------------
@@ -154,7 +154,7 @@ def test_exit_status_and_check_line(
     assert code == expected, err
     lines = out.splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"CAPACITY {word} - "), out
-    assert "web_safe=" in lines[0] and "web_headroom=" in lines[0]
+    assert "'web_safe'=" in lines[0] and "'web_headroom'=" in lines[0]
 
 
 def test_warn_headroom_flag_moves_the_threshold(
