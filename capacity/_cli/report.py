@@ -46,7 +46,8 @@ from ._common import (
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("reports"),
               show_default=True, help="Folder the report folder is written into.")
 @click.option("--name", "name", default=None,
-              help="Report folder name (default <host>-<UTC time>); replaced if it exists.")
+              help="Report folder name (default <host>-<UTC time>); an earlier report of that "
+                   "name is replaced, anything else of that name refused (exit 3).")
 @click.option("--keep", type=click.IntRange(min=1), default=None,
               help="Keep only the newest N <host>-<UTC time> report folders under --out.")
 @click.option("--warn-headroom", type=PERCENT, default="20%", show_default=True,
@@ -95,6 +96,10 @@ def report(
         raise click.UsageError("give --json or --check, not both")
     check_report_name(name)
     try:
+        if name is not None:  # refuse a NAME that is not ours before collecting anything
+            from ..reporting._render import refuse_unless_report_folder
+
+            refuse_unless_report_folder(out_dir / name)
         return _report(
             duration=duration, interval=interval, demo=demo, samples_file=samples_file,
             store_path=store_path, since_s=since_s, profiles_file=profiles_file,

@@ -36,7 +36,8 @@ from .plan import _kwargs, load_inputs, parse_counts, parse_ports, risk_options
                    "Default: reports.")
 @click.option("--name", "name", default=None,
               help="Report folder name (implies --report; default <host>-<UTC time>-size); "
-                   "replaced if it exists.")
+                   "an earlier report of that name is replaced, anything else of that name "
+                   "refused (exit 3).")
 def size(
     profiles_path: Path, machine_spec: str, epsilon: float, memory_epsilon: float | None,
     method: str, seed: int, as_json: bool, replicas_opt: tuple[str, ...],
@@ -50,6 +51,10 @@ def size(
     charts as PNG.
     """
     check_report_name(name)
+    if name is not None:  # refuse a NAME that is not ours before sizing anything
+        from ..reporting._render import refuse_unless_report_folder
+
+        refuse_unless_report_folder((out_dir or Path("reports")) / name)
     from ..solver._mix import size_fleet
     from ..solver._plan import pick_service
 
