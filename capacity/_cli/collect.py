@@ -1,9 +1,10 @@
 """``capacity collect``: sample running containers into the SQLite store.
 
 A thin layer: it connects, opens the store, picks the reader and hands everything to
-:class:`capacity._collect.Collector`. SIGINT and SIGTERM end the run cleanly (buffered rounds
-are flushed, exit 0); a missing engine, a refused socket, an unusable store or bad flags exit 3
-with one line on stderr.
+:class:`capacity._collect.Collector`. SIGINT and SIGTERM end the run cleanly: buffered rounds
+are flushed; with ``--forever`` that is how a run ends (exit 0), with ``--duration`` the run
+was cut short (one line, exit 3). A missing engine, a refused socket, an unusable store or bad
+flags exit 3 with one line on stderr.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any
 import click
 
 from .._units import format_duration
-from ._common import DURATION, EXIT_OK, parse_filters, stderr
+from ._common import DURATION, EXIT_OK, EXIT_UNKNOWN, parse_filters, stderr
 
 #: how often buffered rounds are committed by default, seconds (a SIGKILL loses at most this)
 DEFAULT_COMMIT_EVERY_S = 5.0
@@ -149,7 +150,8 @@ def collect(
 ) -> int:
     """Sample running containers into the SQLite store (counters, host, events, disk usage).
 
-    SIGINT/SIGTERM: flush and exit 0. No engine, a refused socket or bad flags: exit 3.
+    SIGINT/SIGTERM: flush, then exit 0 with --forever (the way it ends), or exit 3 with one
+    line with --duration (cut short). No engine, a refused socket or bad flags: exit 3.
     """
     if interval <= 0:
         raise click.BadParameter("must be > 0", param_hint="--interval")
@@ -207,6 +209,10 @@ def collect(
             should_stop=stop.is_set,
             require_containers=False,
         )
+    if stop.is_set() and duration is not None:
+        stderr(f"capacity: interrupted after {collector.rounds} of the rounds asked for; the "
+               f"{collector.rows_written} rows written are kept in {path}")
+        return EXIT_UNKNOWN
     if not quiet:
         gaps = f", {len(collector.outages)} engine outage(s)" if collector.outages else ""
         stopped = " (stopped by a signal)" if stop.is_set() else ""

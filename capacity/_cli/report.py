@@ -107,11 +107,12 @@ def report(
             name=name, keep=keep, warn_headroom=warn_headroom, as_json=as_json, check=check,
             quiet=quiet or as_json or check,
         )
-    except CapacityError as exc:
+    except (CapacityError, KeyboardInterrupt) as exc:
         if check:  # a Nagios plugin says UNKNOWN on stdout; main() adds the line on stderr
             from ..reporting._status import nagios_text
 
-            click.echo(nagios_text(f"CAPACITY UNKNOWN - {exc}"))
+            why = "interrupted" if isinstance(exc, KeyboardInterrupt) else exc
+            click.echo(nagios_text(f"CAPACITY UNKNOWN - {why}"))
         raise
 
 
