@@ -301,7 +301,8 @@ def plan(
     **options
         Passed to :func:`capacity.solver.plan`: ``occupied``, ``incompressible_epsilon``,
         ``quantile_level``, ``ports``, ``horizon_s``, ``independent_offsets``,
-        ``require_confidence``, ``n_draws``.
+        ``require_confidence``, ``n_draws``, ``valid_for_s`` (planning horizon for drift,
+        default 7 days; None: demand as recorded).
 
     Returns
     -------
@@ -649,8 +650,10 @@ def report(
     samples: pd.DataFrame | None = None,
     source: str | None = None,
     warn_headroom: float = 0.2,
+    png: bool = False,
 ) -> ReportPaths:
-    """Write a report folder (plan.json, profiles.json, report.html, report.md, chart PNGs).
+    """Write a report folder (plan.json, profiles.json, report.html, report.md, the charts as
+    SVG files).
 
     Parameters
     ----------
@@ -668,6 +671,8 @@ def report(
         Where the data came from, shown in the report.
     warn_headroom : float
         Headroom share below which the report's status is WARNING (the CLI's 20 %).
+    png : bool
+        Also write each chart as a PNG file (drawn a second time).
 
     Returns
     -------
@@ -690,4 +695,4 @@ def report(
     if source is None:
         source = str(samples.attrs.get("source", "")) if samples is not None else ""
     return write_report(mapping, profiles, out_dir=out_dir, name=name, source=source,
-                        samples=samples, warn_headroom=warn_headroom)
+                        samples=samples, warn_headroom=warn_headroom, png=png)

@@ -98,5 +98,5 @@ def test_collect_fit_plan_on_real_containers(docker_client, workload, tmp_path: 
     assert running == {burner: 2, holder: 2}
     plans = plan_all(profiles, machine, running=running)
     paths = write_report(plans, profiles, out_dir=tmp_path, source=data.source)
-    for name in ("plan.json", "report.md", "demand_vs_count.png"):
+    for name in ("plan.json", "report.md", "demand_vs_count.svg"):
         assert (paths.folder / name).stat().st_size > 0

@@ -26,8 +26,23 @@ from ._common import EXIT_CRITICAL, EXIT_OK
               default=None, help="The google2011-gcd-vms GCD_VMs folder (public trace).")
 @click.option("--alibaba", type=click.Path(path_type=Path, exists=True, dir_okay=False),
               default=None, help="An alibaba2018 container_usage.csv (public trace).")
-@click.option("--machine", "machine_spec", required=True,
-              help="Machine planned for, in the history's units, e.g. cpus=8,memory=64GiB.")
+@click.option("--alibaba-machines", type=click.Path(path_type=Path, exists=True, dir_okay=False),
+              default=None, help="An alibaba2018 machine_usage.csv (public trace; each machine "
+                                 "one one-replica service).")
+@click.option("--machine", "machine_spec", default=None,
+              help="Machine planned for, in the history's units, e.g. cpus=8,memory=64GiB "
+                   "(split protocol; the day-shift protocol plans for 20 x the training mean).")
+@click.option("--protocol", type=click.Choice(["split", "day-shift"]), default="split",
+              show_default=True,
+              help="split: fit on the first part, replay the recorded replicas on the rest. "
+                   "day-shift: one-replica histories, replicas as whole-day shifted copies, "
+                   "train on whole days, test on the following days, truth = largest N over "
+                   "C = 20 x training mean in at most 1 % of instants.")
+@click.option("--fleet", is_flag=True,
+              help="With --protocol day-shift: every container its own one-replica service; "
+                   "print unsafe share and packing per method beside the krr and VPA recipes.")
+@click.option("--train-days", type=click.IntRange(1, None), default=None,
+              help="day-shift: whole days that train (default half of the days covered).")
 @click.option("--service", default=None, help="Which service (when the history has several).")
 @click.option("--epsilon", type=click.FloatRange(0, 0.5, min_open=True, max_open=True),
               default=0.01, show_default=True, help="Risk of the plan.")
@@ -38,8 +53,9 @@ from ._common import EXIT_CRITICAL, EXIT_OK
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def backtest(
     samples_path: Path | None, containers_path: Path | None, store_path: Path | None,
-    gcd_vms: Path | None, alibaba: Path | None, machine_spec: str, service: str | None,
-    epsilon: float,
+    gcd_vms: Path | None, alibaba: Path | None, alibaba_machines: Path | None,
+    machine_spec: str | None, protocol: str, fleet: bool, train_days: int | None,
+    service: str | None, epsilon: float,
     train_fraction: float, no_hold_back: bool, as_json: bool,
 ) -> int:
     """Plan on the earlier part of a history, count violations on the later part.
@@ -48,13 +64,19 @@ def backtest(
     sets a hold-back margin per method (reported).
     """
     from ..backtest import backtest as run_backtest
-    from ..backtest import load_alibaba_containers, load_gcd_vms
+    from ..backtest import load_alibaba_containers, load_alibaba_machines, load_gcd_vms
     from ..solver._machine import Machine
 
-    given = [p for p in (samples_path, store_path, gcd_vms, alibaba) if p is not None]
+    given = [p for p in (samples_path, store_path, gcd_vms, alibaba, alibaba_machines)
+             if p is not None]
     containers = None
     if len(given) != 1:
-        raise click.UsageError("give exactly one of --samples, --store, --gcd-vms, --alibaba")
+        raise click.UsageError("give exactly one of --samples, --store, --gcd-vms, --alibaba, "
+                               "--alibaba-machines")
+    if protocol == "split" and machine_spec is None:
+        raise click.UsageError("--machine is required with --protocol split")
+    if fleet and protocol != "day-shift":
+        raise click.UsageError("--fleet needs --protocol day-shift")
     if samples_path is not None:
         from ..store import read_samples
 
@@ -71,9 +93,15 @@ def backtest(
             containers = store.containers()  # declared limits, for the limits method
     elif gcd_vms is not None:
         samples = load_gcd_vms(gcd_vms)
+    elif alibaba_machines is not None:
+        samples = load_alibaba_machines(alibaba_machines)
     else:
         assert alibaba is not None  # exactly one source was given
         samples = load_alibaba_containers(alibaba)
+    if protocol == "day-shift":
+        return _day_shift(samples, service=service, fleet=fleet, train_days=train_days,
+                          epsilon=epsilon, as_json=as_json)
+    assert machine_spec is not None  # checked above
     result = run_backtest(samples, Machine.from_spec(machine_spec), containers=containers,
                           service=service,
                           epsilon=epsilon, train_fraction=train_fraction,
@@ -109,3 +137,54 @@ def _print(result: Any) -> None:
                       f"{b.violation_rate:.4f}", f"{b.violation_rate_without_margin:.4f}",
                       "yes" if b.within_epsilon else "NO", used)
     console.print(table)
+
+
+def _day_shift(samples: Any, *, service: str | None, fleet: bool, train_days: int | None,
+               epsilon: float, as_json: bool) -> int:
+    """The day-shift protocol; exit 0 when the default method is never above the truth
+    (fleet: unsafe share within 5 %), 2 otherwise."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from ..backtest import fleet_shift_backtest, shift_backtest
+
+    console = Console(highlight=False, width=None if Console().is_terminal else 160)
+    if not fleet:
+        r = shift_backtest(samples, service=service, train_days=train_days, epsilon=epsilon)
+        if as_json:
+            click.echo(json.dumps(r.to_dict(), indent=2, default=str))
+        else:
+            console.print(
+                f"{r.service}: one replica; replicas as whole-day shifted copies; trained on "
+                f"{r.train_days} day(s), tested on the next {r.test_days}; truth {r.truth} "
+                f"(binding {r.binding or '-'})")
+            table = Table(title="day-shift backtest")
+            for col in ("method", "count", "unsafe", "packing"):
+                table.add_column(col, justify="left" if col == "method" else "right")
+            for m, n in r.predictions.items():
+                pk = r.packing(m)
+                table.add_row(m, "-" if n is None else str(n),
+                              "-" if n is None else ("YES" if r.unsafe(m) else "no"),
+                              "-" if pk is None else f"{pk:.0%}")
+            console.print(table)
+        return EXIT_OK if not r.unsafe("empirical") else EXIT_CRITICAL
+    f = fleet_shift_backtest(samples, train_days=train_days, epsilon=epsilon)
+    summary = f.summary()
+    if as_json:
+        click.echo(json.dumps(f.to_dict(), indent=2, default=str))
+    else:
+        console.print(f"protocol: {f.protocol}")
+        console.print(f"{len(f.results)} services scored, {len(f.skipped)} skipped"
+                      + (f" (e.g. {next(iter(f.skipped.values()))})" if f.skipped else ""))
+        table = Table(title="day-shift fleet backtest")
+        for col in ("method", "scored", "undefined", "unsafe", "packing when safe"):
+            table.add_column(col, justify="left" if col == "method" else "right")
+        for m, v in summary.items():
+            label = m + (" (default)" if m == f.default_method else "") + (
+                " recipe" if m in ("krr", "vpa") else "")
+            table.add_row(label, str(v["scored"]), str(v["undefined"]),
+                          "-" if v["unsafe"] is None else f"{v['unsafe']:.1%}",
+                          "-" if v["packing"] is None else f"{v['packing']:.0%}")
+        console.print(table)
+    unsafe = summary[f.default_method]["unsafe"]
+    return EXIT_OK if unsafe is not None and unsafe <= 0.05 else EXIT_CRITICAL

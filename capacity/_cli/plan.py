@@ -112,6 +112,11 @@ def _kwargs(epsilon: float, memory_epsilon: float | None, method: str, seed: int
               help="SERVICE=HOSTPORT published on a fixed host port: one replica per host.")
 @click.option("--horizon", type=DURATION, default=None,
               help="Memory/disk space: bound P(max over this horizon > capacity), e.g. 5m.")
+@click.option("--valid-for", type=DURATION, default="7d", show_default=True,
+              help="Planning horizon after the history ends: drift measured inside the "
+                   "history (significant trend of the daily levels, busiest day) is carried "
+                   "this far; the margin it took is in the assumptions. Histories under two "
+                   "whole days: not measured (said). Single-service plans only.")
 @click.option("--quantile-level", type=float, default=None,
               help="Level of the quantile method (default: CPU p95, others max).")
 @click.option("--independent-offsets", is_flag=True,
@@ -135,7 +140,8 @@ def plan(
     profiles_path: Path, machine_spec: str, epsilon: float, memory_epsilon: float | None,
     method: str, seed: int, as_json: bool, services: tuple[str, ...],
     running_opt: tuple[str, ...], ports_opt: tuple[str, ...], horizon: float | None,
-    quantile_level: float | None, independent_offsets: bool, require_confidence: bool,
+    valid_for: float, quantile_level: float | None, independent_offsets: bool,
+    require_confidence: bool,
     compose_path: Path | None, limits_for_unprofiled: bool, ratio_opt: tuple[str, ...],
     more_service: str | None, weights_opt: tuple[str, ...],
 ) -> int:
@@ -189,7 +195,8 @@ def plan(
         p = plan_one(profiles, machine, service=name, running=running.get(name, 0),
                      occupied=occupied, ports=tuple(ports.get(name, ())), horizon_s=horizon,
                      quantile_level=quantile_level, independent_offsets=independent_offsets,
-                     require_confidence=require_confidence, **per_service)
+                     require_confidence=require_confidence, valid_for_s=valid_for,
+                     **per_service)
         plans[p.service] = p
     if as_json:
         from ..reporting._render import plans_to_dict

@@ -56,6 +56,9 @@ from ._common import (
 @click.option("--check", is_flag=True,
               help="Print one Nagios-style status line with performance data, nothing else.")
 @click.option("--quiet", is_flag=True, help="No summary table.")
+@click.option("--png", is_flag=True,
+              help="Also write each chart as PNG (report.html inlines them as SVG and "
+                   "report.md links the .svg files; a PNG draws each chart again).")
 def report(
     duration: float | None,
     interval: float,
@@ -74,6 +77,7 @@ def report(
     as_json: bool,
     check: bool,
     quiet: bool,
+    png: bool,
 ) -> int:
     """Collect (or load), fit, plan, and write a report folder under reports/.
 
@@ -105,7 +109,7 @@ def report(
             store_path=store_path, since_s=since_s, profiles_file=profiles_file,
             machine_spec=machine_spec, epsilon=epsilon, filters=filters, out_dir=out_dir,
             name=name, keep=keep, warn_headroom=warn_headroom, as_json=as_json, check=check,
-            quiet=quiet or as_json or check,
+            quiet=quiet or as_json or check, png=png,
         )
     except (CapacityError, KeyboardInterrupt) as exc:
         if check:  # a Nagios plugin says UNKNOWN on stdout; main() adds the line on stderr
@@ -121,7 +125,7 @@ def _report(
     store_path: Path | None, since_s: float | None, profiles_file: Path | None,
     machine_spec: str | None, epsilon: float, filters: tuple[str, ...], out_dir: Path,
     name: str | None, keep: int | None, warn_headroom: float, as_json: bool, check: bool,
-    quiet: bool,
+    quiet: bool, png: bool = False,
 ) -> int:
     from .._pipeline import disk_in_use_bytes, fit_profiles, plan_all, running_counts
     from ..model._profile import Profiles
@@ -154,7 +158,7 @@ def _report(
     plans = plan_all(profiles, machine, running=running, epsilon=epsilon)
     paths = write_report(plans, profiles, out_dir=out_dir, name=name, source=source,
                          notices=notices, samples=samples, host_usage=host_usage,
-                         warn_headroom=warn_headroom)
+                         warn_headroom=warn_headroom, png=png)
     if keep is not None:
         for old in rotate_reports(out_dir, keep):
             stderr(f"capacity: removed old report {old}")

@@ -338,8 +338,10 @@ def backtest(
 
     def fit_plan(frame: pd.DataFrame) -> Any:
         profiles = model.fit(frame, containers=containers).profiles_
+        # the plan must hold over the test window: that is its horizon for drift
         return plan(profiles, target, service=service, epsilon=epsilon, method=default_method,
-                    rng=np.random.default_rng(rng_seed))
+                    rng=np.random.default_rng(rng_seed),
+                    valid_for_s=float((t1 - split).total_seconds()))
 
     full, half = fit_plan(train), fit_plan(first)
     eps = {r: float(full.per_resource[r].epsilon or epsilon) for r in resources}

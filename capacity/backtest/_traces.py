@@ -21,7 +21,13 @@ import pandas as pd
 from .._columns import CPU, MEMORY, RESOURCES, SAMPLE_COLUMNS
 from .._errors import InvalidSamples
 
-__all__ = ["GCD_STEP_S", "load_alibaba_containers", "load_gcd_vms"]
+__all__ = [
+    "GCD_STEP_S",
+    "load_alibaba_containers",
+    "load_alibaba_machines",
+    "load_azure_cpu",
+    "load_gcd_vms",
+]
 
 #: step of the GCD VM series, seconds (SOURCE.txt: 288 points per 24 h)
 GCD_STEP_S = 300.0
@@ -138,6 +144,82 @@ def load_alibaba_containers(
         MEMORY: raw["mem"].to_numpy(dtype=float) / 100.0 * machine_memory_bytes,
     })
     return _finish(df, service, interval_s)
+
+
+def load_alibaba_machines(
+    path: str | Path,
+    *,
+    machine_cores: float = 96.0,
+    machine_memory_bytes: float = 512 * 2**30,
+    machines: Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """alibaba2018 ``machine_usage.csv`` (no header: machine_id, time_stamp, cpu_util_percent,
+    mem_util_percent, ...): each machine is one service with one replica (its own history).
+
+    Parameters
+    ----------
+    path : path
+        The CSV in the trace's original format.
+    machine_cores, machine_memory_bytes : float
+        What 100 % means (the trace gives utilisation only; assumptions, stated in results).
+    machines : sequence of str, optional
+        Keep only these machines.
+
+    Notes
+    -----
+    ``time_stamp`` is seconds from the trace's start; sampling is irregular (median about
+    60 s, with gaps): the profile says so. Rows with a utilisation outside 0..100 are
+    dropped (the trace's invalid markers).
+    """
+    raw = pd.read_csv(path, header=None, usecols=[0, 1, 2, 3],
+                      names=["machine_id", "time_stamp", "cpu", "mem"])
+    if raw.empty or not pd.api.types.is_numeric_dtype(raw["time_stamp"]):
+        raise InvalidSamples(f"{path}: not an alibaba2018 machine_usage.csv (machine_id, "
+                             "time_stamp, cpu_util_percent, mem_util_percent, ...)",
+                             column="time_stamp", value=str(path))
+    if machines is not None:
+        raw = raw[raw["machine_id"].isin(list(machines))]
+    raw = raw.dropna(subset=["cpu", "mem"])
+    raw = raw[raw["cpu"].between(0, 100) & raw["mem"].between(0, 100)]
+    df = pd.DataFrame({
+        "time": _EPOCH + pd.to_timedelta(raw["time_stamp"].to_numpy(dtype=float), unit="s"),
+        "container_id": raw["machine_id"].astype(str).to_numpy(),
+        CPU: raw["cpu"].to_numpy(dtype=float) / 100.0 * machine_cores,
+        MEMORY: raw["mem"].to_numpy(dtype=float) / 100.0 * machine_memory_bytes,
+    })
+    df = df.sort_values(["container_id", "time"])
+    interval = df.groupby("container_id")["time"].diff().dt.total_seconds()
+    out = _finish(df, "alibaba-machine", float(interval.median()))
+    out["service"] = out["container_id"]
+    out["interval_s"] = np.nan  # irregular: the profile measures it
+    return out
+
+
+def load_azure_cpu(path: str | Path, *, vm_cores: float = 1.0) -> pd.DataFrame:
+    """The Azure Public Dataset V1 excerpt (``tests/data/traces/azure-v1-cpu/cpu_avg.csv.gz``):
+    each VM one one-replica service, CPU only.
+
+    Parameters
+    ----------
+    path : path
+        The wide CSV (``time_s`` then one column of CPU % per VM).
+    vm_cores : float
+        What 100 % means, in cores (the excerpt does not give the VM's size; an assumption).
+    """
+    raw = pd.read_csv(path)
+    if "time_s" not in raw.columns or raw.shape[1] < 2:
+        raise InvalidSamples(f"{path}: not a wide Azure CPU excerpt (time_s, then one column "
+                             "per VM)", column="time_s", value=str(path))
+    long = raw.melt(id_vars="time_s", var_name="container_id", value_name="pct")
+    df = pd.DataFrame({
+        "time": _EPOCH + pd.to_timedelta(long["time_s"].to_numpy(dtype=float), unit="s"),
+        "container_id": long["container_id"].astype(str).to_numpy(),
+        CPU: long["pct"].to_numpy(dtype=float) / 100.0 * vm_cores,
+    })
+    step = float(np.median(np.diff(np.sort(raw["time_s"].to_numpy(dtype=float)))))
+    out = _finish(df, "azure-vm", step)
+    out["service"] = out["container_id"]
+    return out
 
 
 def _finish(df: pd.DataFrame, service: str, interval_s: float) -> pd.DataFrame:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Self
 
@@ -28,7 +28,7 @@ from ._profile import (
     ServiceProfile,
 )
 
-__all__ = ["ProfileModel"]
+__all__ = ["ProfileModel", "daily_levels", "effective_window_s", "sampling_warnings"]
 
 # Which statistic of one replica's distribution the skeleton solver sizes with, per resource.
 _DEMAND_STATISTIC = {CPU: "p95"}
@@ -51,6 +51,25 @@ _MIN_TAIL_SAMPLES = 20
 
 #: a sample more than this many (median) intervals after the previous one starts a new run
 _GAP_FACTOR = 1.5
+
+#: narrowest centred moving average of the slow/fast split, in samples: ``window_s`` is widened
+#: to this many sampling intervals when it covers fewer (at 5-minute samples a 300 s window is
+#: one sample wide, so the "slow" part would be the whole series)
+MIN_WINDOW_SAMPLES = 5
+
+#: a slow share (``slow_var / (slow_var + fast_var)``) above this is a degenerate split: the
+#: plan then treats replicas as moving as one, which the profile says
+DEGENERATE_SLOW_SHARE = 0.99
+
+#: one cycle the history must cover for time-of-day effects to be seen, seconds
+DAY_S = 86_400.0
+
+#: share of a history's intervals off the median by more than 25 % (gaps excluded) above which
+#: the sampling is called irregular
+_IRREGULAR_SHARE = 0.10
+
+#: share of the span missing (gaps longer than ``_GAP_FACTOR`` intervals) above which it is said
+_GAP_SHARE = 0.05
 
 #: largest (bins x containers) matrix built for the replica correlation
 _MAX_ALIGN_CELLS = 20_000_000
@@ -519,6 +538,120 @@ def _prepare(samples: pd.DataFrame, containers: pd.DataFrame | None, group_by: s
     )
 
 
+# --------------------------------------------------------------------------- sampling
+
+
+def effective_window_s(window_s: float, step_s: float) -> float:
+    """The slow/fast split's window, seconds: ``window_s``, widened to at least
+    :data:`MIN_WINDOW_SAMPLES` sampling intervals of ``step_s`` seconds (unchanged when
+    ``step_s`` is 0 or unknown).
+
+    >>> effective_window_s(300.0, 300.0), effective_window_s(300.0, 1.0)
+    (1500.0, 300.0)
+    """
+    if not (step_s > 0 and math.isfinite(step_s)):
+        return float(window_s)
+    return float(max(window_s, MIN_WINDOW_SAMPLES * step_s))
+
+
+def sampling_warnings(
+    t_s: np.ndarray, series: np.ndarray, step_s: float, interval_s: np.ndarray | None = None
+) -> list[str]:
+    """What is wrong with a service's sampling, one sentence each (empty when regular).
+
+    Parameters
+    ----------
+    t_s : numpy.ndarray
+        Sample times, seconds, sorted within each series.
+    series : numpy.ndarray
+        Dense series (container) code of each sample, non-decreasing.
+    step_s : float
+        The median sampling interval, seconds.
+    interval_s : numpy.ndarray, optional
+        The declared ``interval_s`` of each sample (NaN: unknown).
+
+    Returns
+    -------
+    list of str
+        Gaps (samples missing over more than :data:`_GAP_SHARE` of the span), irregular
+        intervals (more than :data:`_IRREGULAR_SHARE` of them off the median by more than
+        25 %), and a sampling interval that changed mid-way (the median of the first and the
+        second half of the samples differ by more than 1.5 times).
+    """
+    out: list[str] = []
+    if step_s <= 0 or t_s.size < 3:
+        return out
+    same = series[1:] == series[:-1]
+    dt = np.diff(t_s)[same]
+    if dt.size < 2:
+        return out
+    # a changed interval: the median interval before and after the middle of the span (no
+    # sort: replicas' rows are each in time order, not the service's)
+    t_end = t_s[1:][same]
+    early = t_end < 0.5 * (float(t_s.min()) + float(t_s.max()))
+    m1 = m2 = step_s
+    if early.any() and not early.all():
+        m1, m2 = float(np.median(dt[early])), float(np.median(dt[~early]))
+    declared = interval_s[~np.isnan(interval_s)] if interval_s is not None else np.zeros(0)
+    if declared.size and declared.min() > 0 and declared.max() > 1.5 * declared.min():
+        out.append(
+            f"the declared sampling interval changes from {declared.min():g} s to "
+            f"{declared.max():g} s: statistics mix two resolutions (bursts shorter than the "
+            "coarser one are not seen there); fit each period apart"
+        )
+    elif min(m1, m2) > 0 and max(m1, m2) > 1.5 * min(m1, m2):
+        out.append(
+            f"the sampling interval changed mid-way (median {m1:g} s, then {m2:g} s): "
+            "statistics mix two resolutions; fit each period apart"
+        )
+    gap = dt > _GAP_FACTOR * step_s
+    span = float(np.sum(dt))
+    missing = float(np.sum(dt[gap] - step_s))
+    if span > 0 and missing / span > _GAP_SHARE:
+        out.append(
+            f"{int(gap.sum())} gaps in the samples (longest {float(dt[gap].max()):g} s, "
+            f"{100 * missing / span:.0f} % of the span missing): demand during the gaps is "
+            "unknown"
+        )
+    regular = dt[~gap]
+    off = float(np.mean(np.abs(regular - step_s) > 0.25 * step_s)) if regular.size else 0.0
+    if off > _IRREGULAR_SHARE:
+        out.append(
+            f"irregular sampling: {100 * off:.0f} % of the intervals are off the median "
+            f"{step_s:g} s by more than 25 %; the slow/fast window and burst lengths are "
+            "counted in samples of the median"
+        )
+    return out
+
+
+def daily_levels(t_s: np.ndarray, v: np.ndarray, step_s: float) -> tuple[float | None, ...]:
+    """Mean of ``v`` over each whole day (86,400 s) counted back from the end of the history
+    (the last sample covers ``step_s``), oldest first; None for a day holding fewer than a
+    tenth of the samples of the median day. Empty under one whole day.
+
+    >>> daily_levels(np.arange(48) * 3600.0, np.r_[np.ones(24), 3 * np.ones(24)], 3600.0)
+    (1.0, 3.0)
+    """
+    if t_s.size == 0 or not step_s > 0:
+        return ()
+    end = float(t_s.max()) + step_s
+    # a day short by under 1 % (a late first sample) is still whole
+    days = int((end - float(t_s.min())) / DAY_S + 0.01)
+    if days < 1:
+        return ()
+    # 0: the last day (a sample at the start of a day belongs to it: half a step of slack)
+    k = np.floor((end - 0.5 * step_s - t_s) / DAY_S).astype(np.int64)
+    keep = k < days
+    sums = np.bincount(k[keep], weights=v[keep], minlength=days)
+    counts = np.bincount(k[keep], minlength=days)
+    # relative to the other days, not to the median interval: irregular sampling (bursts of
+    # short intervals) makes the median interval promise far more samples than any day holds
+    seen = counts[counts > 0]
+    enough = counts >= 0.1 * float(np.median(seen)) if seen.size else counts > 0
+    out = [float(sums[i] / counts[i]) if enough[i] and counts[i] else None for i in range(days)]
+    return tuple(reversed(out))
+
+
 # --------------------------------------------------------------------------- the estimator
 
 
@@ -540,7 +673,9 @@ class ProfileModel:
     min_span_s : float
         A shorter span than this makes its confidence ``"low"`` (default 3 h, as krr).
     window_s : float
-        Centred moving-average window of the slow component, seconds (default 300).
+        Centred moving-average window of the slow component, seconds (default 300). Widened to
+        :data:`MIN_WINDOW_SAMPLES` sampling intervals when it covers fewer (the profile's
+        ``window_s`` is the width used, e.g. 1,500 s at 5-minute samples).
     n_bins : int
         Histogram bins (default 200: the first from 0 to the smallest positive sample, then
         geometric up to the maximum).
@@ -860,9 +995,15 @@ class ProfileModel:
         else:
             tbin = np.zeros(n, dtype=np.int64)
 
-        # the slow component's centred window, in samples, truncated at each container's ends:
-        # rows lo .. hi1 - 1 (shared by every resource)
-        half = min(round(self.window_s / (2 * step)), n) if step > 0 else n
+        # the slow component's centred window, in samples (at least MIN_WINDOW_SAMPLES wide),
+        # truncated at each container's ends: rows lo .. hi1 - 1 (shared by every resource)
+        window_s = effective_window_s(self.window_s, step)
+        if window_s > self.window_s:
+            notes.append(
+                f"slow/fast window widened from {self.window_s:g} s to {window_s:g} s "
+                f"({MIN_WINDOW_SAMPLES} samples of {step:g} s)"
+            )
+        half = min(round(window_s / (2 * step)), n) if step > 0 else n
         first = np.searchsorted(series, np.arange(n_series), side="left")
         last = np.searchsorted(series, np.arange(n_series), side="right")
         rows = np.arange(n)
@@ -871,6 +1012,20 @@ class ProfileModel:
             np.minimum(rows + half + 1, last[series]),
         )
 
+        # the time-of-day slot of each sample, when the history covers two whole days at an
+        # interval that divides a day (within 1 %): replicas share their time of day
+        tod_slot: np.ndarray | None = None
+        per_day = round(DAY_S / step) if step > 0 else 0
+        if (per_day >= 2 and abs(per_day * step - DAY_S) <= 0.01 * DAY_S
+                and span_s + step >= 2 * DAY_S * 0.99):
+            tod_slot = (tbin % per_day).astype(np.int64)
+        elif span_s >= DAY_S:
+            notes.append(
+                f"time of day not modelled: the sampling interval {step:g} s does not divide "
+                "a day" if per_day >= 2 else "time of day not modelled: no sampling interval")
+        else:
+            notes.append("time of day not modelled: under two whole days of history")
+
         profiles: dict[str, ResourceProfile] = {}
         minute: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         for r, v in values.items():
@@ -878,8 +1033,21 @@ class ProfileModel:
             if not ok.any():
                 continue
             profiles[r] = self._fit_resource(
-                r, v, ok, series, n_series, linked, weights, tbin, step, levels, window
+                r, v, ok, series, n_series, linked, weights, tbin, step, levels, window,
+                window_s, tod_slot,
             )
+            rp = profiles[r] = replace(
+                profiles[r], daily_levels=daily_levels(t[ok], v[ok], step)
+            )
+            if n_series == 1 and rp.var > 0 and (
+                rp.slow_var / max(rp.slow_var + rp.fast_var, 1e-300) > DEGENERATE_SLOW_SHARE
+            ):
+                share = rp.slow_var / (rp.slow_var + rp.fast_var)
+                warnings.append(
+                    f"{r}: degenerate slow/fast split (slow share {share:.4f} with a "
+                    f"{window_s:g} s window): replicas are planned as moving as one, the "
+                    "safe side but a low count; a longer or finer-sampled history splits it"
+                )
             g = cgrid[ok]
             sums = np.bincount(g, weights=v[ok])
             counts = np.bincount(g)
@@ -891,6 +1059,12 @@ class ProfileModel:
         rc = _corr_mapping(_pairwise_corr(mat), present)
 
         count = max((p.count for p in profiles.values()), default=0)
+        warnings += sampling_warnings(t, series, step, interval)
+        if 0 < span_s < DAY_S:
+            notes.append(
+                f"history of {span_s / 3600:.3g} h, shorter than one day: the daily cycle is "
+                "not covered, so a busier time of day than the one recorded is not planned for"
+            )
         if not profiles:
             warnings.append("no value in any resource column: nothing to profile")
         if count == 1:
@@ -939,6 +1113,8 @@ class ProfileModel:
         step: float,
         levels: list[float],
         window: tuple[np.ndarray, np.ndarray],
+        window_s: float,
+        tod_slot: np.ndarray | None = None,
     ) -> ResourceProfile:
         x = v[ok]
         n = x.size
@@ -965,7 +1141,8 @@ class ProfileModel:
 
         burst = self._burst(v, ok, dev_full, linked, step, p90)
 
-        slow_var, fast_var = self._slow_fast(v, dev_full, ok, series, window, csum, ccount)
+        slow_var, fast_var = self._slow_fast(v, dev_full, ok, series, window, csum, ccount,
+                                             tod_slot)
 
         # quantile confidence intervals from order statistics, at the effective sample size
         ci = self._quantile_ci(s, v, ok, linked)
@@ -1003,7 +1180,8 @@ class ProfileModel:
             replica_spread=spread,
             slow_var=slow_var,
             fast_var=fast_var,
-            window_s=float(self.window_s),
+            window_s=float(window_s),
+            time_of_day_s=DAY_S if tod_slot is not None else 0.0,
             replica_correlation=replica_corr,
             quantile_ci=ci,
             ci_level=float(self.ci_level),
@@ -1054,20 +1232,32 @@ class ProfileModel:
         window: tuple[np.ndarray, np.ndarray],
         csum: np.ndarray,
         ccount: np.ndarray,
+        tod_slot: np.ndarray | None = None,
     ) -> tuple[float, float]:
-        """Variance of a centred moving average (per container) and the rest of the variance.
+        """Variance of the slow component and the rest of the variance.
 
-        Index based: the window is ``window_s / interval`` samples, truncated at each
-        container's first and last sample (a container shorter than the window gets its mean).
+        The slow component is the time-of-day profile (the mean deviation at each slot of the
+        day, over every day and replica; only with ``tod_slot``, i.e. two whole days or more)
+        plus a centred moving average of what the profile leaves. Index based: the window is
+        ``window_s / interval`` samples (at least :data:`MIN_WINDOW_SAMPLES`), truncated at
+        each container's first and last sample (a container shorter than the window gets its
+        mean). Without the profile a spike that recurs at one time every day is averaged
+        into the fast part, as if replicas hit it at different times.
         """
         lo, hi1 = window
-        d0 = np.where(ok, dev, 0.0)
+        base = np.zeros(v.size)
+        if tod_slot is not None:
+            slots = int(tod_slot.max()) + 1
+            tsum = np.bincount(tod_slot[ok], weights=dev[ok], minlength=slots)
+            tcount = np.bincount(tod_slot[ok], minlength=slots)
+            base = np.where(ok, (tsum / np.maximum(tcount, 1))[tod_slot], 0.0)
+        d0 = np.where(ok, dev - base, 0.0)
         cs = np.concatenate(([0.0], np.cumsum(d0)))
         cc = np.concatenate(([0], np.cumsum(ok)))
         wsum = cs[hi1] - cs[lo]
         wcount = cc[hi1] - cc[lo]
         cmean = csum / np.maximum(ccount, 1)
-        slow = (cmean[series] + wsum / np.maximum(wcount, 1))[ok]
+        slow = (cmean[series] + base + wsum / np.maximum(wcount, 1))[ok]
         slow_var = float(slow.var())
         # the residual's variance plus twice its covariance with the slow part (a moving
         # average is not an orthogonal split), so that slow_var + fast_var is the variance

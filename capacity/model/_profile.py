@@ -251,6 +251,10 @@ class ResourceProfile:
         the slow part and not the fast one.
     window_s : float
         The moving-average window used for ``slow_var``, seconds.
+    time_of_day_s : float
+        86,400 when the slow component includes the time-of-day profile (the history covers
+        two whole days at an interval that divides a day): a load that recurs at one time of
+        day is shared by replicas. 0 when it does not (older profiles, shorter histories).
     replica_correlation : float or None
         Mean pairwise Pearson correlation between replicas sampled in the same interval (on
         the service's sampling grid); None when only one replica was seen or no two replicas
@@ -279,6 +283,11 @@ class ResourceProfile:
         busy at 0.5 core a third of the time each, never together, average to at most 0.25).
         Trap: a block drawn across the end of one replica runs into the next replica's start.
         Empty in profiles of schema version 2 (the solver then uses ``trace``).
+    daily_levels : tuple of float or None
+        Mean demand of each whole day (86,400 s) counted back from the end of the history,
+        oldest first; None for a day with fewer than a tenth of the median day's samples. Empty
+        when the history covers less than one whole day (and in older profiles). The solver
+        measures drift from it (:mod:`capacity.solver._drift`).
     """
 
     resource: str
@@ -303,12 +312,14 @@ class ResourceProfile:
     slow_var: float = 0.0
     fast_var: float = 0.0
     window_s: float = 300.0
+    time_of_day_s: float = 0.0
     replica_correlation: float | None = None
     quantile_ci: Mapping[str, tuple[float, float | None]] = field(default_factory=dict)
     ci_level: float = 0.95
     trace: tuple[float, ...] = ()
     trace_interval_s: float = 0.0
     replica_trace: tuple[float, ...] = ()
+    daily_levels: tuple[float | None, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.quantiles:
@@ -374,6 +385,7 @@ class ResourceProfile:
         d["quantile_ci"] = {k: list(v) for k, v in self.quantile_ci.items()}
         d["trace"] = list(self.trace)
         d["replica_trace"] = list(self.replica_trace)
+        d["daily_levels"] = list(self.daily_levels)
         return d
 
     @classmethod
@@ -387,6 +399,7 @@ class ResourceProfile:
         d["quantile_ci"] = {k: _ci_from_json(v) for k, v in d.get("quantile_ci", {}).items()}
         d["trace"] = tuple(d.get("trace", ()))
         d["replica_trace"] = tuple(d.get("replica_trace", ()))
+        d["daily_levels"] = tuple(d.get("daily_levels", ()))
         return cls(**d)
 
 
@@ -596,8 +609,14 @@ class Profiles:
         )
 
     def to_json(self, path: str | Path | None = None) -> str:
-        """The JSON text; written to ``path`` too when given. NaN is refused (never written)."""
-        text = json.dumps(self.to_dict(), indent=1, default=_json_default, allow_nan=False)
+        """The JSON text; written to ``path`` too when given. NaN is refused (never written).
+
+        Nested objects are indented one space a level; a list or object of numbers and
+        strings (a trace, a histogram, a row of correlations) is written on one line, so a
+        file of many services stays a third smaller than one number a line. The values are
+        written exactly (``from_json`` gives back an equal object).
+        """
+        text = _compact_json(self.to_dict())
         if path is not None:
             Path(path).write_text(text + "\n")
         return text
@@ -615,6 +634,29 @@ class Profiles:
                 "write one with 'capacity fit --out profiles.json'"
             ) from exc
         return cls.from_dict(data)
+
+
+def _is_leaf(value: Any) -> bool:
+    return value is None or isinstance(value, str | bool | int | float) or hasattr(value, "item")
+
+
+def _compact_json(obj: Any, level: int = 0) -> str:
+    """``json.dumps(obj, indent=1)``, except that a list or object whose values are all
+    scalars is written on one line (no space after a list's commas)."""
+    if isinstance(obj, Mapping | list | tuple) and obj:
+        items = list(obj.values()) if isinstance(obj, Mapping) else list(obj)
+        if all(_is_leaf(v) for v in items):
+            seps = (",", ":") if not isinstance(obj, Mapping) else (", ", ": ")
+            return json.dumps(obj if isinstance(obj, Mapping) else items, separators=seps,
+                              default=_json_default, allow_nan=False)
+        pad = "\n" + " " * (level + 1)
+        if isinstance(obj, Mapping):
+            parts = [json.dumps(k if isinstance(k, str) else str(k)) + ": "
+                     + _compact_json(v, level + 1) for k, v in obj.items()]
+            return "{" + pad + ("," + pad).join(parts) + "\n" + " " * level + "}"
+        parts = [_compact_json(v, level + 1) for v in items]
+        return "[" + pad + ("," + pad).join(parts) + "\n" + " " * level + "]"
+    return json.dumps(obj, default=_json_default, allow_nan=False)
 
 
 def _json_default(value: Any) -> Any:

@@ -17,12 +17,13 @@ Lines a test (or a reader) can find by their label:
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator, NullLocator
+from matplotlib.ticker import FuncFormatter, MaxNLocator, NullLocator
 
 from .._columns import CPU, DISK_READ, DISK_USAGE, DISK_WRITE, MEMORY, NET_RX, NET_TX
 from ..model._profile import Profiles
@@ -30,14 +31,19 @@ from ..solver._mix import FleetPlan
 from ..solver._plan import Plan
 from ._bands import DemandBand, demand_bands
 from ._format import format_percent, format_value
+from ._host import natural_key, resource_name
 
 __all__ = [
+    "MAX_ALL_RESOURCE_PANELS",
+    "MAX_PANELS",
     "RESOURCE_AXIS",
+    "RESOURCE_COLOURS",
     "demand_cdfs",
     "demand_vs_count",
     "fleet_packing",
     "hosts_vs_replicas",
     "risk_curves",
+    "safe_counts",
     "usage_timeseries",
     "utilisation",
 ]
@@ -46,18 +52,46 @@ __all__ = [
 RESOURCE_AXIS: dict[str, tuple[str, float]] = {
     CPU: ("CPU demand (cores)", 1.0),
     MEMORY: ("memory working set (GiB)", 1024.0**3),
-    NET_RX: ("network rx (MB/s)", 1e6),
-    NET_TX: ("network tx (MB/s)", 1e6),
+    NET_RX: ("network in (MB/s)", 1e6),
+    NET_TX: ("network out (MB/s)", 1e6),
     DISK_READ: ("disk read (MB/s)", 1e6),
     DISK_WRITE: ("disk write (MB/s)", 1e6),
     DISK_USAGE: ("disk space (GiB)", 1024.0**3),
 }
 
+#: the colour of each resource where a chart colours by the binding resource
+RESOURCE_COLOURS: dict[str, str] = {
+    CPU: "tab:orange",
+    MEMORY: "tab:purple",
+    NET_RX: "tab:cyan",
+    NET_TX: "tab:olive",
+    DISK_READ: "tab:brown",
+    DISK_WRITE: "tab:pink",
+    DISK_USAGE: "tab:gray",
+    "count": "tab:green",
+}
+_UNDEFINED_COLOUR = "lightgrey"
+
 #: smallest probability drawn on the log axis of the risk chart (0 is drawn there)
 RISK_FLOOR = 1e-6
+#: most panels a per-service chart draws: the services with least headroom first (the
+#: report's table has every service); a chart over many services is a page nobody reads
+MAX_PANELS = 12
+#: every planned resource of every service is drawn while that makes at most this many
+#: panels; past it, each service's binding resource only (the others are in its table)
+MAX_ALL_RESOURCE_PANELS = 6
 _BIND_COLOUR = "tab:red"
 _OTHER_COLOUR = "tab:blue"
 _MAX_COLUMNS = 3
+#: most points an empirical CDF draws (evenly spaced ranks; the label keeps the sample count)
+_MAX_CDF_POINTS = 300
+#: services drawn by name in the time series; the rest are summed into one line
+_MAX_SERIES = 8
+
+
+#: tick labels as plain text (1e-06, 1000): a log axis's default writes TeX (10^{-6}), whose
+#: parser costs a second to build in every process that draws one
+_PLAIN = FuncFormatter(lambda value, _pos: f"{value:g}")
 
 
 def axis_of(resource: str) -> tuple[str, float]:
@@ -70,7 +104,7 @@ def _planned(plan: Plan) -> list[str]:
 
 
 def _empty(title: str) -> Figure:
-    fig = Figure(figsize=(6, 1.5), layout="constrained")
+    fig = Figure(figsize=(6, 1.5))
     ax = fig.add_subplot()
     ax.set_title(title)
     ax.set_axis_off()
@@ -78,16 +112,147 @@ def _empty(title: str) -> Figure:
 
 
 def _grid(
-    n_rows: int, n_cols: int, width: float = 4.6, height: float = 3.4
+    n_rows: int, n_cols: int, width: float = 4.6, height: float = 3.4, *,
+    left: float = 0.8, right: float = 0.2, top: float = 0.4, bottom: float = 0.65,
+    wgap: float = 0.9, hgap: float = 0.9,
 ) -> tuple[Figure, np.ndarray]:
-    fig = Figure(figsize=(width * n_cols, height * n_rows), layout="constrained")
-    return fig, fig.subplots(n_rows, n_cols, squeeze=False)
+    """A fixed grid of panels (no layout engine: margins and gaps in inches, so tick labels,
+    axis labels and titles get their room without the cost of a constrained layout).
+    ``width`` and ``height`` are one panel's cell, inches."""
+    fig_w, fig_h = width * n_cols, height * n_rows
+    ax_w = max((fig_w - left - right - wgap * (n_cols - 1)) / n_cols, 0.5)
+    ax_h = max((fig_h - top - bottom - hgap * (n_rows - 1)) / n_rows, 0.5)
+    fig = Figure(figsize=(fig_w, fig_h))
+    grid = fig.subplots(n_rows, n_cols, squeeze=False, gridspec_kw={
+        "left": left / fig_w, "right": 1 - right / fig_w,
+        "bottom": bottom / fig_h, "top": 1 - top / fig_h,
+        "wspace": wgap / ax_w, "hspace": hgap / ax_h})
+    return fig, grid
 
 
 def _n_max(plan: Plan, resource: str) -> int:
     """Right end of a count axis: past the safe count and what runs now."""
     top = plan.per_resource[resource].safe_count or 0
     return max(int(top * 1.3) + 2, plan.running + 2)
+
+
+def _urgency(plans: Mapping[str, Plan]) -> list[str]:
+    """Services most urgent first (over their safe count, undefined, then least headroom)."""
+    from ._host import urgency_order
+    from ._status import status
+
+    return urgency_order(plans, status(plans))
+
+
+def _panels(
+    plans: Mapping[str, Plan], resources: Mapping[str, list[str]], limit: int,
+) -> tuple[list[tuple[str, str]], int]:
+    """(service, resource) panels to draw, most urgent service first: every resource of
+    every service when that is at most :data:`MAX_ALL_RESOURCE_PANELS` panels (and
+    ``limit``), else each service's binding resource (or its first) for the ``limit`` most
+    urgent services. Also returns how many services were left out."""
+    order = [s for s in _urgency(plans) if resources.get(s)]
+    every = [(s, r) for s in order for r in _binding_first(plans[s], resources[s])]
+    if len(every) <= min(limit, MAX_ALL_RESOURCE_PANELS):
+        return every, 0
+    chosen = [(s, _binding_first(plans[s], resources[s])[0]) for s in order[:limit]]
+    return chosen, max(len(order) - limit, 0)
+
+
+def _binding_first(plan: Plan, resources: list[str]) -> list[str]:
+    return sorted(resources, key=lambda r: r != plan.binding_resource)
+
+
+def _panel_grid(n: int, width: float = 4.4, height: float = 3.4,
+                **margins: float) -> tuple[Figure, list[Axes]]:
+    n_cols = min(n, _MAX_COLUMNS)
+    n_rows = -(-n // n_cols)
+    fig, grid = _grid(n_rows, n_cols, width, height, **margins)
+    axes = list(grid.flat)
+    for ax in axes[n:]:
+        ax.set_axis_off()
+    return fig, axes[:n]
+
+
+def _left_out_note(fig: Figure, left_out: int) -> None:
+    if left_out:
+        fig.text(0.005, 0.995, f"{left_out} more service(s) with more headroom not drawn "
+                 "(every service is in the table)", fontsize="x-small", va="top",
+                 color="dimgrey")
+
+
+# -- (0) the answer at a glance -------------------------------------------------------------
+
+
+def safe_counts(plans: Mapping[str, Plan]) -> Figure:
+    """The answer at a glance: one bar per service, its safe count, coloured by the resource
+    that binds (grey: no safe count), most urgent service at the top; a black tick at the
+    containers running now (past the bar's end: more run than is safe).
+
+    Each bar's label is ``"<service>: safe count N, <resource> binds"``; each tick's
+    ``"<service>: running now = R"``. The legend names the binding resources drawn.
+    """
+    order = _urgency(plans)
+    if not order:
+        return _empty("no service to plan")
+    n = len(order)
+    longest = max(len(s) for s in order)
+    left = min(0.3 + 0.075 * longest, 3.5)
+    height = 1.3 + 0.24 * n
+    fig, grid = _grid(1, 1, width=left + 7.0, height=height, left=left, right=1.9,
+                      top=0.45, bottom=0.75)
+    ax = grid[0, 0]
+    y = np.arange(n)[::-1]
+    counts = [plans[s].safe_count for s in order]
+    widths = [float(c) if c is not None else 0.0 for c in counts]
+    colours = [RESOURCE_COLOURS.get(plans[s].binding_resource or "", _OTHER_COLOUR)
+               if plans[s].safe_count is not None else _UNDEFINED_COLOUR for s in order]
+    bars = ax.barh(y, widths, color=colours, height=0.7)
+    running = np.array([plans[s].running for s in order], dtype=float)
+    top = max(max(widths, default=0.0), float(running.max(initial=0.0)), 1.0)
+    for bar, s, c, yy in zip(bars, order, counts, y, strict=True):
+        p = plans[s]
+        if c is None:
+            bar.set_label(f"{s}: no safe count")
+            text = f"no safe count ({p.running} running)"
+        else:
+            bar.set_label(f"{s}: safe count {c}, {resource_name(p.binding_resource)} binds")
+            over = p.running - c
+            text = f"{c} ({p.running} running{f', {over} over' if over > 0 else ''})"
+        ax.annotate(text, (max(float(c or 0), p.running), yy), xytext=(4, 0),
+                    textcoords="offset points", va="center", fontsize="x-small",
+                    color=_BIND_COLOUR if c is None or p.running > c else "black")
+    for s, r, yy in zip(order, running, y, strict=True):
+        ax.plot([r, r], [yy - 0.42, yy + 0.42], color="black", linewidth=1.6,
+                label=f"{s}: running now = {int(r)}")
+    ax.set_yticks(y, order, fontsize="x-small" if n > 20 else "small")
+    ax.set_ylim(-0.6, n - 0.4)
+    known = sorted(w for w in widths if w > 0)
+    if known and known[-1] > 20 * max(known[len(known) // 2], 1.0):
+        # one service fits thousands, the others a few: a linear axis hides the few
+        ax.set_xscale("symlog", linthresh=10)
+        ax.set_xlim(0, top * 3)
+        ax.xaxis.set_minor_locator(NullLocator())
+        ax.xaxis.set_major_formatter(_PLAIN)
+    else:
+        ax.set_xlim(0, top * 1.6 + 1)  # room for the count beside the longest bar
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=6, integer=True))
+    ax.set_xlabel("safe count: containers of the service that fit (count)")
+    ax.set_title("Safe count per service, least headroom first; colour: what binds",
+                 fontsize="medium", loc="left")
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    seen = dict.fromkeys(plans[s].binding_resource for s in order
+                         if plans[s].safe_count is not None)
+    handles: list[Any] = [Patch(color=RESOURCE_COLOURS.get(r or "", _OTHER_COLOUR),
+                                label=f"{resource_name(r)} binds") for r in seen]
+    if any(plans[s].safe_count is None for s in order):
+        handles.append(Patch(color=_UNDEFINED_COLOUR, label="no safe count"))
+    handles.append(Line2D([], [], color="black", linewidth=1.6, label="running now"))
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0),
+              fontsize="x-small", borderaxespad=0)
+    return fig
 
 
 # -- (1) total demand against count -------------------------------------------------------
@@ -98,8 +263,12 @@ def demand_vs_count(
     profiles: Profiles | None = None,
     *,
     bands: Mapping[str, Mapping[str, DemandBand]] | None = None,
+    limit: int = MAX_PANELS,
 ) -> Figure:
-    """Total demand against container count: one row per service, one panel per resource.
+    """Total demand against container count: small multiples, one panel per service and
+    resource (every planned resource while that makes at most
+    :data:`MAX_ALL_RESOURCE_PANELS` panels, else the binding resource of the ``limit`` most
+    urgent services).
 
     Each panel stacks what is kept back (reserve, and the other services' running containers)
     under the replicas' total demand for N = 0 .. beyond the safe count: its median and the
@@ -107,7 +276,8 @@ def demand_vs_count(
     profile with the solver's model; the legend says which). Without either, only the plan's
     own figure is drawn: N times the per-replica demand the method sized with, labelled so.
     The capacity line, the reserve lines and the safe count are marked; the demand the method
-    compared with the capacity at the safe count is a dot.
+    compared with the capacity at the safe count is a dot. Titles read
+    ``"<service>: <resource name>"`` with ``" (binds)"`` on the binding resource.
 
     Parameters
     ----------
@@ -116,24 +286,23 @@ def demand_vs_count(
     profiles : Profiles, optional
         Needed for the band when the plan has no demand curve.
     bands : Mapping[str, Mapping[str, DemandBand]], optional
-        Precomputed bands per service and resource (default: computed here).
+        Precomputed bands per service and resource (default: computed here, for the panels
+        drawn only).
+    limit : int
+        Most panels drawn.
     """
-    rows = [(s, _planned(p)) for s, p in plans.items()]
-    rows = [(s, rs) for s, rs in rows if rs]
-    n_cols = max((len(rs) for _, rs in rows), default=0)
-    if n_cols == 0:
+    panels, left_out = _panels(plans, {s: _planned(p) for s, p in plans.items()}, limit)
+    if not panels:
         return _empty("no resource could be planned")
-    fig, grid = _grid(len(rows), n_cols)
-    for row_axes, (service, planned) in zip(grid, rows, strict=True):
+    fig, axes = _panel_grid(len(panels))
+    for ax, (service, r) in zip(axes, panels, strict=True):
         plan = plans[service]
-        n_max = {r: _n_max(plan, r) for r in planned}
+        n_max = _n_max(plan, r)
         service_bands = (bands or {}).get(service)
         if service_bands is None:
-            service_bands = demand_bands(plan, profiles, n_max=n_max)
-        for ax in row_axes[len(planned):]:
-            ax.set_axis_off()
-        for ax, r in zip(row_axes, planned, strict=False):
-            _demand_panel(ax, plan, r, n_max[r], service_bands.get(r))
+            service_bands = demand_bands(plan, profiles, n_max={r: n_max}, resources=[r])
+        _demand_panel(ax, plan, r, n_max, service_bands.get(r))
+    _left_out_note(fig, left_out)
     return fig
 
 
@@ -173,13 +342,13 @@ def _demand_panel(ax: Axes, plan: Plan, r: str, n_max: int, band: DemandBand | N
         ax.axvline(plan.running, color="tab:green", linestyle="--",
                    label=f"running now = {plan.running}")
     binds = " (binds)" if r == plan.binding_resource else ""
-    ax.set_title(f"{plan.service}: {r}{binds}", fontsize="medium")
+    ax.set_title(f"{plan.service}: {resource_name(r)}{binds}", fontsize="medium")
     ax.set_xlabel("containers of this service (count)")
     ax.set_ylabel(label)
     ax.set_xlim(0, n_max)
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=5, integer=True))
     ax.set_ylim(0, min(max(top, capacity), capacity * 1.3) / scale)
-    ax.legend(loc="best", fontsize="xx-small")
+    ax.legend(loc="upper left", fontsize="xx-small")
 
 
 # -- (2) P(overload) against count ---------------------------------------------------------
@@ -194,45 +363,42 @@ def risk_curves_missing_reason(plans: Mapping[str, Plan]) -> str:
             "them does not compute one, or no resource could be planned")
 
 
-def risk_curves(plans: Mapping[str, Plan]) -> Figure | None:
-    """P(overload) against container count, per service and resource, epsilon marked.
+def risk_curves(plans: Mapping[str, Plan], *, limit: int = MAX_PANELS) -> Figure | None:
+    """P(overload) against container count, per service and resource, epsilon marked;
+    panels chosen as in :func:`demand_vs_count`.
 
     The y axis is logarithmic; a probability of 0 is drawn at :data:`RISK_FLOOR` (the label
     says so). Returns None when no plan carries a risk curve
     (:func:`risk_curves_missing_reason` says why).
     """
-    rows = []
-    for s, p in plans.items():
-        rs = [r for r, rp in p.per_resource.items() if getattr(rp, "risk_curve", ())]
-        if rs:
-            rows.append((s, rs))
-    if not rows:
+    with_curve = {s: [r for r, rp in p.per_resource.items() if getattr(rp, "risk_curve", ())]
+                  for s, p in plans.items()}
+    panels, left_out = _panels(plans, with_curve, limit)
+    if not panels:
         return None
-    n_cols = max(len(rs) for _, rs in rows)
-    fig, grid = _grid(len(rows), n_cols)
-    for row_axes, (service, rs) in zip(grid, rows, strict=True):
+    fig, axes = _panel_grid(len(panels))
+    for ax, (service, r) in zip(axes, panels, strict=True):
         plan = plans[service]
-        for ax in row_axes[len(rs):]:
-            ax.set_axis_off()
-        for ax, r in zip(row_axes, rs, strict=False):
-            rp = plan.per_resource[r]
-            curve = np.asarray(rp.risk_curve, dtype=float)
-            ax.plot(curve[:, 0], np.maximum(curve[:, 1], RISK_FLOOR), "-o", markersize=2.5,
-                    color=_OTHER_COLOUR, label=f"P(overload), {plan.risk_model or 'risk'} model")
-            eps = float(rp.epsilon if rp.epsilon is not None else plan.epsilon)
-            ax.axhline(eps, color="black", linestyle="--", label=f"epsilon = {eps:g}")
-            if rp.safe_count is not None:
-                ax.axvline(rp.safe_count, color=_BIND_COLOUR, linestyle=":",
-                           label=f"safe count = {rp.safe_count}")
-            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-            ax.set_yscale("log")
-            ax.yaxis.set_minor_locator(NullLocator())
-            ax.set_ylim(RISK_FLOOR / 2, 1.5)
-            binds = " (binds)" if r == plan.binding_resource else ""
-            ax.set_title(f"{service}: {r}{binds}", fontsize="medium")
-            ax.set_xlabel("containers of this service (count)")
-            ax.set_ylabel(f"P(overload) (probability; 0 drawn at {RISK_FLOOR:g})")
-            ax.legend(loc="lower right", fontsize="xx-small")
+        rp = plan.per_resource[r]
+        curve = np.asarray(rp.risk_curve, dtype=float)
+        ax.plot(curve[:, 0], np.maximum(curve[:, 1], RISK_FLOOR), "-o", markersize=2.5,
+                color=_OTHER_COLOUR, label=f"P(overload), {plan.risk_model or 'risk'} model")
+        eps = float(rp.epsilon if rp.epsilon is not None else plan.epsilon)
+        ax.axhline(eps, color="black", linestyle="--", label=f"epsilon = {eps:g}")
+        if rp.safe_count is not None:
+            ax.axvline(rp.safe_count, color=_BIND_COLOUR, linestyle=":",
+                       label=f"safe count = {rp.safe_count}")
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=5, integer=True))
+        ax.set_yscale("log")
+        ax.yaxis.set_minor_locator(NullLocator())
+        ax.yaxis.set_major_formatter(_PLAIN)
+        ax.set_ylim(RISK_FLOOR / 2, 1.5)
+        binds = " (binds)" if r == plan.binding_resource else ""
+        ax.set_title(f"{service}: {resource_name(r)}{binds}", fontsize="medium")
+        ax.set_xlabel("containers of this service (count)")
+        ax.set_ylabel(f"P(overload) (probability; 0 at {RISK_FLOOR:g})")
+        ax.legend(loc="lower right", fontsize="xx-small")
+    _left_out_note(fig, left_out)
     return fig
 
 
@@ -246,78 +412,93 @@ def demand_cdfs(
     profiles: Profiles,
     plans: Mapping[str, Plan] | None = None,
     samples: pd.DataFrame | None = None,
+    *,
+    limit: int = MAX_PANELS,
 ) -> Figure:
     """One replica's demand as a cumulative distribution, per service and resource.
 
-    From the samples table when given (the empirical CDF of every sample of the service),
-    else from the profile's decaying-weight histogram. Vertical lines mark the profile's
-    p50, p95, p99 and max; the per-replica figure the plan sized with is drawn in red.
-    Only resources with a safe count in the plan (or, without plans, every resource with a
-    non-zero maximum) are drawn.
+    From the samples table when given (the empirical CDF of every sample of the service,
+    drawn at up to 300 evenly spaced ranks; the label gives the sample count), else from
+    the profile's decaying-weight histogram. Vertical lines mark the profile's p50, p95, p99
+    and max; the per-replica figure the plan sized with is drawn in red. Only resources with
+    a safe count in the plan (or, without plans, every resource with a non-zero maximum) are
+    drawn, panels chosen as in :func:`demand_vs_count` (with plans: most urgent first).
     """
-    rows = []
+    chosen: dict[str, list[str]] = {}
     for s, sp in profiles.services.items():
         plan = (plans or {}).get(s)
         if plan is not None:
-            rs = [r for r in _planned(plan) if r in sp.resources]
+            chosen[s] = [r for r in _planned(plan) if r in sp.resources]
         else:
-            rs = [r for r, rp in sp.resources.items() if rp.max > 0]
-        if rs:
-            rows.append((s, rs))
-    if not rows:
+            chosen[s] = [r for r, rp in sp.resources.items() if rp.max > 0]
+    if plans:
+        in_plans = {s: p for s, p in plans.items() if s in chosen}
+        panels, left_out = _panels(in_plans, chosen, limit)
+    else:
+        every = [(s, r) for s in sorted(chosen, key=natural_key) for r in chosen[s]]
+        panels, left_out = every[:limit], max(len({s for s, _ in every[limit:]}), 0)
+    if not panels:
         return _empty("no demand distribution to draw")
-    n_cols = max(len(rs) for _, rs in rows)
-    fig, grid = _grid(len(rows), n_cols, height=3.0)
-    for row_axes, (service, rs) in zip(grid, rows, strict=True):
+    groups = None
+    if samples is not None and "service" in samples.columns:
+        wanted = {s for s, _ in panels}
+        part = samples[samples["service"].isin(wanted)]
+        groups = dict(tuple(part.groupby("service", observed=True)))
+    fig, axes = _panel_grid(len(panels), height=3.0)
+    for ax, (service, r) in zip(axes, panels, strict=True):
         sp = profiles[service]
         plan = (plans or {}).get(service)
-        for ax in row_axes[len(rs):]:
-            ax.set_axis_off()
-        for ax, r in zip(row_axes, rs, strict=False):
-            label, scale = axis_of(r)
-            rprof = sp.resources[r]
-            values = None
-            if samples is not None and r in samples.columns and "service" in samples.columns:
-                col = samples.loc[samples["service"] == service, r].dropna().to_numpy(float)
-                if col.size:
-                    values = np.sort(col)
-            if values is not None:
-                ax.step(values / scale, np.arange(1, values.size + 1) / values.size,
-                        where="post", color=_OTHER_COLOUR,
-                        label=f"empirical CDF ({values.size} samples)")
-            elif rprof.histogram_weights:
-                edges = np.asarray(rprof.histogram_edges)
-                cdf = np.concatenate([[0.0], np.cumsum(rprof.histogram_weights)])
-                ax.plot(edges / scale, cdf / cdf[-1], color=_OTHER_COLOUR,
-                        label="CDF of the profile's histogram (recent samples weigh more)")
-            for name, style in _QUANTILE_STYLE.items():
-                v = rprof.quantiles.get(name, getattr(rprof, name, None))
-                if v is not None:
-                    ax.axvline(float(v) / scale, color="grey", linestyle=style, linewidth=0.9,
-                               label=f"{name} = {format_value(r, float(v))}")
-            rplan = plan.per_resource.get(r) if plan is not None else None
-            sized = rplan.demand_per_replica if rplan is not None else rprof.demand
-            if sized is not None:
-                what = (f"sized per replica ({rplan.method})" if rplan is not None
-                        else f"sized by {rprof.demand_statistic}")
-                ax.axvline(float(sized) / scale, color=_BIND_COLOUR, linewidth=1.5,
-                           label=f"{what} = {format_value(r, float(sized))}")
-            ax.set_ylim(0, 1.02)
-            ax.set_title(f"{service}: {r}", fontsize="medium")
-            ax.set_xlabel(f"one replica: {label}")
-            ax.set_ylabel("share of samples at or below (fraction)")
-            ax.legend(loc="lower right", fontsize="xx-small")
+        label, scale = axis_of(r)
+        rprof = sp.resources[r]
+        values = None
+        if groups is not None and service in groups and r in groups[service].columns:
+            col = groups[service][r].dropna().to_numpy(float)
+            if col.size:
+                values = np.sort(col)
+        if values is not None:
+            ranks = np.arange(1, values.size + 1) / values.size
+            if values.size > _MAX_CDF_POINTS:
+                idx = np.unique(np.linspace(0, values.size - 1, _MAX_CDF_POINTS).astype(int))
+                xs, ys = values[idx], ranks[idx]
+            else:
+                xs, ys = values, ranks
+            ax.step(xs / scale, ys, where="post", color=_OTHER_COLOUR,
+                    label=f"empirical CDF ({values.size} samples)")
+        elif rprof.histogram_weights:
+            edges = np.asarray(rprof.histogram_edges)
+            cdf = np.concatenate([[0.0], np.cumsum(rprof.histogram_weights)])
+            ax.plot(edges / scale, cdf / cdf[-1], color=_OTHER_COLOUR,
+                    label="CDF of the profile's histogram (recent samples weigh more)")
+        for name, style in _QUANTILE_STYLE.items():
+            v = rprof.quantiles.get(name, getattr(rprof, name, None))
+            if v is not None:
+                ax.axvline(float(v) / scale, color="grey", linestyle=style, linewidth=0.9,
+                           label=f"{name} = {format_value(r, float(v))}")
+        rplan = plan.per_resource.get(r) if plan is not None else None
+        sized = rplan.demand_per_replica if rplan is not None else rprof.demand
+        if sized is not None:
+            what = (f"sized per replica ({rplan.method})" if rplan is not None
+                    else f"sized by {rprof.demand_statistic}")
+            ax.axvline(float(sized) / scale, color=_BIND_COLOUR, linewidth=1.5,
+                       label=f"{what} = {format_value(r, float(sized))}")
+        ax.set_ylim(0, 1.02)
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=4))
+        ax.set_title(f"{service}: {resource_name(r)}", fontsize="medium")
+        ax.set_xlabel(f"one replica: {label}")
+        ax.set_ylabel("share of samples at or below (fraction)")
+        ax.legend(loc="lower right", fontsize="xx-small")
+    _left_out_note(fig, left_out)
     return fig
 
 
 # -- (4) usage over the collection window -------------------------------------------------
 
 #: at most this many points per line (longer windows are averaged into bins)
-_MAX_POINTS = 600
+_MAX_POINTS = 300
 
 
 def _binned(frame: pd.DataFrame, value: str, by: str | None) -> pd.DataFrame:
-    """Sum over containers per instant (and ``by``), then mean into at most 600 time bins."""
+    """Sum over containers per instant (and ``by``), then mean into at most 300 time bins."""
     keys = ["time"] if by is None else ["time", by]
     total = frame.groupby(keys, observed=True)[value].sum(min_count=1).reset_index()
     span = (total["time"].max() - total["time"].min()).total_seconds()
@@ -332,9 +513,11 @@ def _binned(frame: pd.DataFrame, value: str, by: str | None) -> pd.DataFrame:
 def usage_timeseries(
     samples: pd.DataFrame | None, host: pd.DataFrame | None = None
 ) -> Figure | None:
-    """Usage over the collection window: per service (all its containers) and in total,
-    one panel per resource with any non-zero sample; the host's own total when ``host``
-    (a host rates table with the same columns) is given. Returns None without samples.
+    """Usage over the collection window, one panel per resource with any non-zero sample:
+    the 8 services with the highest peak by name (all their containers summed), the rest
+    summed into one ``"other services (K)"`` line, and all containers in total; the host's
+    own total when ``host`` (a host rates table with the same columns) is given. Panel
+    titles are the resource's human name. Returns None without samples.
     """
     if samples is None or samples.empty or "time" not in samples.columns:
         return None
@@ -342,17 +525,29 @@ def usage_timeseries(
                  if r in samples.columns and samples[r].fillna(0).abs().sum() > 0]
     if not resources:
         return None
+    from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
+
     n_cols = min(len(resources), 2)
     n_rows = -(-len(resources) // n_cols)
-    fig, grid = _grid(n_rows, n_cols, width=6.0, height=3.4)
+    fig, grid = _grid(n_rows, n_cols, width=6.4, height=3.4, right=1.9, wgap=2.6)
     for ax in grid.flat[len(resources):]:
         ax.set_axis_off()
     for ax, r in zip(grid.flat, resources, strict=False):
         label, scale = axis_of(r)
         frame = samples[["time", "service", r]].dropna(subset=[r])
         per_service = _binned(frame, r, "service")
-        for service, part in per_service.groupby("service", observed=True):
+        peaks = per_service.groupby("service", observed=True)[r].max()
+        named = list(peaks.sort_values(ascending=False).index[:_MAX_SERIES])
+        named.sort(key=lambda s: natural_key(str(s)))
+        for service in named:
+            part = per_service[per_service["service"] == service]
             ax.plot(part["time"], part[r] / scale, linewidth=0.9, label=str(service))
+        rest = per_service[~per_service["service"].isin(named)]
+        if not rest.empty:
+            other = rest.groupby("time")[r].sum().reset_index()
+            n_rest = rest["service"].nunique()
+            ax.plot(other["time"], other[r] / scale, color="grey", linewidth=0.9,
+                    label=f"other services ({n_rest})")
         total = _binned(frame, r, None)
         ax.plot(total["time"], total[r] / scale, color="black", linewidth=1.4,
                 label="all containers")
@@ -360,45 +555,53 @@ def usage_timeseries(
             h = _binned(host[["time", r]].dropna(subset=[r]), r, None)
             ax.plot(h["time"], h[r] / scale, color="grey", linewidth=1.4, linestyle="--",
                     label="host total")
-        ax.set_title(r, fontsize="medium")
+        locator = AutoDateLocator(minticks=3, maxticks=8)
+        ax.xaxis.set_major_locator(locator)
+        ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))
+        ax.set_title(resource_name(r), fontsize="medium")
         ax.set_xlabel("time (UTC)")
         ax.set_ylabel(label)
         ax.set_ylim(bottom=0)
-        ax.legend(loc="upper left", fontsize="xx-small")
-        for tick in ax.get_xticklabels():
-            tick.set_rotation(20)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="xx-small",
+                  borderaxespad=0)
     return fig
 
 
 # -- (5) utilisation at the safe count -----------------------------------------------------
 
 
-def utilisation(plans: Mapping[str, Plan]) -> Figure:
-    """Utilisation of each resource at the safe count, one panel per service.
+def utilisation(plans: Mapping[str, Plan], *, limit: int = MAX_PANELS) -> Figure:
+    """Utilisation of each resource at the safe count, one panel per service (the ``limit``
+    most urgent services).
 
     Bars: the demand the plan compared with capacity (reserve, others and the replicas'
     sized total) as a share of capacity; dots: the expected utilisation with mean demand.
     The binding resource is red and labelled; the 100 % line is capacity.
     """
-    rows = [(s, [r for r in _planned(p)
-                 if p.per_resource[r].utilisation_at_safe_count is not None])
-            for s, p in plans.items()]
-    rows = [(s, rs) for s, rs in rows if rs]
-    if not rows:
+    with_util = {s: [r for r in _planned(p)
+                     if p.per_resource[r].utilisation_at_safe_count is not None]
+                 for s, p in plans.items()}
+    order = [s for s in _urgency(plans) if with_util.get(s)]
+    if not order:
         return _empty("no resource could be planned")
+    rows, left_out = order[:limit], max(len(order) - limit, 0)
     n_cols = min(len(rows), _MAX_COLUMNS)
     n_rows = -(-len(rows) // n_cols)
-    fig, grid = _grid(n_rows, n_cols, width=4.2, height=1.2 + 0.5 * max(len(r) for _, r in rows))
+    fig, grid = _grid(n_rows, n_cols, width=4.2,
+                      height=1.5 + 0.3 * max(len(with_util[s]) for s in rows),
+                      left=1.3, wgap=1.4, hgap=1.0)
     for ax in grid.flat[len(rows):]:
         ax.set_axis_off()
-    for ax, (service, rs) in zip(grid.flat, rows, strict=False):
+    for ax, service in zip(grid.flat, rows, strict=False):
         plan = plans[service]
+        rs = with_util[service]
         _utilisation_panel(
             ax, {r: plan.per_resource[r].utilisation_at_safe_count for r in rs},
             plan.binding_resource,
             {r: getattr(plan.per_resource[r], "expected_utilisation_at_safe_count", None)
              for r in rs},
             xlabel=f"utilisation at N = {plan.safe_count} (% of capacity)", title=service)
+    _left_out_note(fig, left_out)
     return fig
 
 
@@ -412,20 +615,22 @@ def _utilisation_panel(
     title: str,
 ) -> None:
     """Horizontal bars of utilisation per resource (shares, drawn in %), the binding one red
-    and labelled, diamonds at ``expected`` where given, and the 100 % capacity line."""
+    and labelled ``"<resource name> (binds): <percent>"``, diamonds at ``expected`` where
+    given, and the 100 % capacity line."""
     rs = list(utils)
     pct = [float(utils[r] or 0.0) * 100 for r in rs]
     colours = [_BIND_COLOUR if r == binding else _OTHER_COLOUR for r in rs]
     y = np.arange(len(rs))
     bars = ax.barh(y, pct, color=colours)
-    for bar, r, u in zip(bars, rs, pct, strict=True):
-        bar.set_label(f"{r}{' (binds)' if r == binding else ''}: {format_percent(u / 100)}")
+    names = [f"{resource_name(r)} (binds)" if r == binding else resource_name(r) for r in rs]
+    for bar, name, u in zip(bars, names, pct, strict=True):
+        bar.set_label(f"{name}: {format_percent(u / 100)}")
     exp = [(expected or {}).get(r) for r in rs]
     if any(e is not None for e in exp):
         xs = [e * 100 if e is not None else np.nan for e in exp]
         ax.plot(xs, y, "D", color="black", markersize=4, label="expected (mean demand)")
     ax.axvline(100, color="black", linewidth=1, label="capacity = 100 %")
-    ax.set_yticks(y, [f"{r} (binds)" if r == binding else r for r in rs], fontsize="x-small")
+    ax.set_yticks(y, names, fontsize="x-small")
     ax.set_xlim(0, max(110.0, max(pct, default=0.0) * 1.05))
     ax.set_xlabel(xlabel)
     ax.set_title(title, fontsize="medium")
@@ -441,8 +646,10 @@ def fleet_packing(fleet: FleetPlan) -> Figure:
     others and the bound on the replicas' total, as a share of capacity."""
     if not fleet.per_host or not fleet.per_resource:
         return _empty("no packing: " + (fleet.reason or "nothing to place"))
-    height = 1.2 + 0.5 * max(len(fleet.per_host), len(fleet.per_resource))
-    fig, grid = _grid(1, 2, width=4.6, height=height)
+    height = 1.5 + 0.35 * max(len(fleet.per_host), len(fleet.per_resource))
+    longest = max((len(s) for s in fleet.per_host), default=4)
+    fig, grid = _grid(1, 2, width=4.8, height=height, left=min(0.3 + 0.075 * longest, 3.0),
+                      wgap=1.5, top=0.45)
     left, right = grid[0]
     services = list(fleet.per_host)
     y = np.arange(len(services))
@@ -471,8 +678,8 @@ def hosts_vs_replicas(fleet: FleetPlan) -> Figure | None:
         return None
     curve = np.asarray(fleet.hosts_curve, dtype=float)
     total = sum(fleet.replicas.values())
-    fig = Figure(figsize=(7.0, 3.6), layout="constrained")
-    ax = fig.add_subplot()
+    fig, grid = _grid(1, 1, width=7.0, height=3.6)
+    ax = grid[0, 0]
     ax.step(curve[:, 0], curve[:, 1], where="post", color=_OTHER_COLOUR,
             label="hosts needed (without spare)")
     ax.axvline(total, color="black", linestyle=":", label=f"requested = {total}")

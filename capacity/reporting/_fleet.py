@@ -21,6 +21,7 @@ from ..solver._display import fleet_answer
 from ..solver._mix import FleetPlan
 from ._charts import fleet_packing, hosts_vs_replicas
 from ._format import format_count, format_percent, format_probability, format_value
+from ._host import resource_name
 from ._render import (
     Chart,
     charts_context,
@@ -101,6 +102,7 @@ def fleet_report_context(
     for r, m in fleet.per_resource.items():
         rows.append({
             "resource": r,
+            "name": resource_name(r),
             "binds": r == fleet.binding_resource,
             "capacity": format_value(r, m.capacity),
             "reserve": format_value(r, m.reserve),
@@ -129,7 +131,7 @@ def fleet_report_context(
         "hosts": format_count(fleet.hosts),
         "hosts_needed": format_count(fleet.hosts_needed),
         "spare": format_count(fleet.spare),
-        "binding": fleet.binding_resource or "-",
+        "binding": resource_name(fleet.binding_resource),
         "services": services,
         "rows": rows,
         "charts": charts_context(charts),
@@ -164,7 +166,8 @@ def write_fleet_report(
     now: datetime | None = None,
     notices: Sequence[str] = (),
 ) -> FleetReportPaths:
-    """Write a fleet report folder: fleet.json, profiles.json, report.html, report.md, PNGs.
+    """Write a fleet report folder: fleet.json, profiles.json, report.html, report.md, the
+    charts as SVG and PNG.
 
     Parameters
     ----------
@@ -198,7 +201,7 @@ def write_fleet_report(
         (tmp / "fleet.json").write_text(text + "\n")
         profiles.to_json(tmp / "profiles.json")
         charts = build_fleet_charts(fleet)
-        save_charts(charts, tmp)
+        save_charts(charts, tmp, png=True)  # two small charts: the PNGs cost little
         context = fleet_report_context(fleet, profiles, charts=charts, notices=notices,
                                        source=source, host=host, now=now)
         (tmp / "report.html").write_text(render_html(context, "fleet.html.j2"))

@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -35,14 +36,18 @@ from ..model._profile import Profiles
 from ..solver._display import answer
 from ..solver._plan import PLAN_SCHEMA_VERSION, Plan
 from ._charts import (
+    MAX_ALL_RESOURCE_PANELS,
+    MAX_PANELS,
     demand_cdfs,
     demand_vs_count,
     risk_curves,
     risk_curves_missing_reason,
+    safe_counts,
     usage_timeseries,
     utilisation,
 )
 from ._format import format_count, format_percent, format_probability, format_value
+from ._host import host_answer, natural_key, resource_name, urgency_order
 from ._status import DEFAULT_WARN_HEADROOM, Status, status
 
 __all__ = [
@@ -81,9 +86,10 @@ _MARKER_KIND = "capacity.report-folder"
 #: HTML, Markdown, the charts' PNGs): such a folder is recognised by its contents instead
 _LEGACY_FILES = frozenset(
     {"plan.json", "fleet.json", "profiles.json", "report.html", "report.md"}
-    | {f"{key}.png" for key in ("demand_vs_count", "risk_curve", "demand_cdf",
-                                 "usage_timeseries", "utilisation", "fleet_packing",
-                                 "hosts_vs_replicas")}
+    | {f"{key}.{ext}" for key in ("safe_counts", "demand_vs_count", "risk_curve",
+                                   "demand_cdf", "usage_timeseries", "utilisation",
+                                   "fleet_packing", "hosts_vs_replicas")
+       for ext in ("png", "svg")}
 )
 #: most names listed when a folder is refused
 _MAX_NAMES_SHOWN = 5
@@ -113,7 +119,11 @@ def plans_to_dict(plans: Mapping[str, Plan], *, source: str) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class Chart:
-    """One chart of a report: its file name, title, caption, and the figure (or why not)."""
+    """One chart of a report: its file name, title, caption, and the figure (or why not).
+
+    The figure is drawn once, as SVG (:attr:`svg_text`, cached): inline in report.html and
+    the ``<key>.svg`` file report.md links; a PNG is drawn only when asked for.
+    """
 
     key: str
     title: str
@@ -125,6 +135,15 @@ class Chart:
     def png(self) -> str:
         return f"{self.key}.png"
 
+    @property
+    def svg(self) -> str:
+        return f"{self.key}.svg"
+
+    @cached_property
+    def svg_text(self) -> str:
+        """The figure as an inline ``<svg>`` element ("" without a figure); drawn once."""
+        return _svg(self.figure, self.key) if self.figure is not None else ""
+
 
 def build_charts(
     plans: Mapping[str, Plan],
@@ -133,9 +152,11 @@ def build_charts(
     samples: pd.DataFrame | None = None,
     host_usage: pd.DataFrame | None = None,
 ) -> list[Chart]:
-    """The five charts of a report, in report order; a chart that cannot be drawn carries
-    the reason instead of a figure. Text is never read as mathtext: a ``$`` in a service
-    name is shown as itself (and an unbalanced one cannot fail the report)."""
+    """The charts of a report, in report order (the answer at a glance first); a chart that
+    cannot be drawn carries the reason instead of a figure. Per-service charts are small
+    multiples of at most :data:`~capacity.reporting._charts.MAX_PANELS` panels, the services
+    with least headroom first. Text is never read as mathtext: a ``$`` in a service name is
+    shown as itself (and a malformed one cannot fail the report)."""
     with rc_context({"text.parse_math": False}):
         return _build_charts(plans, profiles, samples=samples, host_usage=host_usage)
 
@@ -147,45 +168,68 @@ def _build_charts(
     samples: pd.DataFrame | None,
     host_usage: pd.DataFrame | None,
 ) -> list[Chart]:
+    n_services = len(plans)
+    few = (" (the services with least headroom; every service is in the table)"
+           if n_services > MAX_PANELS else "")
     charts = [
+        Chart("safe_counts", "Safe count per service",
+              "One bar per service, least headroom first: how many of its containers fit, "
+              "coloured by the resource that binds; the black tick is what runs now (past "
+              "the bar's end: more run than is safe).", safe_counts(plans)),
         Chart("demand_vs_count", "Total demand against container count",
-              "Per service and resource: what is kept back, plus the replicas' total demand "
-              "(median and the band up to the 1-epsilon quantile), the capacity line, and "
-              "the safe count.", demand_vs_count(plans, profiles)),
+              "Per service" + few + " and resource (every resource while that makes at most "
+              f"{MAX_ALL_RESOURCE_PANELS} panels, else the binding one): what is kept back, "
+              "plus the replicas' "
+              "total demand (median and the band up to the 1-epsilon quantile), the capacity "
+              "line, and the safe count.", demand_vs_count(plans, profiles)),
     ]
     risk = risk_curves(plans)
     charts.append(Chart("risk_curve", "P(overload) against container count",
                         "The probability that total demand exceeds the capacity at a random "
-                        "instant, against the count; epsilon and the safe count marked.",
+                        "instant, against the count" + few + "; epsilon and the safe count "
+                        "marked.",
                         risk, "" if risk is not None else risk_curves_missing_reason(plans)))
     charts.append(Chart("demand_cdf", "One replica's demand distribution",
-                        "Cumulative distribution of one replica's demand per service, with "
-                        "the profile's quantiles and the per-replica figure the plan sized with.",
-                        demand_cdfs(profiles, plans, samples)))
+                        "Cumulative distribution of one replica's demand per service" + few
+                        + ", with the profile's quantiles and the per-replica figure the plan "
+                        "sized with.", demand_cdfs(profiles, plans, samples)))
     series = usage_timeseries(samples, host_usage)
     charts.append(Chart("usage_timeseries", "Usage over the collection window",
-                        "Summed over each service's containers, and over all of them"
+                        "Summed over each service's containers (the services with the highest "
+                        "peaks by name, the rest as one line), and over all of them"
                         + (", with the host's own total." if host_usage is not None else "."),
                         series, "" if series is not None else
                         "no samples table: the report was made from profiles alone "
                         "(--profiles), which keep distributions, not the time series"))
     charts.append(Chart("utilisation", "Utilisation at the safe count",
-                        "Share of capacity used at the safe count per resource; the binding "
-                        "resource in red; diamonds: expected utilisation with mean demand.",
-                        utilisation(plans)))
+                        "Share of capacity used at the safe count per resource" + few
+                        + "; the binding resource in red; diamonds: expected utilisation with "
+                        "mean demand.", utilisation(plans)))
     return charts
+
+
+#: one font family in every ``<text>``'s style (matplotlib writes its whole fallback list in
+#: each, a third of a chart's size); the browser's sans-serif stands in where it is missing
+_SVG_FONT = ["DejaVu Sans"]
+_ATTRIBUTE = re.compile(r'="[^"]*"')
+_LONG_DECIMAL = re.compile(r"(\d\.\d\d)\d+")
 
 
 def _svg(fig: Figure, salt: str) -> str:
     """The figure as an inline ``<svg>`` element: no XML prolog, no fixed size (it scales to
     the page width), IDs salted per chart so several SVGs in one page never clash, text as
-    ``<text>`` (searchable, a tenth of the size of glyph paths; the browser's sans-serif)."""
+    ``<text>`` (searchable, a tenth of the size of glyph paths; the browser's sans-serif).
+    Coordinates are cut to 2 decimals (of a point: invisible) and indentation dropped, which
+    halves the size; text content is left as drawn."""
     buf = io.StringIO()
-    with rc_context({"svg.hashsalt": salt, "svg.fonttype": "none"}):
+    with rc_context({"svg.hashsalt": salt, "svg.fonttype": "none",
+                     "font.family": "sans-serif", "font.sans-serif": _SVG_FONT}):
         fig.savefig(buf, format="svg", metadata={"Date": None})
     text = buf.getvalue()
     start = text.index("<svg")
     text = text[start:]
+    text = re.sub(r"\n[ ]+", "\n", text)
+    text = _ATTRIBUTE.sub(lambda m: _LONG_DECIMAL.sub(r"\1", m.group(0)), text)
     head_end = text.index(">")
     head = re.sub(r'\s(width|height)="[^"]*"', "", text[:head_end])
     return head + f' role="img" aria-label="{salt}"' + text[head_end:]
@@ -195,7 +239,7 @@ def _headroom_text(st: Status, service: str) -> str:
     h = st.headrooms.get(service)
     if h is None or h.share is None:
         return "-"
-    return f"{format_percent(h.share)} ({h.basis})"
+    return f"{format_percent(h.share)} ({resource_name(h.basis)})"
 
 
 def profiles_context(
@@ -205,13 +249,15 @@ def profiles_context(
     first, then each profile's warnings and low confidence), as formatted strings."""
     profile_rows = []
     warnings: list[str] = list(notices)
-    for name, sp in profiles.services.items():
+    for name in sorted(profiles.services, key=natural_key):
+        sp = profiles.services[name]
         res = []
         for r, prof in sp.resources.items():
             fit = getattr(prof, "fit", None)
             burst = getattr(prof, "burst", None)
             res.append({
                 "resource": r,
+                "name": resource_name(r),
                 "count": str(prof.count),
                 "mean": format_value(r, prof.mean),
                 "p50": format_value(r, prof.p50),
@@ -242,9 +288,11 @@ def profiles_context(
 
 
 def charts_context(charts: Sequence[Chart]) -> list[dict[str, Any]]:
-    """The charts as a template shows them: inline SVG (or why not drawn) and the PNG name."""
+    """The charts as a template shows them: inline SVG (or why not drawn) and the file name
+    report.md links (``<key>.svg``)."""
     return [{"key": c.key, "title": c.title, "caption": c.caption, "png": c.png,
-             "svg": Markup(_svg(c.figure, c.key)) if c.figure is not None else None,
+             "file": c.svg,
+             "svg": Markup(c.svg_text) if c.figure is not None else None,
              "missing": c.missing} for c in charts]
 
 
@@ -262,15 +310,20 @@ def report_context(
     """Everything a template shows, as formatted strings (one place formats numbers)."""
     now = now or datetime.now(UTC)
     st = status(plans, warn_headroom=warn_headroom)
+    order = urgency_order(plans, st)
+    host_ans = host_answer(plans, profiles, st, order=order)
     services = []
-    for service, plan in plans.items():
+    for service in order:
+        plan = plans[service]
         rows, unplanned = [], []
         for r, rp in plan.per_resource.items():
             if rp.safe_count is None:
-                unplanned.append({"resource": r, "reason": rp.reason or "no reason given"})
+                unplanned.append({"resource": r, "name": resource_name(r),
+                                  "reason": rp.reason or "no reason given"})
                 continue
             rows.append({
                 "resource": r,
+                "name": resource_name(r),
                 "binds": r == plan.binding_resource,
                 "safe_count": format_count(rp.safe_count),
                 "reason": rp.reason,
@@ -288,16 +341,28 @@ def report_context(
                 "method": rp.method or plan.method,
             })
         methods = [{"method": m, "safe_count": format_count(v.get("safe_count")),
-                    "binding": v.get("binding_resource") or "-"}
+                    "binding": resource_name(v.get("binding_resource"))}
                    for m, v in (getattr(plan, "methods", None) or {}).items()]
+        h = st.headrooms.get(service)
+        if plan.safe_count is None:
+            flag = "undefined"
+        elif plan.running > plan.safe_count:
+            flag = "over"
+        elif h is not None and h.share is not None and h.share < warn_headroom:
+            flag = "tight"
+        else:
+            flag = "ok"
         services.append({
             "service": service,
+            "flag": flag,
             "answer": answer_sentence(plan),
             "safe_count": format_count(plan.safe_count),
             "running": str(plan.running),
             "more": format_count(plan.more),
-            "binding": plan.binding_resource or "-",
+            "binding": resource_name(plan.binding_resource),
+            "binding_resource": plan.binding_resource or "",
             "headroom": _headroom_text(st, service),
+            "headroom_share": format_percent(h.share) if h and h.share is not None else "-",
             "method": plan.method,
             "risk_model": getattr(plan, "risk_model", "") or "-",
             "rows": rows,
@@ -323,9 +388,25 @@ def report_context(
         "status_reasons": list(st.reasons),
         "warn_headroom": format_percent(warn_headroom),
         "least_headroom": (_headroom_text(st, st.least.service) if st.least else "-"),
+        "host_answer": {
+            "verdict": host_ans.verdict,
+            "headline": host_ans.headline,
+            "lines": list(host_ans.lines),
+            "binding": resource_name(host_ans.binding),
+            "binding_resource": host_ans.binding or "",
+            "resources": [{
+                "resource": h.resource, "name": resource_name(h.resource),
+                "capacity": format_value(h.resource, h.capacity),
+                "reserve": format_value(h.resource, h.reserve),
+                "in_use": format_value(h.resource, h.in_use),
+                "headroom": format_percent(h.headroom),
+                "binds": h.resource == host_ans.binding,
+            } for h in host_ans.resources],
+        },
         "services": services,
         "charts": charts_context(charts),
         "profiles": profile_rows,
+        "profile_of": {p["service"]: p for p in profile_rows},
         "warnings": warnings,
         "assumptions": assumptions,
         "method": first.method if first is not None else "-",
@@ -445,8 +526,10 @@ def write_report(
     samples: pd.DataFrame | None = None,
     host_usage: pd.DataFrame | None = None,
     warn_headroom: float = DEFAULT_WARN_HEADROOM,
+    png: bool = False,
 ) -> ReportPaths:
-    """Write a report folder: plan.json, profiles.json, report.html, report.md, chart PNGs.
+    """Write a report folder: plan.json, profiles.json, report.html, report.md, the charts
+    as SVG files (and PNG when ``png``).
 
     Parameters
     ----------
@@ -469,6 +552,9 @@ def write_report(
         Host rates (same resource columns) for the host total in the time series.
     warn_headroom : float
         Headroom share below which the report's status is WARNING.
+    png : bool
+        Also write each chart as ``<key>.png`` (drawn a second time; off by default, as
+        report.html inlines the SVG and report.md links the ``.svg`` files).
 
     Returns
     -------
@@ -483,27 +569,27 @@ def write_report(
     now = now or datetime.now(UTC)
     host = host or socket.gethostname()
 
-    def fill(tmp: Path) -> list[Chart]:
+    def fill(tmp: Path) -> list[str]:
         text = json.dumps(plans_to_dict(plans, source=source), indent=2, allow_nan=False)
         (tmp / "plan.json").write_text(text + "\n")
         profiles.to_json(tmp / "profiles.json")
         charts = build_charts(plans, profiles, samples=samples, host_usage=host_usage)
-        save_charts(charts, tmp)
+        written = save_charts(charts, tmp, png=png)
         context = report_context(plans, profiles, charts=charts, notices=notices,
                                  source=source, host=host, now=now,
                                  warn_headroom=warn_headroom)
         (tmp / "report.html").write_text(render_html(context))
         (tmp / "report.md").write_text(render_markdown(context))
-        return charts
+        return [p.name for p in written]
 
-    final, charts = write_folder(out_dir, name or default_folder_name(host, now), fill)
+    final, files = write_folder(out_dir, name or default_folder_name(host, now), fill)
     return ReportPaths(
         folder=final,
         plan_json=final / "plan.json",
         profiles_json=final / "profiles.json",
         report_md=final / "report.md",
         report_html=final / "report.html",
-        charts=tuple(final / c.png for c in charts if c.figure is not None),
+        charts=tuple(final / f for f in files),
         status=status(plans, warn_headroom=warn_headroom),
     )
 
@@ -514,13 +600,26 @@ def default_folder_name(host: str, now: datetime, suffix: str = "") -> str:
     return f"{host}-{now.strftime('%Y%m%dT%H%M%SZ')}{suffix}"
 
 
-def save_charts(charts: Sequence[Chart], folder: Path) -> None:
-    """Each drawn chart as ``<key>.png`` in ``folder``; the layout is then frozen so the
-    inline SVG reuses the PNG's instead of redoing it."""
+def save_charts(charts: Sequence[Chart], folder: Path, *, png: bool = False) -> list[Path]:
+    """Each drawn chart as ``<key>.svg`` in ``folder`` (the same SVG report.html inlines, so
+    it is drawn once), and as ``<key>.png`` too when ``png`` (a second drawing, by Agg);
+    returns the files written."""
+    written = []
     for c in charts:
-        if c.figure is not None:
+        if c.figure is None:
+            continue
+        path = folder / c.svg
+        text = c.svg_text
+        head_end = text.index(">")
+        # a file stands alone: it needs the SVG namespace's fixed size back to open anywhere
+        w, h = c.figure.get_size_inches() * 72
+        path.write_text(text[:head_end] + f' width="{w:.0f}pt" height="{h:.0f}pt"'
+                        + text[head_end:] + "\n")
+        written.append(path)
+        if png:
             c.figure.savefig(folder / c.png, dpi=_PNG_DPI, metadata={"Software": None})
-            c.figure.set_layout_engine("none")
+            written.append(folder / c.png)
+    return written
 
 
 def not_a_report_folder(path: str | Path) -> str | None:

@@ -49,6 +49,7 @@ from scipy import stats
 
 from .._columns import CPU, MEMORY
 from .._errors import CapacityError
+from ..model._fit import DEGENERATE_SLOW_SHARE, MIN_WINDOW_SAMPLES
 
 __all__ = ["MIN_TRACE_POINTS", "ReplicaDemand", "Simulator", "clopper_pearson", "replica_demand"]
 
@@ -170,6 +171,22 @@ def _moving_average(x: np.ndarray, window: int) -> np.ndarray:
     return (c[hi] - c[lo]) / (hi - lo)
 
 
+def _slow_component(trace: np.ndarray, window: int, step_s: float, cycle_s: float) -> np.ndarray:
+    """The shared part of a one-replica trace, as the profile model splits it: the cycle's
+    profile (mean at each position of the ``cycle_s`` cycle; when the trace covers two
+    cycles at a step dividing it) plus a moving average of ``window`` points of the rest.
+    Trap: the trace closes gaps, so after a gap the cycle's phase is off by the gap."""
+    per = round(cycle_s / step_s) if cycle_s > 0 and step_s > 0 else 0
+    if per >= 2 and abs(per * step_s - cycle_s) <= 0.01 * cycle_s and trace.size >= 2 * per:
+        d = trace - trace.mean()
+        pos = np.arange(trace.size) % per
+        profile = np.bincount(pos, weights=d, minlength=per) / np.maximum(
+            np.bincount(pos, minlength=per), 1)
+        base = profile[pos]
+        return trace.mean() + base + _moving_average(d - base, window)
+    return _moving_average(trace, window)
+
+
 def _scaled(x: np.ndarray, target_var: float) -> np.ndarray:
     d = x - x.mean()
     v = float(d.var())
@@ -211,9 +228,14 @@ def replica_demand(
         # Trap: slow_var + fast_var differs from var by their covariance; keep var as the total.
         cov = min(slow_var, var)
         note = (
-            f"one replica recorded: slow component (moving average over {window_s:g} s) "
-            "shared by all replicas, fast residual independent"
+            f"one replica recorded: slow component (moving average over {window_s:g} s"
+            + (", plus the time-of-day profile" if getattr(rp, "time_of_day_s", 0.0) else
+               "; time of day not modelled") +
+            ") shared by all replicas, fast residual independent"
         )
+        if var > 0 and cov / var > DEGENERATE_SLOW_SHARE:
+            note += (f"; degenerate split (slow share {cov / var:.4f}): replicas planned as "
+                     "moving as one")
         mode = "slow"
     else:
         cov, note = var, "replica co-movement unknown: replicas assumed perfectly correlated"
@@ -239,8 +261,10 @@ def replica_demand(
             "recording to use the empirical method"
         )
     elif mode == "slow":
-        window = max(1, round(window_s / step)) if step > 0 else trace.size
-        slow = _moving_average(trace, window)
+        # at least MIN_WINDOW_SAMPLES trace points wide: a one-point average is the trace itself
+        window = max(MIN_WINDOW_SAMPLES, round(window_s / step)) if step > 0 else trace.size
+        slow = _slow_component(trace, window, step,
+                               float(getattr(rp, "time_of_day_s", 0.0) or 0.0))
         own = _scaled(trace - slow, max(var - cov, 0.0))
         shared = _scaled(slow, cov)
         if cov > 0 and not shared.any():  # a flat slow component cannot carry the shared part

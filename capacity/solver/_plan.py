@@ -86,6 +86,7 @@ from .._columns import DISK_USAGE, MEMORY
 from .._errors import InsufficientData, InvalidParameter, ProfileVersionError
 from ..model._profile import Profiles, ServiceProfile
 from ._demand import MAX_SUMMED_REPLICAS, ReplicaDemand, Simulator, clopper_pearson, replica_demand
+from ._drift import DEFAULT_VALID_FOR_S, drift_of
 from ._machine import Machine
 
 if TYPE_CHECKING:
@@ -404,17 +405,38 @@ class ResourceModel:
                 return None, why, None
             if per <= 0:
                 return None, "no measurable demand: does not limit the count", None
-            return _cap(math.floor(usable / per * (1 + _FIT_RTOL))), "", None
+            n = _cap(math.floor(usable / per * (1 + _FIT_RTOL)))
+            return (n, "", None) if n is not None else self._unbounded(usable)
         if d.mean <= 0 and d.var <= 0:
             return None, "no measurable demand: does not limit the count", None
         if method == "gaussian":
             n = self._gaussian_count(usable)
-            return n, ("unbounded: demand too small to limit the count" if n is None else ""), None
+            return (n, "", None) if n is not None else self._unbounded(usable)
         if method == "empirical":
             if self.sim is None:
                 return None, d.trace_note or "no trace", None
-            return self._empirical_safe(usable)
+            n, why, interval = self._empirical_safe(usable)
+            return (n, why, interval) if n is not None else self._unbounded(usable)
         raise InvalidParameter("method", "plan", f"one of {METHODS}", method)
+
+    def _unbounded(self, usable: float) -> tuple[int, str, None]:
+        """A number for a near-idle replica whose risk search passed :data:`_MAX_COUNT`
+        (issue 13, cause 4): the count with every replica at its peak at once (a safe lower
+        bound) when that is within the search, else :data:`_MAX_COUNT` itself. The machine's
+        structural limits (PIDs, addresses, per-container host cost) are not modelled here:
+        they bound such a count first, and the reason says so."""
+        d = self.demand
+        peak = min(d.peak, d.limit) if d.limit is not None else d.peak
+        if peak > 0 and usable / peak <= _MAX_COUNT:
+            return (math.floor(usable / peak * (1 + _FIT_RTOL)),
+                    "demand too small for the risk model to limit the count: every replica at "
+                    "its peak at once is given (a safe lower bound); the machine's structural "
+                    "limits (PIDs, addresses, per-container cost) are not modelled and may bind "
+                    "first", None)
+        return (_MAX_COUNT,
+                f"demand too small to limit the count below {_MAX_COUNT:,}: capped there; the "
+                "machine's structural limits (PIDs, addresses, per-container cost) are not "
+                "modelled and bind first", None)
 
     def _gaussian_count(self, usable: float) -> int | None:
         """Largest n with ``n mu + z sqrt(n var + n (n - 1) cov) <= usable``.
@@ -640,6 +662,7 @@ def plan(
     n_draws: int | None = None,
     rng: np.random.Generator | None = None,
     compare: bool = True,
+    valid_for_s: float | None = DEFAULT_VALID_FOR_S,
 ) -> Plan:
     """The largest count of ``service`` replicas that fit on ``machine`` at risk ``epsilon``.
 
@@ -685,6 +708,13 @@ def plan(
         Compute every method side by side (``methods``) and P(overload) by the risk model.
         False: only ``method``, and P(overload) by its own model (gaussian for the closed-form
         methods): the fast path, e.g. ~0.5 ms per service for ``gaussian``.
+    valid_for_s : float or None
+        Planning horizon, seconds after the history ends (default
+        :data:`~capacity.solver._drift.DEFAULT_VALID_FOR_S`, 7 days). Drift measured inside
+        the history (a significant trend of the daily levels carried to the horizon's end,
+        or the busiest whole day) scales each resource's demand; the margin it took is in the
+        assumptions and ``meta["drift"]``. Histories under two whole days: not measured (said).
+        None: no drift (the plan is for demand as recorded).
 
     Returns
     -------
@@ -715,6 +745,9 @@ def plan(
         raise InvalidParameter("horizon_s", "plan", "a duration > 0 seconds", horizon_s)
     if running < 0:
         raise InvalidParameter("running", "plan", "an int >= 0", running)
+    if valid_for_s is not None and not (math.isfinite(valid_for_s) and valid_for_s >= 0):
+        raise InvalidParameter("valid_for_s", "plan", "a duration >= 0 seconds, or None",
+                               valid_for_s)
     for port in ports:
         if not isinstance(port, int) or not 0 < port < 65536:
             raise InvalidParameter("ports", "plan", "host ports in 1..65535", port)
@@ -734,6 +767,7 @@ def plan(
                          for r, e in eps_by_resource.items()}
     thin = thin_profile_reason(sp, require_confidence=require_confidence)
     per: dict[str, ResourcePlan] = {}
+    drifts: dict[str, dict[str, Any]] = {}
     risk_models: set[str] = set()
     notes: set[str] = set()
     for r in sorted(set(machine.capacity) | set(sp.resources)):
@@ -779,8 +813,19 @@ def plan(
             notes.add(f"{r}: {demand.cov_note}")
         if demand.trace_note and method == "empirical":
             notes.add(f"{sp.service} {r}: {demand.trace_note}; gaussian used instead")
+        factor = 1.0
+        if valid_for_s is not None:
+            drift = drift_of(tuple(getattr(sp.resources[r], "daily_levels", ()) or ()),
+                             demand.mean, valid_for_s)
+            factor = drift.factor
+            drifts[r] = {"factor": drift.factor, "margin": drift.margin, "days": drift.days,
+                         "slope_per_day": drift.slope_per_day,
+                         "busiest_day": drift.busiest_day, "reason": drift.reason}
+            notes.add(f"{r}: drift over {valid_for_s / 86_400:g} d: {drift.reason}"
+                      + (f"; margin {drift.margin:.0%} of the usable capacity"
+                         if drift.factor > 1 else "; no margin"))
         per[r] = _resource_plan(model, method, base, usable=capacity - reserve - occ,
-                                compare=compare)
+                                compare=compare, drift_factor=factor)
         risk_models.add(model.risk_model)
     return _assemble(sp, machine, per, method=method, epsilon=epsilon, running=running,
                      ports=tuple(ports), risk_models=risk_models, notes=notes,
@@ -788,20 +833,29 @@ def plan(
                                              is not None else
                                              epsilon * INCOMPRESSIBLE_EPSILON_FACTOR),
                      horizon_s=horizon_s, n_draws=draws_by_resource, thin=thin,
-                     quantile_level=quantile_level)
+                     quantile_level=quantile_level, drift=drifts, valid_for_s=valid_for_s)
 
 
 def _resource_plan(
     model: ResourceModel, method: str, base: dict[str, Any], *, usable: float,
-    compare: bool = True,
+    compare: bool = True, drift_factor: float = 1.0,
 ) -> ResourcePlan:
+    """One resource's plan; demand scaled by ``drift_factor`` (>= 1) except for ``limits``
+    (a declared limit caps demand whatever its drift) and never past the limit: N replicas
+    that fit at their limits fit whatever the drift."""
     capacity = float(base["capacity"])
     counts: dict[str, int | None] = {}
     reasons: dict[str, str] = {}
     intervals: dict[str, tuple[int, int] | None] = {}
+    limit = model.demand.limit
+    at_limits = math.floor(usable / limit * (1 + _FIT_RTOL)) if limit and usable > 0 else 0
     for m in (METHODS if compare else (method, "gaussian")):
         if m not in counts:
-            counts[m], reasons[m], intervals[m] = model.safe(m, usable)
+            u = usable if m == "limits" else usable / drift_factor
+            counts[m], reasons[m], intervals[m] = model.safe(m, u)
+            c = counts[m]
+            if m != "limits" and drift_factor > 1 and c is not None and c < at_limits:
+                counts[m], intervals[m] = at_limits, None
     chosen = method
     if counts[method] is None and method == "empirical" and not model.demand.has_trace:
         chosen = "gaussian"  # no usable trace: say so in the assumptions, plan by gaussian
@@ -812,6 +866,8 @@ def _resource_plan(
         return ResourcePlan(safe_count=None, demand_per_replica=None, demand_at_safe_count=None,
                             utilisation_at_safe_count=None, reason=reasons[chosen],
                             mean_per_replica=mean, methods=counts, **base)
+    if chosen != "limits":
+        usable = usable / drift_factor  # risk figures at the drifted demand
     total = model.bound(chosen, n)
     fixed = base["reserve"] + base["occupied"]
     p_n, p_interval = model.p_overload(n, usable)
@@ -851,6 +907,7 @@ def _assemble(
     epsilon: float, running: int, ports: tuple[int, ...], risk_models: set[str],
     notes: set[str], incompressible_epsilon: float, horizon_s: float | None,
     n_draws: Mapping[str, int], thin: str, quantile_level: float | None,
+    drift: Mapping[str, Any] | None = None, valid_for_s: float | None = None,
 ) -> Plan:
     safe, binding = _binding(per, {r: p.safe_count for r, p in per.items()}, ports)
     methods: dict[str, dict[str, Any]] = {}
@@ -895,6 +952,9 @@ def _assemble(
     if ports:
         assumptions.append(f"fixed host port(s) {list(ports)}: one replica per host")
     assumptions += [f"profile warning: {w}" for w in getattr(sp, "warnings", ())]
+    # what the history does not cover and how the split was widened (model notes)
+    assumptions += [f"profile note: {n}" for n in getattr(sp, "notes", ())
+                    if "daily cycle" in n or "window widened" in n]
     if sp.cpu_limit_cores or sp.memory_limit_bytes:
         assumptions.append("demand capped at the declared limits (a replica cannot use more)")
     return Plan(
@@ -903,7 +963,8 @@ def _assemble(
         assumptions=tuple(assumptions),
         meta={"n_draws": dict(n_draws), "interval_s": sp.interval_s, "span_s": sp.span_s,
               "replicas_seen": sp.replicas_seen,
-              "confidence": getattr(sp, "confidence", "unknown")},
+              "confidence": getattr(sp, "confidence", "unknown"),
+              "valid_for_s": valid_for_s, "drift": dict(drift or {})},
         risk_model=risk_model, incompressible_epsilon=incompressible_epsilon,
         horizon_s=horizon_s, reason=reason, ports=ports, methods=methods,
     )

@@ -30,12 +30,13 @@ def report_folder(out: Path) -> Path:
 
 
 def test_report_demo_writes_its_files_and_exits_0(tmp_path: Path) -> None:
-    result = run_cli("report", "--demo", *ROOMY, "--out", str(tmp_path))
+    result = run_cli("report", "--demo", *ROOMY, "--out", str(tmp_path), "--png")
     assert result.returncode == 0, result.stderr
     folder = report_folder(tmp_path)
+    charts = ("safe_counts", "demand_vs_count", "risk_curve", "demand_cdf",
+              "usage_timeseries", "utilisation")
     for name in ("plan.json", "profiles.json", "report.md", "report.html",
-                 "demand_vs_count.png", "risk_curve.png", "demand_cdf.png",
-                 "usage_timeseries.png", "utilisation.png"):
+                 *(f"{c}.svg" for c in charts), *(f"{c}.png" for c in charts)):
         assert (folder / name).stat().st_size > 0
     plans = json.loads((folder / "plan.json").read_text())["plans"]
     assert plans, "the demo recording has services to plan"

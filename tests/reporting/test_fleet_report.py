@@ -25,6 +25,7 @@ from capacity.cli import main
 from capacity.model._profile import Profiles
 from capacity.reporting._charts import fleet_packing, hosts_vs_replicas
 from capacity.reporting._fleet import write_fleet_report
+from capacity.reporting._host import RESOURCE_NAMES
 from capacity.solver._machine import Machine
 from capacity.solver._mix import FleetPlan, size_fleet
 from capacity.solver._testing import constant_profiles
@@ -61,7 +62,8 @@ def test_folder_has_every_file_and_no_temporary_left(demo_fleet: dict[str, Any])
     assert paths.folder.name == "testhost-20261127T213000Z-size"
     names = {p.name for p in paths.folder.iterdir()}
     assert names == {"fleet.json", "profiles.json", "report.md", "report.html",
-                     "fleet_packing.png", "hosts_vs_replicas.png", ".capacity-report.json"}
+                     "fleet_packing.png", "hosts_vs_replicas.png",
+                     "fleet_packing.svg", "hosts_vs_replicas.svg", ".capacity-report.json"}
     for png in paths.charts:
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert [p.name for p in demo_fleet["out"].iterdir()] == [paths.folder.name]
@@ -145,7 +147,8 @@ def test_every_number_in_report_html_equals_fleet_json(demo_fleet: dict[str, Any
     check_answer(parser.answer, doc, "html answer")
     for key in ("hosts", "hosts_needed", "spare"):
         assert_same(parser.cells[("fleet", "", key)], doc[key], f"html {key}")
-    assert parser.cells[("fleet", "", "binding_resource")] == doc["binding_resource"]
+    binding = RESOURCE_NAMES[doc["binding_resource"]]  # people's name; fleet.json: the column
+    assert parser.cells[("fleet", "", "binding_resource")] == binding
     for service, n in doc["replicas"].items():
         assert_same(parser.cells[("services", service, "replicas")], n, service)
         assert_same(parser.cells[("services", service, "per_host")], doc["per_host"][service],
@@ -188,7 +191,8 @@ def test_every_number_in_report_md_equals_fleet_json(demo_fleet: dict[str, Any])
     for s, row in services.items():
         assert_same(row["replicas"], doc["replicas"][s], s)
         assert_same(row["per host"], doc["per_host"][s], s)
-    rows = {row["resource"].replace(" **(binds)**", ""): row
+    column = {name: r for r, name in RESOURCE_NAMES.items()}
+    rows = {column[row["resource"].replace(" **(binds)**", "")]: row
             for row in _md_rows(text, "resource")}
     assert set(rows) == set(doc["per_resource"])
     for r, rp in doc["per_resource"].items():
@@ -242,12 +246,12 @@ def test_packing_chart_shows_per_host_counts_and_highlights_the_binding_resource
     assert left.get_xlabel() == "replicas on one host (count)"
     assert [p.get_width() for p in left.patches] == [15]
     bars = {str(b.get_label()).split(":")[0]: b for b in right.patches}
-    assert to_rgba(bars[f"{CPU} (binds)"].get_facecolor()) == to_rgba("tab:red")
-    assert to_rgba(bars[MEMORY].get_facecolor()) == to_rgba("tab:blue")
+    assert to_rgba(bars["CPU (binds)"].get_facecolor()) == to_rgba("tab:red")
+    assert to_rgba(bars["memory"].get_facecolor()) == to_rgba("tab:blue")
     # 15 x 0.5 cores of 8: 93.75 %; 15 x 2 GiB of 32 GiB: 93.75 % too, but CPU binds
-    assert bars[f"{CPU} (binds)"].get_width() == pytest.approx(
+    assert bars["CPU (binds)"].get_width() == pytest.approx(
         constant_fleet.per_resource[CPU].utilisation * 100)
-    assert bars[f"{CPU} (binds)"].get_width() == pytest.approx(93.75)
+    assert bars["CPU (binds)"].get_width() == pytest.approx(93.75)
     assert labelled(fig, "capacity = 100 %")
 
 

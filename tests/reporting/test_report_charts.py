@@ -15,9 +15,12 @@ from matplotlib.lines import Line2D
 
 from capacity._pipeline import fit_profiles, load_demo, plan_all, running_counts
 from capacity.reporting._charts import (
+    MAX_PANELS,
+    RESOURCE_COLOURS,
     demand_cdfs,
     demand_vs_count,
     risk_curves,
+    safe_counts,
     usage_timeseries,
     utilisation,
 )
@@ -69,8 +72,8 @@ def test_demand_vs_count_capacity_line_safe_count_and_units(constant_plans: dict
     fig = demand_vs_count(plans, constant_plans["profiles"])
     assert_units_in_labels(fig)
     by_title = {ax.get_title(): ax for ax in fig.axes if ax.axison}
-    cpu = by_title[f"{service}: cpu_cores (binds)"]
-    mem = by_title[f"{service}: memory_working_set_bytes"]
+    cpu = by_title[f"{service}: CPU (binds)"]
+    mem = by_title[f"{service}: memory"]
     assert cpu.get_ylabel() == "CPU demand (cores)"
     assert mem.get_ylabel() == "memory working set (GiB)"
     cap = [ln for ln in cpu.get_lines() if str(ln.get_label()).startswith("capacity = ")]
@@ -105,7 +108,7 @@ def test_risk_curve_marks_epsilon_and_the_safe_count(constant_plans: dict) -> No
     assert fig is not None
     assert_units_in_labels(fig)
     (_, p), = plans.items()
-    cpu = next(ax for ax in fig.axes if "cpu_cores (binds)" in ax.get_title())
+    cpu = next(ax for ax in fig.axes if ax.get_title() == f"{p.service}: CPU (binds)")
     assert cpu.get_yscale() == "log"
     eps = [ln for ln in cpu.get_lines() if str(ln.get_label()).startswith("epsilon = ")]
     assert np.allclose(eps[0].get_ydata(), p.per_resource["cpu_cores"].epsilon)
@@ -129,9 +132,10 @@ def test_utilisation_highlights_the_binding_resource(constant_plans: dict) -> No
     ax = fig.axes[0]
     (_, p), = plans.items()
     bars = {str(b.get_label()).split(":")[0]: b for b in ax.patches}
-    assert to_rgba(bars["cpu_cores (binds)"].get_facecolor()) == to_rgba("tab:red")
-    assert to_rgba(bars["memory_working_set_bytes"].get_facecolor()) == to_rgba("tab:blue")
-    assert bars["cpu_cores (binds)"].get_width() == pytest.approx(
+    assert to_rgba(bars["CPU (binds)"].get_facecolor()) == to_rgba("tab:red")
+    assert to_rgba(bars["memory"].get_facecolor()) == to_rgba("tab:blue")
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["CPU (binds)", "memory"]
+    assert bars["CPU (binds)"].get_width() == pytest.approx(
         p.per_resource["cpu_cores"].utilisation_at_safe_count * 100)
     assert labelled(fig, "capacity = 100 %")
 
@@ -153,7 +157,7 @@ def test_cdf_marks_the_quantiles_and_the_sized_figure(demo: dict[str, Any]) -> N
     profiles = Profiles({service: demo["profiles"][service]})
     fig = demand_cdfs(profiles, plans, demo["samples"])
     assert_units_in_labels(fig)
-    ax = next(ax for ax in fig.axes if ax.get_title() == f"{service}: memory_working_set_bytes")
+    ax = next(ax for ax in fig.axes if ax.get_title() == f"{service}: memory")
     rp = profiles[service].resources["memory_working_set_bytes"]
     p95 = [ln for ln in ax.get_lines() if str(ln.get_label()).startswith("p95 = ")]
     assert np.allclose(p95[0].get_xdata(), rp.p95 / 1024**3)
@@ -169,7 +173,7 @@ def test_timeseries_sums_containers_per_service(demo: dict[str, Any]) -> None:
     fig = usage_timeseries(samples)
     assert fig is not None
     assert_units_in_labels(fig)
-    cpu = next(ax for ax in fig.axes if ax.get_title() == "cpu_cores")
+    cpu = next(ax for ax in fig.axes if ax.get_title() == "CPU")
     total = next(ln for ln in cpu.get_lines() if ln.get_label() == "all containers")
     expected = samples.groupby("time")["cpu_cores"].sum(min_count=1).dropna()
     assert np.nanmax(total.get_ydata()) == pytest.approx(expected.max())
@@ -189,3 +193,61 @@ def test_a_plan_with_no_resource_planned_draws_an_empty_note(constant_plans: dic
         for r in p.per_resource})
     fig = demand_vs_count({p.service: undefined})
     assert fig.axes[0].get_title() == "no resource could be planned"
+
+
+def test_safe_counts_bar_per_service_coloured_by_what_binds(demo: dict[str, Any]) -> None:
+    """The answer at a glance: a bar per service at its safe count, coloured by its binding
+    resource, a tick at what runs, most urgent (least headroom) at the top."""
+    plans = demo["plans"]
+    fig = safe_counts(plans)
+    assert_units_in_labels(fig)
+    (ax,) = [a for a in fig.axes if a.axison]
+    bars = {str(b.get_label()).split(":")[0]: b for b in ax.patches}
+    assert set(bars) == set(plans)
+    for service, p in plans.items():
+        bar = bars[service]
+        assert bar.get_width() == pytest.approx(p.safe_count)
+        assert to_rgba(bar.get_facecolor()) == to_rgba(RESOURCE_COLOURS[p.binding_resource])
+        name = {"cpu_cores": "CPU", "memory_working_set_bytes": "memory"}[p.binding_resource]
+        assert bar.get_label() == f"{service}: safe count {p.safe_count}, {name} binds"
+        ((_, tick),) = labelled(fig, f"{service}: running now = ")
+        assert np.allclose(tick.get_xdata(), p.running)
+        # the tick sits on the bar's row
+        assert np.allclose(np.mean(tick.get_ydata()), bar.get_y() + bar.get_height() / 2)
+    from capacity.reporting._status import status
+
+    rooms = status(plans).headrooms
+    ticks = sorted(zip(ax.get_yticks(), ax.get_yticklabels(), strict=True), key=lambda t: -t[0])
+    top_down = [label.get_text() for _, label in ticks]
+    shares = [rooms[s].share for s in top_down]
+    assert shares == sorted(shares), "least headroom first (at the top)"
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "CPU binds" in legend and "memory binds" in legend and "running now" in legend
+
+
+def test_many_services_are_small_multiples_of_the_most_urgent() -> None:
+    """30 services: one panel per service on its binding resource, at most MAX_PANELS, the
+    services with least headroom (svc29, the hungriest, first); names in natural order."""
+    from capacity.solver._testing import constant_profiles, profiles_of
+
+    machine = Machine.from_spec("cpus=64,memory=256GiB,cpu_saturation=1")
+    services = {}
+    for i in range(30):
+        prof = constant_profiles({"cpu_cores": 0.1 * (i + 1), "memory_working_set_bytes":
+                                  2.0**28}, service=f"svc{i}")
+        services.update(prof.services)
+    profiles = profiles_of(*services.values())
+    plans = {s: plan(profiles, machine, method="gaussian", service=s, running=1)
+             for s in profiles.services}
+    fig = demand_vs_count(plans, profiles)
+    titles = [ax.get_title() for ax in fig.axes if ax.axison]
+    assert len(titles) == MAX_PANELS
+    assert titles[0] == "svc29: CPU (binds)"
+    assert titles[:3] == ["svc29: CPU (binds)", "svc28: CPU (binds)", "svc27: CPU (binds)"]
+    assert any("18 more service(s)" in t.get_text() for t in fig.texts)
+    # each panel's safe count is its own plan's
+    for ax in fig.axes[:MAX_PANELS]:
+        service = ax.get_title().split(":")[0]
+        safe = [ln for ln in ax.get_lines() if str(ln.get_label()).startswith("safe count = ")]
+        assert np.allclose(safe[0].get_xdata(), plans[service].safe_count)
+    assert len([a for a in utilisation(plans).axes if a.axison]) == MAX_PANELS

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from capacity._pipeline import fit_profiles, load_demo, plan_all, running_counts
+from capacity.reporting._host import RESOURCE_NAMES
 from capacity.reporting._render import (
     REPORT_MARKER,
     REPORT_NAME_PATTERN,
@@ -96,10 +97,14 @@ def test_folder_has_every_file_and_no_temporary_left(demo_report: dict[str, Any]
     assert REPORT_NAME_PATTERN.match(paths.folder.name)
     names = {p.name for p in paths.folder.iterdir()}
     assert {"plan.json", "profiles.json", "report.html", "report.md"} <= names
-    for chart in ("demand_vs_count", "risk_curve", "demand_cdf", "usage_timeseries",
-                  "utilisation"):
-        assert f"{chart}.png" in names
-        assert (paths.folder / f"{chart}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    charts = ("safe_counts", "demand_vs_count", "risk_curve", "demand_cdf", "usage_timeseries",
+              "utilisation")
+    for chart in charts:
+        svg = (paths.folder / f"{chart}.svg").read_text()
+        assert svg.startswith("<svg") and 'xmlns="http://www.w3.org/2000/svg"' in svg
+        assert re.search(r'<svg[^>]* width="\d+pt" height="\d+pt"', svg), "a file has a size"
+    assert {p.name for p in paths.charts} == {f"{c}.svg" for c in charts}
+    assert not [n for n in names if n.endswith(".png")], "PNG only when asked for"
     assert not [p for p in demo_report["out"].iterdir() if p.name.startswith(".")]
     doc = demo_report["plan_json"]
     assert doc["kind"] == "capacity.plans" and doc["plans"]
@@ -202,12 +207,15 @@ def test_every_number_in_report_md_equals_plan_json(demo_report: dict[str, Any])
     text = demo_report["paths"].report_md.read_text()
     tables = _markdown_tables(text)
     plans = demo_report["plan_json"]["plans"]
-    answers = [line[2:] for line in text.split("## Per resource")[0].splitlines()
-               if line.startswith("- ") and " fit beside " in line]
-    assert len(answers) == len(plans)
-    for (service, plan), answer in zip(plans.items(), answers, strict=True):
-        _check_answer(answer, plan, f"md answer {service}")
-        rows = {row["resource"].replace(" **(binds)**", ""): row for row in tables[service]}
+    section = text.split("## The answer per service")[1].split("## Per resource")[0]
+    answers = {m.group(1): line[2:] for line in section.splitlines()
+               if (m := re.search(r" of (.+?) fit beside ", line)) and line.startswith("- ")}
+    assert set(answers) == set(plans)
+    column = {name: r for r, name in RESOURCE_NAMES.items()}
+    for service, plan in plans.items():
+        _check_answer(answers[service], plan, f"md answer {service}")
+        rows = {column[row["resource"].replace(" **(binds)**", "")]: row
+                for row in tables[service]}
         planned = {r for r, rp in plan["per_resource"].items() if rp["safe_count"] is not None}
         assert set(rows) == planned
         for r in planned:
@@ -223,7 +231,7 @@ def test_html_is_self_contained_and_escaped(demo_report: dict[str, Any]) -> None
     html = demo_report["paths"].report_html.read_text()
     parser = _Tables()
     parser.feed(html)
-    assert parser.svgs == 5, "one inline SVG per chart"
+    assert parser.svgs == 6, "one inline SVG per chart"
     assert parser.images == [], "no <img>: charts are inline"
     assert "<script" not in html.lower()
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", html), "no external asset"
@@ -255,7 +263,7 @@ def test_html_opens_in_headless_chromium(
     dom = _chromium(["--dump-dom", url], tmp)
     assert dom.returncode == 0, dom.stderr[-2000:]
     assert "Capacity report" in dom.stdout
-    assert dom.stdout.count("<svg") >= 5
+    assert dom.stdout.count("<svg") >= 6
     logs = dom.stderr
     assert "Uncaught" not in logs and "CONSOLE" not in logs, logs[-2000:]
     assert "Failed to load resource" not in logs and "ERR_FILE_NOT_FOUND" not in logs

@@ -1,0 +1,244 @@
+"""The host's answer, the order services are shown in, and resource names for people.
+
+A report leads with the host (DESIGN.md): is it over or under capacity, by how much, which
+resource binds, which services to move (over) or how many more copies of the running mix fit
+(under). Then services by urgency: least headroom first (see :mod:`._status`), names in natural
+order on ties (``svc2`` before ``svc10``).
+
+The host's figures are a sum, per resource, of what runs now: the reserve plus, for each
+service, its running containers times the per-replica demand its profile is sized by (the same
+figure each plan counts as ``occupied`` for the other services). Trap: that sum adds up
+per-replica quantiles, so it is the conservative linear reading of the host; each service's
+own safe count (in the table) is the solver's answer for that service.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from .._columns import CPU, DISK_READ, DISK_USAGE, DISK_WRITE, MEMORY, NET_RX, NET_TX
+from ..model._profile import Profiles
+from ..solver._plan import Plan
+from ._format import format_percent, format_value
+from ._status import Status
+
+__all__ = [
+    "RESOURCE_NAMES",
+    "HostAnswer",
+    "HostResource",
+    "host_answer",
+    "natural_key",
+    "resource_name",
+    "urgency_order",
+]
+
+#: the name a person reads for each resource column (plan.json keeps the column names)
+RESOURCE_NAMES: dict[str, str] = {
+    CPU: "CPU",
+    MEMORY: "memory",
+    NET_RX: "network in",
+    NET_TX: "network out",
+    DISK_READ: "disk read",
+    DISK_WRITE: "disk write",
+    DISK_USAGE: "disk space",
+}
+
+
+#: services named in one sentence of the host's answer (the table lists every one)
+_SHOWN = 8
+
+
+def resource_name(resource: str | None) -> str:
+    """The human name of a resource column (``memory`` for ``memory_working_set_bytes``);
+    an unknown column is returned as is, ``None`` (nothing binds) as ``"-"``.
+
+    >>> resource_name("memory_working_set_bytes")
+    'memory'
+    """
+    if resource is None:
+        return "-"
+    if resource == "count":
+        return "container count"
+    return RESOURCE_NAMES.get(resource, resource)
+
+
+def natural_key(name: str) -> tuple[tuple[int, int | str], ...]:
+    """Sort key that orders the digits in a name by value: ``svc2`` before ``svc10``.
+
+    >>> sorted(["svc10", "svc2", "svc1"], key=natural_key)
+    ['svc1', 'svc2', 'svc10']
+    """
+    return tuple((0, int(part)) if part.isdigit() else (1, part.lower())
+                 for part in re.split(r"(\d+)", name) if part)
+
+
+def urgency_order(plans: Mapping[str, Plan], st: Status) -> list[str]:
+    """Services, most urgent first: over their safe count, then no safe count (the plan
+    cannot vouch for them), then by headroom ascending; names in natural order on ties."""
+    def key(service: str) -> tuple[int, float, tuple[tuple[int, int | str], ...]]:
+        p = plans[service]
+        share = st.headrooms[service].share if service in st.headrooms else None
+        if p.safe_count is not None and p.running > p.safe_count:
+            rank = 0
+        elif p.safe_count is None or share is None:
+            rank = 1
+        else:
+            rank = 2
+        return (rank, share if share is not None else -math.inf, natural_key(service))
+
+    return sorted(plans, key=key)
+
+
+@dataclass(frozen=True)
+class HostResource:
+    """One resource of the host: capacity, reserve and what runs now (column unit), and the
+    free share of what is usable (negative when over)."""
+
+    resource: str
+    capacity: float
+    reserve: float
+    in_use: float
+    headroom: float | None
+
+    @property
+    def over(self) -> bool:
+        return self.reserve + self.in_use > self.capacity
+
+
+@dataclass(frozen=True)
+class HostAnswer:
+    """The host's answer: ``verdict`` (``over`` / ``tight`` / ``under`` / ``unknown``), a
+    ``headline`` sentence, further ``lines``, the per-resource figures, the binding resource
+    (least headroom), and the services to move when over (most demand first)."""
+
+    verdict: str
+    headline: str
+    lines: tuple[str, ...]
+    resources: tuple[HostResource, ...]
+    binding: str | None
+    move: tuple[str, ...]
+    more_mixes: int | None
+
+
+def _host_resources(plans: Mapping[str, Plan], profiles: Profiles) -> list[HostResource]:
+    out: list[HostResource] = []
+    first = next(iter(plans.values()), None)
+    if first is None:
+        return out
+    resources = [r for r in dict.fromkeys(r for p in plans.values() for r in p.per_resource)]
+    for r in resources:
+        rp = next((p.per_resource[r] for p in plans.values()
+                   if r in p.per_resource and p.per_resource[r].capacity), None)
+        if rp is None or rp.capacity is None:
+            continue
+        in_use = 0.0
+        for s, p in plans.items():
+            if s in profiles.services and r in profiles[s].resources:
+                in_use += p.running * float(profiles[s].resources[r].demand)
+        usable = float(rp.capacity) - float(rp.reserve)
+        share = (usable - in_use) / usable if usable > 0 else None
+        out.append(HostResource(r, float(rp.capacity), float(rp.reserve), in_use, share))
+    return out
+
+
+def host_answer(
+    plans: Mapping[str, Plan], profiles: Profiles, st: Status, *,
+    order: Sequence[str] | None = None,
+) -> HostAnswer:
+    """What the host's report says first (see the module docstring).
+
+    Parameters
+    ----------
+    plans : Mapping[str, Plan]
+        Per service, planned on the same machine.
+    profiles : Profiles
+        The profiles the plans were made from (their sized per-replica demand).
+    st : Status
+        :func:`capacity.reporting._status.status` of the plans.
+    order : Sequence[str], optional
+        Services most urgent first (default :func:`urgency_order`).
+    """
+    order = list(order) if order is not None else urgency_order(plans, st)
+    res = [h for h in _host_resources(plans, profiles) if h.headroom is not None]
+    running = sum(p.running for p in plans.values())
+    n_services = len(plans)
+    machine = next(iter(plans.values())).machine.name if plans else "-"
+    if not res:
+        return HostAnswer("unknown", f"No resource of {machine} could be planned.",
+                          tuple(st.reasons), (), None, (), None)
+    bind = min(res, key=lambda h: h.headroom if h.headroom is not None else math.inf)
+    name = resource_name(bind.resource)
+    usable = bind.capacity - bind.reserve
+    lines: list[str] = []
+    move: list[str] = []
+    more_mixes: int | None = None
+    if bind.over or (bind.headroom is not None and bind.headroom < 0):
+        excess = bind.reserve + bind.in_use - bind.capacity
+        verdict = "over"
+        headline = (f"Over capacity: the {running} containers of {n_services} services running "
+                    f"need {format_value(bind.resource, bind.in_use)} of {name}, "
+                    f"{format_value(bind.resource, max(excess, 0.0))} more than the "
+                    f"{format_value(bind.resource, usable)} usable on {machine} "
+                    f"({format_percent(-(bind.headroom or 0.0))} over); {name} binds.")
+        # the services whose running containers free the most of the binding resource first
+        load = []
+        for s, p in plans.items():
+            prof = profiles.services.get(s)
+            if prof is not None and bind.resource in prof.resources and p.running:
+                load.append((p.running * float(prof.resources[bind.resource].demand), s))
+        load.sort(key=lambda t: (-t[0], natural_key(t[1])))
+        freed = 0.0
+        for amount, s in load:
+            if freed >= excess:
+                break
+            freed += amount
+            move.append(s)
+        if move:
+            shown = ", ".join(move[:_SHOWN]) + (
+                f" and {len(move) - _SHOWN} more" if len(move) > _SHOWN else "")
+            lines.append(f"To fit, move {len(move)} of the {n_services} services elsewhere "
+                         f"({format_value(bind.resource, freed)} of {name}), largest first: "
+                         f"{shown}.")
+        if usable > 0:
+            hosts = math.ceil(bind.in_use / usable)
+            lines.append(f"What runs now needs {bind.in_use / usable:.2f}x the {name} usable "
+                         f"here: {hosts} hosts like this one.")
+    else:
+        mix = bind.in_use
+        if mix > 0:
+            more_mixes = max(math.floor(usable / mix) - 1, 0)
+        verdict = ("tight" if bind.headroom is not None and bind.headroom < st.warn_headroom
+                   else "under")
+        what = ("Under capacity" if verdict == "under" else
+                f"Under capacity but tight (below {format_percent(st.warn_headroom)} headroom)")
+        headline = (f"{what}: {format_percent(bind.headroom)} of {name} is still free on "
+                    f"{machine} with the {running} containers of {n_services} services "
+                    f"running; {name} binds.")
+        if more_mixes is not None:
+            lines.append(f"{more_mixes} more cop{'y' if more_mixes == 1 else 'ies'} of the "
+                         f"running mix fit{'s' if more_mixes == 1 else ''} beside it: what "
+                         f"runs could grow {format_percent(usable / mix - 1)} before {name} "
+                         "is full (each service's containers times its sized per-replica "
+                         "demand; each service's own safe count is in the table).")
+    others = sorted((h for h in res if h is not bind), key=lambda h: h.headroom or 0.0)
+    over_too = [h for h in others if h.over]
+    if over_too:
+        lines.append("Also over capacity: " + ", ".join(
+            f"{resource_name(h.resource)} ({format_percent(-(h.headroom or 0.0))} over)"
+            for h in over_too) + ".")
+    free = [h for h in others if not h.over]
+    if free:
+        lines.append("Free on the other resources: " + ", ".join(
+            f"{resource_name(h.resource)} {format_percent(h.headroom)}" for h in free) + ".")
+    over = [s for s in order if plans[s].safe_count is not None
+            and plans[s].running > (plans[s].safe_count or 0)]
+    if over:
+        shown = ", ".join(over[:_SHOWN]) + (
+            f" and {len(over) - _SHOWN} more" if len(over) > _SHOWN else "")
+        lines.append(f"{len(over)} service(s) run more containers than their safe count: "
+                     f"{shown}.")
+    return HostAnswer(verdict, headline, tuple(lines), tuple(res), bind.resource, tuple(move),
+                      more_mixes)

@@ -1,0 +1,114 @@
+"""Drift of a service's demand level, measured inside its history and carried forward over the
+planning horizon (``valid_for``): issue 13, cause 2.
+
+A plan is for a period ahead. The profile's ``daily_levels`` are the mean of each whole day
+(counted back from the end of the history). Two readings of how the level moves:
+
+- **trend**: the least-squares line through the daily levels, projected to the end of the
+  horizon (``valid_for_s`` after the history ends), kept only when its slope is significant
+  (|t| >= 2: day-to-day noise alone would otherwise set a margin, as it did in the split
+  backtest);
+- **busiest day**: the highest daily level (day against day: a future day can be as busy as
+  the busiest one seen).
+
+The drift factor is ``max(1, trend level, busiest level) / mean``: demand is taken to scale by
+it (a level shift that scales the spread too), so N replicas fit when they fit in the usable
+capacity divided by the factor. The **margin** drift took is ``1 - 1 / factor`` of the
+capacity. A fall is never carried forward (the count is not raised by drift).
+
+Traps
+-----
+- Fewer than :data:`MIN_DRIFT_DAYS` whole days: drift is not measured, and the plan says so.
+- A weekly cycle needs two weeks to be told from a trend; on shorter histories a weekday/weekend
+  change reads as trend or busiest day.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["DAY_S", "DEFAULT_VALID_FOR_S", "MIN_DRIFT_DAYS", "Drift", "drift_of"]
+
+DAY_S = 86_400.0
+#: default planning horizon: the plan is meant to hold this long after the history ends
+DEFAULT_VALID_FOR_S = 7 * DAY_S
+#: fewest whole days of history for drift to be measured
+MIN_DRIFT_DAYS = 2
+#: |t| of the daily-level slope from which a trend is carried forward
+TREND_T = 2.0
+
+
+@dataclass(frozen=True)
+class Drift:
+    """Drift of one resource's level (see the module docstring).
+
+    Attributes
+    ----------
+    factor : float
+        Demand is planned at ``factor`` times the profile (>= 1).
+    days : int
+        Whole days measured.
+    slope_per_day : float or None
+        Trend of the daily level, share of the mean per day (None: not measured).
+    busiest_day : float or None
+        Busiest daily level over the mean.
+    reason : str
+        Why drift was not measured, or what set the factor.
+    """
+
+    factor: float
+    days: int
+    slope_per_day: float | None
+    busiest_day: float | None
+    reason: str
+
+    @property
+    def margin(self) -> float:
+        """Share of the usable capacity drift took: ``1 - 1 / factor``."""
+        return 1.0 - 1.0 / self.factor
+
+
+def drift_of(levels: Sequence[float | None], mean: float, valid_for_s: float) -> Drift:
+    """Drift factor from a profile's ``daily_levels`` (oldest first; None: a day without
+    enough samples) and its ``mean``, carried ``valid_for_s`` seconds past the history's end.
+
+    >>> d = drift_of([1.0, 2.0], 1.5, 0.0)  # a day at 1, a day at 2
+    >>> round(d.factor, 3), d.days  # the busiest day over the mean
+    (1.333, 2)
+    """
+    days = len(levels)
+    if days < MIN_DRIFT_DAYS:
+        return Drift(1.0, days, None, None,
+                     f"drift not measured: {days} whole day(s) of history (< {MIN_DRIFT_DAYS})")
+    if not mean > 0:
+        return Drift(1.0, days, None, None, "drift not measured: no demand")
+    d = np.array([i for i, x in enumerate(levels) if x is not None], dtype=float)
+    lv = np.array([x for x in levels if x is not None], dtype=float) / mean
+    if lv.size < MIN_DRIFT_DAYS:
+        return Drift(1.0, days, None, None,
+                     f"drift not measured: {lv.size} day(s) with enough samples")
+    busiest = float(lv.max())
+    slope = t = trend_level = 0.0
+    if lv.size >= 3:
+        b, a = np.polyfit(d, lv, 1)
+        resid = lv - (a + b * d)
+        sxx = float(((d - d.mean()) ** 2).sum())
+        se = math.sqrt(float(resid @ resid) / (lv.size - 2) / sxx) if sxx > 0 else 0.0
+        slope = float(b)
+        t = slope / se if se > 0 else (math.inf if slope > 0 else 0.0)
+        if t >= TREND_T:
+            # the level at the end of the horizon (the day index of its last instant)
+            trend_level = float(a + b * (days - 0.5 + valid_for_s / DAY_S))
+    factor = max(1.0, busiest, trend_level)
+    if trend_level > 1.0 and trend_level >= busiest:
+        why = (f"trend {slope:+.1%} of the mean per day over {days} days (t {t:.1f}) carried "
+               f"{valid_for_s / DAY_S:g} d ahead: level x{factor:.2f}")
+    else:
+        why = f"busiest of {days} days at x{busiest:.2f} the mean" + (
+            f"; trend {slope:+.1%}/day not significant (t {t:.1f} < {TREND_T:g})"
+            if lv.size >= 3 and t < TREND_T else "")
+    return Drift(factor, days, slope, busiest, why)

@@ -1,0 +1,107 @@
+"""The day-shift backtest protocol (issue 13): truth by hand on small histories, recipes,
+refusals, fleet mode and the CLI."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from capacity._columns import CPU, MEMORY
+from capacity._errors import InsufficientData, InvalidParameter
+from capacity.backtest import fleet_shift_backtest, shift_backtest
+from capacity.cli import main
+
+DAY = 288
+
+
+def _history(cpu: np.ndarray, cid: str = "c1", memory: np.ndarray | None = None
+             ) -> pd.DataFrame:
+    n = cpu.size
+    df = pd.DataFrame({
+        "time": pd.Timestamp("2026-01-01T00:00:00Z") + pd.to_timedelta(np.arange(n) * 300.0,
+                                                                       unit="s"),
+        "service": cid, "container_id": cid, "container_name": cid, "image": "x",
+        "interval_s": 300.0, CPU: cpu,
+    })
+    if memory is not None:
+        df[MEMORY] = memory
+    return df
+
+
+def test_truth_of_day_shifted_copies_by_hand() -> None:
+    # two training days at 1 core; test days at 1, 1, 1 and 2 cores: C = 20.
+    # N shifted copies over 4 test days: each instant sums N/4 of each day when N = 4k,
+    # so the total is N/4 * 5 = 1.25 N; the largest N with 1.25 N <= 20 is 16.
+    # N = 17 adds one more shift: day d gets day d+16 mod 4 = d, so the totals are
+    # 20 + (1 or 2) > 20 everywhere: not within 1 %.
+    cpu = np.concatenate([np.ones(2 * DAY), np.ones(3 * DAY), 2 * np.ones(DAY)])
+    r = shift_backtest(_history(cpu), train_days=2, test_days=4)
+    assert r.capacity[CPU] == pytest.approx(20.0)
+    assert r.truth == 16
+    # a flat training window: every method and recipe sees 1 core per replica -> 20
+    assert r.predictions["peak"] == 20 and r.predictions["krr"] == 20
+    assert r.unsafe("peak") and r.packing("peak") is None
+    assert r.predictions["vpa"] == 17  # 20 / 1.15
+
+
+def test_recipes_use_the_training_quantiles() -> None:
+    rng = np.random.default_rng(0)
+    cpu = rng.uniform(0.5, 1.5, 6 * DAY)
+    mem = rng.uniform(100.0, 200.0, 6 * DAY)
+    r = shift_backtest(_history(cpu, memory=mem))
+    train = cpu[: 3 * DAY]
+    c = 20 * train.mean()
+    cm = 20 * mem[: 3 * DAY].mean()
+    assert r.predictions["krr"] == min(int(c / np.quantile(train, 0.95)),
+                                       int(cm / (mem[: 3 * DAY].max() * 1.15)))
+    assert r.predictions["vpa"] == min(int(c / (np.quantile(train, 0.9) * 1.15)),
+                                       int(cm / (np.quantile(mem[: 3 * DAY], 0.9) * 1.15)))
+    assert r.truth > 0 and r.train_days == 3 and r.test_days == 3
+
+
+def test_refusals_name_the_reason() -> None:
+    with pytest.raises(InsufficientData, match="whole day"):
+        shift_backtest(_history(np.ones(DAY)))
+    two = pd.concat([_history(np.ones(3 * DAY), "a"),
+                     _history(np.ones(3 * DAY), "b").assign(service="a")])
+    with pytest.raises(InvalidParameter, match="one-replica"):
+        shift_backtest(two)
+
+
+def test_fleet_scores_each_container_and_skips_short_ones() -> None:
+    rng = np.random.default_rng(1)
+    frames = [_history(rng.gamma(2.0, 0.5, 4 * DAY), f"c{i}") for i in range(3)]
+    frames.append(_history(np.ones(DAY // 2), "short"))
+    f = fleet_shift_backtest(pd.concat(frames, ignore_index=True))
+    assert [r.service for r in f.results] == ["c0", "c1", "c2"]
+    assert "short" in f.skipped and "whole day" in f.skipped["short"]
+    s = f.summary()
+    assert set(s) >= {"empirical", "peak", "krr", "vpa"}
+    assert s["peak"]["scored"] == 3
+    assert "whole-day shifted copies" in f.protocol
+
+
+def test_cli_day_shift_fleet(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    from capacity.store import write_samples
+
+    rng = np.random.default_rng(2)
+    frames = [_history(rng.gamma(2.0, 0.5, 4 * DAY), f"c{i}") for i in range(2)]
+    from capacity._columns import SAMPLE_COLUMNS
+
+    table = pd.concat(frames, ignore_index=True)
+    for c in SAMPLE_COLUMNS:
+        if c not in table:
+            table[c] = np.nan
+    path = write_samples(table, tmp_path / "s.parquet")
+    code = main(["backtest", "--samples", str(path), "--protocol", "day-shift", "--fleet",
+                 "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert out["kind"] == "capacity.backtest.shift" and len(out["services"]) == 2
+    assert code == (0 if out["summary"]["empirical"]["unsafe"] <= 0.05 else 2)
+    code = main(["backtest", "--samples", str(path), "--protocol", "day-shift", "--fleet"])
+    text = capsys.readouterr().out
+    assert "whole-day shifted copies" in text and "krr recipe" in text
+    assert main(["backtest", "--samples", str(path)]) == 3  # split needs --machine

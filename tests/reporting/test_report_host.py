@@ -1,0 +1,96 @@
+"""The host's answer a report leads with, and the order services are listed in."""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+
+import pytest
+
+from capacity._columns import CPU, MEMORY
+from capacity._pipeline import plan_all
+from capacity.reporting._host import host_answer, natural_key, resource_name, urgency_order
+from capacity.reporting._render import write_report
+from capacity.reporting._status import status
+from capacity.solver._machine import Machine
+from capacity.solver._testing import constant_profiles, profiles_of
+
+#: cores per replica of each service (constant demand: every quantile equals it)
+CORES = {"svc1": 1.0, "svc2": 0.5, "svc10": 0.25}
+RUNNING = {"svc1": 2, "svc2": 2, "svc10": 2}  # 2 + 1 + 0.5 = 3.5 cores running
+MEM_BYTES = 2.0**28
+
+
+def _profiles(cores: dict[str, float]):
+    return profiles_of(*(constant_profiles({CPU: c, MEMORY: MEM_BYTES}, service=s)[s]
+                         for s, c in cores.items()))
+
+
+def _plans(spec: str, cores: dict[str, float] = CORES, running: dict[str, int] = RUNNING):
+    profiles = _profiles(cores)
+    machine = Machine.from_spec(spec + ",cpu_saturation=1")
+    return plan_all(profiles, machine, running=running, method="gaussian"), profiles
+
+
+def test_over_capacity_says_by_how_much_and_which_services_to_move() -> None:
+    plans, profiles = _plans("cpus=2,memory=16GiB")
+    st = status(plans)
+    ans = host_answer(plans, profiles, st)
+    assert ans.verdict == "over" and ans.binding == CPU
+    cpu = next(h for h in ans.resources if h.resource == CPU)
+    assert cpu.in_use == pytest.approx(3.5) and cpu.capacity == pytest.approx(2.0)
+    assert cpu.over and cpu.headroom == pytest.approx((2.0 - 3.5) / 2.0)
+    assert "3.5 cores of CPU" in ans.headline and "1.5 cores more" in ans.headline
+    # svc1 alone frees 2 cores >= the 1.5 over: it is the one to move
+    assert ans.move == ("svc1",)
+    assert any(line.startswith("To fit, move 1 of the 3 services") for line in ans.lines)
+    assert any("2 hosts like this one" in line for line in ans.lines)  # ceil(3.5 / 2)
+
+
+def test_under_capacity_counts_more_copies_of_the_running_mix() -> None:
+    plans, profiles = _plans("cpus=16,memory=16GiB")
+    ans = host_answer(plans, profiles, status(plans))
+    assert ans.verdict == "under" and ans.binding == CPU
+    assert ans.more_mixes == math.floor(16 / 3.5) - 1
+    assert ans.move == ()
+    line = next(x for x in ans.lines if "of the running mix" in x)
+    assert line.startswith(f"{ans.more_mixes} more copies")
+    m = re.search(r"could grow (.+?) % before CPU is full", line)
+    assert m and float(m.group(1)) == pytest.approx((16 / 3.5 - 1) * 100, rel=1e-3)
+
+
+def test_services_by_urgency_then_natural_name_order() -> None:
+    # same demand: the same headroom, so names decide, digits by value
+    same = {"svc10": 0.5, "svc2": 0.5, "svc1": 0.5}
+    plans, _ = _plans("cpus=16,memory=16GiB", same, {s: 1 for s in same})
+    assert urgency_order(plans, status(plans)) == ["svc1", "svc2", "svc10"]
+    # one over its safe count comes first, whatever its name
+    plans, _ = _plans("cpus=2,memory=16GiB")
+    order = urgency_order(plans, status(plans))
+    over = [s for s in order if plans[s].running > (plans[s].safe_count or 0)]
+    assert order[:len(over)] == over
+    assert sorted(["b10", "b9", "a"], key=natural_key) == ["a", "b9", "b10"]
+    assert resource_name(MEMORY) == "memory" and resource_name(CPU) == "CPU"
+
+
+def test_report_opens_with_the_host_and_the_table_by_urgency(tmp_path: Path) -> None:
+    plans, profiles = _plans("cpus=2,memory=16GiB")
+    paths = write_report(plans, profiles, out_dir=tmp_path, name="r", host="testhost",
+                         png=True)
+    html = paths.report_html.read_text()
+    main = html.split("<main>")[1]
+    # the first thing in the page body is the host's answer
+    first = re.search(r'<p class="([^"]*)"[^>]*>(.*?)</p>', main, re.S)
+    assert first and "host" in first.group(1) and first.group(2).startswith("Over capacity")
+    rows = re.findall(r'<tr data-service="([^"]+)" class="flag-(\w+)">', html)
+    assert [s for s, _ in rows] == urgency_order(plans, status(plans))
+    assert "memory_working_set_bytes" not in re.sub(r'data-[a-z_]+="[^"]*"', "", main.split(
+        '<section id="charts">')[0]), "people read resource names, not column names"
+    md = paths.report_md.read_text()
+    assert md.index("## The host") < md.index("## Services, most urgent first") < md.index(
+        "## Per resource")
+    # PNG when asked for, beside the SVG
+    for chart in ("safe_counts", "demand_vs_count"):
+        assert (paths.folder / f"{chart}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert (paths.folder / f"{chart}.svg").is_file()

@@ -1,0 +1,106 @@
+"""Drift measured inside the history and carried over the planning horizon (issue 13,
+cause 2): a growing service gets fewer replicas, and the margin is said."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from capacity import ProfileModel
+from capacity._columns import CPU
+from capacity._errors import InvalidParameter
+from capacity.model._fit import daily_levels
+from capacity.solver import Machine, plan
+from capacity.solver._drift import drift_of
+
+sys.path.insert(0, str(Path(__file__).parent.parent / "model"))
+from _samples_builder import samples_table
+
+DAY = 288
+
+
+def _profiles(values: np.ndarray):
+    return ProfileModel().fit(samples_table({"c1": {CPU: values}}, interval_s=300.0)).profiles_
+
+
+def _growing(days: int, per_day: float, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    t = np.arange(days * DAY) / DAY
+    return (1 + per_day * t) * (1 + rng.normal(0, 0.05, t.size))
+
+
+def test_daily_levels_count_whole_days_from_the_end() -> None:
+    t = np.arange(2 * DAY + 10) * 300.0  # 10 samples of an earlier, partial day
+    v = np.r_[np.full(10, 9.0), np.ones(DAY), 3 * np.ones(DAY)]
+    assert daily_levels(t, v, 300.0) == (1.0, 3.0)
+    assert daily_levels(t[:100], v[:100], 300.0) == ()  # under one whole day
+
+
+def test_a_significant_trend_is_carried_to_the_horizon() -> None:
+    d = drift_of([1.0, 1.1, 1.2, 1.3, 1.4], 1.2, 5 * 86_400.0)
+    # the line through the levels reaches 1.4 + 0.1 * 5.5 = 1.95 at the horizon's end
+    assert d.factor == pytest.approx(1.95 / 1.2)
+    assert "trend" in d.reason and d.margin == pytest.approx(1 - 1.2 / 1.95)
+    # noise without a trend: only the busiest day counts
+    flat = drift_of([1.0, 1.2, 0.9, 1.1, 1.0], 1.04, 30 * 86_400.0)
+    assert flat.factor == pytest.approx(1.2 / 1.04)
+    assert "not significant" in flat.reason
+    assert drift_of([2.0], 2.0, 86_400.0).factor == 1.0  # one day: not measured
+
+
+def test_growing_service_gets_fewer_replicas_and_says_why() -> None:
+    profiles = _profiles(_growing(6, 0.1))
+    machine = Machine.from_spec("cpus=40,cpu_saturation=1")
+    recorded = plan(profiles, machine, method="gaussian", valid_for_s=None)
+    week = plan(profiles, machine, method="gaussian")
+    assert week.safe_count is not None and recorded.safe_count is not None
+    # +10 %/day on a level of ~1.25: the level one week past the end is ~1.6 / 1.25 = 1.3x
+    assert week.safe_count <= recorded.safe_count / 1.25
+    drift = week.meta["drift"][CPU]
+    assert drift["factor"] > 1.25 and drift["days"] == 6
+    assert any("drift over 7 d" in a and "margin" in a for a in week.assumptions)
+    json.dumps(week.meta, allow_nan=False)
+
+
+def test_short_history_says_drift_not_measured() -> None:
+    p = plan(_profiles(_growing(1, 0.0)), Machine.from_spec("cpus=40"))
+    assert any("drift not measured" in a for a in p.assumptions)
+    assert p.meta["drift"][CPU]["factor"] == 1.0
+
+
+def test_bad_horizon_is_refused() -> None:
+    with pytest.raises(InvalidParameter, match="valid_for_s"):
+        plan(_profiles(_growing(2, 0.0)), Machine.from_spec("cpus=4"), valid_for_s=-1.0)
+
+
+def test_profile_keeps_daily_levels_through_json(tmp_path: Path) -> None:
+    from capacity.model import Profiles
+
+    profiles = _profiles(_growing(3, 0.2))
+    levels = profiles.services["svc"].resources[CPU].daily_levels
+    assert len(levels) == 3 and levels[0] < levels[1] < levels[2]
+    back = Profiles.from_dict(json.loads(json.dumps(profiles.to_dict())))
+    assert back.services["svc"].resources[CPU].daily_levels == pytest.approx(levels)
+    assert isinstance(pd.Series(levels).sum(), float)
+
+
+def test_cli_valid_for(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from capacity.cli import main
+
+    path = tmp_path / "profiles.json"
+    path.write_text(json.dumps(_profiles(_growing(6, 0.1)).to_dict()))
+    base = ["plan", "--profiles", str(path), "--machine", "cpus=40", "--json",
+            "--method", "gaussian"]
+    assert main([*base, "--valid-for", "1d"]) == 0
+    day = json.loads(capsys.readouterr().out)["plans"]["svc"]
+    assert main([*base, "--valid-for", "30d"]) == 0
+    month = json.loads(capsys.readouterr().out)["plans"]["svc"]
+    assert day["meta"]["valid_for_s"] == 86_400.0
+    assert month["meta"]["drift"][CPU]["factor"] > day["meta"]["drift"][CPU]["factor"]
+    assert month["safe_count"] < day["safe_count"]
+    assert main([*base, "--valid-for", "soon"]) == 3  # bad duration: usage error
