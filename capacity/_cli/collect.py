@@ -2,9 +2,9 @@
 
 A thin layer: it connects, opens the store, picks the reader and hands everything to
 :class:`capacity._collect.Collector`. SIGINT and SIGTERM end the run cleanly: buffered rounds
-are flushed; with ``--forever`` that is how a run ends (exit 0), with ``--duration`` the run
-was cut short (one line, exit 3). A missing engine, a refused socket, an unusable store or bad
-flags exit 3 with one line on stderr.
+are flushed and it exits 0 (SIGTERM is how a service manager stops it), except that a Ctrl-C
+(SIGINT) cutting a ``--duration`` run short says so in one line and exits 3. A missing
+engine, a refused socket, an unusable store or bad flags exit 3 with one line on stderr.
 """
 
 from __future__ import annotations
@@ -29,12 +29,21 @@ DEFAULT_COMMIT_EVERY_S = 5.0
 RETAIN_EVERY_S = 3600.0
 
 
+class _Stop(threading.Event):
+    """Set by a signal; ``signals`` lists which ones came."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.signals: list[int] = []
+
+
 @contextmanager
-def _stop_on_signals() -> Iterator[threading.Event]:
+def _stop_on_signals() -> Iterator[_Stop]:
     """An event set by SIGINT or SIGTERM while the block runs (handlers restored after)."""
-    stop = threading.Event()
+    stop = _Stop()
 
     def handler(signum: int, frame: Any) -> None:
+        stop.signals.append(signum)
         stop.set()
 
     previous = {}
@@ -150,8 +159,8 @@ def collect(
 ) -> int:
     """Sample running containers into the SQLite store (counters, host, events, disk usage).
 
-    SIGINT/SIGTERM: flush, then exit 0 with --forever (the way it ends), or exit 3 with one
-    line with --duration (cut short). No engine, a refused socket or bad flags: exit 3.
+    SIGINT/SIGTERM: flush and exit 0, except Ctrl-C (SIGINT) before --duration is over: one
+    line, exit 3. No engine, a refused socket or bad flags: exit 3.
     """
     if interval <= 0:
         raise click.BadParameter("must be > 0", param_hint="--interval")
@@ -209,7 +218,7 @@ def collect(
             should_stop=stop.is_set,
             require_containers=False,
         )
-    if stop.is_set() and duration is not None:
+    if signal.SIGINT in stop.signals and duration is not None:  # Ctrl-C, not a service stop
         stderr(f"capacity: interrupted after {collector.rounds} of the rounds asked for; the "
                f"{collector.rows_written} rows written are kept in {path}")
         return EXIT_UNKNOWN
