@@ -6,7 +6,10 @@ with the id it keys a series, since a restart resets counters) and every field o
 :class:`capacity.sources.ContainerCounters`.
 
 The **samples table** (the rate table of DESIGN.md, what ``fit`` takes) has one row per
-container per interval, at the interval's end:
+container per interval, at the interval's end: the columns of :data:`SAMPLE_COLUMNS`. A
+samples *file* from another tool needs only ``time``, a key (``container_id``,
+``container_name`` or ``service``) and one resource column; the loader fills in the rest
+(:func:`capacity.store.validate_samples`, docs/input-files.md).
 """
 
 from __future__ import annotations

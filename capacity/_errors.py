@@ -8,6 +8,8 @@ each into one line on stderr and exit status 3 ("unknown": the run itself failed
     ├── ContainerGone          a container vanished between listing and reading it
     ├── NoContainers           nothing is running to sample
     ├── InvalidSamples         samples with NaN, negative, unsorted or missing values
+    ├── InvalidFile            an input file (profiles JSON, Compose YAML, store cell) that
+    │                          breaks its schema: names the file, the field and the value
     ├── InsufficientData       too few samples, or a span too short, to trust a result
     ├── NotFittedError         a model used before ``fit``
     ├── ProfileVersionError    a profiles/plan file of another schema version
@@ -25,6 +27,7 @@ __all__ = [
     "ContainerGone",
     "DockerUnavailable",
     "InsufficientData",
+    "InvalidFile",
     "InvalidParameter",
     "InvalidSamples",
     "NoContainers",
@@ -77,6 +80,36 @@ class InvalidSamples(CapacityError, ValueError):
         super().__init__(message)
         self.column = column
         self.service = service
+        self.value = value
+
+
+class InvalidFile(CapacityError, ValueError):
+    """An input file that breaks its schema, found when it is loaded.
+
+    The message names the file, the field (a dotted path such as
+    ``services.web.resources.cpu_cores.mean``), the value seen and what to do.
+
+    Attributes
+    ----------
+    file : str or None
+        The file (or ``"profiles text"``, ``"compose text"`` for text given directly).
+    field : str or None
+        Dotted path of the offending field; None when the whole file is at fault.
+    value : object
+        The value seen (shortened in the message when long).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str | None = None,
+        field: str | None = None,
+        value: object = None,
+    ) -> None:
+        super().__init__(message)
+        self.file = file
+        self.field = field
         self.value = value
 
 

@@ -26,7 +26,7 @@ EXPECTED_ALL = {
     "Plans", "ResourcePlan", "MixPlan", "FleetPlan",
     # the exception tree
     "CapacityError", "ContainerGone", "DockerUnavailable", "InsufficientData",
-    "InvalidParameter", "InvalidSamples", "NoContainers", "NotFittedError",
+    "InvalidFile", "InvalidParameter", "InvalidSamples", "NoContainers", "NotFittedError",
     "ProfileVersionError", "StoreError", "StoreLocked",
     "__version__",
 }

@@ -31,7 +31,8 @@ def fit(
     """Fit one replica's demand profile per service and write profiles.json.
 
     Exactly one source: --store, --samples or --demo. Prints one line per service on stdout
-    (samples, replicas, span, confidence); warnings about thin data go to stderr.
+    (samples, replicas, span, confidence); warnings about thin data and notes on what was done
+    to the input (rows dropped for an outlying time, values clipped at a limit) go to stderr.
     """
     from .._pipeline import fit_profiles, load_samples
     from .._units import format_duration
@@ -67,5 +68,7 @@ def fit(
         )
         for warning in sp.warnings:
             stderr(f"capacity: warning: {name}: {warning}")
+        for note in sp.notes:
+            stderr(f"capacity: note: {name}: {note}")
     stderr(f"capacity: {len(profiles)} profile(s) written to {out_path}")
     return 0

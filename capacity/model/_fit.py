@@ -19,6 +19,8 @@ import pandas as pd
 
 from .._columns import CPU, MEMORY, RESOURCES
 from .._errors import InvalidParameter, InvalidSamples, NotFittedError
+from .._schema import first_line as _first_line
+from ..store._files import outlying_times, service_key
 from ._profile import (
     BurstProfile,
     Correlation,
@@ -359,6 +361,7 @@ class _Table:
     limits: dict[str, np.ndarray]  # limit column -> float64 (NaN = none declared)
     throttled: np.ndarray | None  # cpu_throttled_fraction, when present
     duplicates: np.ndarray  # per service: rows averaged away
+    outliers: dict[str, int]  # per service (group_by value as given): rows dropped for time
 
 
 def _encode_sorted(col: pd.Series) -> tuple[np.ndarray, np.ndarray]:
@@ -410,8 +413,9 @@ def _prepare(samples: pd.DataFrame, containers: pd.DataFrame | None, group_by: s
         )
     if samples.empty:
         raise InvalidSamples("samples are empty: collect for longer, or check the filters")
+    samples, outliers = _drop_outlying_times(samples, group_by)
 
-    key = samples[group_by]
+    key = _group_key(samples, group_by)
     if key.isna().any():
         i = int(np.flatnonzero(key.isna().to_numpy())[0])
         raise InvalidSamples(
@@ -419,12 +423,7 @@ def _prepare(samples: pd.DataFrame, containers: pd.DataFrame | None, group_by: s
             column=group_by,
             value=None,
         )
-    try:
-        times = pd.to_datetime(samples["time"], utc=True)
-    except (ValueError, TypeError) as exc:
-        raise InvalidSamples(
-            f"column 'time' cannot be read as UTC datetimes ({exc})", column="time"
-        ) from exc
+    times = _utc_times(samples)
     if times.isna().any():
         i = int(np.flatnonzero(times.isna().to_numpy())[0])
         raise InvalidSamples(
@@ -535,7 +534,62 @@ def _prepare(samples: pd.DataFrame, containers: pd.DataFrame | None, group_by: s
         limits=limits,
         throttled=throttled,
         duplicates=duplicates,
+        outliers=outliers,
     )
+
+
+def _group_key(samples: pd.DataFrame, group_by: str) -> pd.Series:
+    """The ``group_by`` column; for ``"service"`` an empty or missing value falls back to the
+    image, then the container name (then id), as the collector does for a container without a
+    Compose label: an empty service would pool unrelated containers into one service ""."""
+    key = samples[group_by]
+    if group_by != "service":
+        return key
+    name = samples["container_name"] if "container_name" in samples.columns else (
+        samples["container_id"] if "container_id" in samples.columns else key)
+    key = service_key(key, samples["image"] if "image" in samples.columns else None, name)
+    return key.where(key != "", None)
+
+
+def _utc_times(samples: pd.DataFrame) -> pd.Series:
+    try:
+        return pd.to_datetime(samples["time"], utc=True).astype("datetime64[ns, UTC]")
+    except pd.errors.OutOfBoundsDatetime as exc:
+        raise InvalidSamples(
+            f"column 'time' holds a time outside the range capacity handles "
+            f"({pd.Timestamp.min.isoformat()} to {pd.Timestamp.max.isoformat()}): "
+            f"{_first_line(exc)}; fix "
+            "or drop that row (a placeholder such as 9999-12-31?)", column="time"
+        ) from exc
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise InvalidSamples(
+            f"column 'time' cannot be read as UTC datetimes ({_first_line(exc)})", column="time"
+        ) from exc
+
+
+def _drop_outlying_times(
+    samples: pd.DataFrame, group_by: str
+) -> tuple[pd.DataFrame, dict[str, int]]:
+    """Samples without the rows whose time is outlying (rule:
+    :func:`capacity.store.outlying_times`), and per service how many were dropped.
+
+    A stray 1970 row among a day of samples would otherwise stretch the span to 56 years.
+    """
+    times = _utc_times(samples)
+    ns = times.to_numpy(dtype="datetime64[ns]").view(np.int64)
+    ok = ~times.isna().to_numpy()
+    mask = np.zeros(len(samples), dtype=bool)
+    mask[ok] = outlying_times(ns[ok])
+    if not mask.any():
+        return samples, {}
+    if mask[ok].all():
+        raise InvalidSamples(
+            f"every sample time is outlying (first {times.iloc[0]}): before 2000-01-01, a "
+            "clock that was never set? Fix the times, or drop those rows",
+            column="time", value=str(times.iloc[0]),
+        )
+    dropped = _group_key(samples.loc[mask], group_by).fillna("").astype(str).value_counts()
+    return samples.loc[~mask], {str(k): int(v) for k, v in dropped.items()}
 
 
 # --------------------------------------------------------------------------- sampling
@@ -945,6 +999,12 @@ class ProfileModel:
         dups = int(table.duplicates[np.searchsorted(table.services, name)])
         if dups:
             notes.append(f"{dups} rows with a repeated (container, time) were averaged into one")
+        dropped = table.outliers.get(str(name), 0)
+        if dropped:
+            notes.append(
+                f"{dropped} row(s) dropped for an outlying time (before 2000, or far outside "
+                "the middle 98 % of the sample times: capacity.store.outlying_times)"
+            )
 
         # declared limits, clipping
         limit_of: dict[str, float | None] = {}

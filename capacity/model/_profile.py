@@ -24,10 +24,12 @@ import math
 from bisect import bisect_left
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
+from itertools import pairwise
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .._errors import InsufficientData, InvalidParameter, ProfileVersionError
+from .._errors import InsufficientData, InvalidFile, InvalidParameter, ProfileVersionError
+from .._schema import Fields
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -590,23 +592,20 @@ class Profiles:
         }
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> Profiles:
-        version = d.get("schema_version")
-        readable = isinstance(version, int) and version in READABLE_SCHEMA_VERSIONS
-        if d.get("kind") != "capacity.profiles" or not readable:
-            raise ProfileVersionError(
-                f"profiles schema version {version!r} (kind {d.get('kind')!r}) is not the "
-                f"version {PROFILES_SCHEMA_VERSION} this release writes, nor one it reads "
-                f"({sorted(READABLE_SCHEMA_VERSIONS)}): refit with "
-                "'capacity fit', or use the capacity release that wrote the file"
-            )
-        return cls(
-            services={k: ServiceProfile.from_dict(v) for k, v in d["services"].items()},
-            source=d.get("source", ""),
-            created_at=d.get("created_at", ""),
-            meta=d.get("meta", {}),
-            correlation=Correlation.from_dict(d.get("correlation", {})),
-        )
+    def from_dict(cls, d: Mapping[str, Any], *, file: str = "profiles") -> Profiles:
+        """Profiles from their JSON form, every field checked against the schema.
+
+        Raises
+        ------
+        ProfileVersionError
+            Another ``kind`` or a schema version this release does not read.
+        InvalidFile
+            A field of the wrong type, missing, NaN or infinite, negative where only >= 0
+            makes sense (demand, quantiles), a limit <= 0, quantiles out of order. The
+            message names the field's dotted path (``services.web.cpu_limit_cores``) and the
+            value. Unknown fields are ignored (a newer minor release may add some).
+        """
+        return _load_profiles(d, file)
 
     def to_json(self, path: str | Path | None = None) -> str:
         """The JSON text; written to ``path`` too when given. NaN is refused (never written).
@@ -623,17 +622,27 @@ class Profiles:
 
     @classmethod
     def from_json(cls, path_or_text: str | Path) -> Profiles:
-        """Read JSON text or a file path; :class:`ProfileVersionError` for another version."""
+        """Read JSON text or a file path, every field checked (see :meth:`from_dict`).
+
+        Raises :class:`ProfileVersionError` for another version and :class:`InvalidFile`
+        for a file that cannot be read, is not JSON, or breaks the schema.
+        """
         p = Path(path_or_text) if not str(path_or_text).lstrip().startswith("{") else None
-        text = p.read_text() if p is not None else str(path_or_text)
+        name = str(p) if p is not None else "profiles text"
         try:
+            text = p.read_text() if p is not None else str(path_or_text)
             data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ProfileVersionError(
-                f"{p or 'profiles text'} is not a profiles JSON file ({exc}): "
-                "write one with 'capacity fit --out profiles.json'"
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InvalidFile(
+                f"{name}: cannot be read ({type(exc).__name__}: {exc}): give the profiles.json "
+                "written by 'capacity fit --out profiles.json'", file=name,
             ) from exc
-        return cls.from_dict(data)
+        except (json.JSONDecodeError, RecursionError) as exc:
+            raise InvalidFile(
+                f"{name}: is not a profiles JSON file ({type(exc).__name__}: {exc}): write "
+                "one with 'capacity fit --out profiles.json'", file=name,
+            ) from exc
+        return cls.from_dict(data, file=name)
 
 
 def _is_leaf(value: Any) -> bool:
@@ -666,3 +675,216 @@ def _json_default(value: Any) -> Any:
             raise ValueError(f"refusing to write non-finite {value!r} to profiles JSON")
         return value
     raise TypeError(f"cannot write {type(value).__name__} to JSON")
+
+
+# -- loading: every field checked, so the solver may trust a Profiles read from a file -------
+
+_FIX = ("refit with 'capacity fit --out profiles.json', or correct the field by hand (units "
+        "in capacity/_columns.py)")
+_FAMILY_PARAMS: Mapping[str, tuple[str, ...]] = {
+    "normal": ("loc", "scale"),
+    "lognormal": ("s", "scale"),
+    "gamma": ("a", "scale"),
+    "weibull": ("c", "scale"),
+}
+#: relative slack of the "quantiles are ordered" check (floating-point interpolation)
+_ORDER_RTOL = 1e-9
+
+
+def _load_fit(ck: Fields, d: Mapping[str, Any], path: str) -> FitResult:
+    family = ck.text(d, "family", f"{path}.family", choices=(*_FAMILIES, "none"))
+    params = ck.mapping(d, "params", f"{path}.params", required=False)
+    checked = {k: float(ck.as_number(v, f"{path}.params.{k}") or 0.0) for k, v in params.items()}
+    for name in _FAMILY_PARAMS.get(family, ()):
+        if name not in checked:
+            raise ck.missing(f"{path}.params.{name}", f"a number for family {family!r}")
+        if name != "loc" and checked[name] <= 0:
+            raise ck.fail(f"{path}.params.{name}", "> 0", checked[name])
+
+    def scores(key: str) -> dict[str, float]:
+        m = ck.mapping(d, key, f"{path}.{key}", required=False)
+        return {k: float(ck.as_number(v, f"{path}.{key}.{k}") or 0.0) for k, v in m.items()}
+
+    return FitResult(
+        family=family, params=checked,
+        aic=ck.number(d, "aic", f"{path}.aic", required=False, default=None, nullable=True),
+        tail_statistic=ck.number(d, "tail_statistic", f"{path}.tail_statistic",
+                                 required=False, default=None, nullable=True, minimum=0),
+        tail_threshold=ck.number(d, "tail_threshold", f"{path}.tail_threshold",
+                                 required=False, default=None, nullable=True, minimum=0),
+        aic_by_family=scores("aic_by_family"), tail_by_family=scores("tail_by_family"),
+        reason=ck.text(d, "reason", f"{path}.reason", required=False),
+    )
+
+
+def _load_burst(ck: Fields, d: Mapping[str, Any], path: str) -> BurstProfile:
+    def opt(key: str, **kw: Any) -> float | None:
+        return ck.number(d, key, f"{path}.{key}", required=False, default=None, nullable=True,
+                         **kw)
+
+    return BurstProfile(
+        threshold=opt("threshold", minimum=0), n_runs=ck.count(d, "n_runs", f"{path}.n_runs",
+                                                              required=False),
+        mean_run_s=opt("mean_run_s", minimum=0), p90_run_s=opt("p90_run_s", minimum=0),
+        max_run_s=opt("max_run_s", minimum=0),
+        lag1_autocorrelation=opt("lag1_autocorrelation", minimum=-1, maximum=1),
+    )
+
+
+def _load_resource(ck: Fields, d: Mapping[str, Any], path: str) -> ResourceProfile:
+    def nonneg(key: str) -> float:
+        return float(ck.number(d, key, f"{path}.{key}", minimum=0) or 0.0)
+
+    stats_ = {k: nonneg(k) for k in ("mean", "std", "p50", "p90", "p95", "p99", "max", "demand")}
+    order = ("p50", "p90", "p95", "p99", "max")
+    for lo, hi in pairwise(order):
+        if stats_[lo] > stats_[hi] * (1 + _ORDER_RTOL) + 1e-300:
+            raise ck.fail(f"{path}.{lo}", f"<= {hi} ({stats_[hi]!r}): quantiles rise with the "
+                          "level", stats_[lo])
+    if stats_["mean"] > stats_["max"] * (1 + _ORDER_RTOL) + 1e-300:
+        raise ck.fail(f"{path}.mean", f"<= max ({stats_['max']!r})", stats_["mean"])
+    quantiles = ck.mapping(d, "quantiles", f"{path}.quantiles", required=False)
+    q = {k: float(ck.as_number(v, f"{path}.quantiles.{k}", minimum=0) or 0.0)
+         for k, v in quantiles.items()}
+    edges = ck.numbers(d, "histogram_edges", f"{path}.histogram_edges", minimum=0)
+    weights = ck.numbers(d, "histogram_weights", f"{path}.histogram_weights", minimum=0)
+    if (edges or weights) and len(edges) != len(weights) + 1:
+        raise ck.fail(f"{path}.histogram_edges", f"one more than the {len(weights)} "
+                      "histogram_weights", edges, seen=f"{len(edges)} edges")
+    if any(b < a for a, b in pairwise(edges)):
+        raise ck.fail(f"{path}.histogram_edges", "increasing", list(edges))
+    ci: dict[str, tuple[float, float | None]] = {}
+    for k, v in ck.mapping(d, "quantile_ci", f"{path}.quantile_ci", required=False).items():
+        where = f"{path}.quantile_ci.{k}"
+        if not isinstance(v, list | tuple) or len(v) != 2:
+            raise ck.fail(where, "a pair [low, high]", v)
+        low = float(ck.as_number(v[0], f"{where}[0]") or 0.0)
+        ci[k] = (low, ck.as_number(v[1], f"{where}[1]", nullable=True))
+    fit = ck.mapping(d, "fit", f"{path}.fit", required=False)
+    burst = ck.mapping(d, "burst", f"{path}.burst", required=False)
+    return ResourceProfile(
+        resource=ck.text(d, "resource", f"{path}.resource"),
+        count=ck.count(d, "count", f"{path}.count"),
+        demand_statistic=ck.text(d, "demand_statistic", f"{path}.demand_statistic"),
+        mean=stats_["mean"], std=stats_["std"], p50=stats_["p50"], p90=stats_["p90"],
+        p95=stats_["p95"], p99=stats_["p99"], max=stats_["max"], demand=stats_["demand"],
+        quantiles=q,
+        idle_baseline=float(ck.number(d, "idle_baseline", f"{path}.idle_baseline",
+                                      required=False, minimum=0) or 0.0),
+        peak_to_mean=ck.number(d, "peak_to_mean", f"{path}.peak_to_mean", required=False,
+                               default=None, nullable=True, minimum=0),
+        histogram_edges=edges, histogram_weights=weights,
+        fit=_load_fit(ck, fit, f"{path}.fit") if fit else FitResult(),
+        burst=_load_burst(ck, burst, f"{path}.burst") if burst else BurstProfile(),
+        replica_spread=ck.number(d, "replica_spread", f"{path}.replica_spread", required=False,
+                                 default=None, nullable=True, minimum=0),
+        slow_var=float(ck.number(d, "slow_var", f"{path}.slow_var", required=False,
+                                 minimum=0) or 0.0),
+        fast_var=float(ck.number(d, "fast_var", f"{path}.fast_var", required=False) or 0.0),
+        window_s=float(ck.number(d, "window_s", f"{path}.window_s", required=False,
+                                 default=300.0, minimum=0, exclusive=True) or 300.0),
+        replica_correlation=ck.number(d, "replica_correlation", f"{path}.replica_correlation",
+                                      required=False, default=None, nullable=True,
+                                      minimum=-1, maximum=1),
+        quantile_ci=ci,
+        ci_level=float(ck.number(d, "ci_level", f"{path}.ci_level", required=False,
+                                 default=0.95, minimum=0, exclusive=True, maximum=1) or 0.95),
+        trace=ck.numbers(d, "trace", f"{path}.trace", minimum=0),
+        trace_interval_s=float(ck.number(d, "trace_interval_s", f"{path}.trace_interval_s",
+                                         required=False, minimum=0) or 0.0),
+        replica_trace=ck.numbers(d, "replica_trace", f"{path}.replica_trace", minimum=0),
+        time_of_day_s=float(ck.number(d, "time_of_day_s", f"{path}.time_of_day_s",
+                                      required=False, minimum=0) or 0.0),
+        daily_levels=_daily_levels(ck, d, f"{path}.daily_levels"),
+    )
+
+
+def _daily_levels(ck: Fields, d: Mapping[str, Any], path: str) -> tuple[float | None, ...]:
+    v = d.get("daily_levels", [])
+    if not isinstance(v, list | tuple):
+        raise ck.fail(path, "a list of numbers >= 0 or null", v)
+    return tuple(ck.as_number(x, f"{path}[{i}]", minimum=0, nullable=True)
+                 for i, x in enumerate(v))
+
+
+def _load_service(ck: Fields, d: Mapping[str, Any], path: str) -> ServiceProfile:
+    resources = ck.mapping(d, "resources", f"{path}.resources")
+    cpu_limit = ck.number(d, "cpu_limit_cores", f"{path}.cpu_limit_cores", required=False,
+                          default=None, nullable=True, minimum=0, exclusive=True)
+    memory_limit = ck.number(d, "memory_limit_bytes", f"{path}.memory_limit_bytes",
+                             required=False, default=None, nullable=True, minimum=0,
+                             exclusive=True)
+    return ServiceProfile(
+        service=ck.text(d, "service", f"{path}.service"),
+        replicas_seen=ck.count(d, "replicas_seen", f"{path}.replicas_seen"),
+        n_samples=ck.count(d, "n_samples", f"{path}.n_samples"),
+        span_s=float(ck.number(d, "span_s", f"{path}.span_s", minimum=0) or 0.0),
+        interval_s=float(ck.number(d, "interval_s", f"{path}.interval_s", minimum=0) or 0.0),
+        resources={k: _load_resource(ck, ck.as_mapping(v, f"{path}.resources.{k}"),
+                                     f"{path}.resources.{k}") for k, v in resources.items()},
+        cpu_limit_cores=cpu_limit,
+        memory_limit_bytes=None if memory_limit is None else int(memory_limit),
+        warnings=ck.texts(d, "warnings", f"{path}.warnings"),
+        confidence=ck.text(d, "confidence", f"{path}.confidence", required=False, default="ok",
+                           choices=("ok", "low")),
+        notes=ck.texts(d, "notes", f"{path}.notes"),
+        time_start=ck.text(d, "time_start", f"{path}.time_start", required=False),
+        time_end=ck.text(d, "time_end", f"{path}.time_end", required=False),
+    )
+
+
+def _load_correlation(ck: Fields, d: Mapping[str, Any]) -> Correlation:
+    def nested(key: str) -> dict[str, dict[str, dict[str, float | None]]]:
+        out: dict[str, dict[str, dict[str, float | None]]] = {}
+        top = ck.mapping(d, key, f"correlation.{key}", required=False)
+        for k, v in top.items():
+            rows = ck.as_mapping(v, f"correlation.{key}.{k}")
+            out[k] = {}
+            for a, row in rows.items():
+                cells = ck.as_mapping(row, f"correlation.{key}.{k}.{a}")
+                out[k][a] = {b: ck.as_number(c, f"correlation.{key}.{k}.{a}.{b}", minimum=-1,
+                                             maximum=1, nullable=True)
+                             for b, c in cells.items()}
+        return out
+
+    return Correlation(
+        between_services=nested("between_services"),
+        between_resources=nested("between_resources"),
+        interval_s=float(ck.number(d, "interval_s", "correlation.interval_s", required=False,
+                                   default=60.0, minimum=0, exclusive=True) or 60.0),
+    )
+
+
+def _load_profiles(d: Any, file: str) -> Profiles:
+    """A :class:`Profiles` from parsed JSON, every field checked (:class:`InvalidFile`)."""
+    ck = Fields(file, _FIX)
+    if not isinstance(d, Mapping):
+        raise ck.fail("", "a JSON object with kind 'capacity.profiles'", d)
+    version = d.get("schema_version")
+    readable = (isinstance(version, int) and not isinstance(version, bool)
+                and version in READABLE_SCHEMA_VERSIONS)
+    if d.get("kind") != "capacity.profiles" or not readable:
+        newer = isinstance(version, int) and version > PROFILES_SCHEMA_VERSION
+        raise ProfileVersionError(
+            f"profiles schema version {version!r} (kind {d.get('kind')!r}) of {file} is not the "
+            f"version {PROFILES_SCHEMA_VERSION} this release writes, nor one it reads "
+            f"({sorted(READABLE_SCHEMA_VERSIONS)}): "
+            + ("it was written by a newer capacity: upgrade capacity, or refit with this one"
+               if newer else "refit with 'capacity fit', or use the capacity release that "
+               "wrote the file")
+        )
+    services = ck.mapping(d, "services", "services")
+    out = {k: _load_service(ck, ck.as_mapping(v, f"services.{k}"), f"services.{k}")
+           for k, v in services.items()}
+    for k, sp in out.items():
+        if sp.service != k:  # plans, reports and --running name a service by its key
+            raise ck.fail(f"services.{k}.service", f"the key it is filed under ({k!r})",
+                          sp.service)
+    return Profiles(
+        services=out,
+        source=ck.text(d, "source", "source", required=False),
+        created_at=ck.text(d, "created_at", "created_at", required=False),
+        meta=dict(ck.mapping(d, "meta", "meta", required=False)),
+        correlation=_load_correlation(ck, ck.mapping(d, "correlation", "correlation",
+                                                     required=False)),
+    )

@@ -155,7 +155,12 @@ def _limit_of(service_profile: Any, resource: str) -> float | None:
         v = getattr(service_profile, "memory_limit_bytes", None)
     else:
         v = None
-    return float(v) if v else None
+    if v is None or isinstance(v, bool):
+        return None
+    limit = float(v)
+    # a limit <= 0 or NaN limits nothing (and would make every count "fit"): profiles read
+    # from a file never carry one (Profiles.from_dict refuses it); this guards hand-built ones
+    return limit if math.isfinite(limit) and limit > 0 else None
 
 
 def _moving_average(x: np.ndarray, window: int) -> np.ndarray:

@@ -602,11 +602,42 @@ def _hosts_curve(
         if not any(counts.values()):
             out.append((t, 0))
             continue
-        while not fits({s: math.ceil(c / h) for s, c in counts.items()}):
-            h += 1
+        h = _fewest_hosts(fits, counts, start=h)
         ports = max((counts[s] for s in port_services if s in counts), default=0)
         out.append((t, max(h, ports)))
     return tuple(out)
+
+
+def _fewest_hosts(fits: Callable[[Mapping[str, int]], bool], counts: Mapping[str, int],
+                  *, start: int = 1) -> int:
+    """The smallest H >= ``start`` with ``ceil(counts[s] / H)`` of every service fitting.
+
+    Doubling steps up from ``start`` (the answer for a smaller mix, usually the answer or
+    one below it), then bisection, bounded by the largest count: at that many hosts each holds
+    at most one replica of each service, which the caller has checked fits. So the cost is
+    O(log(count)) calls however many replicas are asked for, never one call per host.
+    """
+    start = max(start, 1)
+    bound = max(max(counts.values(), default=1), start)
+
+    def ok(h: int) -> bool:
+        return fits({s: math.ceil(c / h) for s, c in counts.items()})
+
+    if ok(start):
+        return start
+    lo, step = start, 1  # invariant: lo does not fit, hi fits (or is the bound)
+    while True:
+        hi = min(start + step, bound)
+        if hi >= bound or ok(hi):
+            break
+        lo, step = hi, step * 2
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if ok(mid):
+            hi = mid
+        else:
+            lo = mid
+    return hi
 
 
 def size_fleet(
@@ -648,14 +679,7 @@ def size_fleet(
                          reason=f"one replica of every service together does not fit: "
                                 f"{binding} binds", assumptions=model.assumptions(),
                          per_resource=model.describe(per_host(total), check=True))
-    lo, hi = 0, total  # fits(hi) is true; find the smallest h that fits
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        if model.fits(per_host(mid))[0]:
-            hi = mid
-        else:
-            lo = mid
-    needed = hi
+    needed = _fewest_hosts(lambda c: model.fits(c)[0], want)
     binding = model.fits(per_host(needed - 1))[1] if needed > 1 else None
     if port_bound > needed:
         needed, binding = port_bound, PORT_CONFLICT

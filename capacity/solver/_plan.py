@@ -466,11 +466,9 @@ class ResourceModel:
             guess = max(guess, math.floor(usable / d.limit * (1 + _FIT_RTOL)))
         if guess > _MAX_COUNT:
             return None
-        while guess > 0 and not fits(guess):
-            guess -= 1
-        while fits(guess + 1):
-            guess += 1
-        return guess
+        # the closed form is within a step or two of the answer; the search around it is
+        # bounded all the same (a demand that never stops fitting ends at _MAX_COUNT: None)
+        return _largest(fits, start=guess)
 
     def exceedances(self, n: int, usable: float) -> int:
         sim = self.sim
@@ -546,15 +544,33 @@ def _cap(n: int) -> int | None:
     return None if n > _MAX_COUNT else max(n, 0)
 
 
-def _largest(fits: Any) -> int | None:
-    """Largest n >= 0 with fits(n), for a monotone predicate; None when unbounded."""
-    if not fits(1):
-        return 0
-    lo, hi = 1, 2
-    while fits(hi):
-        lo, hi = hi, hi * 2
-        if hi > _MAX_COUNT:
-            return None
+def _largest(fits: Any, *, start: int = 0, limit: int = _MAX_COUNT) -> int | None:
+    """Largest n in [0, limit] with fits(n), for a monotone predicate (true, then false).
+
+    Searches from ``start`` (a guess) by doubling steps up or down, then bisection, so it
+    costs O(log |answer - start|) calls. Every search ends: when ``fits(limit)`` still
+    holds the count is unbounded by the inputs and None is returned; 0 when not even
+    ``fits(1)`` holds (``fits(0)`` is taken as true: no replica always fits).
+    """
+    start = min(max(int(start), 0), limit)
+    if start > 0 and not fits(start):
+        hi, step = start, 1  # fits(hi) is false: step down to a count that fits
+        while True:
+            lo = max(hi - step, 0)
+            if lo == 0 or fits(lo):
+                break
+            hi, step = lo, step * 2
+    else:
+        lo, step = start, 1  # fits(lo) (or lo == 0): step up until a count does not fit
+        while True:
+            hi = min(lo + step, limit)
+            if hi == lo:
+                return None
+            if not fits(hi):
+                break
+            if hi >= limit:
+                return None
+            lo, step = hi, step * 2
     while hi - lo > 1:
         mid = (lo + hi) // 2
         if fits(mid):

@@ -60,12 +60,16 @@ def connect(base_url: str | None = None, *, timeout_s: float = 10.0) -> docker.D
 
 
 def service_of(labels: Mapping[str, str], image: str, name: str) -> str:
-    """The default grouping key: Compose service label, else image, else container name."""
-    service = labels.get(COMPOSE_SERVICE_LABEL)
+    """The default grouping key: Compose service label, else image, else container name.
+
+    A label, image or name that is empty or only spaces counts as absent: an empty service
+    would pool unrelated containers into one service ``""``.
+    """
+    service = (labels.get(COMPOSE_SERVICE_LABEL) or "").strip()
     if service:
-        project = labels.get(COMPOSE_PROJECT_LABEL)
+        project = (labels.get(COMPOSE_PROJECT_LABEL) or "").strip()
         return f"{project}/{service}" if project else service
-    return image or name
+    return (image or "").strip() or name
 
 
 def _parse_time(text: str) -> datetime:

@@ -1,6 +1,13 @@
 """The durable sample store and the counters -> rates function (see DESIGN.md, "store")."""
 
-from ._files import read_samples, read_table, validate_samples, write_samples, write_table
+from ._files import (
+    outlying_times,
+    read_samples,
+    read_table,
+    validate_samples,
+    write_samples,
+    write_table,
+)
 from ._rates import (
     COUNTER_TOTAL_COLUMNS,
     HOST_RATE_COLUMNS,
@@ -9,6 +16,7 @@ from ._rates import (
     counters_to_samples,
     empty_samples,
     host_to_rates,
+    service_key,
 )
 from ._sqlite import SCHEMA_VERSION, Store, default_store_path
 
@@ -23,8 +31,10 @@ __all__ = [
     "default_store_path",
     "empty_samples",
     "host_to_rates",
+    "outlying_times",
     "read_samples",
     "read_table",
+    "service_key",
     "validate_samples",
     "write_samples",
     "write_table",

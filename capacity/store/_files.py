@@ -7,7 +7,9 @@ bit for bit).
 
 Reading samples validates them (:func:`validate_samples`): a file written by someone else
 gets a clear :class:`InvalidSamples` naming the column, the value and the fix, instead of a
-wrong plan later.
+wrong plan later. Only ``time``, a container or service key (``container_id``,
+``container_name`` or ``service``) and at least one resource column are required; the rest is
+filled in as documented in :func:`validate_samples`, so an export from another tool loads.
 """
 
 from __future__ import annotations
@@ -32,10 +34,29 @@ from .._columns import (
     SAMPLE_COLUMNS,
 )
 from .._errors import InvalidParameter, InvalidSamples
+from .._schema import first_line as _first_line
 from ..sources._types import ContainerCounters, ContainerInfo, HostCounters
-from ._rates import _SAMPLE_DTYPES, SAMPLE_EXTRA_COLUMNS
+from ._rates import _SAMPLE_DTYPES, SAMPLE_EXTRA_COLUMNS, service_key
 
-__all__ = ["read_samples", "read_table", "validate_samples", "write_samples", "write_table"]
+__all__ = [
+    "KEY_CHOICES",
+    "outlying_times",
+    "read_samples",
+    "read_table",
+    "service_key",
+    "validate_samples",
+    "write_samples",
+    "write_table",
+]
+
+#: a samples table needs at least one of these to tell series apart
+KEY_CHOICES: tuple[str, ...] = ("container_id", "container_name", "service")
+#: a sample time before this is a clock that was never set (1970), not a measurement
+EARLIEST_PLAUSIBLE = pd.Timestamp("2000-01-01T00:00:00Z")
+#: times further than this factor times the width of the middle 98 % of times outside it ...
+OUTLIER_WIDTH_FACTOR = 10.0
+#: ... and further than this, seconds, are outlying (see :func:`outlying_times`)
+OUTLIER_MIN_MARGIN_S = 30 * 86400.0
 
 _STRING_COLUMNS = ("container_id", "container_name", "service", "image")
 _TIME_COLUMNS = ("time", "started_at")
@@ -86,14 +107,25 @@ def _invalid(msg: str, column: str, value: object) -> InvalidSamples:
 def _utc_column(values: pd.Series, column: str, allow_missing: bool) -> pd.Series:
     try:
         out = pd.to_datetime(values, utc=True, format="ISO8601")
-    except (ValueError, TypeError) as exc:
+        out = out.astype("datetime64[ns, UTC]")
+    except pd.errors.OutOfBoundsDatetime as exc:
         raise _invalid(
-            f"column {column!r} holds a value that is not a time ({exc}). Write times as "
-            "ISO 8601, e.g. 2024-05-01T12:00:00Z (times without an offset are read as UTC).",
+            f"column {column!r} holds a time outside the range capacity handles "
+            f"({pd.Timestamp.min.isoformat()} to {pd.Timestamp.max.isoformat()}): "
+            f"{_first_line(exc)}. "
+            "Fix or drop that row (a clock set far in the future, or a placeholder such as "
+            "9999-12-31?).",
             column,
             None,
         ) from exc
-    out = out.astype("datetime64[ns, UTC]")
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise _invalid(
+            f"column {column!r} holds a value that is not a time ({_first_line(exc)}). Write "
+            "times as ISO 8601, e.g. 2024-05-01T12:00:00Z (times without an offset are read "
+            "as UTC).",
+            column,
+            None,
+        ) from exc
     if not allow_missing and out.isna().any():
         first = out.index[out.isna()][0]
         raise _invalid(
@@ -106,15 +138,57 @@ def _utc_column(values: pd.Series, column: str, allow_missing: bool) -> pd.Serie
     return out
 
 
+def outlying_times(ns: np.ndarray) -> np.ndarray:
+    """Which sample times (ns since the epoch, UTC) lie far from the bulk of the others.
+
+    The rule: a time is outlying when it is before 2000-01-01 (a clock that was never set:
+    1970), or when it lies outside the middle 98 % of the times (from the 1st to the 99th
+    percentile, each taken at a sample, so one stray row is never part of it) by more than
+    ``OUTLIER_WIDTH_FACTOR`` (10) times that middle range's width and more than
+    ``OUTLIER_MIN_MARGIN_S`` (30 days). A stray 1970 or 2090 row among a week of samples is
+    outlying; a recording with a gap of a few days is not. Fewer than 3 samples: only the
+    year-2000 rule applies.
+
+    Returns
+    -------
+    numpy.ndarray of bool
+        True for an outlying time, in the order given.
+    """
+    ns = np.asarray(ns, dtype=np.int64)
+    out = ns < EARLIEST_PLAUSIBLE.value
+    if ns.size < 3:
+        return out
+    lo = float(np.quantile(ns, 0.01, method="higher"))
+    hi = float(np.quantile(ns, 0.99, method="lower"))
+    if hi < lo:
+        return out
+    margin = max(OUTLIER_WIDTH_FACTOR * (hi - lo), OUTLIER_MIN_MARGIN_S * 1e9)
+    as_float = ns.astype(np.float64)
+    return out | (as_float < lo - margin) | (as_float > hi + margin)
+
+
 def validate_samples(df: pd.DataFrame) -> pd.DataFrame:
-    """Check a samples table and return it with the documented dtypes.
+    """Check a samples table and return it with the documented columns and dtypes.
 
     Parameters
     ----------
     df : DataFrame
-        Must hold every column of :data:`capacity._columns.SAMPLE_COLUMNS`. The extra
-        columns of :data:`capacity.store.SAMPLE_EXTRA_COLUMNS` are optional: when absent
-        they are added as NaT / NaN / False. Other columns are kept, after these.
+        Required: ``time``; a key, at least one of ``container_id``, ``container_name`` or
+        ``service``; and at least one resource column of :data:`capacity._columns.RESOURCES`.
+        Optional, filled in when absent:
+
+        - ``container_id``: ``container_name``, else ``service`` (then every row of a service
+          is one series: replicas cannot be told apart);
+        - ``container_name``: ``container_id``; ``image``: ``""``;
+        - ``service``: ``image``, else ``container_name`` (as for a container without a
+          Compose label); an empty ``service`` value is filled the same way;
+        - ``interval_s``: the time step to the container's previous sample (its first sample
+          takes the median step of the container; NaN for a single sample: "not known");
+        - a resource column: NaN ("not measured": the resource is unknown for the plan);
+        - the extra columns of :data:`capacity.store.SAMPLE_EXTRA_COLUMNS`: NaT / NaN /
+          False.
+
+        Other columns are kept, after these.
 
     Returns
     -------
@@ -125,32 +199,61 @@ def validate_samples(df: pd.DataFrame) -> pd.DataFrame:
     Raises
     ------
     InvalidSamples
-        A missing column; a missing or unparseable ``time``; a non-numeric, infinite or
-        negative resource; an ``interval_s`` that is not > 0. ``.column`` and ``.value``
-        say which. NaN resources are allowed: they mean "not measured".
+        No ``time``, no key or no resource column; a missing, unparseable or out-of-range
+        (before 1677, after 2262) ``time``; a non-numeric, infinite or negative resource; an
+        ``interval_s`` that is not > 0. ``.column`` and ``.value`` say which. NaN resources
+        are allowed: they mean "not measured".
     """
-    for col in SAMPLE_COLUMNS:
-        if col not in df.columns:
-            raise _invalid(
-                f"the samples table has no {col!r} column (columns: {list(df.columns)}). "
-                f"Samples need {list(SAMPLE_COLUMNS)}; a table of raw counters is turned "
-                "into samples by capacity.store.counters_to_samples.",
-                col,
-                None,
-            )
+    from .._columns import RESOURCES
+
+    need = (f"Samples need 'time', a key ({' or '.join(KEY_CHOICES)}) and at least one "
+            f"resource column ({', '.join(RESOURCES)}); the other columns of "
+            f"{list(SAMPLE_COLUMNS)} are optional. A table of raw counters is turned into "
+            "samples by capacity.store.counters_to_samples.")
+    if not isinstance(df, pd.DataFrame):
+        raise _invalid(f"samples must be a pandas DataFrame; got {type(df).__name__}. {need}",
+                       "", None)
+    if "time" not in df.columns:
+        raise _invalid(f"the samples table has no 'time' column (columns: "
+                       f"{list(df.columns)[:20]}). {need}", "time", None)
+    if not any(k in df.columns for k in KEY_CHOICES):
+        raise _invalid(f"the samples table has no key column (columns: "
+                       f"{list(df.columns)[:20]}). {need}", "container_id", None)
+    if not any(r in df.columns for r in RESOURCES):
+        raise _invalid(f"the samples table has no resource column (columns: "
+                       f"{list(df.columns)[:20]}). {need}", "cpu_cores", None)
     out = df.copy()
     out["time"] = _utc_column(df["time"], "time", allow_missing=False)
-    for col in _STRING_COLUMNS:
-        if col == "container_id" and df[col].isna().any():
-            first = df.index[df[col].isna()][0]
-            raise _invalid(
-                f"column 'container_id' is missing at row {first}: every sample belongs to "
-                "a container. Drop those rows or fill them.",
-                col,
-                None,
-            )
-        out[col] = df[col].astype("object").where(df[col].notna(), "").astype("str")
-    numeric = ["interval_s", *(c for c in _NON_NEGATIVE if c in df.columns)]
+    if "container_id" in df.columns and df["container_id"].isna().any():
+        first = df.index[df["container_id"].isna()][0]
+        raise _invalid(
+            f"column 'container_id' is missing at row {first}: every sample belongs to "
+            "a container. Drop those rows or fill them.",
+            "container_id",
+            None,
+        )
+
+    def text(col: str) -> pd.Series | None:
+        if col not in df.columns:
+            return None
+        return df[col].astype("object").where(df[col].notna(), "").astype("str")
+
+    cid, cname, svc, image = (text(c) for c in ("container_id", "container_name", "service",
+                                                "image"))
+    name = cname if cname is not None else cid
+    if cid is None:
+        cid = cname if cname is not None else service_key(svc, image, svc)  # type: ignore[arg-type]
+    assert cid is not None  # one of the keys is present (checked above)
+    name = name if name is not None else cid
+    out["container_id"] = cid
+    out["container_name"] = name
+    out["image"] = image if image is not None else ""
+    out["service"] = service_key(svc, image, out["container_name"]).astype("str")
+    for col in RESOURCES:
+        if col not in df.columns:
+            out[col] = np.nan
+    numeric = [*(["interval_s"] if "interval_s" in df.columns else []),
+               *(c for c in _NON_NEGATIVE if c in df.columns)]
     for col in numeric:
         values = pd.to_numeric(df[col], errors="coerce").astype("float64")
         bad = values.isna() & df[col].notna()
@@ -176,16 +279,19 @@ def validate_samples(df: pd.DataFrame) -> pd.DataFrame:
                     float(values.loc[first]),
                 )
         out[col] = values
-    bad_interval = ~(out["interval_s"] > 0)
-    if bad_interval.any():
-        first = df.index[bad_interval][0]
-        raise _invalid(
-            f"column 'interval_s' must be > 0 seconds; row {first} has "
-            f"{float(out['interval_s'].loc[first])!r}. Drop those rows: a rate needs an "
-            "interval.",
-            "interval_s",
-            float(out["interval_s"].loc[first]),
-        )
+    if "interval_s" in df.columns:
+        bad_interval = ~(out["interval_s"] > 0)
+        if bad_interval.any():
+            first = df.index[bad_interval][0]
+            raise _invalid(
+                f"column 'interval_s' must be > 0 seconds; row {first} has "
+                f"{float(out['interval_s'].loc[first])!r}. Drop those rows: a rate needs an "
+                "interval.",
+                "interval_s",
+                float(out["interval_s"].loc[first]),
+            )
+    else:
+        out["interval_s"] = _inferred_interval(out["time"], out["container_id"])
     if "started_at" in df.columns:
         out["started_at"] = _utc_column(df["started_at"], "started_at", allow_missing=True)
     else:
@@ -196,14 +302,27 @@ def validate_samples(df: pd.DataFrame) -> pd.DataFrame:
     if "net_shared" in df.columns:
         shared = df["net_shared"]
         if shared.dtype != bool:
-            text = shared.astype("str").str.strip().str.lower()
-            shared = text.isin(["true", "1", "yes"])
+            text_ = shared.astype("str").str.strip().str.lower()
+            shared = text_.isin(["true", "1", "yes"])
         out["net_shared"] = shared.astype(bool)
     else:
         out["net_shared"] = False
     known = [*SAMPLE_COLUMNS, *SAMPLE_EXTRA_COLUMNS]
     out = out[known + [c for c in out.columns if c not in known]]
     return out.astype(_SAMPLE_DTYPES)
+
+
+def _inferred_interval(time: pd.Series, container: pd.Series) -> pd.Series:
+    """Seconds since the container's previous sample; its first sample takes the median
+    step of the container (NaN for a container sampled once). Steps of 0 (duplicates) are
+    left out of the median and become NaN ("not known")."""
+    frame = pd.DataFrame({"t": time.to_numpy(dtype="datetime64[ns]").view(np.int64),
+                          "c": container.to_numpy()}, index=time.index)
+    frame = frame.sort_values(["c", "t"], kind="stable")
+    step = frame.groupby("c", sort=False)["t"].diff() / 1e9
+    step = step.where(step > 0)
+    median = step.groupby(frame["c"], sort=False).transform("median")
+    return step.fillna(median).reindex(time.index).astype("float64")
 
 
 def write_samples(df: pd.DataFrame, path: str | Path) -> Path:
@@ -238,11 +357,16 @@ def read_samples(path: str | Path) -> pd.DataFrame:
     except (OSError, ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         # pyarrow's ArrowInvalid is a ValueError; a truncated or foreign file lands here.
         raise InvalidSamples(
-            f"samples file {p} cannot be read as {fmt}: {type(exc).__name__}: {exc}; "
+            f"samples file {p} cannot be read as {fmt}: {type(exc).__name__}: "
+            f"{_first_line(exc)}; "
             "is it a samples table written by capacity (or with the documented columns)?",
             value=str(p),
         ) from exc
-    return validate_samples(raw)
+    try:
+        return validate_samples(raw)
+    except InvalidSamples as exc:  # name the file: the user may load several
+        raise InvalidSamples(f"samples file {p}: {exc}", column=exc.column,
+                             service=exc.service, value=exc.value) from exc
 
 
 def write_table(df: pd.DataFrame, path: str | Path) -> Path:

@@ -38,6 +38,7 @@ __all__ = [
     "counters_to_samples",
     "empty_samples",
     "host_to_rates",
+    "service_key",
 ]
 
 #: columns the samples table carries beyond :data:`capacity._columns.SAMPLE_COLUMNS`
@@ -410,8 +411,28 @@ def _join_metadata(out: pd.DataFrame, containers: pd.DataFrame) -> pd.DataFrame:
     name = out["container_name"].astype("object")
     name = name.where(name.notna(), out["container_id"].str.slice(0, 12))
     image = out["image"].astype("object").where(out["image"].notna(), "")
-    service = out["service"].astype("object").where(out["service"].notna(), name)
+    service = service_key(out["service"], image, name)
     return out.assign(container_name=name, image=image, service=service)
+
+
+def service_key(service: pd.Series | None, image: pd.Series | None,
+                name: pd.Series) -> pd.Series:
+    """The grouping key per row: ``service`` where set and not empty, else ``image``, else
+    ``name`` (the rule the collector uses for containers without a Compose label).
+
+    An empty service would pool every container without one into a single service ``""``.
+    """
+
+    def text(s: pd.Series | None) -> pd.Series:
+        if s is None:
+            return pd.Series("", index=name.index, dtype="object")
+        t = s.astype("object").where(s.notna(), "")
+        return t.map(lambda v: str(v).strip())
+
+    key = text(service)
+    img = text(image)
+    key = key.where(key != "", img)
+    return key.where(key != "", text(name))
 
 
 def host_to_rates(

@@ -29,6 +29,7 @@ import json
 import math
 import operator
 import os
+import re
 import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import fields
@@ -41,6 +42,7 @@ import numpy as np
 import pandas as pd
 
 from .._errors import InvalidParameter, StoreError, StoreLocked
+from .._schema import short
 from ..sources._types import ContainerCounters, ContainerInfo, HostCounters
 from ._rates import counters_to_samples
 
@@ -186,6 +188,17 @@ def _convert(values: Sequence[Any], kind: str) -> Any:
         objects[missing] = 0
         return objects.astype("int64"), missing
     return np.array(values, dtype=object)
+
+
+def _cell_ok(value: Any, kind: str) -> bool:
+    """Whether one cell converts as :func:`_convert` does for its kind."""
+    if kind == "TEXT":
+        return True
+    if value is None:
+        return kind in ("REAL", "INTEGER")
+    if kind == "REAL":
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    return isinstance(value, int) and -(2**63) <= value < 2**63
 
 
 def _finish(chunks: list[Any], kind: str) -> Any:
@@ -721,12 +734,51 @@ class Store:
                 for i, (values, kind) in enumerate(
                     zip(zip(*rows, strict=True), kinds, strict=True)
                 ):
-                    chunks[i].append(_convert(values, kind))
+                    try:
+                        chunks[i].append(_convert(values, kind))
+                    except (ValueError, TypeError, OverflowError):
+                        raise self._bad_cell(sql, i, values, kind) from None
         except sqlite3.Error as exc:
             self._check_unchanged()
             raise self._sqlite_error(exc, "reading") from exc
         self._check_unchanged()
         return [_finish(c, kind) for c, kind in zip(chunks, kinds, strict=True)]
+
+    def _bad_cell(self, sql: str, index: int, values: Sequence[Any], kind: str) -> StoreError:
+        """The error for a cell of the wrong type (SQLite keeps any type in any column: a
+        store edited by hand, or written by another tool)."""
+        match = re.match(r"\s*SELECT\s+(.*?)\s+FROM\s+(\w+)", sql, re.S)
+        columns = [c.strip() for c in match.group(1).split(",")] if match else []
+        column = columns[index] if index < len(columns) else f"#{index}"
+        table = match.group(2) if match else "?"
+        want = {"REAL": "a number", "KEY": "a whole number (never NULL)",
+                "INTEGER": "a whole number or NULL"}.get(kind, "text")
+        bad = next((v for v in values if not _cell_ok(v, kind)), None)
+        return self._error(
+            f"table {table}, column {column} holds {short(bad)} ({type(bad).__name__}) where "
+            f"{want} belongs",
+            "The store was edited by hand or written by another tool: collect into a new "
+            "store (--store NEW.sqlite), or fix that row with the sqlite3 shell",
+        )
+
+    def _json_cells(self, values: Sequence[Any], table: str, column: str,
+                    kind: type) -> list[Any]:
+        """JSON text cells decoded, each a ``kind`` (dict or list), else a StoreError."""
+        out = []
+        for v in values:
+            try:
+                decoded = json.loads(v)
+            except (TypeError, ValueError, RecursionError):
+                decoded = None
+            if not isinstance(decoded, kind):
+                what = "a JSON object" if kind is dict else "a JSON list"
+                raise self._error(
+                    f"table {table}, column {column} holds {short(v)} where {what} belongs",
+                    "The store was edited by hand or written by another tool: collect into "
+                    "a new store (--store NEW.sqlite), or fix that row with the sqlite3 shell",
+                )
+            out.append(decoded)
+        return out
 
     @staticmethod
     def _where(
@@ -828,9 +880,12 @@ class Store:
         data: dict[str, Any] = {"container_id": cols[0], "started_at": _times(cols[1])}
         for name, values in zip(_INFO_FIELDS, cols[2:-2], strict=True):
             data[name] = values
-        data["labels"] = pd.Series([json.loads(v) for v in cols[-2]], dtype="object")
+        data["labels"] = pd.Series(self._json_cells(cols[-2], "containers", "labels", dict),
+                                   dtype="object")
         data["published_host_ports"] = pd.Series(
-            [tuple(json.loads(v)) for v in cols[-1]], dtype="object"
+            [tuple(v) for v in self._json_cells(cols[-1], "containers",
+                                                 "published_host_ports", list)],
+            dtype="object",
         )
         return pd.DataFrame(data)
 
@@ -856,7 +911,8 @@ class Store:
         return pd.DataFrame(
             {
                 "time": _times([r[0] for r in rows]),
-                "facts": pd.Series([json.loads(r[1]) for r in rows], dtype="object"),
+                "facts": pd.Series(self._json_cells([r[1] for r in rows], "host_facts",
+                                                    "facts", dict), dtype="object"),
             }
         )
 
@@ -876,7 +932,9 @@ class Store:
                 "time": _times(time_ns),
                 "container_id": container_id,
                 "action": action,
-                "attributes": pd.Series([json.loads(v) for v in attributes], dtype="object"),
+                "attributes": pd.Series(
+                    self._json_cells(attributes, "events", "attributes", dict), dtype="object"
+                ),
             }
         )
 

@@ -8,7 +8,6 @@ removes them on exit.
 from __future__ import annotations
 
 import contextlib
-import re
 import shlex
 import time
 import uuid
@@ -19,7 +18,6 @@ from types import TracebackType
 from typing import Any, Self
 
 from .._errors import CapacityError, InvalidParameter
-from .._units import parse_bytes
 from ..sources._types import COMPOSE_SERVICE_LABEL
 
 __all__ = ["VERIFY_LABEL", "ContainerState", "Replicas", "Workload"]
@@ -76,44 +74,53 @@ class Workload:
         Limits come from ``deploy.resources.limits`` (or the v2 keys ``cpus``/``mem_limit``).
         ``build:`` is not supported: build the image first and name it in ``image:``.
         """
-        import yaml
+        from ..solver._compose import compose_service, read_document
 
-        try:
-            data = yaml.safe_load(Path(path).read_text())
-        except (OSError, yaml.YAMLError) as exc:
-            raise InvalidParameter("compose_service", "verify", "a readable Compose file",
-                                   str(path)) from exc
-        services = (data or {}).get("services") or {}
+        data, ck, _ = read_document(Path(path))
+        if not isinstance(data, Mapping):
+            raise ck.fail("", "a Compose file: a mapping with a services: key", data)
+        services = ck.mapping(data, "services", "services")
         if service not in services:
             raise InvalidParameter("compose_service", "verify",
                                    f"one of the services {sorted(services)}", service)
-        svc = services[service] or {}
-        if "image" not in svc:
-            raise InvalidParameter("compose_service", "verify",
-                                   "a service with an image: (build it first)", service)
+        where = f"services.{service}"
+        svc = ck.as_mapping(services[service] or {}, where)
+        declared = compose_service(ck, service, svc)  # limits and ports, every field checked
+        image = svc.get("image")
+        if not isinstance(image, str) or not image.strip():
+            raise ck.fail(f"{where}.image", "an image name (build: is not supported: build it "
+                          "first and name it in image:)", image)
         command = svc.get("command")
         if isinstance(command, str):
             command = shlex.split(command)
+        if command is not None and (not isinstance(command, list) or not all(
+                isinstance(c, str | int | float) and not isinstance(c, bool) for c in command)):
+            raise ck.fail(f"{where}.command", "a string or a list of strings", command)
         env = svc.get("environment") or {}
         if isinstance(env, list):
+            if not all(isinstance(item, str) for item in env):
+                raise ck.fail(f"{where}.environment", "a mapping or a list of NAME=VALUE",
+                              env)
             env = dict(item.split("=", 1) if "=" in item else (item, "") for item in env)
+        if not isinstance(env, Mapping):
+            raise ck.fail(f"{where}.environment", "a mapping or a list of NAME=VALUE", env)
         tmpfs_spec = svc.get("tmpfs") or {}
         if isinstance(tmpfs_spec, str):
             tmpfs_spec = [tmpfs_spec]
+        if not isinstance(tmpfs_spec, list | Mapping):
+            raise ck.fail(f"{where}.tmpfs", "a path or a list of paths", tmpfs_spec)
         tmpfs = {}
         if isinstance(tmpfs_spec, list):
             for item in tmpfs_spec:
                 mount, _, opts = str(item).partition(":")
                 tmpfs[mount] = opts
-        limits = ((svc.get("deploy") or {}).get("resources") or {}).get("limits") or {}
-        cpus = limits.get("cpus", svc.get("cpus"))
-        memory = limits.get("memory", svc.get("mem_limit"))
+        memory = declared.memory_limit_bytes
         return cls(
-            name=service, image=str(svc["image"]),
+            name=service, image=image,
             command=tuple(str(c) for c in command) if command else None,
             environment={str(k): str(v) for k, v in env.items()}, tmpfs=tmpfs,
-            cpu_limit_cores=float(cpus) if cpus is not None else None,
-            memory_limit_bytes=_docker_bytes(memory) if memory else None,
+            cpu_limit_cores=declared.cpu_limit_cores,
+            memory_limit_bytes=int(memory) if memory else None,
         )
 
     def run_kwargs(self) -> dict[str, Any]:
@@ -137,17 +144,6 @@ class Workload:
             "cpu_limit_cores": self.cpu_limit_cores,
             "memory_limit_bytes": self.memory_limit_bytes, "description": self.description,
         }
-
-
-def _docker_bytes(value: Any) -> int:
-    """A Compose/Docker size: ``64m``, ``64M``, ``1g``, ``512mb`` are binary (Docker's rule);
-    units with an ``i`` (``64MiB``) or a plain number of bytes as :func:`parse_bytes`."""
-    text = str(value).strip()
-    match = re.fullmatch(r"([0-9]*\.?[0-9]+)\s*([kKmMgGtT])[bB]?", text)
-    if match:
-        power = "kmgt".index(match.group(2).lower()) + 1
-        return int(float(match.group(1)) * 1024**power)
-    return int(parse_bytes(text, name="memory"))
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from capacity import InvalidParameter, InvalidSamples, NotFittedError, ProfileVersionError
+from capacity import (
+    InvalidFile,
+    InvalidParameter,
+    InvalidSamples,
+    NotFittedError,
+    ProfileVersionError,
+)
 from capacity._columns import CPU, DISK_USAGE, MEMORY
 from capacity.model import PROFILES_SCHEMA_VERSION, ProfileModel, Profiles
 
@@ -108,9 +114,7 @@ def test_no_resource_column_is_rejected(make_samples) -> None:
         _fit(samples)
 
 
-@pytest.mark.parametrize(
-    ("column", "bad"), [("time", pd.NaT), ("service", None), ("container_id", None)]
-)
+@pytest.mark.parametrize(("column", "bad"), [("time", pd.NaT), ("container_id", None)])
 def test_missing_keys_are_rejected_naming_the_column(make_samples, column, bad) -> None:
     samples = make_samples({"c1": {CPU: [1.0, 2.0, 3.0]}})
     samples[column] = samples[column].astype(object)
@@ -162,5 +166,42 @@ def test_other_schema_version_is_a_clear_error(make_samples) -> None:
     pattern = rf"schema version 1 .* not the version {PROFILES_SCHEMA_VERSION}"
     with pytest.raises(ProfileVersionError, match=pattern):
         Profiles.from_dict(d)
-    with pytest.raises(ProfileVersionError, match="not a profiles JSON"):
+    with pytest.raises(InvalidFile, match="not a profiles JSON"):
         Profiles.from_json("{not json")
+
+
+@pytest.mark.parametrize("blank", [None, "", "  "])
+def test_empty_service_falls_back_to_image_then_name(make_samples, blank) -> None:
+    # two unrelated containers without a service must not be pooled into one service ""
+    samples = make_samples({"c1": {CPU: [1.0] * 20}, "c2": {CPU: [2.0] * 20}})
+    samples["service"] = samples["service"].astype(object)
+    samples["service"] = blank
+    samples["image"] = np.where(samples["container_id"] == "c1", "nginx", "")
+    profiles = _fit(samples)
+    assert sorted(profiles.services) == ["c2", "nginx"]
+    assert profiles["nginx"].replicas_seen == 1 and profiles["c2"].replicas_seen == 1
+
+
+def test_stray_1970_row_is_dropped_with_a_note(make_samples) -> None:
+    samples = make_samples({"c1": {CPU: [1.0] * 50}})
+    samples.loc[0, "time"] = pd.Timestamp("1970-01-01T00:00:00Z")
+    sp = _fit(samples)["svc"]
+    assert sp.span_s < 3600  # not 56 years
+    assert sp.n_samples == 49
+    assert any("outlying time" in n for n in sp.notes)
+
+
+def test_only_1970_times_is_a_clear_error(make_samples) -> None:
+    samples = make_samples({"c1": {CPU: [1.0] * 5}}, start=pd.Timestamp("1970-01-01", tz="UTC"))
+    with pytest.raises(InvalidSamples, match="before 2000") as info:
+        _fit(samples)
+    assert info.value.column == "time"
+
+
+def test_year_9999_is_a_clear_error(make_samples) -> None:
+    samples = make_samples({"c1": {CPU: [1.0] * 5}})
+    samples["time"] = samples["time"].astype(object)
+    samples.loc[0, "time"] = "9999-12-31T00:00:00Z"
+    with pytest.raises(InvalidSamples, match="outside the range") as info:
+        _fit(samples)
+    assert info.value.column == "time"

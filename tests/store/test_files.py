@@ -86,13 +86,22 @@ def test_samples_from_others_get_the_extra_columns(tmp_path: Path) -> None:
     assert not back["net_shared"].any() and back["started_at"].isna().all()
 
 
-def test_missing_column(tmp_path: Path) -> None:
+def test_missing_resource_column_is_not_measured(tmp_path: Path) -> None:
     s = _samples().drop(columns="cpu_cores")
     s.to_parquet(tmp_path / "s.parquet")
-    with pytest.raises(InvalidSamples, match="no 'cpu_cores' column") as info:
+    back = read_samples(tmp_path / "s.parquet")
+    assert back["cpu_cores"].isna().all()  # "not measured", never a number
+
+
+def test_no_resource_column_names_what_is_needed(tmp_path: Path) -> None:
+    from capacity._columns import RESOURCES
+
+    s = _samples().drop(columns=list(RESOURCES))
+    s.to_parquet(tmp_path / "s.parquet")
+    with pytest.raises(InvalidSamples, match="no resource column") as info:
         read_samples(tmp_path / "s.parquet")
     assert info.value.column == "cpu_cores"
-    assert "counters_to_samples" in str(info.value)
+    assert "optional" in str(info.value) and "counters_to_samples" in str(info.value)
 
 
 def test_missing_time(tmp_path: Path) -> None:
@@ -177,3 +186,72 @@ def test_raw_tables_round_trip(tmp_path: Path, name: str) -> None:
         text = ["compose_project", "compose_service"]
         containers[text] = containers[text].fillna("")
     pd.testing.assert_frame_equal(meta, containers, check_exact=True)
+
+
+def _export(n: int = 30) -> pd.DataFrame:
+    t = pd.date_range("2026-11-27T10:00:00Z", periods=n, freq="5s")
+    return pd.DataFrame({"time": [x.isoformat() for x in t] * 2,
+                         "container_name": ["a"] * n + ["b"] * n,
+                         "cpu_cores": [0.5] * n + [0.25] * n})
+
+
+def test_an_export_with_time_a_key_and_one_resource_loads(tmp_path: Path) -> None:
+    _export().to_csv(tmp_path / "s.csv", index=False)
+    back = read_samples(tmp_path / "s.csv")
+    assert back["container_id"].tolist() == back["container_name"].tolist()
+    assert set(back["service"]) == {"a", "b"}  # no service, no image: the name
+    assert (back["interval_s"] == 5.0).all()  # inferred from the time steps
+    assert back["memory_working_set_bytes"].isna().all()  # not measured
+
+
+@pytest.mark.parametrize("drop, what", [(["time"], "no 'time' column"),
+                                        (["container_name"], "no key column"),
+                                        (["cpu_cores"], "no resource column")])
+def test_an_export_without_a_required_column_says_what_is_optional(
+    tmp_path: Path, drop: list[str], what: str
+) -> None:
+    _export().drop(columns=drop).to_csv(tmp_path / "s.csv", index=False)
+    with pytest.raises(InvalidSamples, match=what) as info:
+        read_samples(tmp_path / "s.csv")
+    assert "optional" in str(info.value)
+
+
+def test_empty_service_falls_back_to_image_then_name(tmp_path: Path) -> None:
+    df = _export().assign(service="", image=["nginx"] * 30 + [""] * 30)
+    df.to_csv(tmp_path / "s.csv", index=False)
+    assert sorted(set(read_samples(tmp_path / "s.csv")["service"])) == ["b", "nginx"]
+
+
+def test_year_9999_is_a_clear_error(tmp_path: Path) -> None:
+    df = _export()
+    df.loc[0, "time"] = "9999-12-31T00:00:00+00:00"
+    df.to_csv(tmp_path / "s.csv", index=False)
+    with pytest.raises(InvalidSamples, match="outside the range capacity handles"):
+        read_samples(tmp_path / "s.csv")
+
+
+def test_outlying_times_rule() -> None:
+    from capacity.store import outlying_times
+
+    week = pd.date_range("2026-11-20", periods=2000, freq="5min", tz="UTC")
+    ns = week.as_unit("ns").asi8.copy()
+    assert not outlying_times(ns).any()
+    ns[5] = pd.Timestamp("1970-01-01", tz="UTC").value  # clock never set
+    ns[7] = pd.Timestamp("2090-01-01", tz="UTC").value  # far after the bulk
+    assert np.flatnonzero(outlying_times(ns)).tolist() == [5, 7]
+    gap = np.concatenate([ns[10:1000], ns[10:1000] + 4 * 86400 * 10**9])  # 4-day gap: kept
+    assert not outlying_times(gap).any()
+
+
+def test_empty_service_in_the_store_falls_back_to_image_then_name() -> None:
+    t0 = pd.Timestamp("2024-05-01T12:00:00Z")
+    start = pd.Timestamp("2024-05-01T11:00:00Z")
+    rows = [{"time": t0 + pd.Timedelta(seconds=10 * k), "monotonic_s": 10.0 * k,
+             "container_id": cid, "started_at": start, "cpu_usage_seconds_total": 0.1 * k,
+             "memory_working_set_bytes": 1000}
+            for cid in ("a", "b") for k in range(3)]
+    meta = pd.DataFrame({"container_id": ["a", "b"], "started_at": [start] * 2,
+                         "name": ["web-1", "db-1"], "image": ["nginx", ""],
+                         "service": ["", ""]})
+    s = counters_to_samples(pd.DataFrame(rows), meta)
+    assert sorted(set(s["service"])) == ["db-1", "nginx"]

@@ -63,3 +63,23 @@ def test_cli_refuses_a_target_larger_than_this_host(
                  "--machine", "cpus=512,memory=1GiB"])
     assert code == 3
     assert "512 CPUs but this host has" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("body, field", [
+    ("  web:\n    image: [1]\n", "services.web.image"),
+    ("  web:\n    image: x\n    cpus: lots\n", "services.web.cpus"),
+    ("  web:\n    image: x\n    deploy: fast\n", "services.web.deploy"),
+    ("  web:\n    image: x\n    environment: 3\n", "services.web.environment"),
+    ("  web:\n    image: x\n    command: {a: 1}\n", "services.web.command"),
+    ("  web:\n    image: x\n    ports: ['1-2000000000:80']\n", "services.web.ports[0]"),
+])
+def test_a_bad_compose_service_is_exit_3_naming_the_field(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], body: str, field: str
+) -> None:
+    path = tmp_path / "docker-compose.yml"
+    path.write_text("services:\n" + body)
+    code = main(["verify", "--compose-service", f"{path}:web", "--machine", "cpus=1"])
+    err = capsys.readouterr().err
+    assert code == 3
+    assert err.startswith("capacity: error:") and repr(field) in err
+    assert "unexpected" not in err
