@@ -4,6 +4,9 @@ Run from the repository root (needs a local Docker Engine and root for the cgrou
 
     .venv/bin/python benchmarks/bench_collect.py                       # 10, 50, 100 containers
     .venv/bin/python benchmarks/bench_collect.py --counts 10 --collector-s 0   # quick look
+    .venv/bin/python benchmarks/bench_collect.py --counts 50 --round-only --baseline /tmp/base
+    .venv/bin/python benchmarks/bench_collect.py --counts 100 --collector-only \
+        --baseline /tmp/base      # collector CPU at 1 s, here and on the branch point
 
 It starts ``max(--counts)`` idle busybox containers (``sleep``), labelled
 ``capacity.bench=<run id>`` and removed at the end, pass or fail. For each count N it reads the
@@ -170,6 +173,45 @@ def bench_rounds(
     return results
 
 
+_RUN_CHILD = """
+import inspect, json, tempfile, time
+from pathlib import Path
+from capacity._collect import CachedCgroupReader, Collector, DockerEngine
+from capacity.sources._docker import connect
+from capacity.sources._host import HostReader
+from capacity.store import Store
+engine = DockerEngine(connect(timeout_s=60), filters={{"id": {ids!r}}})
+kwargs = {{"relist_s": 10.0}} if "relist_s" in inspect.signature(Collector).parameters else {{}}
+with tempfile.TemporaryDirectory() as tmp, Store(Path(tmp) / "s.sqlite") as store:
+    collector = Collector(engine, CachedCgroupReader(), store, host_reader=HostReader(),
+                          events=engine, **kwargs)
+    collector.run(interval_s=1.0, duration_s=0.0)  # first round: inspect, locate, open
+    collector = Collector(engine, collector.reader, store, host_reader=HostReader(),
+                          events=engine, **kwargs)
+    t0, c0 = time.perf_counter(), time.process_time()
+    # rounds are due every 1 ms and a late round does not shift the schedule, so this runs
+    # {rounds} + 1 rounds back to back, however long each takes
+    collector.run(interval_s=0.001, duration_s={rounds} * 0.001)
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+print(json.dumps({{"rounds": collector.rounds, "wall_s": wall / collector.rounds,
+                  "cpu_s": cpu / collector.rounds, "rows": collector.rows_written,
+                  "listings": getattr(collector, "listings", collector.rounds)}}))
+"""
+
+
+def collector_rounds(ids: list[str], baseline: Path | None,
+                     rounds: int = 100) -> dict[str, dict[str, float]]:
+    """Per round, wall and CPU of ``rounds`` rounds of ``Collector.run`` back to back, as
+    ``capacity collect`` sets it up (events pumped, cached cgroup reader, host totals,
+    SQLite store committing every round), under each tree in a child."""
+    import _baseline
+
+    return {
+        name: _baseline.run(_RUN_CHILD.format(ids=ids, rounds=rounds), tree)
+        for name, tree in _baseline.trees(baseline)
+    }
+
+
 def datetime_now() -> Any:
     from datetime import UTC, datetime
 
@@ -177,16 +219,22 @@ def datetime_now() -> Any:
 
 
 def bench_collector(
-    run_id: str, seconds: float, warmup_s: float, interval_s: float = 1.0
+    run_id: str, seconds: float, warmup_s: float, interval_s: float = 1.0,
+    tree: Path | None = None,
 ) -> dict[str, float]:
-    """CPU of a real ``capacity collect --interval <interval_s>`` over a steady window."""
+    """CPU of a real ``capacity collect --interval <interval_s>`` over a steady window
+    (``tree``: run that checkout of capacity instead of this one)."""
+    env = dict(os.environ)
+    if tree is not None:
+        env["PYTHONPATH"] = str(tree.resolve())
     with tempfile.TemporaryDirectory() as tmp:
         cmd = [
             sys.executable, "-m", "capacity", "collect", "--interval", f"{interval_s:g}s",
             "--duration", f"{seconds + warmup_s + 5:g}s", "--store", f"{tmp}/s.sqlite",
             "--filter", f"label={LABEL}={run_id}", "--quiet",
         ]
-        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                env=env, cwd=str(tree.resolve()) if tree else None)
         try:
             p = psutil.Process(proc.pid)
             time.sleep(warmup_s)
@@ -230,6 +278,12 @@ def main() -> None:
                         help="--interval of the collector CPU measurement")
     parser.add_argument("--collector-only", action="store_true",
                         help="skip the per-round comparison; only the collector CPU")
+    parser.add_argument("--baseline", type=Path, default=None,
+                        help="also run the collector of this checkout (git worktree add "
+                             "/tmp/base d51daf9), side by side")
+    parser.add_argument("--round-only", action="store_true",
+                        help="per count: docker stats --no-stream against whole collector "
+                             "rounds (Collector.run back to back) only")
     args = parser.parse_args()
     counts = sorted(int(c) for c in args.counts.split(","))
 
@@ -244,7 +298,22 @@ def main() -> None:
         infos = DockerEngine(client, filters={"label": [f"{LABEL}={run_id}"]}).containers()
         infos.sort(key=lambda i: i.name)
         table = []
-        for n in [] if args.collector_only else counts:
+        if args.round_only:
+            print("| containers | method | tree | wall s/round | CPU s/round | listings "
+                  "| speed-up vs docker stats (wall) |")
+            print("| ---: | --- | --- | ---: | ---: | ---: | ---: |")
+            for n in counts:
+                ids = [i.id for i in infos[:n]]
+                stats = measure(lambda ids=ids: subprocess.run(
+                    ["docker", "stats", "--no-stream", "--format", "{{.ID}} {{.CPUPerc}}",
+                     *ids], check=True, capture_output=True), args.slow_repeat)
+                print(f"| {n} | `docker stats --no-stream` | - | {stats['wall_s']:.3f} "
+                      f"| {stats['client_cpu_s']:.3f} | - | 1x |")
+                for name, r in collector_rounds(ids, args.baseline).items():
+                    print(f"| {n} | collector round | {name} | {r['wall_s']:.5f} "
+                          f"| {r['cpu_s']:.5f} | {r['listings']} of {r['rounds']} "
+                          f"| {stats['wall_s'] / r['wall_s']:,.0f}x |")
+        for n in [] if (args.collector_only or args.round_only) else counts:
             chosen = infos[:n]
             res = bench_rounds(client, chosen, [by_id[i.id] for i in chosen], args.repeat,
                                args.slow_repeat)
@@ -260,15 +329,19 @@ def main() -> None:
         for n, method, r, ratio in table:
             print(f"| {n} | {method} | {r['wall_s']:.4f} | {r['client_cpu_s']:.4f} "
                   f"| {r['engine_cpu_s']:.4f} | {ratio:,.1f}x |")
-        if args.collector_s > 0:
-            c = bench_collector(run_id, args.collector_s, args.warmup_s,
-                                args.collector_interval_s)
-            print()
-            print(f"collector, `capacity collect --interval {args.collector_interval_s:g}s` on "
-                  f"{max(counts)} containers, "
-                  f"steady window {c['window_s']:.1f} s: {c['cpu_s']:.2f} s CPU = "
-                  f"{100 * c['core_fraction']:.2f} % of one core (engine processes meanwhile: "
-                  f"{100 * c['engine_core_fraction']:.2f} % of one core); {c['rows']} rows")
+        if args.collector_s > 0 and not args.round_only:
+            import _baseline
+
+            for name, tree in _baseline.trees(args.baseline):
+                c = bench_collector(run_id, args.collector_s, args.warmup_s,
+                                    args.collector_interval_s, tree)
+                print()
+                print(f"collector ({name}), `capacity collect --interval "
+                      f"{args.collector_interval_s:g}s` on {max(counts)} containers, "
+                      f"steady window {c['window_s']:.1f} s: {c['cpu_s']:.2f} s CPU = "
+                      f"{100 * c['core_fraction']:.2f} % of one core (engine processes "
+                      f"meanwhile: {100 * c['engine_core_fraction']:.2f} % of one core); "
+                      f"{c['rows']} rows")
     finally:
         remove_containers(client, run_id)
 

@@ -18,6 +18,8 @@ the risk at an instant and by the risk over a 300 s horizon; then count, on fres
 of the true law, how often the total exceeds at the first instant and at any instant.
 
 Run:  .venv/bin/python benchmarks/bench_plan.py
+      .venv/bin/python benchmarks/bench_plan.py --horizon-only --baseline /tmp/base
+      (the 20-service timing with the memory horizon, here and on the branch point)
 """
 
 from __future__ import annotations
@@ -189,7 +191,76 @@ def horizon() -> None:
         print(f"| {label} | {n} | {dt:.2f} | {instant:.4f} | {window:.4f} |")
 
 
+_HORIZON_CHILD = """
+import json, sys, time
+import numpy as np
+from capacity._columns import CPU, MEMORY
+from capacity.solver import Machine, plan
+from capacity.solver._testing import profiles_of, resource_profile, service_profile
+
+def service(name, rng, scale, interval_s):
+    t = np.arange(2000)
+    slow = 0.1 * np.sin(2 * np.pi * t / 2000 + rng.uniform(0, 6.28))
+    cpu = scale * (0.4 + slow + rng.gamma(2.0, 0.1, t.size))
+    mem = scale * (2e8 + 3e7 * slow + rng.gamma(3.0, 1e7, t.size))
+    return service_profile(name, {{
+        CPU: resource_profile(CPU, cpu, window_s=300.0, interval_s=interval_s),
+        MEMORY: resource_profile(MEMORY, mem, window_s=300.0, interval_s=interval_s)}})
+
+rng = np.random.default_rng(0)
+profiles = profiles_of(*(service(f"svc{{i:02d}}", rng, 1 + 0.1 * i, {interval_s})
+                         for i in range(20)))
+machine = Machine.from_spec("cpus=32,memory=64GiB")
+kwargs = {kwargs}
+counts, risks = [], []
+t0, c0 = time.perf_counter(), time.process_time()
+for s in sorted(profiles.services):
+    p = plan(profiles, machine, service=s, rng=np.random.default_rng(0), **kwargs)
+    m = p.per_resource[MEMORY]
+    counts.append(m.safe_count)
+    risks.append(m.p_overload_at_safe_count)
+print(json.dumps({{"wall_s": time.perf_counter() - t0, "cpu_s": time.process_time() - c0,
+                  "memory_counts": counts, "memory_risks": risks}}))
+"""
+
+
+def horizon_speed(baseline) -> None:
+    """20 services planned one by one with the memory horizon on, here and on a baseline."""
+    from _baseline import run, trees
+
+    cases = [
+        ("horizon 300 s, 1 s trace (300 steps)", 1.0, {"horizon_s": 300.0}),
+        ("horizon 300 s, 10 s trace (30 steps)", 10.0, {"horizon_s": 300.0}),
+        ("instant risk (default), 1 s trace", 1.0, {}),
+        ("empirical, epsilon 1e-3, memory 1e-4, instant", 1.0, {"epsilon": 1e-3}),
+    ]
+    print("\n## 20 services, CPU + memory, default settings unless said; each tree in a child")
+    print("| case | tree | wall s | CPU s | memory counts equal to the baseline's |")
+    print("| --- | --- | ---: | ---: | --- |")
+    for label, interval_s, kwargs in cases:
+        results = {}
+        for name, tree in trees(baseline):
+            code = _HORIZON_CHILD.format(interval_s=interval_s, kwargs=repr(kwargs))
+            r = results[name] = run(code, tree)
+            same = ("-" if name == "baseline" or "baseline" not in results else
+                    "yes" if r["memory_counts"] == results["baseline"]["memory_counts"]
+                    and r["memory_risks"] == results["baseline"]["memory_risks"] else
+                    f"NO: {r['memory_counts']} vs {results['baseline']['memory_counts']}")
+            print(f"| {label} | {name} | {r['wall_s']:.2f} | {r['cpu_s']:.2f} | {same} |")
+
+
 if __name__ == "__main__":
-    latency()
-    accuracy()
-    horizon()
+    import argparse
+    from pathlib import Path
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--baseline", type=Path, default=None,
+                        help="a checkout of the branch point (git worktree add /tmp/base d51daf9)")
+    parser.add_argument("--horizon-only", action="store_true",
+                        help="only the 20-service horizon timing (with --baseline: both trees)")
+    args = parser.parse_args()
+    if not args.horizon_only:
+        latency()
+        accuracy()
+        horizon()
+    horizon_speed(args.baseline)

@@ -4,6 +4,8 @@ Run from the repository root::
 
     .venv/bin/python benchmarks/bench_store.py                # defaults below
     .venv/bin/python benchmarks/bench_store.py --rounds 300 --read-rows 1000000
+    .venv/bin/python benchmarks/bench_store.py --store /tmp/6m.sqlite --read-rows 6000000 \
+        --baseline /tmp/base          # read 6 M rows back here and on the branch point
 
 Writes go to a temporary directory on the same filesystem as ``--dir`` (default: the
 system's temp dir). Numbers are wall time on this machine; the table is printed to stdout.
@@ -108,13 +110,72 @@ def bench_read(directory: Path, containers: int, rows: int) -> dict[str, float]:
     }
 
 
+_READ_CHILD = """
+import json, sys, time
+from capacity.store import Store, counters_to_samples
+with Store({path!r}, create=False) as store:
+    t, c = time.perf_counter(), time.process_time()
+    n = len(store.samples())
+    t_samples, c_samples = time.perf_counter() - t, time.process_time() - c
+    if {steps}:
+        t = time.perf_counter(); counters = store.counters(); t_read = time.perf_counter() - t
+        meta = store.containers()
+        t = time.perf_counter(); counters_to_samples(counters, meta)
+        t_rates = time.perf_counter() - t
+    else:
+        t_read = t_rates = float("nan")
+print(json.dumps({{"counters()": t_read, "counters_to_samples": t_rates,
+                  "samples() total": t_samples, "samples() CPU": c_samples, "samples": n}}))
+"""
+
+
+def fill(path: Path, containers: int, rows: int) -> None:
+    """A store of ``rows`` counters rows (``containers`` per round, 10 s apart)."""
+    infos = _infos(containers)
+    with Store(path, batch_rounds=500) as store:
+        for k in range(rows // containers):
+            store.write_round(T0 + timedelta(seconds=10 * k), 10.0 * k, infos, _readings(infos, k))
+
+
+def compare_read(path: Path, baseline: Path | None, steps: bool = False) -> None:
+    """Read the same store back under the baseline and this tree, each in a fresh child."""
+    from _baseline import run, trees
+
+    print(f"\nread back {path} ({path.stat().st_size / 1e6:,.0f} MB), each tree in a child:")
+    print("| tree | samples() wall s | samples() CPU s | counters() s | counters_to_samples s "
+          "| samples rows |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    results = {}
+    for name, tree in trees(baseline):
+        code = _READ_CHILD.format(path=str(path), steps=steps)
+        r = results[name] = run(code, tree)
+        print(f"| {name} | {r['samples() total']:.2f} | {r['samples() CPU']:.2f} "
+              f"| {r['counters()']:.2f} | {r['counters_to_samples']:.2f} | {r['samples']:,} |")
+    if len(results) == 2:
+        b, t = results["baseline"], results["this tree"]
+        print(f"\nsamples(): {b['samples() total'] / t['samples() total']:.1f}x faster (wall), "
+              f"{b['samples() CPU'] / t['samples() CPU']:.1f}x less CPU than the baseline")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--containers", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=300, help="rounds per write benchmark")
     parser.add_argument("--read-rows", type=int, default=1_000_000)
     parser.add_argument("--dir", type=Path, default=None, help="where the temporary stores go")
+    parser.add_argument("--store", type=Path, default=None,
+                        help="compare reading this store (filled with --read-rows rows first "
+                             "when missing) under --baseline and this tree, and stop")
+    parser.add_argument("--baseline", type=Path, default=None,
+                        help="a checkout of the branch point (git worktree add /tmp/base d51daf9)")
+    parser.add_argument("--steps", action="store_true",
+                        help="with --store: also time counters() and counters_to_samples apart")
     args = parser.parse_args()
+    if args.store is not None:
+        if not args.store.exists():
+            fill(args.store, args.containers, args.read_rows)
+        compare_read(args.store, args.baseline, args.steps)
+        return
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
         directory = Path(tmp)
         print(f"write: {args.containers} containers x {args.rounds} rounds, synchronous=NORMAL")

@@ -12,21 +12,16 @@ The pipeline, one function per stage::
 Tables are pandas DataFrames with units in the column names; results are frozen dataclasses
 with ``to_dict()``, ``to_frame()``, ``_repr_html_`` and ``plot(ax=None)``. Every error derives
 from :class:`CapacityError`.
+
+The names are imported on first use (PEP 562 ``__getattr__``), so ``capacity --version`` and
+``import capacity`` do not pay for pandas, numpy and scipy until a name that needs them is
+touched; ``from capacity import fit`` and ``capacity.fit`` work as usual.
 """
 
-from ._api import (
-    Plans,
-    collect,
-    fit,
-    load,
-    plan,
-    plan_all,
-    plan_mix,
-    report,
-    running_counts,
-    size,
-    what_if,
-)
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from ._errors import (
     CapacityError,
     ContainerGone,
@@ -41,13 +36,53 @@ from ._errors import (
     StoreError,
     StoreLocked,
 )
-from .model._fit import ProfileModel
-from .model._profile import Profiles, ResourceProfile, ServiceProfile
-from .solver._machine import Machine
-from .solver._mix import FleetPlan, MixPlan
-from .solver._plan import Plan, ResourcePlan
+from ._lazy import attach
+
+if TYPE_CHECKING:
+    from ._api import (
+        Plans,
+        collect,
+        fit,
+        load,
+        plan,
+        plan_all,
+        plan_mix,
+        report,
+        running_counts,
+        size,
+        what_if,
+    )
+    from .model._fit import ProfileModel
+    from .model._profile import Profiles, ResourceProfile, ServiceProfile
+    from .solver._machine import Machine
+    from .solver._mix import FleetPlan, MixPlan
+    from .solver._plan import Plan, ResourcePlan
 
 __version__ = "0.1.0"
+
+#: public name -> the private module that defines it, imported on first access
+_LAZY = {
+    "Plans": "._api",
+    "collect": "._api",
+    "fit": "._api",
+    "load": "._api",
+    "plan": "._api",
+    "plan_all": "._api",
+    "plan_mix": "._api",
+    "report": "._api",
+    "running_counts": "._api",
+    "size": "._api",
+    "what_if": "._api",
+    "ProfileModel": ".model._fit",
+    "Profiles": ".model._profile",
+    "ResourceProfile": ".model._profile",
+    "ServiceProfile": ".model._profile",
+    "Machine": ".solver._machine",
+    "FleetPlan": ".solver._mix",
+    "MixPlan": ".solver._mix",
+    "Plan": ".solver._plan",
+    "ResourcePlan": ".solver._plan",
+}
 
 __all__ = [
     "CapacityError",
@@ -84,3 +119,6 @@ __all__ = [
     "size",
     "what_if",
 ]
+
+
+__getattr__, __dir__ = attach(__name__, _LAZY, globals())

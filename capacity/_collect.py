@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import queue
 import threading
 import time
@@ -37,7 +38,7 @@ from typing import Any, Protocol
 import pandas as pd
 
 from ._errors import ContainerGone, DockerUnavailable, InvalidParameter, NoContainers
-from .sources._cgroup import CgroupLocation, CgroupReader
+from .sources._cgroup import CgroupLocation, CgroupReader, HeldFiles, _FdBudget
 from .sources._types import ContainerCounters, ContainerInfo, CounterReader, HostCounters
 
 __all__ = [
@@ -79,6 +80,8 @@ LIFECYCLE_ACTIONS = frozenset(
 )
 #: actions after which a cached ``ContainerInfo`` is stale (new pid, start time or limits)
 _STALE_ACTIONS = frozenset({"start", "restart", "die", "stop", "destroy", "update", "rename"})
+#: actions after which the set of running containers (or their metadata) may have changed
+_MEMBERSHIP_ACTIONS = _STALE_ACTIONS | {"create", "kill", "pause", "unpause"}
 #: Engine event attributes worth keeping (the rest are the container's labels, stored already)
 _EVENT_ATTRIBUTES = ("name", "image", "exitCode", "signal", "execDuration")
 #: container-listing filter -> event-stream filter of the same meaning
@@ -448,12 +451,21 @@ class Collector:
         answers each call at its next 1 s sampling tick, even with ``one-shot``, so a round
         takes about ceil(containers / api_workers) seconds (8 workers, 100 containers:
         13 s); the calls wait, they do not work, so many threads are cheap.
+    relist_s : float, optional
+        With ``events``, while :meth:`run` pumps them: list the running containers only when
+        the event stream reports a change of the running set (start, die, stop, pause, ...)
+        and at least every ``relist_s`` seconds (a safety net for a missed event, and how an
+        engine that stopped answering is noticed); between listings a round reads the last
+        listing minus the containers found gone. Listing is an HTTP call the engine answers
+        with JSON for every container: the largest cost of a round once the cgroup files are
+        held open. None (default): list every round. ``capacity collect`` passes 10 s.
 
     Attributes
     ----------
-    rounds, rows_written, gone, read_errors : int
+    rounds, rows_written, gone, read_errors, listings : int
         Rounds completed, counters rows handed to the sink, containers skipped because they
-        vanished, and readings that failed otherwise (logged, skipped).
+        vanished, readings that failed otherwise (logged, skipped), and listings of the
+        running containers asked of the engine.
     containers_seen : set of str
         Ids of every container read at least once.
     outages : list of dict
@@ -476,7 +488,15 @@ class Collector:
         backoff_initial_s: float = 1.0,
         backoff_max_s: float = 30.0,
         api_workers: int = 128,
+        relist_s: float | None = None,
     ) -> None:
+        if relist_s is not None and not relist_s > 0:
+            raise InvalidParameter("relist_s", "Collector", "a number of seconds > 0 or None",
+                                   relist_s)
+        self.relist_s = relist_s
+        self._listed: list[ContainerInfo] | None = None
+        self._listed_at = -math.inf
+        self.listings = 0
         self.engine = engine
         self.reader = reader
         self.sink = sink
@@ -497,6 +517,8 @@ class Collector:
         self.events_written = 0
         self.containers_seen: set[str] = set()
         self.outages: list[dict[str, Any]] = []
+        #: True while the engine does not answer (an outage in progress)
+        self.engine_down = False
         self._pump: EventPump | None = None
 
     # -- one round -------------------------------------------------------------------------
@@ -565,12 +587,13 @@ class Collector:
         Raises :class:`DockerUnavailable` when the engine does not answer (nothing is
         written for the round).
         """
-        if self._pump is not None:
-            self._write_events(self._pump.drain())
-        containers = self.engine.containers()
+        events = self._pump.drain() if self._pump is not None else []
+        self._write_events(events)
+        containers = self._containers(events)
         monotonic_s = self.monotonic_clock()
         now = self.wall_clock()
         read, counters = self._read_all(containers)
+        self._listed = read  # the gone and unreadable are dropped until the next listing
         prune = getattr(self.reader, "prune", None)
         if prune is not None:
             prune(c.id for c in containers)
@@ -586,6 +609,21 @@ class Collector:
             if self.rounds >= 2:
                 self.disk_usage.maybe_start(monotonic_s, read, self.wall_clock)
         return len(counters)
+
+    def _containers(self, events: Sequence[ContainerEvent]) -> list[ContainerInfo]:
+        """The running containers: listed by the engine, or the last listing (``relist_s``)."""
+        now = self.monotonic_clock()
+        if (
+            self.relist_s is None
+            or self._pump is None
+            or self._listed is None
+            or now - self._listed_at >= self.relist_s
+            or any(e.action in _MEMBERSHIP_ACTIONS for e in events)
+        ):
+            self._listed = self.engine.containers()
+            self._listed_at = now
+            self.listings += 1
+        return list(self._listed)
 
     # -- the loop --------------------------------------------------------------------------
 
@@ -659,6 +697,7 @@ class Collector:
                                   "error": str(exc), "retries": 0}
                         log.warning("the engine does not answer: %s; retrying with backoff", exc)
                     outage["retries"] += 1
+                    self.engine_down = True
                     delay = min(self.backoff_max_s, self.backoff_initial_s * 2**failures)
                     failures += 1
                     now = self.monotonic_clock()
@@ -670,6 +709,7 @@ class Collector:
                     self.sleep(delay)
                     next_at = self.monotonic_clock()  # resume the schedule from here
                     continue
+                self.engine_down = False
                 if outage is not None:
                     outage["until"] = self.wall_clock()
                     outage["gap_s"] = self.monotonic_clock() - outage.pop("since_mono")
@@ -706,6 +746,9 @@ class Collector:
                 outage["error"] += " (still down when the run ended)"
                 self._record_gap(outage)
         finally:
+            close = getattr(self.reader, "close", None)  # files a reader holds open
+            if close is not None:
+                close()
             flush = getattr(self.sink, "flush", None)
             if flush is not None:
                 flush()
@@ -855,20 +898,29 @@ class DockerEngine:
 
 
 class CachedCgroupReader(CgroupReader):
-    """:class:`~capacity.sources.CgroupReader` that resolves a container's cgroup once.
+    """:class:`~capacity.sources.CgroupReader` that resolves a container's cgroup once and
+    keeps its files open.
 
     ``CgroupReader.read`` locates the cgroup on every call (reads ``/proc/<pid>/cgroup``
-    and stats the v1 mount points: about a third of its CPU time). A location only changes
-    with the container's process, so it is cached per ``(id, pid)``; a restart brings a new
-    pid and a new lookup. Safe against a vanished container: its cgroup directory is removed
-    with it, so the cached paths fail to read and ``read`` raises ``ContainerGone``.
+    and stats the v1 mount points) and opens, reads and closes a dozen files. A location
+    only changes with the container's process, so it is cached per ``(id, pid)`` (a restart
+    brings a new pid and a new lookup), with the process's network namespace and the
+    container's files held open (:class:`~capacity.sources._cgroup.HeldFiles`: one
+    ``pread`` per file per round). Safe against a vanished container: its cgroup is removed
+    with it, the held files then fail with ``ENODEV`` and ``read`` raises ``ContainerGone``.
+    Any failure to read drops the container's held files, so the next round starts afresh
+    (a descriptor closed behind our back costs one skipped reading, never the collector).
 
-    The collector calls :meth:`forget` for a container gone and :meth:`prune` each round.
+    The collector calls :meth:`forget` for a container gone and :meth:`prune` each round;
+    :meth:`close` releases every file.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._locations: dict[tuple[str, int], CgroupLocation] = {}
+        self._files: dict[tuple[str, int], HeldFiles] = {}
+        self._namespaces: dict[tuple[str, int], int] = {}
+        self._budget = _FdBudget()
 
     def locate(self, container: ContainerInfo) -> CgroupLocation:
         key = (container.id, container.pid)
@@ -877,16 +929,48 @@ class CachedCgroupReader(CgroupReader):
             location = self._locations[key] = super().locate(container)
         return location
 
+    def _file_reader(self, container: ContainerInfo) -> Callable[[str], str]:
+        key = (container.id, container.pid)
+        files = self._files.get(key)
+        if files is None:
+            files = self._files[key] = HeldFiles(self._budget)
+        return files.read
+
+    def _net_namespace(self, container: ContainerInfo) -> int:
+        # a container's processes keep the namespace they were started in
+        key = (container.id, container.pid)
+        namespace = self._namespaces.get(key)
+        if namespace is None:
+            namespace = self._namespaces[key] = super()._net_namespace(container)
+        return namespace
+
+    def read(self, container: ContainerInfo) -> ContainerCounters:
+        try:
+            return super().read(container)
+        except (ContainerGone, OSError):
+            self.forget(container.id)
+            raise
+
     def forget(self, container_id: str) -> None:
-        """Drop the cached location of one container."""
-        for key in [k for k in self._locations if k[0] == container_id]:
-            del self._locations[key]
+        """Drop the cached location and close the held files of one container."""
+        self._drop(k for k in set(self._locations) | set(self._files) if k[0] == container_id)
 
     def prune(self, container_ids: Iterable[str]) -> None:
-        """Keep only the cached locations of these containers."""
+        """Keep only the cached locations and files of these containers."""
         keep = set(container_ids)
-        for key in [k for k in self._locations if k[0] not in keep]:
-            del self._locations[key]
+        self._drop(k for k in set(self._locations) | set(self._files) if k[0] not in keep)
+
+    def close(self) -> None:
+        """Close every held file."""
+        self._drop(list(set(self._locations) | set(self._files)))
+
+    def _drop(self, keys: Iterable[tuple[str, int]]) -> None:
+        for key in list(keys):
+            self._locations.pop(key, None)
+            self._namespaces.pop(key, None)
+            files = self._files.pop(key, None)
+            if files is not None:
+                files.close()
 
 
 def choose_reader(client: Any, containers: Sequence[ContainerInfo], *, source: str = "auto") -> Any:

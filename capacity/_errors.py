@@ -14,8 +14,9 @@ each into one line on stderr and exit status 3 ("unknown": the run itself failed
     ├── NotFittedError         a model used before ``fit``
     ├── ProfileVersionError    a profiles/plan file of another schema version
     ├── InvalidParameter       a parameter out of its range (also a ValueError)
-    └── StoreError             the sample store is missing, corrupt or not writable
-        └── StoreLocked        another process holds a lock on it past the busy timeout
+    ├── StoreError             the sample store is missing, corrupt or not writable
+    │   └── StoreLocked        another process holds a lock on it past the busy timeout
+    └── PrometheusError        a Prometheus server is down, slow, or answered an error
 
 A message says what was wrong, the value seen, and what to do.
 """
@@ -33,6 +34,7 @@ __all__ = [
     "NoContainers",
     "NotFittedError",
     "ProfileVersionError",
+    "PrometheusError",
     "StoreError",
     "StoreLocked",
 ]
@@ -170,3 +172,15 @@ class StoreLocked(StoreError):
         super().__init__(message, path=path)
         self.holders = holders
         self.waited_s = waited_s
+
+
+class PrometheusError(CapacityError):
+    """A Prometheus server did not answer, answered too slowly, or answered an error.
+
+    ``url`` is the server's base URL; ``status`` the HTTP status when there was one.
+    """
+
+    def __init__(self, message: str, *, url: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.url = url
+        self.status = status

@@ -7,7 +7,7 @@ give the same answer on the same data.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
@@ -29,6 +29,7 @@ __all__ = [
     "collect_samples",
     "disk_in_use_bytes",
     "load_demo",
+    "load_prometheus",
     "load_samples",
     "plan_all",
     "running_counts",
@@ -46,6 +47,9 @@ class Samples:
     containers: pd.DataFrame
     interval_s: float
     source: str
+    #: per service, what the source found and handled (resets, gaps, duplicate series);
+    #: :func:`fit_profiles` adds them to the profile's warnings
+    warnings: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 def _to_samples(
@@ -152,6 +156,48 @@ def load_samples(
     return Samples(samples, counters, containers, interval_s, f"store {store}")
 
 
+def load_prometheus(
+    api: Any,
+    *,
+    since_s: float,
+    step_s: float | None = None,
+    selector: str | None = None,
+    group_by: Any = None,
+    now: datetime | None = None,
+) -> Samples:
+    """Load a samples table from Prometheus' cAdvisor/kubelet series (the last ``since_s`` s).
+
+    ``api`` is a :class:`capacity.sources._prometheus.PrometheusAPI` or a base URL. The
+    counters are turned into rates by the same function as the store's
+    (:func:`capacity.store._rates.counters_to_samples`); what was found and handled in the
+    series (resets, gaps, duplicates) goes into ``Samples.warnings``. Raises
+    :class:`PrometheusError` when the server fails, :class:`InvalidSamples` when it holds
+    no container series in the window.
+    """
+    from .sources._prometheus import DEFAULT_GROUP_BY, PrometheusAPI, read_prometheus
+
+    own = isinstance(api, str)
+    client = PrometheusAPI(api) if own else api
+    try:
+        data = read_prometheus(client, since_s=since_s, step_s=step_s, selector=selector,
+                               group_by=group_by or DEFAULT_GROUP_BY, now=now)
+    finally:
+        if own:
+            client.close()
+    from .store._rates import counters_to_samples
+
+    samples = counters_to_samples(data.counters, data.containers)
+    if samples.empty:
+        raise InvalidSamples(
+            f"Prometheus at {client.url} holds no container series (cAdvisor names, "
+            f"image label set) with two scrapes or more in the last {since_s:g} s"
+            f"{' matching ' + selector if selector else ''}: check --selector and --since"
+        )
+    interval_s = float(samples["interval_s"].median())
+    return Samples(samples, data.counters, data.containers, interval_s,
+                   f"prometheus {client.url}", dict(data.warnings))
+
+
 def disk_in_use_bytes(samples: pd.DataFrame) -> float:
     """Disk space the containers running at the last instant use now, in bytes.
 
@@ -215,5 +261,11 @@ def fit_profiles(samples: pd.DataFrame | Samples) -> Profiles:
     """
     if isinstance(samples, Samples):
         containers = samples.containers if not samples.containers.empty else None
-        return ProfileModel().fit(samples.samples, containers=containers).profiles_
+        profiles = ProfileModel().fit(samples.samples, containers=containers).profiles_
+        if samples.warnings:
+            profiles = replace(profiles, services={
+                name: replace(sp, warnings=(*sp.warnings, *samples.warnings.get(name, ())))
+                for name, sp in profiles.services.items()
+            })
+        return profiles
     return ProfileModel().fit(samples).profiles_

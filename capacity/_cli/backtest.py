@@ -12,7 +12,8 @@ from typing import Any
 
 import click
 
-from ._common import EXIT_CRITICAL, EXIT_OK
+from ._common import DURATION, EXIT_CRITICAL, EXIT_OK
+from ._prometheus import PrometheusSource, prometheus_options
 
 
 @click.command()
@@ -51,12 +52,16 @@ from ._common import EXIT_CRITICAL, EXIT_OK
 @click.option("--no-hold-back", is_flag=True,
               help="Do not hold back for the drift measured inside the training window.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.option("--since", "since_s", type=DURATION, default=None,
+              help="With --prometheus: how far back (default 1d).")
+@prometheus_options
 def backtest(
     samples_path: Path | None, containers_path: Path | None, store_path: Path | None,
     gcd_vms: Path | None, alibaba: Path | None, alibaba_machines: Path | None,
     machine_spec: str | None, protocol: str, fleet: bool, train_days: int | None,
     service: str | None, epsilon: float,
-    train_fraction: float, no_hold_back: bool, as_json: bool,
+    train_fraction: float, no_hold_back: bool, as_json: bool, since_s: float | None,
+    prometheus: PrometheusSource | None,
 ) -> int:
     """Plan on the earlier part of a history, count violations on the later part.
 
@@ -67,17 +72,22 @@ def backtest(
     from ..backtest import load_alibaba_containers, load_alibaba_machines, load_gcd_vms
     from ..solver._machine import Machine
 
-    given = [p for p in (samples_path, store_path, gcd_vms, alibaba, alibaba_machines)
-             if p is not None]
+    given = [p for p in (samples_path, store_path, gcd_vms, alibaba, alibaba_machines,
+                         prometheus) if p is not None]
     containers = None
     if len(given) != 1:
         raise click.UsageError("give exactly one of --samples, --store, --gcd-vms, --alibaba, "
-                               "--alibaba-machines")
+                               "--alibaba-machines, --prometheus")
     if protocol == "split" and machine_spec is None:
         raise click.UsageError("--machine is required with --protocol split")
     if fleet and protocol != "day-shift":
         raise click.UsageError("--fleet needs --protocol day-shift")
-    if samples_path is not None:
+    if since_s is not None and prometheus is None:
+        raise click.UsageError("--since needs --prometheus")
+    if prometheus is not None:
+        data = prometheus.load(since_s)
+        samples, containers = data.samples, data.containers
+    elif samples_path is not None:
         from ..store import read_samples
 
         samples = read_samples(samples_path)

@@ -27,6 +27,9 @@ from ._common import DURATION, EXIT_OK, EXIT_UNKNOWN, parse_filters, stderr
 DEFAULT_COMMIT_EVERY_S = 5.0
 #: how often ``--keep`` deletes old rows during a long run, seconds
 RETAIN_EVERY_S = 3600.0
+#: list the running containers at least this often; between, the event stream says when
+#: the set changed (see Collector's relist_s)
+RELIST_S = 10.0
 
 
 class _Stop(threading.Event):
@@ -122,6 +125,16 @@ def _with_retention(
     return on_round
 
 
+@contextmanager
+def _serving(stop: Callable[[], None] | None) -> Iterator[None]:
+    """Stop the metrics server (if any) when the block ends, however it ends."""
+    try:
+        yield
+    finally:
+        if stop is not None:
+            stop()
+
+
 @click.command()
 @click.option("--interval", type=DURATION, default="1s", show_default=True,
               help="Sampling interval.")
@@ -145,6 +158,9 @@ def _with_retention(
 @click.option("--keep", type=DURATION, default=None,
               help="Delete rows older than this (e.g. 14d) at the start and every hour.")
 @click.option("--quiet", is_flag=True, help="No progress bar and no summary line.")
+@click.option("--serve", "serve_address", metavar="[HOST]:PORT", default=None,
+              help="Also expose what is collected on http://HOST:PORT/metrics with cAdvisor's "
+                   "metric names, plus the collector's health (e.g. :9105).")
 def collect(
     interval: float,
     duration: float | None,
@@ -156,6 +172,7 @@ def collect(
     commit_every: float,
     keep: float | None,
     quiet: bool,
+    serve_address: str | None,
 ) -> int:
     """Sample running containers into the SQLite store (counters, host, events, disk usage).
 
@@ -177,6 +194,11 @@ def collect(
     from ..store import Store, default_store_path
 
     engine_filters = parse_filters(filters)
+    exporter = stop_serving = None
+    if serve_address is not None:
+        from .._exporter import parse_listen_address
+
+        parse_listen_address(serve_address)  # a bad address: one line, exit 3, nothing bound
     client = connect()  # DockerUnavailable: one line, exit 3
     engine = DockerEngine(client, filters=engine_filters)
     reader = choose_reader(client, engine.containers(), source=source)
@@ -195,22 +217,36 @@ def collect(
     batch_rounds = max(1, round(commit_every / interval))
     _log_to_stderr()
     show = not quiet and sys.stderr.isatty()
+    if serve_address is not None:
+        from .._exporter import ExporterSink, serve
+
+        exporter = ExporterSink(None)
+        # bound before the store is opened: a taken port exits 3 with nothing written
+        stop_serving = serve(exporter, serve_address)[1]
     with (
+        _serving(stop_serving),
         Store(path, batch_rounds=batch_rounds) as store,
         _stop_on_signals() as stop,
         _progress(duration, show) as progress,
     ):
         on_round = _with_retention(store, keep, progress)
+        sink: Any = store
+        if exporter is not None:
+            exporter.sink = store
+            sink = exporter
         collector = Collector(
             engine,
             reader,
-            store,
+            sink,
             sleep=stop.wait,
             host_reader=HostReader(),
             host_facts=facts,
             events=engine,
+            relist_s=RELIST_S,
             disk_usage=disk,
         )
+        if exporter is not None:
+            exporter.collector = collector
         collector.run(
             interval_s=interval,
             duration_s=duration,

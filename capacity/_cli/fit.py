@@ -8,46 +8,55 @@ import click
 
 from .._errors import CapacityError
 from ._common import DURATION, stderr
+from ._prometheus import PrometheusSource, prometheus_options
 
 
 @click.command()
 @click.option("--store", "store_path", type=click.Path(path_type=Path), default=None,
               help="Read samples from this SQLite store (written by 'capacity collect').")
 @click.option("--since", "since_s", type=DURATION, default=None,
-              help="With --store: only the last DURATION (e.g. 24h). Default: everything.")
+              help="With --store: only the last DURATION (e.g. 24h). Default: everything. "
+                   "With --prometheus: default 1d.")
 @click.option("--samples", "samples_file", type=click.Path(path_type=Path), default=None,
               help="Read a samples table from a Parquet or CSV file.")
 @click.option("--demo", is_flag=True, help="Fit the bundled real recording.")
 @click.option("--out", "out_path", type=click.Path(path_type=Path),
               default=Path("profiles.json"), show_default=True,
               help="Where to write the versioned profiles JSON.")
+@prometheus_options
 def fit(
     store_path: Path | None,
     since_s: float | None,
     samples_file: Path | None,
     demo: bool,
     out_path: Path,
+    prometheus: PrometheusSource | None,
 ) -> int:
     """Fit one replica's demand profile per service and write profiles.json.
 
-    Exactly one source: --store, --samples or --demo. Prints one line per service on stdout
-    (samples, replicas, span, confidence); warnings about thin data and notes on what was done
-    to the input (rows dropped for an outlying time, values clipped at a limit) go to stderr.
+    Exactly one source: --store, --samples, --demo or --prometheus URL. Prints one line per
+    service on stdout (samples, replicas, span, confidence); warnings about thin data and
+    notes on what was done to the input (rows dropped for an outlying time, values clipped
+    at a limit) go to stderr.
     """
     from .._pipeline import fit_profiles, load_samples
     from .._units import format_duration
 
     given = [flag for flag, v in (("--store", store_path), ("--samples", samples_file),
-                                  ("--demo", demo)) if v]
+                                  ("--demo", demo), ("--prometheus", prometheus)) if v]
     if len(given) > 1:
         raise click.UsageError(f"give one source, not {' and '.join(given)}")
-    if since_s is not None and given and given != ["--store"]:
+    if since_s is not None and given and given[0] not in ("--store", "--prometheus"):
         raise click.UsageError(f"--since filters the store; it does not apply to {given[0]}")
     if not given:
         from ..store._sqlite import default_store_path
 
         store_path = default_store_path()
-    data = load_samples(store=store_path, since_s=since_s, samples_file=samples_file, demo=demo)
+    if prometheus is not None:
+        data = prometheus.load(since_s)
+    else:
+        data = load_samples(store=store_path, since_s=since_s, samples_file=samples_file,
+                            demo=demo)
     profiles = fit_profiles(data)
     tmp = out_path.with_name(out_path.name + ".tmp")
     try:

@@ -71,7 +71,7 @@ def load_inputs(profiles_path: Path, machine_spec: str) -> tuple[Any, Any]:
 
 def risk_options(f: Any) -> Any:
     """The options every planning command shares."""
-    from ..solver._plan import DEFAULT_METHOD, METHODS
+    from ..solver._methods import DEFAULT_METHOD, METHODS
 
     for decorator in reversed([
         click.option("--profiles", "profiles_path", required=True,

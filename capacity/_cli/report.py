@@ -19,6 +19,7 @@ from ._common import (
     print_summary,
     stderr,
 )
+from ._prometheus import PrometheusSource, prometheus_options
 
 
 @click.command()
@@ -59,6 +60,7 @@ from ._common import (
 @click.option("--png", is_flag=True,
               help="Also write each chart as PNG (report.html inlines them as SVG and "
                    "report.md links the .svg files; a PNG draws each chart again).")
+@prometheus_options
 def report(
     duration: float | None,
     interval: float,
@@ -78,12 +80,14 @@ def report(
     check: bool,
     quiet: bool,
     png: bool,
+    prometheus: PrometheusSource | None,
 ) -> int:
     """Collect (or load), fit, plan, and write a report folder under reports/.
 
     Sources (one): --duration (collect now), --demo, --samples FILE, --store PATH [--since],
-    --profiles FILE. With none given it collects 15 s from the local engine; when no engine
-    answers it plans from the bundled recording instead and says so.
+    --profiles FILE, --prometheus URL [--since]. With none given it collects 15 s from the
+    local engine; when no engine answers it plans from the bundled recording instead and
+    says so.
 
     Exit status: 0 ok; 1 warning (least headroom below --warn-headroom, or a safe count
     undefined); 2 critical (more containers running than the safe count); 3 unknown (the run
@@ -91,11 +95,12 @@ def report(
     """
     sources = [flag for flag, v in (("--duration", duration is not None), ("--demo", demo),
                                     ("--samples", samples_file), ("--store", store_path),
-                                    ("--profiles", profiles_file)) if v]
+                                    ("--profiles", profiles_file),
+                                    ("--prometheus", prometheus)) if v]
     if len(sources) > 1:
         raise click.UsageError(f"give one source, not {' and '.join(sources)}")
-    if since_s is not None and store_path is None:
-        raise click.UsageError("--since needs --store")
+    if since_s is not None and store_path is None and prometheus is None:
+        raise click.UsageError("--since needs --store or --prometheus")
     if as_json and check:
         raise click.UsageError("give --json or --check, not both")
     check_report_name(name)
@@ -109,7 +114,7 @@ def report(
             store_path=store_path, since_s=since_s, profiles_file=profiles_file,
             machine_spec=machine_spec, epsilon=epsilon, filters=filters, out_dir=out_dir,
             name=name, keep=keep, warn_headroom=warn_headroom, as_json=as_json, check=check,
-            quiet=quiet or as_json or check, png=png,
+            quiet=quiet or as_json or check, png=png, prometheus=prometheus,
         )
     except (CapacityError, KeyboardInterrupt) as exc:
         if check:  # a Nagios plugin says UNKNOWN on stdout; main() adds the line on stderr
@@ -125,7 +130,7 @@ def _report(
     store_path: Path | None, since_s: float | None, profiles_file: Path | None,
     machine_spec: str | None, epsilon: float, filters: tuple[str, ...], out_dir: Path,
     name: str | None, keep: int | None, warn_headroom: float, as_json: bool, check: bool,
-    quiet: bool, png: bool = False,
+    quiet: bool, png: bool = False, prometheus: PrometheusSource | None = None,
 ) -> int:
     from .._pipeline import disk_in_use_bytes, fit_profiles, plan_all, running_counts
     from ..model._profile import Profiles
@@ -143,15 +148,21 @@ def _report(
         notices.append("planned from profiles alone (--profiles): nothing is counted as "
                        "running, so 'more' is the whole safe count and no time series is drawn")
     else:
-        data = _load(duration=duration, interval=interval, demo=demo,
-                     samples_file=samples_file, store_path=store_path, since_s=since_s,
-                     filters=filters, notices=notices, quiet=quiet)
+        if prometheus is not None:
+            data = prometheus.load(since_s)
+            if machine_spec is None:
+                notices.append("read from Prometheus but planned on this host's capacity: "
+                               "give --machine for the fleet's hosts")
+        else:
+            data = _load(duration=duration, interval=interval, demo=demo,
+                         samples_file=samples_file, store_path=store_path, since_s=since_s,
+                         filters=filters, notices=notices, quiet=quiet)
         samples, source = data.samples, data.source
         if store_path is not None:
             host_usage = _store_host_usage(store_path, since_s)
         profiles = fit_profiles(data)
         running = running_counts(samples)
-        if machine_spec in (None, "local"):
+        if machine_spec in (None, "local") and prometheus is None:
             # The running containers' disk space is free space too for the plan, which counts
             # it as occupied by them: add it back, or it is subtracted twice.
             machine = Machine.local(disk_in_use_bytes=disk_in_use_bytes(samples))

@@ -16,6 +16,7 @@ from pathlib import Path
 import click
 
 from ._common import EXIT_CRITICAL, EXIT_OK, check_report_name, stderr
+from ._prometheus import PrometheusSource, prometheus_options
 from .plan import _kwargs, load_inputs, parse_counts, parse_ports, risk_options
 
 
@@ -38,17 +39,21 @@ from .plan import _kwargs, load_inputs, parse_counts, parse_ports, risk_options
               help="Report folder name (implies --report; default <host>-<UTC time>-size); "
                    "an earlier report of that name is replaced, anything else of that name "
                    "refused (exit 3).")
+@prometheus_options
 def size(
     profiles_path: Path, machine_spec: str, epsilon: float, memory_epsilon: float | None,
     method: str, seed: int, as_json: bool, replicas_opt: tuple[str, ...],
     service: str | None, spare: int, ports_opt: tuple[str, ...], want_report: bool,
-    out_dir: Path | None, name: str | None,
+    out_dir: Path | None, name: str | None, prometheus: PrometheusSource | None,
 ) -> int:
     """How many hosts of the machine type hold the replicas, with --spare hosts on top.
 
     With --report, --out or --name, also write a report folder under --out (default
     reports/): fleet.json, profiles.json, report.md, a self-contained report.html and the
     charts as PNG.
+
+    With --prometheus URL --machine fleet: one answer per host kind of the fleet, the kinds
+    read from node_exporter (CPUs, memory, disk, NIC speed; --selector narrows the hosts).
     """
     check_report_name(name)
     if name is not None:  # refuse a NAME that is not ours before sizing anything
@@ -58,6 +63,12 @@ def size(
     from ..solver._mix import size_fleet
     from ..solver._plan import pick_service
 
+    if (machine_spec.strip() == "fleet") != (prometheus is not None):
+        raise click.UsageError("--machine fleet and --prometheus URL go together: the host "
+                               "kinds are read from the fleet's node_exporter series")
+    if prometheus is not None:
+        return _size_fleet_kinds(profiles_path, prometheus, replicas_opt, service, spare,
+                                 ports_opt, as_json, epsilon, memory_epsilon, method, seed)
     profiles, machine = load_inputs(profiles_path, machine_spec)
     if len(replicas_opt) == 1 and "=" not in replicas_opt[0]:
         try:
@@ -90,3 +101,57 @@ def size(
                                    name=name, source=f"profiles {profiles_path}")
         stderr(f"capacity: report written to {paths.folder}")
     return EXIT_OK if fleet.hosts is not None else EXIT_CRITICAL
+
+
+def _size_fleet_kinds(
+    profiles_path: Path, prometheus: PrometheusSource, replicas_opt: tuple[str, ...],
+    service: str | None, spare: int, ports_opt: tuple[str, ...], as_json: bool,
+    epsilon: float, memory_epsilon: float | None, method: str, seed: int,
+) -> int:
+    """``size --prometheus URL --machine fleet``: hosts needed of each kind in the fleet."""
+    from ..model._profile import Profiles
+    from ..solver._machine import Machine
+    from ..solver._mix import size_fleet
+    from ..solver._plan import pick_service
+    from ..sources._prometheus import host_kinds, read_node_hosts
+
+    profiles = Profiles.from_json(profiles_path)
+    with prometheus.api() as api:
+        hosts = read_node_hosts(api, selector=prometheus.selector)
+    if not hosts:
+        from .._errors import CapacityError
+
+        raise CapacityError(
+            f"Prometheus at {prometheus.url} has no node_exporter hosts (node_cpu_seconds_total "
+            "and node_memory_MemTotal_bytes by instance): scrape node_exporter, or give "
+            "--machine SPEC without --prometheus")
+    if len(replicas_opt) == 1 and "=" not in replicas_opt[0]:
+        try:
+            replicas = {pick_service(profiles, service).service: int(replicas_opt[0])}
+        except ValueError:
+            raise click.BadParameter(f"{replicas_opt[0]!r}: a count such as 120",
+                                     param_hint="--replicas") from None
+    else:
+        replicas = parse_counts(replicas_opt, "--replicas")
+    answers = []
+    placeable = False
+    for spec, instances in host_kinds(hosts).items():
+        machine = Machine.from_spec(spec)
+        fleet = size_fleet(profiles, machine, replicas, spare=spare,
+                           ports=parse_ports(ports_opt),
+                           **_kwargs(epsilon, memory_epsilon, method, seed))
+        placeable |= fleet.hosts is not None
+        answers.append({"kind": spec, "in_fleet": len(instances), "instances": instances,
+                        "size": fleet.to_dict()})
+        if as_json:
+            continue
+        if fleet.hosts is None:
+            click.echo(f"{spec} ({len(instances)} in the fleet): undefined: {fleet.reason}")
+        else:
+            binds = (f"{fleet.binding_resource} binds" if fleet.binding_resource
+                     else "one host holds them all")
+            click.echo(f"{spec} ({len(instances)} in the fleet): {fleet.hosts} host(s) "
+                       f"({fleet.hosts_needed} needed + {fleet.spare} spare); {binds}")
+    if as_json:
+        click.echo(json.dumps({"kinds": answers}, indent=2, allow_nan=False))
+    return EXIT_OK if placeable else EXIT_CRITICAL

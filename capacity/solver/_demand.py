@@ -45,7 +45,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy import stats
+from scipy import special
 
 from .._columns import CPU, MEMORY
 from .._errors import CapacityError
@@ -299,8 +299,8 @@ def replica_demand(
 def clopper_pearson(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
     """Exact two-sided binomial confidence interval for ``k`` successes in ``n`` draws."""
     a = (1 - level) / 2
-    lo = 0.0 if k == 0 else float(stats.beta.ppf(a, k, n - k + 1))
-    hi = 1.0 if k == n else float(stats.beta.ppf(1 - a, k + 1, n - k))
+    lo = 0.0 if k == 0 else float(special.betaincinv(k, n - k + 1, a))
+    hi = 1.0 if k == n else float(special.betaincinv(k + 1, n - k, 1 - a))
     return lo, hi
 
 
@@ -356,12 +356,14 @@ class Simulator:
         if u is None:
             u = rng.random(self.n_draws)
         start = np.minimum((u * n_shared).astype(np.int64), n_shared - 1)
-        steps = np.arange(self.h)
-        # mean + shared path, per draw: (n_draws, h)
-        self._level = demand.mean + shared[(start[:, None] + steps) % n_shared]
         self._own_sum = np.zeros((self.n_draws, self.h))
         self._summed = 0
         self._cache: dict[int, np.ndarray] = {}
+        if self.h > 1:  # the level paths are built on demand, row by row where possible
+            self._paths = _Paths(self, shared, start)
+        else:
+            # mean + shared, per draw: (n_draws, 1)
+            self._level = demand.mean + shared[start % n_shared][:, None]
 
     def _add_replica(self) -> None:
         start = self.rng.integers(0, self._length, size=self.n_draws, dtype=np.int32)
@@ -376,6 +378,8 @@ class Simulator:
         """Per draw, the total demand of ``n`` replicas (its maximum over the horizon)."""
         if n <= 0:
             return np.zeros(self.n_draws)
+        if self.h > 1:
+            return self._paths.total(n)
         cached = self._cache.get(n)
         if cached is not None:
             return cached
@@ -388,10 +392,27 @@ class Simulator:
         path = n * self._level + own
         if self.demand.limit is not None:
             path = np.minimum(path, n * self.demand.limit)
-        out = path[:, 0] if self.h == 1 else path.max(axis=1)
+        out = path[:, 0]
         if n <= k:  # beyond k the extrapolation is one cheap pass: not worth the memory
             self._cache[n] = out.astype(np.float32)
         return out
+
+    def exceedances(self, n: int, threshold: float) -> int:
+        """How many draws' totals of ``n`` replicas exceed ``threshold``: the same count as
+        ``np.count_nonzero(self.total(n) > threshold)``, computed without whole paths where
+        bounds decide (see :class:`_Paths`)."""
+        if n <= 0:
+            return self.n_draws if threshold < 0 else 0
+        if self.h > 1:
+            return self._paths.exceedances(n, threshold)
+        return int(np.count_nonzero(self.total(n) > threshold))
+
+    def quantile(self, n: int, q: float) -> float:
+        """``np.quantile(self.total(n), q)``, computed without whole paths where bounds
+        decide (see :class:`_Paths`)."""
+        if self.h > 1 and n > 0:
+            return self._paths.quantile(n, q)
+        return float(np.quantile(self.total(n), q))
 
     def _store(self, n: int) -> None:
         # cache the totals of intermediate counts while their replica sums are at hand
@@ -400,8 +421,231 @@ class Simulator:
         path = n * self._level + self._own_sum
         if self.demand.limit is not None:
             path = np.minimum(path, n * self.demand.limit)
-        out = path[:, 0] if self.h == 1 else path.max(axis=1)
+        out = path[:, 0]
         self._cache[n] = out.astype(np.float32)  # float32: half the memory, 6e-8 relative
+
+
+#: elements of one block of paths summed at a time (1 MiB of float64: stays in cache)
+_BLOCK_ELEMENTS = 1 << 17
+#: largest table of every window of ``own`` (rows x horizon steps) kept, elements
+_WINDOW_TABLE_ELEMENTS = 1 << 22
+
+
+class _Paths:
+    """The horizon (``h > 1``) part of :class:`Simulator`: the same draws, summed in blocks.
+
+    A draw's total is ``max_t min(n level[t] + c own_k[t], n limit)`` with ``own_k`` the sum of
+    ``k = min(n, MAX_SUMMED_REPLICAS)`` replicas' own windows and ``c = sqrt(n / k)`` (1 when
+    ``n <= k``). The replicas' start instants come from ``rng`` exactly as the instant
+    simulator draws them, and the sums are added in the same order, so every total equals
+    the one a plain ``(n_draws, h)`` computation gives, bit for bit.
+
+    What makes it fast is that :meth:`exceedances` (what the count search asks, hundreds of
+    times per plan) rarely needs whole paths. Per draw it keeps ``max_t own_k`` for every
+    ``k`` summed, and ``min_t``/``max_t`` of the level; then for a count ``n``
+
+    - ``n max level + c max own_k`` bounds the total from above, and
+    - ``n min level + c max own_k`` from below (at the instant ``own_k`` peaks),
+
+    so only draws between the bounds (near the threshold) are evaluated step by step, on
+    their own rows. Before any path is summed a cheaper bound, the sum of each replica's
+    largest value in its window, settles the counts far below the answer (all draws under
+    the threshold), so replicas are summed only as far as the answer needs. Floating-point
+    addition and multiplication by a positive number are monotone, so the bounds hold for
+    the rounded values too and the counts are exact.
+    """
+
+    def __init__(self, sim: Simulator, shared: np.ndarray, shared_start: np.ndarray) -> None:
+        self.sim = sim
+        own = sim.demand.own
+        h, length = sim.h, sim._length
+        self.h = h
+        self._own = own
+        self._steps = np.arange(h)
+        self._shared = shared
+        self._shared_start = shared_start
+        self._level_all: np.ndarray | None = None
+        # every window of own, circular (row i = own[i : i + h]), when small enough
+        self._table: np.ndarray | None = None
+        if length * h <= _WINDOW_TABLE_ELEMENTS:
+            self._table = own[(np.arange(length)[:, None] + self._steps) % length]
+            window_max = self._table.max(axis=1)
+        else:
+            window_max = np.array([own[(i + self._steps) % length].max()
+                                   for i in range(length)])
+        self._window_max = window_max
+        # max_t and min_t of mean + shared[t] per draw, from each window's extremes (adding
+        # the mean is monotone, so these are the extremes of the rounded level too)
+        n_shared = shared.size
+        shared_windows = shared[(np.arange(n_shared)[:, None] + self._steps) % n_shared] \
+            if n_shared * h <= _WINDOW_TABLE_ELEMENTS else None
+        if shared_windows is not None:
+            w_max, w_min = shared_windows.max(axis=1), shared_windows.min(axis=1)
+        else:
+            w_max = np.array([shared[(i + self._steps) % n_shared].max() for i in range(n_shared)])
+            w_min = np.array([shared[(i + self._steps) % n_shared].min() for i in range(n_shared)])
+        self._level_max = sim.demand.mean + w_max[shared_start]
+        self._level_min = sim.demand.mean + w_min[shared_start]
+        self._rows = max(16, _BLOCK_ELEMENTS // h)
+        self._starts: list[np.ndarray] = []  # one per replica drawn, (n_draws,) int32
+        self._sum_max: list[np.ndarray] = [np.zeros(sim.n_draws)]  # sum of window maxima, k
+        self._own_max: list[np.ndarray] = [np.zeros(sim.n_draws)]  # max_t own_k, per k summed
+        self._level_at_max: dict[int, np.ndarray] = {}  # the level where own_k peaks, per k
+        self._counted: dict[tuple[int, float], int] = {}  # (n, threshold) -> exceedances
+        self._summed = 0  # replicas whose windows are added into sim._own_sum
+
+    def _windows(self, starts: np.ndarray) -> np.ndarray:
+        if self._table is not None:
+            return self._table[starts]
+        return self._own[(starts[:, None] + self._steps) % self.sim._length]
+
+    def _draw(self, k: int) -> None:
+        """Draw the start instants of replicas up to ``k`` (cheap; the paths wait)."""
+        while len(self._starts) < k:
+            start = self.sim.rng.integers(0, self.sim._length, size=self.sim.n_draws,
+                                          dtype=np.int32)
+            self._starts.append(start)
+            self._sum_max.append(self._sum_max[-1] + self._window_max[start])
+
+    def _sum(self, k: int) -> None:
+        """Add replicas up to ``k`` into the paths, a block of draws at a time."""
+        self._draw(k)
+        if self._summed >= k:
+            return
+        own_sum = self.sim._own_sum
+        peak = [np.empty(self.sim.n_draws) for _ in range(self._summed, k)]
+        for r0 in range(0, self.sim.n_draws, self._rows):
+            block = own_sum[r0:r0 + self._rows]  # a view: added in place
+            for i, j in enumerate(range(self._summed, k)):
+                block += self._windows(self._starts[j][r0:r0 + self._rows])
+                block.max(axis=1, out=peak[i][r0:r0 + self._rows])
+        self._own_max.extend(peak)
+        self._summed = k
+        self.sim._summed = k
+
+    def _own_rows(self, k: int, rows: np.ndarray) -> np.ndarray:
+        """``own_k`` on the given draws only, summed in the same order as the full paths."""
+        if k == self._summed:
+            return self.sim._own_sum[rows]
+        out = np.zeros((rows.size, self.h))
+        for j in range(k):
+            out += self._windows(self._starts[j][rows])
+        return out
+
+    def _level(self, rows: np.ndarray | slice) -> np.ndarray:
+        """mean + shared path of the given draws, (rows, h), as the instant simulator has it."""
+        if isinstance(rows, slice):
+            if self._level_all is None:
+                self._level_all = self._level(np.arange(self.sim.n_draws))
+            return self._level_all
+        start = self._shared_start[rows]
+        return self.sim.demand.mean + self._shared[
+            (start[:, None] + self._steps) % self._shared.size]
+
+    def _totals(self, n: int, rows: np.ndarray | slice) -> np.ndarray:
+        k = min(n, MAX_SUMMED_REPLICAS)
+        level = self._level(rows)
+        if isinstance(rows, slice):
+            own = self.sim._own_sum if k == self._summed else self._own_rows(
+                k, np.arange(self.sim.n_draws))
+        else:
+            own = self._own_rows(k, rows)
+        if n > k:
+            own = own * math.sqrt(n / k)
+        path = n * level + own
+        limit = self.sim.demand.limit
+        if limit is not None:
+            path = np.minimum(path, n * limit)
+        return path.max(axis=1)
+
+    def total(self, n: int) -> np.ndarray:
+        cached = self.sim._cache.get(n)
+        if cached is not None:
+            return cached
+        k = min(n, MAX_SUMMED_REPLICAS)
+        self._sum(k)
+        out = self._totals(n, slice(None))
+        if n <= k:
+            self.sim._cache[n] = out.astype(np.float32)
+        return out
+
+    def _bounds(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """(lower, upper) bounds of every draw's total of ``n`` replicas, from the paths'
+        maxima (sums replicas up to ``min(n, MAX_SUMMED_REPLICAS)``)."""
+        k = min(n, MAX_SUMMED_REPLICAS)
+        scale = 1.0 if n <= k else math.sqrt(n / k)
+        limit = self.sim.demand.limit
+        cap = math.inf if limit is None else n * limit
+        self._sum(k)
+        own_max = self._own_max[k] * scale  # scale > 0: the maximum of the scaled paths
+        upper = np.minimum(n * self._level_max + own_max, cap)
+        lower = np.minimum(n * self._level_at_peak(k) + own_max, cap)
+        return lower, upper
+
+    def _level_at_peak(self, k: int) -> np.ndarray:
+        """Per draw, the level at the instant ``own_k`` peaks (the path there is one of the
+        values its maximum is taken over: a lower bound); the level's minimum when ``own_k``
+        is no longer at hand (more replicas summed since)."""
+        if k != self._summed:
+            return self._level_min
+        level = self._level_at_max.get(k)
+        if level is None:
+            at = self.sim._own_sum.argmax(axis=1)
+            level = self.sim.demand.mean + self._shared[
+                (self._shared_start + at) % self._shared.size]
+            self._level_at_max[k] = level
+        return level
+
+    def quantile(self, n: int, q: float) -> float:
+        # Every draw whose upper bound is below the lower bounds' order statistic at q's
+        # position i lies below the totals' own order statistic i, so stands below it in
+        # the sorted totals whatever its value: only the others are evaluated, the rest set
+        # to -inf, and the order statistics i and i + 1 that np.quantile reads are unchanged.
+        lower, upper = self._bounds(n)
+        i = math.floor(q * (self.sim.n_draws - 1))
+        floor = np.partition(lower, i)[i]
+        rows = np.flatnonzero(upper >= floor)
+        totals = np.full(self.sim.n_draws, -np.inf)
+        totals[rows] = self._totals(n, rows)
+        return float(np.quantile(totals, q))
+
+    def exceedances(self, n: int, threshold: float) -> int:
+        done = self._counted.get((n, threshold))
+        if done is not None:  # the count search asks the same count more than once
+            return done
+        k = min(n, MAX_SUMMED_REPLICAS)
+        scale = 1.0 if n <= k else math.sqrt(n / k)
+        limit = self.sim.demand.limit
+        cap = math.inf if limit is None else n * limit
+        self._draw(k)
+        # 1. the sum of each replica's window maximum: no path needed
+        upper = n * self._level_max + scale * self._sum_max[k]
+        if not np.any(np.minimum(upper, cap) > threshold):
+            self._counted[(n, threshold)] = 0
+            return 0
+        # 2. the paths' maxima: exact where they decide, step by step between them
+        self._sum(k)
+        own_max = self._own_max[k] * scale  # scale > 0: the maximum of the scaled paths
+        rows = np.flatnonzero(np.minimum(n * self._level_max + own_max, cap) > threshold)
+        # below: the path at the instant own_k peaks (when own_k is at hand), else anywhere
+        if k == self._summed and k in self._level_at_max:  # asked before: all draws at hand
+            level = self._level_at_max[k][rows]
+        elif k == self._summed and k == MAX_SUMMED_REPLICAS:  # every count beyond asks again
+            level = self._level_at_peak(k)[rows]
+        elif k == self._summed:
+            at = self.sim._own_sum[rows].argmax(axis=1)
+            level = self.sim.demand.mean + self._shared[
+                (self._shared_start[rows] + at) % self._shared.size]
+        else:
+            level = self._level_min[rows]
+        sure = np.minimum(n * level + own_max[rows], cap) > threshold
+        open_rows = rows[~sure]
+        exact = 0
+        if open_rows.size:
+            exact = int(np.count_nonzero(self._totals(n, open_rows) > threshold))
+        count = int(np.count_nonzero(sure)) + exact
+        self._counted[(n, threshold)] = count
+        return count
 
 
 def mix_totals(

@@ -333,12 +333,23 @@ class Machine:
         """Parse ``"cpus=8,memory=32GiB,net=10Gbit,disk_bw=500MB/s,disk=400GB"``.
 
         Also accepts ``reserve.<key>=<value>`` and ``headroom=<fraction>``, ``"local"`` (this
-        host), and a path to a ``.toml`` file. Unknown keys or units raise
+        host), ``"engine"`` (the machine behind ``$DOCKER_HOST``, local or remote: CPUs and
+        memory from ``docker info``; ``engine,net=10Gbit,reserve.memory=1GiB`` adds keys),
+        and a path to a ``.toml`` file. Unknown keys or units raise
         :class:`~capacity.InvalidParameter` naming the key and the value.
         """
         text = spec.strip()
         if text == "local":
             return cls.local()
+        if text == "engine" or text.startswith("engine,"):
+            # the machine behind $DOCKER_HOST (local or remote): docker info NCPU, MemTotal
+            from ..sources._engine_machine import engine_capacity
+
+            url, engine = engine_capacity()
+            text = ",".join([*(f"{k}={v}" for k, v in engine.items()),
+                             text.removeprefix("engine").lstrip(",")]).rstrip(",")
+            return cls.from_mapping(dict(p.split("=", 1) for p in text.split(",") if p),
+                                    name=f"engine {url}")
         if text.endswith(".toml") and "=" not in text:
             return cls.from_toml(text)
         values: dict[str, str] = {}

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
-from scipy import optimize, stats
+from scipy import special
 
 from .._errors import InvalidParameter
 from ..model._profile import Profiles
@@ -243,7 +243,7 @@ class MixModel:
             for j, t in enumerate(self.services):
                 if j != i and t in models:
                     a[i, j] = self._rho(r, s, t) * d.sd * models[t].demand.sd
-        z = float(stats.norm.isf(eps if eps is not None else self.eps[r]))
+        z = float(-special.ndtri(eps if eps is not None else self.eps[r]))
         return mu, a, b, z
 
     def bound(self, r: str, counts: Mapping[str, int], method: str | None = None) -> float | None:
@@ -291,7 +291,7 @@ class MixModel:
         mean = float(mu @ vec)
         if sd == 0:
             return float(mean > usable), None
-        return float(stats.norm.sf((usable - mean) / sd)), None
+        return float(special.ndtr((mean - usable) / sd)), None
 
     def fits(self, counts: Mapping[str, int]) -> tuple[bool, str | None]:
         """(every resource within capacity, the first resource that does not)."""
@@ -476,6 +476,8 @@ def weighted(
 
 def _milp(model: MixModel, w: np.ndarray, lo: np.ndarray, hi: np.ndarray, method: str,
           eps_scale: Mapping[str, float]) -> dict[str, int]:
+    from scipy import optimize  # 0.2 s to import, and only --maximise needs it
+
     k = len(model.services)
     rows: list[np.ndarray] = []
     ub: list[float] = []

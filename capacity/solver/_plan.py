@@ -12,8 +12,10 @@ are not: an overload is an OOM kill or a full disk, so their default epsilon is 
 ``horizon_s`` seconds exceeds capacity) for the incompressible resources. It is opt-in: in
 ``benchmarks/RESULTS.md`` (section Plan) a plan at an instant's risk 1e-3 had a 2.4 % chance
 of an OOM kill within five minutes, and the 300 s horizon fixed it for one replica less, so
-the accuracy supports it; but it costs the horizon's length in trace steps times the instant
-simulation, too slow yet to run for every service of every report.
+the accuracy supports it. Its cost is the replicas' paths summed once (``n_draws`` x horizon
+steps x up to 64 replicas); the count search then reads bounds of each draw's maximum and
+evaluates paths step by step only for the draws near the capacity (``_demand._Paths``).
+Whether it becomes the default is decided with the accuracy table (issue 13).
 
 Methods (all computed, one chosen)
 ----------------------------------
@@ -80,7 +82,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from scipy import stats
+from scipy import special
 
 from .._columns import DISK_USAGE, MEMORY
 from .._errors import InsufficientData, InvalidParameter, ProfileVersionError
@@ -88,6 +90,7 @@ from ..model._profile import Profiles, ServiceProfile
 from ._demand import MAX_SUMMED_REPLICAS, ReplicaDemand, Simulator, clopper_pearson, replica_demand
 from ._drift import DEFAULT_VALID_FOR_S, drift_of
 from ._machine import Machine
+from ._methods import DEFAULT_METHOD, METHODS
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -109,8 +112,6 @@ __all__ = [
 ]
 
 PLAN_SCHEMA_VERSION = 2
-METHODS: tuple[str, ...] = ("limits", "peak", "quantile", "gaussian", "empirical")
-DEFAULT_METHOD = "empirical"
 #: resources where an overload kills (OOM) or fails writes, instead of throttling
 INCOMPRESSIBLE: frozenset[str] = frozenset({MEMORY, DISK_USAGE})
 INCOMPRESSIBLE_EPSILON_FACTOR = 0.1
@@ -319,7 +320,7 @@ class ResourceModel:
     ) -> None:
         self.demand = demand
         self.epsilon = epsilon
-        self.z = float(stats.norm.isf(epsilon))
+        self.z = float(-special.ndtri(epsilon))  # norm.isf
         self.rng = rng
         self.n_draws = n_draws
         self.horizon_steps = horizon_steps
@@ -372,7 +373,7 @@ class ResourceModel:
         sd = np.sqrt(np.maximum(n * d.var + n * (n - 1) * d.cov, 0.0))
         mean = n * d.mean
         with np.errstate(divide="ignore", invalid="ignore"):
-            p = np.where(sd > 0, stats.norm.sf((usable - mean) / np.where(sd > 0, sd, 1.0)),
+            p = np.where(sd > 0, special.ndtr((mean - usable) / np.where(sd > 0, sd, 1.0)),
                          (mean > usable * (1 + _FIT_RTOL)).astype(float))
         if d.limit is not None:
             p = np.where(n * d.limit <= usable * (1 + _FIT_RTOL), 0.0, p)
@@ -391,7 +392,7 @@ class ResourceModel:
             sim = self.sim
             if sim is None:
                 return None
-            return float(np.quantile(sim.total(n), 1.0 - self.epsilon))
+            return sim.quantile(n, 1.0 - self.epsilon)
         raise InvalidParameter("method", "plan", f"one of {METHODS}", method)
 
     def safe(self, method: str, usable: float) -> tuple[int | None, str, tuple[int, int] | None]:
@@ -473,7 +474,7 @@ class ResourceModel:
     def exceedances(self, n: int, usable: float) -> int:
         sim = self.sim
         assert sim is not None  # callers check
-        return int(np.count_nonzero(sim.total(n) > usable * (1 + _FIT_RTOL)))
+        return sim.exceedances(n, usable * (1 + _FIT_RTOL))
 
     def _empirical_safe(self, usable: float) -> tuple[int | None, str, tuple[int, int] | None]:
         m, eps = self.n_draws, self.epsilon
@@ -536,7 +537,7 @@ def _cp_upper(k: np.ndarray, m: int, level: float = 0.95) -> np.ndarray:
     """Vectorised upper Clopper-Pearson bound (as in :func:`clopper_pearson`)."""
     a = (1 - level) / 2
     k = np.asarray(k, dtype=float)
-    hi = stats.beta.ppf(1 - a, k + 1, np.maximum(m - k, 1e-12))
+    hi = special.betaincinv(k + 1, np.maximum(m - k, 1e-12), 1 - a)  # beta.ppf
     return np.where(k >= m, 1.0, hi)
 
 

@@ -27,6 +27,7 @@ from ._types import ContainerCounters
 
 __all__ = [
     "UNLIMITED_THRESHOLD_BYTES",
+    "FileReader",
     "optional",
     "parse_blkio",
     "parse_flat_keyed",
@@ -76,9 +77,13 @@ def read_file(path: str | Path) -> str:
         os.close(fd)
 
 
-def read_int(path: str | Path) -> int:
+#: reads one file's text given its path: :func:`read_file`, or a reader that keeps files open
+FileReader = Callable[[str], str]
+
+
+def read_int(path: str | Path, read: FileReader = read_file) -> int:
     """Read a file holding one integer (``cpuacct.usage``, ``memory.current``, ...)."""
-    return int(read_file(path).strip())
+    return int(read(str(path)).strip())
 
 
 def parse_flat_keyed(text: str) -> dict[str, int]:
@@ -97,9 +102,9 @@ def parse_flat_keyed(text: str) -> dict[str, int]:
     return result
 
 
-def read_flat_keyed(path: str | Path) -> dict[str, int]:
+def read_flat_keyed(path: str | Path, read: FileReader = read_file) -> dict[str, int]:
     """Read and parse a "key value" file; see :func:`parse_flat_keyed`."""
-    return parse_flat_keyed(read_file(path))
+    return parse_flat_keyed(read(str(path)))
 
 
 def parse_blkio(text: str) -> tuple[int, int]:
@@ -139,17 +144,19 @@ def _controller_dir(dirs: Mapping[str, Path], *names: str) -> Path | None:
     return None
 
 
-def _read_blkio(blkio: Path, stem: str) -> tuple[int, int] | None:
+def _read_blkio(blkio: Path, stem: str, read: FileReader) -> tuple[int, int] | None:
     # _recursive includes child cgroups (none for a runc container, but a container that
     # makes its own sub-cgroups would hide I/O in them); it is what docker and cAdvisor read.
     for name in (f"{stem}_recursive", stem):
-        text = optional(partial(read_file, f"{blkio}/{name}"))
+        text = optional(partial(read, f"{blkio}/{name}"))
         if text is not None:
             return parse_blkio(text)
     return None
 
 
-def read_counters(container_id: str, dirs: Mapping[str, Path]) -> ContainerCounters:
+def read_counters(
+    container_id: str, dirs: Mapping[str, Path], read: FileReader = read_file
+) -> ContainerCounters:
     """Read one container's counters from its v1 controller directories.
 
     Parameters
@@ -159,6 +166,9 @@ def read_counters(container_id: str, dirs: Mapping[str, Path]) -> ContainerCount
     dirs : Mapping[str, Path]
         Controller name (``cpu``, ``cpuacct``, ``memory``, ``blkio``, ``pids``) -> the
         container's directory in that hierarchy.
+    read : callable, default :func:`read_file`
+        Path -> text. The collector passes one that keeps each file open and re-reads it
+        from offset 0 (``capacity._collect.HeldFiles``).
 
     Returns
     -------
@@ -198,13 +208,13 @@ def read_counters(container_id: str, dirs: Mapping[str, Path]) -> ContainerCount
         missing = "cpuacct" if cpuacct is None else "memory"
         raise FileNotFoundError(f"no v1 {missing} cgroup for container {container_id[:12]}")
 
-    usage_ns = read_int(f"{cpuacct}/cpuacct.usage")
-    mem_usage = read_int(f"{memory}/memory.usage_in_bytes")
-    stat = read_flat_keyed(f"{memory}/memory.stat")
+    usage_ns = read_int(f"{cpuacct}/cpuacct.usage", read)
+    mem_usage = read_int(f"{memory}/memory.usage_in_bytes", read)
+    stat = read_flat_keyed(f"{memory}/memory.stat", read)
 
     periods = throttled = None
     throttled_s: float | None = None
-    cpu_stat = optional(partial(read_file, f"{cpu}/cpu.stat")) if cpu is not None else None
+    cpu_stat = optional(partial(read, f"{cpu}/cpu.stat")) if cpu is not None else None
     if cpu_stat is not None:
         values = parse_flat_keyed(cpu_stat)
         periods = values.get("nr_periods")
@@ -215,19 +225,19 @@ def read_counters(container_id: str, dirs: Mapping[str, Path]) -> ContainerCount
     # total_* include descendant cgroups (hierarchical); plain keys are this cgroup only.
     inactive_file = stat.get("total_inactive_file", stat.get("inactive_file"))
     working_set = max(0, mem_usage - (inactive_file or 0))
-    limit = optional(lambda: read_int(f"{memory}/memory.limit_in_bytes"))
+    limit = optional(lambda: read_int(f"{memory}/memory.limit_in_bytes", read))
     if limit is not None and limit >= UNLIMITED_THRESHOLD_BYTES:
         limit = None
-    oom = optional(lambda: read_flat_keyed(f"{memory}/memory.oom_control"))
+    oom = optional(lambda: read_flat_keyed(f"{memory}/memory.oom_control", read))
 
     io_bytes = io_ops = None
     blkio = dirs.get("blkio")
     if blkio is not None:
-        io_bytes = _read_blkio(blkio, "blkio.throttle.io_service_bytes")
-        io_ops = _read_blkio(blkio, "blkio.throttle.io_serviced")
+        io_bytes = _read_blkio(blkio, "blkio.throttle.io_service_bytes", read)
+        io_ops = _read_blkio(blkio, "blkio.throttle.io_serviced", read)
 
     pids_dir = dirs.get("pids")
-    pids = optional(lambda: read_int(f"{pids_dir}/pids.current")) if pids_dir else None
+    pids = optional(lambda: read_int(f"{pids_dir}/pids.current", read)) if pids_dir else None
 
     return ContainerCounters(
         container_id=container_id,
@@ -241,10 +251,10 @@ def read_counters(container_id: str, dirs: Mapping[str, Path]) -> ContainerCount
         memory_cache_bytes=stat.get("total_cache", stat.get("cache")),
         memory_inactive_file_bytes=inactive_file,
         memory_limit_bytes=limit,
-        memory_peak_bytes=optional(lambda: read_int(f"{memory}/memory.max_usage_in_bytes")),
+        memory_peak_bytes=optional(lambda: read_int(f"{memory}/memory.max_usage_in_bytes", read)),
         # the oom_kill key exists since Linux 4.13; older kernels have only under_oom
         memory_oom_kills_total=oom.get("oom_kill") if oom is not None else None,
-        memory_failcnt_total=optional(lambda: read_int(f"{memory}/memory.failcnt")),
+        memory_failcnt_total=optional(lambda: read_int(f"{memory}/memory.failcnt", read)),
         disk_read_bytes_total=io_bytes[0] if io_bytes else None,
         disk_write_bytes_total=io_bytes[1] if io_bytes else None,
         disk_read_ops_total=io_ops[0] if io_ops else None,

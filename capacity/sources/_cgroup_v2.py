@@ -11,15 +11,15 @@ from __future__ import annotations
 from functools import partial
 from pathlib import Path
 
-from ._cgroup_v1 import optional, read_file, read_flat_keyed, read_int
+from ._cgroup_v1 import FileReader, optional, read_file, read_flat_keyed, read_int
 from ._types import ContainerCounters
 
 __all__ = ["parse_io_stat", "read_counters", "read_max"]
 
 
-def read_max(path: str | Path) -> int | None:
+def read_max(path: str | Path, read: FileReader = read_file) -> int | None:
     """Read a limit file such as ``memory.max``: ``"max"`` (no limit) -> ``None``, else bytes."""
-    text = read_file(path).strip()
+    text = read(str(path)).strip()
     return None if text == "max" else int(text)
 
 
@@ -47,7 +47,9 @@ def parse_io_stat(text: str) -> tuple[int, int, int, int]:
     return totals["rbytes"], totals["wbytes"], totals["rios"], totals["wios"]
 
 
-def read_counters(container_id: str, cgroup_dir: Path) -> ContainerCounters:
+def read_counters(
+    container_id: str, cgroup_dir: Path, read: FileReader = read_file
+) -> ContainerCounters:
     """Read one container's counters from its cgroup v2 directory.
 
     Parameters
@@ -82,15 +84,15 @@ def read_counters(container_id: str, cgroup_dir: Path) -> ContainerCounters:
     - Writeback is attributed to the cgroup that dirtied the pages on v2, so buffered writes
       show up in ``io.stat`` (late, when flushed).
     """
-    cpu = read_flat_keyed(f"{cgroup_dir}/cpu.stat")
-    mem_usage = read_int(f"{cgroup_dir}/memory.current")
-    stat = read_flat_keyed(f"{cgroup_dir}/memory.stat")
+    cpu = read_flat_keyed(f"{cgroup_dir}/cpu.stat", read)
+    mem_usage = read_int(f"{cgroup_dir}/memory.current", read)
+    stat = read_flat_keyed(f"{cgroup_dir}/memory.stat", read)
     if "usage_usec" not in cpu:
         raise FileNotFoundError(f"{cgroup_dir / 'cpu.stat'} has no usage_usec")
 
     inactive_file = stat.get("inactive_file")
-    events = optional(lambda: read_flat_keyed(f"{cgroup_dir}/memory.events"))
-    io_text = optional(partial(read_file, f"{cgroup_dir}/io.stat"))
+    events = optional(lambda: read_flat_keyed(f"{cgroup_dir}/memory.events", read))
+    io_text = optional(partial(read, f"{cgroup_dir}/io.stat"))
     io = parse_io_stat(io_text) if io_text is not None else None
     throttled_usec = cpu.get("throttled_usec")
 
@@ -105,13 +107,13 @@ def read_counters(container_id: str, cgroup_dir: Path) -> ContainerCounters:
         memory_rss_bytes=stat.get("anon"),
         memory_cache_bytes=stat.get("file"),
         memory_inactive_file_bytes=inactive_file,
-        memory_limit_bytes=optional(lambda: read_max(f"{cgroup_dir}/memory.max")),
-        memory_peak_bytes=optional(lambda: read_int(f"{cgroup_dir}/memory.peak")),
+        memory_limit_bytes=optional(lambda: read_max(f"{cgroup_dir}/memory.max", read)),
+        memory_peak_bytes=optional(lambda: read_int(f"{cgroup_dir}/memory.peak", read)),
         memory_oom_kills_total=events.get("oom_kill") if events is not None else None,
         memory_failcnt_total=events.get("max") if events is not None else None,
         disk_read_bytes_total=io[0] if io else None,
         disk_write_bytes_total=io[1] if io else None,
         disk_read_ops_total=io[2] if io else None,
         disk_write_ops_total=io[3] if io else None,
-        pids=optional(lambda: read_int(f"{cgroup_dir}/pids.current")),
+        pids=optional(lambda: read_int(f"{cgroup_dir}/pids.current", read)),
     )

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
 
@@ -75,12 +76,14 @@ def parse_net_dev(text: str, *, exclude: tuple[str, ...] = ("lo",)) -> NetDevCou
     return NetDevCounters(rx_b, tx_b, rx_p, tx_p, tuple(names))
 
 
-def read_net_dev(pid: int, proc_root: Path = Path("/proc")) -> NetDevCounters:
+def read_net_dev(
+    pid: int, proc_root: Path = Path("/proc"), read: Callable[[str], str] = read_file
+) -> NetDevCounters:
     """Read and sum ``<proc_root>/<pid>/net/dev``; see :func:`parse_net_dev`.
 
     Raises :class:`FileNotFoundError` when the process is gone.
     """
-    return parse_net_dev(read_file(f"{proc_root}/{pid}/net/dev"))
+    return parse_net_dev(read(f"{proc_root}/{pid}/net/dev"))
 
 
 def net_namespace_inode(pid: int | str, proc_root: Path = Path("/proc")) -> int:

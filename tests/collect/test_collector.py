@@ -262,3 +262,50 @@ def test_docker_engine_events_filters_and_conversion():
         ("die", {"exitCode": "137", "name": "web-1"})  # exec_* dropped, labels not copied
     ]
     assert events[0].time == datetime(2026, 1, 1, 0, 0, 1, 1, tzinfo=T0.tzinfo)
+
+
+# -- listing the running containers only when the event stream says the set changed --------
+
+
+def _listing_run(relist_s: float | None, events: list, gone: tuple[str, ...] = ()):
+    clock = FakeClock()
+    infos = [info(0), info(1)]
+    engine = FlakyEngine(infos, fail_from=10**6, failures=0)
+    reader = CountingReader(gone)
+
+    def sleep(seconds: float) -> None:  # fake time, plus a little real time for the pump
+        clock.sleep(seconds)
+        time.sleep(0.05)
+
+    collector = Collector(
+        engine, reader, Collection(), wall_clock=clock.wall, monotonic_clock=clock.monotonic,
+        sleep=sleep, events=_SlowEvents(events), relist_s=relist_s,
+    )
+    collector.run(interval_s=1.0, duration_s=12.0)
+    return collector, engine, reader
+
+
+def test_without_relist_s_every_round_lists():
+    collector, engine, _ = _listing_run(None, [])
+    assert collector.rounds == 13 and engine.calls == 13 == collector.listings
+
+
+def test_with_relist_s_quiet_rounds_reuse_the_listing():
+    collector, engine, reader = _listing_run(5.0, [])
+    assert collector.rounds == 13
+    assert engine.calls == 3  # at 0, 5 and 10 s
+    assert reader.reads == {info(0).id: 13, info(1).id: 13}  # every round read both
+
+
+def test_a_lifecycle_event_makes_the_next_round_list():
+    quiet, _, _ = _listing_run(100.0, [])
+    assert quiet.listings == 1
+    collector, _, _ = _listing_run(100.0, [event(2.0, info(1).id, "start")])
+    assert collector.listings >= 2  # the start event brought a listing
+
+
+def test_a_container_found_gone_is_not_read_again_until_the_next_listing():
+    collector, engine, reader = _listing_run(5.0, [], gone=(info(1).id,))
+    assert engine.calls == 3
+    assert collector.gone == 3  # tried once after each listing, not every round
+    assert reader.reads[info(0).id] == 13

@@ -21,8 +21,11 @@ T0 = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 BAD_CELLS = [
     ("UPDATE counters SET cpu_usage_seconds_total = 'lots' WHERE rowid = 2",
      "counters, column cpu_usage_seconds_total", "samples"),
+    # samples() reads only the columns its rates use (issue 14); counters() reads them all
     ("UPDATE counters SET memory_usage_bytes = 'x' WHERE rowid = 1",
-     "counters, column memory_usage_bytes", "samples"),
+     "counters, column memory_usage_bytes", "counters"),
+    ("UPDATE counters SET memory_working_set_bytes = 'x' WHERE rowid = 1",
+     "counters, column memory_working_set_bytes", "samples"),
     ("UPDATE counters SET time_ns = 'yesterday' WHERE rowid = 3", "counters, column time_ns",
      "samples"),
     ("UPDATE counters SET monotonic_s = X'00ff' WHERE rowid = 3",

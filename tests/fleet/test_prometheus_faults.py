@@ -1,0 +1,291 @@
+"""The Prometheus source against a tiny loopback server that answers like Prometheus:
+faults (down, slow, error JSON, partial answers, the series limit, 4xx/5xx) and awkward
+series (resets, staleness, two scrapers, a step shorter than the scrape interval).
+
+Nothing is patched: the real client talks HTTP to the fake server; its sleep is injected.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from fake_prometheus import error, fake_prometheus, matrix
+from prometheus_helpers import free_port
+
+from capacity._columns import CPU, MEMORY
+from capacity._errors import InvalidParameter, PrometheusError
+from capacity._pipeline import fit_profiles, load_prometheus
+from capacity.cli import main
+from capacity.sources._prometheus import (
+    MAX_POINTS_PER_SERIES,
+    PrometheusAPI,
+    parse_selector,
+    read_prometheus,
+    service_from_labels,
+)
+
+NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+SCRAPE_S = 10.0
+CPU_CORES = 0.5
+MEMORY_BYTES = 100 * 2**20
+RESET_AT = 30  # scrape index where the counter restarts (a container restart)
+STALE = range(50, 56)  # scrapes missing: the series went stale, then came back
+N_SCRAPES = 80
+
+
+def _api(url: str, sleeps: list[float] | None = None, **kw: Any) -> PrometheusAPI:
+    return PrometheusAPI(url, sleep=(sleeps if sleeps is not None else []).append, **kw)
+
+
+def _empty() -> dict[str, Any]:
+    return matrix([])
+
+
+# -- faults -----------------------------------------------------------------------------------
+
+
+def test_a_server_that_is_down_is_one_line_and_exit_3(tmp_path: Path, capsys) -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    out = tmp_path / "profiles.json"
+    code = main(["fit", "--prometheus", url, "--since", "1h", "--out", str(out)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 3
+    assert len(err) == 1 and err[0].startswith("capacity: error: Prometheus at " + url)
+    assert "cannot be reached" in err[0] and "after 4 attempt(s)" in err[0]
+    assert not out.exists() and not list(tmp_path.iterdir())
+
+
+def test_error_json_names_the_url_and_what_it_said(tmp_path: Path, capsys) -> None:
+    said = "1:10: parse error: unexpected character inside braces: '!'"
+    with fake_prometheus(lambda p, q: (400, error("bad_data", said), 0)) as fake:
+        out = tmp_path / "profiles.json"
+        code = main(["fit", "--prometheus", fake.url, "--step", "30s", "--out", str(out)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 3 and len(err) == 1
+    assert f"Prometheus at {fake.url} answered HTTP 400: bad_data: {said}" in err[0]
+    assert not out.exists()
+    assert len(fake.requests) == 1  # a 400 is not retried
+
+
+def test_slow_server_is_bounded_and_retried_with_backoff() -> None:
+    sleeps: list[float] = []
+    with fake_prometheus(lambda p, q: (200, _empty(), 1.5)) as fake:
+        api = _api(fake.url, sleeps, timeout_s=0.2, retries=2, backoff_s=0.5)
+        with pytest.raises(PrometheusError, match=r"did not answer within 0\.2 s after 3"):
+            read_prometheus(api, since_s=600, step_s=10, now=NOW)
+    assert sleeps == [0.5, 1.0]
+
+
+def test_5xx_is_retried_and_a_recovery_is_used() -> None:
+    answers = iter([(503, error("unavailable", "starting up"), 0),
+                    (502, "<html>bad gateway</html>", 0)])
+
+    def answer(path: str, q: dict[str, str]) -> tuple[int, Any, float]:
+        return next(answers, (200, _empty(), 0))
+
+    sleeps: list[float] = []
+    with fake_prometheus(answer) as fake:
+        data = read_prometheus(_api(fake.url, sleeps), since_s=600, step_s=10, now=NOW)
+    assert data.counters.empty and sleeps == [0.5, 1.0]
+
+
+def test_5xx_that_persists_is_an_error_naming_what_it_said() -> None:
+    unavailable = error("unavailable", "TSDB not ready")
+    with (fake_prometheus(lambda p, q: (503, unavailable, 0)) as fake,
+          pytest.raises(PrometheusError) as info):
+        read_prometheus(_api(fake.url, retries=1), since_s=600, step_s=10, now=NOW)
+    assert str(info.value).startswith(f"Prometheus at {fake.url} answered HTTP 503")
+    assert "TSDB not ready" in str(info.value) and info.value.url == fake.url
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "expected"),
+    [
+        (400, error("bad_data", "exceeded maximum resolution of 11,000 points per timeseries. "
+                    "Try decreasing the query resolution (?step=XX)"),
+         r"11,000 points per timeseries.*the series limit: give a longer --step"),
+        (422, error("execution", "query processing would load too many samples into memory"),
+         r"HTTP 422: execution: query processing would load too many samples"),
+        (401, "Unauthorized", r"HTTP 401 that is not Prometheus JSON \(Unauthorized\)"),
+        (403, error("forbidden", "no"), r"HTTP 403: forbidden: no \(check the credentials\)"),
+        (404, "<html><body>404 page not found</body></html>", r"is the URL a Prometheus"),
+        (200, {"status": "success", "data": _empty()["data"], "warnings": [
+            "remote read: store eu-1 unavailable"]},
+         r"partial result with warnings: remote read: store eu-1 unavailable"),
+        (200, {"hello": "world"}, r"without a 'status' field"),
+    ],
+)
+def test_answers_that_are_refused(status: int, body: Any, expected: str) -> None:
+    with (fake_prometheus(lambda p, q: (status, body, 0)) as fake,
+          pytest.raises(PrometheusError, match=expected) as info):
+        read_prometheus(_api(fake.url), since_s=600, step_s=10, now=NOW)
+    assert fake.url in str(info.value)
+
+
+def test_bad_parameters_are_refused_before_any_request() -> None:
+    with pytest.raises(InvalidParameter, match="an http:// or https:// URL"):
+        PrometheusAPI("prometheus:9090")
+    with pytest.raises(InvalidParameter, match="one label selector"):
+        parse_selector('job="cadvisor"')
+    with fake_prometheus(lambda p, q: (200, _empty(), 0)) as fake:
+        with pytest.raises(InvalidParameter, match="since_s"):
+            read_prometheus(_api(fake.url), since_s=0, now=NOW)
+        with pytest.raises(InvalidParameter, match="group_by"):
+            read_prometheus(_api(fake.url), since_s=60, group_by=("owner",), now=NOW)
+    assert fake.requests == []
+
+
+def test_credentials_and_the_selector_reach_the_server(tmp_path: Path) -> None:
+    seen: list[dict[str, str]] = []
+
+    with fake_prometheus(lambda p, q: (seen.append(q) or 200, _empty(), 0)) as fake:
+        read_prometheus(_api(fake.url, bearer_token="s3cret"), since_s=600, step_s=10,
+                        selector='{job="cadvisor", instance=~"web-.*"}', now=NOW)
+    assert all('{image!="", job="cadvisor", instance=~"web-.*"}' in (q.get("query")
+               or q["match[]"]) for q in seen)
+    assert {q["timeout"] for q in seen} == {"30s"}
+
+
+# -- long ranges --------------------------------------------------------------------------------
+
+
+def test_a_week_at_30s_is_split_under_the_points_limit() -> None:
+    with fake_prometheus(lambda p, q: (200, _empty(), 0)) as fake:
+        read_prometheus(_api(fake.url), since_s=7 * 86400, step_s=30, now=NOW,
+                        selector='{job="x"}')
+    ranges = sorted({(float(q["start"]), float(q["end"])) for p, q in fake.requests
+                     if p.endswith("query_range")})
+    assert len(ranges) == 2  # 20,161 points: two chunks
+    points = [round((hi - lo) / 30) + 1 for lo, hi in ranges]
+    assert max(points) <= MAX_POINTS_PER_SERIES and sum(points) == 7 * 86400 // 30 + 1
+    assert ranges[0][0] == NOW.timestamp() - 7 * 86400 and ranges[-1][1] == NOW.timestamp()
+    assert ranges[1][0] == ranges[0][1] + 30  # contiguous, no point read twice
+
+
+# -- awkward series ------------------------------------------------------------------------------
+
+
+def _scrape_times(end: float) -> np.ndarray:
+    times = end - SCRAPE_S * np.arange(N_SCRAPES)[::-1]
+    return np.delete(times, list(STALE))
+
+
+def _cpu_total(k: np.ndarray) -> np.ndarray:
+    seconds = k * SCRAPE_S * CPU_CORES
+    return np.where(k < RESET_AT, 1000.0 + seconds, seconds - RESET_AT * SCRAPE_S * CPU_CORES)
+
+
+def _synthetic(path: str, q: dict[str, str], end_s: float = NOW.timestamp()
+               ) -> tuple[int, Any, float]:
+    """One container served by two scrapers (instance a and b), scraped every 10 s until
+    ``end_s``, with a restart and a stale stretch; answered on whatever step is asked."""
+    if not path.endswith("query_range"):
+        return 200, _empty(), 0
+    start, end = float(q["start"]), float(q["end"])
+    step = float(q["step"].removesuffix("s"))
+    grid = np.arange(start, end + 1e-6, step)
+    scrapes = _scrape_times(end_s)
+    first = end_s - SCRAPE_S * (N_SCRAPES - 1)
+    series = []
+    for instance in ("a:8080", "b:8080"):
+        labels = {"id": "/docker/" + "c" * 64, "name": "web-1", "image": "shop/web:3",
+                  "instance": instance, "job": "cadvisor",
+                  "container_label_com_docker_compose_project": "shop",
+                  "container_label_com_docker_compose_service": "web"}
+        points = []
+        for t in grid:
+            # the newest scrape at or before t, within the 5 min lookback, not stale
+            i = np.searchsorted(scrapes, t, side="right") - 1
+            if i < 0 or t - scrapes[i] > 2 * SCRAPE_S:  # stale: no value at this step
+                continue
+            k = np.array([round((scrapes[i] - first) / SCRAPE_S)])
+            query = q["query"]
+            if "timestamp(" in query:
+                value = scrapes[i]
+            elif "container_cpu_usage_seconds_total" in query:
+                value = float(_cpu_total(k)[0])
+            elif "container_memory_working_set_bytes" in query:
+                value = MEMORY_BYTES
+            else:
+                continue
+            points.append((float(t), float(value)))
+        if points:
+            series.append((labels, points))
+    return 200, matrix(series), 0
+
+
+def test_resets_staleness_and_two_scrapers_never_make_a_spike() -> None:
+    with fake_prometheus(_synthetic) as fake:
+        # a step of half the scrape interval: every scrape is seen twice on the grid
+        data = load_prometheus(_api(fake.url), since_s=SCRAPE_S * N_SCRAPES, step_s=5,
+                               now=NOW)
+    samples = data.samples
+    assert list(samples["service"].unique()) == ["shop/web"]
+    assert samples["container_id"].nunique() == 1
+    # every interval is one real scrape interval, and the rate is the true one: no zero
+    # (a repeated grid point) and no spike (the reset, the stale gap, the second scraper)
+    assert samples["interval_s"].max() == pytest.approx(SCRAPE_S)
+    assert samples[CPU].min() == pytest.approx(CPU_CORES)
+    assert samples[CPU].max() == pytest.approx(CPU_CORES)
+    assert (samples[MEMORY] == MEMORY_BYTES).all()
+    # scrapes: 80 - 6 stale = 74; intervals: 73 - the reset - the gap after the stale stretch
+    assert len(samples) == N_SCRAPES - len(STALE) - 1 - 2
+    warnings = data.warnings["shop/web"]
+    assert any(w.startswith("1 counter reset(s)") for w in warnings), warnings
+    assert any(w.startswith("1 gap(s)") for w in warnings), warnings
+    assert any(w.startswith("1 duplicate series") for w in warnings), warnings
+    # and they reach the profile
+    profile = fit_profiles(data)["shop/web"]
+    assert set(warnings) <= set(profile.warnings)
+
+
+def test_grouping_rules() -> None:
+    kube = {"namespace": "prod", "pod": "api-5f7c9d8b7c-q8z2m", "container": "api",
+            "image": "registry/api:2", "name": "k8s_api_api-5f7c9d8b7c-q8z2m_prod_1"}
+    assert service_from_labels(kube, ("compose", "pod-owner", "image")) == "prod/api"
+    assert service_from_labels({**kube, "pod": "db-2"}, ("pod-owner",)) == "prod/db"
+    assert service_from_labels(kube, ("image",)) == "registry/api:2"
+    assert service_from_labels(kube, ("label:namespace",)) == "prod"
+    assert service_from_labels(kube, ("name",)) == "api-5f7c9d8b7c-q8z2m/api"
+    docker = {"name": "web-1", "image": "web:1",
+              "container_label_com_docker_compose_service": "web"}
+    assert service_from_labels(docker, ("compose", "image")) == "web"
+    assert service_from_labels({"name": "x", "image": "i"}, ("compose", "name")) == "x"
+
+
+def test_report_reads_prometheus_through_the_same_pipeline(tmp_path: Path, capsys) -> None:
+    end_s = time.time()
+    with fake_prometheus(lambda p, q: _synthetic(p, q, end_s)) as fake:
+        code = main(["report", "--prometheus", fake.url, "--since", "15m", "--step", "10s",
+                     "--machine", "cpus=4,memory=8GiB", "--out", str(tmp_path), "--json"])
+    out, err = capsys.readouterr()
+    assert code in (0, 1, 2), err
+    plan = json.loads(out)
+    assert "shop/web" in json.dumps(plan)
+
+
+def test_many_series_are_read_in_smaller_chunks_so_an_answer_stays_bounded() -> None:
+    from capacity.sources._prometheus import MAX_POINTS_PER_REQUEST
+
+    n_series = 200
+
+    def answer(path: str, q: dict[str, str]) -> tuple[int, Any, float]:
+        if path.endswith("/series"):
+            return 200, {"status": "success", "data": [
+                {"__name__": "container_cpu_usage_seconds_total", "id": f"/docker/{i}"}
+                for i in range(n_series)]}, 0
+        return 200, _empty(), 0
+
+    with fake_prometheus(answer) as fake:
+        read_prometheus(_api(fake.url), since_s=7 * 86400, step_s=30, now=NOW)
+    ranges = sorted({(float(q["start"]), float(q["end"])) for p, q in fake.requests
+                     if p.endswith("query_range")})
+    points = [round((hi - lo) / 30) + 1 for lo, hi in ranges]
+    assert max(points) * n_series <= MAX_POINTS_PER_REQUEST
+    assert sum(points) == 7 * 86400 // 30 + 1  # still the whole range, once

@@ -1,0 +1,142 @@
+"""A recorded fixture of cAdvisor (Docker) and kubelet (Kubernetes) series, loaded into a
+real Prometheus with ``promtool tsdb create-blocks-from openmetrics``, read back.
+
+tests/data/prometheus/cadvisor_kubelet.om has the label sets real exporters emit (see the
+README there): the host's root cgroup without an image, Compose labels, per-CPU counters of
+an old cAdvisor, several interfaces, the kubelet's pod sandbox (pause image), and kind's
+nested cgroup path that shows one container twice. Its values are generated with known
+rates, so the expected profile inputs are exact.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from prometheus_helpers import prometheus_server, require_binary
+
+from capacity._columns import CPU, MEMORY, NET_RX
+from capacity._pipeline import load_prometheus
+from capacity.sources._prometheus import PrometheusAPI
+
+DATA = Path(__file__).parents[1] / "data" / "prometheus"
+END = datetime.fromtimestamp(1_793_491_200 + 600 + 1, tz=UTC)  # just after the last scrape
+MIB = 2**20
+
+
+@pytest.mark.slow
+def test_cadvisor_and_kubelet_series_read_back(tmp_path: Path) -> None:
+    promtool = require_binary("promtool")
+    data_dir = tmp_path / "data"
+    subprocess.run([promtool, "tsdb", "create-blocks-from", "openmetrics",
+                    str(DATA / "cadvisor_kubelet.om"), str(data_dir)],
+                   check=True, capture_output=True, timeout=120)
+    with prometheus_server(tmp_path / "prom", data_dir=data_dir) as url, \
+            PrometheusAPI(url) as api:
+        data = load_prometheus(api, since_s=900, now=END)
+        kube_only = load_prometheus(api, since_s=900, now=END, selector='{job="kubelet"}',
+                                    group_by=("label:namespace",))
+
+    samples = data.samples
+    by_service = samples.groupby("service")
+    # the root cgroup (no image) and the pod sandbox are not containers; etcd is one
+    # container although kind shows it at two cgroup paths
+    assert sorted(by_service.groups) == [
+        "busybox", "kube-system/etcd-kind-control-plane", "shop/db", "shop/frontend",
+        "shop/web"]
+    assert samples.groupby("service")["container_id"].nunique().max() == 1
+    expected_cpu = {"shop/web": 0.25, "shop/db": 0.05, "busybox": 0.2,
+                    "kube-system/etcd-kind-control-plane": 0.15, "shop/frontend": 0.1}
+    for service, cores in expected_cpu.items():
+        got = by_service.get_group(service)[CPU]
+        assert got.min() == pytest.approx(cores) and got.max() == pytest.approx(cores), service
+    assert (by_service.get_group("shop/db")[MEMORY] == 200 * MIB).all()
+    assert (by_service.get_group("shop/frontend")[MEMORY] == 120 * MIB).all()
+    # two interfaces summed; the scrape interval is measured (15 s), not assumed
+    assert by_service.get_group("shop/web")[NET_RX].to_numpy() == pytest.approx(1000.0)
+    assert samples["interval_s"].to_numpy() == pytest.approx(15.0)
+    assert data.interval_s == pytest.approx(15.0)
+    assert len(by_service.get_group("shop/web")) == 40  # 41 scrapes, 40 intervals
+    assert data.containers.set_index("service").loc["shop/web", "name"] == "shop-web-1"
+    etcd = data.warnings["kube-system/etcd-kind-control-plane"]
+    assert any(w.startswith("1 duplicate series") for w in etcd), etcd
+    assert "shop/web" not in data.warnings  # a clean series has no warnings
+    # declared limits (cAdvisor's container_spec_*): web has --cpus 0.5 -m 256m; 0 is "none"
+    limits = data.containers.set_index("service")
+    assert limits.loc["shop/web", "cpu_limit_cores"] == pytest.approx(0.5)
+    assert limits.loc["shop/web", "memory_limit_bytes"] == 256 * MIB
+    assert limits["memory_limit_bytes"].drop("shop/web").isna().all()
+    assert limits["cpu_limit_cores"].drop("shop/web").isna().all()
+
+    assert sorted(kube_only.samples["service"].unique()) == ["kube-system", "shop"]
+
+
+def _backfill(tmp_path: Path, fixture: str, shift_s: float = 0.0) -> Path:
+    """promtool blocks from a fixture, its timestamps shifted by ``shift_s`` seconds."""
+    promtool = require_binary("promtool")
+    source = DATA / fixture
+    if shift_s:
+        lines = []
+        for line in source.read_text().splitlines():
+            if line.startswith("#"):
+                lines.append(line)
+            else:
+                head, stamp = line.rsplit(" ", 1)
+                lines.append(f"{head} {float(stamp) + shift_s:.3f}")
+        source = tmp_path / fixture
+        source.write_text("\n".join(lines) + "\n")
+    data_dir = tmp_path / "data"
+    subprocess.run([promtool, "tsdb", "create-blocks-from", "openmetrics", str(source),
+                    str(data_dir)], check=True, capture_output=True, timeout=120)
+    return data_dir
+
+
+@pytest.mark.slow
+def test_host_capacities_from_node_exporter(tmp_path: Path) -> None:
+    from capacity.sources._prometheus import host_kinds, read_node_hosts
+
+    data_dir = _backfill(tmp_path, "node_exporter.om")
+    with prometheus_server(tmp_path / "prom", data_dir=data_dir) as url, \
+            PrometheusAPI(url) as api:
+        hosts = read_node_hosts(api, now=END)
+        only_c = read_node_hosts(api, now=END, selector='{instance="host-c:9100"}')
+    by = {h.instance: h for h in hosts}
+    assert sorted(by) == ["host-a:9100", "host-b:9100", "host-c:9100"]
+    assert by["host-a:9100"].cpus == 8 and by["host-c:9100"].cpus == 32
+    assert by["host-b:9100"].memory_bytes == 33_543_307_264
+    assert by["host-a:9100"].disk_bytes == 499_963_174_912  # "/", not the tmpfs
+    assert by["host-a:9100"].nic_bytes_per_second == 1.25e9  # eth0, not docker0
+    assert by["host-c:9100"].nic_bytes_per_second == 3.125e9
+    kinds = host_kinds(hosts)
+    assert sorted(len(v) for v in kinds.values()) == [1, 2]  # a and b are one model
+    assert [h.instance for h in only_c] == ["host-c:9100"]
+
+
+@pytest.mark.slow
+def test_size_per_host_kind_of_the_fleet(tmp_path: Path, capsys) -> None:
+    import json
+    import time
+
+    from capacity.cli import main
+
+    assert main(["fit", "--demo", "--out", str(tmp_path / "profiles.json")]) == 0
+    profiles = json.loads((tmp_path / "profiles.json").read_text())
+    service = sorted(profiles["services"])[0]
+    capsys.readouterr()
+    # the recording ends 1 min ago, so an instant query now finds it
+    shift = time.time() - 60 - (END.timestamp() - 1)
+    data_dir = _backfill(tmp_path, "node_exporter.om", shift_s=shift)
+    with prometheus_server(tmp_path / "prom", data_dir=data_dir) as url:
+        code = main(["size", "--profiles", str(tmp_path / "profiles.json"), "--machine",
+                     "fleet", "--prometheus", url, "--replicas", f"{service}=40", "--json"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    kinds = {k["kind"]: k for k in json.loads(out)["kinds"]}
+    assert len(kinds) == 2
+    small = next(k for k in kinds.values() if k["in_fleet"] == 2)
+    large = next(k for k in kinds.values() if k["in_fleet"] == 1)
+    assert small["kind"].startswith("cpus=8,") and large["kind"].startswith("cpus=32,")
+    # a host with 4x the CPUs and memory never needs more hosts for the same replicas
+    assert large["size"]["hosts"] <= small["size"]["hosts"]
