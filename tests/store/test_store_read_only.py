@@ -119,6 +119,7 @@ def test_read_only_store_reads_and_refuses_writes(tmp_path: Path) -> None:
         with pytest.raises(StoreError, match="opened read-only"):
             store.retain(60.0)
     assert _digest(path) == before
+    assert _siblings(path) == [path.name], "a reader created a -wal/-shm side file"
 
 
 # -- locked is not corrupt ------------------------------------------------------------------
