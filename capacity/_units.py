@@ -169,6 +169,8 @@ def format_value(resource: str | None, value: float | None) -> str:
         return str(value)
     if resource == CPU:
         return f"{_sig(value)} cores"
+    if "_count" in resource:  # structural limits: pids_count, addresses_count[bridge], ...
+        return f"{value:,.0f}"
     if resource in BYTE_RESOURCES:
         v = float(value)
         for unit in _BINARY:

@@ -25,6 +25,7 @@ from ._cli._common import EXIT_OK, EXIT_UNKNOWN, stderr
 from ._cli.backtest import backtest
 from ._cli.collect import collect
 from ._cli.fit import fit
+from ._cli.machine import machine
 from ._cli.plan import plan
 from ._cli.report import report
 from ._cli.size import size
@@ -51,6 +52,7 @@ cli.add_command(verify)
 cli.add_command(backtest)
 cli.add_command(plan)
 cli.add_command(size)
+cli.add_command(machine)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

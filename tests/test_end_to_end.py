@@ -79,7 +79,8 @@ def test_collect_fit_plan_on_real_containers(docker_client, workload, tmp_path: 
 
     # Plan on this machine's real capacity: the quantile method is
     # floor((capacity - reserve) / demand), and the CPU reserve is the 10 % saturation margin.
-    machine = Machine.local()
+    # capacities only: the host cost, limits and baseline reserve are tested in tests/machine/
+    machine = Machine.local(machine_file=False, measure=False)
     cpus = psutil.cpu_count(logical=True)
     total = psutil.virtual_memory().total
     assert machine.capacity[CPU] == cpus and machine.capacity[MEMORY] == total

@@ -134,6 +134,14 @@ def _set_cell(column: str, row: int, value: Any) -> Callable[[pd.DataFrame], pd.
     return edit
 
 
+def _machine_toml(tmp: Path, *, schema_version: int = 1, cpu_cores: str = "4.0",
+                  memory_bytes: str = "8589934592.0", tail: str = "") -> Path:
+    """A versioned machine file (docs/machine.md) with one field spoilt."""
+    return write(tmp, "m.toml", f'schema_version = {schema_version}\nkind = "capacity.machine"'
+                 f"\n[capacity]\ncpu_cores = {cpu_cores}\nmemory_bytes = {memory_bytes}\n"
+                 + tail)
+
+
 # -- the table ------------------------------------------------------------------------------
 
 
@@ -227,6 +235,32 @@ CASES: list[BadFile] = [
             _csv(lambda df: df.assign(time=pd.Timestamp("1970-01-01", tz="UTC")
                                       + pd.to_timedelta(np.arange(len(df)), unit="s"))),
             "before 2000"),
+    # machine files (docs/machine.md)
+    BadFile("newer schema", "machine",
+            lambda tmp: plan_args(tmp, machine=_machine_toml(tmp, schema_version=99)),
+            "newer capacity"),
+    BadFile("memory text", "machine",
+            lambda tmp: plan_args(tmp, machine=_machine_toml(tmp, memory_bytes='"lots"')),
+            "capacity.memory_bytes"),
+    BadFile("negative cpus", "machine",
+            lambda tmp: plan_args(tmp, machine=_machine_toml(tmp, cpu_cores="-1.0")),
+            "capacity.cpu_cores"),
+    BadFile("host cost nan", "machine",
+            lambda tmp: plan_args(tmp, machine=_machine_toml(
+                tmp, tail="[host_cost]\nmemory_bytes = nan\n")),
+            "host_cost.memory_bytes"),
+    BadFile("limit without capacity", "machine",
+            lambda tmp: plan_args(tmp, machine=_machine_toml(
+                tmp, tail='[[limits]]\nresource = "pids_count"\nused = 3.0\n'
+                          "per_replica = 1.0\n")),
+            "limits[0].capacity"),
+    BadFile("unknown table", "machine",
+            lambda tmp: plan_args(tmp, machine=_machine_toml(tmp, tail="[gpu]\nn = 1\n")),
+            "'gpu'"),
+    BadFile("not toml", "machine",
+            lambda tmp: plan_args(tmp, machine=write(tmp, "m.toml",
+                                                     'schema_version = 1\n[capacity\n')),
+            "valid TOML"),
 ]
 
 

@@ -44,6 +44,8 @@ RESOURCE_NAMES: dict[str, str] = {
     DISK_READ: "disk read",
     DISK_WRITE: "disk write",
     DISK_USAGE: "disk space",
+    "pids_count": "PIDs",
+    "open_files_count": "open files",
 }
 
 
@@ -62,6 +64,8 @@ def resource_name(resource: str | None) -> str:
         return "-"
     if resource == "count":
         return "container count"
+    if resource.startswith("addresses_count["):  # a structural limit per network (issue 12)
+        return f"addresses in {resource[len('addresses_count['):].rstrip(']')}"
     return RESOURCE_NAMES.get(resource, resource)
 
 
@@ -135,9 +139,15 @@ def _host_resources(plans: Mapping[str, Plan], profiles: Profiles) -> list[HostR
         if rp is None or rp.capacity is None:
             continue
         in_use = 0.0
+        if rp.method == "count":  # a structural limit: what the host has in use now
+            in_use = float(rp.occupied) + next(
+                (p.running * float(p.per_resource[r].demand_per_replica or 0.0)
+                 for p in plans.values() if r in p.per_resource), 0.0)
         for s, p in plans.items():
             if s in profiles.services and r in profiles[s].resources:
-                in_use += p.running * float(profiles[s].resources[r].demand)
+                # each running container also costs the host its host cost (issue 12)
+                cost = float(getattr(p.per_resource.get(r), "host_cost", 0.0) or 0.0)
+                in_use += p.running * (float(profiles[s].resources[r].demand) + cost)
         usable = float(rp.capacity) - float(rp.reserve)
         share = (usable - in_use) / usable if usable > 0 else None
         out.append(HostResource(r, float(rp.capacity), float(rp.reserve), in_use, share))

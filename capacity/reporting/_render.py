@@ -34,6 +34,7 @@ from .._errors import CapacityError
 from .._units import format_duration
 from ..model._profile import Profiles
 from ..solver._display import answer
+from ..solver._machine import machine_lines
 from ..solver._plan import PLAN_SCHEMA_VERSION, Plan
 from ._charts import (
     MAX_ALL_RESOURCE_PANELS,
@@ -384,6 +385,7 @@ def report_context(
         "host": host,
         "source": source,
         "machine": first.machine.name if first is not None else "-",
+        "machine_lines": machine_lines(first.machine) if first is not None else [],
         "status": st.name,
         "status_reasons": list(st.reasons),
         "warn_headroom": format_percent(warn_headroom),

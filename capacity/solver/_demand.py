@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -51,7 +51,14 @@ from .._columns import CPU, MEMORY
 from .._errors import CapacityError
 from ..model._fit import DEGENERATE_SLOW_SHARE, MIN_WINDOW_SAMPLES
 
-__all__ = ["MIN_TRACE_POINTS", "ReplicaDemand", "Simulator", "clopper_pearson", "replica_demand"]
+__all__ = [
+    "MIN_TRACE_POINTS",
+    "ReplicaDemand",
+    "Simulator",
+    "clopper_pearson",
+    "replica_demand",
+    "with_host_cost",
+]
 
 #: fewer trace points than this and the empirical method is undefined for the resource
 MIN_TRACE_POINTS = 30
@@ -90,6 +97,9 @@ class ReplicaDemand:
     trace_note : str
         Why the trace cannot be used (the empirical method then falls back to gaussian),
         or ``""``.
+    host_cost : float
+        Fixed cost of one replica outside its cgroup (shim, kernel memory), already added to
+        ``mean``, ``peak`` and ``limit`` by :func:`with_host_cost`; 0 when none.
     """
 
     service: str
@@ -106,6 +116,7 @@ class ReplicaDemand:
     own: np.ndarray
     trace_interval_s: float
     trace_note: str = ""
+    host_cost: float = 0.0
 
     @property
     def sd(self) -> float:
@@ -144,8 +155,21 @@ class ReplicaDemand:
             ys = [v for _, v in levels]
             value = float(np.interp(q, xs, ys)) if xs else self.peak
         if self.limit is not None:
-            value = min(value, self.limit)
-        return value
+            value = min(value, self.limit - self.host_cost)
+        return value + self.host_cost
+
+
+def with_host_cost(demand: ReplicaDemand, cost: float) -> ReplicaDemand:
+    """``demand`` with a fixed per-replica cost added (the host's cost of one container
+    outside its cgroup): mean, peak, limit and every quantile shift by ``cost``; the
+    variance and the trace shapes do not change (the cost is a constant)."""
+    if not cost:
+        return demand
+    return replace(
+        demand, mean=demand.mean + cost, peak=demand.peak + cost,
+        limit=None if demand.limit is None else demand.limit + cost,
+        host_cost=demand.host_cost + cost,
+    )
 
 
 def _limit_of(service_profile: Any, resource: str) -> float | None:

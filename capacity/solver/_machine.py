@@ -32,7 +32,7 @@ import math
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -47,6 +47,7 @@ from .._columns import (
 )
 from .._errors import InsufficientData, InvalidParameter
 from .._units import parse_bytes
+from ..sources._limits import StructuralLimit
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -55,17 +56,22 @@ __all__ = [
     "DEFAULT_CPU_SATURATION",
     "HOST_BASELINE_COLUMNS",
     "Machine",
+    "machine_lines",
     "measured_reserve",
     "parse_rate",
 ]
 
 _SPEC_HELP = (
     "a spec like cpus=8,memory=32GiB,net=10Gbit,disk_bw=500MB/s,disk=400GB "
-    "(optionally reserve.cpus=0.5,reserve.memory=1GiB,headroom=0.1,cpu_saturation=0.9)"
+    "(optionally reserve.cpus=0.5,reserve.memory=1GiB,headroom=0.1,cpu_saturation=0.9,"
+    "host_cost=4MiB)"
 )
 
 #: share of the CPU capacity that demand may fill by default (see the module docstring)
 DEFAULT_CPU_SATURATION = 0.9
+#: the measured engine/OS baseline is reserved up to this share of a capacity (beyond, the
+#: plan would have nothing left to plan with and says "0 fit" on the resource instead)
+_MAX_BASELINE = 0.95
 
 #: spec key -> resource columns it sets
 _SPEC_KEYS: dict[str, tuple[str, ...]] = {
@@ -156,6 +162,59 @@ def _check_headroom(value: Any) -> float:
     return h
 
 
+def _local_net(ps: Any, sys_root: str | Path | None) -> tuple[float | None, str]:
+    """(bytes per second per direction or None, a note or why unknown) for this host."""
+    if sys_root is not None:
+        from ..sources._probe import nic_speeds
+
+        nics = nic_speeds(sys_root)
+        known = [n for n in nics if n.bits_per_second]
+        if known:
+            best = max(known, key=lambda n: n.bits_per_second or 0.0)
+            bps = float(best.bits_per_second or 0.0)
+            via = f" (members {', '.join(best.members)})" if best.members else ""
+            return (bps / 8.0, f"network: NIC {best.name}{via} at {bps / 1e9:g} Gbit/s (sysfs)")
+        if nics:
+            names = ", ".join(f"{n.name}{f' ({n.note})' if n.note else ''}" for n in nics)
+            return None, f"NIC {names} reports no speed (sysfs speed -1: a virtual NIC)"
+    speeds: list[tuple[int, str]] = []
+    unknown: list[str] = []
+    for nic, stats in sorted(ps.net_if_stats().items()):
+        if nic.startswith(_VIRTUAL_NICS) or not stats.isup:
+            continue
+        if stats.speed and stats.speed > 0:
+            speeds.append((int(stats.speed), nic))
+        else:
+            unknown.append(nic)
+    if speeds:
+        mbit, nic = max(speeds)
+        return mbit * 1e6 / 8.0, f"network: NIC {nic} at {mbit} Mbit/s (psutil)"
+    return None, (f"NIC {', '.join(unknown)} reports speed 0" if unknown
+                  else "no physical NIC is up")
+
+
+def _local_host_cost(cached: Mapping[str, Any], proc_root: str | Path
+                     ) -> tuple[dict[str, float], str]:
+    """The host cost per container: calibrated (machine file), else passive (shims)."""
+    from ..sources._hostcost import HostCost, passive_host_cost
+    from ._machinefile import host_cost_note
+
+    hc = cached.get("host_cost") or {}
+    cost: HostCost | None = None
+    if hc:
+        cost = HostCost.from_dict({"cpu_cores": 0.0, "method": "given", "measured_at": "",
+                                   "containers": 0, "shim_bytes": 0.0, **hc})
+    else:
+        cost = passive_host_cost(proc_root)
+    if cost is None:
+        return {}, ("host cost per container: not measured (no container runs to measure "
+                    "its shim; run 'capacity machine calibrate' or give host_cost=4MiB)")
+    out = {MEMORY: cost.memory_bytes}
+    if cost.cpu_cores:
+        out[CPU] = cost.cpu_cores
+    return out, host_cost_note(cost)
+
+
 @dataclass(frozen=True)
 class Machine:
     """Capacity per resource column, in that column's unit (cores, bytes, bytes per second).
@@ -176,6 +235,16 @@ class Machine:
     missing : tuple[str, ...]
         Resources whose capacity could not be found, with why, e.g.
         ``"net_rx_bytes_per_second: NIC eth0 reports speed 0; give net=10Gbit"``.
+    host_cost : Mapping[str, float]
+        Per resource column, what one container costs the host outside its own cgroup
+        (its containerd shim, kernel memory for its namespaces and cgroups): added by the
+        solver to every replica's demand. Spec keys ``host_cost=4MiB`` (memory) and
+        ``host_cost.cpus=0.001``; measured by ``capacity machine calibrate``.
+    limits : tuple[StructuralLimit, ...]
+        Count limits that are not resources (PIDs, open files, addresses in a network's
+        subnet): each is planned like a resource (see :mod:`capacity.solver._structural`).
+    notes : tuple[str, ...]
+        Where each figure came from (measured when, by what), for the report.
 
     Examples
     --------
@@ -192,6 +261,9 @@ class Machine:
     headroom: float = 0.0
     missing: tuple[str, ...] = ()
     cpu_saturation: float = DEFAULT_CPU_SATURATION
+    host_cost: Mapping[str, float] = field(default_factory=dict)
+    limits: tuple[StructuralLimit, ...] = ()
+    notes: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         _check_headroom(self.headroom)
@@ -202,6 +274,9 @@ class Machine:
         for r, v in self.reserve.items():
             if not (isinstance(v, int | float) and math.isfinite(v) and v >= 0):
                 raise InvalidParameter(f"reserve of {r}", "Machine", "a finite number >= 0", v)
+        for r, v in self.host_cost.items():
+            if not (isinstance(v, int | float) and math.isfinite(v) and v >= 0):
+                raise InvalidParameter(f"host cost of {r}", "Machine", "a finite number >= 0", v)
 
     def reserved(self, resource: str) -> float:
         """Configured reserve plus ``headroom`` times the capacity, for one resource; for CPU
@@ -216,13 +291,11 @@ class Machine:
         self, reserve: Mapping[str, float] | None = None, *, headroom: float | None = None
     ) -> Machine:
         """A copy with reserves (merged over the existing ones) and/or a new headroom."""
-        return Machine(
-            name=self.name,
+        return replace(
+            self,
             capacity=dict(self.capacity),
             reserve={**self.reserve, **(reserve or {})},
             headroom=self.headroom if headroom is None else _check_headroom(headroom),
-            missing=self.missing,
-            cpu_saturation=self.cpu_saturation,
         )
 
     # -- constructors ---------------------------------------------------------------------
@@ -234,15 +307,27 @@ class Machine:
         docker_root: str | Path = "/var/lib/docker",
         disk_in_use_bytes: float = 0.0,
         psutil_module: Any = None,
+        client: Any = None,
+        machine_file: str | Path | bool | None = None,
+        sys_root: str | Path | None = "/sys",
+        proc_root: str | Path = "/proc",
+        cgroup_root: str = "/sys/fs/cgroup",
+        measure: bool = True,
     ) -> Machine:
-        """This host, from psutil.
+        """This host: the one place the local machine is measured (CLI and API alike).
 
-        CPUs: logical CPUs. Memory: total RAM. Network: the fastest physical NIC that is up
-        (virtual ones such as ``lo``, ``docker0``, ``veth*`` are skipped; their speed is not
-        the host's), per direction. Disk space: free space on the filesystem of
-        ``docker_root`` plus ``disk_in_use_bytes`` (what the containers already use there,
-        since the plan subtracts their demand again). Disk bandwidth is never guessed: it is
-        listed in ``missing`` (give it with ``disk_bw=``).
+        CPUs: logical CPUs. Memory: total RAM. Network: the host's NICs from sysfs (bonds,
+        bridges and VLANs resolved to their members; Docker's and the kernel's virtual
+        interfaces skipped), per direction; a NIC that reports no speed (virtio) is named
+        in ``missing`` with the flag that sets it. Disk bandwidth: the probe cached in the
+        machine file (``capacity machine probe``), else named in ``missing``. Disk space:
+        free space on the filesystem of ``docker_root`` plus ``disk_in_use_bytes`` (what the
+        containers already use there, since the plan subtracts their demand again).
+
+        With ``measure`` (default) also: the host cost per container (calibrated, from the
+        machine file, else measured passively from the running shims), the structural count
+        limits (PIDs, open files, and with ``client`` the addresses left in each network),
+        and the engine/OS baseline as reserve (memory and CPU outside every container).
 
         Parameters
         ----------
@@ -252,6 +337,17 @@ class Machine:
             Bytes the running containers already use under ``docker_root``.
         psutil_module : module, optional
             Injected for tests; defaults to :mod:`psutil`.
+        client : docker.DockerClient, optional
+            For the per-network address limits.
+        machine_file : str, Path, None or False
+            The cached measurements to reuse: None reads :func:`default_machine_file` when
+            it exists; False reads none.
+        sys_root : str, Path or None
+            Where ``/sys`` is; None: NIC speeds from psutil instead of sysfs.
+        proc_root, cgroup_root : str or Path
+            Where ``/proc`` and the cgroup filesystem are.
+        measure : bool
+            False: capacities only (no host cost, limits or baseline).
 
         Notes
         -----
@@ -259,6 +355,8 @@ class Machine:
         cgroup limit; and many virtual NICs report speed 0 (unknown), which is named, not
         taken as zero capacity.
         """
+        from ._machinefile import default_machine_file, read_machine_file
+
         if psutil_module is None:
             import psutil as psutil_module
         ps = psutil_module
@@ -267,32 +365,63 @@ class Machine:
             MEMORY: float(ps.virtual_memory().total),
         }
         missing: list[str] = []
-        speeds: list[tuple[int, str]] = []
-        unknown: list[str] = []
-        for nic, stats in sorted(ps.net_if_stats().items()):
-            if nic.startswith(_VIRTUAL_NICS) or not stats.isup:
-                continue
-            if stats.speed and stats.speed > 0:
-                speeds.append((int(stats.speed), nic))
-            else:
-                unknown.append(nic)
-        if speeds:
-            mbit, _ = max(speeds)
-            capacity[NET_RX] = capacity[NET_TX] = mbit * 1e6 / 8.0
+        notes: list[str] = []
+        cached: Mapping[str, Any] = {}
+        if machine_file is not False:
+            path = default_machine_file() if machine_file in (None, True) else Path(
+                str(machine_file))
+            if machine_file not in (None, True) or path.is_file():
+                cached = read_machine_file(path)
+                notes.append(f"cached measurements from machine file {path}")
+        net = _local_net(ps, sys_root)
+        if net[0] is not None:
+            capacity[NET_RX] = capacity[NET_TX] = net[0]
+            notes.append(net[1])
         else:
-            why = (f"NIC {', '.join(unknown)} reports speed 0" if unknown
-                   else "no physical NIC is up")
-            for r in (NET_RX, NET_TX):
-                missing.append(f"{r}: {why}; give net=10Gbit")
-        for r in (DISK_READ, DISK_WRITE):
-            missing.append(f"{r}: disk bandwidth is not measured; give disk_bw=500MB/s")
+            missing += [f"{r}: {net[1]}; give net=10Gbit" for r in (NET_RX, NET_TX)]
+        probe = cached.get("disk_probe") or {}
+        if probe.get("sequential_write_bytes_per_second"):
+            capacity[DISK_READ] = float(probe["sequential_read_bytes_per_second"])
+            capacity[DISK_WRITE] = float(probe["sequential_write_bytes_per_second"])
+            notes.append(f"disk bandwidth: probed on {probe.get('path', '?')} at "
+                         f"{probe.get('measured_at', '?')} (sequential, O_DIRECT)")
+        else:
+            for r in (DISK_READ, DISK_WRITE):
+                missing.append(f"{r}: disk bandwidth is not measured; run 'capacity machine "
+                               "probe' or give disk_bw=500MB/s")
         try:
             free = float(ps.disk_usage(str(docker_root)).free)
         except OSError as exc:
             missing.append(f"{DISK_USAGE}: cannot read {docker_root} ({exc}); give disk=400GB")
         else:
             capacity[DISK_USAGE] = free + float(disk_in_use_bytes)
-        return cls(name="local", capacity=capacity, missing=tuple(missing))
+        host_cost: dict[str, float] = {}
+        reserve: dict[str, float] = {}
+        limits: tuple[StructuralLimit, ...] = ()
+        if measure:
+            host_cost, note = _local_host_cost(cached, proc_root)
+            notes.append(note)
+            from ..sources._limits import read_structural_limits
+
+            limits = tuple(read_structural_limits(client, proc_root=proc_root,
+                                                  cgroup_root=cgroup_root))
+            from ..sources._hostcost import measure_baseline
+
+            baseline = measure_baseline(ps, cgroup_root=cgroup_root)
+            if baseline is not None:
+                # never all of it: a plan of "nothing fits" says more than an error would
+                reserve[MEMORY] = min(baseline.memory_bytes, _MAX_BASELINE * capacity[MEMORY])
+                if baseline.cpu_cores is not None:
+                    reserve[CPU] = min(baseline.cpu_cores,
+                                       (_MAX_BASELINE - 1 + DEFAULT_CPU_SATURATION)
+                                       * capacity[CPU])
+                notes.append(
+                    f"reserve: the engine/OS baseline measured at {baseline.measured_at}: "
+                    f"{baseline.memory_bytes / 2**30:.2f} GiB memory"
+                    + (f", {baseline.cpu_cores:.2f} cores" if baseline.cpu_cores is not None
+                       else "") + " outside every container")
+        return cls(name="local", capacity=capacity, missing=tuple(missing), reserve=reserve,
+                   host_cost=host_cost, limits=limits, notes=tuple(notes))
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any], *, name: str) -> Machine:
@@ -300,11 +429,16 @@ class Machine:
         with optional ``reserve`` (a mapping of the same keys) and ``headroom``."""
         capacity: dict[str, float] = {}
         reserve: dict[str, float] = {}
+        host_cost: dict[str, float] = {}
         headroom = 0.0
         cpu_saturation = DEFAULT_CPU_SATURATION
         for raw_key, value in values.items():
             key = str(raw_key).strip().lower()
-            if key == "headroom":
+            if key in ("host_cost", "host_cost.memory", "host_cost.mem"):
+                host_cost[MEMORY] = parse_bytes(value, name=key)
+            elif key in ("host_cost.cpus", "host_cost.cpu"):
+                host_cost[CPU] = _parse_cpus(value, key)
+            elif key == "headroom":
                 headroom = _check_headroom(value)
             elif key == "cpu_saturation":
                 cpu_saturation = _check_saturation(value)
@@ -326,7 +460,7 @@ class Machine:
         if not capacity:
             raise InvalidParameter("machine", "plan", _SPEC_HELP, name)
         return cls(name=name, capacity=capacity, reserve=reserve, headroom=headroom,
-                   cpu_saturation=cpu_saturation)
+                   cpu_saturation=cpu_saturation, host_cost=host_cost)
 
     @classmethod
     def from_spec(cls, spec: str) -> Machine:
@@ -377,15 +511,28 @@ class Machine:
             [machine.reserve]
             cpus = 0.5
             memory = "1GiB"
+
+        or a versioned machine file written by ``capacity machine calibrate`` / ``probe``
+        (``schema_version`` and ``kind = "capacity.machine"``; see docs/machine.md), which is
+        validated field by field.
         """
+        from ._machinefile import is_machine_file, machine_kwargs, validate_machine_file
+
         p = Path(path)
         try:
             data = tomllib.loads(p.read_text())
+        except UnicodeDecodeError:
+            raise InvalidParameter("machine", "plan", "a UTF-8 TOML text file", str(p)) from None
         except OSError as exc:
             raise InvalidParameter("machine", "plan", "a readable TOML file", str(p)) from exc
         except tomllib.TOMLDecodeError as exc:
             raise InvalidParameter("machine", "plan", f"valid TOML ({exc})", str(p)) from exc
+        if is_machine_file(data):
+            validate_machine_file(data, source=str(p))
+            return cls(**machine_kwargs(data, source=str(p)))
         table = data.get("machine", data)
+        if not isinstance(table, Mapping):
+            raise InvalidParameter("machine", f"machine file {p}", "a [machine] table", table)
         table = dict(table)
         name = str(table.pop("name", p.name))
         return cls.from_mapping(table, name=name)
@@ -400,6 +547,9 @@ class Machine:
             "headroom": self.headroom,
             "cpu_saturation": self.cpu_saturation,
             "missing": list(self.missing),
+            "host_cost": dict(self.host_cost),
+            "limits": [lim.to_dict() for lim in self.limits],
+            "notes": list(self.notes),
         }
 
     @classmethod
@@ -411,8 +561,29 @@ class Machine:
             headroom=float(d.get("headroom", 0.0)),
             missing=tuple(d.get("missing", ())),
             cpu_saturation=float(d.get("cpu_saturation", DEFAULT_CPU_SATURATION)),
+            host_cost=dict(d.get("host_cost", {})),
+            limits=tuple(StructuralLimit.from_dict(x) for x in d.get("limits", ())),
+            notes=tuple(d.get("notes", ())),
         )
 
+
+
+def machine_lines(machine: Machine) -> list[str]:
+    """What the report says about the machine, one line each: the host cost per container
+    (always, measured or not), the reserve's origin, where each capacity came from."""
+    from .._units import format_value
+
+    lines = list(machine.notes)
+    if not any(line.startswith("host cost per container") for line in lines):
+        if machine.host_cost:
+            parts = [format_value(r, v) + (" memory" if r == MEMORY else "")
+                     for r, v in sorted(machine.host_cost.items())]
+            lines.insert(0, f"host cost per container: {', '.join(parts)} (given in the "
+                            "machine spec)")
+        else:
+            lines.insert(0, "host cost per container: not counted (give host_cost=4MiB, or "
+                            "run 'capacity machine calibrate' and plan with --machine local)")
+    return lines
 
 
 #: host rate column (from :func:`capacity.store.host_to_rates`) -> the container column it bounds

@@ -63,8 +63,10 @@ compressible resources), ``incompressible_epsilon``, ``horizon_s`` (null: instan
 per-replica figure: ``demand_at_safe_count / safe_count`` for pooled methods),
 ``demand_at_safe_count`` (the total the method compares with ``capacity - reserve - occupied``),
 ``utilisation_at_safe_count`` (``(reserve + occupied + demand_at_safe_count) / capacity``),
-``reason``, ``epsilon``, ``method``, ``mean_per_replica``, ``expected_utilisation_at_safe_count``
-and ``expected_utilisation_at_next`` (with the mean demand, at N and N + 1),
+``reason``, ``epsilon``, ``method``, ``host_cost`` (the host's fixed cost of one container
+outside its cgroup, already inside every per-replica figure), ``mean_per_replica``,
+``expected_utilisation_at_safe_count`` and ``expected_utilisation_at_next`` (with the mean
+demand, at N and N + 1),
 ``p_overload_at_safe_count``, ``p_overload_interval_at_safe_count``
 ([lo, hi] or null), ``p_overload_at_next`` (N + 1), ``safe_count_interval`` ([lo, hi] or
 null), ``methods`` (per method: safe count or null), ``risk_curve`` ([[N, P(overload)], ...])),
@@ -87,7 +89,14 @@ from scipy import special
 from .._columns import DISK_USAGE, MEMORY
 from .._errors import InsufficientData, InvalidParameter, ProfileVersionError
 from ..model._profile import Profiles, ServiceProfile
-from ._demand import MAX_SUMMED_REPLICAS, ReplicaDemand, Simulator, clopper_pearson, replica_demand
+from ._demand import (
+    MAX_SUMMED_REPLICAS,
+    ReplicaDemand,
+    Simulator,
+    clopper_pearson,
+    replica_demand,
+    with_host_cost,
+)
 from ._drift import DEFAULT_VALID_FOR_S, drift_of
 from ._machine import Machine
 from ._methods import DEFAULT_METHOD, METHODS
@@ -161,6 +170,7 @@ class ResourcePlan:
     safe_count_interval: tuple[int, int] | None = None
     methods: Mapping[str, int | None] = field(default_factory=dict)
     risk_curve: tuple[tuple[int, float], ...] = ()
+    host_cost: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         d = {f.name: getattr(self, f.name) for f in fields(self)}
@@ -353,8 +363,10 @@ class ResourceModel:
             return (min(d.peak, d.limit) if d.limit is not None else d.peak), ""
         if method == "quantile":
             if self.quantile_level is None:  # the profile's sizing statistic (CPU p95, max)
-                value = float(getattr(d.profile, "demand", d.peak))
-                return (min(value, d.limit) if d.limit is not None else value), ""
+                value = float(getattr(d.profile, "demand", d.peak - d.host_cost))
+                if d.limit is not None:
+                    value = min(value, d.limit - d.host_cost)
+                return value + d.host_cost, ""
             return d.quantile(self.quantile_level), ""
         raise InvalidParameter("method", "plan", f"one of {METHODS}", method)
 
@@ -800,8 +812,11 @@ def plan(
             raise InvalidParameter(f"occupied of {r}", "plan", "a finite number >= 0", occ)
         demand = replica_demand(sp, r, independent_offsets=independent_offsets,
                                 with_trace=compare or method == "empirical")
+        if demand is not None:  # the host's cost of one container outside its cgroup
+            demand = with_host_cost(demand, float(machine.host_cost.get(r, 0.0)))
         base: dict[str, Any] = dict(resource=r, capacity=capacity, reserve=reserve, occupied=occ,
-                    epsilon=eps_by_resource[r], method=method)
+                    epsilon=eps_by_resource[r], method=method,
+                    host_cost=float(machine.host_cost.get(r, 0.0)))
         if capacity is None:
             why = next((m.split(": ", 1)[1] for m in machine.missing if m.startswith(r + ":")),
                        "give it in the machine spec")
@@ -832,8 +847,9 @@ def plan(
             notes.add(f"{sp.service} {r}: {demand.trace_note}; gaussian used instead")
         factor = 1.0
         if valid_for_s is not None:
+            # the drift of what the service uses; the host cost per container does not drift
             drift = drift_of(tuple(getattr(sp.resources[r], "daily_levels", ()) or ()),
-                             demand.mean, valid_for_s)
+                             demand.mean - demand.host_cost, valid_for_s)
             factor = drift.factor
             drifts[r] = {"factor": drift.factor, "margin": drift.margin, "days": drift.days,
                          "slope_per_day": drift.slope_per_day,
@@ -844,6 +860,14 @@ def plan(
         per[r] = _resource_plan(model, method, base, usable=capacity - reserve - occ,
                                 compare=compare, drift_factor=factor)
         risk_models.add(model.risk_model)
+    if machine.limits:  # structural count limits (PIDs, open files, addresses)
+        from ._structural import structural_plan
+
+        for lim in machine.limits:
+            counted = structural_plan(lim, sp.service, running=running,
+                                      headroom=machine.headroom)
+            if counted is not None:
+                per[lim.resource] = counted
     return _assemble(sp, machine, per, method=method, epsilon=epsilon, running=running,
                      ports=tuple(ports), risk_models=risk_models, notes=notes,
                      incompressible_epsilon=(incompressible_epsilon if incompressible_epsilon

@@ -65,6 +65,10 @@ class HostFacts:
     docker_fs_total_bytes, docker_fs_free_bytes : int or None
         Size and free space (for unprivileged users: ``f_bavail``) of the filesystem that
         holds ``docker_root``; ``None`` when it cannot be read.
+    host_cost_per_container_bytes : float or None
+        The running containers' shims (PSS, page tables, kernel stacks) per container
+        served, measured passively (:func:`capacity.sources._hostcost.passive_host_cost`);
+        ``None`` when no shim runs or ``/proc`` of root's processes is not readable.
     """
 
     logical_cpus: int
@@ -74,6 +78,7 @@ class HostFacts:
     docker_root: str = "/var/lib/docker"
     docker_fs_total_bytes: int | None = None
     docker_fs_free_bytes: int | None = None
+    host_cost_per_container_bytes: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -86,6 +91,7 @@ def host_facts(
     *,
     psutil_module: ModuleType | Any = psutil,
     sys_root: Path = Path("/sys"),
+    proc_root: Path | None = Path("/proc"),
 ) -> HostFacts:
     """Read the host's capacity: CPUs, memory, NIC speeds, and Docker's filesystem.
 
@@ -98,6 +104,8 @@ def host_facts(
         ``psutil``, or a fake with the same functions.
     sys_root : Path
         Where ``/sys`` is, to tell virtual NICs from real ones.
+    proc_root : Path or None
+        Where ``/proc`` is, for the passive host cost per container; None skips it.
 
     Examples
     --------
@@ -121,7 +129,14 @@ def host_facts(
         total, free = int(usage.total), int(usage.free)
     except OSError:
         pass
+    host_cost = None
+    if proc_root is not None:
+        from ._hostcost import passive_host_cost
+
+        cost = passive_host_cost(proc_root)
+        host_cost = cost.memory_bytes if cost is not None else None
     return HostFacts(
+        host_cost_per_container_bytes=host_cost,
         logical_cpus=int(ps.cpu_count(logical=True) or 1),
         physical_cpus=ps.cpu_count(logical=False),
         memory_total_bytes=int(ps.virtual_memory().total),

@@ -17,12 +17,21 @@ from capacity.cli import main
         (("report", "--samples", "{tmp}/corrupt.parquet", "--out", "{tmp}/r"), "cannot be read"),
         (("fit", "--samples", "{tmp}/corrupt.parquet"), "cannot be read"),
         (("fit", "--demo", "--since", "1h"), "--since filters the store"),
+        (("report", "--demo", "--machine", "{tmp}/newer.toml", "--out", "{tmp}/r"),
+         "'schema_version'"),
+        (("report", "--demo", "--machine", "{tmp}/nonsense.toml", "--out", "{tmp}/r"),
+         "'host_cost.memory_bytes'"),
+        (("machine", "show", "--file", "{tmp}/corrupt.parquet"), "valid TOML"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_3(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], args: tuple[str, ...], expected: str
 ) -> None:
     (tmp_path / "corrupt.parquet").write_bytes(b"this is not parquet")
+    machine = 'kind = "capacity.machine"\n[capacity]\ncpu_cores = 2\n'
+    (tmp_path / "newer.toml").write_text("schema_version = 99\n" + machine)
+    (tmp_path / "nonsense.toml").write_text(
+        "schema_version = 1\n" + machine + '[host_cost]\nmemory_bytes = "a lot"\n')
     code = main([a.format(tmp=tmp_path) for a in args])
     err = capsys.readouterr().err
     assert code == 3

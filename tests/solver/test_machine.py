@@ -115,7 +115,8 @@ def test_local_uses_the_fastest_physical_nic_and_names_what_is_missing() -> None
         },
         disk_free=1e11,
     )
-    m = Machine.local(psutil_module=ps, disk_in_use_bytes=1e9)
+    m = Machine.local(psutil_module=ps, disk_in_use_bytes=1e9, sys_root=None,
+                      machine_file=False, measure=False)
     assert m.capacity[CPU] == 16 and m.capacity[MEMORY] == 64 * 2**30
     assert m.capacity[NET_RX] == 1000 * 1e6 / 8
     assert m.capacity[DISK_USAGE] == 1e11 + 1e9
@@ -123,7 +124,8 @@ def test_local_uses_the_fastest_physical_nic_and_names_what_is_missing() -> None
 
 
 def test_local_with_speed_zero_nic_names_net_as_missing() -> None:
-    m = Machine.local(psutil_module=FakePsutil({"eth0": (True, 0)}, disk_free=None))
+    m = Machine.local(psutil_module=FakePsutil({"eth0": (True, 0)}, disk_free=None),
+                      sys_root=None, machine_file=False, measure=False)
     assert NET_RX not in m.capacity and DISK_USAGE not in m.capacity
     missing = " ".join(m.missing)
     assert "eth0 reports speed 0" in missing and "give net=" in missing and "give disk=" in missing
