@@ -34,6 +34,7 @@ from ._errors import (
     NotFittedError,
     ProfileVersionError,
     StoreError,
+    StoreLocked,
 )
 from ._lazy import attach
 from ._settings import Settings  # light: only the error types
@@ -107,6 +108,7 @@ __all__ = [
     "ServiceProfile",
     "Settings",
     "StoreError",
+    "StoreLocked",
     "__version__",
     "collect",
     "fit",

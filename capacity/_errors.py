@@ -15,6 +15,7 @@ each into one line on stderr and exit status 3 ("unknown": the run itself failed
     ├── ProfileVersionError    a profiles/plan file of another schema version
     ├── InvalidParameter       a parameter out of its range (also a ValueError)
     ├── StoreError             the sample store is missing, corrupt or not writable
+    │   └── StoreLocked        another process holds a lock on it past the busy timeout
     └── PrometheusError        a Prometheus server is down, slow, or answered an error
 
 A message says what was wrong, the value seen, and what to do.
@@ -35,6 +36,7 @@ __all__ = [
     "ProfileVersionError",
     "PrometheusError",
     "StoreError",
+    "StoreLocked",
 ]
 
 
@@ -148,6 +150,28 @@ class StoreError(CapacityError):
     def __init__(self, message: str, *, path: str | None = None) -> None:
         super().__init__(message)
         self.path = path
+
+
+class StoreLocked(StoreError):
+    """Another process held a lock on the sample store for longer than the busy timeout.
+
+    Locked is not corrupt: the file is intact and nothing was changed. ``holders`` lists the
+    processes seen holding a lock on the file (``"pid 1234 (capacity collect ...)"``), empty
+    when they cannot be seen (another PID namespace, or ``/proc/locks`` unreadable);
+    ``waited_s`` is how long it waited, in seconds.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str | None = None,
+        holders: tuple[str, ...] = (),
+        waited_s: float = 0.0,
+    ) -> None:
+        super().__init__(message, path=path)
+        self.holders = holders
+        self.waited_s = waited_s
 
 
 class PrometheusError(CapacityError):

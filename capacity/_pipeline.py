@@ -144,7 +144,7 @@ def load_samples(
     since = None
     if since_s is not None:
         since = (now or datetime.now(UTC)) - timedelta(seconds=since_s)
-    with Store(Path(str(store)), create=False) as st:
+    with Store(Path(str(store)), read_only=True) as st:
         samples = st.samples(since=since)
         counters = st.counters(since=since)
         containers = st.containers()

@@ -12,8 +12,11 @@ exit 3 instead of Click's 2 (which would read as "critical" to an alerting syste
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import threading
 from collections.abc import Sequence
+from typing import Any
 
 import click
 
@@ -53,33 +56,91 @@ cli.add_command(machine)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point: run the CLI and map every failure to the documented exit status."""
+    """Entry point: run the CLI and map every failure to the documented exit status.
+
+    Ctrl-C (SIGINT) at any point of a command: ``capacity: interrupted``, exit 3, also when a
+    library turned the KeyboardInterrupt into an error of its own (pandas' CSV reader does).
+    As the console script (``argv`` None), a Ctrl-C after the command is done (while Python
+    shuts down) is ignored, so it cannot turn a finished run into a killed one.
+    """
+    sigint: list[int] = []
+    running = [True]
+    previous = None
+    in_main_thread = threading.current_thread() is threading.main_thread()
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        sigint.append(signum)
+        if running[0]:
+            raise KeyboardInterrupt
+
     try:
-        result = cli.main(args=list(argv) if argv is not None else None,
-                          prog_name="capacity", standalone_mode=False)
+        try:
+            if in_main_thread:
+                previous = signal.signal(signal.SIGINT, on_sigint)
+            code, message = _main(argv)
+        except KeyboardInterrupt:  # before our handler was in place
+            code, message = EXIT_UNKNOWN, "capacity: interrupted"
+        running[0] = False
+        if sigint:
+            # A Ctrl-C reached the command: whatever became of it (an error of a library's
+            # own, or swallowed by one), this run is not to be trusted.
+            code, message = EXIT_UNKNOWN, "capacity: interrupted"
+        if message:
+            stderr(message)
+        return code
+    finally:
+        if in_main_thread:
+            # the console script: the run is over, a late Ctrl-C changes nothing (process-wide,
+            # whichever thread the kernel hands it to); in-process callers get theirs back
+            signal.signal(signal.SIGINT, signal.SIG_IGN if argv is None
+                          else previous or signal.default_int_handler)
+
+
+def _main(argv: Sequence[str] | None) -> tuple[int, str]:
+    """Run the command: (exit status, the line for stderr, or "")."""
+    args = list(argv) if argv is not None else sys.argv[1:]
+    try:
+        # cli.main() would catch Ctrl-C itself, echo an empty line and raise Abort: run the
+        # command directly, so a KeyboardInterrupt reaches the one line below
+        with cli.make_context("capacity", args) as ctx:
+            result = cli.invoke(ctx)
     except click.exceptions.Exit as exc:  # --help, --version
-        return int(exc.exit_code or 0)
+        return int(exc.exit_code or 0), ""
     except click.exceptions.Abort:
-        stderr("capacity: aborted")
-        return EXIT_UNKNOWN
-    except click.ClickException as exc:  # usage errors: exit 3, not Click's 2
+        return EXIT_UNKNOWN, "capacity: aborted"
+    except click.exceptions.NoArgsIsHelpError as exc:  # plain 'capacity': the help, exit 3
         exc.show()
-        return EXIT_UNKNOWN
+        return EXIT_UNKNOWN, ""
+    except click.ClickException as exc:  # usage errors: exit 3, not Click's 2; one line
+        where = getattr(exc, "ctx", None)
+        hint = f" (see '{where.command_path} --help')" if where is not None else ""
+        return EXIT_UNKNOWN, f"capacity: error: {' '.join(exc.format_message().split())}{hint}"
     except CapacityError as exc:
-        stderr(f"capacity: error: {exc}")
-        return EXIT_UNKNOWN
+        return EXIT_UNKNOWN, f"capacity: error: {exc}"
     except KeyboardInterrupt:
-        stderr("capacity: interrupted")
-        return EXIT_UNKNOWN
+        return EXIT_UNKNOWN, "capacity: interrupted"
     except Exception as exc:  # a bug or an unforeseen fault: still "unknown" (3), never 1
-        stderr(
+        if _interrupted(exc):
+            return EXIT_UNKNOWN, "capacity: interrupted"
+        if os.environ.get("CAPACITY_DEBUG"):
+            raise
+        return EXIT_UNKNOWN, (
             f"capacity: error: unexpected {type(exc).__name__}: {exc} "
             "(this is a bug in capacity: please report it with the command line)"
         )
-        if os.environ.get("CAPACITY_DEBUG"):
-            raise
-        return EXIT_UNKNOWN
-    return int(result) if isinstance(result, int) else EXIT_OK
+    return (int(result) if isinstance(result, int) else EXIT_OK), ""
+
+
+def _interrupted(exc: BaseException) -> bool:
+    """Whether a KeyboardInterrupt is in ``exc``'s cause/context chain."""
+    seen: set[int] = set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        if isinstance(cur, KeyboardInterrupt):
+            return True
+        seen.add(id(cur))
+        cur = cur.__cause__ or cur.__context__
+    return False
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -29,7 +29,7 @@ EXPECTED_ALL = {
     # the exception tree
     "CapacityError", "ContainerGone", "DockerUnavailable", "InsufficientData",
     "InvalidFile", "InvalidParameter", "InvalidSamples", "NoContainers", "NotFittedError",
-    "ProfileVersionError", "StoreError",
+    "ProfileVersionError", "StoreError", "StoreLocked",
     "__version__",
 }
 

@@ -98,7 +98,7 @@ def backtest(
     elif store_path is not None:
         from ..store import Store
 
-        with Store(store_path, create=False) as store:
+        with Store(store_path, read_only=True) as store:
             samples = store.samples()
             containers = store.containers()  # declared limits, for the limits method
     elif gcd_vms is not None:

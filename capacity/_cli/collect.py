@@ -1,9 +1,10 @@
 """``capacity collect``: sample running containers into the SQLite store.
 
 A thin layer: it connects, opens the store, picks the reader and hands everything to
-:class:`capacity._collect.Collector`. SIGINT and SIGTERM end the run cleanly (buffered rounds
-are flushed, exit 0); a missing engine, a refused socket, an unusable store or bad flags exit 3
-with one line on stderr.
+:class:`capacity._collect.Collector`. SIGINT and SIGTERM end the run cleanly: buffered rounds
+are flushed and it exits 0 (SIGTERM is how a service manager stops it), except that a Ctrl-C
+(SIGINT) cutting a ``--duration`` run short says so in one line and exits 3. A missing
+engine, a refused socket, an unusable store or bad flags exit 3 with one line on stderr.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any
 import click
 
 from .._units import format_duration
-from ._common import DURATION, EXIT_OK, parse_filters, stderr
+from ._common import DURATION, EXIT_OK, EXIT_UNKNOWN, parse_filters, stderr
 
 #: how often buffered rounds are committed by default, seconds (a SIGKILL loses at most this)
 DEFAULT_COMMIT_EVERY_S = 5.0
@@ -31,12 +32,21 @@ RETAIN_EVERY_S = 3600.0
 RELIST_S = 10.0
 
 
+class _Stop(threading.Event):
+    """Set by a signal; ``signals`` lists which ones came."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.signals: list[int] = []
+
+
 @contextmanager
-def _stop_on_signals() -> Iterator[threading.Event]:
+def _stop_on_signals() -> Iterator[_Stop]:
     """An event set by SIGINT or SIGTERM while the block runs (handlers restored after)."""
-    stop = threading.Event()
+    stop = _Stop()
 
     def handler(signum: int, frame: Any) -> None:
+        stop.signals.append(signum)
         stop.set()
 
     previous = {}
@@ -166,7 +176,8 @@ def collect(
 ) -> int:
     """Sample running containers into the SQLite store (counters, host, events, disk usage).
 
-    SIGINT/SIGTERM: flush and exit 0. No engine, a refused socket or bad flags: exit 3.
+    SIGINT/SIGTERM: flush and exit 0, except Ctrl-C (SIGINT) before --duration is over: one
+    line, exit 3. No engine, a refused socket or bad flags: exit 3.
     """
     if interval <= 0:
         raise click.BadParameter("must be > 0", param_hint="--interval")
@@ -243,6 +254,10 @@ def collect(
             should_stop=stop.is_set,
             require_containers=False,
         )
+    if signal.SIGINT in stop.signals and duration is not None:  # Ctrl-C, not a service stop
+        stderr(f"capacity: interrupted after {collector.rounds} of the rounds asked for; the "
+               f"{collector.rows_written} rows written are kept in {path}")
+        return EXIT_UNKNOWN
     if not quiet:
         gaps = f", {len(collector.outages)} engine outage(s)" if collector.outages else ""
         stopped = " (stopped by a signal)" if stop.is_set() else ""

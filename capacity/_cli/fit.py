@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from .._errors import CapacityError
 from ._common import DURATION, stderr
 from ._prometheus import PrometheusSource, prometheus_options
 
@@ -63,9 +64,12 @@ def fit(
         tmp.replace(out_path)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
-        raise click.ClickException(
+        raise CapacityError(
             f"cannot write {out_path}: {exc.strerror or exc}; pick another path with --out"
         ) from exc
+    except BaseException:  # Ctrl-C mid-write: no half-written .tmp left behind
+        tmp.unlink(missing_ok=True)
+        raise
     for name, sp in profiles.services.items():
         click.echo(
             f"{name}\t{sp.n_samples} samples\t{sp.replicas_seen} replica(s)\t"

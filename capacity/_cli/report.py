@@ -49,7 +49,8 @@ REPORT_SETTINGS = ("epsilon", "incompressible_epsilon", "method", "seed", "horiz
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("reports"),
               show_default=True, help="Folder the report folder is written into.")
 @click.option("--name", "name", default=None,
-              help="Report folder name (default <host>-<UTC time>); replaced if it exists.")
+              help="Report folder name (default <host>-<UTC time>); an earlier report of that "
+                   "name is replaced, anything else of that name refused (exit 3).")
 @click.option("--keep", type=click.IntRange(min=1), default=None,
               help="Keep only the newest N <host>-<UTC time> report folders under --out.")
 @click.option("--json", "as_json", is_flag=True, help="Print plan.json to stdout only.")
@@ -105,6 +106,10 @@ def report(
         raise click.UsageError("give --json or --check, not both")
     check_report_name(name)
     try:
+        if name is not None:  # refuse a NAME that is not ours before collecting anything
+            from ..reporting._render import refuse_unless_report_folder
+
+            refuse_unless_report_folder(out_dir / name)
         return _report(
             duration=duration, interval=interval, demo=demo, samples_file=samples_file,
             store_path=store_path, since_s=since_s, profiles_file=profiles_file,
@@ -112,9 +117,12 @@ def report(
             name=name, keep=keep, as_json=as_json, check=check,
             quiet=quiet or as_json or check, png=png, prometheus=prometheus,
         )
-    except CapacityError as exc:
+    except (CapacityError, KeyboardInterrupt) as exc:
         if check:  # a Nagios plugin says UNKNOWN on stdout; main() adds the line on stderr
-            click.echo(f"CAPACITY UNKNOWN - {exc}")
+            from ..reporting._status import nagios_text
+
+            why = "interrupted" if isinstance(exc, KeyboardInterrupt) else exc
+            click.echo(nagios_text(f"CAPACITY UNKNOWN - {why}"))
         raise
 
 
@@ -231,7 +239,7 @@ def _store_host_usage(store_path: Path, since_s: float | None) -> Any:
 
     from ..store._sqlite import Store
 
-    with Store(store_path, create=False) as st:
+    with Store(store_path, read_only=True) as st:
         host = st.host_rates()
     if host.empty or "time" not in host.columns:
         return None

@@ -42,7 +42,8 @@ from .plan import RISK_SETTINGS, _kwargs, load_inputs, parse_counts, parse_ports
                    "Default: reports.")
 @click.option("--name", "name", default=None,
               help="Report folder name (implies --report; default <host>-<UTC time>-size); "
-                   "replaced if it exists.")
+                   "an earlier report of that name is replaced, anything else of that name "
+                   "refused (exit 3).")
 @prometheus_options
 def size(
     profiles_path: Path, machine_spec: str, settings: Any, as_json: bool,
@@ -60,6 +61,10 @@ def size(
     read from node_exporter (CPUs, memory, disk, NIC speed; --selector narrows the hosts).
     """
     check_report_name(name)
+    if name is not None:  # refuse a NAME that is not ours before sizing anything
+        from ..reporting._render import refuse_unless_report_folder
+
+        refuse_unless_report_folder((out_dir or Path("reports")) / name)
     from ..solver._mix import size_fleet
     from ..solver._plan import pick_service
 

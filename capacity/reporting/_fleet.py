@@ -48,6 +48,13 @@ FOLDER_SUFFIX = "-size"
 def build_fleet_charts(fleet: FleetPlan) -> list[Chart]:
     """The charts of a fleet report, in report order; a chart that cannot be drawn carries
     the reason instead of a figure."""
+    from matplotlib import rc_context
+
+    with rc_context({"text.parse_math": False}):  # a "$" in a name is text, not mathtext
+        return _build_fleet_charts(fleet)
+
+
+def _build_fleet_charts(fleet: FleetPlan) -> list[Chart]:
     steps = hosts_vs_replicas(fleet)
     return [
         Chart("fleet_packing", "One host at the chosen packing",

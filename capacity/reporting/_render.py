@@ -17,7 +17,8 @@ import re
 import shutil
 import socket
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property
@@ -53,6 +54,7 @@ from ._status import DEFAULT_WARN_HEADROOM, Status, status
 
 __all__ = [
     "PLANS_KIND",
+    "REPORT_MARKER",
     "REPORT_NAME_PATTERN",
     "Chart",
     "ReportPaths",
@@ -60,8 +62,11 @@ __all__ = [
     "charts_context",
     "default_folder_name",
     "format_value",
+    "md_escape",
+    "not_a_report_folder",
     "plans_to_dict",
     "profiles_context",
+    "refuse_unless_report_folder",
     "render_html",
     "render_markdown",
     "report_context",
@@ -75,6 +80,21 @@ PLANS_KIND = "capacity.plans"
 #: names of the folders :func:`write_report` makes by default: ``<host>-<UTC time>``
 REPORT_NAME_PATTERN = re.compile(r"^(?P<host>.+)-(?P<time>\d{8}T\d{6}Z)$")
 _PNG_DPI = 96
+#: the file :func:`write_folder` puts in every folder it makes, listing the folder's files:
+#: only a folder holding it (and nothing it does not list) is ever replaced or rotated away
+REPORT_MARKER = ".capacity-report.json"
+_MARKER_KIND = "capacity.report-folder"
+#: the files a report folder held before the marker existed (plan/fleet JSON, profiles,
+#: HTML, Markdown, the charts' PNGs): such a folder is recognised by its contents instead
+_LEGACY_FILES = frozenset(
+    {"plan.json", "fleet.json", "profiles.json", "report.html", "report.md"}
+    | {f"{key}.{ext}" for key in ("safe_counts", "demand_vs_count", "risk_curve",
+                                   "demand_cdf", "usage_timeseries", "utilisation",
+                                   "fleet_packing", "hosts_vs_replicas")
+       for ext in ("png", "svg")}
+)
+#: most names listed when a folder is refused
+_MAX_NAMES_SHOWN = 5
 _T = TypeVar("_T")
 
 
@@ -143,7 +163,19 @@ def build_charts(
     """The charts of a report, in report order (the answer at a glance first); a chart that
     cannot be drawn carries the reason instead of a figure. Per-service charts are small
     multiples of at most :data:`~capacity.reporting._charts.MAX_PANELS` panels, the services
-    with least headroom first."""
+    with least headroom first. Text is never read as mathtext: a ``$`` in a service name is
+    shown as itself (and a malformed one cannot fail the report)."""
+    with rc_context({"text.parse_math": False}):
+        return _build_charts(plans, profiles, samples=samples, host_usage=host_usage)
+
+
+def _build_charts(
+    plans: Mapping[str, Plan],
+    profiles: Profiles,
+    *,
+    samples: pd.DataFrame | None,
+    host_usage: pd.DataFrame | None,
+) -> list[Chart]:
     n_services = len(plans)
     few = (" (the services with least headroom; every service is in the table)"
            if n_services > MAX_PANELS else "")
@@ -406,13 +438,55 @@ def _environment() -> Any:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    env.filters["md"] = _md_cell
+    # report.md's values are escaped as a whole by render_markdown; the filter stays for the
+    # templates' table cells, where it has nothing left to do
+    env.filters["md"] = str
     return env
 
 
-def _md_cell(text: Any) -> str:
-    """Text safe inside a Markdown table cell: pipes escaped, newlines flattened."""
-    return str(text).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+#: Markdown punctuation that can start markup anywhere in a line (emphasis, code, links,
+#: images, tables, strikethrough, escapes); ``_`` only at a word's edge (inside a word, as
+#: in ``memory_working_set_bytes``, it is plain text in CommonMark and GitHub Markdown)
+_MD_ANYWHERE = re.compile(r"([\\`*\[\]|~]|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9]))")
+#: what makes a block of a line's first characters: heading, list item, quote, rule
+_MD_LINE_START = re.compile(r"^(\s*)([#+\-=]|\d{1,9}[.)])(?=\s|$)")
+_MD_HTML = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\u0085\u2028\u2029]+")
+
+
+def md_escape(text: str) -> str:
+    """``text`` shown as itself in Markdown: on one line, HTML as entities (``<b>`` stays
+    text, never a tag), and every character that could start emphasis, code, a link, an
+    image, a table cell or a block (heading, list, quote) backslash-escaped. Names come from
+    Compose labels and container names: anyone who can start a container chooses them.
+
+    >>> md_escape("<img src=x onerror=alert(1)> *web* [x](y) a|b")
+    '&lt;img src=x onerror=alert(1)&gt; \\\\*web\\\\* \\\\[x\\\\](y) a\\\\|b'
+    >>> md_escape("memory_working_set_bytes")
+    'memory_working_set_bytes'
+    """
+    text = _CONTROL.sub(" ", str(text))
+    text = _MD_ANYWHERE.sub(r"\\\1", text)
+    text = "".join(_MD_HTML.get(c, c) for c in text)
+    m = _MD_LINE_START.match(text)
+    if m and text.strip() != "-":  # "-" alone is the reports' "no value", never a block
+        cut = m.end(2) - 1 if m.group(2)[0].isdigit() else m.start(2)  # 1\. or \#
+        text = f"{text[:cut]}\\{text[cut:]}"
+    return text
+
+
+def _md_tree(value: Any) -> Any:
+    """Every string in a template context escaped with :func:`md_escape` (Markup, the
+    inline SVG of the HTML report, is left as it is: report.md does not show it)."""
+    if isinstance(value, Markup):
+        return value
+    if isinstance(value, str):
+        return md_escape(value)
+    if isinstance(value, Mapping):
+        return {k: _md_tree(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_md_tree(v) for v in value]
+    return value
 
 
 def _render(template: str, context: Mapping[str, Any], *, autoescape: bool) -> str:
@@ -430,8 +504,9 @@ def render_html(context: Mapping[str, Any], template: str = "report.html.j2") ->
 
 def render_markdown(context: Mapping[str, Any], template: str = "report.md.j2") -> str:
     """``report.md`` from :func:`report_context` (charts linked as PNG files); another
-    ``template`` (``fleet.md.j2``) for another context."""
-    return _render(template, context, autoescape=False)
+    ``template`` (``fleet.md.j2``) for another context. Every string of the context is
+    shown as itself (:func:`md_escape`): a name with Markdown or HTML in it stays text."""
+    return _render(template, _md_tree(context), autoescape=False)
 
 
 @dataclass(frozen=True)
@@ -475,7 +550,9 @@ def write_report(
         Parent folder, created if missing.
     name : str, optional
         Folder name; default ``<host>-<UTC time>`` (:data:`REPORT_NAME_PATTERN`, the only
-        names :func:`rotate_reports` removes). An existing folder of that name is replaced.
+        names :func:`rotate_reports` removes). An existing report folder of that name is
+        replaced; anything else of that name (a file, a folder of yours) is refused with
+        :class:`CapacityError` and left as it was.
     source, host, now, notices
         Shown in the report; ``host`` defaults to this host's name, ``now`` to the clock.
     samples : pandas.DataFrame, optional
@@ -557,10 +634,77 @@ def save_charts(charts: Sequence[Chart], folder: Path, *, png: bool = False) -> 
     return written
 
 
+def not_a_report_folder(path: str | Path) -> str | None:
+    """Why ``path`` is not a report folder capacity wrote, or None when it is one.
+
+    Ours: a real folder (not a link) holding only regular files, with :data:`REPORT_MARKER`
+    listing every one of them; or, for folders written before the marker existed, only the
+    files a report had (plan/fleet JSON, profiles.json, report.html/.md, chart PNGs) with a
+    ``plan.json`` or ``fleet.json`` of capacity's. Anything else (a user's file, a folder
+    with a file added by hand, a link) is not ours, and is never replaced or removed.
+    """
+    p = Path(path)
+    if p.is_symlink():
+        return "it is a symbolic link"
+    if not p.is_dir():
+        return "it is a file" if p.exists() else "it does not exist"
+    try:
+        entries = list(p.iterdir())
+    except OSError as exc:
+        return f"it cannot be listed ({exc.strerror or exc})"
+    odd = sorted(e.name for e in entries if e.is_symlink() or not e.is_file())
+    if odd:
+        return f"it holds folders or links: {', '.join(odd[:_MAX_NAMES_SHOWN])}"
+    names = {e.name for e in entries}
+    marker = p / REPORT_MARKER
+    if REPORT_MARKER in names:
+        try:
+            doc = json.loads(marker.read_text())
+            listed = set(doc["files"]) if doc.get("kind") == _MARKER_KIND else None
+        except (OSError, ValueError, TypeError, KeyError, AttributeError):
+            listed = None
+        if listed is None:
+            return f"its {REPORT_MARKER} is not one capacity wrote"
+        extra = sorted(names - listed - {REPORT_MARKER})
+    else:
+        extra = sorted(names - _LEGACY_FILES)
+        if not extra and not _capacity_json(p / "plan.json") \
+                and not _capacity_json(p / "fleet.json"):
+            return "it holds no plan.json or fleet.json written by capacity"
+    if extra:
+        return f"it holds files a report does not: {', '.join(extra[:_MAX_NAMES_SHOWN])}"
+    return None
+
+
+def _capacity_json(path: Path) -> bool:
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(doc, dict) and str(doc.get("kind", "")).startswith("capacity.")
+
+
+def refuse_unless_report_folder(final: str | Path) -> None:
+    """Raise :class:`CapacityError` when ``final`` exists and is not a report folder
+    capacity wrote (so a command can refuse before it collects or draws anything)."""
+    final = Path(final)
+    if not (final.exists() or final.is_symlink()):
+        return
+    why = not_a_report_folder(final)
+    if why is not None:
+        raise CapacityError(
+            f"{final} exists and is not a report folder written by capacity ({why}); "
+            "nothing was changed. Pick another --name (or --out), or move it away yourself "
+            "if it may go"
+        )
+
+
 def write_folder(out_dir: str | Path, name: str,
                  fill: Callable[[Path], _T]) -> tuple[Path, _T]:
     """Make ``<out_dir>/<name>`` whole or not at all: ``fill`` writes into a temporary folder
-    beside it, which is then renamed into place (an existing folder of that name replaced).
+    beside it, which is then renamed into place. An existing ``<name>`` is replaced only when
+    it is a report folder capacity wrote (:func:`not_a_report_folder`); anything else is
+    refused before anything is written. Every folder made holds :data:`REPORT_MARKER`.
 
     Parameters
     ----------
@@ -579,10 +723,13 @@ def write_folder(out_dir: str | Path, name: str,
     Raises
     ------
     CapacityError
-        The folder cannot be written (the message names it and the fix). The temporary
-        folder is removed on any failure, so nothing is left half-written.
+        ``<name>`` exists and is not a report folder capacity wrote (nothing is changed), or
+        the folder cannot be written (the message names it and the fix). The temporary
+        folder is removed on any failure (Ctrl-C included), so nothing is left half-written.
     """
     out = Path(out_dir)
+    final = out / name
+    refuse_unless_report_folder(final)
     try:
         out.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=".tmp-report-", dir=out))
@@ -592,9 +739,14 @@ def write_folder(out_dir: str | Path, name: str,
             f"cannot write a report under {out}: {exc.strerror or exc}; "
             "pick another folder with --out"
         ) from exc
-    final = out / name
     try:
         result = fill(tmp)
+        files = sorted(p.name for p in tmp.iterdir())
+        (tmp / REPORT_MARKER).write_text(json.dumps(
+            {"kind": _MARKER_KIND, "version": 1, "files": files,
+             "note": "written by capacity: this folder may be replaced by a report of the "
+                     "same name, or removed by --keep; add no file of yours to it"},
+            indent=2) + "\n")
         _replace_dir(tmp, final)
     except OSError as exc:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -610,23 +762,48 @@ def write_folder(out_dir: str | Path, name: str,
 
 def _replace_dir(tmp: Path, final: Path) -> None:
     """Rename ``tmp`` to ``final``; an existing ``final`` is moved aside first and removed
-    after, so at no moment is there a half-written folder under the final name."""
-    if final.exists():
+    after, so at no moment is there a half-written folder under the final name. SIGINT is
+    held back during the two renames (a Ctrl-C between them would leave no report at all)."""
+    refuse_unless_report_folder(final)  # again: it may have appeared while the report was drawn
+    if final.exists() or final.is_symlink():
         trash = Path(tempfile.mkdtemp(prefix=".old-report-", dir=final.parent))
-        os.replace(final, trash / final.name)
-        os.replace(tmp, final)
+        with _sigint_held():
+            os.replace(final, trash / final.name)
+            try:
+                os.replace(tmp, final)
+            except OSError:
+                os.replace(trash / final.name, final)  # put the old one back
+                raise
         shutil.rmtree(trash, ignore_errors=True)
     else:
         os.replace(tmp, final)
+
+
+@contextmanager
+def _sigint_held() -> Iterator[None]:
+    """Block SIGINT in the main thread for the block; a Ctrl-C meanwhile is delivered (as
+    KeyboardInterrupt) when it ends."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
 
 def rotate_reports(out_dir: str | Path, keep: int, *,
                    remove: Callable[[Path], None] = shutil.rmtree) -> list[Path]:
     """Remove all but the newest ``keep`` report folders in ``out_dir``; return the removed.
 
-    Only folders named like :data:`REPORT_NAME_PATTERN` (``<host>-<YYYYmmddTHHMMSSZ>``) are
-    touched, ordered by the time in their name; anything else (``example``, files, temporary
-    folders) is left alone.
+    Only folders named like :data:`REPORT_NAME_PATTERN` (``<host>-<YYYYmmddTHHMMSSZ>``) that
+    are report folders capacity wrote (:func:`not_a_report_folder`) are touched, ordered by
+    the time in their name; anything else (``example``, files, temporary folders, a folder
+    of that name with a file of yours in it) is left alone.
     """
     if keep < 0:
         raise CapacityError(f"--keep must be >= 0; got {keep}")
@@ -634,7 +811,7 @@ def rotate_reports(out_dir: str | Path, keep: int, *,
     found = []
     for p in out.iterdir() if out.is_dir() else ():
         m = REPORT_NAME_PATTERN.match(p.name)
-        if m and p.is_dir() and not p.is_symlink():
+        if m and not_a_report_folder(p) is None:
             found.append((m.group("time"), p.name, p))
     found.sort(reverse=True)
     removed = [p for _, _, p in found[keep:]]

@@ -57,6 +57,8 @@ __all__ = [
     "Status",
     "check_line",
     "headroom",
+    "nagios_text",
+    "perfdata_labels",
     "status",
 ]
 
@@ -141,22 +143,62 @@ def status(plans: Mapping[str, Plan], *, warn_headroom: float = DEFAULT_WARN_HEA
     return Status(code, tuple(reasons), least, rooms, warn_headroom)
 
 
-def _label(service: str, what: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]", "_", service) + "_" + what
+#: characters never written raw in a plugin line: the perfdata separator and line breaks
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\u0085\u2028\u2029]+")
+
+
+def nagios_text(text: str) -> str:
+    """``text`` safe in the human part of a Nagios plugin line: on one line (line breaks
+    and other control characters become a space) and without ``|``, which would start the
+    performance data (it becomes ``/``). A service name from a Compose label can hold
+    either, and would otherwise forge a second status line or its own perfdata."""
+    return _CONTROL.sub(" ", str(text)).replace("|", "/")
+
+
+def perfdata_labels(services: list[str] | tuple[str, ...]) -> dict[str, str]:
+    """A unique perfdata label stem per service, in order: the name reduced to
+    ``[A-Za-z0-9_.-]`` (stable names for graphing tools), then ``_2``, ``_3``... on a
+    collision (``a/b`` and ``a_b`` both reduce to ``a_b``), never taking a stem a later
+    service reduces to exactly."""
+    reduced = {s: re.sub(r"[^A-Za-z0-9_.-]", "_", s) or "_" for s in services}
+    taken: set[str] = set()
+    exact = set(reduced.values())
+    stems: dict[str, str] = {}
+    for s in services:
+        stem = reduced[s]
+        if stem in taken:
+            n = 2
+            while f"{stem}_{n}" in taken or f"{stem}_{n}" in exact:
+                n += 1
+            stem = f"{stem}_{n}"
+        taken.add(stem)
+        stems[s] = stem
+    return stems
+
+
+def _label(stem: str, what: str) -> str:
+    """A quoted perfdata label (the guidelines: single quotes, a quote inside doubled; the
+    stem holds neither quotes, ``=`` nor spaces, so the quoting is belt and braces)."""
+    label = f"{stem}_{what}".replace("'", "''")
+    return f"'{label}'"
 
 
 def check_line(plans: Mapping[str, Plan], st: Status) -> str:
     """One Nagios plugin line: ``CAPACITY <STATUS> - <summary> | <performance data>``.
 
-    Performance data per service: ``<svc>_safe``, ``<svc>_running`` (critical above the safe
-    count), ``<svc>_more`` and ``<svc>_headroom`` in % (warning below ``warn_headroom``). Service
-    names are reduced to ``[A-Za-z0-9_.-]``.
+    Performance data per service: ``'<svc>_safe'``, ``'<svc>_running'`` (critical above the
+    safe count), ``'<svc>_more'`` and ``'<svc>_headroom'`` in % (warning below
+    ``warn_headroom``), labels in single quotes as the Nagios plugin guidelines write them.
+    Service names are reduced to ``[A-Za-z0-9_.-]`` in labels, made unique with ``_2``,
+    ``_3``... when two reduce alike (:func:`perfdata_labels`); in the text they keep their
+    characters except line breaks and ``|`` (:func:`nagios_text`), so the line is always one
+    line with one ``|``.
 
     Examples
     --------
     A line looks like ``CAPACITY OK - 12 more web fit (memory_working_set_bytes binds); least
-    headroom 60 % | web_safe=14;;;0 web_running=2;;14;0 web_more=12;;;0
-    web_headroom=60.00%;20:;;``.
+    headroom 60 % | 'web_safe'=14;;;0 'web_running'=2;;14;0 'web_more'=12;;;0
+    'web_headroom'=60.00%;20:;;``.
     """
     if st.reasons and st.code != OK:
         summary = "; ".join(st.reasons)
@@ -169,14 +211,16 @@ def check_line(plans: Mapping[str, Plan], st: Status) -> str:
             summary += f"; least headroom {format_percent(st.least.share)}"
     perf = []
     warn = f"{st.warn_headroom * 100:g}"
+    stems = perfdata_labels(list(plans))
     for s, p in plans.items():
         if p.safe_count is None:
             continue
-        perf.append(f"{_label(s, 'safe')}={p.safe_count};;;0")
-        perf.append(f"{_label(s, 'running')}={p.running};;{p.safe_count};0")
-        perf.append(f"{_label(s, 'more')}={p.more};;;0")
+        stem = stems[s]
+        perf.append(f"{_label(stem, 'safe')}={p.safe_count};;;0")
+        perf.append(f"{_label(stem, 'running')}={p.running};;{p.safe_count};0")
+        perf.append(f"{_label(stem, 'more')}={p.more};;;0")
         h = st.headrooms[s].share
         if h is not None:
-            perf.append(f"{_label(s, 'headroom')}={h * 100:.2f}%;{warn}:;;")
-    line = f"CAPACITY {st.name} - {summary}"
+            perf.append(f"{_label(stem, 'headroom')}={h * 100:.2f}%;{warn}:;;")
+    line = nagios_text(f"CAPACITY {st.name} - {summary}")
     return line + (" | " + " ".join(perf) if perf else "")

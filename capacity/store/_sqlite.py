@@ -41,7 +41,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from .._errors import InvalidParameter, StoreError
+from .._errors import InvalidParameter, StoreError, StoreLocked
 from .._schema import short
 from ..sources._types import ContainerCounters, ContainerInfo, HostCounters
 from ._rates import COUNTER_TOTAL_COLUMNS, counters_to_samples
@@ -232,6 +232,17 @@ class Store:
     create : bool, default True
         Create the file and the tables when missing. With ``False`` a missing file raises
         :class:`StoreError` (for readers: a typo should not leave an empty store behind).
+    read_only : bool, default False
+        Open with SQLite's ``mode=ro``: nothing in the file is ever changed (no schema, no
+        switch to WAL, no write), so every reading command (fit, report, plan, backtest) can
+        be pointed at any file safely; only the collector opens for writing. Implies
+        ``create=False``; the writing methods raise :class:`StoreError`. While a collector
+        has the store open it reads through the collector's ``-wal`` and ``-shm`` files
+        (read permission on them is enough: the ``nagios`` user reads a root-owned store);
+        when no process has it open (no ``-wal`` file) it reads the file as SQLite
+        ``immutable``, creating no side file, and refuses the read with :class:`StoreError`
+        ("changed while it was read") if a writer changed the file meanwhile. See the
+        permissions section of docs/ops.md.
     batch_rounds : int, default 1
         Rounds buffered in memory before one transaction commits them. 1 = every round is
         durable as soon as :meth:`write_round` returns; 10 = ten times fewer commits, and up
@@ -245,8 +256,9 @@ class Store:
         fsyncs the WAL at every commit, so nothing committed is ever lost, at the price of one
         fsync per transaction (use ``batch_rounds`` to amortise it).
     busy_timeout_s : float, default 5.0
-        How long to wait for another process's write lock (a report reading while the
-        collector writes is fine: WAL readers never block the writer).
+        How long to wait for another process's lock before giving up with
+        :class:`StoreLocked` (a report reading while the collector writes never waits: WAL
+        readers and the writer do not block each other).
     arrow_reader : bool, default True
         Read the counters table through ADBC's SQLite driver (``adbc-driver-sqlite``) into
         Arrow arrays when it is installed: 5-10 times faster on millions of rows. It falls
@@ -255,10 +267,14 @@ class Store:
 
     Raises
     ------
+    StoreLocked
+        Another process held a lock for longer than ``busy_timeout_s`` (the message names
+        it when it can be seen). Locked is not corrupt: nothing was changed.
     StoreError
-        The file is missing (``create=False``), not a SQLite database, corrupt, of another
-        schema version, or the directory is not writable. The message names the path and the
-        fix; the sqlite3 error is chained as ``__cause__``.
+        The file is missing (``create=False``), empty or not a capacity store (read-only),
+        not a SQLite database, corrupt, of another schema version, or the directory is not
+        writable. The message names the path and the fix; the sqlite3 error is chained as
+        ``__cause__``.
 
     Notes
     -----
@@ -280,6 +296,7 @@ class Store:
         path: str | Path,
         *,
         create: bool = True,
+        read_only: bool = False,
         batch_rounds: int = 1,
         synchronous: Literal["NORMAL", "FULL"] = "NORMAL",
         busy_timeout_s: float = 5.0,
@@ -296,6 +313,11 @@ class Store:
         self.path = Path(path).expanduser()
         self.batch_rounds = batch_rounds
         self.synchronous = synchronous
+        self.read_only = bool(read_only)
+        self.busy_timeout_s = float(busy_timeout_s)
+        #: (dev, inode, size, mtime) of the file when opened immutable: a change means the
+        #: read may be torn, so it is refused (see :meth:`_check_unchanged`)
+        self._immutable_state: tuple[int, int, int, int] | None = None
         self.arrow_reader = arrow_reader
         self._busy_timeout_s = busy_timeout_s
         self._counters_rows: list[tuple[Any, ...]] = []
@@ -305,12 +327,56 @@ class Store:
         self._known_infos: dict[tuple[str, int], ContainerInfo] = {}
         self._pending_rounds = 0
         self._conn: sqlite3.Connection | None = None
-        self._conn = self._open(create, busy_timeout_s)
+        self._conn = self._open(create and not self.read_only, busy_timeout_s)
 
     # -- opening ---------------------------------------------------------------------------
 
     def _error(self, what: str, fix: str) -> StoreError:
         return StoreError(f"sample store {self.path}: {what}. {fix}", path=str(self.path))
+
+    def _sqlite_error(self, exc: sqlite3.Error, doing: str) -> StoreError:
+        """The StoreError for a sqlite3 error while ``doing`` something: locked, not
+        permitted, corrupt, or other; each with its own fix (locked is never "corrupt")."""
+        name = str(getattr(exc, "sqlite_errorname", "") or "")
+        text = str(exc)
+        if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or "database is locked" in text:
+            holders = _lock_holders(self.path)
+            by = f" by {', '.join(holders)}" if holders else " by another process"
+            return StoreLocked(
+                f"sample store {self.path}: {doing} failed: the file is locked{by}; waited "
+                f"{self.busy_timeout_s:g} s ({text}). Locked is not corrupt: the file is "
+                "intact and nothing was changed. Run again when that process is done "
+                "(a collector holds its write lock only for a moment; a long lock is a "
+                "VACUUM, a backup or an sqlite3 shell left open).",
+                path=str(self.path),
+                holders=tuple(holders),
+                waited_s=self.busy_timeout_s,
+            )
+        if (
+            name.startswith(("SQLITE_READONLY", "SQLITE_CANTOPEN", "SQLITE_PERM", "SQLITE_AUTH"))
+            or "readonly" in text
+            or "unable to open" in text
+        ):
+            if self.read_only:
+                return self._error(
+                    f"{doing} failed: cannot read ({text})",
+                    "A reader needs read permission on the file, and on its -wal and -shm "
+                    "files while a collector has it open; see 'Permissions' in docs/ops.md",
+                )
+            return self._error(
+                f"{doing} failed: cannot write ({text})",
+                "The collector needs write access to the file and its directory (for "
+                "the -wal and -shm files); fix the permissions or choose another path.",
+            )
+        if name.startswith(("SQLITE_NOTADB", "SQLITE_CORRUPT")) or "not a database" in text \
+                or "malformed" in text:
+            return self._error(
+                f"not a SQLite database, or corrupt ({text})",
+                f"If it is the store, move it aside (mv {self.path} {self.path}.bad) and "
+                "'capacity collect' creates a new one; otherwise point --store / "
+                "$CAPACITY_STORE at the right file.",
+            )
+        return self._error(f"{doing} failed ({text})", "Check the file and free space.")
 
     def _open(self, create: bool, busy_timeout_s: float) -> sqlite3.Connection:
         exists = self.path.exists()
@@ -322,6 +388,8 @@ class Store:
             )
         if exists and self.path.is_dir():
             raise self._error("is a directory", "Pass the path of a file inside it.")
+        if self.read_only:
+            return self._open_read_only(busy_timeout_s)
         if not exists:
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -350,26 +418,80 @@ class Store:
         except StoreError:
             conn.close()
             raise
-        except sqlite3.DatabaseError as exc:
+        except sqlite3.Error as exc:
             conn.close()
-            if "readonly" in str(exc) or "unable to open" in str(exc):
-                raise self._error(
-                    f"cannot write ({exc})",
-                    "The collector needs write access to the file and its directory (for "
-                    "the -wal and -shm files); fix the permissions or choose another path.",
-                ) from exc
-            raise self._error(
-                f"not a SQLite database, or corrupt ({exc})",
-                f"Move it aside (mv {self.path} {self.path}.bad) and a new store will be "
-                "created, or point --store / $CAPACITY_STORE at the right file.",
-            ) from exc
+            raise self._sqlite_error(exc, "opening") from exc
         return conn
 
+    def _open_read_only(self, busy_timeout_s: float) -> sqlite3.Connection:
+        """Open with ``mode=ro`` while a writer has the store open (its ``-wal`` exists),
+        else with ``immutable=1`` and a guard: no file is created or changed either way."""
+        uri = self.path.absolute().as_uri()
+        wal = Path(f"{self.path}-wal")
+        if wal.exists():
+            # A collector has it open (or died): read through its -wal and -shm files,
+            # which a reader needs permission to read, not to write.
+            query = "mode=ro"
+        else:
+            # Nobody has it open: every committed page is in the file itself. Read it
+            # without locks and without creating the -wal/-shm side files (a user who may
+            # not write the directory could not); a collector that starts meanwhile and
+            # checkpoints changes the file, which _check_unchanged notices, so a torn read
+            # is refused, never used.
+            query = "mode=ro&immutable=1"
+            self._immutable_state = self._file_state()
+        try:
+            conn = sqlite3.connect(
+                f"{uri}?{query}", uri=True, timeout=busy_timeout_s, isolation_level=None,
+                check_same_thread=True,
+            )
+        except sqlite3.Error as exc:
+            raise self._sqlite_error(exc, "opening") from exc
+        try:
+            self._check_schema(conn, _tables(conn))
+            self._check_unchanged()
+        except sqlite3.Error as exc:
+            conn.close()
+            self._check_unchanged()
+            raise self._sqlite_error(exc, "opening") from exc
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _file_state(self) -> tuple[int, int, int, int]:
+        st = self.path.stat()
+        return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
+
+    def _check_unchanged(self) -> None:
+        """After a read of an ``immutable`` connection: refuse it if the file changed."""
+        if self._immutable_state is None:
+            return
+        try:
+            same = self._file_state() == self._immutable_state
+        except OSError:
+            same = False
+        if not same or Path(f"{self.path}-wal").exists():
+            raise self._error(
+                "changed while it was read (a collector started writing it); the read "
+                "may mix old and new pages, so it was discarded",
+                "Run again: with the collector running, readers go through its -wal and "
+                "-shm files and need no luck (docs/ops.md, 'Permissions')",
+            )
+
+    def _check_writable(self, what: str) -> None:
+        if self.read_only:
+            raise self._error(
+                f"opened read-only, cannot write {what}",
+                "Open it with Store(path) (read_only=False), as 'capacity collect' does.",
+            )
+
     def _prepare(self, conn: sqlite3.Connection) -> None:
-        # Reading the schema is the first real access: a non-database fails right here.
-        tables = {
-            row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
-        }
+        # Reading the schema is the first real access: a non-database fails right here,
+        # before anything is written (a foreign file is refused as it was found).
+        tables = _tables(conn)
+        if tables and "schema_version" not in tables:
+            self._check_schema(conn, tables)
         mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
         if str(mode).lower() != "wal":
             raise self._error(
@@ -392,9 +514,23 @@ class Store:
                         (SCHEMA_VERSION, _ns(datetime.now(UTC), "now")),
                     )
             tables = {"schema_version"}
+        self._check_schema(conn, tables)
+
+    def _check_schema(self, conn: sqlite3.Connection, tables: set[str]) -> None:
+        """Refuse what is not a capacity store of this schema version; read the lifecycle
+        keys. Reads only."""
+        if not tables:
+            size = self.path.stat().st_size
+            what = "is empty (0 bytes)" if size == 0 else "is a SQLite database with no table"
+            raise self._error(
+                f"{what}: not a capacity store; nothing was written to it",
+                "Point --store / $CAPACITY_STORE at the store 'capacity collect' writes, or "
+                "run 'capacity collect --store PATH' to make one there.",
+            )
         if "schema_version" not in tables:
             raise self._error(
-                f"is a SQLite database but not a capacity store (tables: {sorted(tables)})",
+                f"is a SQLite database but not a capacity store (tables: {sorted(tables)}); "
+                "it was left untouched",
                 "Point --store / $CAPACITY_STORE at a capacity store, or at a new file.",
             )
         row = conn.execute("SELECT version FROM schema_version").fetchone()
@@ -461,6 +597,7 @@ class Store:
         StoreError
             The commit failed (disk full, file removed, permissions changed).
         """
+        self._check_writable("rounds")
         time_ns = _ns(time, "time")
         if not math.isfinite(monotonic_s):
             raise InvalidParameter("monotonic_s", "Store.write_round", "finite", monotonic_s)
@@ -510,11 +647,11 @@ class Store:
                 conn.execute("ROLLBACK")
                 raise
         except sqlite3.Error as exc:
-            raise self._error(
-                f"writing {self._pending_rounds} round(s) failed ({exc})",
-                "Check free space and permissions; the rounds are still buffered, so a "
-                "later flush() can write them.",
-            ) from exc
+            error = self._sqlite_error(exc, f"writing {self._pending_rounds} round(s)")
+            error.args = (
+                f"{error}; the rounds are still buffered, so a later flush() can write them",
+            )
+            raise error from exc
         self._lifecycles = lifecycles
         self._new_infos.clear()
         self._counters_rows.clear()
@@ -542,14 +679,13 @@ class Store:
         return int(row[0])
 
     def _write_now(self, sql: str, rows: Iterable[tuple[Any, ...]], what: str) -> None:
+        self._check_writable(what)
         try:
             with self.conn:
                 self.conn.execute("BEGIN IMMEDIATE")
                 self.conn.executemany(sql, rows)
         except sqlite3.Error as exc:
-            raise self._error(
-                f"writing {what} failed ({exc})", "Check free space and permissions."
-            ) from exc
+            raise self._sqlite_error(exc, f"writing {what}") from exc
 
     def write_events(self, events: Iterable[Mapping[str, Any]] | pd.DataFrame) -> None:
         """Write lifecycle events at once (one transaction), not buffered.
@@ -595,9 +731,12 @@ class Store:
 
     def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         try:
-            return self.conn.execute(sql, params).fetchall()
+            rows = self.conn.execute(sql, params).fetchall()
         except sqlite3.Error as exc:
-            raise self._error(f"reading failed ({exc})", "Check the file is intact.") from exc
+            self._check_unchanged()
+            raise self._sqlite_error(exc, "reading") from exc
+        self._check_unchanged()
+        return rows
 
     def _columns(self, sql: str, params: Sequence[Any], kinds: Sequence[str]) -> list[Any]:
         """Run a query and return one typed array per column, converting in chunks."""
@@ -613,7 +752,9 @@ class Store:
                     except (ValueError, TypeError, OverflowError):
                         raise self._bad_cell(sql, i, values, kind) from None
         except sqlite3.Error as exc:
-            raise self._error(f"reading failed ({exc})", "Check the file is intact.") from exc
+            self._check_unchanged()
+            raise self._sqlite_error(exc, "reading") from exc
+        self._check_unchanged()
         return [_finish(c, kind) for c, kind in zip(chunks, kinds, strict=True)]
 
     def _arrow_columns(
@@ -649,7 +790,10 @@ class Store:
         typed = {"KEY": "0", "INTEGER": "0", "REAL": "0.5", "TEXT": "''"}
         first = ", ".join(f"{typed[k]} AS {n}" for n, k in zip(names, kinds, strict=True))
         sql = f"SELECT {first} UNION ALL SELECT {', '.join(names)} FROM {table} {where}"
-        uri = self.path.resolve().as_uri() + "?mode=ro"
+        # the way this Store opened the file: mode=ro, or immutable when no -wal existed
+        # (so a second connection neither creates the -wal/-shm side files nor needs to)
+        query = "mode=ro&immutable=1" if self._immutable_state is not None else "mode=ro"
+        uri = f"{self.path.resolve().as_uri()}?{query}"
         try:
             with adbc_driver_sqlite.dbapi.connect(uri) as conn, conn.cursor() as cursor:
                 cursor.execute(f"PRAGMA busy_timeout = {round(self._busy_timeout_s * 1000)}")
@@ -658,6 +802,7 @@ class Store:
                 result = cursor.fetch_arrow_table().slice(1)
         except (adbc_driver_manager.Error, OSError, pa.ArrowException):
             return None
+        self._check_unchanged()
         # A cell of another type than its column's (SQLite keeps any type anywhere) comes
         # back as a text column, or as a NULL key: the sqlite3 path then names the cell.
         numeric = {"KEY": pa.types.is_integer, "INTEGER": pa.types.is_integer,
@@ -961,6 +1106,7 @@ class Store:
         """
         if not (math.isfinite(keep_s) and keep_s > 0):
             raise InvalidParameter("keep_s", "Store.retain", "a number of seconds > 0", keep_s)
+        self._check_writable("a retention")
         self.flush()
         cutoff = _ns(now if now is not None else datetime.now(UTC), "now") - int(keep_s * 1e9)
         conn = self.conn
@@ -975,7 +1121,7 @@ class Store:
                     "WHERE k.lifecycle = containers.lifecycle)"
                 )
         except sqlite3.Error as exc:
-            raise self._error(f"retention failed ({exc})", "Check free space.") from exc
+            raise self._sqlite_error(exc, "retention") from exc
         self._lifecycles = {
             (cid, started): lifecycle
             for cid, started, lifecycle in conn.execute(
@@ -1037,3 +1183,53 @@ def _attach_disk_usage(counters: pd.DataFrame, disk: pd.DataFrame) -> pd.DataFra
         "float64"
     )
     return counters.assign(disk_usage_bytes=values)
+
+
+def _tables(conn: sqlite3.Connection) -> set[str]:
+    return {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+
+
+#: most lock holders named in a "locked" message
+_MAX_HOLDERS = 5
+
+
+def _lock_holders(path: Path, proc: Path = Path("/proc")) -> list[str]:
+    """Processes holding a POSIX lock on the store or its ``-wal``/``-shm`` files, from
+    ``<proc>/locks``, as ``"pid 1234 (capacity collect ...)"``; empty when none can be seen
+    (another PID namespace shows pid 0 or none; an unreadable ``/proc``). Ours excluded."""
+    inodes: set[tuple[int, int, int]] = set()
+    for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        try:
+            st = p.stat()
+        except OSError:
+            continue
+        inodes.add((os.major(st.st_dev), os.minor(st.st_dev), st.st_ino))
+    try:
+        lines = (proc / "locks").read_text().splitlines()
+    except OSError:
+        return []
+    pids: list[int] = []
+    for line in lines:
+        fields_ = line.split()
+        if len(fields_) < 6 or fields_[1] == "->":
+            continue
+        dev_ino = fields_[5].split(":")
+        if len(dev_ino) != 3:
+            continue
+        try:
+            key = (int(dev_ino[0], 16), int(dev_ino[1], 16), int(dev_ino[2]))
+            pid = int(fields_[4])
+        except ValueError:
+            continue
+        if key in inodes and pid > 0 and pid != os.getpid() and pid not in pids:
+            pids.append(pid)
+    holders = []
+    for pid in pids[:_MAX_HOLDERS]:
+        try:
+            raw = (proc / str(pid) / "cmdline").read_bytes()
+            # one line, whatever the arguments hold (a -c script has newlines)
+            command = " ".join(raw.replace(b"\0", b" ").decode(errors="replace").split())
+        except OSError:
+            command = ""
+        holders.append(f"pid {pid}" + (f" ({command[:80]})" if command else ""))
+    return holders

@@ -53,3 +53,19 @@ def test_fit_missing_store_is_exit_3(tmp_path: Path) -> None:
     assert result.returncode == 3
     assert "capacity collect" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_fit_errors_are_one_capacity_error_line(tmp_path: Path) -> None:
+    """Like every other command: ``capacity: error: ...`` on one line, exit 3 (it was
+    Click's ``Error: cannot write ...`` for an unwritable --out, and Click's usage block
+    for a bad flag)."""
+    for args, says in (
+        (("--demo", "--out", str(tmp_path / "no-such-dir" / "p.json")), "cannot write"),
+        (("--demo", "--bogus"), "No such option"),
+        (("--demo", "--samples", "x.csv"), "give one source"),
+    ):
+        result = run_cli("fit", *args)
+        assert result.returncode == 3, result.stderr
+        assert result.stderr.startswith("capacity: error: "), result.stderr
+        assert result.stderr.count("\n") == 1 and says in result.stderr, result.stderr
+    assert list(tmp_path.iterdir()) == []

@@ -167,7 +167,7 @@ def test_permission_denied_on_the_socket_is_one_line_and_exit_3(tmp_path: Path):
 )
 def test_bad_flags_exit_3(argv: list[str], capsys: pytest.CaptureFixture[str]):
     assert main(argv) == 3
-    assert "Error" in capsys.readouterr().err
+    assert "capacity: error: " in capsys.readouterr().err
 
 
 @pytest.mark.docker

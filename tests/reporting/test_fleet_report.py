@@ -63,7 +63,7 @@ def test_folder_has_every_file_and_no_temporary_left(demo_fleet: dict[str, Any])
     names = {p.name for p in paths.folder.iterdir()}
     assert names == {"fleet.json", "profiles.json", "report.md", "report.html",
                      "fleet_packing.png", "hosts_vs_replicas.png",
-                     "fleet_packing.svg", "hosts_vs_replicas.svg"}
+                     "fleet_packing.svg", "hosts_vs_replicas.svg", ".capacity-report.json"}
     for png in paths.charts:
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert [p.name for p in demo_fleet["out"].iterdir()] == [paths.folder.name]

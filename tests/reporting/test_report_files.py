@@ -16,7 +16,12 @@ import pytest
 
 from capacity._pipeline import fit_profiles, load_demo, plan_all, running_counts
 from capacity.reporting._host import RESOURCE_NAMES
-from capacity.reporting._render import REPORT_NAME_PATTERN, rotate_reports, write_report
+from capacity.reporting._render import (
+    REPORT_MARKER,
+    REPORT_NAME_PATTERN,
+    rotate_reports,
+    write_report,
+)
 from capacity.solver._machine import Machine
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -278,17 +283,20 @@ def test_html_opens_in_headless_chromium(
 def test_named_report_is_replaced_whole(demo_report: dict[str, Any], tmp_path: Path) -> None:
     src = demo_report["paths"].folder
     # a second write under a fixed name replaces the first one, never merges with it
-    (tmp_path / "example").mkdir()
-    (tmp_path / "example" / "stale.txt").write_text("from an older report")
     from capacity.model._profile import Profiles
 
     service, plan = next(iter(demo_report["plans"].items()))  # one service: quicker to draw
     profiles = Profiles({service: Profiles.from_json(src / "profiles.json")[service]})
+    first = write_report({service: plan}, profiles, out_dir=tmp_path, name="example",
+                         host="h", now=NOW)
+    inode = first.folder.stat().st_ino
     paths = write_report({service: plan}, profiles, out_dir=tmp_path, name="example",
                          host="h", now=NOW)
     assert paths.folder == tmp_path / "example"
-    assert not (paths.folder / "stale.txt").exists()
-    assert (paths.folder / "report.html").is_file()
+    assert paths.folder.stat().st_ino != inode, "a new folder, renamed into place"
+    listed = json.loads((paths.folder / REPORT_MARKER).read_text())["files"]
+    assert sorted(p.name for p in paths.folder.iterdir()) == sorted([*listed, REPORT_MARKER])
+    assert "report.html" in listed
     assert sorted(p.name for p in tmp_path.iterdir()) == ["example"]
 
 
@@ -317,11 +325,19 @@ def test_failure_leaves_nothing_half_written(demo_report: dict[str, Any], tmp_pa
     assert list(tmp_path.iterdir()) == []
 
 
+def _fake_report(folder: Path) -> None:
+    """A report folder as capacity writes it: its files, and the marker listing them."""
+    folder.mkdir()
+    (folder / "plan.json").write_text('{"kind": "capacity.plans"}')
+    (folder / REPORT_MARKER).write_text(
+        json.dumps({"kind": "capacity.report-folder", "version": 1, "files": ["plan.json"]}))
+
+
 def test_rotation_keeps_the_newest_report_folders_only(tmp_path: Path) -> None:
     names = ["h-20260101T000000Z", "h-20260102T000000Z", "other-20260103T000000Z",
              "example", "h-20260104T000000Z"]
     for n in names:
-        (tmp_path / n).mkdir()
+        _fake_report(tmp_path / n)
     (tmp_path / "h-20260105T000000Z").write_text("a file, not a report folder")
     removed: list[Path] = []
     rotate_reports(tmp_path, 2, remove=removed.append)

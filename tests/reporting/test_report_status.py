@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -68,13 +69,13 @@ def test_check_line_is_one_nagios_line_with_performance_data() -> None:
     assert line.startswith("CAPACITY OK - 14 more demo/web fit (cpu_cores binds)")
     _text, perf = line.split(" | ")
     assert perf.split() == [
-        "demo_web_safe=16;;;0",
-        "demo_web_running=2;;16;0",
-        "demo_web_more=14;;;0",
-        "demo_web_headroom=87.50%;20:;;",
+        "'demo_web_safe'=16;;;0",
+        "'demo_web_running'=2;;16;0",
+        "'demo_web_more'=14;;;0",
+        "'demo_web_headroom'=87.50%;20:;;",
     ]
-    for item in perf.split():  # label=value[UOM];warn;crit;min;max
-        assert re.fullmatch(r"[A-Za-z0-9_.-]+=-?[\d.]+%?(;[\d.:]*){0,4}", item), item
+    for item in perf.split():  # 'label'=value[UOM];warn;crit;min;max
+        assert re.fullmatch(r"'[A-Za-z0-9_.-]+'=-?[\d.]+%?(;[\d.:]*){0,4}", item), item
 
 
 # -- through the command line ---------------------------------------------------------------
@@ -154,7 +155,7 @@ def test_exit_status_and_check_line(
     assert code == expected, err
     lines = out.splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"CAPACITY {word} - "), out
-    assert "web_safe=" in lines[0] and "web_headroom=" in lines[0]
+    assert "'web_safe'=" in lines[0] and "'web_headroom'=" in lines[0]
 
 
 def test_warn_headroom_flag_moves_the_threshold(
@@ -215,8 +216,10 @@ def test_json_is_plan_json_only_and_profiles_source_plans_without_running(
 def test_keep_rotates_only_report_folders(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, samples_files: dict[int, Path]
 ) -> None:
+    example = Path(__file__).resolve().parents[2] / "reports" / "example"
     for name in ("vm-20200101T000000Z", "vm-20200102T000000Z", "example"):
-        (tmp_path / name).mkdir()
+        shutil.copytree(example, tmp_path / name)  # report folders, as capacity wrote them
+    (tmp_path / "vm-20190101T000000Z").mkdir()  # named like one, but not a report: kept
     code, _, err = run(
         capsys,
         "--samples",
@@ -232,7 +235,8 @@ def test_keep_rotates_only_report_folders(
     assert code == 0, err
     left = sorted(p.name for p in tmp_path.iterdir())
     assert "example" in left and "vm-20200102T000000Z" in left
-    assert "vm-20200101T000000Z" not in left and len(left) == 3
+    assert "vm-20190101T000000Z" in left
+    assert "vm-20200101T000000Z" not in left and len(left) == 4
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,155 @@
+"""Ctrl-C (a real SIGINT to a real process) during collect, fit, report and plan: one line,
+exit 3, no traceback, nothing half-written (issue 11, item 9)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from collect.collect_helpers import RUN_LABEL, new_run_id, wait_until
+
+ROOT = Path(__file__).resolve().parents[2]
+PROFILES = ROOT / "reports" / "example" / "profiles.json"
+MACHINE = "cpus=2,memory=24GiB,cpu_saturation=1"
+#: a command's whole run, or its wind-down after the signal, never takes longer than this
+RUN_TIMEOUT_S = 300.0
+#: prints a line once capacity.cli is imported, then runs the command: the signal is sent
+#: after it (a Ctrl-C while Python itself imports pandas is Python's own, see the report)
+_RUN = ("import sys\nimport capacity.cli as cli\nsys.stderr.write('ready\\n')\n"
+        "sys.stderr.flush()\nsys.exit(cli.main())\n")  # main() reads sys.argv[1:], as the script
+
+
+@pytest.fixture
+def processes() -> Iterator[list[subprocess.Popen[str]]]:
+    started: list[subprocess.Popen[str]] = []
+    yield started
+    for p in started:
+        if p.poll() is None:
+            p.kill()
+            p.wait(10)
+
+
+def _interrupt(argv: list[str], delay_s: float, cwd: Path,
+               started: list[subprocess.Popen[str]]) -> tuple[int, str, str]:
+    """Run ``capacity ARGV``, send SIGINT ``delay_s`` after it is ready; (status, out, err)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "DOCKER_HOST": os.environ.get(
+        "DOCKER_HOST", "unix:///var/run/docker.sock")}
+    proc = subprocess.Popen([sys.executable, "-c", _RUN, *argv], cwd=cwd, env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    started.append(proc)
+    assert proc.stderr is not None
+    assert proc.stderr.readline() == "ready\n"
+    time.sleep(delay_s)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=RUN_TIMEOUT_S)
+    return proc.returncode, out, err
+
+
+def _check(code: int, out: str, err: str) -> bool:
+    """Interrupted (True): exit 3 and exactly one line. Or done before the signal (False)."""
+    assert "Traceback" not in err and "unexpected" not in err, err
+    if code == 3:
+        assert err == "capacity: interrupted\n", err
+        return True
+    assert code in (0, 1, 2), (code, err)
+    return False
+
+
+def _leftovers(folder: Path) -> list[str]:
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*")
+                  if p.name.startswith((".tmp", ".old-report")) or p.name.endswith(".tmp"))
+
+
+@pytest.mark.parametrize("delay_s", [0.0, 1.0, 3.0])
+def test_ctrl_c_during_report(tmp_path: Path, delay_s: float,
+                              processes: list[subprocess.Popen[str]]) -> None:
+    code, out, err = _interrupt(
+        ["report", "--demo", "--machine", MACHINE, "--out", str(tmp_path / "r"),
+         "--name", "x", "--check"], delay_s, tmp_path, processes)
+    _check(code, out, err)
+    assert out.count("\n") <= 1, out  # --check: one line, UNKNOWN when the signal came first
+    assert _leftovers(tmp_path) == []
+    folder = tmp_path / "r" / "x"
+    if folder.exists():  # whole: every file of a report, plan.json complete
+        assert json.loads((folder / "plan.json").read_text())["kind"] == "capacity.plans"
+        assert (folder / "report.html").is_file() and (folder / "report.md").is_file()
+
+
+@pytest.mark.parametrize("delay_s", [0.0, 1.0, 2.0])
+def test_ctrl_c_during_fit(tmp_path: Path, delay_s: float,
+                           processes: list[subprocess.Popen[str]]) -> None:
+    target = tmp_path / "profiles.json"
+    code, out, err = _interrupt(["fit", "--demo", "--out", str(target)], delay_s, tmp_path,
+                                processes)
+    interrupted = _check(code, out, err)
+    assert _leftovers(tmp_path) == []
+    if interrupted:
+        assert not target.exists() or json.loads(target.read_text())["kind"]
+    else:
+        assert json.loads(target.read_text())["kind"] == "capacity.profiles"
+
+
+@pytest.mark.parametrize("delay_s", [0.0, 0.3])
+def test_ctrl_c_during_plan(tmp_path: Path, delay_s: float,
+                            processes: list[subprocess.Popen[str]]) -> None:
+    code, out, err = _interrupt(["plan", "--profiles", str(PROFILES), "--machine", MACHINE],
+                                delay_s, tmp_path, processes)
+    if _check(code, out, err):
+        assert out == ""
+
+
+def test_ctrl_c_at_once_is_always_an_interrupt(
+    tmp_path: Path, processes: list[subprocess.Popen[str]]
+) -> None:
+    """The signal right after start reaches every command before it is done."""
+    for argv in (["fit", "--demo", "--out", str(tmp_path / "p.json")],
+                 ["report", "--demo", "--machine", MACHINE, "--out", str(tmp_path / "r")]):
+        assert _check(*_interrupt(argv, 0.0, tmp_path, processes)), argv
+
+
+def _rows(path: Path) -> int:
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        return int(conn.execute("SELECT count(*) FROM counters").fetchone()[0])
+
+
+@pytest.mark.docker
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_during_collect_with_duration(
+    sig: signal.Signals, run_container: Any, tmp_path: Path,
+    processes: list[subprocess.Popen[str]],
+) -> None:
+    """Ctrl-C cuts the run short: one line, exit 3. SIGTERM (a service manager's stop)
+    still ends it as asked: exit 0 with the summary. Both flush every buffered round."""
+    run_id = new_run_id()
+    run_container("sleep", "600", labels={RUN_LABEL: run_id})
+    path = tmp_path / "s.sqlite"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "capacity", "collect", "--store", str(path), "--filter",
+         f"label={RUN_LABEL}={run_id}", "--duration", "10m", "--interval", "0.2s",
+         "--commit-every", "1h"],
+        env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    processes.append(proc)
+    wait_until(lambda: Path(f"{path}-wal").exists() or proc.poll() is not None, 60,
+               "the store to be open")
+    time.sleep(1.0)
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=RUN_TIMEOUT_S)
+    assert out == "" and err.count("\n") == 1 and "Traceback" not in err
+    if sig == signal.SIGINT:
+        assert proc.returncode == 3, err
+        assert err.startswith("capacity: interrupted after ") and str(path) in err
+    else:
+        assert proc.returncode == 0, err
+        assert "stopped by a signal" in err
+    assert _rows(path) >= 3, "the buffered rounds were flushed"
