@@ -8,16 +8,14 @@ skipped with the reason, unless ``CAPACITY_REQUIRE_DOCKER=1`` (as in ``.ci/run``
 from __future__ import annotations
 
 import contextlib
-import os
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from docker_labels import SESSION_ID, TEST_LABEL
+from docker_labels import REQUIRE_DOCKER, SESSION_ID, TEST_LABEL
 
 TEST_IMAGE = "capacity-test-busybox:latest"
-REQUIRE_DOCKER = os.environ.get("CAPACITY_REQUIRE_DOCKER", "") not in ("", "0", "false", "no")
 
 _engine_error: str | None = None
 _engine_client: Any = None
@@ -35,6 +33,16 @@ def _engine() -> Any:
         except DockerUnavailable as exc:
             _engine_error = str(exc)
     return _engine_client
+
+
+@pytest.fixture(autouse=True)
+def _no_cached_machine_file(tmp_path_factory: pytest.TempPathFactory,
+                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--machine local`` reads a cached machine file (``capacity machine calibrate``/
+    ``probe``) when one exists: point it at a path that does not, so a developer's own
+    calibration never changes what a test sees. Tests that want a file set their own."""
+    missing = tmp_path_factory.getbasetemp() / "no-machine-file" / "machine.toml"
+    monkeypatch.setenv("CAPACITY_MACHINE_FILE", str(missing))
 
 
 @pytest.fixture(autouse=True)

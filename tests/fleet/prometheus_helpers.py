@@ -18,7 +18,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
-from conftest import REQUIRE_DOCKER
+from docker_labels import REQUIRE_DOCKER
 
 #: how long a fresh server may take to answer /-/ready, seconds
 READY_TIMEOUT_S = 30.0
