@@ -133,6 +133,7 @@ def print_summary(plans: Mapping[str, Any], status: Any = None) -> None:
     from rich.table import Table
 
     from ..reporting._format import format_percent, format_value
+    from ..reporting._host import resource_name
 
     probe = Console()
     # A pipe or a cron mail gets the whole table: never cut names to the 80-column default.
@@ -161,7 +162,7 @@ def print_summary(plans: Mapping[str, Any], status: Any = None) -> None:
             str(plan.running),
             "-" if plan.safe_count is None else str(plan.safe_count),
             "-" if plan.more is None else str(plan.more),
-            binding or "-",
+            resource_name(binding),
             format_value(binding, per.demand_per_replica) if per and binding else "-",
             format_percent(room.share) if room is not None and room.share is not None else "-",
             style=style,

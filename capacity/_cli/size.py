@@ -141,13 +141,14 @@ def _size_fleet_kinds(
     else:
         replicas = parse_counts(replicas_opt, "--replicas")
     answers = []
-    placeable = False
+    placeable = unknown = False
     for spec, instances in host_kinds(hosts).items():
         machine = Machine.from_spec(spec)
         fleet = size_fleet(profiles, machine, replicas, spare=spare,
                            ports=parse_ports(ports_opt),
                            **_kwargs(settings))
         placeable |= fleet.hosts is not None
+        unknown |= bool(fleet.unknown)
         answers.append({"kind": spec, "in_fleet": len(instances), "instances": instances,
                         "size": fleet.to_dict()})
         if as_json:
@@ -161,4 +162,6 @@ def _size_fleet_kinds(
                        f"({fleet.hosts_needed} needed + {fleet.spare} spare); {binds}")
     if as_json:
         click.echo(json.dumps({"kinds": answers}, indent=2, allow_nan=False))
+    if not placeable and unknown:  # undefined (CPU or memory unknown), not "too big": as above
+        return WARNING
     return OK if placeable else CRITICAL
