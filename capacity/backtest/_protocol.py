@@ -45,7 +45,7 @@ from .._errors import InsufficientData, InvalidParameter
 from .._settings import DEFAULTS
 from ..model._fit import ProfileModel
 from ..solver._machine import Machine
-from ..solver._plan import DEFAULT_METHOD, METHODS, plan
+from ..solver._plan import DEFAULT_METHOD, METHODS, _bisect_last, plan
 
 __all__ = [
     "DAY_S",
@@ -194,18 +194,10 @@ def _truth(test: Mapping[str, np.ndarray], capacity: Mapping[str, float], share:
     while hi <= cap and ok(hi):
         lo, hi = hi, hi * 2
     if hi > cap:
-        return cap if ok(cap) else _bisect(ok, lo, cap)
-    return _bisect(ok, lo, hi)
+        return cap if ok(cap) else _bisect_last(ok, lo, cap)
+    return _bisect_last(ok, lo, hi)
 
 
-def _bisect(ok: Any, lo: int, hi: int) -> int:
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        if ok(mid):
-            lo = mid
-        else:
-            hi = mid
-    return lo
 
 
 def _recipe_count(train: pd.DataFrame, resources: Sequence[str], capacity: Mapping[str, float],

@@ -50,6 +50,7 @@ from ._plan import (
     PORT_CONFLICT,
     REQUIRED,
     ResourceModel,
+    _bisect_last,
     _check_epsilon,
     _largest,
     _resolve_epsilon,
@@ -672,13 +673,8 @@ def _fewest_hosts(fits: Callable[[Mapping[str, int]], bool], counts: Mapping[str
         if hi >= bound or ok(hi):
             break
         lo, step = hi, step * 2
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        if ok(mid):
-            hi = mid
-        else:
-            lo = mid
-    return hi
+    # the last count that does not fit, plus one: the first that does
+    return _bisect_last(lambda h: not ok(h), lo, hi) + 1
 
 
 def size_fleet(

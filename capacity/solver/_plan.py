@@ -604,9 +604,15 @@ def _largest(fits: Any, *, start: int = 0, limit: int = _MAX_COUNT) -> int | Non
             if hi >= limit:
                 return None
             lo, step = hi, step * 2
+    return _bisect_last(fits, lo, hi)
+
+
+def _bisect_last(ok: Any, lo: int, hi: int) -> int:
+    """The last n in [lo, hi) with ok(n), for ok true then false, given ok(lo) (or lo the
+    floor) and not ok(hi): bisection, O(log(hi - lo)) calls."""
     while hi - lo > 1:
         mid = (lo + hi) // 2
-        if fits(mid):
+        if ok(mid):
             lo = mid
         else:
             hi = mid

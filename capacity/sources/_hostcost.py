@@ -367,6 +367,19 @@ def _remove_run(client: Any, run_id: str, started: list[Any]) -> None:
         raise interrupted
 
 
+def _usage_and_stat(usage_file: str, stat_file: str) -> tuple[int, dict[str, str]] | None:
+    """A memory cgroup's usage (bytes) and its ``memory.stat`` as text values by key; None
+    when either file is unreadable (the cgroup is gone, or another layout)."""
+    try:
+        with open(usage_file) as fh:
+            usage = int(fh.read())
+        with open(stat_file) as fh:
+            stat = dict(line.split()[:2] for line in fh if line.strip())
+    except (OSError, ValueError):
+        return None
+    return usage, stat
+
+
 def _cgroup_memory(container: Any, cgroup_root: str) -> tuple[float, float] | None:
     """(working set less kernel memory, anonymous memory) of a container from cgroup v1 or
     v2 files, bytes; None when unreadable. The kernel memory charged to the container's
@@ -382,13 +395,10 @@ def _cgroup_memory(container: Any, cgroup_root: str) -> tuple[float, float] | No
         (f"{cgroup_root}/docker/{cid}/memory.current",
          f"{cgroup_root}/docker/{cid}/memory.stat", "inactive_file", "anon", ""),
     ):
-        try:
-            with open(usage_file) as fh:
-                usage = int(fh.read())
-            with open(stat_file) as fh:
-                stat = dict(line.split()[:2] for line in fh if line.strip())
-        except (OSError, ValueError):
+        read = _usage_and_stat(usage_file, stat_file)
+        if read is None:
             continue
+        usage, stat = read
         kmem = float(stat.get("kernel", 0))  # cgroup v2 (kernel 5.18+)
         if kmem_file:
             try:
@@ -583,13 +593,10 @@ def _docker_parent_memory(cgroup_root: str) -> float | None:
         (f"{cgroup_root}/docker/memory.current", f"{cgroup_root}/docker/memory.stat",
          "inactive_file"),
     ):
-        try:
-            with open(usage_file) as fh:
-                usage = int(fh.read())
-            with open(stat_file) as fh:
-                stat = dict(line.split()[:2] for line in fh if line.strip())
-        except (OSError, ValueError):
+        read = _usage_and_stat(usage_file, stat_file)
+        if read is None:
             continue
+        usage, stat = read
         return float(max(usage - int(stat.get(inactive, 0)), 0))
     total = 0.0
     found = False
@@ -599,13 +606,10 @@ def _docker_parent_memory(cgroup_root: str) -> float | None:
     except OSError:
         return None
     for scope in scopes:
-        try:
-            with open(f"{scope}/memory.current") as fh:
-                usage = int(fh.read())
-            with open(f"{scope}/memory.stat") as fh:
-                stat = dict(line.split()[:2] for line in fh if line.strip())
-        except (OSError, ValueError):
+        read = _usage_and_stat(f"{scope}/memory.current", f"{scope}/memory.stat")
+        if read is None:
             continue
+        usage, stat = read
         total += max(usage - int(stat.get("inactive_file", 0)), 0)
         found = True
     return total if found else None
