@@ -5,7 +5,7 @@ Run from the repository root::
     .venv/bin/python benchmarks/bench_store.py                # defaults below
     .venv/bin/python benchmarks/bench_store.py --rounds 300 --read-rows 1000000
     .venv/bin/python benchmarks/bench_store.py --store /tmp/6m.sqlite --read-rows 6000000 \
-        --baseline /tmp/base          # read 6 M rows back here and on the branch point
+        --baseline /tmp/base --repeat 3   # read 6 M rows back here and on the branch point
 
 Writes go to a temporary directory on the same filesystem as ``--dir`` (default: the
 system's temp dir). Numbers are wall time on this machine; the table is printed to stdout.
@@ -111,11 +111,12 @@ def bench_read(directory: Path, containers: int, rows: int) -> dict[str, float]:
 
 
 _READ_CHILD = """
-import json, sys, time
+import hashlib, json, sys, time
+import pandas as pd
 from capacity.store import Store, counters_to_samples
-with Store({path!r}, create=False) as store:
+with Store({path!r}, create=False, read_only=True) as store:
     t, c = time.perf_counter(), time.process_time()
-    n = len(store.samples())
+    samples = store.samples()
     t_samples, c_samples = time.perf_counter() - t, time.process_time() - c
     if {steps}:
         t = time.perf_counter(); counters = store.counters(); t_read = time.perf_counter() - t
@@ -124,8 +125,12 @@ with Store({path!r}, create=False) as store:
         t_rates = time.perf_counter() - t
     else:
         t_read = t_rates = float("nan")
+# what the samples are, to compare the trees' answers: every value, dtype and column name
+digest = hashlib.sha256(repr(list(samples.dtypes.items())).encode())
+digest.update(pd.util.hash_pandas_object(samples, index=True).to_numpy().tobytes())
 print(json.dumps({{"counters()": t_read, "counters_to_samples": t_rates,
-                  "samples() total": t_samples, "samples() CPU": c_samples, "samples": n}}))
+                  "samples() total": t_samples, "samples() CPU": c_samples,
+                  "samples": len(samples), "digest": digest.hexdigest()}}))
 """
 
 
@@ -137,24 +142,40 @@ def fill(path: Path, containers: int, rows: int) -> None:
             store.write_round(T0 + timedelta(seconds=10 * k), 10.0 * k, infos, _readings(infos, k))
 
 
-def compare_read(path: Path, baseline: Path | None, steps: bool = False) -> None:
-    """Read the same store back under the baseline and this tree, each in a fresh child."""
+def compare_read(path: Path, baseline: Path | None, steps: bool = False,
+                 repeat: int = 1) -> None:
+    """Read the same store back under the baseline and this tree, each in a fresh child,
+    ``repeat`` times taking turns; print each run, the medians and whether the samples
+    tables are the same (a digest of every value, dtype and column)."""
+    import statistics
+
     from _baseline import run, trees
 
     print(f"\nread back {path} ({path.stat().st_size / 1e6:,.0f} MB), each tree in a child:")
-    print("| tree | samples() wall s | samples() CPU s | counters() s | counters_to_samples s "
-          "| samples rows |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: |")
-    results = {}
-    for name, tree in trees(baseline):
-        code = _READ_CHILD.format(path=str(path), steps=steps)
-        r = results[name] = run(code, tree)
-        print(f"| {name} | {r['samples() total']:.2f} | {r['samples() CPU']:.2f} "
-              f"| {r['counters()']:.2f} | {r['counters_to_samples']:.2f} | {r['samples']:,} |")
+    print("| tree | run | samples() wall s | samples() CPU s | counters() s "
+          "| counters_to_samples s | samples rows | digest |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+    results: dict[str, list[dict[str, float]]] = {}
+    for k in range(repeat):
+        for name, tree in trees(baseline):
+            code = _READ_CHILD.format(path=str(path), steps=steps)
+            r = run(code, tree)
+            results.setdefault(name, []).append(r)
+            print(f"| {name} | {k + 1} | {r['samples() total']:.2f} | {r['samples() CPU']:.2f} "
+                  f"| {r['counters()']:.2f} | {r['counters_to_samples']:.2f} | {r['samples']:,} "
+                  f"| {r['digest'][:12]} |", flush=True)
+    median = {name: {key: statistics.median(r[key] for r in runs)
+                     for key in ("samples() total", "samples() CPU")}
+              for name, runs in results.items()}
+    for name, m in median.items():
+        print(f"median, {name}: {m['samples() total']:.2f} s wall, "
+              f"{m['samples() CPU']:.2f} s CPU")
     if len(results) == 2:
-        b, t = results["baseline"], results["this tree"]
-        print(f"\nsamples(): {b['samples() total'] / t['samples() total']:.1f}x faster (wall), "
-              f"{b['samples() CPU'] / t['samples() CPU']:.1f}x less CPU than the baseline")
+        b, t = median["baseline"], median["this tree"]
+        same = {r["digest"] for runs in results.values() for r in runs}
+        print(f"samples(): {b['samples() total'] / t['samples() total']:.1f}x faster (wall), "
+              f"{b['samples() CPU'] / t['samples() CPU']:.1f}x less CPU than the baseline; "
+              f"samples {'identical' if len(same) == 1 else 'DIFFERENT'} in every run")
 
 
 def main() -> None:
@@ -170,11 +191,13 @@ def main() -> None:
                         help="a checkout of the branch point (git worktree add /tmp/base d51daf9)")
     parser.add_argument("--steps", action="store_true",
                         help="with --store: also time counters() and counters_to_samples apart")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="with --store: read this many times per tree, taking turns")
     args = parser.parse_args()
     if args.store is not None:
         if not args.store.exists():
             fill(args.store, args.containers, args.read_rows)
-        compare_read(args.store, args.baseline, args.steps)
+        compare_read(args.store, args.baseline, args.steps, args.repeat)
         return
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
         directory = Path(tmp)

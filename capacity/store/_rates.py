@@ -13,7 +13,7 @@ The rules, shared by both, are spelled out in the docstring of :func:`counters_t
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -77,6 +77,11 @@ _RATE_OF: dict[str, str] = {
 }
 
 _NET_RATES: tuple[str, ...] = (NET_RX, NET_TX)
+
+#: the totals whose deltas the samples table reports (the others only reveal resets)
+_REPORTED_TOTALS = frozenset(
+    {*_RATE_OF, "cpu_periods_total", "cpu_throttled_periods_total", "memory_oom_kills_total"}
+)
 
 #: intervals shorter than this (seconds) are two reads of one round, not a measurement
 MIN_INTERVAL_S = 1e-3
@@ -174,19 +179,17 @@ def _float(values: pd.Series) -> np.ndarray:
 def _interval_mask(
     dt: np.ndarray,
     series: np.ndarray,
-    deltas: Sequence[np.ndarray],
+    reset: np.ndarray,
     interval_s: float | None,
     gap_factor: float,
 ) -> np.ndarray:
-    """Rows that close a usable interval: has a previous reading, dt > 0, no reset, no gap."""
-    keep = np.isfinite(dt) & (dt >= MIN_INTERVAL_S)
-    for delta in deltas:
-        keep &= ~(delta < 0)  # NaN < 0 is False: a missing counter is not a reset
+    """Rows that close a usable interval: has a previous reading, dt > 0, no reset (a
+    counter went down), no gap. ``series`` sorted (each series one run of rows)."""
+    keep = np.isfinite(dt) & (dt >= MIN_INTERVAL_S) & ~reset
     if interval_s is not None:
         limit = np.full(dt.shape, gap_factor * interval_s)
     else:
-        usable = pd.Series(np.where(keep, dt, np.nan))
-        limit = gap_factor * usable.groupby(series).transform("median").to_numpy()
+        limit = gap_factor * _series_median(np.where(keep, dt, np.nan), series)
     keep &= ~(dt > limit)  # NaN limit (no usable interval at all) keeps nothing anyway
     return keep
 
@@ -315,81 +318,261 @@ def counters_to_samples(
         return empty_samples()
     _require(counters, required, "counters")
 
-    df = pd.DataFrame(
-        {
-            "time": _utc(counters["time"]),
-            "monotonic_s": _float(counters["monotonic_s"]),
-            "container_id": counters["container_id"].astype("str"),
-            "started_at": _utc(counters["started_at"]),
-        }
-    ).reset_index(drop=True)  # labels = positions, so `order` indexes the raw columns
-    df = df.sort_values(["container_id", "started_at", "monotonic_s"], kind="stable")
-    order = df.index.to_numpy()
-    df = df.reset_index(drop=True)
+    series, lifecycles = _lifecycle_codes(
+        counters["container_id"].astype("str"), _utc(counters["started_at"])
+    )
+    mono = _float(counters["monotonic_s"])
+    # sorted by (container_id, started_at, monotonic_s); stable, so row order breaks ties
+    order = np.lexsort((mono, series))
 
-    def column(name: str) -> np.ndarray:
+    def column(name: str) -> np.ndarray | None:
         if name not in counters.columns:
-            return np.full(len(df), np.nan)
+            return None
         return _float(counters[name])[order]
 
-    cid = df["container_id"].to_numpy()
-    # as datetime64 (UTC): a plain to_numpy() of a tz-aware column builds a Timestamp object
-    # per row, a second per million rows
-    started = df["started_at"].to_numpy(dtype="datetime64[ns]")
-    same = np.zeros(len(df), dtype=bool)
-    same[1:] = (cid[1:] == cid[:-1]) & (started[1:] == started[:-1])
-    series = np.cumsum(~same)
+    return _lifecycle_samples(
+        series[order],
+        lifecycles,
+        _epoch_ns(_utc(counters["time"]))[order],
+        mono[order],
+        column,
+        containers,
+        interval_s=interval_s,
+        gap_factor=gap_factor,
+    )
 
-    def delta(values: np.ndarray) -> np.ndarray:
-        d = np.full(values.shape, np.nan)
-        d[1:] = values[1:] - values[:-1]
-        d[~same] = np.nan
-        return d
 
-    mono = df["monotonic_s"].to_numpy()
-    dt = delta(mono)
-    deltas = {name: delta(column(name)) for name in COUNTER_TOTAL_COLUMNS}
-    keep = _interval_mask(dt, series, list(deltas.values()), interval_s, gap_factor)
+def _epoch_ns(values: pd.Series) -> np.ndarray:
+    """datetime64[ns, UTC] -> int64 epoch ns (NaT -> the int64 minimum, as numpy has it)."""
+    return values.to_numpy(dtype="datetime64[ns]").view("int64")
+
+
+def _lifecycle_codes(container_id: pd.Series, started_at: pd.Series) -> tuple[np.ndarray,
+                                                                             pd.DataFrame]:
+    """One int64 code per row for its series, numbered in ``(container_id, started_at)``
+    order, and the table of series (``container_id``, ``started_at``; row = code).
+
+    A row with a missing id or start time is a series of its own (coded after the others),
+    as an equality test of missing values has it: it never continues another reading.
+    """
+    ids, id_values = pd.factorize(container_id, sort=True)
+    starts, start_values = pd.factorize(started_at, sort=True)
+    width = max(len(start_values), 1)
+    missing = (ids < 0) | (starts < 0)
+    codes, pairs = pd.factorize(np.where(missing, -1, ids.astype("int64") * width + starts),
+                                sort=True)
+    single = np.flatnonzero(missing)
+    if len(single):  # the -1 pair sorts first: give each of its rows a code of its own
+        pairs = pairs[1:]
+        codes = codes - 1
+        codes[single] = len(pairs) + np.arange(len(single))
+    lifecycles = pd.DataFrame(
+        {
+            "container_id": pd.concat(
+                [pd.Series(id_values.take(pairs // width)), container_id.iloc[single]],
+                ignore_index=True,
+            ).astype("str"),
+            "started_at": pd.concat(
+                [pd.Series(start_values.take(pairs % width)), started_at.iloc[single]],
+                ignore_index=True,
+            ).astype("datetime64[ns, UTC]"),
+        }
+    )
+    return codes.astype("int64"), lifecycles
+
+
+#: series up to which the per-series median is taken one series at a time (numpy), beyond
+#: which one pandas groupby does it (same numbers: both take the middle value, or the mean
+#: of the two middle values, of the finite intervals)
+_LOOP_SERIES = 20_000
+
+
+def _series_median(values: np.ndarray, series: np.ndarray) -> np.ndarray:
+    """Per row, the median of the non-NaN ``values`` of its series (NaN if none); ``series``
+    sorted, so each series is one run of rows."""
+    n = len(values)
+    bounds = np.flatnonzero(series[1:] != series[:-1]) + 1
+    if len(bounds) >= _LOOP_SERIES:
+        return pd.Series(values).groupby(series).transform("median").to_numpy()
+    out = np.full(n, np.nan)
+    starts = np.concatenate(([0], bounds))
+    ends = np.concatenate((bounds, [n]))
+    for a, b in zip(starts.tolist(), ends.tolist(), strict=True):
+        segment = values[a:b]
+        segment = segment[~np.isnan(segment)]
+        if len(segment):
+            out[a:b] = np.median(segment)
+    return out
+
+
+def _shared_namespace(time_ns: np.ndarray, netns: np.ndarray, series: np.ndarray) -> np.ndarray:
+    """Rows whose ``(time, net_namespace)`` another row has too (a round, one namespace).
+    ``series`` sorted (each series one run of rows)."""
+    valid = np.isfinite(netns) & (time_ns != np.iinfo("int64").min)
+    shared = np.zeros(len(netns), dtype=bool)
+    rows = np.flatnonzero(valid & _namespace_candidates(time_ns, netns, series))
+    if not len(rows):
+        return shared
+    t_codes, _ = pd.factorize(time_ns[rows])
+    n_codes, n_values = pd.factorize(netns[rows])
+    pair, _ = pd.factorize(t_codes.astype("int64") * len(n_values) + n_codes)
+    shared[rows] = np.bincount(pair)[pair] > 1
+    return shared
+
+
+def _namespace_candidates(time_ns: np.ndarray, netns: np.ndarray,
+                          series: np.ndarray) -> np.ndarray:
+    """Rows that may share a ``(time, net_namespace)`` with another row; the others cannot.
+
+    Counting every row's ``(time, namespace)`` pair takes three hash passes over millions
+    of rows, and most containers have a namespace of their own. When time does not go back
+    within any series, a row can only share its pair if its namespace is seen in two series
+    or more, or if its series holds one time twice; only those rows need counting.
+    """
+    n = len(series)
+    everything = np.ones(n, dtype=bool)
+    same = series[1:] == series[:-1]
+    if not np.all(~same | (time_ns[1:] >= time_ns[:-1])):
+        return everything
+    change = np.ones(n, dtype=bool)
+    change[1:] = ~same | ~(netns[1:] == netns[:-1])  # NaN != NaN: a run of its own
+    starts = np.flatnonzero(change)
+    if len(starts) > n // 4:
+        return everything
+    lengths = np.diff(np.append(starts, n))
+    run_ns, run_series = netns[starts], series[starts]
+    finite = np.isfinite(run_ns)
+    codes, values = pd.factorize(run_ns[finite])
+    width = int(series.max()) + 1 if n else 1
+    pairs = np.unique(codes.astype("int64") * width + run_series[finite])
+    series_per_ns = np.bincount(pairs // width, minlength=len(values))
+    candidate = np.zeros(len(starts), dtype=bool)
+    candidate[finite] = series_per_ns[codes] > 1
+    out = np.repeat(candidate, lengths)
+    twice = same & (time_ns[1:] == time_ns[:-1])
+    if twice.any():
+        out |= np.isin(series, np.unique(series[1:][twice]))
+    return out
+
+
+def _lifecycle_samples(
+    series: np.ndarray,
+    lifecycles: pd.DataFrame,
+    time_ns: np.ndarray,
+    mono: np.ndarray,
+    column: Callable[[str], np.ndarray | None],
+    containers: pd.DataFrame,
+    *,
+    interval_s: float | None,
+    gap_factor: float,
+) -> pd.DataFrame:
+    """The rules of :func:`counters_to_samples` on rows already sorted by ``(series,
+    monotonic_s)``: ``series`` int64 codes into ``lifecycles`` (``container_id``,
+    ``started_at``), ``time_ns`` epoch ns, ``mono`` seconds, ``column(name)`` the float64
+    values of a counters field in that order (None: not read). :meth:`Store.samples` calls
+    it on the arrays it read, without a counters DataFrame."""
+    n = len(series)
+    same = np.zeros(n, dtype=bool)
+    same[1:] = series[1:] == series[:-1]
+    dt = np.full(n, np.nan)
+    dt[1:] = mono[1:] - mono[:-1]
+    dt[~same] = np.nan  # a series' first reading has no interval
+    # A cumulative counter that went down is a reset (NaN compares False: not one). Flags on
+    # a series' first row do not matter: it has no interval. Only the totals the samples
+    # report are kept; the rest serve the reset test alone.
+    reset = np.zeros(n, dtype=bool)
+    totals: dict[str, np.ndarray] = {}
+    for name in COUNTER_TOTAL_COLUMNS:
+        values = column(name)
+        if values is None:
+            continue
+        reset[1:] |= values[1:] < values[:-1]
+        if name in _REPORTED_TOTALS:
+            totals[name] = values
+    keep = _interval_mask(dt, series, reset, interval_s, gap_factor)
 
     # Shared namespaces are counted over the whole round, first samples included.
     netns = column("net_namespace")
-    ns_key = pd.DataFrame({"time": df["time"], "ns": netns})
-    ns_size = ns_key.groupby(["time", "ns"], dropna=True)["ns"].transform("size")
-    shared = np.isfinite(netns) & (ns_size.to_numpy(dtype="float64", na_value=0) > 1)
+    if netns is None:
+        netns = np.full(n, np.nan)
+    shared = _shared_namespace(time_ns, netns, series)
+
+    rows = np.flatnonzero(keep)
+    previous = rows - 1  # each kept row has a previous row in its series
+    kept_series = series[rows]
+    kept_dt = dt[rows]
+    del dt, same, reset
+
+    def delta(name: str) -> np.ndarray:
+        # in place, and each total freed once used: millions of rows make every array a
+        # fresh mapping of memory whose pages the kernel fills on first touch
+        values = totals.pop(name, None)
+        if values is None:
+            return np.full(len(rows), np.nan)
+        out = values[rows]
+        out -= values[previous]
+        return out
+
+    def per_second(name: str) -> np.ndarray:
+        out = delta(name)
+        out /= kept_dt
+        return out
 
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        out = pd.DataFrame(
-            {
-                "time": df["time"],
-                "container_id": df["container_id"],
-                "interval_s": dt,
-                **{rate: deltas[total] / dt for total, rate in _RATE_OF.items()},
-                MEMORY: column(MEMORY),
-                DISK_USAGE: column(DISK_USAGE),
-                "started_at": df["started_at"],
-                "cpu_throttled_fraction": deltas["cpu_throttled_periods_total"]
-                / np.where(deltas["cpu_periods_total"] > 0, deltas["cpu_periods_total"], np.nan),
-                "memory_oom_kills": deltas["memory_oom_kills_total"],
-                "net_shared": shared,
-                "_ns": netns,
-            }
-        )
-    out = out[keep]
-
+        rates = {name: per_second(total) for total, name in _RATE_OF.items()}
+        periods = delta("cpu_periods_total")
+        throttled = delta("cpu_throttled_periods_total") / np.where(periods > 0, periods,
+                                                                     np.nan)
+    kept_shared = shared[rows]
     # Among the kept rows of a shared namespace in one round, the first by id owns the traffic.
-    if out["net_shared"].any():
-        rank = out.groupby(["time", "_ns"], dropna=False, sort=False).cumcount()
-        not_owner = out["net_shared"] & (rank > 0)
-        out.loc[not_owner, list(_NET_RATES)] = np.nan
-    out = out.drop(columns="_ns")
+    if kept_shared.any():
+        candidates = np.flatnonzero(kept_shared)
+        t_codes, _ = pd.factorize(time_ns[rows][candidates])
+        n_codes, n_values = pd.factorize(netns[rows][candidates])
+        pair, _ = pd.factorize(t_codes.astype("int64") * len(n_values) + n_codes)
+        owner = np.zeros(len(candidates), dtype=bool)
+        owner[np.unique(pair, return_index=True)[1]] = True
+        for rate in _NET_RATES:
+            rates[rate][candidates[~owner]] = np.nan
 
-    out = _join_metadata(out, containers)
-    out = out.reset_index(drop=True)
-    return out[list(_SAMPLE_DTYPES)].astype(_SAMPLE_DTYPES)
+    def gauge(name: str) -> np.ndarray:
+        values = column(name)
+        return np.full(len(rows), np.nan) if values is None else values[rows]
+
+    meta = _join_metadata(lifecycles, containers)
+    strings = {c: meta[c].astype("str").array for c in ("container_id", "container_name",
+                                                         "service", "image")}
+    started = _epoch_ns(meta["started_at"])[kept_series]
+    data = {
+        "time": _from_epoch_ns(time_ns[rows]),
+        **{c: strings[c].take(kept_series) for c in ("container_id", "container_name",
+                                                      "service", "image")},
+        "interval_s": kept_dt,
+        CPU: rates[CPU],
+        MEMORY: gauge(MEMORY),
+        NET_RX: rates[NET_RX],
+        NET_TX: rates[NET_TX],
+        DISK_READ: rates[DISK_READ],
+        DISK_WRITE: rates[DISK_WRITE],
+        DISK_USAGE: gauge(DISK_USAGE),
+        "started_at": _from_epoch_ns(started),
+        "cpu_throttled_fraction": throttled,
+        "memory_oom_kills": delta("memory_oom_kills_total"),
+        "net_shared": kept_shared,
+    }
+    # copy=False: each column stays the array it is (no consolidated copy of the floats)
+    out = pd.DataFrame({c: data[c] for c in _SAMPLE_DTYPES}, copy=False)
+    return out.astype(_SAMPLE_DTYPES)
 
 
-def _join_metadata(out: pd.DataFrame, containers: pd.DataFrame) -> pd.DataFrame:
-    """Add container_name, image and service on (container_id, started_at)."""
+def _from_epoch_ns(values: np.ndarray) -> pd.DatetimeIndex:
+    return pd.DatetimeIndex(values.view("datetime64[ns]"), tz="UTC")
+
+
+def _join_metadata(lifecycles: pd.DataFrame, containers: pd.DataFrame) -> pd.DataFrame:
+    """Add container_name, image and service to one row per series on (container_id,
+    started_at)."""
+    out = lifecycles
     meta = (
         containers.rename(columns={"id": "container_id"})
         if ("container_id" not in containers.columns and "id" in containers.columns)
@@ -495,9 +678,10 @@ def host_to_rates(
 
     dt = delta(column("monotonic_s"))
     deltas = {name: delta(column(name)) for name in _HOST_TOTALS}
-    keep = _interval_mask(
-        dt, np.zeros(len(dt), dtype=np.int64), list(deltas.values()), interval_s, gap_factor
-    )
+    reset = np.zeros(len(dt), dtype=bool)
+    for d in deltas.values():
+        reset |= d < 0  # NaN < 0 is False: a missing counter is not a reset
+    keep = _interval_mask(dt, np.zeros(len(dt), dtype=np.int64), reset, interval_s, gap_factor)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         out = pd.DataFrame(
             {

@@ -25,6 +25,7 @@ file. :meth:`Store.counters` joins it back, so readers only see ``container_id``
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import operator
@@ -36,15 +37,21 @@ from dataclasses import fields
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 import pandas as pd
 
+from .._columns import DISK_USAGE
 from .._errors import InvalidParameter, StoreError, StoreLocked
 from .._schema import short
 from ..sources._types import ContainerCounters, ContainerInfo, HostCounters
-from ._rates import COUNTER_TOTAL_COLUMNS, counters_to_samples
+from ._rates import (
+    COUNTER_TOTAL_COLUMNS,
+    _check_params,
+    _lifecycle_samples,
+    empty_samples,
+)
 
 __all__ = ["SCHEMA_VERSION", "Store", "default_store_path"]
 
@@ -177,6 +184,24 @@ def _times(ns: np.ndarray | Sequence[int]) -> pd.Series:
 
 #: rows converted to arrays at a time: bounds the live Python objects (and the GC's work)
 _FETCH_ROWS = 65_536
+#: rows per Arrow record batch from the ADBC driver
+_BATCH_ROWS = 65_536
+
+
+def _chunks_to_numpy(column: Any, dtype: str, positions: np.ndarray | None = None
+                     ) -> np.ndarray:
+    """A pyarrow ChunkedArray of numbers -> one numpy array of ``dtype``, written once
+    (NULL -> NaN for float64). Each chunk converts on its own, into its slice of the result,
+    or to ``positions`` (row i goes to ``positions[i]``: a sort done while copying): no
+    concatenated copy, no second copy to change the type, none to reorder."""
+    out = np.empty(len(column), dtype=dtype)
+    start = 0
+    for chunk in column.chunks:
+        stop = start + len(chunk)
+        where = slice(start, stop) if positions is None else positions[start:stop]
+        out[where] = chunk.to_numpy(zero_copy_only=False)
+        start = stop
+    return out
 
 
 def _convert(values: Sequence[Any], kind: str) -> Any:
@@ -764,6 +789,7 @@ class Store:
         kinds: Sequence[str],
         where: str,
         params: Sequence[Any],
+        as_float: bool = False,
     ) -> list[Any] | None:
         """The columns of a bulk read, as :meth:`_columns` returns them, read by ADBC's
         SQLite driver straight into Arrow arrays; None when the driver is not installed or
@@ -798,6 +824,11 @@ class Store:
             with adbc_driver_sqlite.dbapi.connect(uri) as conn, conn.cursor() as cursor:
                 cursor.execute(f"PRAGMA busy_timeout = {round(self._busy_timeout_s * 1000)}")
                 cursor.fetchall()
+                # fewer, larger record batches (the default is 1,024 rows): fewer chunks
+                # to copy out of; the first row above fixes every column's type anyway
+                cursor.adbc_statement.set_options(
+                    **{"adbc.sqlite.query.batch_rows": str(_BATCH_ROWS)}
+                )
                 cursor.execute(sql, list(params) if params else None)
                 result = cursor.fetch_arrow_table().slice(1)
         except (adbc_driver_manager.Error, OSError, pa.ArrowException):
@@ -813,12 +844,16 @@ class Store:
                 return None
         out: list[Any] = []
         for column, kind in zip(result.columns, kinds, strict=True):
-            column = column.combine_chunks()
             if kind == "KEY":
-                out.append(column.to_numpy(zero_copy_only=False).astype("int64", copy=False))
-            elif kind == "REAL":  # NULL -> NaN
-                out.append(column.cast(pa.float64()).to_numpy(zero_copy_only=False))
-            elif kind == "INTEGER":
+                out.append(_chunks_to_numpy(column, "int64"))
+                continue
+            if kind == "REAL" or (kind == "INTEGER" and as_float):  # NULL -> NaN
+                # converted when called, straight into the order the caller passes
+                out.append(functools.partial(_chunks_to_numpy, column, "float64")
+                           if as_float else _chunks_to_numpy(column, "float64"))
+                continue
+            column = column.combine_chunks()
+            if kind == "INTEGER":
                 missing = column.is_null().to_numpy(zero_copy_only=False)
                 values = column.fill_null(0).to_numpy(zero_copy_only=False).astype("int64")
                 out.append(pd.arrays.IntegerArray(values, missing))
@@ -908,6 +943,41 @@ class Store:
             integers as nullable Int64 (<NA> where the source could not read it). Sorted by
             ``(container_id, started_at, time)``.
         """
+        chosen = _COUNTER_FIELDS
+        if fields is not None:
+            wanted = set(fields)
+            unknown = sorted(wanted - set(_COUNTER_FIELDS))
+            if unknown:
+                raise InvalidParameter("fields", "Store.counters",
+                                       f"ContainerCounters fields {list(_COUNTER_FIELDS)}",
+                                       unknown)
+            chosen = tuple(n for n in _COUNTER_FIELDS if n in wanted)
+        read = self._read_counters(since, until, container_ids, services, chosen)
+        order = np.lexsort((read.time_ns, read.rank))
+        rank = read.rank[order]
+        data: dict[str, Any] = {
+            "time": _times(read.time_ns[order]),
+            "monotonic_s": read.monotonic_s[order],
+            "container_id": read.container_id.take(rank),
+            "started_at": _times(read.started_ns[rank]),
+        }
+        for name, column in zip(chosen, read.values, strict=True):
+            data[name] = column.take(order)  # twice as fast as [order] on Int64 arrays
+        return pd.DataFrame(data)
+
+    def _read_counters(
+        self,
+        since: datetime | None,
+        until: datetime | None,
+        container_ids: Iterable[str] | None,
+        services: Iterable[str] | None,
+        chosen: Sequence[str],
+        as_float: bool = False,
+    ) -> _CountersRead:
+        """The counters rows in the order SQLite scans them (no sort), the lifecycles they
+        belong to (sorted by ``(container_id, started_ns)``) and each row's rank in them.
+        ``as_float``: every field as float64 with NaN (what the rates use) instead of Int64,
+        converted later (see :class:`_CountersRead`)."""
         meta_clauses: list[str] = []
         meta_params: list[Any] = []
         if container_ids is not None:
@@ -932,37 +1002,22 @@ class Store:
             params.extend(meta_params)
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
         # No ORDER BY: a table scan is twice as fast as walking the index, and the sort
-        # below on two int64 keys takes a fraction of a second for millions of rows.
-        chosen = _COUNTER_FIELDS
-        if fields is not None:
-            wanted = set(fields)
-            unknown = sorted(wanted - set(_COUNTER_FIELDS))
-            if unknown:
-                raise InvalidParameter("fields", "Store.counters",
-                                       f"ContainerCounters fields {list(_COUNTER_FIELDS)}",
-                                       unknown)
-            chosen = tuple(n for n in _COUNTER_FIELDS if n in wanted)
+        # (by the caller) on int64 keys takes a fraction of a second for millions of rows.
         kinds = ("KEY", "KEY", "REAL", *(_sql_type(n) for n in chosen))
         selected = ("lifecycle", "time_ns", "monotonic_s", *chosen)
-        columns = self._arrow_columns("counters", selected, kinds, where, params)
+        columns = self._arrow_columns("counters", selected, kinds, where, params, as_float)
         if columns is None:
             columns = self._columns(
                 f"SELECT {', '.join(selected)} FROM counters {where}", params, kinds
             )
         row_lifecycle, time_ns, monotonic_s, *values = columns
-        by_id = np.argsort(lifecycle)
-        rank = by_id[np.searchsorted(lifecycle, row_lifecycle, sorter=by_id)]
-        order = np.lexsort((time_ns, rank))
-        rank = rank[order]
-        data: dict[str, Any] = {
-            "time": _times(time_ns[order]),
-            "monotonic_s": monotonic_s[order],
-            "container_id": container_id.take(rank),
-            "started_at": _times(started_ns[rank]),
-        }
-        for name, column in zip(chosen, values, strict=True):
-            data[name] = column.take(order)  # twice as fast as [order] on Int64 arrays
-        return pd.DataFrame(data)
+        if callable(monotonic_s):
+            monotonic_s = monotonic_s()
+        if as_float:
+            values = [v if isinstance(v, np.ndarray) or callable(v) else
+                      v.to_numpy(dtype="float64", na_value=np.nan) for v in values]
+        return _CountersRead(container_id, started_ns, _ranks(lifecycle, row_lifecycle),
+                             time_ns, monotonic_s, values)
 
     def containers(self) -> pd.DataFrame:
         """One row per container lifecycle: ``container_id``, ``started_at`` (UTC) and the
@@ -1070,13 +1125,31 @@ class Store:
         in time (one row per reading; NaN elsewhere). Trap: ``since`` bounds the readings, so
         the first reading at or after ``since`` has no rate; the first interval starts there.
         """
-        counters = self.counters(since, until, container_ids, services,
-                                 fields=_SAMPLE_INPUT_FIELDS)
+        _check_params("counters_to_samples", interval_s, gap_factor)
+        read = self._read_counters(since, until, container_ids, services,
+                                   _SAMPLE_INPUT_FIELDS, as_float=True)
+        if not len(read.time_ns):
+            return empty_samples()
+        columns = dict(zip(_SAMPLE_INPUT_FIELDS, read.values, strict=True))
         disk = self.disk_usage()
-        if len(counters) and len(disk):
-            counters = _attach_disk_usage(counters, disk)
-        return counters_to_samples(
-            counters, self.containers(), interval_s=interval_s, gap_factor=gap_factor
+        if len(disk):
+            columns[DISK_USAGE] = _disk_usage_per_row(read, disk)
+        order, rank, monotonic_s, time_ns = _series_order(read.rank, read.monotonic_s,
+                                                          read.time_ns)
+        lifecycles = pd.DataFrame({"container_id": read.container_id,
+                                   "started_at": _times(read.started_ns)})
+        position = np.empty_like(order)  # where each scanned row goes in that order
+        position[order] = np.arange(len(order))
+
+        def column(name: str) -> np.ndarray | None:
+            values = columns.pop(name, None)  # each is asked for once: free it after
+            if values is None:
+                return None
+            return values(position) if callable(values) else values[order]
+
+        return _lifecycle_samples(
+            rank, lifecycles, time_ns, monotonic_s, column, self.containers(),
+            interval_s=interval_s, gap_factor=gap_factor,
         )
 
     def host_rates(
@@ -1157,32 +1230,88 @@ class Store:
         return f"Store({str(self.path)!r}, batch_rounds={self.batch_rounds}, {state})"
 
 
-def _attach_disk_usage(counters: pd.DataFrame, disk: pd.DataFrame) -> pd.DataFrame:
-    """Put each disk reading on the nearest counters row of the same lifecycle."""
-    left = disk.assign(
-        _key=disk["container_id"].astype("str")
-        + "|"
-        + disk["started_at"].astype("int64").astype("str")
-    )
-    right = counters[["time", "container_id", "started_at"]].assign(
-        _row=np.arange(len(counters)),
-        _key=counters["container_id"].astype("str")
-        + "|"
-        + counters["started_at"].astype("int64").astype("str"),
-    )
+class _CountersRead(NamedTuple):
+    """What :meth:`Store._read_counters` read, rows in the order SQLite scanned them."""
+
+    container_id: Any  #: str array, one per lifecycle, sorted by (container_id, started_ns)
+    started_ns: np.ndarray  #: int64 epoch ns, one per lifecycle
+    rank: np.ndarray  #: int64 per row: its lifecycle's position in the two arrays above
+    time_ns: np.ndarray  #: int64 epoch ns per row
+    monotonic_s: np.ndarray  #: float64 per row
+    #: one array per field asked for, or (``as_float``, Arrow reader) a function that
+    #: converts it when called, into the row positions it is given
+    values: list[Any]
+
+
+def _ranks(lifecycle: np.ndarray, row_lifecycle: np.ndarray) -> np.ndarray:
+    """Each row's position in ``lifecycle`` (the keys of its containers rows). A lookup
+    table when the keys are dense (SQLite numbers them 1, 2, ...), else a search."""
+    if len(lifecycle) and len(row_lifecycle) and lifecycle.min() >= 0 \
+            and lifecycle.max() < 4 * len(lifecycle) + 1024:
+        table = np.full(int(lifecycle.max()) + 1, -1, dtype="int64")
+        table[lifecycle] = np.arange(len(lifecycle))
+        inside = (row_lifecycle >= 0) & (row_lifecycle < len(table))
+        rank = table[np.where(inside, row_lifecycle, 0)]
+        if inside.all() and rank.min() >= 0:
+            return rank
+    by_id = np.argsort(lifecycle)
+    return by_id[np.searchsorted(lifecycle, row_lifecycle, sorter=by_id)]
+
+
+def _series_order(
+    rank: np.ndarray, monotonic_s: np.ndarray, time_ns: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The row order by ``(rank, monotonic_s, time_ns)``, ties in scan order: what sorting
+    by ``(rank, time_ns)`` (:meth:`Store.counters`) and then stably by ``(container_id,
+    started_at, monotonic_s)`` (:func:`counters_to_samples`) gives, in one sort.
+
+    Rows are written round after round, so each lifecycle's rows are nearly always already
+    in order in the scan: a stable sort on the rank alone (a radix sort when the ranks fit
+    16 bits) is then enough, which is checked; else one lexsort of the three keys.
+    Returns the order and the three keys in it.
+    """
+    n_series = int(rank.max()) + 1 if len(rank) else 0
+    key = rank.astype("uint16") if n_series <= 2**16 else rank
+    order = np.argsort(key, kind="stable")
+    r, m, t = rank[order], monotonic_s[order], time_ns[order]
+    same = r[1:] == r[:-1]
+    in_order = (m[1:] > m[:-1]) | ((m[1:] == m[:-1]) & (t[1:] >= t[:-1]))
+    if not bool(np.all(~same | in_order)):
+        order = np.lexsort((time_ns, monotonic_s, rank))
+        r, m, t = rank[order], monotonic_s[order], time_ns[order]
+    return order, r, m, t
+
+
+def _disk_usage_per_row(read: _CountersRead, disk: pd.DataFrame) -> np.ndarray:
+    """Each disk reading on the counters row of its lifecycle nearest in time (float64 per
+    row in scan order, NaN elsewhere; when two readings meet one row, the later wins).
+
+    The same matching as before issue 14 (``pd.merge_asof``, nearest, on the rows in
+    :meth:`Store.counters` order), keyed by the lifecycle's rank instead of a string built
+    per row from its id and start time.
+    """
+    n = len(read.time_ns)
+    by_time = np.lexsort((read.time_ns, read.rank))  # the order Store.counters returns
+    keys = pd.DataFrame({"container_id": read.container_id, "_started_ns": read.started_ns,
+                         "_key": np.arange(len(read.started_ns), dtype="int64")})
+    left = disk.assign(_started_ns=disk["started_at"].to_numpy(dtype="datetime64[ns]")
+                       .view("int64")).merge(keys, how="left", on=["container_id",
+                                                                   "_started_ns"])
+    left["_key"] = left["_key"].fillna(-1).astype("int64")  # not in the counters: no match
+    right = pd.DataFrame({"time": _times(read.time_ns[by_time]),
+                          "_key": read.rank[by_time], "_row": np.arange(n)})
     matched = pd.merge_asof(
         left.sort_values("time"),
-        right.sort_values("time")[["time", "_key", "_row"]],
+        right.sort_values("time"),
         on="time",
         by="_key",
         direction="nearest",
     ).dropna(subset=["_row"])
     matched = matched.drop_duplicates("_row", keep="last")
-    values = np.full(len(counters), np.nan)
-    values[matched["_row"].astype("int64").to_numpy()] = matched["disk_usage_bytes"].astype(
-        "float64"
-    )
-    return counters.assign(disk_usage_bytes=values)
+    values = np.full(n, np.nan)
+    rows = by_time[matched["_row"].astype("int64").to_numpy()]
+    values[rows] = matched["disk_usage_bytes"].astype("float64")
+    return values
 
 
 def _tables(conn: sqlite3.Connection) -> set[str]:
