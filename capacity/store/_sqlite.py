@@ -188,13 +188,15 @@ _FETCH_ROWS = 65_536
 _BATCH_ROWS = 65_536
 
 
-def _chunks_to_numpy(column: Any, dtype: str, positions: np.ndarray | None = None
-                     ) -> np.ndarray:
+def _chunks_to_numpy(column: Any, dtype: str, positions: np.ndarray | None = None,
+                     out: np.ndarray | None = None) -> np.ndarray:
     """A pyarrow ChunkedArray of numbers -> one numpy array of ``dtype``, written once
     (NULL -> NaN for float64). Each chunk converts on its own, into its slice of the result,
     or to ``positions`` (row i goes to ``positions[i]``: a sort done while copying): no
-    concatenated copy, no second copy to change the type, none to reorder."""
-    out = np.empty(len(column), dtype=dtype)
+    concatenated copy, no second copy to change the type, none to reorder. ``out``: a
+    buffer of that length and type to write into instead of a new array."""
+    if out is None:
+        out = np.empty(len(column), dtype=dtype)
     start = 0
     for chunk in column.chunks:
         stop = start + len(chunk)
@@ -1141,11 +1143,13 @@ class Store:
         position = np.empty_like(order)  # where each scanned row goes in that order
         position[order] = np.arange(len(order))
 
-        def column(name: str) -> np.ndarray | None:
+        def column(name: str, out: np.ndarray | None) -> np.ndarray | None:
             values = columns.pop(name, None)  # each is asked for once: free it after
             if values is None:
                 return None
-            return values(position) if callable(values) else values[order]
+            if callable(values):
+                return values(position, out)
+            return np.take(values, order, out=out)
 
         return _lifecycle_samples(
             rank, lifecycles, time_ns, monotonic_s, column, self.containers(),
