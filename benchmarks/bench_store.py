@@ -5,7 +5,9 @@ Run from the repository root::
     .venv/bin/python benchmarks/bench_store.py                # defaults below
     .venv/bin/python benchmarks/bench_store.py --rounds 300 --read-rows 1000000
     .venv/bin/python benchmarks/bench_store.py --store /tmp/6m.sqlite --read-rows 6000000 \
-        --baseline /tmp/base --repeat 3   # read 6 M rows back here and on the branch point
+        --baseline /tmp/base --repeat 3   # read 6 M rows back here and on the baseline
+
+The baseline is a plain copy of another commit (git archive 184c71d | tar -x -C /tmp/base).
 
 Writes go to a temporary directory on the same filesystem as ``--dir`` (default: the
 system's temp dir). Numbers are wall time on this machine; the table is printed to stdout.
@@ -188,7 +190,8 @@ def main() -> None:
                         help="compare reading this store (filled with --read-rows rows first "
                              "when missing) under --baseline and this tree, and stop")
     parser.add_argument("--baseline", type=Path, default=None,
-                        help="a checkout of the branch point (git worktree add /tmp/base d51daf9)")
+                        help="a copy of the baseline commit "
+                             "(git archive 184c71d | tar -x -C /tmp/base)")
     parser.add_argument("--steps", action="store_true",
                         help="with --store: also time counters() and counters_to_samples apart")
     parser.add_argument("--repeat", type=int, default=1,
