@@ -94,6 +94,7 @@ from .._settings import DEFAULTS, INCOMPRESSIBLE_EPSILON_FACTOR, Settings
 from ..model._profile import Profiles, ServiceProfile
 from ._demand import (
     MAX_SUMMED_REPLICAS,
+    MAX_SUMMED_REPLICAS_HORIZON,
     ReplicaDemand,
     Simulator,
     clopper_pearson,
@@ -334,6 +335,8 @@ class ResourceModel:
         Path length of the empirical method in trace steps (1: instant risk).
     quantile_level : float, optional
         Level of the ``quantile`` method; None: the profile's sizing statistic.
+    horizon_replicas : int
+        Replicas summed path by path over a horizon (see :class:`Simulator`).
     """
 
     def __init__(
@@ -347,6 +350,7 @@ class ResourceModel:
         quantile_level: float | None = None,
         u: np.ndarray | None = None,
         simulate: bool = True,
+        horizon_replicas: int = MAX_SUMMED_REPLICAS_HORIZON,
     ) -> None:
         self.demand = demand
         self.epsilon = epsilon
@@ -358,6 +362,7 @@ class ResourceModel:
         self._u = u
         self._sim: Simulator | None = None
         self._simulate = simulate
+        self.horizon_replicas = horizon_replicas
 
     @property
     def sim(self) -> Simulator | None:
@@ -365,6 +370,7 @@ class ResourceModel:
             self._sim = Simulator(
                 self.demand, n_draws=self.n_draws, rng=self.rng,
                 horizon_steps=self.horizon_steps, u=self._u,
+                horizon_replicas=self.horizon_replicas,
             )
         return self._sim
 
@@ -1035,8 +1041,10 @@ def _assemble(
         assumptions.append(
             f"empirical: {sorted(set(n_draws.values()))} Monte Carlo draws per resource (block "
             "bootstrap of the recorded trace, own components summed up to "
-            f"{MAX_SUMMED_REPLICAS} replicas, beyond scaled by sqrt(N/{MAX_SUMMED_REPLICAS})), "
-            "95 % Clopper-Pearson interval on P(overload); fixed seed"
+            f"{MAX_SUMMED_REPLICAS} replicas, beyond scaled by sqrt(N/{MAX_SUMMED_REPLICAS})"
+            + (f"; up to {MAX_SUMMED_REPLICAS_HORIZON} over the horizon, beyond scaled by "
+               f"sqrt(N/{MAX_SUMMED_REPLICAS_HORIZON})" if horizon_s else "")
+            + "), 95 % Clopper-Pearson interval on P(overload); fixed seed"
         )
     assumptions += [f"capacity unknown, not planned: {m}" for m in machine.missing
                     if m.split(":", 1)[0] not in REQUIRED]

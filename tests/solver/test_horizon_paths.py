@@ -11,7 +11,12 @@ import pytest
 
 from capacity._columns import MEMORY
 from capacity.solver import Machine, plan
-from capacity.solver._demand import MAX_SUMMED_REPLICAS, ReplicaDemand, Simulator, replica_demand
+from capacity.solver._demand import (
+    MAX_SUMMED_REPLICAS_HORIZON,
+    ReplicaDemand,
+    Simulator,
+    replica_demand,
+)
 from capacity.solver._testing import profiles_of, resource_profile, service_profile
 
 DRAWS = 3_000
@@ -45,15 +50,16 @@ def plain_totals(
     start = np.minimum((u * d.shared.size).astype(np.int64), d.shared.size - 1)
     steps = np.arange(h)
     level = d.mean + d.shared[(start[:, None] + steps) % d.shared.size]
-    own_sum = np.zeros((DRAWS, h))
+    own_sum = np.zeros((DRAWS, h), np.float32)  # the replicas' paths are summed in float32
+    own32 = d.own.astype(np.float32)
     sums = {}
-    for j in range(1, MAX_SUMMED_REPLICAS + 1):
+    for j in range(1, MAX_SUMMED_REPLICAS_HORIZON + 1):
         s = rng.integers(0, d.own.size, size=DRAWS, dtype=np.int32)
-        own_sum = own_sum + d.own[(s[:, None] + steps) % d.own.size]
+        own_sum = own_sum + own32[(s[:, None] + steps) % d.own.size]
         sums[j] = own_sum
     out = {}
     for n in ns:
-        k = min(n, MAX_SUMMED_REPLICAS)
+        k = min(n, MAX_SUMMED_REPLICAS_HORIZON)
         own = sums[k] if n <= k else sums[k] * math.sqrt(n / k)
         path = n * level + own
         if d.limit is not None:
@@ -68,7 +74,7 @@ def test_counts_quantiles_and_totals_equal_the_plain_paths(kind: str, limit: flo
     d = demand(kind, limit)
     # counts below, at and beyond the replicas summed one by one; asked out of order, so
     # counts whose sums were overwritten by later replicas are covered too
-    ns = [3, 40, 64, 65, 150, 1, 20, 64, 2, 300, 5]
+    ns = [3, 16, 17, 40, 64, 65, 150, 1, 20, 64, 2, 300, 5, 12]
     ref = plain_totals(d, seed=7, ns=sorted(set(ns)))
     sim = Simulator(d, n_draws=DRAWS, rng=np.random.default_rng(7), horizon_steps=STEPS)
     for n in ns:
@@ -114,11 +120,11 @@ def _plain(d: ReplicaDemand, n: int, *, draws: int, h: int) -> np.ndarray:
     level = d.mean + d.shared[(start[:, None] + steps) % d.shared.size]
     rng = np.random.default_rng(6)
     own = np.zeros((draws, h))
-    for _ in range(min(n, MAX_SUMMED_REPLICAS)):
+    for _ in range(min(n, MAX_SUMMED_REPLICAS_HORIZON)):
         s = rng.integers(0, d.own.size, size=draws)
         own += d.own[(s[:, None] + steps) % d.own.size]
-    if n > MAX_SUMMED_REPLICAS:
-        own *= math.sqrt(n / MAX_SUMMED_REPLICAS)
+    if n > MAX_SUMMED_REPLICAS_HORIZON:
+        own *= math.sqrt(n / MAX_SUMMED_REPLICAS_HORIZON)
     path = n * level + own
     if d.limit is not None:
         path = np.minimum(path, n * d.limit)
