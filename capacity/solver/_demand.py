@@ -509,7 +509,7 @@ class _Paths:
         self.sim = sim
         self.replicas = replicas  # summed path by path; beyond, scaled
         own = sim.demand.own.astype(np.float32)
-        h, length = sim.h, sim._length
+        h = sim.h
         self.h = h
         self._shared_start = shared_start
         self._level_all: np.ndarray | None = None
