@@ -392,6 +392,7 @@ class Simulator:
         start = np.minimum((u * n_shared).astype(np.int64), n_shared - 1)
         self._summed = 0
         self._cache: dict[int, np.ndarray] = {}
+        self._own_sum: np.ndarray  # (n_draws, h): float32 over a horizon, else float64
         if self.h > 1:  # the level paths are built on demand, row by row where possible
             if horizon_replicas < 1:
                 raise ValueError(f"horizon_replicas must be >= 1; got {horizon_replicas}")
