@@ -8,14 +8,14 @@ random instant, one instant being one sampling interval of the profile (stated i
 CPU, network and disk bandwidth are compressible: an overload throttles. Memory and disk space
 are not: an overload is an OOM kill or a full disk, so their default epsilon is stricter,
 ``epsilon * INCOMPRESSIBLE_EPSILON_FACTOR`` unless ``incompressible_epsilon`` is given. With
-``horizon_s`` the empirical method bounds instead P(the maximum of total demand over the next
-``horizon_s`` seconds exceeds capacity) for the incompressible resources. It is opt-in: in
+``horizon_s`` (default 300 s) the empirical method bounds instead P(the maximum of total demand
+over the next ``horizon_s`` seconds exceeds capacity) for the incompressible resources: in
 ``benchmarks/RESULTS.md`` (section Plan) a plan at an instant's risk 1e-3 had a 2.4 % chance
-of an OOM kill within five minutes, and the 300 s horizon fixed it for one replica less, so
-the accuracy supports it. Its cost is the replicas' paths summed once (``n_draws`` x horizon
-steps x up to 64 replicas); the count search then reads bounds of each draw's maximum and
+of an OOM kill within five minutes, and the 300 s horizon fixed it for one replica less.
+Its cost is the replicas' paths summed once (``n_draws`` x horizon steps x up to 16
+replicas, in float32); the count search then reads bounds of each draw's maximum and
 evaluates paths step by step only for the draws near the capacity (``_demand._Paths``).
-Whether it becomes the default is decided with the accuracy table (issue 13).
+``horizon_s=0`` (``--horizon 0``) plans at an instant.
 
 Methods (all computed, one chosen)
 ----------------------------------
@@ -54,7 +54,7 @@ JSON (``kind: "capacity.plan"``, ``schema_version: 2``)
 ------------------------------------------------------
 Top level: ``schema_version`` (int), ``kind``, ``service``, ``machine`` (``name``, ``capacity``,
 ``reserve``, ``headroom``, ``missing``), ``method``, ``risk_model``, ``epsilon`` (the base, for
-compressible resources), ``incompressible_epsilon``, ``horizon_s`` (null: instant risk),
+compressible resources), ``incompressible_epsilon``, ``horizon_s`` (0 or null: instant risk),
 ``safe_count`` (int or null: undefined), ``binding_resource`` (a resource column,
 ``"port conflict"``, or null), ``reason`` (why undefined, else ""), ``running``, ``more``
 (how many more beside ``running``; null when undefined), ``ports``, ``methods`` (per method:
@@ -755,7 +755,10 @@ def plan(
         Fixed host ports the service publishes: at most one replica per host ("port conflict").
     horizon_s : float, optional
         For memory and disk space with the empirical method: bound P(max over the next
-        ``horizon_s`` seconds > capacity) instead of the instant risk.
+        ``horizon_s`` seconds > capacity) instead of the instant risk (default 300 s,
+        ``DEFAULT_HORIZON_S``; 0 or None: at an instant). Trap: with a trace step at least
+        as long as the horizon (a recording of a day or more is averaged to ~2,000 points,
+        43 s apart or more), the path is one step and the risk that of an instant.
     independent_offsets : bool
         Opt-in: replicas are independent (random time offsets). Never the default.
     require_confidence : bool
@@ -885,7 +888,7 @@ def plan(
                                   mean_per_replica=demand.mean, reason=thin, **base)
             continue
         horizon_steps = 1
-        if horizon_s is not None and r in INCOMPRESSIBLE and demand.trace_interval_s > 0:
+        if horizon_s and r in INCOMPRESSIBLE and demand.trace_interval_s > 0:
             horizon_steps = max(1, round(horizon_s / demand.trace_interval_s))
         model = ResourceModel(demand, epsilon=eps_by_resource[r], rng=rng,
                               n_draws=draws_by_resource[r],

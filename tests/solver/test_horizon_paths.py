@@ -129,3 +129,42 @@ def _plain(d: ReplicaDemand, n: int, *, draws: int, h: int) -> np.ndarray:
     if d.limit is not None:
         path = np.minimum(path, n * d.limit)
     return path.max(axis=1)
+
+
+def _traces(rng: np.random.Generator, n: int = 2_000) -> dict[str, np.ndarray]:
+    t = np.arange(n)
+    return {
+        "gamma noise": 2e8 + 3e6 * np.sin(2 * np.pi * t / 2_000) + rng.gamma(3.0, 1e7, n),
+        "sawtooth heap": 2e8 + 1e8 * ((t % 60) / 60.0) + rng.normal(0, 5e6, n),
+        "rare spikes": 2e8 + np.where(rng.random(n) < 0.05, 2e8, 0.0) + rng.normal(0, 2e6, n),
+        "spike runs": 2e8 + 1.5e8 * (np.convolve(rng.random(n) < 0.01, np.ones(30), "same") > 0)
+        + rng.normal(0, 2e6, n),
+        "slow swing": 2e8 + 5e7 * np.sin(2 * np.pi * t / 500) + rng.normal(0, 1e7, n),
+        "lognormal": 1e8 * np.exp(rng.normal(0, 0.5, n)),
+    }
+
+
+#: how far below the count with 64 replicas summed the count with 16 may fall (share of it)
+HORIZON_REPLICAS_SHORTFALL = 0.05
+
+
+@pytest.mark.parametrize("kind", list(_traces(np.random.default_rng(1))))
+def test_sixteen_replicas_summed_plan_what_sixty_four_plan_or_fewer(kind: str) -> None:
+    # Beyond the replicas summed path by path, the sum is scaled by sqrt(n / K): it keeps the
+    # skew of K replicas, more than n have. K = 16 over a horizon (64 at an instant) must
+    # give the count of K = 64 or a little less (skewed demand), never more.
+    from capacity.solver._plan import ResourceModel
+
+    trace = _traces(np.random.default_rng(1))[kind]
+    sp = service_profile("svc", {MEMORY: resource_profile(MEMORY, trace, window_s=300.0)})
+    d = replica_demand(sp, MEMORY)
+    assert d is not None
+    for replicas_fit in (30, 120):  # counts at the summed replicas' edge and well beyond
+        counts = {}
+        for k in (MAX_SUMMED_REPLICAS_HORIZON, 64):
+            model = ResourceModel(d, epsilon=1e-3, rng=np.random.default_rng(0), n_draws=10_000,
+                                  horizon_steps=100, horizon_replicas=k)
+            counts[k], _, _ = model.safe("empirical", replicas_fit * d.mean)
+        fast, full = counts[MAX_SUMMED_REPLICAS_HORIZON], counts[64]
+        assert fast is not None and full is not None
+        assert full * (1 - HORIZON_REPLICAS_SHORTFALL) - 1 <= fast <= full, (kind, counts)
