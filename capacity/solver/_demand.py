@@ -445,6 +445,14 @@ class Simulator:
             return self._paths.exceedances(n, threshold)
         return int(np.count_nonzero(self.total(n) > threshold))
 
+    def exceeds_at_most(self, n: int, threshold: float, most: int) -> bool:
+        """``self.exceedances(n, threshold) <= most``, settled by bounds where they can
+        (over a horizon, the draws near the threshold are evaluated only when the sure ones
+        and the open ones fall on both sides of ``most``)."""
+        if self.h > 1 and n > 0:
+            return self._paths.count(n, threshold, most) <= most
+        return self.exceedances(n, threshold) <= most
+
     def quantile(self, n: int, q: float) -> float:
         """``np.quantile(self.total(n), q)``, computed without whole paths where bounds
         decide (see :class:`_Paths`)."""
@@ -604,11 +612,15 @@ class _Paths:
         else:
             own = self._own_rows(k, rows)
         if n > k:
-            own = own * math.sqrt(n / k)
-        path = n * level + own
+            own = own * math.sqrt(n / k)  # float32, as the bounds scale it
+        # n * level + own, in place on a fresh copy of the levels (the same float64 values)
+        path = np.multiply(level, n) if level is self._level_all else level
+        if path is level:
+            np.multiply(path, n, out=path)
+        path += own
         limit = self.sim.demand.limit
         if limit is not None:
-            path = np.minimum(path, n * limit)
+            np.minimum(path, n * limit, out=path)
         return path.max(axis=1)
 
     def total(self, n: int) -> np.ndarray:
@@ -662,6 +674,12 @@ class _Paths:
         return float(np.quantile(totals, q))
 
     def exceedances(self, n: int, threshold: float) -> int:
+        return self.count(n, threshold)
+
+    def count(self, n: int, threshold: float, most: int | None = None) -> int:
+        """Draws whose total of ``n`` replicas exceeds ``threshold``; with ``most``, a number
+        on the same side of ``most`` as that count (the count itself when the bounds do not
+        settle the side), so the draws near the threshold are evaluated only then."""
         done = self._counted.get((n, threshold))
         if done is not None:  # the count search asks the same count more than once
             return done
@@ -700,10 +718,13 @@ class _Paths:
             own_there = self.sim._own_sum[rest, self._at_level_max[rest]] * scale
             sure[~sure] = np.minimum(n * self._level_max[rest] + own_there, cap) > threshold
         open_rows = rows[~sure]
+        n_sure = int(np.count_nonzero(sure))
+        if most is not None and (n_sure > most or n_sure + open_rows.size <= most):
+            return n_sure if n_sure > most else n_sure + open_rows.size  # the side is settled
         exact = 0
         if open_rows.size:
             exact = int(np.count_nonzero(self._totals(n, open_rows) > threshold))
-        count = int(np.count_nonzero(sure)) + exact
+        count = n_sure + exact
         self._counted[(n, threshold)] = count
         return count
 

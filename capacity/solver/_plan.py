@@ -363,6 +363,7 @@ class ResourceModel:
         self._sim: Simulator | None = None
         self._simulate = simulate
         self.horizon_replicas = horizon_replicas
+        self._most: dict[str, int] = {}
 
     @property
     def sim(self) -> Simulator | None:
@@ -514,6 +515,33 @@ class ResourceModel:
         assert sim is not None  # callers check
         return sim.exceedances(n, usable * (1 + _FIT_RTOL))
 
+    def allows(self, k: int, bound: str) -> bool:
+        """Whether ``k`` exceedances in ``n_draws`` meet epsilon by the ``bound``: ``point``
+        (the estimate), ``upper`` or ``lower`` (of the 95 % Clopper-Pearson interval)."""
+        m, eps = self.n_draws, self.epsilon
+        if bound == "point":
+            return k / m <= eps
+        lo, hi = clopper_pearson(k, m)
+        return (hi if bound == "upper" else lo) <= eps
+
+    def most(self, bound: str) -> int:
+        """The largest exceedance count :meth:`allows` (-1: none); every count above is
+        refused, since the estimate and both interval bounds grow with the count
+        (``tests/solver/test_horizon_paths.py`` checks the rounded values do too)."""
+        cached = self._most.get(bound)
+        if cached is None:
+            if not self.allows(0, bound):
+                cached = -1
+            else:
+                hi = 1
+                while hi <= self.n_draws and self.allows(hi, bound):
+                    hi *= 2
+                cached = (self.n_draws if hi > self.n_draws and self.allows(self.n_draws, bound)
+                          else _bisect_last(lambda k: self.allows(k, bound), hi // 2,
+                                            min(hi, self.n_draws + 1)))
+            self._most[bound] = cached
+        return cached
+
     def _empirical_safe(self, usable: float) -> tuple[int | None, str, tuple[int, int] | None]:
         m, eps = self.n_draws, self.epsilon
         # scan N = 1, 2, ... (common random numbers make each step one pass) until the
@@ -536,12 +564,13 @@ class ResourceModel:
         first_upper = int(over_upper[0]) + 1 if over_upper.size else None
         if first_lower is None:
             # beyond the summed replicas: search on the extrapolated totals
+            sim = self.sim
+            assert sim is not None  # callers check
+
             def ok(q: int, bound: str) -> bool:
-                k = self.exceedances(q, usable)
-                if bound == "point":
-                    return k / m <= eps
-                lo, hi = clopper_pearson(k, m)
-                return (hi if bound == "upper" else lo) <= eps
+                # exceedances(q) <= the largest count the bound allows: over a horizon
+                # the draws near the capacity are evaluated only when bounds leave it open
+                return sim.exceeds_at_most(q, usable * (1 + _FIT_RTOL), self.most(bound))
 
             start = MAX_SUMMED_REPLICAS
             if first_over is None:

@@ -168,3 +168,31 @@ def test_sixteen_replicas_summed_plan_what_sixty_four_plan_or_fewer(kind: str) -
         fast, full = counts[MAX_SUMMED_REPLICAS_HORIZON], counts[64]
         assert fast is not None and full is not None
         assert full * (1 - HORIZON_REPLICAS_SHORTFALL) - 1 <= fast <= full, (kind, counts)
+
+
+@pytest.mark.parametrize(("draws", "eps"), [(20_000, 1e-3), (200_000, 1e-4), (5_000, 1e-3),
+                                            (20_000, 1e-2), (3_000, 0.2)])
+def test_the_largest_allowed_count_splits_every_count(draws: int, eps: float) -> None:
+    # the count search asks "at most most(bound) exceedances?" instead of the count itself:
+    # the same answer for every count only if allows() is true up to most() and false above
+    from capacity.solver._plan import ResourceModel
+
+    model = ResourceModel(demand("noise"), epsilon=eps, rng=np.random.default_rng(0),
+                          n_draws=draws)
+    for bound in ("point", "upper", "lower"):
+        most = model.most(bound)
+        assert most >= 0
+        for k in range(0, min(draws, 3 * most + 200) + 1):
+            assert model.allows(k, bound) == (k <= most), (bound, k, most)
+
+
+def test_exceeds_at_most_agrees_with_the_count() -> None:
+    d = demand("noise")
+    sim = Simulator(d, n_draws=DRAWS, rng=np.random.default_rng(7), horizon_steps=STEPS)
+    ref = Simulator(d, n_draws=DRAWS, rng=np.random.default_rng(7), horizon_steps=STEPS)
+    for n in (70, 150, 300):
+        totals = ref._paths.total(n)
+        for threshold in np.quantile(totals, [0.5, 0.99, 0.999]):
+            k = int(np.count_nonzero(totals > threshold))
+            for most in (0, k - 1, k, k + 1, 10 * k + 5):
+                assert sim.exceeds_at_most(n, float(threshold), most) == (k <= most)
