@@ -700,7 +700,11 @@ class _Paths:
             return 0
         # 2. the paths' maxima: exact where they decide, step by step between them
         self._sum(k)
-        own_max = self._peak(k) * scale  # scale > 0: the maximum of the scaled paths
+        peak = self._peak(k)
+        if min(n * self._level_max_all + scale * peak.max(), cap) <= threshold:
+            self._counted[(n, threshold)] = 0  # the largest upper bound is below: none
+            return 0
+        own_max = peak * scale  # scale > 0: the maximum of the scaled paths
         rows = np.flatnonzero(np.minimum(n * self._level_max + own_max, cap) > threshold)
         # below: the path at the instant own_k peaks (when own_k is at hand), else anywhere
         if k == self._summed and k in self._level_at_max:  # asked before: all draws at hand
