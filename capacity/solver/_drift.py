@@ -105,21 +105,19 @@ def drift_of(levels: Sequence[float | None], mean: float, valid_for_s: float) ->
     (1.333, 2)
     """
     days = len(levels)
-    if days < MIN_DRIFT_DAYS:
-        why = f"drift not measured: {days} whole day(s) of history (< {MIN_DRIFT_DAYS})"
-        if days >= 1 and any(x is not None for x in levels) and mean > 0:
+    with_data = sum(x is not None for x in levels)
+    if days < MIN_DRIFT_DAYS or with_data < MIN_DRIFT_DAYS or not mean > 0:
+        why = (f"drift not measured: {days} whole day(s) of history (< {MIN_DRIFT_DAYS})"
+               if days < MIN_DRIFT_DAYS else "drift not measured: no demand" if not mean > 0
+               else f"drift not measured: {with_data} day(s) with enough samples")
+        if with_data == 1 and mean > 0:  # one day seen: its level is not the next day's
             return Drift(UNMEASURED_DRIFT_FACTOR, days, None, None,
                          f"{why}; default allowance x{UNMEASURED_DRIFT_FACTOR:.2f} (a day's "
                          "level is not the next day's: the 90th percentile of next-day level "
                          "ratios over 84 Azure VMs)")
         return Drift(1.0, days, None, None, why)
-    if not mean > 0:
-        return Drift(1.0, days, None, None, "drift not measured: no demand")
     d = np.array([i for i, x in enumerate(levels) if x is not None], dtype=float)
     lv = np.array([x for x in levels if x is not None], dtype=float) / mean
-    if lv.size < MIN_DRIFT_DAYS:
-        return Drift(1.0, days, None, None,
-                     f"drift not measured: {lv.size} day(s) with enough samples")
     busiest = float(lv.max())
     slope = t = trend_level = 0.0
     if lv.size >= 3:

@@ -54,8 +54,11 @@ def test_a_significant_trend_is_carried_to_the_horizon() -> None:
     one = drift_of([2.0], 2.0, 86_400.0)
     assert one.factor == UNMEASURED_DRIFT_FACTOR and one.slope_per_day is None
     assert "not measured" in one.reason and "default allowance x1.10" in one.reason
-    # under one whole day (a staging run): planned as recorded
+    # two whole days of which one holds too few samples: one day seen, the same allowance
+    assert drift_of([None, 2.0], 2.0, 86_400.0).factor == UNMEASURED_DRIFT_FACTOR
+    # under one whole day (a staging run), or no demand: planned as recorded
     assert drift_of([], 2.0, 86_400.0).factor == 1.0
+    assert drift_of([0.0, 0.0], 0.0, 86_400.0).factor == 1.0
 
 
 def test_growing_service_gets_fewer_replicas_and_says_why() -> None:
