@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, MaxNLocator, NullLocator
+from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullLocator
 
 from .._columns import CPU, DISK_READ, DISK_USAGE, DISK_WRITE, MEMORY, NET_RX, NET_TX
 from ..model._profile import Profiles
@@ -408,6 +408,7 @@ def _demand_panel(ax: Axes, plan: Plan, r: str, n_max: int, band: DemandBand | N
     ax.set_xlim(0, n_max)
     ax.xaxis.set_major_locator(MaxNLocator(nbins=5, integer=True))
     ax.set_ylim(0, min(max(top, capacity), capacity * 1.3) / scale)
+    ax.yaxis.set_major_locator(MaxNLocator(nbins=5))
 
 
 # -- (2) P(overload) against count ---------------------------------------------------------
@@ -444,12 +445,17 @@ def risk_curves(plans: Mapping[str, Plan], *, limit: int = MAX_PANELS) -> Figure
                 color=_OTHER_COLOUR, label=f"P(overload), {plan.risk_model or 'risk'} model")
         eps = float(rp.epsilon if rp.epsilon is not None else plan.epsilon)
         ax.axhline(eps, color="black", linestyle="--", label=f"epsilon = {eps:g}")
+        ax.annotate(f"epsilon {eps:g}", (1.0, eps), xycoords=("axes fraction", "data"),
+                    xytext=(-2, 2), textcoords="offset points", ha="right", va="bottom",
+                    fontsize="x-small")
         if rp.safe_count is not None:
             ax.axvline(rp.safe_count, color=_BIND_COLOUR, linestyle=":",
                        label=f"safe count = {rp.safe_count}")
             _mark_safe_count(ax, rp.safe_count)
         ax.xaxis.set_major_locator(MaxNLocator(nbins=5, integer=True))
         ax.set_yscale("log")
+        # every other decade labelled: 1e-06 0.0001 0.01 1 (each tick costs as much as a line)
+        ax.yaxis.set_major_locator(LogLocator(numticks=5))
         ax.yaxis.set_minor_locator(NullLocator())
         ax.yaxis.set_major_formatter(_PLAIN)
         ax.set_ylim(RISK_FLOOR / 2, 1.5)
@@ -542,6 +548,7 @@ def demand_cdfs(
             ax.axvline(float(sized) / scale, color=_BIND_COLOUR, linewidth=1.5,
                        label=f"{what} = {format_value(r, float(sized))}")
         ax.set_ylim(0, 1.02)
+        ax.set_yticks([0.0, 0.25, 0.5, 0.75, 1.0])
         ax.xaxis.set_major_locator(MaxNLocator(nbins=4))
         _title(ax, f"{service}: {resource_name(r)}", fontsize="medium")
         ax.set_xlabel(f"one replica: {label}")
@@ -689,6 +696,7 @@ def _utilisation_panel(
     ax.axvline(100, color="black", linewidth=1, label="capacity = 100 %")
     ax.set_yticks(y, names, fontsize="x-small")
     ax.set_xlim(0, max(110.0, max(pct, default=0.0) * 1.05))
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=5, steps=[1, 2, 2.5, 5, 10]))
     ax.set_xlabel(xlabel)
     _title(ax, title, fontsize="medium")
 
