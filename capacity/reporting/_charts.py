@@ -407,7 +407,10 @@ def _demand_panel(ax: Axes, plan: Plan, r: str, n_max: int, band: DemandBand | N
     ax.set_ylabel(label)
     ax.set_xlim(0, n_max)
     ax.xaxis.set_major_locator(MaxNLocator(nbins=5, integer=True))
-    ax.set_ylim(0, min(max(top, capacity), capacity * 1.3) / scale)
+    upper = min(max(top, capacity), capacity * 1.3)
+    if base >= capacity:  # over capacity already: show what is kept back, above the line
+        upper = max(upper, base * 1.15)
+    ax.set_ylim(0, upper / scale)
     ax.yaxis.set_major_locator(MaxNLocator(nbins=5))
 
 
