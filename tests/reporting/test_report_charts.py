@@ -313,3 +313,20 @@ def test_tick_labels_do_not_overlap(demo: dict[str, Any], n_services: int) -> No
                 boxes = [t.get_window_extent(renderer) for t in labels]
                 assert not _overlapping(boxes), (chart.key, ax.get_title(),
                                                  [t.get_text() for t in labels])
+
+
+def test_over_capacity_the_demand_axis_shows_what_is_kept_back() -> None:
+    """Others' running containers already use more than the capacity: the y axis reaches
+    that line (cut at 1.3x capacity, the panel showed only the capacity line)."""
+    from capacity._pipeline import plan_all
+    from capacity.solver._testing import constant_profiles, profiles_of
+
+    a = constant_profiles({"cpu_cores": 0.5}, service="a")
+    b = constant_profiles({"cpu_cores": 0.5}, service="b")
+    profiles = profiles_of(*a.services.values(), *b.services.values())
+    machine = Machine.from_spec("cpus=4,memory=16GiB")
+    plans = plan_all(profiles, machine, running={"a": 2, "b": 20}, method="gaussian")
+    fig = demand_vs_count({"a": plans["a"]}, profiles)
+    ax = next(ax for ax in fig.axes if ax.get_title().startswith("a: CPU"))
+    kept = [ln for ln in ax.get_lines() if ln.get_label() == "reserve + others running"]
+    assert kept and ax.get_ylim()[1] > kept[0].get_ydata()[0] > 4
