@@ -176,13 +176,18 @@ def bench_rounds(
 _RUN_CHILD = """
 import inspect, json, tempfile, time
 from pathlib import Path
+from capacity._cli.collect import DEFAULT_COMMIT_EVERY_S
 from capacity._collect import CachedCgroupReader, Collector, DockerEngine
 from capacity.sources._docker import connect
 from capacity.sources._host import HostReader
 from capacity.store import Store
 engine = DockerEngine(connect(timeout_s=60), filters={{"id": {ids!r}}})
 kwargs = {{"relist_s": 10.0}} if "relist_s" in inspect.signature(Collector).parameters else {{}}
-with tempfile.TemporaryDirectory() as tmp, Store(Path(tmp) / "s.sqlite") as store:
+# the store commits as `capacity collect --interval 1s` has it commit: every
+# --commit-every (default 5 s) worth of rounds, or every round ({batch!r})
+batch = {batch!r} or max(1, round(DEFAULT_COMMIT_EVERY_S / 1.0))
+with tempfile.TemporaryDirectory() as tmp, \
+        Store(Path(tmp) / "s.sqlite", batch_rounds=batch) as store:
     collector = Collector(engine, CachedCgroupReader(), store, host_reader=HostReader(),
                           events=engine, **kwargs)
     collector.run(interval_s=1.0, duration_s=0.0)  # first round: inspect, locate, open
@@ -193,21 +198,22 @@ with tempfile.TemporaryDirectory() as tmp, Store(Path(tmp) / "s.sqlite") as stor
     # {rounds} + 1 rounds back to back, however long each takes
     collector.run(interval_s=0.001, duration_s={rounds} * 0.001)
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-print(json.dumps({{"rounds": collector.rounds, "wall_s": wall / collector.rounds,
+print(json.dumps({{"rounds": collector.rounds, "wall_s": wall / collector.rounds, "batch": batch,
                   "cpu_s": cpu / collector.rounds, "rows": collector.rows_written,
                   "listings": getattr(collector, "listings", collector.rounds)}}))
 """
 
 
-def collector_rounds(ids: list[str], baseline: Path | None,
-                     rounds: int = 100) -> dict[str, dict[str, float]]:
+def collector_rounds(ids: list[str], baseline: Path | None, rounds: int = 100,
+                     batch_rounds: int | None = None) -> dict[str, dict[str, float]]:
     """Per round, wall and CPU of ``rounds`` rounds of ``Collector.run`` back to back, as
-    ``capacity collect`` sets it up (events pumped, cached cgroup reader, host totals,
-    SQLite store committing every round), under each tree in a child."""
+    ``capacity collect --interval 1s`` sets it up (events pumped, cached cgroup reader, host
+    totals, SQLite store committing every 5 rounds, or every ``batch_rounds``), under each
+    tree in a child."""
     import _baseline
 
     return {
-        name: _baseline.run(_RUN_CHILD.format(ids=ids, rounds=rounds), tree)
+        name: _baseline.run(_RUN_CHILD.format(ids=ids, rounds=rounds, batch=batch_rounds), tree)
         for name, tree in _baseline.trees(baseline)
     }
 

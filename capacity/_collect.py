@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import os
 import queue
 import threading
 import time
@@ -38,7 +39,7 @@ from typing import Any, Protocol
 import pandas as pd
 
 from ._errors import ContainerGone, DockerUnavailable, InvalidParameter, NoContainers
-from .sources._cgroup import CgroupLocation, CgroupReader, HeldFiles, _FdBudget
+from .sources._cgroup import CgroupLocation, CgroupReader, HeldFiles, _FdBudget, _is_gone
 from .sources._types import ContainerCounters, ContainerInfo, CounterReader, HostCounters
 
 __all__ = [
@@ -897,6 +898,38 @@ class DockerEngine:
         return _Closing(stream, self._event)
 
 
+class _Plan:
+    """How one container is read once its files are held: a ``pread`` per descriptor, in the
+    order of :meth:`CgroupReader._paths` (-1: a file this kernel lacks)."""
+
+    __slots__ = ("fds", "files", "leaf", "namespace", "version")
+
+    def __init__(self, fds: list[int], version: int, files: HeldFiles, namespace: int,
+                 leaf: str) -> None:
+        self.fds = fds
+        self.version = version
+        self.files = files
+        self.namespace = namespace
+        self.leaf = leaf
+
+    def texts(self) -> list[str | None]:
+        out: list[str | None] = []
+        pread = os.pread
+        for fd in self.fds:
+            if fd < 0:
+                out.append(None)
+                continue
+            chunk = pread(fd, 65536, 0)
+            if len(chunk) == 65536:  # a long file (net/dev of many interfaces): the rest
+                chunks, offset = [chunk], len(chunk)
+                while chunk := pread(fd, 65536, offset):
+                    chunks.append(chunk)
+                    offset += len(chunk)
+                chunk = b"".join(chunks)
+            out.append(chunk.decode())
+        return out
+
+
 class CachedCgroupReader(CgroupReader):
     """:class:`~capacity.sources.CgroupReader` that resolves a container's cgroup once and
     keeps its files open.
@@ -920,6 +953,7 @@ class CachedCgroupReader(CgroupReader):
         self._locations: dict[tuple[str, int], CgroupLocation] = {}
         self._files: dict[tuple[str, int], HeldFiles] = {}
         self._namespaces: dict[tuple[str, int], int] = {}
+        self._plans: dict[tuple[str, int], _Plan] = {}
         self._budget = _FdBudget()
 
     def locate(self, container: ContainerInfo) -> CgroupLocation:
@@ -944,12 +978,38 @@ class CachedCgroupReader(CgroupReader):
             namespace = self._namespaces[key] = super()._net_namespace(container)
         return namespace
 
+    def _leaf_check_due(self, container: ContainerInfo) -> bool:
+        files = self._files.get((container.id, container.pid))
+        return files is None or files.leaf_check_due()
+
     def read(self, container: ContainerInfo) -> ContainerCounters:
+        key = (container.id, container.pid)
+        plan = self._plans.get(key)
+        if plan is None:
+            try:
+                counters = super().read(container)
+            except (ContainerGone, OSError):
+                self.forget(container.id)
+                raise
+            # the files are open now: next time, read them straight through the descriptors
+            location, files = self._locations.get(key), self._files.get(key)
+            if location is not None and files is not None:
+                fds = files.plan(self._paths(container, location))
+                if fds is not None:
+                    self._plans[key] = _Plan(fds, location.version, files,
+                                             self._namespaces[key], location.text[1])
+            return counters
         try:
-            return super().read(container)
-        except (ContainerGone, OSError):
+            texts = plan.texts()
+        except OSError as exc:
             self.forget(container.id)
+            if _is_gone(exc):
+                raise ContainerGone(container.id, f"cgroup {plan.leaf} vanished: {exc}") from exc
             raise
+        if plan.files.leaf_check_due() and not os.path.isdir(plan.leaf):
+            self.forget(container.id)
+            raise ContainerGone(container.id, f"cgroup {plan.leaf} vanished while being read")
+        return self._counters(container, plan.version, texts, plan.namespace)
 
     def forget(self, container_id: str) -> None:
         """Drop the cached location and close the held files of one container."""
@@ -968,6 +1028,7 @@ class CachedCgroupReader(CgroupReader):
         for key in list(keys):
             self._locations.pop(key, None)
             self._namespaces.pop(key, None)
+            self._plans.pop(key, None)
             files = self._files.pop(key, None)
             if files is not None:
                 files.close()
