@@ -175,3 +175,21 @@ def test_a_held_file_gives_fresh_values_on_a_busy_container(
             time.sleep(0.1)
     files.close()
     reader.close()
+
+
+def test_a_record_built_from_its_fields_equals_the_dataclass_one() -> None:
+    from capacity.sources._cgroup import _record
+    from capacity.sources._types import ContainerCounters
+
+    fields = {"container_id": "abc", "cpu_usage_seconds_total": 1.5,
+              "memory_usage_bytes": 10, "memory_working_set_bytes": 8, "pids": 3}
+    fast, plain = _record(dict(fields)), ContainerCounters(**fields)
+    assert type(fast) is ContainerCounters
+    assert fast == plain and repr(fast) == repr(plain) and hash(fast) == hash(plain)
+    assert fast.to_dict() == plain.to_dict() and fast.net_rx_bytes_total is None
+    with pytest.raises(AttributeError):  # still frozen
+        fast.pids = 4  # type: ignore[misc]
+    with pytest.raises(TypeError):  # a missing required field: the dataclass says so
+        _record({"container_id": "abc"})
+    with pytest.raises(TypeError):  # and an unknown one
+        _record({**fields, "cpu_seconds": 1.0})
