@@ -996,8 +996,11 @@ class CachedCgroupReader(CgroupReader):
             if location is not None and files is not None:
                 fds = files.plan(self._paths(container, location))
                 if fds is not None:
-                    self._plans[key] = _Plan(fds, location.version, files,
-                                             self._namespaces[key], location.text[1])
+                    namespace = self._namespaces[key]
+                    if container.network_mode == "host" or namespace == self.host_net_namespace():
+                        fds[-1] = -1  # the host's net/dev (every veth): never used, not read
+                    self._plans[key] = _Plan(fds, location.version, files, namespace,
+                                             location.text[1])
             return counters
         try:
             texts = plan.texts()
