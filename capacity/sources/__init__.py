@@ -1,5 +1,6 @@
 """Where samples come from: Docker discovery, cgroup and /proc readers, the stats API
-fallback, the host through psutil, and per-container disk usage."""
+fallback, the host through /proc (its totals each round) and psutil (its capacity), and
+per-container disk usage."""
 
 from ._cgroup import (
     CgroupLocation,
