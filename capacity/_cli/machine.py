@@ -84,6 +84,10 @@ def calibrate(containers: int, cycles: int, file_path: Path | None) -> int:
                          volume_paths=_volume_paths(client))
     write_machine_file(path, doc)
     click.echo(host_cost_note(cost))
+    if "in every one" in cost.note:  # no window without other containers starting/stopping
+        stderr("capacity: warning: other containers started or stopped during every "
+               "window, so the kernel part is a median over disturbed windows: calibrate "
+               "again when the host is quieter")
     if cost.mem_available_drop_bytes is not None:
         click.echo(f"cross-check: MemAvailable dropped {cost.mem_available_drop_bytes / 2**20:.2f}"
                    f" MiB per container (its own working set "
