@@ -608,7 +608,6 @@ def calibrate_host_cost(
     drops: list[float] = []
     in_cgroup: list[float] = []
     cpu_parts: list[float] = []
-    disturbed: list[str] = []
     windows = 0
 
     def measure(fewer: _State, more: _State, what: str) -> None:
@@ -619,15 +618,12 @@ def calibrate_host_cost(
             f"{kernel / 2**20:.3f}; " + ("; ".join(w for w in (moved, others) if w) or "quiet"))
         all_kernel_parts.append(kernel)
         if moved:
-            disturbed.append(moved)
             return
         # paired: what the window lost beyond its own kernel growth. Other containers that
         # start or stop meanwhile move both (their kernel memory is in the kernel fields,
         # their processes' memory is anonymous and cancels out), so it is kept
         drops.append(loss - kernel)
-        if others:
-            disturbed.append(others)
-        else:
+        if not others:
             kernel_parts.append(kernel)
 
     for cycle in range(cycles):
@@ -685,6 +681,7 @@ def calibrate_host_cost(
             in_cgroup.append(sum(w for w, _ in cgroups) / len(cgroups))
     shim = _median(shim_parts)
     kernel = max(_median(kernel_parts or all_kernel_parts), 0.0)
+    moved_windows = windows - len(drops)
     return HostCost(
         memory_bytes=shim + kernel,
         cpu_cores=_median(cpu_parts),
@@ -706,8 +703,8 @@ def calibrate_host_cost(
                 if kernel_parts else f"all {windows} windows (other containers started or "
                 "stopped in every one)")
              + f"; MemAvailable cross-check from {len(drops)} of {windows} quiet windows"
-             + (f" ({len(disturbed)} disturbed by other work: {disturbed[0]}"
-                + (", ..." if len(disturbed) > 1 else "") + ")" if disturbed else ""),
+             + (f" (left out: {moved_windows} in which other work moved memory while "
+                "it was read)" if moved_windows else ""),
     )
 
 

@@ -38,7 +38,9 @@ def _quiet_windows(cost: Any) -> int:
 
 
 def _calibration_containers(client: Any) -> set[str]:
-    return {c.id for c in client.containers.list(all=True, filters={"label": CALIBRATION_LABEL})}
+    # the plain list (no inspect per container: another session's may go meanwhile)
+    return {c["Id"] for c in client.api.containers(all=True,
+                                                   filters={"label": CALIBRATION_LABEL})}
 
 
 @pytest.mark.docker
