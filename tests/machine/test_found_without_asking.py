@@ -271,6 +271,6 @@ def test_a_filesystem_holding_volumes_is_its_own_resource_and_binds(
         assert p.binding_resource == fs[0].resource
         assert p.safe_count == 8  # 64 MiB / 8 MiB, its own running replica included
     finally:
-        for c in docker_client.containers.list(all=True, filters={"volume": name}):
-            c.remove(force=True)
+        for c in docker_client.api.containers(all=True, filters={"volume": name}):
+            docker_client.api.remove_container(c["Id"], force=True)
         volume.remove(force=True)
