@@ -146,7 +146,7 @@ def unit_of(resource: str) -> str:
     """The display unit of a resource column (``"cores"``, ``"bytes"``, ``"MB/s"``)."""
     if resource == CPU:
         return "cores"
-    if resource in BYTE_RESOURCES:
+    if resource in BYTE_RESOURCES or resource.split("[", 1)[0] in BYTE_RESOURCES:
         return "bytes"
     return "MB/s"
 
@@ -171,7 +171,7 @@ def format_value(resource: str | None, value: float | None) -> str:
         return f"{_sig(value)} cores"
     if "_count" in resource:  # structural limits: pids_count, addresses_count[bridge], ...
         return f"{value:,.0f}"
-    if resource in BYTE_RESOURCES:
+    if resource in BYTE_RESOURCES or resource.split("[", 1)[0] in BYTE_RESOURCES:
         v = float(value)
         for unit in _BINARY:
             if abs(v) < 1024 or unit == _BINARY[-1]:

@@ -410,7 +410,12 @@ def report_context(
                 "in_use": format_value(h.resource, h.in_use),
                 "headroom": format_percent(h.headroom),
                 "binds": h.resource == host_ans.binding,
-            } for h in host_ans.resources],
+            } for h in host_ans.resources] + [{
+                # capacities not found (a virtual NIC, no disk probe): a row each, beside
+                # CPU and memory; why and the flag that sets it are in the lines above
+                "resource": label, "name": label, "capacity": "unknown", "reserve": "-",
+                "in_use": "-", "headroom": "not planned", "binds": False,
+            } for label, _why in host_ans.unknown],
         },
         "services": services,
         "charts": charts_context(charts),
