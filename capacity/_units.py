@@ -143,11 +143,17 @@ def _sig(value: float) -> str:
 
 
 def unit_of(resource: str) -> str:
-    """The display unit of a resource column (``"cores"``, ``"bytes"``, ``"MB/s"``)."""
+    """The display unit of a resource column (``"cores"``, ``"bytes"``, ``"count"``, ``"MB/s"``).
+
+    >>> unit_of("pids_count"), unit_of("addresses_count[bridge]")
+    ('count', 'count')
+    """
     if resource == CPU:
         return "cores"
     if resource in BYTE_RESOURCES or resource.split("[", 1)[0] in BYTE_RESOURCES:
         return "bytes"
+    if "_count" in resource:  # structural limits: pids_count, addresses_count[bridge], ...
+        return "count"
     return "MB/s"
 
 

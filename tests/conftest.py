@@ -94,7 +94,7 @@ def busybox_image(docker_client: Any) -> str:
 def remove_test_containers(client: Any, session_only: bool = True) -> None:
     """Remove every container this test session labelled (or every test container)."""
     label = f"{TEST_LABEL}={SESSION_ID}" if session_only else TEST_LABEL
-    for c in client.containers.list(all=True, filters={"label": label}):
+    for c in client.containers.list(all=True, sparse=True, filters={"label": label}):
         with contextlib.suppress(Exception):  # best effort: it may already be gone
             c.remove(force=True, v=True)
 

@@ -420,8 +420,9 @@ def _remove_run(client: Any, run_id: str, started: list[Any]) -> None:
         except Exception:  # already gone, or the engine is gone
             pass
     try:
-        leftovers = client.containers.list(
-            all=True, filters={"label": f"{CALIBRATION_LABEL}={run_id}"})
+        leftovers = client.containers.list(  # sparse: no inspect each, which
+            all=True, sparse=True,  # fails when another container vanishes meanwhile
+            filters={"label": f"{CALIBRATION_LABEL}={run_id}"})
     except KeyboardInterrupt as exc:
         interrupted, leftovers = exc, []
     except Exception:  # the engine is gone: nothing more can be removed
