@@ -16,11 +16,12 @@ from __future__ import annotations
 import math
 import re
 
-from ._columns import CPU, DISK_USAGE, MEMORY
+from ._columns import CPU, DISK_READ, DISK_USAGE, DISK_WRITE, MEMORY, NET_RX, NET_TX
 from ._errors import InvalidParameter
 
 __all__ = [
     "BYTE_RESOURCES",
+    "RESOURCE_NAMES",
     "format_bytes",
     "format_count",
     "format_duration",
@@ -29,6 +30,7 @@ __all__ = [
     "format_value",
     "parse_bytes",
     "parse_duration",
+    "resource_name",
     "unit_of",
 ]
 
@@ -201,3 +203,35 @@ def format_probability(p: float | None) -> str:
 def format_count(n: int | None) -> str:
     """A container count, ``"-"`` when undefined."""
     return "-" if n is None else str(int(n))
+
+
+#: the name a person reads for each resource column (plan.json keeps the column names)
+RESOURCE_NAMES: dict[str, str] = {
+    CPU: "CPU",
+    MEMORY: "memory",
+    NET_RX: "network in",
+    NET_TX: "network out",
+    DISK_READ: "disk read",
+    DISK_WRITE: "disk write",
+    DISK_USAGE: "disk space",
+    "pids_count": "PIDs",
+    "open_files_count": "open files",
+}
+
+
+def resource_name(resource: str | None) -> str:
+    """The human name of a resource column (``memory`` for ``memory_working_set_bytes``);
+    an unknown column is returned as is, ``None`` (nothing binds) as ``"-"``.
+
+    >>> resource_name("memory_working_set_bytes")
+    'memory'
+    """
+    if resource is None:
+        return "-"
+    if resource == "count":
+        return "container count"
+    if resource.startswith("addresses_count["):  # a structural limit per network (issue 12)
+        return f"addresses in {resource[len('addresses_count['):].rstrip(']')}"
+    if resource.startswith(f"{DISK_USAGE}["):  # a filesystem holding volumes (issue 12)
+        return f"disk space on {resource[len(DISK_USAGE) + 1:-1]}"
+    return RESOURCE_NAMES.get(resource, resource)

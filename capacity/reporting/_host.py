@@ -21,7 +21,8 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from .._columns import CPU, DISK_READ, DISK_USAGE, DISK_WRITE, MEMORY, NET_RX, NET_TX
+from .._columns import DISK_READ, DISK_WRITE, NET_RX, NET_TX
+from .._units import RESOURCE_NAMES, resource_name
 from ..model._profile import Profiles
 from ..solver._plan import Plan
 from ._format import format_percent, format_value
@@ -38,40 +39,8 @@ __all__ = [
     "urgency_order",
 ]
 
-#: the name a person reads for each resource column (plan.json keeps the column names)
-RESOURCE_NAMES: dict[str, str] = {
-    CPU: "CPU",
-    MEMORY: "memory",
-    NET_RX: "network in",
-    NET_TX: "network out",
-    DISK_READ: "disk read",
-    DISK_WRITE: "disk write",
-    DISK_USAGE: "disk space",
-    "pids_count": "PIDs",
-    "open_files_count": "open files",
-}
-
-
 #: services named in one sentence of the host's answer (the table lists every one)
 _SHOWN = 8
-
-
-def resource_name(resource: str | None) -> str:
-    """The human name of a resource column (``memory`` for ``memory_working_set_bytes``);
-    an unknown column is returned as is, ``None`` (nothing binds) as ``"-"``.
-
-    >>> resource_name("memory_working_set_bytes")
-    'memory'
-    """
-    if resource is None:
-        return "-"
-    if resource == "count":
-        return "container count"
-    if resource.startswith("addresses_count["):  # a structural limit per network (issue 12)
-        return f"addresses in {resource[len('addresses_count['):].rstrip(']')}"
-    if resource.startswith(f"{DISK_USAGE}["):  # a filesystem holding volumes (issue 12)
-        return f"disk space on {resource[len(DISK_USAGE) + 1:-1]}"
-    return RESOURCE_NAMES.get(resource, resource)
 
 
 def natural_key(name: str) -> tuple[tuple[int, int | str], ...]:
