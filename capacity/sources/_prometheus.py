@@ -347,6 +347,30 @@ class PrometheusAPI:
         A 200 answer with ``warnings`` is a partial result (a shard or a remote read
         failed): it is refused, since a profile from part of the data looks complete.
         """
+        return _data(self._get(path, params), f"Prometheus at {self.url}")
+
+    def get_matrix(self, path: str, params: Mapping[str, str]
+                   ) -> list[tuple[dict[str, str], np.ndarray, np.ndarray]]:
+        """As :meth:`get` for a matrix answer: ``(labels, times s, values)`` per series.
+
+        A success answer in Prometheus' own compact JSON is parsed by :func:`_fast_matrix`
+        (numpy parses the sample pairs: about 5x faster than ``json`` building two Python
+        objects per sample); anything else goes through ``json`` and the same checks."""
+        where = f"Prometheus at {self.url}"
+        response = self._get(path, params)
+        if response.status_code == 200:
+            fast = _fast_matrix(response.text)
+            if fast is not None:
+                return fast
+        out = []
+        for result in _matrix(_data(response, where), where):
+            labels = {k: str(v) for k, v in (result.get("metric") or {}).items()}
+            values = result.get("values") or []
+            out.append((labels, *_points(values)))
+        return out
+
+    def _get(self, path: str, params: Mapping[str, str]) -> Any:
+        """The answer (httpx response) to GET ``/api/v1/<path>``, retried as documented."""
         import httpx
 
         where = f"Prometheus at {self.url}"
@@ -365,7 +389,7 @@ class PrometheusAPI:
                 if response.status_code in (429, 502, 503, 504):
                     retry_reason = f"answered HTTP {response.status_code}" + _said(response)
                 else:
-                    return _data(response, where)
+                    return response
             if attempt >= self.retries:
                 tries = f" after {attempt + 1} attempt(s)" if attempt else ""
                 raise PrometheusError(
@@ -375,6 +399,52 @@ class PrometheusAPI:
                 )
             self.sleep(self.backoff_s * 2**attempt)
             attempt += 1
+
+
+_MATRIX_HEAD = '{"status":"success","data":{"resultType":"matrix","result":['
+_SAMPLE_CHARS = str.maketrans("", "", '[]"')
+
+
+def _fast_matrix(text: str) -> list[tuple[dict[str, str], np.ndarray, np.ndarray]] | None:
+    """A matrix success answer, as Prometheus writes it (compact JSON, ``metric`` then
+    ``values`` in each result), parsed with the sample pairs handed to numpy in one go.
+
+    Returns None for anything else (spaces, other keys such as ``warnings`` or
+    ``histograms``, another result type), which the caller parses with ``json``."""
+    import json
+
+    if not text.startswith(_MATRIX_HEAD):
+        return None
+    decoder = json.JSONDecoder()
+    out = []
+    pos = len(_MATRIX_HEAD)
+    try:
+        while text[pos] != "]":
+            if not text.startswith('{"metric":', pos):
+                return None
+            labels, pos = decoder.raw_decode(text, pos + len('{"metric":'))
+            if not isinstance(labels, dict) or not text.startswith(',"values":[', pos):
+                return None
+            start = pos + len(',"values":[')
+            if text[start] == "]":
+                end = start  # no samples
+                flat = np.empty(0)
+            else:
+                end = text.index("]]", start) + 1
+                flat = np.fromstring(  # text mode (sep=","): not the deprecated binary one
+                    text[start:end].translate(_SAMPLE_CHARS), sep=",")
+            if text[end + 1] != "}" or len(flat) % 2:
+                return None
+            out.append(({str(k): str(v) for k, v in labels.items()}, flat[0::2].copy(),
+                        flat[1::2].copy()))
+            pos = end + 2
+            if text[pos] == ",":
+                pos += 1
+        if text[pos:] != "]}}":  # the end of result, data and the answer: nothing else
+            return None
+    except (IndexError, ValueError):
+        return None
+    return out
 
 
 def _said(response: Any) -> str:
@@ -577,7 +647,6 @@ def read_prometheus(
     sel = parse_selector(selector)
     end_s = (now or datetime.now(UTC)).timestamp()
     start_s = end_s - since_s
-    where = f"Prometheus at {api.url}"
     # windows of as many scrapes as keep every answer under MAX_POINTS_PER_REQUEST samples
     n_series = _count_series(api, sel, start_s, end_s)
     interval_s = _measure_step(api, sel, end_s, since_s) or FALLBACK_STEP_S
@@ -592,12 +661,10 @@ def read_prometheus(
         found = series.setdefault(column, {})
         for lo, hi in windows:
             span_ms = max(1, round((hi - lo) * 1000))
-            data = api.get("query", {"query": f"{template.format(sel=sel)}[{span_ms}ms]",
-                                     "time": f"{hi:.3f}"})
-            for result in _matrix(data, where):
-                labels = {k: str(v) for k, v in (result.get("metric") or {}).items()}
-                values = result.get("values") or []
-                if not values:
+            answer = api.get_matrix("query", {
+                "query": f"{template.format(sel=sel)}[{span_ms}ms]", "time": f"{hi:.3f}"})
+            for labels, t, v in answer:
+                if not len(t):
                     continue
                 if _sandbox(labels):
                     if column not in _SANDBOX_COLUMNS:
@@ -609,7 +676,6 @@ def read_prometheus(
                     ident = _identity(labels)
                     if column == _SCRAPE_COLUMN:
                         labels_of.setdefault(ident, labels)
-                t, v = _points(values)
                 inside = t > lo  # the range selector's window is closed at both ends
                 part = "/".join(labels.get(k, "") for k in _PART_LABELS)
                 chunks = into.setdefault(ident, {}).setdefault(_origin(labels), {})

@@ -77,6 +77,11 @@ def test_fit_from_prometheus_agrees_with_the_local_store(run_container, tmp_path
         f"{project}/burner", f"{project}/holder"]
     for name in mine.services:
         a, b = mine[name], theirs[name]
+        print(f"{name}: samples store {a.n_samples} prometheus {b.n_samples}; CPU mean "  # -s
+              f"{a.resources[CPU].mean:.4f} / {b.resources[CPU].mean:.4f} cores, demand "
+              f"{a.resources[CPU].demand:.4f} / {b.resources[CPU].demand:.4f}; memory mean "
+              f"{a.resources[MEMORY].mean / 2**20:.2f} / {b.resources[MEMORY].mean / 2**20:.2f}"
+              " MiB")
         # the scraper may miss a round now and then, never most of them
         assert b.n_samples >= 0.7 * a.n_samples, (name, a.n_samples, b.n_samples)
         assert b.resources[CPU].mean == pytest.approx(a.resources[CPU].mean,

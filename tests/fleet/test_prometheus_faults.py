@@ -306,3 +306,27 @@ def test_many_series_are_read_in_smaller_windows_so_an_answer_stays_bounded() ->
     assert max(scrapes) * n_series <= MAX_POINTS_PER_REQUEST
     assert windows[0][0] == NOW.timestamp() - 7 * 86400 and windows[-1][1] == NOW.timestamp()
     assert sum(scrapes) == 7 * 86400 / 30  # still the whole range, once
+
+
+def test_the_fast_matrix_parser_agrees_with_json_and_steps_aside_when_unsure() -> None:
+    from capacity.sources._prometheus import _fast_matrix
+
+    body = {"status": "success", "data": {"resultType": "matrix", "result": [
+        {"metric": {"__name__": "x", "id": "/docker/a]]\"b", "image": "i"},
+         "values": [[1700000000, "1.5"], [1700000015.25, "NaN"], [1700000030, "+Inf"],
+                    [1700000045, "-2e+06"]]},
+        {"metric": {"id": "/e"}, "values": []},
+    ]}}
+    compact = json.dumps(body, separators=(",", ":"))  # as Prometheus writes it
+    parsed = _fast_matrix(compact)
+    assert parsed is not None and [p[0] for p in parsed] == [
+        {"__name__": "x", "id": "/docker/a]]\"b", "image": "i"}, {"id": "/e"}]
+    assert parsed[0][1].tolist() == [1700000000, 1700000015.25, 1700000030, 1700000045]
+    values = parsed[0][2]
+    assert values[0] == 1.5 and np.isnan(values[1]) and values[2] == np.inf
+    assert values[3] == -2e6 and len(parsed[1][1]) == 0
+    # anything it does not know goes to json and its checks
+    assert _fast_matrix(json.dumps(body)) is None  # spaces
+    assert _fast_matrix(compact[:-3] + ',"warnings":["w"]}') is None
+    assert _fast_matrix(compact.replace('"values"', '"histograms"')) is None
+    assert _fast_matrix(compact[:-10]) is None  # cut short
