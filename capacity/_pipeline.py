@@ -186,9 +186,7 @@ def load_prometheus(
     finally:
         if own:
             client.close()
-    from .store._rates import counters_to_samples
-
-    samples = counters_to_samples(data.counters, data.containers)
+    samples = _samples_in_batches(data.counters, data.containers)
     if samples.empty:
         raise InvalidSamples(
             f"Prometheus at {client.url} holds no container series (cAdvisor names, "
@@ -198,6 +196,29 @@ def load_prometheus(
     interval_s = float(samples["interval_s"].median())
     return Samples(samples, data.counters, data.containers, interval_s,
                    f"prometheus {client.url}", dict(data.warnings))
+
+
+#: counters rows turned into rates at once by :func:`load_prometheus`: a fleet's week is
+#: millions of rows, and the conversion's temporaries are several times the table
+_RATES_BATCH_ROWS = 500_000
+
+
+def _samples_in_batches(counters: pd.DataFrame, containers: pd.DataFrame) -> pd.DataFrame:
+    """``counters_to_samples`` over groups of whole containers of at most about
+    :data:`_RATES_BATCH_ROWS` rows, concatenated: the same table, a bounded peak."""
+    import numpy as np
+
+    from .store._rates import counters_to_samples
+
+    if len(counters) <= _RATES_BATCH_ROWS:
+        return counters_to_samples(counters, containers)
+    codes, _ = pd.factorize(counters["container_id"], sort=True)
+    sizes = np.bincount(codes)
+    batch = (np.cumsum(sizes) - sizes) // _RATES_BATCH_ROWS  # batch of each container
+    row_batch = batch[codes]
+    parts = [counters_to_samples(counters[row_batch == b], containers)
+             for b in np.unique(batch)]
+    return pd.concat(parts, ignore_index=True)
 
 
 def disk_in_use_bytes(samples: pd.DataFrame) -> float:
