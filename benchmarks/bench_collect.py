@@ -4,9 +4,10 @@ Run from the repository root (needs a local Docker Engine and root for the cgrou
 
     .venv/bin/python benchmarks/bench_collect.py                       # 10, 50, 100 containers
     .venv/bin/python benchmarks/bench_collect.py --counts 10 --collector-s 0   # quick look
-    .venv/bin/python benchmarks/bench_collect.py --counts 50 --round-only --baseline /tmp/base
+    .venv/bin/python benchmarks/bench_collect.py --counts 50 --round-only --baseline /tmp/base \
+        --runs 3                  # whole rounds against docker stats, 3 runs, both trees
     .venv/bin/python benchmarks/bench_collect.py --counts 100 --collector-only \
-        --baseline /tmp/base      # collector CPU at 1 s, here and on the branch point
+        --baseline /tmp/base --runs 3  # collector CPU at 1 s, here and on the branch point
 
 It starts ``max(--counts)`` idle busybox containers (``sleep``), labelled
 ``capacity.bench=<run id>`` and removed at the end, pass or fail. For each count N it reads the
@@ -28,7 +29,16 @@ plus the subprocess for ``docker stats``) and the engine's (``dockerd``, ``conta
 its CPU time over a steady window (after start-up and the first disk usage pass) is divided
 by the window's wall time: the fraction of one core it uses.
 
-Numbers are from a shared machine; the table is printed to stdout.
+With ``--round-only``, each count compares ``docker stats --no-stream`` with 100 rounds of
+``Collector.run`` back to back in a child per tree, set up as ``capacity collect --interval
+1s`` runs (events pumped, listing every 10 s, the cached cgroup reader, host totals, the
+SQLite store committing every 5 rounds as ``--commit-every 5s`` makes it): wall and CPU
+seconds per round, and the ratio of wall times, the issue's measure. On a loaded host the
+wall time of a round is mostly waiting for a CPU; its CPU time is what the code costs.
+
+``--runs N`` repeats the round and the collector measurements N times in the same run,
+alternating which tree goes first. Numbers are from a shared machine; the tables are printed
+to stdout.
 """
 
 from __future__ import annotations
@@ -176,13 +186,18 @@ def bench_rounds(
 _RUN_CHILD = """
 import inspect, json, tempfile, time
 from pathlib import Path
+from capacity._cli.collect import DEFAULT_COMMIT_EVERY_S
 from capacity._collect import CachedCgroupReader, Collector, DockerEngine
 from capacity.sources._docker import connect
 from capacity.sources._host import HostReader
 from capacity.store import Store
 engine = DockerEngine(connect(timeout_s=60), filters={{"id": {ids!r}}})
 kwargs = {{"relist_s": 10.0}} if "relist_s" in inspect.signature(Collector).parameters else {{}}
-with tempfile.TemporaryDirectory() as tmp, Store(Path(tmp) / "s.sqlite") as store:
+# the store commits as `capacity collect --interval 1s` has it commit: every
+# --commit-every (default 5 s) worth of rounds, or every round ({batch!r})
+batch = {batch!r} or max(1, round(DEFAULT_COMMIT_EVERY_S / 1.0))
+with tempfile.TemporaryDirectory() as tmp, \
+        Store(Path(tmp) / "s.sqlite", batch_rounds=batch) as store:
     collector = Collector(engine, CachedCgroupReader(), store, host_reader=HostReader(),
                           events=engine, **kwargs)
     collector.run(interval_s=1.0, duration_s=0.0)  # first round: inspect, locate, open
@@ -193,22 +208,25 @@ with tempfile.TemporaryDirectory() as tmp, Store(Path(tmp) / "s.sqlite") as stor
     # {rounds} + 1 rounds back to back, however long each takes
     collector.run(interval_s=0.001, duration_s={rounds} * 0.001)
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-print(json.dumps({{"rounds": collector.rounds, "wall_s": wall / collector.rounds,
+print(json.dumps({{"rounds": collector.rounds, "wall_s": wall / collector.rounds, "batch": batch,
                   "cpu_s": cpu / collector.rounds, "rows": collector.rows_written,
                   "listings": getattr(collector, "listings", collector.rounds)}}))
 """
 
 
-def collector_rounds(ids: list[str], baseline: Path | None,
-                     rounds: int = 100) -> dict[str, dict[str, float]]:
+def collector_rounds(ids: list[str], baseline: Path | None, rounds: int = 100,
+                     batch_rounds: int | None = None,
+                     reverse: bool = False) -> dict[str, dict[str, float]]:
     """Per round, wall and CPU of ``rounds`` rounds of ``Collector.run`` back to back, as
-    ``capacity collect`` sets it up (events pumped, cached cgroup reader, host totals,
-    SQLite store committing every round), under each tree in a child."""
+    ``capacity collect --interval 1s`` sets it up (events pumped, cached cgroup reader, host
+    totals, SQLite store committing every 5 rounds, or every ``batch_rounds``), under each
+    tree in a child."""
     import _baseline
 
+    trees = _baseline.trees(baseline)
     return {
-        name: _baseline.run(_RUN_CHILD.format(ids=ids, rounds=rounds), tree)
-        for name, tree in _baseline.trees(baseline)
+        name: _baseline.run(_RUN_CHILD.format(ids=ids, rounds=rounds, batch=batch_rounds), tree)
+        for name, tree in (trees[::-1] if reverse else trees)
     }
 
 
@@ -281,6 +299,9 @@ def main() -> None:
     parser.add_argument("--baseline", type=Path, default=None,
                         help="also run the collector of this checkout (git worktree add "
                              "/tmp/base d51daf9), side by side")
+    parser.add_argument("--runs", type=int, default=1,
+                        help="repeat the --round-only and the collector CPU measurements this "
+                             "many times (the trees' order alternates)")
     parser.add_argument("--round-only", action="store_true",
                         help="per count: docker stats --no-stream against whole collector "
                              "rounds (Collector.run back to back) only")
@@ -299,20 +320,22 @@ def main() -> None:
         infos.sort(key=lambda i: i.name)
         table = []
         if args.round_only:
-            print("| containers | method | tree | wall s/round | CPU s/round | listings "
+            print("| run | containers | method | tree | wall s/round | CPU s/round | listings "
                   "| speed-up vs docker stats (wall) |")
-            print("| ---: | --- | --- | ---: | ---: | ---: | ---: |")
-            for n in counts:
-                ids = [i.id for i in infos[:n]]
-                stats = measure(lambda ids=ids: subprocess.run(
-                    ["docker", "stats", "--no-stream", "--format", "{{.ID}} {{.CPUPerc}}",
-                     *ids], check=True, capture_output=True), args.slow_repeat)
-                print(f"| {n} | `docker stats --no-stream` | - | {stats['wall_s']:.3f} "
-                      f"| {stats['client_cpu_s']:.3f} | - | 1x |")
-                for name, r in collector_rounds(ids, args.baseline).items():
-                    print(f"| {n} | collector round | {name} | {r['wall_s']:.5f} "
-                          f"| {r['cpu_s']:.5f} | {r['listings']} of {r['rounds']} "
-                          f"| {stats['wall_s'] / r['wall_s']:,.0f}x |")
+            print("| ---: | ---: | --- | --- | ---: | ---: | ---: | ---: |")
+            for run in range(1, args.runs + 1):
+                for n in counts:
+                    ids = [i.id for i in infos[:n]]
+                    stats = measure(lambda ids=ids: subprocess.run(
+                        ["docker", "stats", "--no-stream", "--format", "{{.ID}} {{.CPUPerc}}",
+                         *ids], check=True, capture_output=True), args.slow_repeat)
+                    print(f"| {run} | {n} | `docker stats --no-stream` | - "
+                          f"| {stats['wall_s']:.3f} | {stats['client_cpu_s']:.3f} | - | 1x |")
+                    rounds = collector_rounds(ids, args.baseline, reverse=run % 2 == 0)
+                    for name, r in sorted(rounds.items()):
+                        print(f"| {run} | {n} | collector round | {name} | {r['wall_s']:.5f} "
+                              f"| {r['cpu_s']:.5f} | {r['listings']} of {r['rounds']} "
+                              f"| {stats['wall_s'] / r['wall_s']:,.0f}x |", flush=True)
         for n in [] if (args.collector_only or args.round_only) else counts:
             chosen = infos[:n]
             res = bench_rounds(client, chosen, [by_id[i.id] for i in chosen], args.repeat,
@@ -332,16 +355,21 @@ def main() -> None:
         if args.collector_s > 0 and not args.round_only:
             import _baseline
 
-            for name, tree in _baseline.trees(args.baseline):
-                c = bench_collector(run_id, args.collector_s, args.warmup_s,
-                                    args.collector_interval_s, tree)
-                print()
-                print(f"collector ({name}), `capacity collect --interval "
-                      f"{args.collector_interval_s:g}s` on {max(counts)} containers, "
-                      f"steady window {c['window_s']:.1f} s: {c['cpu_s']:.2f} s CPU = "
-                      f"{100 * c['core_fraction']:.2f} % of one core (engine processes "
-                      f"meanwhile: {100 * c['engine_core_fraction']:.2f} % of one core); "
-                      f"{c['rows']} rows")
+            for run in range(1, args.runs + 1):
+                trees = _baseline.trees(args.baseline)
+                for name, tree in trees[::-1] if run % 2 == 0 else trees:  # alternate order
+                    load = os.getloadavg()[0]
+                    c = bench_collector(run_id, args.collector_s, args.warmup_s,
+                                        args.collector_interval_s, tree)
+                    print()
+                    print(f"collector ({name}, run {run}), `capacity collect --interval "
+                          f"{args.collector_interval_s:g}s` on {max(counts)} containers, "
+                          f"steady window {c['window_s']:.1f} s (load {load:.1f}): "
+                          f"{c['cpu_s']:.2f} s CPU = {100 * c['core_fraction']:.2f} % of one "
+                          f"core = {1e3 * c['core_fraction'] * args.collector_interval_s:.1f} "
+                          f"ms per round, threads included (engine processes meanwhile: "
+                          f"{100 * c['engine_core_fraction']:.2f} % of one core); "
+                          f"{c['rows']} rows", flush=True)
     finally:
         remove_containers(client, run_id)
 

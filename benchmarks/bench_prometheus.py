@@ -3,16 +3,20 @@
 Run from the repository root (needs Debian's ``prometheus`` and ``promtool``)::
 
     .venv/bin/python benchmarks/bench_prometheus.py [--containers 200] [--days 7]
+        [--data DIR] [--repeat N]
 
 1. Writes OpenMetrics text for ``--containers`` containers (20 services of 10 replicas
    each at 200) scraped every 30 s for ``--days`` days: ``container_cpu_usage_seconds_total``
    and ``container_memory_working_set_bytes`` with cAdvisor's labels (the other series the
-   reader asks for are absent, so their queries come back empty and cost one round trip).
-2. Backfills it with ``promtool tsdb create-blocks-from openmetrics`` (timed, not part of
-   the target) and starts ``prometheus`` on a free loopback port over those blocks.
-3. In a fresh child process: ``load_prometheus`` (query_range at a 30 s step, split under
-   the 11,000 points limit) then ``fit_profiles``; prints wall and CPU time of each and the
-   child's peak resident memory (``ru_maxrss``). Target: under 60 s and 2 GiB.
+   reader asks for are absent, so their reads come back empty and cost one round trip
+   each), one file per 2 h block window.
+2. Backfills each file with ``promtool tsdb create-blocks-from openmetrics`` (timed, not
+   part of the target) and starts ``prometheus`` on a free loopback port over the blocks.
+   ``--data DIR`` keeps the blocks, and reuses them when they are complete.
+3. In a fresh child process per ``--repeat``: ``load_prometheus`` (raw samples in windows
+   under 11,000 per series and 500,000 per answer, rates by the store's function) then
+   ``fit_profiles``; prints wall and CPU time of each and the child's peak resident memory
+   (``ru_maxrss``). Target: under 60 s and 2 GiB.
 """
 
 from __future__ import annotations
@@ -35,36 +39,72 @@ STEP_S = 30
 END_S = 1_793_491_200  # 2026-11-01T00:00:00Z
 
 
-def write_openmetrics(path: Path, containers: int, days: float, seed: int = 0) -> int:
+#: promtool cuts blocks at multiples of 2 h of absolute time
+BLOCK_S = 7200
+
+
+def _series(containers: int, days: float, seed: int
+            ) -> tuple[np.ndarray, list[tuple[str, str, str, np.ndarray]]]:
+    """Scrape times and, per series, (family, kind, label text, values)."""
     rng = np.random.default_rng(seed)
     n = int(days * 86400 / STEP_S) + 1
     times = END_S - STEP_S * np.arange(n)[::-1]
-    t_text = [f" {t}" for t in times]
-    lines = 0
-    with path.open("w") as f:
-        for family, kind in (("container_cpu_usage_seconds", "counter"),
-                             ("container_memory_working_set_bytes", "gauge")):
-            f.write(f"# TYPE {family} {kind}\n")
-            sample = family + ("_total" if kind == "counter" else "")
-            for c in range(containers):
-                service = f"svc{c // 10:02d}"
-                labels = (f'{{container_label_com_docker_compose_project="bench",'
-                          f'container_label_com_docker_compose_service="{service}",'
-                          f'id="/docker/{c:064x}",image="bench/{service}:1",'
-                          f'instance="host{c % 20:02d}:8080",job="cadvisor",'
-                          f'name="bench-{service}-{c % 10}"}} ')
-                if kind == "counter":
-                    cores = rng.gamma(2.0, 0.1 + 0.02 * (c // 10), n)
-                    values = np.cumsum(cores * STEP_S)
-                else:
-                    values = (50 + 10 * (c // 10)) * 2**20 + rng.normal(0, 2**20, n).cumsum()
-                    values = np.abs(values)
-                text = [f"{sample}{labels}{v:.6g}{t}\n" for v, t in zip(values, t_text,
-                                                                        strict=True)]
-                f.writelines(text)
-                lines += n
-        f.write("# EOF\n")
-    return lines
+    out = []
+    for family, kind in (("container_cpu_usage_seconds", "counter"),
+                         ("container_memory_working_set_bytes", "gauge")):
+        for c in range(containers):
+            service = f"svc{c // 10:02d}"
+            labels = (f'{{container_label_com_docker_compose_project="bench",'
+                      f'container_label_com_docker_compose_service="{service}",'
+                      f'id="/docker/{c:064x}",image="bench/{service}:1",'
+                      f'instance="host{c % 20:02d}:8080",job="cadvisor",'
+                      f'name="bench-{service}-{c % 10}"}} ')
+            if kind == "counter":
+                cores = rng.gamma(2.0, 0.1 + 0.02 * (c // 10), n)
+                values = np.cumsum(cores * STEP_S)
+            else:
+                values = (50 + 10 * (c // 10)) * 2**20 + rng.normal(0, 2**20, n).cumsum()
+                values = np.abs(values)
+            out.append((family, kind, labels, values))
+    return times, out
+
+
+def write_openmetrics(folder: Path, containers: int, days: float, seed: int = 0
+                      ) -> list[Path]:
+    """One OpenMetrics file per 2 h block window (so promtool reads each sample once).
+
+    ``promtool tsdb create-blocks-from openmetrics`` (2.42 has no ``--max-block-duration``)
+    makes one 2 h block per pass over its whole input: one 7-day file is 84 passes over
+    2.5 GB (about 30 min on this host). Files cut at the block boundaries are read once.
+    """
+    times, series = _series(containers, days, seed)
+    window = (times - 1) // BLOCK_S  # END_S is a block boundary: keep its sample last
+    files = []
+    for w in np.unique(window):
+        mask = window == w
+        t_text = [f" {t}\n" for t in times[mask]]
+        path = folder / f"block-{int(w)}.om"
+        with path.open("w") as f:
+            family_done = set()
+            for family, kind, labels, values in series:
+                if family not in family_done:
+                    f.write(f"# TYPE {family} {kind}\n")
+                    family_done.add(family)
+                sample = family + ("_total" if kind == "counter" else "")
+                head = sample + labels
+                f.writelines([f"{head}{v:.6g}{t}" for v, t in zip(values[mask], t_text,
+                                                                     strict=True)])
+            f.write("# EOF\n")
+        files.append(path)
+    return files
+
+
+def backfill(promtool: str, files: list[Path], data: Path) -> None:
+    """Each window's file into blocks in ``data``, one promtool run each, then removed."""
+    for path in files:
+        subprocess.run([promtool, "tsdb", "create-blocks-from", "openmetrics", "--quiet",
+                        str(path), str(data)], check=True, capture_output=True)
+        path.unlink()
 
 
 def free_port() -> int:
@@ -98,10 +138,41 @@ def child(url: str, since_s: float) -> None:
     }))
 
 
+def serve(prometheus: str, work: Path, data: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """``prometheus`` over ``data`` on a free loopback port, ready; (process, URL).
+
+    ``--storage.tsdb.max-block-duration=2h`` (a hidden flag) keeps the server from
+    compacting the backfilled 2 h blocks into longer ones while the read is timed."""
+    (work / "prometheus.yml").write_text("global: {}\n")
+    port = free_port()
+    server = subprocess.Popen(
+        [prometheus, f"--config.file={work / 'prometheus.yml'}",
+         f"--storage.tsdb.path={data}", f"--web.listen-address=127.0.0.1:{port}",
+         "--storage.tsdb.retention.time=3650d", "--storage.tsdb.max-block-duration=2h",
+         "--log.level=warn"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(3000):
+        try:
+            urllib.request.urlopen(f"{url}/-/ready", timeout=1).read()
+            return server, url
+        except OSError:
+            if server.poll() is not None:
+                sys.exit(f"prometheus exited with {server.returncode}")
+            time.sleep(0.2)
+    server.terminate()
+    sys.exit("prometheus did not become ready in 10 minutes")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--containers", type=int, default=200)
     parser.add_argument("--days", type=float, default=7.0)
+    parser.add_argument("--data", type=Path, default=None,
+                        help="keep the backfilled TSDB here (reused when it exists, so "
+                             "repeated reads do not pay the backfill)")
+    parser.add_argument("--repeat", type=int, default=1, help="timed reads, each in a "
+                        "fresh child process")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -112,45 +183,41 @@ def main() -> None:
         sys.exit("needs Debian's prometheus and promtool (apt-get install prometheus)")
     with tempfile.TemporaryDirectory(prefix="capacity-bench-prom-") as tmp:
         work = Path(tmp)
-        t0 = time.perf_counter()
-        lines = write_openmetrics(work / "series.om", args.containers, args.days)
-        t1 = time.perf_counter()
-        subprocess.run([promtool, "tsdb", "create-blocks-from", "openmetrics",
-                        str(work / "series.om"), str(work / "data")], check=True,
-                       capture_output=True)
-        t2 = time.perf_counter()
-        (work / "series.om").unlink()
-        (work / "prometheus.yml").write_text("global: {}\n")
-        port = free_port()
-        server = subprocess.Popen(
-            [prometheus, f"--config.file={work / 'prometheus.yml'}",
-             f"--storage.tsdb.path={work / 'data'}", f"--web.listen-address=127.0.0.1:{port}",
-             "--storage.tsdb.retention.time=3650d", "--log.level=warn"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        url = f"http://127.0.0.1:{port}"
+        data = args.data or work / "data"
+        if (data / ".complete").exists():
+            print(f"reusing the backfilled TSDB in {data}")
+        else:
+            shutil.rmtree(data, ignore_errors=True)
+            data.mkdir(parents=True)
+            t0 = time.perf_counter()
+            files = write_openmetrics(work, args.containers, args.days)
+            t1 = time.perf_counter()
+            backfill(promtool, files, data)
+            t2 = time.perf_counter()
+            (data / ".complete").write_text(f"{args.containers} {args.days}\n")
+            samples = 2 * args.containers * (int(args.days * 86400 / STEP_S) + 1)
+            print(f"wrote {samples:,} samples in {len(files)} files in {t1 - t0:.1f} s; "
+                  f"promtool backfill {t2 - t1:.1f} s")
+        server, url = serve(prometheus, work, data)
+        results = []
         try:
-            for _ in range(600):
-                try:
-                    urllib.request.urlopen(f"{url}/-/ready", timeout=1).read()
-                    break
-                except OSError:
-                    time.sleep(0.2)
-            out = subprocess.run([sys.executable, __file__, "--child", url, "--days",
-                                  str(args.days)], capture_output=True, text=True)
-            if out.returncode != 0:
-                sys.exit(f"the read failed (exit {out.returncode}):\n{out.stderr}")
+            for _ in range(args.repeat):
+                out = subprocess.run([sys.executable, __file__, "--child", url, "--days",
+                                      str(args.days)], capture_output=True, text=True)
+                if out.returncode != 0:
+                    sys.exit(f"the read failed (exit {out.returncode}):\n{out.stderr}")
+                results.append(json.loads(out.stdout.strip().splitlines()[-1]))
         finally:
             server.terminate()
             server.wait(timeout=30)
-    r = json.loads(out.stdout.strip().splitlines()[-1])
-    print(f"generated {lines:,} samples in {t1 - t0:.1f} s; promtool backfill {t2 - t1:.1f} s")
     print("| containers | days | step | samples rows | services | requests | read wall (s) "
           "| read CPU (s) | fit wall (s) | fit CPU (s) | total wall (s) | peak RSS (MiB) |")
     print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-    print(f"| {r['containers']} | {args.days:g} | {STEP_S} s | {r['rows']:,} | {r['services']} "
-          f"| {r['requests']} | {r['read_wall_s']:.1f} | {r['read_cpu_s']:.1f} "
-          f"| {r['fit_wall_s']:.1f} | {r['fit_cpu_s']:.1f} "
-          f"| {r['read_wall_s'] + r['fit_wall_s']:.1f} | {r['peak_rss_mib']:,.0f} |")
+    for r in results:
+        print(f"| {r['containers']} | {args.days:g} | {STEP_S} s | {r['rows']:,} "
+              f"| {r['services']} | {r['requests']} | {r['read_wall_s']:.1f} "
+              f"| {r['read_cpu_s']:.1f} | {r['fit_wall_s']:.1f} | {r['fit_cpu_s']:.1f} "
+              f"| {r['read_wall_s'] + r['fit_wall_s']:.1f} | {r['peak_rss_mib']:,.0f} |")
 
 
 if __name__ == "__main__":

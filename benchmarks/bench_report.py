@@ -1,7 +1,8 @@
 """Report speed and size (issue 14): ``capacity report --demo`` and ``capacity report --samples``
 of a generated 100-service x 2 replicas x 1 h at 10 s table on a 16-core / 64 GiB spec, end
 to end (a fresh ``capacity`` process, charts included), with the sizes of report.html,
-profiles.json and the chart PNGs.
+profiles.json and the chart files, and whether this tree's plans (plan.json) are the
+baseline's (same safe counts; the same plan.json to the last digit).
 
 Each case runs for this tree and for a baseline tree (a ``git worktree add`` of another commit;
 default: none, pass ``--baseline PATH``) in the same run, each with ``PYTHONPATH`` pointing at
@@ -14,15 +15,17 @@ memory a per-service level plus a slow drift and noise; network rx/tx and disk w
 rates; each service its own scale, so safe counts differ. Seeded: every run writes the same
 file.
 
-Run:
-    git worktree add --detach /tmp/reportspeed-base d51daf9
-    PYTHONPATH=$PWD .venv/bin/python benchmarks/bench_report.py --baseline /tmp/reportspeed-base
+Run (the baseline of issue 14's second round is main at 184c71d; a ``git archive`` of it
+does as well as a work tree):
+    mkdir /tmp/base && git archive 184c71d | tar -x -C /tmp/base
+    PYTHONPATH=$PWD .venv/bin/python benchmarks/bench_report.py --baseline /tmp/base
 (``--services 10`` for a quick run.)
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
 import subprocess
@@ -111,9 +114,29 @@ def sizes(folder: Path) -> dict[str, float]:
     return {
         "report.html": (folder / "report.html").stat().st_size / mib,
         "profiles.json": (folder / "profiles.json").stat().st_size / mib,
+        "profiles.json MB": (folder / "profiles.json").stat().st_size / 1e6,
         "PNG largest": max((p.stat().st_size for p in pngs), default=0) / mib,
         "chart files": sum(p.stat().st_size for p in charts) / mib,
     }
+
+
+def safe_counts(folder: Path) -> dict[str, object]:
+    """Per service and resource, the safe count in the folder's plan.json."""
+    plans = json.loads((folder / "plan.json").read_text())["plans"]
+    return {f"{s}/{r}": rp.get("safe_count") for s, p in plans.items()
+            for r, rp in p["per_resource"].items()}
+
+
+def same_plans(a: Path, b: Path) -> str:
+    """How the plans of two report folders compare: identical plan.json plans, the same
+    safe counts (risk estimates may differ by a Monte Carlo draw), or how many differ."""
+    pa = json.loads((a / "plan.json").read_text())["plans"]
+    pb = json.loads((b / "plan.json").read_text())["plans"]
+    if pa == pb:
+        return "identical"
+    ca, cb = safe_counts(a), safe_counts(b)
+    differ = sum(ca.get(k) != cb.get(k) for k in set(ca) | set(cb))
+    return "same safe counts" if not differ else f"{differ} of {len(ca)} safe counts differ"
 
 
 def main() -> None:
@@ -147,22 +170,26 @@ def main() -> None:
                 runs = [run_report(tree, args, out) for _ in range(repeat)]
                 wall = min(w for w, _ in runs)
                 cpu = min(c for _, c in runs)
-                rows.append((case, label, wall, cpu, sizes(out / "r")))
-    print(f"## capacity report: wall and CPU seconds (best of {opts.repeat} for --demo, "
-          f"{opts.repeat_samples} for --samples), output sizes (MiB)")
-    print("| case | tree | wall s | CPU s | report.html | profiles.json | largest PNG "
-          "| chart files (PNG + SVG) |")
-    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
-    for case, label, wall, cpu, sz in rows:
-        print(f"| {case} | {label} | {wall:.2f} | {cpu:.2f} | {sz['report.html']:.2f} | "
-              f"{sz['profiles.json']:.2f} | {sz['PNG largest']:.2f} | {sz['chart files']:.2f} |")
-    if opts.baseline is not None:
-        print()
-        print("| case | baseline / this tree, wall | CPU |")
-        print("| --- | ---: | ---: |")
-        for i in range(0, len(rows), 2):
-            print(f"| {rows[i][0]} | {rows[i][2] / rows[i + 1][2]:.1f}x "
-                  f"| {rows[i][3] / rows[i + 1][3]:.1f}x |")
+                keep = tmp / f"keep-{len(rows)}"
+                (out / "r").rename(keep)  # kept for the plan comparison below
+                rows.append((case, label, wall, cpu, sizes(keep), keep))
+        print(f"## capacity report: wall and CPU seconds (best of {opts.repeat} for --demo, "
+              f"{opts.repeat_samples} for --samples), output sizes (MiB unless MB)")
+        print("| case | tree | wall s | CPU s | report.html | profiles.json | profiles.json MB "
+              "| largest PNG | chart files (PNG + SVG) |")
+        print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+        for case, label, wall, cpu, sz, _ in rows:
+            print(f"| {case} | {label} | {wall:.2f} | {cpu:.2f} | {sz['report.html']:.2f} | "
+                  f"{sz['profiles.json']:.2f} | {sz['profiles.json MB']:.2f} | "
+                  f"{sz['PNG largest']:.2f} | {sz['chart files']:.2f} |")
+        if opts.baseline is not None:
+            print()
+            print("| case | baseline / this tree, wall | CPU | plans of this tree vs baseline |")
+            print("| --- | ---: | ---: | --- |")
+            for i in range(0, len(rows), 2):
+                print(f"| {rows[i][0]} | {rows[i][2] / rows[i + 1][2]:.1f}x "
+                      f"| {rows[i][3] / rows[i + 1][3]:.1f}x "
+                      f"| {same_plans(rows[i][5], rows[i + 1][5])} |")
 
 
 if __name__ == "__main__":

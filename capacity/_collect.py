@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import os
 import queue
 import threading
 import time
@@ -38,7 +39,7 @@ from typing import Any, Protocol
 import pandas as pd
 
 from ._errors import ContainerGone, DockerUnavailable, InvalidParameter, NoContainers
-from .sources._cgroup import CgroupLocation, CgroupReader, HeldFiles, _FdBudget
+from .sources._cgroup import CgroupLocation, CgroupReader, HeldFiles, _FdBudget, _is_gone
 from .sources._types import ContainerCounters, ContainerInfo, CounterReader, HostCounters
 
 __all__ = [
@@ -897,6 +898,46 @@ class DockerEngine:
         return _Closing(stream, self._event)
 
 
+class _Plan:
+    """How one container is read once its files are held: a ``pread`` per descriptor, in the
+    order of :meth:`CgroupReader._paths` (-1: a file this kernel lacks)."""
+
+    __slots__ = ("all_held", "fds", "files", "leaf", "namespace", "version")
+
+    def __init__(self, fds: list[int], version: int, files: HeldFiles, namespace: int,
+                 leaf: str) -> None:
+        self.fds = fds
+        self.all_held = min(fds) >= 0
+        self.version = version
+        self.files = files
+        self.namespace = namespace
+        self.leaf = leaf
+
+    def texts(self) -> list[str | None]:
+        pread = os.pread
+        if self.all_held:  # the usual case: one comprehension, no branch per file
+            raw = [pread(fd, _CHUNK_BYTES, 0) for fd in self.fds]
+            if max(map(len, raw)) < _CHUNK_BYTES:
+                return [chunk.decode() for chunk in raw]
+        return [None if fd < 0 else _pread_all(fd) for fd in self.fds]
+
+
+#: a file's first read asks for this much; the kernel files of a container are far shorter
+#: (memory.stat: 0.8-1.5 KB), except net/dev of a namespace with hundreds of interfaces
+_CHUNK_BYTES = 65536
+
+
+def _pread_all(fd: int) -> str:
+    chunk = os.pread(fd, _CHUNK_BYTES, 0)
+    if len(chunk) < _CHUNK_BYTES:
+        return chunk.decode()
+    chunks, offset = [chunk], len(chunk)
+    while chunk := os.pread(fd, _CHUNK_BYTES, offset):
+        chunks.append(chunk)
+        offset += len(chunk)
+    return b"".join(chunks).decode()
+
+
 class CachedCgroupReader(CgroupReader):
     """:class:`~capacity.sources.CgroupReader` that resolves a container's cgroup once and
     keeps its files open.
@@ -911,6 +952,13 @@ class CachedCgroupReader(CgroupReader):
     Any failure to read drops the container's held files, so the next round starts afresh
     (a descriptor closed behind our back costs one skipped reading, never the collector).
 
+    After a container's first reading its descriptors are kept in slot order (a ``_Plan``):
+    later readings are one ``pread`` per descriptor and the shared parsers
+    (``fields_from_texts``), with no path built, no lookup per file and, for a container in
+    the host's network namespace, no ``net/dev`` read at all (it would be the host's). What
+    is left per container per round, 50 containers on this 2-core VM: ~20 us of kernel time
+    in ``pread`` (``memory.stat`` and ``net/dev`` are most of it) and ~11 us of Python.
+
     The collector calls :meth:`forget` for a container gone and :meth:`prune` each round;
     :meth:`close` releases every file.
     """
@@ -920,6 +968,7 @@ class CachedCgroupReader(CgroupReader):
         self._locations: dict[tuple[str, int], CgroupLocation] = {}
         self._files: dict[tuple[str, int], HeldFiles] = {}
         self._namespaces: dict[tuple[str, int], int] = {}
+        self._plans: dict[tuple[str, int], _Plan] = {}
         self._budget = _FdBudget()
 
     def locate(self, container: ContainerInfo) -> CgroupLocation:
@@ -944,12 +993,41 @@ class CachedCgroupReader(CgroupReader):
             namespace = self._namespaces[key] = super()._net_namespace(container)
         return namespace
 
+    def _leaf_check_due(self, container: ContainerInfo) -> bool:
+        files = self._files.get((container.id, container.pid))
+        return files is None or files.leaf_check_due()
+
     def read(self, container: ContainerInfo) -> ContainerCounters:
+        key = (container.id, container.pid)
+        plan = self._plans.get(key)
+        if plan is None:
+            try:
+                counters = super().read(container)
+            except (ContainerGone, OSError):
+                self.forget(container.id)
+                raise
+            # the files are open now: next time, read them straight through the descriptors
+            location, files = self._locations.get(key), self._files.get(key)
+            if location is not None and files is not None:
+                fds = files.plan(self._paths(container, location))
+                if fds is not None:
+                    namespace = self._namespaces[key]
+                    if container.network_mode == "host" or namespace == self.host_net_namespace():
+                        fds[-1] = -1  # the host's net/dev (every veth): never used, not read
+                    self._plans[key] = _Plan(fds, location.version, files, namespace,
+                                             location.text[1])
+            return counters
         try:
-            return super().read(container)
-        except (ContainerGone, OSError):
+            texts = plan.texts()
+        except OSError as exc:
             self.forget(container.id)
+            if _is_gone(exc):
+                raise ContainerGone(container.id, f"cgroup {plan.leaf} vanished: {exc}") from exc
             raise
+        if plan.files.leaf_check_due() and not os.path.isdir(plan.leaf):
+            self.forget(container.id)
+            raise ContainerGone(container.id, f"cgroup {plan.leaf} vanished while being read")
+        return self._counters(container, plan.version, texts, plan.namespace)
 
     def forget(self, container_id: str) -> None:
         """Drop the cached location and close the held files of one container."""
@@ -968,6 +1046,7 @@ class CachedCgroupReader(CgroupReader):
         for key in list(keys):
             self._locations.pop(key, None)
             self._namespaces.pop(key, None)
+            self._plans.pop(key, None)
             files = self._files.pop(key, None)
             if files is not None:
                 files.close()

@@ -21,7 +21,7 @@ from ._errors import InsufficientData, InvalidParameter, InvalidSamples, NoConta
 from ._settings import DEFAULTS, Settings
 from .model._fit import ProfileModel
 from .model._profile import Profiles
-from .solver._machine import Machine
+from .solver._machine import Machine, local_spec_keys
 from .solver._plan import Plan, occupied_by_others, plan
 
 __all__ = [
@@ -186,9 +186,7 @@ def load_prometheus(
     finally:
         if own:
             client.close()
-    from .store._rates import counters_to_samples
-
-    samples = counters_to_samples(data.counters, data.containers)
+    samples = _samples_in_batches(data.counters, data.containers)
     if samples.empty:
         raise InvalidSamples(
             f"Prometheus at {client.url} holds no container series (cAdvisor names, "
@@ -198,6 +196,29 @@ def load_prometheus(
     interval_s = float(samples["interval_s"].median())
     return Samples(samples, data.counters, data.containers, interval_s,
                    f"prometheus {client.url}", dict(data.warnings))
+
+
+#: counters rows turned into rates at once by :func:`load_prometheus`: a fleet's week is
+#: millions of rows, and the conversion's temporaries are several times the table
+_RATES_BATCH_ROWS = 500_000
+
+
+def _samples_in_batches(counters: pd.DataFrame, containers: pd.DataFrame) -> pd.DataFrame:
+    """``counters_to_samples`` over groups of whole containers of at most about
+    :data:`_RATES_BATCH_ROWS` rows, concatenated: the same table, a bounded peak."""
+    import numpy as np
+
+    from .store._rates import counters_to_samples
+
+    if len(counters) <= _RATES_BATCH_ROWS:
+        return counters_to_samples(counters, containers)
+    codes, _ = pd.factorize(counters["container_id"], sort=True)
+    sizes = np.bincount(codes)
+    batch = (np.cumsum(sizes) - sizes) // _RATES_BATCH_ROWS  # batch of each container
+    row_batch = batch[codes]
+    parts = [counters_to_samples(counters[row_batch == b], containers)
+             for b in np.unique(batch)]
+    return pd.concat(parts, ignore_index=True)
 
 
 def disk_in_use_bytes(samples: pd.DataFrame) -> float:
@@ -228,21 +249,30 @@ def running_counts(samples: pd.DataFrame) -> dict[str, int]:
 
 
 def resolve_machine(
-    machine: Machine | str | Mapping[str, Any] | None, samples: pd.DataFrame | None = None
+    machine: Machine | str | Mapping[str, Any] | None,
+    samples: pd.DataFrame | None = None,
+    *,
+    client: Any = None,
 ) -> Machine:
     """The machine to plan for, built once, the same way for the CLI and the API.
 
-    ``None`` or ``"local"`` is this host (:meth:`Machine.local`). Its free disk space excludes
-    what the containers running now already use, while the plan counts them as occupying it:
-    with ``samples`` given, their latest ``disk_usage_bytes`` (:func:`disk_in_use_bytes`) is
-    added back, or it would be subtracted twice. A spec string (``"cpus=8,memory=32GiB"``, a
-    ``.toml`` path) or a mapping of spec keys is parsed; a :class:`Machine` is used as given.
+    ``None`` or ``"local"`` is this host (:meth:`Machine.local`), measured with the local
+    engine (``client``, else one it connects to when it answers): the per-network address
+    limits and each service's PIDs and open files need it. ``"local,net=10Gbit"`` is this
+    host with the keys given set over what was measured (what a virtual NIC does not
+    report). Its free disk space excludes what the containers running now already use,
+    while the plan counts them as occupying it: with ``samples`` given, their latest
+    ``disk_usage_bytes`` (:func:`disk_in_use_bytes`) is added back, or it would be
+    subtracted twice. A spec string (``"cpus=8,memory=32GiB"``, a ``.toml`` path) or a
+    mapping of spec keys is parsed; a :class:`Machine` is used as given.
     """
     if isinstance(machine, Machine):
         return machine
-    if machine is None or (isinstance(machine, str) and machine.strip() == "local"):
+    given = local_spec_keys(machine) if machine is None or isinstance(machine, str) else None
+    if given is not None:
         in_use = disk_in_use_bytes(samples) if samples is not None else 0.0
-        return Machine.local(disk_in_use_bytes=in_use)
+        local = Machine.local(disk_in_use_bytes=in_use, client=client)
+        return local.with_given(given) if given else local
     if isinstance(machine, str):
         return Machine.from_spec(machine)
     if isinstance(machine, Mapping):
@@ -267,7 +297,8 @@ def plan_all(
     The one planning loop: ``capacity plan``, ``capacity report``, :func:`capacity.plan_all`
     and :meth:`capacity.Plans.what_if` all call it. For service S, the other services'
     running replicas occupy their per-replica sizing figure times their running count
-    (:func:`capacity.solver.occupied_by_others`). Each service gets a fresh generator seeded
+    (:func:`capacity.solver.occupied_by_others`), plus the machine's host cost per
+    container for each of them. Each service gets a fresh generator seeded
     with ``settings.seed``, so its plan does not depend on which services are planned before
     it. ``running`` counted from the same samples the profiles were fitted from names no
     other service; given by a user, a name without a profile is an error, not ignored.
@@ -305,6 +336,12 @@ def plan_all(
     plans: dict[str, Plan] = {}
     for service in (services or known):
         occupied = occupied_by_others(profiles, running, service)
+        # every other running container also costs the host its host cost (shim, kernel)
+        others = sum(int(n) for s, n in running.items()
+                     if s != service and s in profiles.services)
+        for r, cost in machine.host_cost.items():
+            if others and cost:
+                occupied[r] = occupied.get(r, 0.0) + others * float(cost)
         plans[service] = plan(
             profiles,
             machine,

@@ -16,11 +16,12 @@ from __future__ import annotations
 import math
 import re
 
-from ._columns import CPU, DISK_USAGE, MEMORY
+from ._columns import CPU, DISK_READ, DISK_USAGE, DISK_WRITE, MEMORY, NET_RX, NET_TX
 from ._errors import InvalidParameter
 
 __all__ = [
     "BYTE_RESOURCES",
+    "RESOURCE_NAMES",
     "format_bytes",
     "format_count",
     "format_duration",
@@ -29,6 +30,7 @@ __all__ = [
     "format_value",
     "parse_bytes",
     "parse_duration",
+    "resource_name",
     "unit_of",
 ]
 
@@ -143,11 +145,17 @@ def _sig(value: float) -> str:
 
 
 def unit_of(resource: str) -> str:
-    """The display unit of a resource column (``"cores"``, ``"bytes"``, ``"MB/s"``)."""
+    """The display unit of a resource column (``"cores"``, ``"bytes"``, ``"count"``, ``"MB/s"``).
+
+    >>> unit_of("pids_count"), unit_of("addresses_count[bridge]")
+    ('count', 'count')
+    """
     if resource == CPU:
         return "cores"
-    if resource in BYTE_RESOURCES:
+    if resource in BYTE_RESOURCES or resource.split("[", 1)[0] in BYTE_RESOURCES:
         return "bytes"
+    if "_count" in resource:  # structural limits: pids_count, addresses_count[bridge], ...
+        return "count"
     return "MB/s"
 
 
@@ -171,7 +179,7 @@ def format_value(resource: str | None, value: float | None) -> str:
         return f"{_sig(value)} cores"
     if "_count" in resource:  # structural limits: pids_count, addresses_count[bridge], ...
         return f"{value:,.0f}"
-    if resource in BYTE_RESOURCES:
+    if resource in BYTE_RESOURCES or resource.split("[", 1)[0] in BYTE_RESOURCES:
         v = float(value)
         for unit in _BINARY:
             if abs(v) < 1024 or unit == _BINARY[-1]:
@@ -195,3 +203,35 @@ def format_probability(p: float | None) -> str:
 def format_count(n: int | None) -> str:
     """A container count, ``"-"`` when undefined."""
     return "-" if n is None else str(int(n))
+
+
+#: the name a person reads for each resource column (plan.json keeps the column names)
+RESOURCE_NAMES: dict[str, str] = {
+    CPU: "CPU",
+    MEMORY: "memory",
+    NET_RX: "network in",
+    NET_TX: "network out",
+    DISK_READ: "disk read",
+    DISK_WRITE: "disk write",
+    DISK_USAGE: "disk space",
+    "pids_count": "PIDs",
+    "open_files_count": "open files",
+}
+
+
+def resource_name(resource: str | None) -> str:
+    """The human name of a resource column (``memory`` for ``memory_working_set_bytes``);
+    an unknown column is returned as is, ``None`` (nothing binds) as ``"-"``.
+
+    >>> resource_name("memory_working_set_bytes")
+    'memory'
+    """
+    if resource is None:
+        return "-"
+    if resource == "count":
+        return "container count"
+    if resource.startswith("addresses_count["):  # a structural limit per network (issue 12)
+        return f"addresses in {resource[len('addresses_count['):].rstrip(']')}"
+    if resource.startswith(f"{DISK_USAGE}["):  # a filesystem holding volumes (issue 12)
+        return f"disk space on {resource[len(DISK_USAGE) + 1:-1]}"
+    return RESOURCE_NAMES.get(resource, resource)

@@ -49,9 +49,13 @@ def _no_cached_machine_file(tmp_path_factory: pytest.TempPathFactory,
                             monkeypatch: pytest.MonkeyPatch) -> None:
     """``--machine local`` reads a cached machine file (``capacity machine calibrate``/
     ``probe``) when one exists: point it at a path that does not, so a developer's own
-    calibration never changes what a test sees. Tests that want a file set their own."""
+    calibration never changes what a test sees. Tests that want a file set their own.
+    Without a cached probe, ``--machine local`` probes the disk on first use and writes the
+    file: turned off here (``CAPACITY_DISK_PROBE=off``), or every test planning on this host
+    would write a probe file and share the result; tests/machine turns it on where shown."""
     missing = tmp_path_factory.getbasetemp() / "no-machine-file" / "machine.toml"
     monkeypatch.setenv("CAPACITY_MACHINE_FILE", str(missing))
+    monkeypatch.setenv("CAPACITY_DISK_PROBE", "off")
 
 
 @pytest.fixture(autouse=True)
@@ -90,7 +94,7 @@ def busybox_image(docker_client: Any) -> str:
 def remove_test_containers(client: Any, session_only: bool = True) -> None:
     """Remove every container this test session labelled (or every test container)."""
     label = f"{TEST_LABEL}={SESSION_ID}" if session_only else TEST_LABEL
-    for c in client.containers.list(all=True, filters={"label": label}):
+    for c in client.containers.list(all=True, sparse=True, filters={"label": label}):
         with contextlib.suppress(Exception):  # best effort: it may already be gone
             c.remove(force=True, v=True)
 

@@ -42,7 +42,7 @@ def profiles_file(demo: tuple[pd.DataFrame, capacity.Profiles],
 @pytest.mark.parametrize("field, bad", [
     ("epsilon", 0.7), ("epsilon", 0), ("epsilon", float("nan")), ("epsilon", "0.01"),
     ("incompressible_epsilon", 0.5), ("method", "magic"), ("seed", -1), ("seed", 1.5),
-    ("horizon_s", 0), ("horizon_s", float("inf")), ("quantile_level", 1.5),
+    ("horizon_s", -1), ("horizon_s", float("inf")), ("quantile_level", 1.5),
     ("independent_offsets", "yes"), ("warn_headroom", 1.5), ("warn_headroom", -0.1),
 ])
 def test_a_bad_setting_names_itself_and_the_value(field: str, bad: object) -> None:

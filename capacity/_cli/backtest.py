@@ -45,7 +45,7 @@ from ._prometheus import PrometheusSource, prometheus_options
               help="With --protocol day-shift: every container its own one-replica service; "
                    "print unsafe share and packing per method beside the krr and VPA recipes.")
 @click.option("--train-days", type=click.IntRange(1, None), default=None,
-              help="day-shift: whole days that train (default half of the days covered).")
+              help="day-shift: whole days with data that train (default half of them).")
 @click.option("--service", default=None, help="Which service (when the history has several).")
 @click.option("--train-fraction", type=click.FloatRange(0, 1, min_open=True, max_open=True),
               default=0.5, show_default=True, help="Share of the history that trains.")

@@ -56,15 +56,17 @@ def machine() -> None:
               show_default=True, help="Idle containers started per cycle.")
 @click.option("--cycles", type=click.IntRange(min=1, max=10), default=2, show_default=True,
               help="Start/remove cycles (medians over them).")
+@click.option("--batch", type=click.IntRange(min=5, max=500), default=10, show_default=True,
+              help="Containers started (removed) per measuring window; at most --containers.")
 @click.option("--file", "file_path", type=click.Path(path_type=Path), default=None,
               help=_FILE_HELP)
-def calibrate(containers: int, cycles: int, file_path: Path | None) -> int:
+def calibrate(containers: int, cycles: int, batch: int, file_path: Path | None) -> int:
     """Measure the host cost of one container by starting idle busybox containers.
 
-    Starts --containers idle containers (a busybox image built FROM scratch) --cycles
-    times, measures the shims' memory and the kernel's growth per container, removes every
-    one of them (also on Ctrl-C), and writes the result to the machine file. The file is
-    left as it was when anything fails.
+    Starts --containers idle containers (a busybox image built FROM scratch), --batch at a
+    time, --cycles times, measures the shims' memory and the kernel's growth per container
+    in each window between batches, removes every one of them (also on Ctrl-C), and writes
+    the result to the machine file. The file is left as it was when anything fails.
     """
     from ..solver._machinefile import (
         default_machine_file,
@@ -79,11 +81,16 @@ def calibrate(containers: int, cycles: int, file_path: Path | None) -> int:
     existing = _existing(path)
     client = connect()
     cost = calibrate_host_cost(client, containers=containers, cycles=cycles,
+                               batch=min(batch, containers),
                                on_progress=lambda m: stderr(f"capacity: {m}"))
     doc = local_document(existing, host_cost=cost, data_root=_data_root(client), client=client,
                          volume_paths=_volume_paths(client))
     write_machine_file(path, doc)
     click.echo(host_cost_note(cost))
+    if "in every one" in cost.note:  # no window without other containers starting/stopping
+        stderr("capacity: warning: other containers started or stopped during every "
+               "window, so the kernel part is a median over disturbed windows: calibrate "
+               "again when the host is quieter")
     if cost.mem_available_drop_bytes is not None:
         click.echo(f"cross-check: MemAvailable dropped {cost.mem_available_drop_bytes / 2**20:.2f}"
                    f" MiB per container (its own working set "

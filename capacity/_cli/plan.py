@@ -18,6 +18,7 @@ from typing import Any
 
 import click
 
+from .._units import resource_name
 from ..reporting._status import CRITICAL, OK, UNKNOWN, WARNING
 from ._common import settings_options
 
@@ -206,7 +207,7 @@ def _print_plans(plans: dict[str, Any]) -> None:
     console = _console()
     for plan in plans.values():
         title = (f"{plan.service}: {plan.safe_count} fit ({plan.more} more beside "
-                 f"{plan.running}), {plan.binding_resource} binds"
+                 f"{plan.running}), {resource_name(plan.binding_resource)} binds"
                  if plan.safe_count is not None else f"{plan.service}: undefined: {plan.reason}")
         table = Table(title=title, title_justify="left")
         for column in ("resource", "safe N", "capacity", "reserve+others", "demand at N",
@@ -241,11 +242,11 @@ def _print_mix(mix: Any) -> None:
         return
     if mix.kind in ("stack", "ratio"):
         what = "copies of the stack" if mix.kind == "stack" else "multiples of the ratio"
-        console.print(f"{mix.multiple} {what} fit; {mix.binding_resource} binds")
+        console.print(f"{mix.multiple} {what} fit; {resource_name(mix.binding_resource)} binds")
     elif mix.kind == "more":
-        console.print(f"{mix.more} more fit; {mix.binding_resource} binds")
+        console.print(f"{mix.more} more fit; {resource_name(mix.binding_resource)} binds")
     else:
-        console.print(f"best weighted counts; {mix.binding_resource} binds")
+        console.print(f"best weighted counts; {resource_name(mix.binding_resource)} binds")
     for s, n in mix.counts.items():
         console.print(f"  {s}: {n}")
     for r, m in mix.per_resource.items():

@@ -142,7 +142,10 @@ def _report(
     # a spec is parsed before any collection (a typo fails fast); 'local' (the default) is
     # built once the samples are in: it counts the disk space the running containers use as
     # the machine's, since the plan counts it as theirs (as capacity.plan_all does)
-    machine = None if machine_spec in (None, "local") else resolve_machine(machine_spec)
+    from ..solver._machine import local_spec_keys
+
+    local = local_spec_keys(machine_spec) is not None  # a typo fails before collecting
+    machine = None if local else resolve_machine(machine_spec)
     samples = host_usage = None
     if profiles_file is not None:
         profiles = Profiles.from_json(_readable(profiles_file, "--profiles"))

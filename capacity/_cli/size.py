@@ -18,6 +18,7 @@ from typing import Any
 
 import click
 
+from .._units import resource_name
 from ..reporting._status import CRITICAL, OK, WARNING
 from ._common import check_report_name, settings_options, stderr
 from ._prometheus import PrometheusSource, prometheus_options
@@ -91,7 +92,7 @@ def size(
     elif fleet.hosts is None:
         click.echo(f"undefined: {fleet.reason}")
     else:
-        binds = (f"{fleet.binding_resource} binds" if fleet.binding_resource
+        binds = (f"{resource_name(fleet.binding_resource)} binds" if fleet.binding_resource
                  else "one host holds them all")
         click.echo(f"{fleet.hosts} host(s) of {machine.name} ({fleet.hosts_needed} needed + "
                    f"{fleet.spare} spare); {binds}")
@@ -156,7 +157,7 @@ def _size_fleet_kinds(
         if fleet.hosts is None:
             click.echo(f"{spec} ({len(instances)} in the fleet): undefined: {fleet.reason}")
         else:
-            binds = (f"{fleet.binding_resource} binds" if fleet.binding_resource
+            binds = (f"{resource_name(fleet.binding_resource)} binds" if fleet.binding_resource
                      else "one host holds them all")
             click.echo(f"{spec} ({len(instances)} in the fleet): {fleet.hosts} host(s) "
                        f"({fleet.hosts_needed} needed + {fleet.spare} spare); {binds}")

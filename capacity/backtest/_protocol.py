@@ -5,8 +5,11 @@ makes replicas of it as **whole-day shifted copies** of its series: replica ``i`
 of the test window is the series ``i`` days later (circularly within the test window), so
 replicas share the time of day but not the day. Then:
 
-1. **Split on whole days**: the first ``train_days`` days from the first sample train, the
-   next ``test_days`` test (both default to half of the whole days the history covers).
+1. **Split on whole days with data**: the first ``train_days`` days holding samples train,
+   the next ``test_days`` such days test (both default to half of the days with data). A day
+   without data (a history with holes of whole days, as GCD jobs that skip days) is left
+   out, not counted as a training or test day: a test day filled from the others would be
+   a copy of them, and a training day without samples measures nothing.
 2. **Capacity**: per resource ``C = capacity_factor x`` the training window's mean (default 20).
 3. **Truth**: the largest N whose summed demand over the test window exceeds ``C`` (for any
    resource) in at most ``violation_share`` (1 %) of the test instants.
@@ -26,7 +29,8 @@ Traps
 - The series is put on a grid of its median interval; an instant missing on one test day is
   filled with the mean of the same time of day over the other test days (an instant missing
   on all is dropped). Gaps are counted in the result.
-- Days are 86,400 s from the first sample, not calendar days.
+- Days are 86,400 s from the first sample, not calendar days. A day counts as present when
+  it holds at least :data:`MIN_DAY_SHARE` of the samples of the median present day.
 """
 
 from __future__ import annotations
@@ -62,8 +66,10 @@ RECIPES: Mapping[str, Mapping[str, tuple[str, float]]] = {
     "krr": {CPU: ("p95", 1.0), MEMORY: ("max", 1.15)},
     "vpa": {"*": ("p90", 1.15)},
 }
-#: fewest whole days a history must cover (one to train, one to test)
+#: fewest whole days with data a history must hold (one to train, one to test)
 MIN_DAYS = 2
+#: a day holding fewer samples than this share of the median day's is absent
+MIN_DAY_SHARE = 0.1
 
 
 @dataclass(frozen=True)
@@ -92,6 +98,8 @@ class ShiftBacktest:
     missing_instants: int = 0
     warnings: tuple[str, ...] = ()
     drift: Mapping[str, float] = field(default_factory=dict)
+    #: whole days without data inside the span the training and test days were taken from
+    absent_days: int = 0
 
     def unsafe(self, method: str) -> bool | None:
         n = self.predictions.get(method)
@@ -109,7 +117,7 @@ class ShiftBacktest:
             "step_s": self.step_s, "capacity": dict(self.capacity), "truth": self.truth,
             "binding": self.binding, "predictions": dict(self.predictions),
             "reasons": dict(self.reasons), "missing_instants": self.missing_instants,
-            "drift": dict(self.drift),
+            "drift": dict(self.drift), "absent_days": self.absent_days,
             "warnings": list(self.warnings),
         }
 
@@ -294,25 +302,37 @@ def shift_backtest(
     step_s = DAY_S / max(1, round(DAY_S / step_s))
     t0 = df["time"].min()
     # the last sample covers one step: a day of 288 five-minute samples is a whole day
-    days = int(((df["time"].max() - t0).total_seconds() + step_s) // DAY_S)
+    span_days = int(((df["time"].max() - t0).total_seconds() + step_s) // DAY_S)
+    day_of = ((df["time"] - t0).dt.total_seconds().to_numpy() // DAY_S).astype(np.int64)
+    per_day = np.bincount(day_of[day_of < span_days], minlength=max(span_days, 1))
+    seen = per_day[per_day > 0]
+    present = [int(d) for d in np.flatnonzero(
+        per_day >= MIN_DAY_SHARE * (float(np.median(seen)) if seen.size else 1.0))]
+    days = len(present)
     if days < MIN_DAYS:
         raise InsufficientData(
-            f"{service!r} covers {days} whole day(s) (< {MIN_DAYS}): the day-shift protocol "
-            "needs one to train and one to test; use the split backtest (train_fraction)")
+            f"{service!r} holds {days} whole day(s) with data (< {MIN_DAYS}; {span_days} "
+            "covered): the day-shift protocol needs one to train and one to test; use the "
+            "split backtest (train_fraction)")
     train_days = train_days if train_days is not None else days // 2
     test_days = test_days if test_days is not None else days - train_days
     if not (train_days >= 1 and test_days >= 1 and train_days + test_days <= days):
         raise InvalidParameter("train_days/test_days", "shift_backtest",
-                               f"at least 1 each, together at most the {days} whole days",
-                               (train_days, test_days))
-    split = t0 + pd.Timedelta(seconds=train_days * DAY_S)
-    train = df[df["time"] < split]
+                               f"at least 1 each, together at most the {days} whole days "
+                               "with data", (train_days, test_days))
+    train_set, test_set = present[:train_days], present[train_days:train_days + test_days]
+    train = df[np.isin(day_of, train_set)]
+    split = t0 + pd.Timedelta(seconds=test_set[0] * DAY_S)
     means = {r: float(train[r].mean()) for r in resources}
     resources = [r for r in resources if means[r] > 0 and math.isfinite(means[r])]
     if not resources:
         raise InsufficientData(f"{service!r}: no resource with a positive training mean")
     capacity = {r: capacity_factor * means[r] for r in resources}
-    grid = _grid(df[df["time"] >= split], resources, step_s, split, test_days)
+    # the test days with data, one row each (days between them without data left out)
+    grid = _grid(df[df["time"] >= split], resources, step_s, split,
+                 test_set[-1] - test_set[0] + 1)
+    rows = [d - test_set[0] for d in test_set]
+    grid = {r: m[rows] for r, m in grid.items()}
     missing = 0
     for r, m in grid.items():
         missing = max(missing, int(np.isnan(m).sum()))
@@ -353,6 +373,7 @@ def shift_backtest(
         binding=str(p.binding_resource or ""), missing_instants=missing,
         drift={r: float(v["factor"]) for r, v in p.meta.get("drift", {}).items()},
         warnings=tuple(getattr(sp, "warnings", ())),
+        absent_days=test_set[-1] - present[0] + 1 - train_days - test_days,
     )
 
 

@@ -30,6 +30,15 @@ from typing import TYPE_CHECKING, Any
 
 from .._errors import InsufficientData, InvalidFile, InvalidParameter, ProfileVersionError
 from .._schema import Fields
+from ._packed import (
+    PACK_MIN_VALUES,
+    STORAGE_NOTE,
+    is_packed,
+    keep_float32,
+    keep_trace,
+    pack,
+    unpack,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -46,10 +55,11 @@ __all__ = [
     "ServiceProfile",
 ]
 
-PROFILES_SCHEMA_VERSION = 3
+PROFILES_SCHEMA_VERSION = 4
 #: older versions this release still reads (fields they lack take their defaults): version 2
-#: has no ``replica_trace``, so the solver's empirical method falls back to ``trace``
-READABLE_SCHEMA_VERSIONS: frozenset[int] = frozenset({2, PROFILES_SCHEMA_VERSION})
+#: has no ``replica_trace``, so the solver's empirical method falls back to ``trace``;
+#: version 3 writes every list as JSON text (version 4 packs long ones: :mod:`._packed`)
+READABLE_SCHEMA_VERSIONS: frozenset[int] = frozenset({2, 3, PROFILES_SCHEMA_VERSION})
 
 #: the named quantiles every profile carries, name -> level
 QUANTILE_LEVELS: Mapping[str, float] = {
@@ -234,7 +244,8 @@ class ResourceProfile:
         A histogram of the samples with exponentially decaying weights (a sample ``age``
         seconds older than the service's newest sample weighs ``0.5 ** (age / half_life)``).
         ``len(edges) == len(weights) + 1``; weights sum to 1. Edges are 0, then geometric up to
-        the maximum, so the tail is resolved to a few percent at every scale.
+        the maximum, so the tail is resolved to a few percent at every scale. Kept as
+        float32 values (relative error <= 6e-8; :mod:`capacity.model._packed`).
     fit : FitResult
         The best parametric family, or ``"none"``.
     burst : BurstProfile
@@ -274,6 +285,9 @@ class ResourceProfile:
         Time series of the per-replica mean (the mean over replicas sampled in the same
         interval), averaged down to at most ~2,000 points spaced ``trace_interval_s`` apart,
         oldest first. Intervals with no sample are left out (the trace closes the gap).
+        Kept to 16 bits of its largest value (every point a multiple of a power-of-two step
+        <= max / 65535; :func:`capacity.model._packed.keep_trace`), so the profile written to
+        profiles.json and read back is equal to this one.
     trace_interval_s : float
         Spacing of ``trace``, seconds.
     replica_trace : tuple of float
@@ -284,7 +298,8 @@ class ResourceProfile:
         mean over replicas, whose distribution is narrower than one replica's (two replicas
         busy at 0.5 core a third of the time each, never together, average to at most 0.25).
         Trap: a block drawn across the end of one replica runs into the next replica's start.
-        Empty in profiles of schema version 2 (the solver then uses ``trace``).
+        Empty in profiles of schema version 2 (the solver then uses ``trace``). Kept to 16
+        bits of its largest value, as ``trace``.
     daily_levels : tuple of float or None
         Mean demand of each whole day (86,400 s) counted back from the end of the history,
         oldest first; None for a day with fewer than a tenth of the median day's samples. Empty
@@ -324,6 +339,12 @@ class ResourceProfile:
     daily_levels: tuple[float | None, ...] = ()
 
     def __post_init__(self) -> None:
+        # the precision a profile keeps (and profiles.json writes exactly): idempotent, so
+        # replace() and a round trip through the file give back an equal profile
+        for name in ("trace", "replica_trace"):
+            object.__setattr__(self, name, keep_trace(getattr(self, name)))
+        for name in ("histogram_edges", "histogram_weights"):
+            object.__setattr__(self, name, keep_float32(getattr(self, name)))
         if not self.quantiles:
             object.__setattr__(
                 self,
@@ -380,13 +401,13 @@ class ResourceProfile:
     def to_dict(self) -> dict[str, Any]:
         d = {f.name: getattr(self, f.name) for f in fields(self)}
         d["quantiles"] = dict(self.quantiles)
-        d["histogram_edges"] = list(self.histogram_edges)
-        d["histogram_weights"] = list(self.histogram_weights)
+        d["histogram_edges"] = pack(self.histogram_edges, "float32")
+        d["histogram_weights"] = pack(self.histogram_weights, "float32")
         d["fit"] = self.fit.to_dict()
         d["burst"] = self.burst.to_dict()
         d["quantile_ci"] = {k: list(v) for k, v in self.quantile_ci.items()}
-        d["trace"] = list(self.trace)
-        d["replica_trace"] = list(self.replica_trace)
+        d["trace"] = pack(self.trace, "trace")
+        d["replica_trace"] = pack(self.replica_trace, "trace")
         d["daily_levels"] = list(self.daily_levels)
         return d
 
@@ -394,13 +415,13 @@ class ResourceProfile:
     def from_dict(cls, d: Mapping[str, Any]) -> ResourceProfile:
         d = dict(d)
         d["quantiles"] = dict(d.get("quantiles", {}))
-        d["histogram_edges"] = tuple(d.get("histogram_edges", ()))
-        d["histogram_weights"] = tuple(d.get("histogram_weights", ()))
+        d["histogram_edges"] = _listed(d.get("histogram_edges", ()))
+        d["histogram_weights"] = _listed(d.get("histogram_weights", ()))
         d["fit"] = FitResult.from_dict(d["fit"]) if "fit" in d else FitResult()
         d["burst"] = BurstProfile.from_dict(d["burst"]) if "burst" in d else BurstProfile()
         d["quantile_ci"] = {k: _ci_from_json(v) for k, v in d.get("quantile_ci", {}).items()}
-        d["trace"] = tuple(d.get("trace", ()))
-        d["replica_trace"] = tuple(d.get("replica_trace", ()))
+        d["trace"] = _listed(d.get("trace", ()))
+        d["replica_trace"] = _listed(d.get("replica_trace", ()))
         d["daily_levels"] = tuple(d.get("daily_levels", ()))
         return cls(**d)
 
@@ -519,11 +540,15 @@ class Correlation:
         return self.between_resources.get(service, {}).get(a, {}).get(b)
 
     def to_dict(self) -> dict[str, Any]:
+        """Plain JSON types; ``between_services`` of a resource is written as a matrix
+        (``{"services": [...], "matrix": <packed float64, row-major, NaN for null>}``) when
+        every service has a value for every other and that makes 32 or more (exact)."""
         def plain(m: Mapping[str, Mapping[str, Mapping[str, float | None]]]) -> dict[str, Any]:
             return {k: {a: dict(row) for a, row in v.items()} for k, v in m.items()}
 
         return {
-            "between_services": plain(self.between_services),
+            "between_services": {k: _matrix_or_rows(v)
+                                 for k, v in self.between_services.items()},
             "between_resources": plain(self.between_resources),
             "interval_s": self.interval_s,
         }
@@ -532,8 +557,7 @@ class Correlation:
     def from_dict(cls, d: Mapping[str, Any]) -> Correlation:
         return cls(
             between_services={
-                k: {a: dict(r) for a, r in v.items()}
-                for k, v in d.get("between_services", {}).items()
+                k: _rows(v) for k, v in d.get("between_services", {}).items()
             },
             between_resources={
                 k: {a: dict(r) for a, r in v.items()}
@@ -586,6 +610,7 @@ class Profiles:
             "kind": "capacity.profiles",
             "source": self.source,
             "created_at": self.created_at,
+            "storage": STORAGE_NOTE,
             "meta": dict(self.meta),
             "correlation": self.correlation.to_dict(),
             "services": {k: v.to_dict() for k, v in self.services.items()},
@@ -643,6 +668,38 @@ class Profiles:
                 "one with 'capacity fit --out profiles.json'", file=name,
             ) from exc
         return cls.from_dict(data, file=name)
+
+
+def _listed(value: Any) -> tuple[float, ...]:
+    """A list of numbers from its JSON form (a plain list, or packed)."""
+    return tuple(unpack(value)) if is_packed(value) else tuple(value)
+
+
+def _matrix_or_rows(m: Mapping[str, Mapping[str, float | None]]) -> Any:
+    """One resource's service correlations as a packed matrix, or as rows of a mapping
+    (fewer than 32 cells, or a service without a value for every other)."""
+    names = list(m)
+    square = all(set(row) == set(names) for row in m.values())
+    if not square or len(names) ** 2 < PACK_MIN_VALUES:
+        return {a: dict(row) for a, row in m.items()}
+    return {"services": names, "matrix": pack([m[a][b] for a in names for b in names])}
+
+
+def _is_matrix(v: Any) -> bool:
+    # a service named "services" has a row (a mapping) there, never a list
+    return isinstance(v, Mapping) and isinstance(v.get("services"), list) and "matrix" in v
+
+
+def _rows(v: Mapping[str, Any]) -> dict[str, dict[str, float | None]]:
+    """A resource's service correlations as rows, from either JSON form (unchecked)."""
+    if not _is_matrix(v):
+        return {a: dict(r) for a, r in v.items()}
+    names = [str(n) for n in v["services"]]
+    cells = _listed(v["matrix"])
+    k = len(names)
+    return {a: {b: None if c is None or (isinstance(c, float) and math.isnan(c)) else c
+                for b, c in zip(names, cells[i * k:(i + 1) * k], strict=True)}
+            for i, a in enumerate(names)}
 
 
 def _is_leaf(value: Any) -> bool:
@@ -746,8 +803,8 @@ def _load_resource(ck: Fields, d: Mapping[str, Any], path: str) -> ResourceProfi
     quantiles = ck.mapping(d, "quantiles", f"{path}.quantiles", required=False)
     q = {k: float(ck.as_number(v, f"{path}.quantiles.{k}", minimum=0) or 0.0)
          for k, v in quantiles.items()}
-    edges = ck.numbers(d, "histogram_edges", f"{path}.histogram_edges", minimum=0)
-    weights = ck.numbers(d, "histogram_weights", f"{path}.histogram_weights", minimum=0)
+    edges = _numbers(ck, d, "histogram_edges", f"{path}.histogram_edges", minimum=0)
+    weights = _numbers(ck, d, "histogram_weights", f"{path}.histogram_weights", minimum=0)
     if (edges or weights) and len(edges) != len(weights) + 1:
         raise ck.fail(f"{path}.histogram_edges", f"one more than the {len(weights)} "
                       "histogram_weights", edges, seen=f"{len(edges)} edges")
@@ -789,14 +846,27 @@ def _load_resource(ck: Fields, d: Mapping[str, Any], path: str) -> ResourceProfi
         quantile_ci=ci,
         ci_level=float(ck.number(d, "ci_level", f"{path}.ci_level", required=False,
                                  default=0.95, minimum=0, exclusive=True, maximum=1) or 0.95),
-        trace=ck.numbers(d, "trace", f"{path}.trace", minimum=0),
+        trace=_numbers(ck, d, "trace", f"{path}.trace", minimum=0),
         trace_interval_s=float(ck.number(d, "trace_interval_s", f"{path}.trace_interval_s",
                                          required=False, minimum=0) or 0.0),
-        replica_trace=ck.numbers(d, "replica_trace", f"{path}.replica_trace", minimum=0),
+        replica_trace=_numbers(ck, d, "replica_trace", f"{path}.replica_trace", minimum=0),
         time_of_day_s=float(ck.number(d, "time_of_day_s", f"{path}.time_of_day_s",
                                       required=False, minimum=0) or 0.0),
         daily_levels=_daily_levels(ck, d, f"{path}.daily_levels"),
     )
+
+
+def _numbers(ck: Fields, d: Mapping[str, Any], key: str, path: str, *,
+             minimum: float | None = None) -> tuple[float, ...]:
+    """An optional list of finite numbers (each >= ``minimum``), plain or packed."""
+    v = d.get(key, [])
+    if not is_packed(v):
+        return ck.numbers(d, key, path, minimum=minimum)
+    try:
+        values = unpack(v)
+    except ValueError as exc:
+        raise ck.fail(path, f"a packed list of numbers ({exc})", v) from None
+    return ck.numbers({key: values}, key, path, minimum=minimum)
 
 
 def _daily_levels(ck: Fields, d: Mapping[str, Any], path: str) -> tuple[float | None, ...]:
@@ -838,6 +908,8 @@ def _load_correlation(ck: Fields, d: Mapping[str, Any]) -> Correlation:
         out: dict[str, dict[str, dict[str, float | None]]] = {}
         top = ck.mapping(d, key, f"correlation.{key}", required=False)
         for k, v in top.items():
+            if _is_matrix(v):
+                v = _checked_matrix(ck, v, f"correlation.{key}.{k}")
             rows = ck.as_mapping(v, f"correlation.{key}.{k}")
             out[k] = {}
             for a, row in rows.items():
@@ -853,6 +925,23 @@ def _load_correlation(ck: Fields, d: Mapping[str, Any]) -> Correlation:
         interval_s=float(ck.number(d, "interval_s", "correlation.interval_s", required=False,
                                    default=60.0, minimum=0, exclusive=True) or 60.0),
     )
+
+
+def _checked_matrix(ck: Fields, v: Mapping[str, Any], path: str) -> dict[str, Any]:
+    """The rows of a packed correlation matrix, its shape checked (its cells are checked
+    as rows are)."""
+    names = v["services"]
+    if not all(isinstance(n, str) for n in names) or len(set(names)) != len(names):
+        raise ck.fail(f"{path}.services", "a list of distinct service names", names)
+    m = v["matrix"]
+    try:
+        cells = unpack(m) if is_packed(m) else list(m)
+    except (ValueError, TypeError) as exc:
+        raise ck.fail(f"{path}.matrix", f"a packed list of numbers ({exc})", m) from None
+    if len(cells) != len(names) ** 2:
+        raise ck.fail(f"{path}.matrix", f"{len(names)} x {len(names)} values, row by row",
+                      m, seen=f"{len(cells)} values")
+    return _rows({"services": names, "matrix": cells})
 
 
 def _load_profiles(d: Any, file: str) -> Profiles:

@@ -15,10 +15,10 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from statistics import NormalDist
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
 from ..model._profile import Profiles
 from ..solver._demand import Simulator, replica_demand
@@ -99,7 +99,7 @@ def demand_bands(
             upper = [float(np.quantile(t, 1.0 - eps)) for t in totals]
             source = "block bootstrap of the recorded trace (empirical)"
         else:
-            z = float(stats.norm.isf(eps))
+            z = -NormalDist().inv_cdf(eps)  # norm.isf(eps), without importing scipy.stats
             n = counts.astype(float)
             sd = np.sqrt(np.maximum(n * demand.var + n * (n - 1) * demand.cov, 0.0))
             med = n * demand.mean

@@ -16,6 +16,7 @@ Lines a test (or a reader) can find by their label:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -23,7 +24,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, MaxNLocator, NullLocator
+from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullLocator
 
 from .._columns import CPU, DISK_READ, DISK_USAGE, DISK_WRITE, MEMORY, NET_RX, NET_TX
 from ..model._profile import Profiles
@@ -94,9 +95,19 @@ _MAX_SERIES = 8
 _PLAIN = FuncFormatter(lambda value, _pos: f"{value:g}")
 
 
-def axis_of(resource: str) -> tuple[str, float]:
-    """(axis label with unit, divisor) of a resource column."""
-    return RESOURCE_AXIS.get(resource, (f"{resource} (column unit)", 1.0))
+def _title(ax: Axes, text: str, **kwargs: Any) -> None:
+    """``ax.set_title`` at a fixed height (``y=1``: matplotlib otherwise measures every tick
+    label of the axes on each draw to lift the title over top ticks, which no chart has)."""
+    ax.set_title(text, y=1.0, **kwargs)
+
+
+def axis_of(resource: str, largest: float | None = None) -> tuple[str, float]:
+    """(axis label with unit, divisor) of a resource column; a size axis whose ``largest``
+    value (column unit) is under 1 GiB is in MiB (0.0629 GiB tick labels are unreadable)."""
+    label, scale = RESOURCE_AXIS.get(resource, (f"{resource} (column unit)", 1.0))
+    if scale == 1024.0**3 and largest is not None and largest < 1024.0**3:
+        return label.replace("(GiB)", "(MiB)"), 1024.0**2
+    return label, scale
 
 
 def _planned(plan: Plan) -> list[str]:
@@ -106,7 +117,7 @@ def _planned(plan: Plan) -> list[str]:
 def _empty(title: str) -> Figure:
     fig = Figure(figsize=(6, 1.5))
     ax = fig.add_subplot()
-    ax.set_title(title)
+    _title(ax, title)
     ax.set_axis_off()
     return fig
 
@@ -114,20 +125,22 @@ def _empty(title: str) -> Figure:
 def _grid(
     n_rows: int, n_cols: int, width: float = 4.6, height: float = 3.4, *,
     left: float = 0.8, right: float = 0.2, top: float = 0.4, bottom: float = 0.65,
-    wgap: float = 0.9, hgap: float = 0.9,
-) -> tuple[Figure, np.ndarray]:
+    wgap: float = 0.9, hgap: float = 0.9, n: int | None = None,
+) -> tuple[Figure, list[Axes]]:
     """A fixed grid of panels (no layout engine: margins and gaps in inches, so tick labels,
     axis labels and titles get their room without the cost of a constrained layout).
-    ``width`` and ``height`` are one panel's cell, inches."""
+    ``width`` and ``height`` are one panel's cell, inches. Only the first ``n`` cells (row
+    by row; default all) get an Axes: an empty cell costs as much to make as a drawn one."""
     fig_w, fig_h = width * n_cols, height * n_rows
     ax_w = max((fig_w - left - right - wgap * (n_cols - 1)) / n_cols, 0.5)
     ax_h = max((fig_h - top - bottom - hgap * (n_rows - 1)) / n_rows, 0.5)
     fig = Figure(figsize=(fig_w, fig_h))
-    grid = fig.subplots(n_rows, n_cols, squeeze=False, gridspec_kw={
-        "left": left / fig_w, "right": 1 - right / fig_w,
-        "bottom": bottom / fig_h, "top": 1 - top / fig_h,
-        "wspace": wgap / ax_w, "hspace": hgap / ax_h})
-    return fig, grid
+    spec = fig.add_gridspec(
+        n_rows, n_cols, left=left / fig_w, right=1 - right / fig_w, bottom=bottom / fig_h,
+        top=1 - top / fig_h, wspace=wgap / ax_w, hspace=hgap / ax_h)
+    cells = n_rows * n_cols if n is None else min(n, n_rows * n_cols)
+    axes = [fig.add_subplot(spec[i // n_cols, i % n_cols]) for i in range(cells)]
+    return fig, axes
 
 
 def _n_max(plan: Plan, resource: str) -> int:
@@ -167,11 +180,57 @@ def _panel_grid(n: int, width: float = 4.4, height: float = 3.4,
                 **margins: float) -> tuple[Figure, list[Axes]]:
     n_cols = min(n, _MAX_COLUMNS)
     n_rows = -(-n // n_cols)
-    fig, grid = _grid(n_rows, n_cols, width, height, **margins)
-    axes = list(grid.flat)
-    for ax in axes[n:]:
-        ax.set_axis_off()
-    return fig, axes[:n]
+    return _grid(n_rows, n_cols, width, height, n=n, **margins)
+
+
+#: a legend's column, inches (x-small text of the longest generic label)
+_LEGEND_COLUMN_IN = 3.0
+#: a legend row and the band's padding, inches
+_LEGEND_ROW_IN, _LEGEND_PAD_IN = 0.2, 0.12
+_VALUE = re.compile(r" = .*$")
+
+
+def _generic(label: str) -> str:
+    """A line's label without the panel's own value: ``"capacity = 2 cores"`` ->
+    ``"capacity"``, ``"to the 0.99 quantile (bootstrap)"`` -> ``"band up to the 1 - epsilon
+    quantile (bootstrap)"``, ``"empirical CDF (360 samples)"`` -> ``"empirical CDF"``."""
+    if label.startswith("to the ") and " quantile" in label:
+        return "band up to the 1 - epsilon quantile" + label[label.index(" quantile") + 9:]
+    if label.startswith("empirical CDF ("):
+        return "empirical CDF"
+    return _VALUE.sub("", label)
+
+
+def _shared_legend(fig: Figure, axes: list[Axes]) -> None:
+    """One legend for all panels, in a band added below them: each kind of line once, by its
+    generic label (:func:`_generic`; the lines keep their own labels, values included). A
+    legend per panel covers its data, and costs as much to draw as the panel; the values
+    are on the axes, by the safe-count line, and in the report's tables."""
+    seen: dict[str, Any] = {}
+    for ax in axes:
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            seen.setdefault(_generic(label), handle)
+    if not seen:
+        return
+    w, h = fig.get_size_inches()
+    ncol = max(1, min(len(seen), int(w // _LEGEND_COLUMN_IN)))
+    band = _LEGEND_PAD_IN * 2 + _LEGEND_ROW_IN * -(-len(seen) // ncol)
+    boxes = [ax.get_position() for ax in axes]  # figure fractions of the old height
+    fig.set_size_inches(w, h + band)
+    for ax, b in zip(axes, boxes, strict=True):  # the same place in inches, from the top
+        ax.set_position((b.x0, (b.y0 * h + band) / (h + band), b.width,
+                         b.height * h / (h + band)))
+    fig.legend(list(seen.values()), list(seen), loc="lower left", ncol=ncol,
+               bbox_to_anchor=(0.1 / w, _LEGEND_PAD_IN / 2 / (h + band)),
+               fontsize="small", frameon=False, borderaxespad=0)
+
+
+def _mark_safe_count(ax: Axes, n: int) -> None:
+    """The safe count's value by its vertical line, at the top of the panel."""
+    ax.annotate(f"safe {n}", (n, 1.0), xycoords=("data", "axes fraction"), xytext=(2, -2),
+                textcoords="offset points", va="top", fontsize="x-small", color=_BIND_COLOUR,
+                bbox={"boxstyle": "square,pad=0.1", "facecolor": "white", "edgecolor": "none",
+                      "alpha": 0.8})
 
 
 def _left_out_note(fig: Figure, left_out: int) -> None:
@@ -199,9 +258,8 @@ def safe_counts(plans: Mapping[str, Plan]) -> Figure:
     longest = max(len(s) for s in order)
     left = min(0.3 + 0.075 * longest, 3.5)
     height = 1.3 + 0.24 * n
-    fig, grid = _grid(1, 1, width=left + 7.0, height=height, left=left, right=1.9,
-                      top=0.45, bottom=0.75)
-    ax = grid[0, 0]
+    fig, (ax,) = _grid(1, 1, width=left + 7.0, height=height, left=left, right=1.9,
+                       top=0.45, bottom=0.75)
     y = np.arange(n)[::-1]
     counts = [plans[s].safe_count for s in order]
     widths = [float(c) if c is not None else 0.0 for c in counts]
@@ -238,7 +296,7 @@ def safe_counts(plans: Mapping[str, Plan]) -> Figure:
         ax.set_xlim(0, top * 1.6 + 1)  # room for the count beside the longest bar
         ax.xaxis.set_major_locator(MaxNLocator(nbins=6, integer=True))
     ax.set_xlabel("safe count: containers of the service that fit (count)")
-    ax.set_title("Safe count per service, least headroom first; colour: what binds",
+    _title(ax, "Safe count per service, least headroom first; colour: what binds",
                  fontsize="medium", loc="left")
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
@@ -302,6 +360,7 @@ def demand_vs_count(
         if service_bands is None:
             service_bands = demand_bands(plan, profiles, n_max={r: n_max}, resources=[r])
         _demand_panel(ax, plan, r, n_max, service_bands.get(r))
+    _shared_legend(fig, axes)
     _left_out_note(fig, left_out)
     return fig
 
@@ -335,6 +394,7 @@ def _demand_panel(ax: Axes, plan: Plan, r: str, n_max: int, band: DemandBand | N
     n = rp.safe_count
     if n is not None:
         ax.axvline(n, color=_BIND_COLOUR, linestyle=":", label=f"safe count = {n}")
+        _mark_safe_count(ax, n)
     if rp.demand_at_safe_count is not None and n is not None:
         ax.plot([n], [(base + rp.demand_at_safe_count) / scale], "o", color=_BIND_COLOUR,
                 label="plan's total at the safe count")
@@ -342,13 +402,16 @@ def _demand_panel(ax: Axes, plan: Plan, r: str, n_max: int, band: DemandBand | N
         ax.axvline(plan.running, color="tab:green", linestyle="--",
                    label=f"running now = {plan.running}")
     binds = " (binds)" if r == plan.binding_resource else ""
-    ax.set_title(f"{plan.service}: {resource_name(r)}{binds}", fontsize="medium")
+    _title(ax, f"{plan.service}: {resource_name(r)}{binds}", fontsize="medium")
     ax.set_xlabel("containers of this service (count)")
     ax.set_ylabel(label)
     ax.set_xlim(0, n_max)
     ax.xaxis.set_major_locator(MaxNLocator(nbins=5, integer=True))
-    ax.set_ylim(0, min(max(top, capacity), capacity * 1.3) / scale)
-    ax.legend(loc="upper left", fontsize="xx-small")
+    upper = min(max(top, capacity), capacity * 1.3)
+    if base >= capacity:  # over capacity already: show what is kept back, above the line
+        upper = max(upper, base * 1.15)
+    ax.set_ylim(0, upper / scale)
+    ax.yaxis.set_major_locator(MaxNLocator(nbins=5))
 
 
 # -- (2) P(overload) against count ---------------------------------------------------------
@@ -385,19 +448,25 @@ def risk_curves(plans: Mapping[str, Plan], *, limit: int = MAX_PANELS) -> Figure
                 color=_OTHER_COLOUR, label=f"P(overload), {plan.risk_model or 'risk'} model")
         eps = float(rp.epsilon if rp.epsilon is not None else plan.epsilon)
         ax.axhline(eps, color="black", linestyle="--", label=f"epsilon = {eps:g}")
+        ax.annotate(f"epsilon {eps:g}", (1.0, eps), xycoords=("axes fraction", "data"),
+                    xytext=(-2, 2), textcoords="offset points", ha="right", va="bottom",
+                    fontsize="x-small")
         if rp.safe_count is not None:
             ax.axvline(rp.safe_count, color=_BIND_COLOUR, linestyle=":",
                        label=f"safe count = {rp.safe_count}")
+            _mark_safe_count(ax, rp.safe_count)
         ax.xaxis.set_major_locator(MaxNLocator(nbins=5, integer=True))
         ax.set_yscale("log")
+        # every other decade labelled: 1e-06 0.0001 0.01 1 (each tick costs as much as a line)
+        ax.yaxis.set_major_locator(LogLocator(numticks=5))
         ax.yaxis.set_minor_locator(NullLocator())
         ax.yaxis.set_major_formatter(_PLAIN)
         ax.set_ylim(RISK_FLOOR / 2, 1.5)
         binds = " (binds)" if r == plan.binding_resource else ""
-        ax.set_title(f"{service}: {resource_name(r)}{binds}", fontsize="medium")
+        _title(ax, f"{service}: {resource_name(r)}{binds}", fontsize="medium")
         ax.set_xlabel("containers of this service (count)")
         ax.set_ylabel(f"P(overload) (probability; 0 at {RISK_FLOOR:g})")
-        ax.legend(loc="lower right", fontsize="xx-small")
+    _shared_legend(fig, axes)
     _left_out_note(fig, left_out)
     return fig
 
@@ -448,8 +517,8 @@ def demand_cdfs(
     for ax, (service, r) in zip(axes, panels, strict=True):
         sp = profiles[service]
         plan = (plans or {}).get(service)
-        label, scale = axis_of(r)
         rprof = sp.resources[r]
+        label, scale = axis_of(r, rprof.max)
         values = None
         if groups is not None and service in groups and r in groups[service].columns:
             col = groups[service][r].dropna().to_numpy(float)
@@ -482,11 +551,12 @@ def demand_cdfs(
             ax.axvline(float(sized) / scale, color=_BIND_COLOUR, linewidth=1.5,
                        label=f"{what} = {format_value(r, float(sized))}")
         ax.set_ylim(0, 1.02)
+        ax.set_yticks([0.0, 0.25, 0.5, 0.75, 1.0])
         ax.xaxis.set_major_locator(MaxNLocator(nbins=4))
-        ax.set_title(f"{service}: {resource_name(r)}", fontsize="medium")
+        _title(ax, f"{service}: {resource_name(r)}", fontsize="medium")
         ax.set_xlabel(f"one replica: {label}")
         ax.set_ylabel("share of samples at or below (fraction)")
-        ax.legend(loc="lower right", fontsize="xx-small")
+    _shared_legend(fig, axes)
     _left_out_note(fig, left_out)
     return fig
 
@@ -529,10 +599,9 @@ def usage_timeseries(
 
     n_cols = min(len(resources), 2)
     n_rows = -(-len(resources) // n_cols)
-    fig, grid = _grid(n_rows, n_cols, width=6.4, height=3.4, right=1.9, wgap=2.6)
-    for ax in grid.flat[len(resources):]:
-        ax.set_axis_off()
-    for ax, r in zip(grid.flat, resources, strict=False):
+    fig, axes = _grid(n_rows, n_cols, width=6.4, height=3.4, right=1.9, wgap=2.6,
+                      n=len(resources))
+    for ax, r in zip(axes, resources, strict=True):
         label, scale = axis_of(r)
         frame = samples[["time", "service", r]].dropna(subset=[r])
         per_service = _binned(frame, r, "service")
@@ -558,7 +627,7 @@ def usage_timeseries(
         locator = AutoDateLocator(minticks=3, maxticks=8)
         ax.xaxis.set_major_locator(locator)
         ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))
-        ax.set_title(resource_name(r), fontsize="medium")
+        _title(ax, resource_name(r), fontsize="medium")
         ax.set_xlabel("time (UTC)")
         ax.set_ylabel(label)
         ax.set_ylim(bottom=0)
@@ -587,12 +656,10 @@ def utilisation(plans: Mapping[str, Plan], *, limit: int = MAX_PANELS) -> Figure
     rows, left_out = order[:limit], max(len(order) - limit, 0)
     n_cols = min(len(rows), _MAX_COLUMNS)
     n_rows = -(-len(rows) // n_cols)
-    fig, grid = _grid(n_rows, n_cols, width=4.2,
+    fig, axes = _grid(n_rows, n_cols, width=4.2, n=len(rows),
                       height=1.5 + 0.3 * max(len(with_util[s]) for s in rows),
                       left=1.3, wgap=1.4, hgap=1.0)
-    for ax in grid.flat[len(rows):]:
-        ax.set_axis_off()
-    for ax, service in zip(grid.flat, rows, strict=False):
+    for ax, service in zip(axes, rows, strict=True):
         plan = plans[service]
         rs = with_util[service]
         _utilisation_panel(
@@ -632,8 +699,9 @@ def _utilisation_panel(
     ax.axvline(100, color="black", linewidth=1, label="capacity = 100 %")
     ax.set_yticks(y, names, fontsize="x-small")
     ax.set_xlim(0, max(110.0, max(pct, default=0.0) * 1.05))
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=5, steps=[1, 2, 2.5, 5, 10]))
     ax.set_xlabel(xlabel)
-    ax.set_title(title, fontsize="medium")
+    _title(ax, title, fontsize="medium")
 
 
 # -- fleet sizing (capacity size) ----------------------------------------------------------
@@ -650,7 +718,7 @@ def fleet_packing(fleet: FleetPlan) -> Figure:
     longest = max((len(s) for s in fleet.per_host), default=4)
     fig, grid = _grid(1, 2, width=4.8, height=height, left=min(0.3 + 0.075 * longest, 3.0),
                       wgap=1.5, top=0.45)
-    left, right = grid[0]
+    left, right = grid
     services = list(fleet.per_host)
     y = np.arange(len(services))
     counts = [fleet.per_host[s] for s in services]
@@ -661,7 +729,7 @@ def fleet_packing(fleet: FleetPlan) -> Figure:
     left.xaxis.set_major_locator(MaxNLocator(integer=True))
     left.set_xlim(0, max(counts, default=0) * 1.15 + 1)
     left.set_xlabel("replicas on one host (count)")
-    left.set_title(f"per host, {fleet.hosts_needed} host(s) needed", fontsize="medium")
+    _title(left, f"per host, {fleet.hosts_needed} host(s) needed", fontsize="medium")
     rs = [r for r, m in fleet.per_resource.items() if m.utilisation is not None]
     _utilisation_panel(right, {r: fleet.per_resource[r].utilisation for r in rs},
                        fleet.binding_resource, xlabel="utilisation of one host (% of capacity)",
@@ -678,8 +746,7 @@ def hosts_vs_replicas(fleet: FleetPlan) -> Figure | None:
         return None
     curve = np.asarray(fleet.hosts_curve, dtype=float)
     total = sum(fleet.replicas.values())
-    fig, grid = _grid(1, 1, width=7.0, height=3.6)
-    ax = grid[0, 0]
+    fig, (ax,) = _grid(1, 1, width=7.0, height=3.6)
     ax.step(curve[:, 0], curve[:, 1], where="post", color=_OTHER_COLOUR,
             label="hosts needed (without spare)")
     ax.axvline(total, color="black", linestyle=":", label=f"requested = {total}")
@@ -696,6 +763,6 @@ def hosts_vs_replicas(fleet: FleetPlan) -> Figure | None:
     ax.set_ylim(0, max(float(curve[:, 1].max()), fleet.hosts) * 1.1 + 0.5)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_title(f"hosts of {fleet.machine.name} against replicas", fontsize="medium")
+    _title(ax, f"hosts of {fleet.machine.name} against replicas", fontsize="medium")
     ax.legend(loc="upper left", fontsize="x-small")
     return fig

@@ -5,11 +5,13 @@ resource binds, which services to move (over) or how many more copies of the run
 (under). Then services by urgency: least headroom first (see :mod:`._status`), names in natural
 order on ties (``svc2`` before ``svc10``).
 
-The host's figures are a sum, per resource, of what runs now: the reserve plus, for each
-service, its running containers times the per-replica demand its profile is sized by (the same
-figure each plan counts as ``occupied`` for the other services). Trap: that sum adds up
-per-replica quantiles, so it is the conservative linear reading of the host; each service's
-own safe count (in the table) is the solver's answer for that service.
+The host's figures per resource come from the plans themselves: capacity, reserve, and what
+runs now (the other services' running containers at their per-replica sizing figure plus the
+host cost of each, plus the service's own running containers at its plan's per-replica
+figure), through :func:`capacity.reporting._status.resource_headroom`, the formula the
+status line uses too: the headline and the status line give the same headroom. Capacities
+that could not be found (a virtual NIC's speed, disk bandwidth without a probe) are listed
+as unknown, once each, with why and the flag that sets them.
 """
 
 from __future__ import annotations
@@ -19,11 +21,12 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from .._columns import CPU, DISK_READ, DISK_USAGE, DISK_WRITE, MEMORY, NET_RX, NET_TX
+from .._columns import DISK_READ, DISK_WRITE, NET_RX, NET_TX
+from .._units import RESOURCE_NAMES, resource_name
 from ..model._profile import Profiles
 from ..solver._plan import Plan
 from ._format import format_percent, format_value
-from ._status import Status
+from ._status import Status, resource_headroom, resource_in_use
 
 __all__ = [
     "RESOURCE_NAMES",
@@ -32,41 +35,12 @@ __all__ = [
     "host_answer",
     "natural_key",
     "resource_name",
+    "unknown_capacities",
     "urgency_order",
 ]
 
-#: the name a person reads for each resource column (plan.json keeps the column names)
-RESOURCE_NAMES: dict[str, str] = {
-    CPU: "CPU",
-    MEMORY: "memory",
-    NET_RX: "network in",
-    NET_TX: "network out",
-    DISK_READ: "disk read",
-    DISK_WRITE: "disk write",
-    DISK_USAGE: "disk space",
-    "pids_count": "PIDs",
-    "open_files_count": "open files",
-}
-
-
 #: services named in one sentence of the host's answer (the table lists every one)
 _SHOWN = 8
-
-
-def resource_name(resource: str | None) -> str:
-    """The human name of a resource column (``memory`` for ``memory_working_set_bytes``);
-    an unknown column is returned as is, ``None`` (nothing binds) as ``"-"``.
-
-    >>> resource_name("memory_working_set_bytes")
-    'memory'
-    """
-    if resource is None:
-        return "-"
-    if resource == "count":
-        return "container count"
-    if resource.startswith("addresses_count["):  # a structural limit per network (issue 12)
-        return f"addresses in {resource[len('addresses_count['):].rstrip(']')}"
-    return RESOURCE_NAMES.get(resource, resource)
 
 
 def natural_key(name: str) -> tuple[tuple[int, int | str], ...]:
@@ -116,7 +90,8 @@ class HostResource:
 class HostAnswer:
     """The host's answer: ``verdict`` (``over`` / ``tight`` / ``under`` / ``unknown``), a
     ``headline`` sentence, further ``lines``, the per-resource figures, the binding resource
-    (least headroom), and the services to move when over (most demand first)."""
+    (least headroom), the services to move when over (most demand first), and the
+    capacities that are unknown (:func:`unknown_capacities`): not planned, named once."""
 
     verdict: str
     headline: str
@@ -125,32 +100,64 @@ class HostAnswer:
     binding: str | None
     move: tuple[str, ...]
     more_mixes: int | None
+    unknown: tuple[tuple[str, str], ...] = ()
 
 
-def _host_resources(plans: Mapping[str, Plan], profiles: Profiles) -> list[HostResource]:
+def _host_resources(plans: Mapping[str, Plan]) -> list[HostResource]:
+    """Per resource with a known capacity: what runs now and the headroom, from the plans'
+    own figures (:func:`capacity.reporting._status.resource_headroom`, the one formula the
+    status line uses too). Each service's plan sees the same host; where their figures
+    differ (a pooled per-replica figure), the least headroom among the services this
+    resource binds is the host's (the status line's figure), else the least of all."""
     out: list[HostResource] = []
+    resources = list(dict.fromkeys(r for p in plans.values() for r in p.per_resource))
+    for r in resources:
+        best: HostResource | None = None
+        bound = [p for p in plans.values() if p.binding_resource == r]
+        for p in bound or plans.values():
+            rp = p.per_resource.get(r)
+            if rp is None or not rp.capacity:
+                continue
+            share = resource_headroom(rp, p.running)
+            h = HostResource(r, float(rp.capacity), float(rp.reserve),
+                             resource_in_use(rp, p.running), share)
+            if best is None or (share is not None and (best.headroom is None
+                                                       or share < best.headroom)):
+                best = h
+        if best is not None:
+            out.append(best)
+    return out
+
+
+def unknown_capacities(plans: Mapping[str, Plan]) -> list[tuple[str, str]]:
+    """The machine's capacities that could not be found, as ``(resource names, why and the
+    flag that sets it)``, once per cause: network in and out share one line when one NIC
+    leaves both unknown. Empty when every capacity is known.
+
+    >>> from capacity.solver import Machine
+    >>> m = Machine("m", {"cpu_cores": 2.0}, missing=(
+    ...     "net_rx_bytes_per_second: NIC eth0 reports no speed; give net=10Gbit",
+    ...     "net_tx_bytes_per_second: NIC eth0 reports no speed; give net=10Gbit"))
+    >>> unknown_capacities({"s": Plan("s", m, "quantile", 0.01, 1, None, {})})
+    [('network in and out', 'NIC eth0 reports no speed; give net=10Gbit')]
+    """
     first = next(iter(plans.values()), None)
     if first is None:
-        return out
-    resources = [r for r in dict.fromkeys(r for p in plans.values() for r in p.per_resource)]
-    for r in resources:
-        rp = next((p.per_resource[r] for p in plans.values()
-                   if r in p.per_resource and p.per_resource[r].capacity), None)
-        if rp is None or rp.capacity is None:
-            continue
-        in_use = 0.0
-        if rp.method == "count":  # a structural limit: what the host has in use now
-            in_use = float(rp.occupied) + next(
-                (p.running * float(p.per_resource[r].demand_per_replica or 0.0)
-                 for p in plans.values() if r in p.per_resource), 0.0)
-        for s, p in plans.items():
-            if s in profiles.services and r in profiles[s].resources:
-                # each running container also costs the host its host cost (issue 12)
-                cost = float(getattr(p.per_resource.get(r), "host_cost", 0.0) or 0.0)
-                in_use += p.running * (float(profiles[s].resources[r].demand) + cost)
-        usable = float(rp.capacity) - float(rp.reserve)
-        share = (usable - in_use) / usable if usable > 0 else None
-        out.append(HostResource(r, float(rp.capacity), float(rp.reserve), in_use, share))
+        return []
+    by_why: dict[str, list[str]] = {}
+    for entry in first.machine.missing:
+        resource, _, why = entry.partition(":")
+        by_why.setdefault(why.strip(), []).append(resource.strip())
+    out = []
+    for why, resources in by_why.items():
+        names = [resource_name(r) for r in resources]
+        if set(resources) == {NET_RX, NET_TX}:
+            label = "network in and out"
+        elif set(resources) == {DISK_READ, DISK_WRITE}:
+            label = "disk read and write bandwidth"
+        else:
+            label = ", ".join(names)
+        out.append((label, why))
     return out
 
 
@@ -172,14 +179,22 @@ def host_answer(
         Services most urgent first (default :func:`urgency_order`).
     """
     order = list(order) if order is not None else urgency_order(plans, st)
-    res = [h for h in _host_resources(plans, profiles) if h.headroom is not None]
+    res = [h for h in _host_resources(plans) if h.headroom is not None]
+    unknown = unknown_capacities(plans)
     running = sum(p.running for p in plans.values())
     n_services = len(plans)
     machine = next(iter(plans.values())).machine.name if plans else "-"
     if not res:
         return HostAnswer("unknown", f"No resource of {machine} could be planned.",
-                          tuple(st.reasons), (), None, (), None)
+                          tuple(st.reasons), (), None, (), None, tuple(unknown))
+    # what binds the host is what binds its most urgent service (the status line's least
+    # headroom, one formula for both), unless another resource is over capacity already
     bind = min(res, key=lambda h: h.headroom if h.headroom is not None else math.inf)
+    least = next((h for h in res if st.least is not None and h.resource == st.least.basis),
+                 None)
+    if least is not None and not (bind.headroom is not None and bind.headroom < 0
+                                  and not least.over):
+        bind = least
     name = resource_name(bind.resource)
     usable = bind.capacity - bind.reserve
     lines: list[str] = []
@@ -231,8 +246,8 @@ def host_answer(
             lines.append(f"{more_mixes} more cop{'y' if more_mixes == 1 else 'ies'} of the "
                          f"running mix fit{'s' if more_mixes == 1 else ''} beside it: what "
                          f"runs could grow {format_percent(usable / mix - 1)} before {name} "
-                         "is full (each service's containers times its sized per-replica "
-                         "demand; each service's own safe count is in the table).")
+                         "is full (what runs now at the plans' per-replica figures, host cost "
+                         "included; each service's own safe count is in the table).")
     others = sorted((h for h in res if h is not bind), key=lambda h: h.headroom or 0.0)
     over_too = [h for h in others if h.over]
     if over_too:
@@ -250,5 +265,8 @@ def host_answer(
             f" and {len(over) - _SHOWN} more" if len(over) > _SHOWN else "")
         lines.append(f"{len(over)} service(s) run more containers than their safe count: "
                      f"{shown}.")
+    if unknown:
+        lines.append("Not planned, capacity unknown: " + "; ".join(
+            f"{label} ({why})" for label, why in unknown) + ".")
     return HostAnswer(verdict, headline, tuple(lines), tuple(res), bind.resource, tuple(move),
-                      more_mixes)
+                      more_mixes, tuple(unknown))

@@ -16,7 +16,9 @@ For one service's plan, on its binding resource ``r`` (the resource that stops t
                + running * demand_per_replica (this service's containers running now)
     headroom = (usable - in use) / usable
 
-``demand_per_replica`` is the per-replica figure the plan sized with (for the pooled methods,
+``occupied`` counts the other services' running containers at their per-replica sizing
+figure plus the host cost of each (:func:`capacity.plan_all`); ``demand_per_replica`` is the
+per-replica figure the plan sized with, host cost included (for the pooled methods,
 ``empirical`` and ``gaussian``, the total at the safe count divided by the count), so a
 headroom of 0 means the running containers alone fill what the plan allows, and a negative one
 that they exceed it. When the binding constraint is not a resource (a fixed host port) the
@@ -45,7 +47,7 @@ from .._settings import DEFAULTS
 from ._format import format_percent
 
 if TYPE_CHECKING:  # the exit codes are imported by every command: keep this module light
-    from ..solver._plan import Plan
+    from ..solver._plan import Plan, ResourcePlan
 
 __all__ = [
     "CRITICAL",
@@ -59,6 +61,8 @@ __all__ = [
     "headroom",
     "nagios_text",
     "perfdata_labels",
+    "resource_headroom",
+    "resource_in_use",
     "status",
 ]
 
@@ -97,16 +101,39 @@ class Status:
         return STATUS_NAMES[self.code]
 
 
+def resource_in_use(rp: ResourcePlan, running: int) -> float:
+    """What runs now takes of one resource, in its unit: ``occupied`` (the other services'
+    running containers, their host cost included) plus ``running`` times the plan's
+    ``demand_per_replica`` (0 when the plan has none: no demand measured)."""
+    return float(rp.occupied) + running * float(rp.demand_per_replica or 0.0)
+
+
+def resource_headroom(rp: ResourcePlan, running: int) -> float | None:
+    """The free share of one resource's usable capacity after what runs now:
+    ``(usable - in use) / usable`` with ``usable = capacity - reserve`` and ``in use`` from
+    :func:`resource_in_use`; None when the capacity is unknown or nothing is usable.
+
+    The one headroom formula: the status line's headroom (:func:`headroom`) and the host's
+    answer (:func:`capacity.reporting._host.host_answer`) both call it, so the report's
+    headline and its status line give the same figure.
+    """
+    if not rp.capacity:
+        return None
+    usable = float(rp.capacity) - float(rp.reserve)
+    if usable <= 0:
+        return None
+    return (usable - resource_in_use(rp, running)) / usable
+
+
 def headroom(plan: Plan) -> Headroom:
     """The headroom of one plan (see the module docstring)."""
     if plan.safe_count is None:
         return Headroom(plan.service, None, None)
     rp = plan.per_resource.get(plan.binding_resource or "")
-    if rp is not None and rp.capacity and rp.demand_per_replica is not None:
-        usable = rp.capacity - rp.reserve
-        in_use = rp.occupied + plan.running * rp.demand_per_replica
-        if usable > 0:
-            return Headroom(plan.service, (usable - in_use) / usable, rp.resource)
+    if rp is not None and rp.demand_per_replica is not None:
+        share = resource_headroom(rp, plan.running)
+        if share is not None:
+            return Headroom(plan.service, share, rp.resource)
     if plan.safe_count > 0:
         return Headroom(plan.service, (plan.safe_count - plan.running) / plan.safe_count, "count")
     return Headroom(plan.service, 0.0 if plan.running == 0 else -1.0, "count")

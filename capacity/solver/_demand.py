@@ -66,6 +66,12 @@ MIN_TRACE_POINTS = 30
 #: components is extrapolated as sqrt(n / K) times the sum of K (keeps the skew of K replicas,
 #: which overstates the skew of n > K replicas: the safe side for an upper tail)
 MAX_SUMMED_REPLICAS = 64
+#: the same for paths over a horizon (``horizon_steps > 1``), where each replica costs a whole
+#: path per draw: 16 replicas summed step by step, beyond scaled by sqrt(n / 16). Sixteen
+#: keep the counts of 64 on the profiles of ``tests/solver/test_horizon_paths.py`` (equal, or
+#: up to 5 % lower where the skew of 16 replicas widens the tail; never higher) at a quarter
+#: of the cost; 8 gave a sawtooth heap one replica more than 64
+MAX_SUMMED_REPLICAS_HORIZON = 16
 
 _LEVEL_KEYS = {"p50": 0.5, "p90": 0.9, "p95": 0.95, "p99": 0.99, "p99.9": 0.999, "max": 1.0}
 
@@ -340,7 +346,8 @@ class Simulator:
 
     Totals are built replica by replica with common random numbers, so ``total(n)`` for all
     ``n`` comes from the same draws and the risk curve is smooth. Up to
-    :data:`MAX_SUMMED_REPLICAS` replicas are summed draw by draw; beyond, extrapolated.
+    :data:`MAX_SUMMED_REPLICAS` replicas (:data:`MAX_SUMMED_REPLICAS_HORIZON` for paths over a
+    horizon) are summed draw by draw; beyond, extrapolated.
 
     Parameters
     ----------
@@ -354,6 +361,9 @@ class Simulator:
         Path length in trace steps (1: risk at a random instant).
     u : numpy.ndarray, optional
         Shared instants in [0, 1), one per draw; drawn from ``rng`` when not given.
+    horizon_replicas : int
+        Replicas summed path by path when ``horizon_steps > 1`` (beyond, scaled); the
+        default :data:`MAX_SUMMED_REPLICAS_HORIZON`. Paths are summed in float32.
     """
 
     def __init__(
@@ -364,6 +374,7 @@ class Simulator:
         rng: np.random.Generator,
         horizon_steps: int = 1,
         u: np.ndarray | None = None,
+        horizon_replicas: int = MAX_SUMMED_REPLICAS_HORIZON,
     ) -> None:
         if not demand.has_trace:
             raise ValueError(f"{demand.service}/{demand.resource} has no usable trace")
@@ -380,12 +391,16 @@ class Simulator:
         if u is None:
             u = rng.random(self.n_draws)
         start = np.minimum((u * n_shared).astype(np.int64), n_shared - 1)
-        self._own_sum = np.zeros((self.n_draws, self.h))
         self._summed = 0
         self._cache: dict[int, np.ndarray] = {}
+        self._own_sum: np.ndarray  # (n_draws, h): float32 over a horizon, else float64
         if self.h > 1:  # the level paths are built on demand, row by row where possible
-            self._paths = _Paths(self, shared, start)
+            if horizon_replicas < 1:
+                raise ValueError(f"horizon_replicas must be >= 1; got {horizon_replicas}")
+            self._own_sum = np.zeros((self.n_draws, self.h), dtype=np.float32)
+            self._paths = _Paths(self, shared, start, int(horizon_replicas))
         else:
+            self._own_sum = np.zeros((self.n_draws, 1))
             # mean + shared, per draw: (n_draws, 1)
             self._level = demand.mean + shared[start % n_shared][:, None]
 
@@ -431,6 +446,14 @@ class Simulator:
             return self._paths.exceedances(n, threshold)
         return int(np.count_nonzero(self.total(n) > threshold))
 
+    def exceeds_at_most(self, n: int, threshold: float, most: int) -> bool:
+        """``self.exceedances(n, threshold) <= most``, settled by bounds where they can
+        (over a horizon, the draws near the threshold are evaluated only when the sure ones
+        and the open ones fall on both sides of ``most``)."""
+        if self.h > 1 and n > 0:
+            return self._paths.count(n, threshold, most) <= most
+        return self.exceedances(n, threshold) <= most
+
     def quantile(self, n: int, q: float) -> float:
         """``np.quantile(self.total(n), q)``, computed without whole paths where bounds
         decide (see :class:`_Paths`)."""
@@ -451,22 +474,32 @@ class Simulator:
 
 #: elements of one block of paths summed at a time (1 MiB of float64: stays in cache)
 _BLOCK_ELEMENTS = 1 << 17
-#: largest table of every window of ``own`` (rows x horizon steps) kept, elements
-_WINDOW_TABLE_ELEMENTS = 1 << 22
+
+
+def _circular_windows(x: np.ndarray, h: int) -> np.ndarray:
+    """Every circular window of ``h`` points of ``x``: row ``i`` is ``x[(i + arange(h)) %
+    x.size]``; a read-only strided view of ``x`` repeated to ``x.size + h - 1`` points."""
+    return np.lib.stride_tricks.sliding_window_view(np.resize(x, x.size + h - 1), h)
 
 
 class _Paths:
     """The horizon (``h > 1``) part of :class:`Simulator`: the same draws, summed in blocks.
 
     A draw's total is ``max_t min(n level[t] + c own_k[t], n limit)`` with ``own_k`` the sum of
-    ``k = min(n, MAX_SUMMED_REPLICAS)`` replicas' own windows and ``c = sqrt(n / k)`` (1 when
-    ``n <= k``). The replicas' start instants come from ``rng`` exactly as the instant
-    simulator draws them, and the sums are added in the same order, so every total equals
-    the one a plain ``(n_draws, h)`` computation gives, bit for bit.
+    ``k = min(n, K)`` replicas' own windows (``K`` the simulator's ``horizon_replicas``,
+    :data:`MAX_SUMMED_REPLICAS_HORIZON` by default) and ``c = sqrt(n / k)`` (1 when ``n <= k``).
+    ``own_k`` is summed in float32 (``c own_k`` too), the level and the total in float64. The
+    replicas' start instants come from ``rng`` exactly as the instant simulator draws them,
+    and the sums are added in the same order, so every total equals the one a plain
+    ``(n_draws, h)`` computation with the same dtypes gives, bit for bit.
 
-    What makes it fast is that :meth:`exceedances` (what the count search asks, hundreds of
-    times per plan) rarely needs whole paths. Per draw it keeps ``max_t own_k`` for every
-    ``k`` summed, and ``min_t``/``max_t`` of the level; then for a count ``n``
+    Cost: ``n_draws x h x k`` float32 additions for the paths, once per plan (each replica
+    costs a whole path per draw, hence ``K = 16`` here against 64 at an instant: with 64 the
+    20,000 x 300-step paths of a 1 s trace took 0.4-0.7 s of CPU per service).
+
+    What makes the rest fast is that :meth:`exceedances` (what the count search asks,
+    hundreds of times per plan) rarely needs whole paths. Per draw it keeps ``max_t own_k``
+    for every ``k`` summed, and ``min_t``/``max_t`` of the level; then for a count ``n``
 
     - ``n max level + c max own_k`` bounds the total from above, and
     - ``n min level + c max own_k`` from below (at the instant ``own_k`` peaks),
@@ -476,52 +509,45 @@ class _Paths:
     largest value in its window, settles the counts far below the answer (all draws under
     the threshold), so replicas are summed only as far as the answer needs. Floating-point
     addition and multiplication by a positive number are monotone, so the bounds hold for
-    the rounded values too and the counts are exact.
+    the rounded values too (each bound is computed with the same dtypes, in the same order,
+    as the paths) and the counts are exact.
     """
 
-    def __init__(self, sim: Simulator, shared: np.ndarray, shared_start: np.ndarray) -> None:
+    def __init__(
+        self, sim: Simulator, shared: np.ndarray, shared_start: np.ndarray, replicas: int
+    ) -> None:
         self.sim = sim
-        own = sim.demand.own
-        h, length = sim.h, sim._length
+        self.replicas = replicas  # summed path by path; beyond, scaled
+        own = sim.demand.own.astype(np.float32)
+        h = sim.h
         self.h = h
-        self._own = own
-        self._steps = np.arange(h)
-        self._shared = shared
         self._shared_start = shared_start
         self._level_all: np.ndarray | None = None
-        # every window of own, circular (row i = own[i : i + h]), when small enough
-        self._table: np.ndarray | None = None
-        if length * h <= _WINDOW_TABLE_ELEMENTS:
-            self._table = own[(np.arange(length)[:, None] + self._steps) % length]
-            window_max = self._table.max(axis=1)
-        else:
-            window_max = np.array([own[(i + self._steps) % length].max()
-                                   for i in range(length)])
-        self._window_max = window_max
-        # max_t and min_t of mean + shared[t] per draw, from each window's extremes (adding
-        # the mean is monotone, so these are the extremes of the rounded level too)
-        n_shared = shared.size
-        shared_windows = shared[(np.arange(n_shared)[:, None] + self._steps) % n_shared] \
-            if n_shared * h <= _WINDOW_TABLE_ELEMENTS else None
-        if shared_windows is not None:
-            w_max, w_min = shared_windows.max(axis=1), shared_windows.min(axis=1)
-        else:
-            w_max = np.array([shared[(i + self._steps) % n_shared].max() for i in range(n_shared)])
-            w_min = np.array([shared[(i + self._steps) % n_shared].min() for i in range(n_shared)])
-        self._level_max = sim.demand.mean + w_max[shared_start]
-        self._level_min = sim.demand.mean + w_min[shared_start]
+        # every window of own, circular (row i = own[i : i + h]): a view, nothing copied
+        self._table = _circular_windows(own, h)
+        self._window_max = self._table.max(axis=1)
+        # mean + every window of shared (the same additions as per draw, so the same
+        # rounded values): a row per draw; its extremes and where it peaks
+        self._level_table = _circular_windows(sim.demand.mean + shared, h)
+        w_max = self._level_table.max(axis=1)
+        w_min = self._level_table.min(axis=1)
+        w_at = self._level_table.argmax(axis=1)
+        self._level_max = w_max[shared_start]
+        self._level_min = w_min[shared_start]
+        self._at_level_max = w_at[shared_start]  # the step where the level peaks, per draw
+        self._level_max_all = self._level_max.max()
         self._rows = max(16, _BLOCK_ELEMENTS // h)
         self._starts: list[np.ndarray] = []  # one per replica drawn, (n_draws,) int32
-        self._sum_max: list[np.ndarray] = [np.zeros(sim.n_draws)]  # sum of window maxima, k
-        self._own_max: list[np.ndarray] = [np.zeros(sim.n_draws)]  # max_t own_k, per k summed
+        # float32 as the paths, added in their order: a bound of the rounded sums
+        self._sum_max: list[np.ndarray] = [np.zeros(sim.n_draws, np.float32)]  # window maxima
+        # max_t own_k per k summed; None for a k summed past in one go (made when asked)
+        self._own_max: list[np.ndarray | None] = [np.zeros(sim.n_draws, np.float32)]
         self._level_at_max: dict[int, np.ndarray] = {}  # the level where own_k peaks, per k
         self._counted: dict[tuple[int, float], int] = {}  # (n, threshold) -> exceedances
         self._summed = 0  # replicas whose windows are added into sim._own_sum
 
     def _windows(self, starts: np.ndarray) -> np.ndarray:
-        if self._table is not None:
-            return self._table[starts]
-        return self._own[(starts[:, None] + self._steps) % self.sim._length]
+        return self._table[starts]
 
     def _draw(self, k: int) -> None:
         """Draw the start instants of replicas up to ``k`` (cheap; the paths wait)."""
@@ -532,26 +558,40 @@ class _Paths:
             self._sum_max.append(self._sum_max[-1] + self._window_max[start])
 
     def _sum(self, k: int) -> None:
-        """Add replicas up to ``k`` into the paths, a block of draws at a time."""
+        """Add replicas up to ``k`` into the paths, a block of draws at a time. Only the
+        maximum of ``own_k`` is taken (half the cost of summing); those of the counts
+        passed on the way are made when asked (:meth:`_peak`)."""
         self._draw(k)
         if self._summed >= k:
             return
         own_sum = self.sim._own_sum
-        peak = [np.empty(self.sim.n_draws) for _ in range(self._summed, k)]
+        peak = np.empty(self.sim.n_draws, np.float32)
         for r0 in range(0, self.sim.n_draws, self._rows):
             block = own_sum[r0:r0 + self._rows]  # a view: added in place
-            for i, j in enumerate(range(self._summed, k)):
+            for j in range(self._summed, k):
                 block += self._windows(self._starts[j][r0:r0 + self._rows])
-                block.max(axis=1, out=peak[i][r0:r0 + self._rows])
-        self._own_max.extend(peak)
+            block.max(axis=1, out=peak[r0:r0 + self._rows])
+        self._own_max.extend([None] * (k - self._summed - 1) + [peak])
         self._summed = k
         self.sim._summed = k
+
+    def _peak(self, k: int) -> np.ndarray:
+        """``max_t own_k`` per draw (``k`` summed already); summed again on the side for a
+        ``k`` passed in one go (rare: the count search walks up one count at a time)."""
+        peak = self._own_max[k]
+        if peak is None:
+            peak = np.empty(self.sim.n_draws, np.float32)
+            for r0 in range(0, self.sim.n_draws, self._rows):
+                rows = np.arange(r0, min(r0 + self._rows, self.sim.n_draws))
+                self._own_rows(k, rows).max(axis=1, out=peak[r0:r0 + self._rows])
+            self._own_max[k] = peak
+        return peak
 
     def _own_rows(self, k: int, rows: np.ndarray) -> np.ndarray:
         """``own_k`` on the given draws only, summed in the same order as the full paths."""
         if k == self._summed:
             return self.sim._own_sum[rows]
-        out = np.zeros((rows.size, self.h))
+        out = np.zeros((rows.size, self.h), np.float32)
         for j in range(k):
             out += self._windows(self._starts[j][rows])
         return out
@@ -562,12 +602,10 @@ class _Paths:
             if self._level_all is None:
                 self._level_all = self._level(np.arange(self.sim.n_draws))
             return self._level_all
-        start = self._shared_start[rows]
-        return self.sim.demand.mean + self._shared[
-            (start[:, None] + self._steps) % self._shared.size]
+        return self._level_table[self._shared_start[rows]]
 
     def _totals(self, n: int, rows: np.ndarray | slice) -> np.ndarray:
-        k = min(n, MAX_SUMMED_REPLICAS)
+        k = min(n, self.replicas)
         level = self._level(rows)
         if isinstance(rows, slice):
             own = self.sim._own_sum if k == self._summed else self._own_rows(
@@ -575,18 +613,22 @@ class _Paths:
         else:
             own = self._own_rows(k, rows)
         if n > k:
-            own = own * math.sqrt(n / k)
-        path = n * level + own
+            own = own * math.sqrt(n / k)  # float32, as the bounds scale it
+        # n * level + own, in place on a fresh copy of the levels (the same float64 values)
+        path = np.multiply(level, n) if level is self._level_all else level
+        if path is level:
+            np.multiply(path, n, out=path)
+        path += own
         limit = self.sim.demand.limit
         if limit is not None:
-            path = np.minimum(path, n * limit)
+            np.minimum(path, n * limit, out=path)
         return path.max(axis=1)
 
     def total(self, n: int) -> np.ndarray:
         cached = self.sim._cache.get(n)
         if cached is not None:
             return cached
-        k = min(n, MAX_SUMMED_REPLICAS)
+        k = min(n, self.replicas)
         self._sum(k)
         out = self._totals(n, slice(None))
         if n <= k:
@@ -595,13 +637,13 @@ class _Paths:
 
     def _bounds(self, n: int) -> tuple[np.ndarray, np.ndarray]:
         """(lower, upper) bounds of every draw's total of ``n`` replicas, from the paths'
-        maxima (sums replicas up to ``min(n, MAX_SUMMED_REPLICAS)``)."""
-        k = min(n, MAX_SUMMED_REPLICAS)
+        maxima (sums replicas up to ``min(n, self.replicas)``)."""
+        k = min(n, self.replicas)
         scale = 1.0 if n <= k else math.sqrt(n / k)
         limit = self.sim.demand.limit
         cap = math.inf if limit is None else n * limit
         self._sum(k)
-        own_max = self._own_max[k] * scale  # scale > 0: the maximum of the scaled paths
+        own_max = self._peak(k) * scale  # scale > 0: the maximum of the scaled paths
         upper = np.minimum(n * self._level_max + own_max, cap)
         lower = np.minimum(n * self._level_at_peak(k) + own_max, cap)
         return lower, upper
@@ -615,8 +657,7 @@ class _Paths:
         level = self._level_at_max.get(k)
         if level is None:
             at = self.sim._own_sum.argmax(axis=1)
-            level = self.sim.demand.mean + self._shared[
-                (self._shared_start + at) % self._shared.size]
+            level = self._level_table[self._shared_start, at]
             self._level_at_max[k] = level
         return level
 
@@ -634,40 +675,61 @@ class _Paths:
         return float(np.quantile(totals, q))
 
     def exceedances(self, n: int, threshold: float) -> int:
+        return self.count(n, threshold)
+
+    def count(self, n: int, threshold: float, most: int | None = None) -> int:
+        """Draws whose total of ``n`` replicas exceeds ``threshold``; with ``most``, a number
+        on the same side of ``most`` as that count (the count itself when the bounds do not
+        settle the side), so the draws near the threshold are evaluated only then."""
         done = self._counted.get((n, threshold))
         if done is not None:  # the count search asks the same count more than once
             return done
-        k = min(n, MAX_SUMMED_REPLICAS)
+        k = min(n, self.replicas)
         scale = 1.0 if n <= k else math.sqrt(n / k)
         limit = self.sim.demand.limit
         cap = math.inf if limit is None else n * limit
         self._draw(k)
-        # 1. the sum of each replica's window maximum: no path needed
+        # 1. the sum of each replica's window maximum: no path needed (first its largest
+        # value over the draws: a bound of the bounds, rounded monotonically as they are)
+        top = n * self._level_max_all + scale * self._sum_max[k].max()
+        if min(top, cap) <= threshold:
+            self._counted[(n, threshold)] = 0
+            return 0
         upper = n * self._level_max + scale * self._sum_max[k]
         if not np.any(np.minimum(upper, cap) > threshold):
             self._counted[(n, threshold)] = 0
             return 0
         # 2. the paths' maxima: exact where they decide, step by step between them
         self._sum(k)
-        own_max = self._own_max[k] * scale  # scale > 0: the maximum of the scaled paths
+        peak = self._peak(k)
+        if min(n * self._level_max_all + scale * peak.max(), cap) <= threshold:
+            self._counted[(n, threshold)] = 0  # the largest upper bound is below: none
+            return 0
+        own_max = peak * scale  # scale > 0: the maximum of the scaled paths
         rows = np.flatnonzero(np.minimum(n * self._level_max + own_max, cap) > threshold)
         # below: the path at the instant own_k peaks (when own_k is at hand), else anywhere
         if k == self._summed and k in self._level_at_max:  # asked before: all draws at hand
             level = self._level_at_max[k][rows]
-        elif k == self._summed and k == MAX_SUMMED_REPLICAS:  # every count beyond asks again
+        elif k == self._summed and k == self.replicas:  # every count beyond asks again
             level = self._level_at_peak(k)[rows]
         elif k == self._summed:
             at = self.sim._own_sum[rows].argmax(axis=1)
-            level = self.sim.demand.mean + self._shared[
-                (self._shared_start[rows] + at) % self._shared.size]
+            level = self._level_table[self._shared_start[rows], at]
         else:
             level = self._level_min[rows]
         sure = np.minimum(n * level + own_max[rows], cap) > threshold
+        if k == self._summed:  # and at the instant the level peaks
+            rest = rows[~sure]
+            own_there = self.sim._own_sum[rest, self._at_level_max[rest]] * scale
+            sure[~sure] = np.minimum(n * self._level_max[rest] + own_there, cap) > threshold
         open_rows = rows[~sure]
+        n_sure = int(np.count_nonzero(sure))
+        if most is not None and (n_sure > most or n_sure + open_rows.size <= most):
+            return n_sure if n_sure > most else n_sure + open_rows.size  # the side is settled
         exact = 0
         if open_rows.size:
             exact = int(np.count_nonzero(self._totals(n, open_rows) > threshold))
-        count = int(np.count_nonzero(sure)) + exact
+        count = n_sure + exact
         self._counted[(n, threshold)] = count
         return count
 

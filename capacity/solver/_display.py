@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from .._units import format_percent, format_value
+from .._units import format_percent, format_value, resource_name
 from ..model._display import axes_or_new, html_table
 
 if TYPE_CHECKING:
@@ -54,7 +54,7 @@ def answer(plan: Plan) -> str:
     >>> p = plan(constant_profiles({"cpu_cores": 0.5}), Machine.from_spec("cpus=4"))
     >>> answer(p)  # doctest: +NORMALIZE_WHITESPACE
     '7 more containers of svc fit beside the 0 running (7 in all) on cpus=4;
-     cpu_cores binds; at most 1 % of instants over capacity.'
+     CPU binds; at most 1 % of instants over capacity.'
     """
     if plan.safe_count is None:
         return (f"No safe count for {plan.service} on {plan.machine.name}: "
@@ -63,9 +63,10 @@ def answer(plan: Plan) -> str:
     rp = plan.per_resource.get(binding or "")
     if rp is not None:
         eps = rp.epsilon if rp.epsilon is not None else plan.epsilon
-        risk = f"{binding} binds; at most {format_percent(eps)} of instants over capacity"
+        risk = (f"{resource_name(binding)} binds; at most {format_percent(eps)} of instants "
+                "over capacity")
     else:
-        risk = f"{binding} binds (one replica per host)"
+        risk = f"{resource_name(binding)} binds (one replica per host)"
     more = plan.more
     noun = "container" if more == 1 else "containers"
     return (f"{more} more {noun} of {plan.service} fit beside the {plan.running} running "
@@ -93,7 +94,7 @@ def fleet_answer(fleet: FleetPlan) -> str:
     ...                Machine.from_spec("cpus=8,cpu_saturation=1"), {"svc": 120}, spare=1)
     >>> fleet_answer(f)  # doctest: +NORMALIZE_WHITESPACE
     '120 replicas of svc need 9 hosts of cpus=8,cpu_saturation=1 (8 + 1 spare);
-     cpu_cores binds at 15 per host; at most 1 % of instants over capacity.'
+     CPU binds at 15 per host; at most 1 % of instants over capacity.'
     """
     what = _replicas_text(fleet.replicas, "replicas")
     if fleet.hosts is None or fleet.hosts_needed is None:
@@ -110,7 +111,7 @@ def fleet_answer(fleet: FleetPlan) -> str:
     if binding is None:
         stop = f"one host holds them all ({per_host})" if fleet.per_host else "nothing to place"
     else:
-        stop = f"{binding} binds at {per_host}"
+        stop = f"{resource_name(binding)} binds at {per_host}"
     return (f"{what} {verb} {hosts} of {fleet.machine.name} ({fleet.hosts_needed} + "
             f"{fleet.spare} spare); {stop}; at most {format_percent(eps)} of instants "
             "over capacity.")

@@ -31,7 +31,7 @@ from __future__ import annotations
 import math
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -56,6 +56,7 @@ __all__ = [
     "DEFAULT_CPU_SATURATION",
     "HOST_BASELINE_COLUMNS",
     "Machine",
+    "local_spec_keys",
     "machine_lines",
     "measured_reserve",
     "parse_rate",
@@ -215,6 +216,141 @@ def _local_host_cost(cached: Mapping[str, Any], proc_root: str | Path
     return out, host_cost_note(cost)
 
 
+def _local_engine() -> tuple[Any, str]:
+    """(client, "") for the engine on this host when one answers, else (None, why). A remote
+    ``DOCKER_HOST`` is another host: its networks and containers are not this one's."""
+    import os
+
+    from .._errors import DockerUnavailable
+    from ..sources._docker import connect
+
+    host = os.environ.get("DOCKER_HOST", "")
+    if host and not host.startswith("unix://"):
+        return None, f"DOCKER_HOST={host} is not this host's engine"
+    try:
+        return connect(timeout_s=5.0), ""
+    except DockerUnavailable as exc:
+        return None, str(exc)
+
+
+def _data_root(client: Any) -> str:
+    """The engine's ``DockerRootDir``, else ``/var/lib/docker``."""
+    if client:
+        from docker.errors import DockerException
+
+        try:
+            root = client.info().get("DockerRootDir")
+        except (DockerException, OSError):  # the engine stopped answering: the default
+            root = None
+        if root:
+            return str(root)
+    return "/var/lib/docker"
+
+
+#: environment variable that turns the first-use disk probe off (``off``); default on
+DISK_PROBE_ENV = "CAPACITY_DISK_PROBE"
+
+
+def _disk_prober(disk_probe: Callable[[str], Any] | bool | None) -> Callable[[str], Any] | None:
+    """The first-use probe to run, or None (see :meth:`Machine.local`)."""
+    import os
+
+    if disk_probe is False:
+        return None
+    if callable(disk_probe):
+        return disk_probe
+    setting = os.environ.get(DISK_PROBE_ENV, "auto").strip().lower()
+    if setting in ("off", "0", "no", "false", "never"):
+        return None
+    if setting not in ("auto", "on", "1", "yes", "true", ""):
+        raise InvalidParameter(DISK_PROBE_ENV, "capacity", "auto or off", setting)
+    from ..sources._probe import probe_disk
+
+    return probe_disk
+
+
+def _parse_spec_mapping(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Spec keys -> the :class:`Machine` fields they set (``headroom`` and
+    ``cpu_saturation`` only when given)."""
+    capacity: dict[str, float] = {}
+    reserve: dict[str, float] = {}
+    host_cost: dict[str, float] = {}
+    out: dict[str, Any] = {}
+    for raw_key, value in values.items():
+        key = str(raw_key).strip().lower()
+        if key in ("host_cost", "host_cost.memory", "host_cost.mem"):
+            host_cost[MEMORY] = parse_bytes(value, name=key)
+        elif key in ("host_cost.cpus", "host_cost.cpu"):
+            host_cost[CPU] = _parse_cpus(value, key)
+        elif key == "headroom":
+            out["headroom"] = _check_headroom(value)
+        elif key == "cpu_saturation":
+            out["cpu_saturation"] = _check_saturation(value)
+        elif key == "reserve" and isinstance(value, Mapping):
+            for rk, rv in value.items():
+                rk = str(rk).strip().lower()
+                if rk not in _SPEC_KEYS:
+                    raise InvalidParameter(f"reserve.{rk}", "machine spec", _SPEC_HELP, rv)
+                for column in _SPEC_KEYS[rk]:
+                    reserve[column] = _parse_value(rk, rv)
+        elif key.startswith("reserve.") and key[8:] in _SPEC_KEYS:
+            for column in _SPEC_KEYS[key[8:]]:
+                reserve[column] = _parse_value(key[8:], value)
+        elif key in _SPEC_KEYS:
+            for column in _SPEC_KEYS[key]:
+                capacity[column] = _parse_value(key, value)
+        else:
+            raise InvalidParameter(key, "machine spec", _SPEC_HELP, value)
+    return {"capacity": capacity, "reserve": reserve, "host_cost": host_cost, **out}
+
+
+def _spec_pairs(text: str, spec: str) -> dict[str, str]:
+    values: dict[str, str] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        key, sep, value = part.partition("=")
+        if not sep or not key.strip():
+            raise InvalidParameter("machine", "plan", _SPEC_HELP, spec)
+        values[key.strip()] = value.strip()
+    return values
+
+
+def local_spec_keys(spec: str | None) -> dict[str, str] | None:
+    """The keys given beside ``local`` in a machine spec, validated: ``{}`` for ``None`` or
+    ``"local"``, ``{"net": "10Gbit"}`` for ``"local,net=10Gbit"``, None when the spec is not
+    this host. A bad key or value raises :class:`~capacity.InvalidParameter` before anything
+    is measured."""
+    text = "local" if spec is None else spec.strip()
+    if text == "local":
+        return {}
+    if not text.startswith("local,"):
+        return None
+    given = _spec_pairs(text.removeprefix("local,"), spec or "")
+    _parse_spec_mapping(given)
+    return given
+
+
+def _filesystem_notes(data_root: str, limits: tuple[StructuralLimit, ...]) -> list[str]:
+    """One line per filesystem the plan sees: the data root's (the ``disk_usage_bytes``
+    resource), and each one holding volumes apart from it (its own resource)."""
+    from .._units import format_value
+    from ..sources._probe import filesystems
+
+    lines = []
+    for fs in filesystems(data_root)[:1]:
+        lines.append(f"disk space: the data root {data_root} is on {fs.mount} ({fs.device}, "
+                     f"{format_value(DISK_USAGE, fs.free_bytes)} free of "
+                     f"{format_value(DISK_USAGE, fs.total_bytes)}): the writable layers and "
+                     "the volumes kept there, planned as disk space")
+    for lim in limits:
+        if lim.resource.startswith(f"{DISK_USAGE}["):
+            mount = lim.resource[len(DISK_USAGE) + 1:-1]
+            lines.append(f"disk space: volumes on {mount} "
+                         f"({format_value(DISK_USAGE, lim.capacity - lim.used)} free of "
+                         f"{format_value(DISK_USAGE, lim.capacity)}), planned as its own "
+                         f"resource {lim.resource}")
+    return lines
+
+
 @dataclass(frozen=True)
 class Machine:
     """Capacity per resource column, in that column's unit (cores, bytes, bytes per second).
@@ -304,7 +440,7 @@ class Machine:
     def local(
         cls,
         *,
-        docker_root: str | Path = "/var/lib/docker",
+        docker_root: str | Path | None = None,
         disk_in_use_bytes: float = 0.0,
         psutil_module: Any = None,
         client: Any = None,
@@ -313,6 +449,7 @@ class Machine:
         proc_root: str | Path = "/proc",
         cgroup_root: str = "/sys/fs/cgroup",
         measure: bool = True,
+        disk_probe: Callable[[str], Any] | bool | None = None,
     ) -> Machine:
         """This host: the one place the local machine is measured (CLI and API alike).
 
@@ -320,9 +457,14 @@ class Machine:
         bridges and VLANs resolved to their members; Docker's and the kernel's virtual
         interfaces skipped), per direction; a NIC that reports no speed (virtio) is named
         in ``missing`` with the flag that sets it. Disk bandwidth: the probe cached in the
-        machine file (``capacity machine probe``), else named in ``missing``. Disk space:
-        free space on the filesystem of ``docker_root`` plus ``disk_in_use_bytes`` (what the
-        containers already use there, since the plan subtracts their demand again).
+        machine file (``capacity machine probe``); when the file holds none, the short disk
+        probe runs on first use (seconds of ``O_DIRECT`` I/O in a temporary file on the
+        data root's filesystem, removed) and its result is written to the machine file with
+        its time, so later and scheduled runs reuse it. A probe that fails (read-only
+        filesystem, too little free space, no ``O_DIRECT``) leaves disk bandwidth named in
+        ``missing`` with why; it never fails the machine. Disk space: free space on the
+        filesystem of ``docker_root`` plus ``disk_in_use_bytes`` (what the containers
+        already use there, since the plan subtracts their demand again).
 
         With ``measure`` (default) also: the host cost per container (calibrated, from the
         machine file, else measured passively from the running shims), the structural count
@@ -331,14 +473,18 @@ class Machine:
 
         Parameters
         ----------
-        docker_root : str or Path
-            Where the engine keeps its data (``docker info`` DockerRootDir).
+        docker_root : str or Path, optional
+            Where the engine keeps its data; default the engine's ``DockerRootDir``
+            (``docker info``), else ``/var/lib/docker``.
         disk_in_use_bytes : float
             Bytes the running containers already use under ``docker_root``.
         psutil_module : module, optional
             Injected for tests; defaults to :mod:`psutil`.
-        client : docker.DockerClient, optional
-            For the per-network address limits.
+        client : docker.DockerClient, None or False
+            The local engine, for the per-network address limits and each service's PIDs
+            and open files. None (default): connect to the local engine when one answers
+            (only with ``measure``; a remote ``DOCKER_HOST`` is not this host and is not
+            used); False: no engine.
         machine_file : str, Path, None or False
             The cached measurements to reuse: None reads :func:`default_machine_file` when
             it exists; False reads none.
@@ -348,6 +494,13 @@ class Machine:
             Where ``/proc`` and the cgroup filesystem are.
         measure : bool
             False: capacities only (no host cost, limits or baseline).
+        disk_probe : callable, bool or None
+            The first-use disk probe, called with the data root's path and returning a
+            :class:`~capacity.sources._probe.DiskProbe` (a fake in tests). None (default):
+            :func:`~capacity.sources._probe.probe_disk`, unless the environment says
+            ``CAPACITY_DISK_PROBE=off``; False: never probe. It runs only when the machine
+            file holds no probe result and there is a machine file to keep the result in
+            (not with ``machine_file=False``).
 
         Notes
         -----
@@ -367,28 +520,51 @@ class Machine:
         missing: list[str] = []
         notes: list[str] = []
         cached: Mapping[str, Any] = {}
+        path: Path | None = None
         if machine_file is not False:
             path = default_machine_file() if machine_file in (None, True) else Path(
                 str(machine_file))
-            if machine_file not in (None, True) or path.is_file():
+            if path.is_file():  # none yet: the first-use probe may write it
                 cached = read_machine_file(path)
                 notes.append(f"cached measurements from machine file {path}")
+        if measure and client is None:
+            client, why = _local_engine()
+            if client is None:
+                notes.append(f"engine: {why}; per-network address limits not read")
+        client = client or None
+        if docker_root is None:
+            docker_root = _data_root(client)
         net = _local_net(ps, sys_root)
         if net[0] is not None:
             capacity[NET_RX] = capacity[NET_TX] = net[0]
             notes.append(net[1])
         else:
-            missing += [f"{r}: {net[1]}; give net=10Gbit" for r in (NET_RX, NET_TX)]
-        probe = cached.get("disk_probe") or {}
+            missing += [f"{r}: {net[1]}; give --machine local,net=10Gbit"
+                        for r in (NET_RX, NET_TX)]
+        probe = dict(cached.get("disk_probe") or {})
+        where = f"machine file {path}" if path is not None else ""
+        if probe.get("sequential_write_bytes_per_second"):
+            notes.append(f"disk bandwidth: probed on {probe.get('path', '?')} at "
+                         f"{probe.get('measured_at', '?')} (sequential, O_DIRECT; cached in "
+                         f"{where})")
+        else:
+            prober = _disk_prober(disk_probe) if path is not None else None
+            why = ("not measured (CAPACITY_DISK_PROBE=off, or no machine file to keep it in)"
+                   if prober is None else "")
+            if prober is not None and path is not None:
+                from ._machinefile import probe_on_first_use
+
+                result, why, note = probe_on_first_use(path, str(docker_root), prober)
+                if result is not None:
+                    probe = result.to_dict()
+                    notes.append(note)
+            if not probe:
+                for r in (DISK_READ, DISK_WRITE):
+                    missing.append(f"{r}: disk bandwidth {why}; run 'capacity machine probe' "
+                                   "or give --machine local,disk_bw=500MB/s")
         if probe.get("sequential_write_bytes_per_second"):
             capacity[DISK_READ] = float(probe["sequential_read_bytes_per_second"])
             capacity[DISK_WRITE] = float(probe["sequential_write_bytes_per_second"])
-            notes.append(f"disk bandwidth: probed on {probe.get('path', '?')} at "
-                         f"{probe.get('measured_at', '?')} (sequential, O_DIRECT)")
-        else:
-            for r in (DISK_READ, DISK_WRITE):
-                missing.append(f"{r}: disk bandwidth is not measured; run 'capacity machine "
-                               "probe' or give disk_bw=500MB/s")
         try:
             free = float(ps.disk_usage(str(docker_root)).free)
         except OSError as exc:
@@ -404,7 +580,9 @@ class Machine:
             from ..sources._limits import read_structural_limits
 
             limits = tuple(read_structural_limits(client, proc_root=proc_root,
-                                                  cgroup_root=cgroup_root))
+                                                  cgroup_root=cgroup_root,
+                                                  data_root=docker_root))
+            notes.extend(_filesystem_notes(str(docker_root), limits))
             from ..sources._hostcost import measure_baseline
 
             baseline = measure_baseline(ps, cgroup_root=cgroup_root)
@@ -427,47 +605,37 @@ class Machine:
     def from_mapping(cls, values: Mapping[str, Any], *, name: str) -> Machine:
         """Build from spec keys (``cpus``, ``memory``, ``net``, ``disk_bw``, ``disk``, ...),
         with optional ``reserve`` (a mapping of the same keys) and ``headroom``."""
-        capacity: dict[str, float] = {}
-        reserve: dict[str, float] = {}
-        host_cost: dict[str, float] = {}
-        headroom = 0.0
-        cpu_saturation = DEFAULT_CPU_SATURATION
-        for raw_key, value in values.items():
-            key = str(raw_key).strip().lower()
-            if key in ("host_cost", "host_cost.memory", "host_cost.mem"):
-                host_cost[MEMORY] = parse_bytes(value, name=key)
-            elif key in ("host_cost.cpus", "host_cost.cpu"):
-                host_cost[CPU] = _parse_cpus(value, key)
-            elif key == "headroom":
-                headroom = _check_headroom(value)
-            elif key == "cpu_saturation":
-                cpu_saturation = _check_saturation(value)
-            elif key == "reserve" and isinstance(value, Mapping):
-                for rk, rv in value.items():
-                    rk = str(rk).strip().lower()
-                    if rk not in _SPEC_KEYS:
-                        raise InvalidParameter(f"reserve.{rk}", "machine spec", _SPEC_HELP, rv)
-                    for column in _SPEC_KEYS[rk]:
-                        reserve[column] = _parse_value(rk, rv)
-            elif key.startswith("reserve.") and key[8:] in _SPEC_KEYS:
-                for column in _SPEC_KEYS[key[8:]]:
-                    reserve[column] = _parse_value(key[8:], value)
-            elif key in _SPEC_KEYS:
-                for column in _SPEC_KEYS[key]:
-                    capacity[column] = _parse_value(key, value)
-            else:
-                raise InvalidParameter(key, "machine spec", _SPEC_HELP, value)
-        if not capacity:
+        parsed = _parse_spec_mapping(values)
+        if not parsed["capacity"]:
             raise InvalidParameter("machine", "plan", _SPEC_HELP, name)
-        return cls(name=name, capacity=capacity, reserve=reserve, headroom=headroom,
-                   cpu_saturation=cpu_saturation, host_cost=host_cost)
+        return cls(name=name, **parsed)
+
+    def with_given(self, values: Mapping[str, Any]) -> Machine:
+        """This machine with spec keys set over what was measured: ``local,net=10Gbit``
+        gives the network capacity a virtual NIC does not report, and keeps the rest of the
+        local measurements. A capacity given is no longer named in ``missing``."""
+        parsed = _parse_spec_mapping(values)
+        given = dict(parsed["capacity"])
+        keys = ",".join(f"{k}={v}" for k, v in values.items())
+        return replace(
+            self,
+            name=f"{self.name},{keys}" if keys else self.name,
+            capacity={**self.capacity, **given},
+            reserve={**self.reserve, **parsed["reserve"]},
+            host_cost={**self.host_cost, **parsed["host_cost"]},
+            headroom=parsed.get("headroom", self.headroom),
+            cpu_saturation=parsed.get("cpu_saturation", self.cpu_saturation),
+            missing=tuple(m for m in self.missing if m.split(":", 1)[0] not in given),
+            notes=(*self.notes, f"given in the machine spec: {keys}") if keys else self.notes,
+        )
 
     @classmethod
     def from_spec(cls, spec: str) -> Machine:
         """Parse ``"cpus=8,memory=32GiB,net=10Gbit,disk_bw=500MB/s,disk=400GB"``.
 
         Also accepts ``reserve.<key>=<value>`` and ``headroom=<fraction>``, ``"local"`` (this
-        host), ``"engine"`` (the machine behind ``$DOCKER_HOST``, local or remote: CPUs and
+        host; ``local,net=10Gbit`` adds what it cannot measure), ``"engine"`` (the machine
+        behind ``$DOCKER_HOST``, local or remote: CPUs and
         memory from ``docker info``; ``engine,net=10Gbit,reserve.memory=1GiB`` adds keys),
         and a path to a ``.toml`` file. Unknown keys or units raise
         :class:`~capacity.InvalidParameter` naming the key and the value.
@@ -475,6 +643,9 @@ class Machine:
         text = spec.strip()
         if text == "local":
             return cls.local()
+        if text.startswith("local,"):  # this host, with what it cannot measure given
+            given = local_spec_keys(text) or {}
+            return cls.local().with_given(given)
         if text == "engine" or text.startswith("engine,"):
             # the machine behind $DOCKER_HOST (local or remote): docker info NCPU, MemTotal
             from ..sources._engine_machine import engine_capacity
@@ -486,12 +657,7 @@ class Machine:
                                     name=f"engine {url}")
         if text.endswith(".toml") and "=" not in text:
             return cls.from_toml(text)
-        values: dict[str, str] = {}
-        for part in filter(None, (p.strip() for p in text.split(","))):
-            key, sep, value = part.partition("=")
-            if not sep or not key.strip():
-                raise InvalidParameter("machine", "plan", _SPEC_HELP, spec)
-            values[key.strip()] = value.strip()
+        values = _spec_pairs(text, spec)
         if not values:
             raise InvalidParameter("machine", "plan", _SPEC_HELP, spec)
         return cls.from_mapping(values, name=spec)

@@ -452,7 +452,8 @@ def local_document(
     elif nics:
         cap.pop("net_bytes_per_second", None)
         doc["network"] = {"nic": ", ".join(n.name for n in nics), "source": "sysfs",
-                          "note": "no speed reported (virtual NIC); give net=10Gbit",
+                          "note": "no speed reported (virtual NIC); plan with --machine "
+                          "local,net=10Gbit, or set capacity.net_bytes_per_second here",
                           "measured_at": now}
     if probe is not None:
         doc["disk_probe"] = probe.to_dict()
@@ -469,9 +470,56 @@ def local_document(
     if host_cost is not None:
         doc["host_cost"] = {k: v for k, v in host_cost.to_dict().items() if v is not None}
     doc["limits"] = [lim.to_dict() for lim in read_structural_limits(
-        client, proc_root=proc_root, cgroup_root=cgroup_root)]
+        client, proc_root=proc_root, cgroup_root=cgroup_root, data_root=data_root)]
     baseline = measure_baseline(ps, cgroup_root=cgroup_root)
     if baseline is not None:
         doc["baseline"] = {k: v for k, v in baseline.to_dict().items()
                            if v is not None and k != "containers_memory_bytes"}
     return doc
+
+
+def cache_disk_probe(path: str | Path, probe: Any) -> Path:
+    """Write a :class:`~capacity.sources._probe.DiskProbe` into the machine file at ``path``
+    (created when absent, every other measurement kept), atomically."""
+    import socket
+
+    p = Path(path)
+    doc: dict[str, Any] = dict(read_machine_file(p)) if p.is_file() else {}
+    now = _now()
+    doc.update(schema_version=MACHINE_SCHEMA_VERSION, kind=MACHINE_FILE_KIND,
+               name=str(doc.get("name") or socket.gethostname()), written_at=now)
+    result = probe.to_dict()
+    cap = dict(doc.get("capacity") or {})
+    cap["disk_read_bytes_per_second"] = float(result["sequential_read_bytes_per_second"])
+    cap["disk_write_bytes_per_second"] = float(result["sequential_write_bytes_per_second"])
+    cap.setdefault("measured_at", str(result.get("measured_at") or now))
+    doc["capacity"] = cap
+    doc["disk_probe"] = result
+    return write_machine_file(p, doc)
+
+
+def probe_on_first_use(
+    path: str | Path, data_root: str, prober: Any
+) -> tuple[Any, str, str]:
+    """Run the disk probe once, when the machine file holds no result, and cache it there.
+
+    Returns ``(probe, why, note)``: the :class:`~capacity.sources._probe.DiskProbe` (None
+    when it failed), why it failed (``"unknown: ..."``, for ``Machine.missing``), and the
+    note for the report (measured when, how long, cached where, or why not cached). Never
+    raises for a probe or a write that fails: a report without disk bandwidth says why.
+    """
+    from .._errors import CapacityError
+
+    try:
+        result = prober(data_root)
+    except (CapacityError, OSError) as exc:
+        return None, f"unknown: the first-use probe on {data_root} failed ({exc})", ""
+    note = (f"disk bandwidth: probed on {result.path} at {result.measured_at} (sequential, "
+            f"O_DIRECT; first use: measured now in {result.duration_s:.1f} s")
+    try:
+        cache_disk_probe(path, result)
+    except (CapacityError, OSError) as exc:
+        note += f"; not cached, the next run probes again: cannot write {path}: {exc})"
+    else:
+        note += f", cached in machine file {path})"
+    return result, "", note

@@ -40,6 +40,7 @@ from scipy import special
 
 from .._errors import InvalidParameter
 from .._settings import DEFAULTS, Settings
+from .._units import resource_name
 from ..model._profile import Profiles
 from ._demand import clopper_pearson, mix_totals, replica_demand
 from ._machine import Machine
@@ -718,7 +719,7 @@ def size_fleet(
     if not ok:
         return FleetPlan(want, machine, method, eps, spare, None, None, {}, binding,
                          reason=f"one replica of every service together does not fit: "
-                                f"{binding} binds", assumptions=model.assumptions(),
+                                f"{resource_name(binding)} binds", assumptions=model.assumptions(),
                          per_resource=model.describe(per_host(total), check=True))
     needed = _fewest_hosts(lambda c: model.fits(c)[0], want)
     binding = model.fits(per_host(needed - 1))[1] if needed > 1 else None

@@ -8,14 +8,14 @@ random instant, one instant being one sampling interval of the profile (stated i
 CPU, network and disk bandwidth are compressible: an overload throttles. Memory and disk space
 are not: an overload is an OOM kill or a full disk, so their default epsilon is stricter,
 ``epsilon * INCOMPRESSIBLE_EPSILON_FACTOR`` unless ``incompressible_epsilon`` is given. With
-``horizon_s`` the empirical method bounds instead P(the maximum of total demand over the next
-``horizon_s`` seconds exceeds capacity) for the incompressible resources. It is opt-in: in
+``horizon_s`` (default 300 s) the empirical method bounds instead P(the maximum of total demand
+over the next ``horizon_s`` seconds exceeds capacity) for the incompressible resources: in
 ``benchmarks/RESULTS.md`` (section Plan) a plan at an instant's risk 1e-3 had a 2.4 % chance
-of an OOM kill within five minutes, and the 300 s horizon fixed it for one replica less, so
-the accuracy supports it. Its cost is the replicas' paths summed once (``n_draws`` x horizon
-steps x up to 64 replicas); the count search then reads bounds of each draw's maximum and
+of an OOM kill within five minutes, and the 300 s horizon fixed it for one replica less.
+Its cost is the replicas' paths summed once (``n_draws`` x horizon steps x up to 16
+replicas, in float32); the count search then reads bounds of each draw's maximum and
 evaluates paths step by step only for the draws near the capacity (``_demand._Paths``).
-Whether it becomes the default is decided with the accuracy table (issue 13).
+``horizon_s=0`` (``--horizon 0``) plans at an instant.
 
 Methods (all computed, one chosen)
 ----------------------------------
@@ -54,7 +54,7 @@ JSON (``kind: "capacity.plan"``, ``schema_version: 2``)
 ------------------------------------------------------
 Top level: ``schema_version`` (int), ``kind``, ``service``, ``machine`` (``name``, ``capacity``,
 ``reserve``, ``headroom``, ``missing``), ``method``, ``risk_model``, ``epsilon`` (the base, for
-compressible resources), ``incompressible_epsilon``, ``horizon_s`` (null: instant risk),
+compressible resources), ``incompressible_epsilon``, ``horizon_s`` (0 or null: instant risk),
 ``safe_count`` (int or null: undefined), ``binding_resource`` (a resource column,
 ``"port conflict"``, or null), ``reason`` (why undefined, else ""), ``running``, ``more``
 (how many more beside ``running``; null when undefined), ``ports``, ``methods`` (per method:
@@ -94,6 +94,7 @@ from .._settings import DEFAULTS, INCOMPRESSIBLE_EPSILON_FACTOR, Settings
 from ..model._profile import Profiles, ServiceProfile
 from ._demand import (
     MAX_SUMMED_REPLICAS,
+    MAX_SUMMED_REPLICAS_HORIZON,
     ReplicaDemand,
     Simulator,
     clopper_pearson,
@@ -334,6 +335,8 @@ class ResourceModel:
         Path length of the empirical method in trace steps (1: instant risk).
     quantile_level : float, optional
         Level of the ``quantile`` method; None: the profile's sizing statistic.
+    horizon_replicas : int
+        Replicas summed path by path over a horizon (see :class:`Simulator`).
     """
 
     def __init__(
@@ -347,6 +350,7 @@ class ResourceModel:
         quantile_level: float | None = None,
         u: np.ndarray | None = None,
         simulate: bool = True,
+        horizon_replicas: int = MAX_SUMMED_REPLICAS_HORIZON,
     ) -> None:
         self.demand = demand
         self.epsilon = epsilon
@@ -358,6 +362,8 @@ class ResourceModel:
         self._u = u
         self._sim: Simulator | None = None
         self._simulate = simulate
+        self.horizon_replicas = horizon_replicas
+        self._most: dict[str, int] = {}
 
     @property
     def sim(self) -> Simulator | None:
@@ -365,6 +371,7 @@ class ResourceModel:
             self._sim = Simulator(
                 self.demand, n_draws=self.n_draws, rng=self.rng,
                 horizon_steps=self.horizon_steps, u=self._u,
+                horizon_replicas=self.horizon_replicas,
             )
         return self._sim
 
@@ -508,6 +515,33 @@ class ResourceModel:
         assert sim is not None  # callers check
         return sim.exceedances(n, usable * (1 + _FIT_RTOL))
 
+    def allows(self, k: int, bound: str) -> bool:
+        """Whether ``k`` exceedances in ``n_draws`` meet epsilon by the ``bound``: ``point``
+        (the estimate), ``upper`` or ``lower`` (of the 95 % Clopper-Pearson interval)."""
+        m, eps = self.n_draws, self.epsilon
+        if bound == "point":
+            return k / m <= eps
+        lo, hi = clopper_pearson(k, m)
+        return (hi if bound == "upper" else lo) <= eps
+
+    def most(self, bound: str) -> int:
+        """The largest exceedance count :meth:`allows` (-1: none); every count above is
+        refused, since the estimate and both interval bounds grow with the count
+        (``tests/solver/test_horizon_paths.py`` checks the rounded values do too)."""
+        cached = self._most.get(bound)
+        if cached is None:
+            if not self.allows(0, bound):
+                cached = -1
+            else:
+                hi = 1
+                while hi <= self.n_draws and self.allows(hi, bound):
+                    hi *= 2
+                cached = (self.n_draws if hi > self.n_draws and self.allows(self.n_draws, bound)
+                          else _bisect_last(lambda k: self.allows(k, bound), hi // 2,
+                                            min(hi, self.n_draws + 1)))
+            self._most[bound] = cached
+        return cached
+
     def _empirical_safe(self, usable: float) -> tuple[int | None, str, tuple[int, int] | None]:
         m, eps = self.n_draws, self.epsilon
         # scan N = 1, 2, ... (common random numbers make each step one pass) until the
@@ -530,12 +564,13 @@ class ResourceModel:
         first_upper = int(over_upper[0]) + 1 if over_upper.size else None
         if first_lower is None:
             # beyond the summed replicas: search on the extrapolated totals
+            sim = self.sim
+            assert sim is not None  # callers check
+
             def ok(q: int, bound: str) -> bool:
-                k = self.exceedances(q, usable)
-                if bound == "point":
-                    return k / m <= eps
-                lo, hi = clopper_pearson(k, m)
-                return (hi if bound == "upper" else lo) <= eps
+                # exceedances(q) <= the largest count the bound allows: over a horizon
+                # the draws near the capacity are evaluated only when bounds leave it open
+                return sim.exceeds_at_most(q, usable * (1 + _FIT_RTOL), self.most(bound))
 
             start = MAX_SUMMED_REPLICAS
             if first_over is None:
@@ -749,7 +784,10 @@ def plan(
         Fixed host ports the service publishes: at most one replica per host ("port conflict").
     horizon_s : float, optional
         For memory and disk space with the empirical method: bound P(max over the next
-        ``horizon_s`` seconds > capacity) instead of the instant risk.
+        ``horizon_s`` seconds > capacity) instead of the instant risk (default 300 s,
+        ``DEFAULT_HORIZON_S``; 0 or None: at an instant). Trap: with a trace step at least
+        as long as the horizon (a recording of a day or more is averaged to ~2,000 points,
+        43 s apart or more), the path is one step and the risk that of an instant.
     independent_offsets : bool
         Opt-in: replicas are independent (random time offsets). Never the default.
     require_confidence : bool
@@ -879,7 +917,7 @@ def plan(
                                   mean_per_replica=demand.mean, reason=thin, **base)
             continue
         horizon_steps = 1
-        if horizon_s is not None and r in INCOMPRESSIBLE and demand.trace_interval_s > 0:
+        if horizon_s and r in INCOMPRESSIBLE and demand.trace_interval_s > 0:
             horizon_steps = max(1, round(horizon_s / demand.trace_interval_s))
         model = ResourceModel(demand, epsilon=eps_by_resource[r], rng=rng,
                               n_draws=draws_by_resource[r],
@@ -1035,8 +1073,10 @@ def _assemble(
         assumptions.append(
             f"empirical: {sorted(set(n_draws.values()))} Monte Carlo draws per resource (block "
             "bootstrap of the recorded trace, own components summed up to "
-            f"{MAX_SUMMED_REPLICAS} replicas, beyond scaled by sqrt(N/{MAX_SUMMED_REPLICAS})), "
-            "95 % Clopper-Pearson interval on P(overload); fixed seed"
+            f"{MAX_SUMMED_REPLICAS} replicas, beyond scaled by sqrt(N/{MAX_SUMMED_REPLICAS})"
+            + (f"; up to {MAX_SUMMED_REPLICAS_HORIZON} over the horizon, beyond scaled by "
+               f"sqrt(N/{MAX_SUMMED_REPLICAS_HORIZON})" if horizon_s else "")
+            + "), 95 % Clopper-Pearson interval on P(overload); fixed seed"
         )
     assumptions += [f"capacity unknown, not planned: {m}" for m in machine.missing
                     if m.split(":", 1)[0] not in REQUIRED]

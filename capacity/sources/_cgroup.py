@@ -18,12 +18,14 @@ The roots are parameters so tests can point them at recorded trees.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from .._errors import ContainerGone
 from . import _cgroup_v1, _cgroup_v2, _procnet
@@ -134,6 +136,14 @@ class CgroupLocation:
         """Every directory of this location (for messages and checks)."""
         return (self.v2_dir,) if self.version == 2 and self.v2_dir else tuple(self.v1_dirs.values())
 
+    @cached_property
+    def text(self) -> tuple[str | dict[str, str], str]:
+        """``(v2 directory or v1 controller -> directory, leaf)`` as strings, made once: a
+        reader joins a dozen file names to them per container per round."""
+        if self.version == 2 and self.v2_dir is not None:
+            return str(self.v2_dir), str(self.v2_dir)
+        return {k: str(v) for k, v in self.v1_dirs.items()}, str(self.leaf)
+
 
 def locate_cgroup(
     proc_cgroup_text: str, cgroup_root: Path = Path("/sys/fs/cgroup")
@@ -223,14 +233,39 @@ class HeldFiles:
     first, removed with the container) decide whether the container is gone.
     """
 
+    #: :meth:`leaf_check_due` says yes at least every this many calls
+    LEAF_CHECK_EVERY = 10
+
     def __init__(self, budget: _FdBudget) -> None:
         self._budget = budget
         self._fds: dict[str, int] = {}
         self._missing: set[str] = set()
+        self._opened = False  # a file was opened (or read unheld) since the last check
+        self._unchecked = 0
+
+    def leaf_check_due(self) -> bool:
+        """Whether the reading just made needs the check that the cgroup still exists.
+
+        A held descriptor of a removed cgroup file fails with ``ENODEV`` (checked on kernel
+        6.18, v1: every controller file, required or optional), so a reading made through
+        held descriptors only cannot silently miss a removal; one that opened a file can
+        (an optional file opened after the removal reads as missing, i.e. ``None``). Yes
+        after an open, and every :attr:`LEAF_CHECK_EVERY` calls as a backstop for a
+        filesystem whose held files stay readable (recorded trees in tests). The check is a
+        ``stat`` of the cgroup directory: a path walk through cgroupfs, costlier than the
+        ``pread`` of most files.
+        """
+        self._unchecked += 1
+        if self._opened or self._unchecked >= self.LEAF_CHECK_EVERY:
+            self._opened = False
+            self._unchecked = 0
+            return True
+        return False
 
     def read(self, path: str) -> str:
         fd = self._fds.get(path)
         if fd is None:
+            self._opened = True
             if path in self._missing:
                 raise FileNotFoundError(errno.ENOENT, "no such file (first read)", path)
             if not self._budget.take():
@@ -252,6 +287,26 @@ class HeldFiles:
             chunks.append(chunk)
             offset += len(chunk)
         return b"".join(chunks).decode()
+
+    def plan(self, paths: list[tuple[str, ...]]) -> list[int] | None:
+        """Per slot of ``paths`` (as :meth:`CgroupReader._paths`), the held descriptor that a
+        reading through :meth:`read` used, or -1 for a slot whose files are all missing.
+
+        ``None`` when a slot was read without a held descriptor (past the budget): such a
+        container keeps being read through :meth:`read`.
+        """
+        fds: list[int] = []
+        for candidates in paths:
+            for path in candidates:
+                fd = self._fds.get(path)
+                if fd is not None:
+                    fds.append(fd)
+                    break
+                if path not in self._missing:
+                    return None
+            else:
+                fds.append(-1)
+        return fds
 
     def close(self) -> None:
         """Close every held file (errors ignored: the descriptor is released either way)."""
@@ -361,6 +416,11 @@ class CgroupReader:
     def _net_namespace(self, container: ContainerInfo) -> int:
         return _procnet.net_namespace_inode(container.pid, self.proc_root)
 
+    def _leaf_check_due(self, container: ContainerInfo) -> bool:
+        """Whether :meth:`read` must check that the cgroup directory still exists (it does
+        each time here: an optional file opened after the cgroup vanished reads as missing)."""
+        return True
+
     def read(self, container: ContainerInfo) -> ContainerCounters:
         """Read every counter of one container.
 
@@ -377,30 +437,89 @@ class CgroupReader:
         cid = container.id
         location = self.locate(container)
         read = self._file_reader(container)
+        leaf = location.text[1]
         try:
-            if location.version == 2 and location.v2_dir is not None:
-                counters = _cgroup_v2.read_counters(cid, location.v2_dir, read)
-            else:
-                counters = _cgroup_v1.read_counters(cid, location.v1_dirs, read)
-            net = _procnet.read_net_dev(container.pid, self.proc_root, read)
+            paths = self._paths(container, location)
+            texts = _cgroup_v1.read_texts(paths, _REQUIRED[location.version], read)
             namespace = self._net_namespace(container)
         except OSError as exc:
             if _is_gone(exc):
-                raise ContainerGone(cid, f"cgroup {location.leaf} vanished: {exc}") from exc
+                raise ContainerGone(cid, f"cgroup {leaf} vanished: {exc}") from exc
             raise
         # optional files read as None when the cgroup vanishes mid-read: check it still exists
-        if not os.path.isdir(location.leaf):
-            raise ContainerGone(cid, f"cgroup {location.leaf} vanished while being read")
-        if container.network_mode == "host" or namespace == self.host_net_namespace():
+        if self._leaf_check_due(container) and not os.path.isdir(leaf):
+            raise ContainerGone(cid, f"cgroup {leaf} vanished while being read")
+        return self._counters(container, location.version, texts, namespace)
+
+    def _paths(self, container: ContainerInfo, location: CgroupLocation) -> list[tuple[str, ...]]:
+        """Per file slot, the paths to try: the version's :data:`FILES`, then ``net/dev``."""
+        dirs = location.text[0]
+        if isinstance(dirs, str):
+            paths = _cgroup_v2.file_paths(dirs)
+        else:
+            paths = _cgroup_v1.file_paths(container.id, dirs)
+        paths.append((f"{self.proc_root}/{container.pid}/net/dev",))
+        return paths
+
+    def _counters(
+        self, container: ContainerInfo, version: int, texts: list[str | None], namespace: int
+    ) -> ContainerCounters:
+        """Parse the texts of :meth:`_paths` (the last one ``net/dev``) into the record."""
+        net_text = texts.pop()
+        if version == 2:
+            fields = _cgroup_v2.fields_from_texts(container.id, texts)
+        else:
+            fields = _cgroup_v1.fields_from_texts(container.id, texts)
+        fields["net_namespace"] = namespace
+        if net_text is not None and container.network_mode != "host" and (
+            namespace != self.host_net_namespace()
+        ):
             # /proc/<pid>/net/dev of the host's namespace counts every NIC, docker0 and every
             # veth: the whole host's traffic, several times over. It is not this container's,
-            # so its network counters stay unknown (None), never charged to it.
-            return replace(counters, net_namespace=namespace)
-        return replace(
-            counters,
-            net_rx_bytes_total=net.rx_bytes_total,
-            net_tx_bytes_total=net.tx_bytes_total,
-            net_rx_packets_total=net.rx_packets_total,
-            net_tx_packets_total=net.tx_packets_total,
-            net_namespace=namespace,
-        )
+            # so there its network counters stay unknown (None), never charged to it.
+            net = _procnet.parse_net_dev(net_text)
+            fields["net_rx_bytes_total"] = net.rx_bytes_total
+            fields["net_tx_bytes_total"] = net.tx_bytes_total
+            fields["net_rx_packets_total"] = net.rx_packets_total
+            fields["net_tx_packets_total"] = net.tx_packets_total
+        return _record(fields)
+
+
+#: every field of ContainerCounters with a default, and the default
+_COUNTER_DEFAULTS = {
+    f.name: f.default for f in dataclasses.fields(ContainerCounters)
+    if f.default is not dataclasses.MISSING
+}
+#: the fields without a default (a reading always has them)
+_COUNTER_REQUIRED = frozenset(
+    f.name for f in dataclasses.fields(ContainerCounters) if f.default is dataclasses.MISSING
+)
+_COUNTER_FIELDS = frozenset(f.name for f in dataclasses.fields(ContainerCounters))
+#: ContainerCounters is a plain frozen dataclass (no __slots__, no __post_init__): its
+#: instance is its __dict__, which _record may fill directly
+_PLAIN_RECORD = not hasattr(ContainerCounters, "__slots__") and not hasattr(
+    ContainerCounters, "__post_init__"
+)
+
+
+def _record(fields: dict[str, Any]) -> ContainerCounters:
+    """``ContainerCounters(**fields)``, built without the frozen dataclass's ``__init__``.
+
+    That ``__init__`` sets 25 fields through ``object.__setattr__`` one by one: 5 us per
+    container per round, a tenth of a reading once the files are held. The instance is the
+    same (fields from the defaults where not given, equal to the one ``__init__`` makes:
+    tests/sources/test_held_files.py checks it); where the class is not a plain dataclass
+    any more, ``__init__`` is called.
+    """
+    if not (_PLAIN_RECORD and _COUNTER_REQUIRED <= fields.keys() <= _COUNTER_FIELDS):
+        return ContainerCounters(**fields)
+    record = object.__new__(ContainerCounters)
+    attributes = record.__dict__
+    attributes.update(_COUNTER_DEFAULTS)
+    attributes.update(fields)
+    return record
+
+
+#: per cgroup version, which slots of :meth:`CgroupReader._paths` are required (``net/dev``
+#: is: without it the process is gone)
+_REQUIRED = {1: (*_cgroup_v1.REQUIRED, True), 2: (*_cgroup_v2.REQUIRED, True)}

@@ -10,6 +10,7 @@ import os
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import docker
 import docker.errors
@@ -35,11 +36,15 @@ def connect(base_url: str | None = None, *, timeout_s: float = 10.0) -> docker.D
     with the socket and the fix when no engine answers or access is denied.
     """
     url = _describe_url(base_url)
+    # ssh://: through the system's ssh client, as the docker CLI does (~/.ssh/config, the
+    # agent, known_hosts and ProxyJump apply), running `docker system dial-stdio` there
+    ssh = url.startswith("ssh://")
     try:
         if base_url is None and os.environ.get("DOCKER_HOST"):
-            client = docker.DockerClient.from_env(timeout=int(timeout_s))
+            client = docker.DockerClient.from_env(timeout=int(timeout_s), use_ssh_client=ssh)
         else:
-            client = docker.DockerClient(base_url=url, timeout=int(timeout_s))
+            client = docker.DockerClient(base_url=url, timeout=int(timeout_s),
+                                         use_ssh_client=ssh)
         client.ping()
     except (docker.errors.DockerException, requests.exceptions.RequestException, OSError) as exc:
         text = str(exc)
@@ -52,6 +57,15 @@ def connect(base_url: str | None = None, *, timeout_s: float = 10.0) -> docker.D
             hint = (
                 f"socket {url[len('unix://'):]} does not exist: start the engine "
                 "(sudo systemctl start docker, or dockerd &), or set DOCKER_HOST"
+            )
+        elif ssh:
+            target = urlsplit(url)
+            port = f"-p {target.port} " if target.port else ""
+            user = f"{target.username}@" if target.username else ""
+            hint = (
+                f"{text.splitlines()[0] if text else type(exc).__name__}; check that "
+                f"'ssh {port}{user}{target.hostname} docker version' works without a prompt "
+                "(key, known_hosts, the docker CLI on that host)"
             )
         else:
             hint = f"{text.splitlines()[0] if text else type(exc).__name__}; is dockerd running?"

@@ -206,7 +206,18 @@ class StatsApiReader:
             response.raise_for_status()
         except requests.exceptions.HTTPError as exc:
             raise docker.errors.create_api_error_from_http_exception(exc) from exc
-        result: dict[str, Any] = response.json()
+        body = response.content
+        if not body.strip():  # the engine closes the stream empty when the container went away
+            raise ContainerGone(container_id, "the stats API answered with an empty body")
+        try:
+            result: dict[str, Any] = response.json()
+        except ValueError as exc:
+            raise DockerUnavailable(
+                f"the stats API answered with a body that is not JSON for container "
+                f"{container_id[:12]} ({len(body)} bytes, starting {body[:60]!r}): {exc}; "
+                "check the engine's log",
+                base_url=api.base_url,
+            ) from exc
         return result
 
     def read(self, container: ContainerInfo) -> ContainerCounters:

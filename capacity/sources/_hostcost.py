@@ -27,11 +27,14 @@ Two ways to measure it:
 
 Traps
 -----
-- ``MemAvailable`` moves with everything else on the host: on a machine where other work
-  starts or frees memory during the calibration, the drop per container is noisy (one
-  early run here moved it by 190 MB while 50 containers started). The drop is therefore
-  measured around several start/remove cycles, drift corrected (the mean of the readings
-  before and after), and only kept as a check beside the attributed figure.
+- ``MemAvailable`` moves with everything else on the host: on this shared development
+  host other work moved it by up to 5 GB within one 30 s window while 50 containers started,
+  and other tests started containers of their own meanwhile (whose kernel memory then
+  looks like ours). So each window (a start, a removal) reads ``MemAvailable + AnonPages
+  + Shmem`` in the same read (others' allocations cancel out in it), and a window is kept
+  only when no other container started or stopped in it and that sum held still while it
+  was read; figures are medians over the kept windows of several cycles. The drop is only
+  a check beside the attributed figure.
 - The kernel's reclaimable slab (dentries, inodes of each container's overlay) grows too,
   but it is given back under pressure: it is not counted.
 - The in-cgroup working set of the idle containers is *not* host cost: the plan counts it
@@ -70,8 +73,9 @@ __all__ = [
 CALIBRATION_LABEL = "capacity.calibrate"
 #: /proc/meminfo fields of unreclaimable kernel memory whose growth is attributed to containers
 KERNEL_FIELDS: tuple[str, ...] = ("SUnreclaim", "KernelStack", "PageTables", "VmallocUsed")
-#: a calibration window whose other processes' anonymous memory moved by more than this per
-#: container started is too disturbed to cross-check the MemAvailable drop with, bytes
+#: a calibration window in which memory that others' allocations do not explain
+#: (``MemAvailable + AnonPages + Shmem``) moved by more than this per container while it was
+#: read is too disturbed to measure in, bytes
 QUIET_BYTES_PER_CONTAINER = 512 * 1024
 #: x86-64 and arm64 kernel stack per thread (THREAD_SIZE), bytes
 _KERNEL_STACK_BYTES = 16 * 1024
@@ -242,9 +246,10 @@ class HostCost:
         Per container: the unreclaimable kernel memory part (calibration only).
     mem_available_drop_bytes : float or None
         Per container: the host's ``MemAvailable`` drop (calibration only), less the growth
-        of other processes' anonymous memory meanwhile: a cross-check that also includes
-        the containers' own working set. None when every window was disturbed by other work
-        (see :data:`QUIET_BYTES_PER_CONTAINER`).
+        of other processes' anonymous and shared memory meanwhile (read together with it):
+        a cross-check that also includes the containers' own working set. None when every
+        window was disturbed by other work (other containers started or stopped, or more
+        than :data:`QUIET_BYTES_PER_CONTAINER` moved while it was read).
     in_cgroup_bytes : float or None
         Per container: the idle containers' own working set less the kernel memory charged
         to their cgroups, which is in ``kernel_bytes`` (calibration only).
@@ -315,30 +320,91 @@ def _median(xs: list[float]) -> float:
     return s[n // 2] if n % 2 else (s[n // 2 - 1] + s[n // 2]) / 2
 
 
+#: per /proc/meminfo read: memory that other processes' anonymous and shared-memory
+#: churn leaves unchanged (an allocation takes from MemAvailable, or from the per-CPU free
+#: lists, what it adds to AnonPages), so a drop of it is memory the host lost to something
+#: else: kernel memory, pinned pages
+_INVARIANT = "MemAvailable+AnonPages+Shmem+PerCpuFree"
+
+
+def _per_cpu_free_bytes(proc_root: str | Path) -> float:
+    """Free pages held in the per-CPU page lists (``count:`` of each zone's pagesets in
+    ``/proc/zoneinfo``), bytes. They are free but in neither MemFree nor MemAvailable: a
+    process that frees memory fills them, one that allocates empties them first. Measured
+    here: up to 240 MB on 2 CPUs, moving by 100 MB within a quarter second on a busy host
+    (0 when the file is unreadable)."""
+    pages = 0
+    try:
+        with open(f"{proc_root}/zoneinfo") as fh:
+            for line in fh:
+                key, _, value = line.strip().partition(":")
+                if key == "count":
+                    pages += int(value)
+    except (OSError, ValueError):
+        return 0.0
+    return float(pages * os.sysconf("SC_PAGE_SIZE"))
+
+
 def _settled_meminfo(proc_root: str | Path, reads: int = 5, pause_s: float = 0.2,
                      sleep: Callable[[float], None] = time.sleep) -> dict[str, float]:
-    """Median of a few ``/proc/meminfo`` reads per field (one read is a noisy instant)."""
+    """Median of a few ``/proc/meminfo`` reads per field (one read is a noisy instant).
+
+    Also :data:`_INVARIANT`, summed within each read before the median (the median of
+    ``MemAvailable`` and that of ``AnonPages`` may come from different reads, which on a
+    busy host differ by gigabytes), and its spread over the reads (``_spread``): how much
+    memory moved that the invariant does not absorb while it was read.
+    """
     rows = []
     for i in range(reads):
         if i:
             sleep(pause_s)
-        rows.append(read_meminfo(proc_root))
-    return {k: _median([float(r.get(k, 0)) for r in rows]) for k in rows[0]}
+        row: dict[str, float] = {k: float(v) for k, v in read_meminfo(proc_root).items()}
+        row["PerCpuFree"] = _per_cpu_free_bytes(proc_root)
+        row[_INVARIANT] = (row.get("MemAvailable", 0.0) + row.get("AnonPages", 0.0)
+                           + row.get("Shmem", 0.0) + row["PerCpuFree"])
+        rows.append(row)
+    out = {k: _median([r.get(k, 0.0) for r in rows]) for k in rows[0]}
+    values = [r[_INVARIANT] for r in rows]
+    out["_spread"] = max(values) - min(values)
+    return out
+
+
+def _shim_ids(proc_root: str | Path) -> frozenset[str]:
+    """The container ids (``-id``) of every containerd shim running now."""
+    ids: set[str] = set()
+    for entry in os.scandir(proc_root):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"{entry.path}/comm") as fh:
+                if not fh.read().startswith(_SHIM_PREFIX[:15]):
+                    continue
+            with open(f"{entry.path}/cmdline", "rb") as fh:
+                args = fh.read().split(b"\0")
+        except OSError:
+            continue
+        ids.update(args[i + 1].decode() for i, a in enumerate(args[:-1]) if a == b"-id")
+    return frozenset(ids)
 
 
 @contextlib.contextmanager
-def _started(client: Any, image: str, count: int, run_id: str) -> Iterator[list[Any]]:
-    """Start ``count`` idle containers; remove every one of them on the way out, always."""
+def _run(client: Any, run_id: str) -> Iterator[list[Any]]:
+    """A list to start this run's containers into; every one of them (and any the engine
+    lists with the run's label) is removed on the way out, always."""
     started: list[Any] = []
     try:
-        for _ in range(count):
-            started.append(client.containers.run(
-                image, ["sleep", "86400"], detach=True,
-                labels={CALIBRATION_LABEL: run_id}, network_mode="bridge",
-            ))
         yield started
     finally:
         _remove_run(client, run_id, started)
+
+
+def _start(client: Any, image: str, count: int, run_id: str, started: list[Any]) -> None:
+    """Start ``count`` idle containers, each appended to ``started`` as soon as it exists."""
+    for _ in range(count):
+        started.append(client.containers.run(
+            image, ["sleep", "86400"], detach=True,
+            labels={CALIBRATION_LABEL: run_id}, network_mode="bridge",
+        ))
 
 
 def _remove_run(client: Any, run_id: str, started: list[Any]) -> None:
@@ -354,8 +420,9 @@ def _remove_run(client: Any, run_id: str, started: list[Any]) -> None:
         except Exception:  # already gone, or the engine is gone
             pass
     try:
-        leftovers = client.containers.list(
-            all=True, filters={"label": f"{CALIBRATION_LABEL}={run_id}"})
+        leftovers = client.containers.list(  # sparse: no inspect each, which
+            all=True, sparse=True,  # fails when another container vanishes meanwhile
+            filters={"label": f"{CALIBRATION_LABEL}={run_id}"})
     except KeyboardInterrupt as exc:
         interrupted, leftovers = exc, []
     except Exception:  # the engine is gone: nothing more can be removed
@@ -411,6 +478,46 @@ def _cgroup_memory(container: Any, cgroup_root: str) -> tuple[float, float] | No
     return None
 
 
+@dataclass(frozen=True)
+class _State:
+    """One reading of the host during a calibration: ``/proc/meminfo`` (settled), the
+    shims of the other containers, our containers' anonymous memory (shims and cgroups)."""
+
+    meminfo: Mapping[str, float]
+    others: frozenset[str]
+    ours: int
+    ours_anon: float
+
+
+def _read_state(proc_root: str | Path, cgroup_root: str, ours: list[Any],
+                sleep: Callable[[float], None]) -> _State:
+    ids = {c.id for c in ours}
+    meminfo = _settled_meminfo(proc_root, sleep=sleep)
+    others = _shim_ids(proc_root) - ids
+    anon = float(shim_usage(proc_root, only_ids=ids).anon_bytes) if ids else 0.0
+    anon += sum(m[1] for c in ours if (m := _cgroup_memory(c, cgroup_root)) is not None)
+    return _State(meminfo, frozenset(others), len(ids), anon)
+
+
+def _window(fewer: _State, more: _State) -> tuple[float, float, str, str]:
+    """(host loss, kernel growth, why the memory moved or "", why others' containers
+    disturbed it or "") per container between two readings that differ by some of our
+    containers (see :func:`calibrate_host_cost`)."""
+    n = more.ours - fewer.ours
+    kernel = sum(more.meminfo.get(f, 0.0) - fewer.meminfo.get(f, 0.0)
+                 for f in KERNEL_FIELDS) / n
+    loss = (fewer.meminfo[_INVARIANT] - more.meminfo[_INVARIANT]
+            + more.ours_anon - fewer.ours_anon) / n
+    moved = ""
+    if (fewer.meminfo["_spread"] + more.meminfo["_spread"]) / n > QUIET_BYTES_PER_CONTAINER:
+        mib = (fewer.meminfo["_spread"] + more.meminfo["_spread"]) / 2**20
+        moved = f"other work moved {mib:.0f} MiB while it was read"
+    others = ""
+    if fewer.others != more.others:
+        others = f"{len(fewer.others ^ more.others)} other container(s) started or stopped"
+    return loss, kernel, moved, others
+
+
 def calibrate_host_cost(
     client: Any,
     *,
@@ -419,7 +526,8 @@ def calibrate_host_cost(
     image: str | None = None,
     proc_root: str | Path = "/proc",
     cgroup_root: str = "/sys/fs/cgroup",
-    settle_s: float = 3.0,
+    settle_s: float = 2.0,
+    batch: int = 10,
     sleep: Callable[[float], None] = time.sleep,
     on_progress: Callable[[str], None] | None = None,
 ) -> HostCost:
@@ -440,8 +548,11 @@ def calibrate_host_cost(
     proc_root, cgroup_root : str
         Where ``/proc`` and the cgroup filesystem are.
     settle_s : float
-        Seconds to wait after starting (and after removing) before reading, so the shims and
-        the kernel have finished setting up (tearing down).
+        Seconds to wait after starting (and after removing) a batch before reading, so the
+        shims and the kernel have finished setting up (tearing down).
+    batch : int
+        Containers started (removed) between two readings: one measuring window. Short
+        windows are more often quiet on a shared host (see Notes).
     sleep : callable
         Injected clock (tests).
     on_progress : callable, optional
@@ -462,6 +573,20 @@ def calibrate_host_cost(
 
     Notes
     -----
+    Each cycle starts its ``containers`` in batches of ``batch`` and removes them the same
+    way, reading the host between batches: every batch is a window, measured on its own.
+    In a window, the kernel's unreclaimable growth and the host's loss (the drop of
+    ``MemAvailable + AnonPages + Shmem`` and the free pages of the per-CPU lists, summed
+    within each read so that other processes' allocations cancel out, plus our containers'
+    own anonymous memory) are divided by the
+    containers the window started or removed. A window in which that sum moved by more than
+    :data:`QUIET_BYTES_PER_CONTAINER` per container while it was read is left out. The
+    kernel part is the median over the windows in which no other container started or
+    stopped (its kernel memory would look like ours: a kernel part twice the usual was
+    measured so); the cross-check is that plus the median over all kept windows of each
+    one's loss less its own kernel growth (paired: other containers' kernel memory moves
+    both, their processes' memory is anonymous and cancels out).
+
     Every container carries the label ``capacity.calibrate=<run id>`` and is removed in a
     ``finally``, also on Ctrl-C; if the engine itself is gone, nothing can be removed and
     nothing is left running either (the engine's containers die with it, or are removed by
@@ -471,6 +596,8 @@ def calibrate_host_cost(
         raise InvalidParameter("containers", "calibrate", "an int >= 10", containers)
     if not isinstance(cycles, int) or cycles < 1:
         raise InvalidParameter("cycles", "calibrate", "an int >= 1", cycles)
+    if not isinstance(batch, int) or not 5 <= batch <= containers:
+        raise InvalidParameter("batch", "calibrate", f"an int in [5, {containers}]", batch)
     say = on_progress or (lambda _msg: None)
     if image is None:
         from .._busybox import BUSYBOX_IMAGE, build_busybox_image
@@ -478,28 +605,67 @@ def calibrate_host_cost(
         image = build_busybox_image(client, BUSYBOX_IMAGE)
     shim_parts: list[float] = []
     kernel_parts: list[float] = []
+    all_kernel_parts: list[float] = []
     drops: list[float] = []
     in_cgroup: list[float] = []
     cpu_parts: list[float] = []
-    disturbed = 0
+    windows = 0
+
+    def measure(fewer: _State, more: _State, what: str) -> None:
+        nonlocal windows
+        windows += 1
+        loss, kernel, moved, others = _window(fewer, more)
+        say(f"{what}: host loss {loss / 2**20:.3f} MiB per container, kernel "
+            f"{kernel / 2**20:.3f}; " + ("; ".join(w for w in (moved, others) if w) or "quiet"))
+        all_kernel_parts.append(kernel)
+        if moved:
+            return
+        # paired: what the window lost beyond its own kernel growth. Other containers that
+        # start or stop meanwhile move both (their kernel memory is in the kernel fields,
+        # their processes' memory is anonymous and cancels out), so it is kept
+        drops.append(loss - kernel)
+        if not others:
+            kernel_parts.append(kernel)
+
     for cycle in range(cycles):
         run_id = uuid.uuid4().hex[:12]
-        say(f"cycle {cycle + 1}/{cycles}: starting {containers} idle containers")
-        before = _settled_meminfo(proc_root, sleep=sleep)
+        say(f"cycle {cycle + 1}/{cycles}: starting {containers} idle containers, "
+            f"{batch} at a time")
         try:
-            with _started(client, image, containers, run_id) as started:
-                sleep(settle_s)
+            with _run(client, run_id) as started:
+                state = _read_state(proc_root, cgroup_root, started, sleep)
+                while len(started) < containers:
+                    _start(client, image, min(batch, containers - len(started)), run_id,
+                           started)
+                    sleep(settle_s)
+                    new = _read_state(proc_root, cgroup_root, started, sleep)
+                    measure(state, new, f"cycle {cycle + 1}/{cycles} start "
+                                        f"{state.ours}->{new.ours}")
+                    state = new
                 ids = {c.id for c in started}
                 shims0 = shim_usage(proc_root, only_ids=ids)
                 t0 = time.monotonic()
-                with_them = _settled_meminfo(proc_root, sleep=sleep)
                 sleep(1.0)
                 shims1 = shim_usage(proc_root, only_ids=ids)
                 elapsed_s = max(time.monotonic() - t0, 1e-3)
                 cgroups = [m for c in started
                            if (m := _cgroup_memory(c, cgroup_root)) is not None]
-                ours_anon = shims1.anon_bytes + sum(a for _, a in cgroups)
-                say(f"cycle {cycle + 1}/{cycles}: removing them")
+                if shims1.shims == 0:
+                    raise CapacityError(
+                        "calibration found none of its containers' shims in /proc: run it "
+                        "as root on the engine's host (a remote DOCKER_HOST cannot be "
+                        "calibrated)")
+                say(f"cycle {cycle + 1}/{cycles}: removing them, {batch} at a time")
+                state = _read_state(proc_root, cgroup_root, started, sleep)
+                while started:
+                    for c in started[-batch:]:
+                        c.remove(force=True, v=True)
+                    del started[-batch:]
+                    sleep(settle_s)
+                    new = _read_state(proc_root, cgroup_root, started, sleep)
+                    measure(new, state, f"cycle {cycle + 1}/{cycles} removal "
+                                        f"{state.ours}->{new.ours}")
+                    state = new
         except CapacityError:
             raise
         except Exception as exc:  # the SDK's errors: connection refused, API errors
@@ -507,37 +673,16 @@ def calibrate_host_cost(
                 f"the engine failed during calibration ({type(exc).__name__}: {exc}); every "
                 "container it started was removed where the engine still answered"
             ) from exc
-        sleep(settle_s)
-        after = _settled_meminfo(proc_root, sleep=sleep)
-        baseline = {k: (before[k] + after.get(k, before[k])) / 2 for k in before}
-        if shims1.shims == 0:
-            raise CapacityError(
-                "calibration found none of its containers' shims in /proc: run it as root "
-                "on the engine's host (a remote DOCKER_HOST cannot be calibrated)"
-            )
         # the shims' private PSS only: their page tables and kernel stacks are in the kernel
-        # growth below, and their binary's file pages are shared by every shim
+        # growth, and their binary's file pages are shared by every shim
         shim_parts.append(shims1.pss_private_bytes / max(shims1.containers, 1))
         cpu_parts.append(max(shims1.cpu_seconds_total - shims0.cpu_seconds_total, 0.0)
                          / elapsed_s / max(shims1.containers, 1))
-        kernel_parts.append(sum(with_them.get(f, 0.0) - baseline.get(f, 0.0)
-                                for f in KERNEL_FIELDS) / containers)
-        # Two estimates per cycle, the drop on start and the rise on removal, each less what
-        # the anonymous memory of every other process grew meanwhile. On a shared host other
-        # work moves MemAvailable by more than 50 idle containers do (here: by up to 3 GB
-        # within one window); an estimate whose window saw others' anonymous memory move by
-        # more than QUIET_BYTES_PER_CONTAINER per container is disturbed and not kept.
-        for reference in (before, after):
-            others_anon = (with_them["AnonPages"] - reference["AnonPages"]) - ours_anon
-            if abs(others_anon) / containers > QUIET_BYTES_PER_CONTAINER:
-                disturbed += 1
-                continue
-            drops.append((reference["MemAvailable"] - with_them["MemAvailable"] - others_anon)
-                         / containers)
         if cgroups:
             in_cgroup.append(sum(w for w, _ in cgroups) / len(cgroups))
     shim = _median(shim_parts)
-    kernel = max(_median(kernel_parts), 0.0)
+    kernel = max(_median(kernel_parts or all_kernel_parts), 0.0)
+    moved_windows = windows - len(drops)
     return HostCost(
         memory_bytes=shim + kernel,
         cpu_cores=_median(cpu_parts),
@@ -546,11 +691,21 @@ def calibrate_host_cost(
         containers=containers,
         shim_bytes=shim,
         kernel_bytes=kernel,
-        mem_available_drop_bytes=_median(drops) if drops else None,
+        # the loss per container: the kernel part plus the median of what each quiet window
+        # lost beyond its own kernel growth (a paired difference: kernel memory that other
+        # work moves in a window moves both, and cancels; the two medians taken apart
+        # would each carry it)
+        mem_available_drop_bytes=kernel + _median(drops) if drops else None,
         in_cgroup_bytes=_median(in_cgroup) if in_cgroup else None,
-        note=f"{cycles} cycle(s) of {containers} idle busybox containers; kernel part: "
-             f"growth of {', '.join(KERNEL_FIELDS)}; MemAvailable cross-check from "
-             f"{len(drops)} of {2 * cycles} windows ({disturbed} disturbed by other work)",
+        note=f"{cycles} cycle(s) of {containers} idle busybox containers, {batch} per "
+             "window; kernel part: "
+             f"growth of {', '.join(KERNEL_FIELDS)}, median of "
+             + (f"{len(kernel_parts)} windows without other containers starting or stopping"
+                if kernel_parts else f"all {windows} windows (other containers started or "
+                "stopped in every one)")
+             + f"; MemAvailable cross-check from {len(drops)} of {windows} quiet windows"
+             + (f" (left out: {moved_windows} in which other work moved memory while "
+                "it was read)" if moved_windows else ""),
     )
 
 

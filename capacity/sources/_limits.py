@@ -13,6 +13,9 @@ hard ceiling, read here once per run and planned like a resource by
 - ``addresses_count[NET]``: the usable addresses of network NET's IPv4 subnet (less network,
   broadcast and gateway), in use its attached containers; per replica 1 on each network the
   service uses.
+- ``disk_usage_bytes[MOUNT]``: the space of a filesystem that holds volumes apart from
+  Docker's data root (whose space is the ``disk_usage_bytes`` resource); per replica the
+  volumes only that replica mounts there (:func:`volume_space_limits`).
 
 Published host ports are planned elsewhere: a fixed host port allows one replica per host
 (``"port conflict"`` in :mod:`capacity.solver._plan`).
@@ -43,6 +46,7 @@ from .._errors import InvalidParameter
 
 __all__ = [
     "ADDRESSES",
+    "DISK_SPACE",
     "OPEN_FILES",
     "PIDS",
     "StructuralLimit",
@@ -50,9 +54,12 @@ __all__ = [
     "file_limit",
     "pid_limit",
     "read_structural_limits",
+    "volume_space_limits",
 ]
 
 PIDS = "pids_count"
+#: prefix of the per-filesystem space resource: ``disk_usage_bytes[/mnt/data]``
+DISK_SPACE = "disk_usage_bytes"
 OPEN_FILES = "open_files_count"
 #: prefix of the per-network resource name: ``addresses_count[bridge]``
 ADDRESSES = "addresses_count"
@@ -310,31 +317,143 @@ def address_limits(
     return out
 
 
+def _device_of(path: str) -> int | None:
+    probe = Path(path)
+    while not probe.exists() and probe.parent != probe:
+        probe = probe.parent
+    try:
+        return os.stat(probe).st_dev
+    except OSError:
+        return None
+
+
+def volume_space_limits(
+    mounts: Mapping[str, tuple[str, list[Mapping[str, Any]]]],
+    data_root: str | Path,
+    *,
+    statvfs: Any = os.statvfs,
+    tree_size: Any = None,
+    proc_root: str | Path = "/proc",
+) -> list[StructuralLimit]:
+    """The space of each filesystem that holds volumes but not Docker's data root, planned
+    like a count: ``disk_usage_bytes[<mount point>]``.
+
+    Parameters
+    ----------
+    mounts : Mapping[str, tuple[str, list]]
+        Running container id -> (service, its ``Mounts`` from ``docker inspect``).
+    data_root : str or Path
+        Docker's data root: its filesystem (the writable layers, and volumes kept there) is
+        the ``disk_usage_bytes`` resource itself, not repeated here.
+    statvfs, tree_size : callable
+        ``os.statvfs`` and :func:`capacity.sources._disk_usage.tree_size_bytes` (injected in
+        tests).
+
+    Returns
+    -------
+    list of StructuralLimit
+        Per filesystem: capacity its size, used what is in use on it now (bytes), per replica
+        of a service the mean size of the volumes only that container mounts there (an
+        anonymous volume, or a named one with one user). A volume several containers share
+        (a named volume of a Compose service) does not grow with replicas: it counts as used,
+        not per replica. Bind mounts are not walked (a host directory may be any size and is
+        shared): their filesystem's space is used, not per replica.
+
+    Notes
+    -----
+    Trap: the sampled ``disk_usage_bytes`` of a container sums its writable layer and its
+    volumes, so the bytes of a volume on another filesystem count against the data root's
+    space too: the safe side.
+    """
+    from ._disk_usage import tree_size_bytes
+    from ._probe import _mount_of, _read_mounts
+
+    size_of = tree_size or tree_size_bytes
+    root_dev = _device_of(str(data_root))
+    users: dict[str, int] = {}
+    for _service, ms in mounts.values():
+        for m in ms:
+            if m.get("Type") == "volume" and m.get("Name"):
+                users[str(m["Name"])] = users.get(str(m["Name"]), 0) + 1
+    table = _read_mounts(proc_root)
+    per_fs: dict[str, dict[str, list[float]]] = {}
+    devices: dict[str, str] = {}
+    for _cid, (service, ms) in mounts.items():
+        own: dict[str, float] = {}
+        for m in ms:
+            source = str(m.get("Source") or "")
+            if m.get("Type") != "volume" or not source:
+                continue
+            dev = _device_of(source)
+            if dev is None or dev == root_dev:
+                continue
+            mount, device = _mount_of(Path(source), table)
+            devices[mount] = device
+            own.setdefault(mount, 0.0)
+            if users.get(str(m.get("Name") or ""), 1) == 1:
+                try:
+                    own[mount] += float(size_of(Path(source)))
+                except OSError:
+                    continue
+        for mount, size in own.items():
+            per_fs.setdefault(mount, {}).setdefault(service, []).append(size)
+    out: list[StructuralLimit] = []
+    for mount, by_service in sorted(per_fs.items()):
+        try:
+            st = statvfs(mount)
+        except OSError:
+            continue
+        total = float(st.f_blocks * st.f_frsize)
+        free = float(st.f_bavail * st.f_frsize)
+        out.append(StructuralLimit(
+            resource=f"{DISK_SPACE}[{mount}]", capacity=total, used=max(total - free, 0.0),
+            per_replica=0.0, per_service=_mean_by(by_service),
+            source=f"filesystem {mount} ({devices.get(mount, '?')}): volumes of running "
+                   "containers; per replica the volumes only that container mounts",
+            measured_at=_now(),
+        ))
+    return out
+
+
 def read_structural_limits(
     client: Any = None,
     *,
     proc_root: str | Path = "/proc",
     cgroup_root: str | Path = "/sys/fs/cgroup",
+    data_root: str | Path | None = None,
 ) -> list[StructuralLimit]:
     """Every structural limit of this host: PIDs, open files, and (with an engine ``client``)
-    the addresses left in each network. Unreadable ones are left out."""
+    the addresses left in each network and, with ``data_root`` too, the space of each
+    filesystem holding volumes apart from the data root (:func:`volume_space_limits`).
+    Unreadable ones are left out."""
     from docker.errors import DockerException
 
     from ._docker import service_of
 
     running: dict[str, tuple[str, int]] = {}
+    mounts: dict[str, tuple[str, list[Mapping[str, Any]]]] = {}
     networks: list[Mapping[str, Any]] = []
     if client is not None:
+        from docker.errors import NotFound
+
         try:
             for summary in client.api.containers(filters={"status": "running"}):
-                attrs = client.api.inspect_container(summary["Id"])
+                try:
+                    attrs = client.api.inspect_container(summary["Id"])
+                except NotFound:  # removed since it was listed (other work churns them)
+                    continue
                 config = attrs.get("Config") or {}
                 service = service_of(dict(config.get("Labels") or {}),
                                      str(config.get("Image") or ""),
                                      str(attrs.get("Name") or "").lstrip("/"))
                 running[str(attrs["Id"])] = (service, int((attrs.get("State") or {})
                                                            .get("Pid") or 0))
-            networks = [client.api.inspect_network(n["Id"]) for n in client.api.networks()]
+                mounts[str(attrs["Id"])] = (service, list(attrs.get("Mounts") or []))
+            for n in client.api.networks():
+                try:
+                    networks.append(client.api.inspect_network(n["Id"]))
+                except NotFound:  # removed since it was listed
+                    continue
         except (DockerException, OSError):  # the engine went away: plan without these
             networks = []
     limits: list[StructuralLimit] = []
@@ -343,4 +462,6 @@ def read_structural_limits(
         if lim is not None:
             limits.append(lim)
     limits += address_limits(networks, {cid: s for cid, (s, _) in running.items()})
+    if data_root is not None and mounts:
+        limits += volume_space_limits(mounts, data_root, proc_root=proc_root)
     return limits

@@ -15,7 +15,7 @@ Traps
 -----
 - ``O_DIRECT`` bypasses the page cache, so the figures are the device's (or the virtual
   disk's, through the hypervisor), not memory's. A filesystem without ``O_DIRECT``
-  (tmpfs) is refused with that reason.
+  (tmpfs before Linux 6.6) is refused with that reason.
 - The plan's disk bandwidth is the *sequential* figure: the best case. A service doing
   small random I/O reaches far fewer bytes per second (the random figures, in the machine
   file, say how many fewer).
@@ -341,6 +341,19 @@ def _mount_of(path: Path, mounts: list[tuple[str, str]]) -> tuple[str, str]:
     return best
 
 
+def _read_mounts(proc_root: str | Path = "/proc") -> list[tuple[str, str]]:
+    """(device, mount point) of every mount, from ``/proc/self/mounts``."""
+    mounts: list[tuple[str, str]] = []
+    try:
+        for line in Path(f"{proc_root}/self/mounts").read_text().splitlines():
+            parts = line.split()
+            if len(parts) >= 2:
+                mounts.append((parts[0], parts[1].replace("\\040", " ")))
+    except OSError:
+        pass
+    return mounts
+
+
 def filesystems(
     data_root: str | Path, volume_paths: dict[str, str] | None = None,
     *, proc_root: str | Path = "/proc",
@@ -350,14 +363,7 @@ def filesystems(
     ``volume_paths``: volume name -> its ``Mountpoint`` (``docker volume inspect``). Volumes
     on the data root's filesystem are listed under it.
     """
-    mounts: list[tuple[str, str]] = []
-    try:
-        for line in Path(f"{proc_root}/self/mounts").read_text().splitlines():
-            parts = line.split()
-            if len(parts) >= 2:
-                mounts.append((parts[0], parts[1].replace("\\040", " ")))
-    except OSError:
-        pass
+    mounts = _read_mounts(proc_root)
     by_mount: dict[str, dict[str, Any]] = {}
     entries = [("data root", Path(data_root), "")]
     entries += [("volume", Path(p), v) for v, p in sorted((volume_paths or {}).items())]

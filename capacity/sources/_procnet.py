@@ -25,6 +25,9 @@ from ._cgroup_v1 import read_file
 __all__ = ["NetDevCounters", "net_namespace_inode", "parse_net_dev", "read_net_dev"]
 
 _NS_LINK = re.compile(r"^net:\[(\d+)\]$")
+#: one interface line of ``net/dev``: name, rx bytes, rx packets, 6 more rx fields, tx bytes,
+#: tx packets (and 6 more tx fields, not matched). The header lines have no ``name:`` digits.
+_LINE = re.compile(r"^ *([^:\s|]+): *(\d+) +(\d+)(?: +\d+){6} +(\d+) +(\d+)", re.M)
 
 
 class NetDevCounters(NamedTuple):
@@ -60,18 +63,13 @@ def parse_net_dev(text: str, *, exclude: tuple[str, ...] = ("lo",)) -> NetDevCou
     """
     rx_b = tx_b = rx_p = tx_p = 0
     names: list[str] = []
-    for line in text.splitlines():
-        name, sep, rest = line.partition(":")
-        if not sep or "|" in line:
+    for name, rx_bytes, rx_packets, tx_bytes, tx_packets in _LINE.findall(text):
+        if name in exclude:
             continue
-        name = name.strip()
-        fields = rest.split()
-        if name in exclude or len(fields) < 10:
-            continue
-        rx_b += int(fields[0])
-        rx_p += int(fields[1])
-        tx_b += int(fields[8])
-        tx_p += int(fields[9])
+        rx_b += int(rx_bytes)
+        rx_p += int(rx_packets)
+        tx_b += int(tx_bytes)
+        tx_p += int(tx_packets)
         names.append(name)
     return NetDevCounters(rx_b, tx_b, rx_p, tx_p, tuple(names))
 

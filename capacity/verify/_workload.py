@@ -276,7 +276,7 @@ class Replicas:
             self._remove(container)
         self.containers = []
         with contextlib.suppress(Exception):
-            for c in self.client.containers.list(all=True, filters=self.filters):
+            for c in self.client.containers.list(all=True, sparse=True, filters=self.filters):
                 self._remove(c)
 
     def __iter__(self) -> Iterator[Any]:
@@ -292,6 +292,7 @@ class Replicas:
 
 def sweep_label(client: Any, label: str, value: str) -> None:
     """Remove every container carrying ``label=value`` (best effort)."""
-    for c in client.containers.list(all=True, filters={"label": f"{label}={value}"}):
+    for c in client.containers.list(all=True, sparse=True,  # sparse: no inspect each
+                                    filters={"label": f"{label}={value}"}):
         with contextlib.suppress(Exception):
             c.remove(force=True, v=True)

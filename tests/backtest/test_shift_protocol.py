@@ -105,3 +105,18 @@ def test_cli_day_shift_fleet(tmp_path, capsys: pytest.CaptureFixture[str]) -> No
     text = capsys.readouterr().out
     assert "whole-day shifted copies" in text and "krr recipe" in text
     assert main(["backtest", "--samples", str(path)]) == 3  # split needs --machine
+
+
+def test_days_without_data_are_left_out_not_filled() -> None:
+    # days 0-1 train at 1 core; days 2-3 hold no sample (a job that skips days); days 4-5
+    # test at 1 and 2 cores. Counted on the days with data: 2 train, 2 test (not 3 / 3 with
+    # an empty training day and an empty test day filled as a copy of the others).
+    # N shifted copies of the two test days: 6 x 3 + (1 or 2) <= 20 at N = 13; N = 14: 21.
+    h = _history(np.concatenate([np.ones(2 * DAY), np.ones(DAY), 2 * np.ones(DAY)]))
+    h.loc[2 * DAY:, "time"] += pd.Timedelta(days=2)
+    r = shift_backtest(h)
+    assert (r.train_days, r.test_days, r.absent_days) == (2, 2, 2)
+    assert r.missing_instants == 0
+    assert r.truth == 13
+    with pytest.raises(InsufficientData, match="with data"):
+        shift_backtest(_history(np.ones(DAY)).iloc[: DAY // 2])

@@ -44,6 +44,8 @@ NET_TOLERANCE = 0.05
 DISK_TOLERANCE = 0.05
 #: relative tolerance of the writable layer against the file left in it
 DISK_USAGE_TOLERANCE = 0.10
+#: below this much idle CPU on the host (cores), a busy loop may not get its quota
+HOST_IDLE_MIN_CORES = 0.2
 #: the CPU average is taken over at least this many seconds of samples
 CPU_WINDOW_S = 4.0
 FILE_BYTES = 1 * MiB
@@ -64,6 +66,8 @@ class Scenario:
     ids: dict[str, str]
     rounds: int
     quiet_from: datetime
+    #: idle CPU of the whole host over the quiet tail, cores (psutil, not the collector)
+    quiet_idle_cores: float
 
     def of(self, role: str) -> pd.DataFrame:
         return self.samples[self.samples["container_id"] == self.ids[role]]
@@ -130,12 +134,14 @@ def scenario(
             fetched = client.exec_run(["sh", "-c", loop])
             assert fetched.exit_code == 0, fetched.output
             after, quiet_from, t_quiet = bg.rounds, datetime.now(UTC), time.monotonic()
+            idle_from = _idle_cpu_seconds()
             # more rounds take the workloads' last bytes and a disk usage pass after dd; the
             # CPU is averaged over this quiet tail, where our own dd and wget do not compete
             wait_until(lambda: bg.rounds >= after + 2
                        and time.monotonic() - t_quiet >= CPU_WINDOW_S + INTERVAL_S, 30,
                        "the last rounds")
             rounds = bg.rounds
+            idle_cores = (_idle_cpu_seconds() - idle_from) / (time.monotonic() - t_quiet)
         with Store(path, create=False) as store:
             yield Scenario(
                 samples=store.samples(interval_s=INTERVAL_S),
@@ -145,12 +151,21 @@ def scenario(
                      "client": client.id, "cache": cache.id},
                 rounds=rounds,
                 quiet_from=quiet_from,
+                quiet_idle_cores=idle_cores,
             )
     finally:
         for c in started:
             with contextlib.suppress(Exception):  # already gone
                 c.remove(force=True, v=True)
         network.remove()
+
+
+def _idle_cpu_seconds() -> float:
+    """Idle + iowait seconds of the whole host, summed over CPUs (psutil)."""
+    import psutil
+
+    times = psutil.cpu_times()
+    return float(times.idle + getattr(times, "iowait", 0.0))
 
 
 def test_every_round_has_every_container(scenario: Scenario):
@@ -170,6 +185,10 @@ def test_cpu_under_half_a_core(scenario: Scenario):
     quiet = cpu[start >= scenario.quiet_from]
     assert quiet["interval_s"].sum() >= CPU_WINDOW_S - 0.1
     cores = float((quiet["cpu_cores"] * quiet["interval_s"]).sum() / quiet["interval_s"].sum())
+    if cores < 0.5 - CPU_TOLERANCE_CORES and scenario.quiet_idle_cores < HOST_IDLE_MIN_CORES:
+        # as in tests/sources/test_cgroup_v1_live.py: the loop did not get its half core
+        pytest.skip(f"host saturated by other work: {cores:.2f} cores read, "
+                    f"{scenario.quiet_idle_cores:.2f} idle")
     assert cores == pytest.approx(0.5, abs=CPU_TOLERANCE_CORES)
     # throttling: the quota binds in (nearly) every 100 ms period of a busy loop
     assert quiet["cpu_throttled_fraction"].mean() > 0.5

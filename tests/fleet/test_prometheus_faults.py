@@ -7,7 +7,9 @@ Nothing is patched: the real client talks HTTP to the fake server; its sleep is 
 
 from __future__ import annotations
 
+import itertools
 import json
+import re
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -155,17 +157,46 @@ def test_credentials_and_the_selector_reach_the_server(tmp_path: Path) -> None:
 # -- long ranges --------------------------------------------------------------------------------
 
 
-def test_a_week_at_30s_is_split_under_the_points_limit() -> None:
-    with fake_prometheus(lambda p, q: (200, _empty(), 0)) as fake:
-        read_prometheus(_api(fake.url), since_s=7 * 86400, step_s=30, now=NOW,
-                        selector='{job="x"}')
-    ranges = sorted({(float(q["start"]), float(q["end"])) for p, q in fake.requests
-                     if p.endswith("query_range")})
-    assert len(ranges) == 2  # 20,161 points: two chunks
-    points = [round((hi - lo) / 30) + 1 for lo, hi in ranges]
-    assert max(points) <= MAX_POINTS_PER_SERIES and sum(points) == 7 * 86400 // 30 + 1
-    assert ranges[0][0] == NOW.timestamp() - 7 * 86400 and ranges[-1][1] == NOW.timestamp()
-    assert ranges[1][0] == ranges[0][1] + 30  # contiguous, no point read twice
+def _probe_answer(n_series: int, scrape_s: float = 30.0):
+    """Answers: ``n_series`` CPU series in the index, raw samples ``scrape_s`` apart in the
+    probe of the last 5 minutes (``[300s]``), and nothing in the data windows."""
+
+    def answer(path: str, q: dict[str, str]) -> tuple[int, Any, float]:
+        if path.endswith("/series"):
+            return 200, {"status": "success", "data": [
+                {"__name__": "container_cpu_usage_seconds_total", "id": f"/docker/{i}"}
+                for i in range(n_series)]}, 0
+        if q.get("query", "").endswith("[300s]"):
+            end = float(q["time"])
+            return 200, matrix([({"id": "/docker/0", "image": "x"},
+                                 [(end - scrape_s * k, k) for k in range(10, 0, -1)])]), 0
+        return 200, _empty(), 0
+
+    return answer
+
+
+def _windows_read(fake: Any) -> list[tuple[float, float]]:
+    """(start, end) of each raw read ``metric{...}[<n>ms]`` at ``time``, once per window."""
+    out = set()
+    for path, q in fake.requests:
+        match = re.search(r"\[(\d+)ms\]$", q.get("query", ""))
+        if path.endswith("/query") and match:
+            end = float(q["time"])
+            out.add((round(end - int(match[1]) / 1000, 3), end))
+    return sorted(out)
+
+
+def test_a_week_at_30s_is_read_raw_in_windows_under_the_points_limit() -> None:
+    with fake_prometheus(_probe_answer(1)) as fake:
+        read_prometheus(_api(fake.url), since_s=7 * 86400, now=NOW, selector='{job="x"}')
+    windows = _windows_read(fake)
+    # raw samples, never resampled: no query_range, no timestamp()
+    assert not any(p.endswith("query_range") for p, q in fake.requests)
+    assert not any("timestamp(" in q.get("query", "") for p, q in fake.requests)
+    scrapes = [(hi - lo) / 30 for lo, hi in windows]
+    assert len(windows) == 2 and max(scrapes) <= MAX_POINTS_PER_SERIES  # 20,160 scrapes
+    assert windows[0][0] == NOW.timestamp() - 7 * 86400 and windows[-1][1] == NOW.timestamp()
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(windows))  # contiguous
 
 
 # -- awkward series ------------------------------------------------------------------------------
@@ -184,52 +215,46 @@ def _cpu_total(k: np.ndarray) -> np.ndarray:
 def _synthetic(path: str, q: dict[str, str], end_s: float = NOW.timestamp()
                ) -> tuple[int, Any, float]:
     """One container served by two scrapers (instance a and b), scraped every 10 s until
-    ``end_s``, with a restart and a stale stretch; answered on whatever step is asked."""
-    if not path.endswith("query_range"):
+    ``end_s``, with a restart and a stale stretch; raw samples of a range selector
+    ``metric{...}[<n>ms]`` at ``time``, both ends of the window included (Prometheus 2)."""
+    query = q.get("query", "")
+    match = re.search(r"\[(\d+)(ms|s)\]$", query)
+    if not path.endswith("/query") or match is None:
         return 200, _empty(), 0
-    start, end = float(q["start"]), float(q["end"])
-    step = float(q["step"].removesuffix("s"))
-    grid = np.arange(start, end + 1e-6, step)
+    hi = float(q["time"])
+    lo = hi - int(match[1]) / (1000 if match[2] == "ms" else 1)
     scrapes = _scrape_times(end_s)
     first = end_s - SCRAPE_S * (N_SCRAPES - 1)
+    inside = scrapes[(scrapes >= lo) & (scrapes <= hi)]
+    k = np.round((inside - first) / SCRAPE_S)
+    if query.startswith("container_cpu_usage_seconds_total"):
+        values = _cpu_total(k)
+    elif query.startswith("container_memory_working_set_bytes"):
+        values = np.full(len(k), float(MEMORY_BYTES))
+    else:
+        return 200, _empty(), 0
     series = []
     for instance in ("a:8080", "b:8080"):
         labels = {"id": "/docker/" + "c" * 64, "name": "web-1", "image": "shop/web:3",
                   "instance": instance, "job": "cadvisor",
                   "container_label_com_docker_compose_project": "shop",
                   "container_label_com_docker_compose_service": "web"}
-        points = []
-        for t in grid:
-            # the newest scrape at or before t, within the 5 min lookback, not stale
-            i = np.searchsorted(scrapes, t, side="right") - 1
-            if i < 0 or t - scrapes[i] > 2 * SCRAPE_S:  # stale: no value at this step
-                continue
-            k = np.array([round((scrapes[i] - first) / SCRAPE_S)])
-            query = q["query"]
-            if "timestamp(" in query:
-                value = scrapes[i]
-            elif "container_cpu_usage_seconds_total" in query:
-                value = float(_cpu_total(k)[0])
-            elif "container_memory_working_set_bytes" in query:
-                value = MEMORY_BYTES
-            else:
-                continue
-            points.append((float(t), float(value)))
-        if points:
-            series.append((labels, points))
+        if len(inside):
+            series.append((labels, list(zip(inside.tolist(), values.tolist(), strict=True))))
     return 200, matrix(series), 0
 
 
 def test_resets_staleness_and_two_scrapers_never_make_a_spike() -> None:
     with fake_prometheus(_synthetic) as fake:
-        # a step of half the scrape interval: every scrape is seen twice on the grid
+        # a step of half the scrape interval keeps every scrape, once
         data = load_prometheus(_api(fake.url), since_s=SCRAPE_S * N_SCRAPES, step_s=5,
                                now=NOW)
     samples = data.samples
     assert list(samples["service"].unique()) == ["shop/web"]
     assert samples["container_id"].nunique() == 1
     # every interval is one real scrape interval, and the rate is the true one: no zero
-    # (a repeated grid point) and no spike (the reset, the stale gap, the second scraper)
+    # (a sample read twice at a window edge) and no spike (the reset, the stale gap, the
+    # second scraper)
     assert samples["interval_s"].max() == pytest.approx(SCRAPE_S)
     assert samples[CPU].min() == pytest.approx(CPU_CORES)
     assert samples[CPU].max() == pytest.approx(CPU_CORES)
@@ -270,22 +295,38 @@ def test_report_reads_prometheus_through_the_same_pipeline(tmp_path: Path, capsy
     assert "shop/web" in json.dumps(plan)
 
 
-def test_many_series_are_read_in_smaller_chunks_so_an_answer_stays_bounded() -> None:
+def test_many_series_are_read_in_smaller_windows_so_an_answer_stays_bounded() -> None:
     from capacity.sources._prometheus import MAX_POINTS_PER_REQUEST
 
     n_series = 200
+    with fake_prometheus(_probe_answer(n_series)) as fake:
+        read_prometheus(_api(fake.url), since_s=7 * 86400, now=NOW)
+    windows = _windows_read(fake)
+    scrapes = [(hi - lo) / 30 for lo, hi in windows]  # the interval measured: 30 s
+    assert max(scrapes) * n_series <= MAX_POINTS_PER_REQUEST
+    assert windows[0][0] == NOW.timestamp() - 7 * 86400 and windows[-1][1] == NOW.timestamp()
+    assert sum(scrapes) == 7 * 86400 / 30  # still the whole range, once
 
-    def answer(path: str, q: dict[str, str]) -> tuple[int, Any, float]:
-        if path.endswith("/series"):
-            return 200, {"status": "success", "data": [
-                {"__name__": "container_cpu_usage_seconds_total", "id": f"/docker/{i}"}
-                for i in range(n_series)]}, 0
-        return 200, _empty(), 0
 
-    with fake_prometheus(answer) as fake:
-        read_prometheus(_api(fake.url), since_s=7 * 86400, step_s=30, now=NOW)
-    ranges = sorted({(float(q["start"]), float(q["end"])) for p, q in fake.requests
-                     if p.endswith("query_range")})
-    points = [round((hi - lo) / 30) + 1 for lo, hi in ranges]
-    assert max(points) * n_series <= MAX_POINTS_PER_REQUEST
-    assert sum(points) == 7 * 86400 // 30 + 1  # still the whole range, once
+def test_the_fast_matrix_parser_agrees_with_json_and_steps_aside_when_unsure() -> None:
+    from capacity.sources._prometheus import _fast_matrix
+
+    body = {"status": "success", "data": {"resultType": "matrix", "result": [
+        {"metric": {"__name__": "x", "id": "/docker/a]]\"b", "image": "i"},
+         "values": [[1700000000, "1.5"], [1700000015.25, "NaN"], [1700000030, "+Inf"],
+                    [1700000045, "-2e+06"]]},
+        {"metric": {"id": "/e"}, "values": []},
+    ]}}
+    compact = json.dumps(body, separators=(",", ":"))  # as Prometheus writes it
+    parsed = _fast_matrix(compact)
+    assert parsed is not None and [p[0] for p in parsed] == [
+        {"__name__": "x", "id": "/docker/a]]\"b", "image": "i"}, {"id": "/e"}]
+    assert parsed[0][1].tolist() == [1700000000, 1700000015.25, 1700000030, 1700000045]
+    values = parsed[0][2]
+    assert values[0] == 1.5 and np.isnan(values[1]) and values[2] == np.inf
+    assert values[3] == -2e6 and len(parsed[1][1]) == 0
+    # anything it does not know goes to json and its checks
+    assert _fast_matrix(json.dumps(body)) is None  # spaces
+    assert _fast_matrix(compact[:-3] + ',"warnings":["w"]}') is None
+    assert _fast_matrix(compact.replace('"values"', '"histograms"')) is None
+    assert _fast_matrix(compact[:-10]) is None  # cut short

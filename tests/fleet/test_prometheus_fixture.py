@@ -3,9 +3,14 @@ real Prometheus with ``promtool tsdb create-blocks-from openmetrics``, read back
 
 tests/data/prometheus/cadvisor_kubelet.om has the label sets real exporters emit (see the
 README there): the host's root cgroup without an image, Compose labels, per-CPU counters of
-an old cAdvisor, several interfaces, the kubelet's pod sandbox (pause image), and kind's
+an old cAdvisor, several interfaces, the kubelet's pod sandboxes (``container=""`` with the
+pause image, and dockershim's ``container="POD"``) that hold each pod's network, and kind's
 nested cgroup path that shows one container twice. Its values are generated with known
 rates, so the expected profile inputs are exact.
+
+tests/data/prometheus/cadvisor_testdata.prom is cAdvisor's own recorded exporter output,
+verbatim (google/cadvisor, lib/metrics/testdata/prometheus_metrics): it is replayed as
+scrapes whose counters grow by the recorded value each time, and read back.
 """
 
 from __future__ import annotations
@@ -56,6 +61,14 @@ def test_cadvisor_and_kubelet_series_read_back(tmp_path: Path) -> None:
     assert (by_service.get_group("shop/frontend")[MEMORY] == 120 * MIB).all()
     # two interfaces summed; the scrape interval is measured (15 s), not assumed
     assert by_service.get_group("shop/web")[NET_RX].to_numpy() == pytest.approx(1000.0)
+    # a pod's network is on its sandbox (container="" on containerd and kind, "POD" under
+    # dockershim), whose samples are stamped apart from the containers': it is the pod's
+    etcd_rx = by_service.get_group("kube-system/etcd-kind-control-plane")[NET_RX]
+    assert etcd_rx.to_numpy() == pytest.approx(700.0)
+    front_rx = by_service.get_group("shop/frontend")[NET_RX]
+    # the frontend's first scrape comes 7.5 s before its sandbox's: no rate for that interval
+    assert front_rx.isna().sum() == 1
+    assert front_rx.dropna().to_numpy() == pytest.approx(320.0)  # eth0 + eth1 of the sandbox
     assert samples["interval_s"].to_numpy() == pytest.approx(15.0)
     assert data.interval_s == pytest.approx(15.0)
     assert len(by_service.get_group("shop/web")) == 40  # 41 scrapes, 40 intervals
@@ -71,6 +84,80 @@ def test_cadvisor_and_kubelet_series_read_back(tmp_path: Path) -> None:
     assert limits["cpu_limit_cores"].drop("shop/web").isna().all()
 
     assert sorted(kube_only.samples["service"].unique()) == ["kube-system", "shop"]
+
+
+#: cAdvisor's recording as scrapes: its counters grow by the recorded value each scrape
+REPLAY_SCRAPES = 5
+REPLAY_START_S = 1_793_491_200
+REPLAY_EVERY_S = 15
+
+
+def replay_as_openmetrics(text: str) -> str:
+    """Prometheus text exposition (one scrape) -> OpenMetrics of ``REPLAY_SCRAPES`` scrapes.
+
+    Scrape ``k`` (0-based) at ``REPLAY_START_S + 15 k`` s: a counter's value is the recorded
+    value times ``k + 1``, a gauge's the recorded one; labels exactly as recorded. OpenMetrics
+    names a counter family without ``_total`` and gives times in seconds."""
+    kinds: dict[str, str] = {}
+    order: list[str] = []
+    samples: dict[str, list[tuple[str, float]]] = {}
+    for line in text.splitlines():
+        if line.startswith("# TYPE "):
+            _, _, name, kind = line.split(" ", 3)
+            kinds[name] = kind
+            order.append(name)
+        elif line and not line.startswith("#"):
+            series, rest = line.rsplit("}", 1)
+            value = float(rest.split()[0])
+            samples.setdefault(series.split("{", 1)[0], []).append((series + "}", value))
+    out = []
+    for name in order:
+        kind = kinds[name]
+        family = name.removesuffix("_total") if kind == "counter" else name
+        out.append(f"# TYPE {family} {kind}")
+        for series, value in samples.get(name, []):
+            for k in range(REPLAY_SCRAPES):
+                v = value * (k + 1) if kind == "counter" else value
+                out.append(f"{series} {v!r} {REPLAY_START_S + REPLAY_EVERY_S * k}")
+    out.append("# EOF")
+    return "\n".join(out) + "\n"
+
+
+@pytest.mark.slow
+def test_cadvisors_own_recorded_output_read_back(tmp_path: Path) -> None:
+    """The label sets and values of cAdvisor's recording, through promtool, Prometheus and
+    the reader: per-CPU counters summed, one NIC, two filesystems, the declared CPU quota."""
+    from capacity._columns import DISK_READ, DISK_USAGE, DISK_WRITE, NET_TX
+
+    promtool = require_binary("promtool")
+    source = tmp_path / "cadvisor.om"
+    source.write_text(replay_as_openmetrics((DATA / "cadvisor_testdata.prom").read_text()))
+    data_dir = tmp_path / "data"
+    subprocess.run([promtool, "tsdb", "create-blocks-from", "openmetrics", str(source),
+                    str(data_dir)], check=True, capture_output=True, timeout=120)
+    end = datetime.fromtimestamp(REPLAY_START_S + REPLAY_EVERY_S * (REPLAY_SCRAPES - 1) + 1,
+                                 tz=UTC)
+    with prometheus_server(tmp_path / "prom", data_dir=data_dir) as url, \
+            PrometheusAPI(url) as api:
+        data = load_prometheus(api, since_s=300, now=end)
+
+    samples = data.samples
+    assert list(samples["service"].unique()) == ["test"]  # the image: no Compose labels
+    assert list(samples["container_name"].unique()) == ["testcontaineralias"]
+    assert len(samples) == REPLAY_SCRAPES - 1
+    assert samples["interval_s"].to_numpy() == pytest.approx(REPLAY_EVERY_S)
+    per_s = {  # the recorded counter values, grown once per 15 s scrape
+        CPU: (2e-9 + 3e-9 + 4e-9 + 5e-9) / REPLAY_EVERY_S,  # cpu00..cpu03 summed
+        NET_RX: 14 / REPLAY_EVERY_S, NET_TX: 18 / REPLAY_EVERY_S,
+        DISK_READ: 3 / REPLAY_EVERY_S, DISK_WRITE: 6 / REPLAY_EVERY_S,
+    }
+    for column, rate in per_s.items():
+        assert samples[column].to_numpy() == pytest.approx(rate, rel=1e-9), column
+    assert (samples[MEMORY] == 9).all()
+    assert (samples[DISK_USAGE] == 23 + 38).all()  # sda1 + sda2
+    containers = data.containers.set_index("container_id")
+    assert containers.loc["testcontainer", "cpu_limit_cores"] == pytest.approx(0.1)
+    assert not data.warnings
 
 
 def _backfill(tmp_path: Path, fixture: str, shift_s: float = 0.0) -> Path:

@@ -20,12 +20,27 @@ from capacity.sources._hostcost import CALIBRATION_LABEL, calibrate_host_cost, p
 #: the issue's bound: measured host cost within 25 % of the MemAvailable drop per container
 DROP_TOLERANCE = 0.25
 N_CONTAINERS = 50
-CYCLES = 4
+CYCLES = 2
+#: quiet windows (no other container started or stopped, memory held still) the MemAvailable
+#: cross-check needs: a median of fewer is one reading, not a measurement
+MIN_QUIET_WINDOWS = 3
+#: calibrations tried before the cross-check is skipped as unmeasurable (others' churn)
+ATTEMPTS = 2
 GIB = 2**30
 
 
+def _quiet_windows(cost: Any) -> int:
+    """How many windows the cross-check was measured from (named in the note)."""
+    import re
+
+    found = re.search(r"cross-check from (\d+) of", cost.note)
+    return int(found.group(1)) if found else 0
+
+
 def _calibration_containers(client: Any) -> set[str]:
-    return {c.id for c in client.containers.list(all=True, filters={"label": CALIBRATION_LABEL})}
+    # the plain list (no inspect per container: another session's may go meanwhile)
+    return {c["Id"] for c in client.api.containers(all=True,
+                                                   filters={"label": CALIBRATION_LABEL})}
 
 
 @pytest.mark.docker
@@ -33,11 +48,19 @@ def _calibration_containers(client: Any) -> set[str]:
 def test_host_cost_matches_memavailable_drop_and_bounds_the_idle_plan(
     docker_client: Any, busybox_image: str
 ) -> None:
-    before = _calibration_containers(docker_client)
-    cost = calibrate_host_cost(docker_client, containers=N_CONTAINERS, cycles=CYCLES,
-                               image=busybox_image)
-    # the calibration removed every container it started
-    assert _calibration_containers(docker_client) <= before
+    client = _RecordingClient(docker_client)
+    notes = []
+    for _ in range(ATTEMPTS):  # other tests on a shared host start containers in bursts
+        cost = calibrate_host_cost(client, containers=N_CONTAINERS, cycles=CYCLES,
+                                   image=busybox_image)
+        notes.append(cost.note)
+        if cost.mem_available_drop_bytes is not None and _quiet_windows(cost) >= \
+                MIN_QUIET_WINDOWS:
+            break
+    # the calibration removed every container it started (other sessions may calibrate
+    # meanwhile, with the same label: only ours are looked for)
+    assert len(client.ids) >= N_CONTAINERS * CYCLES
+    assert _calibration_containers(docker_client).isdisjoint(client.ids)
     assert cost.method == "calibrated" and cost.containers >= 50
     assert cost.kernel_bytes is not None and cost.in_cgroup_bytes is not None
 
@@ -61,9 +84,10 @@ def test_host_cost_matches_memavailable_drop_and_bounds_the_idle_plan(
     # the host loses per container: MemAvailable's drop, from the windows other work on the
     # host did not disturb
     drop = cost.mem_available_drop_bytes
-    if drop is None:
-        pytest.skip(f"every calibration window was disturbed by other work on this host "
-                    f"(MemAvailable cannot be compared): {cost.note}")
+    if drop is None or _quiet_windows(cost) < MIN_QUIET_WINDOWS:
+        pytest.skip(f"fewer than {MIN_QUIET_WINDOWS} calibration windows were quiet in "
+                    f"{ATTEMPTS} calibrations (other containers started or stopped in the "
+                    f"others): MemAvailable cannot be compared: {' | '.join(notes)}")
     charged = cost.memory_bytes + cost.in_cgroup_bytes
     print(f"host cost {cost.memory_bytes / 2**20:.3f} MiB (shim {cost.shim_bytes / 2**20:.3f}, "
           f"kernel {(cost.kernel_bytes or 0) / 2**20:.3f}) + own {cost.in_cgroup_bytes / 2**20:.3f}"
@@ -83,6 +107,23 @@ def test_passive_host_cost_sees_the_shims_of_running_containers(run_container: A
     assert cost is not None and cost.containers >= 5
     # a containerd-shim-runc-v2 holds a Go runtime: megabytes, not kilobytes or gigabytes
     assert 2**20 <= cost.memory_bytes <= 64 * 2**20
+
+
+class _RecordingClient:
+    """The real client, recording the id of every container ``containers.run`` starts."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self.ids: list[str] = []
+        self.containers = self
+
+    def run(self, *args: Any, **kwargs: Any) -> Any:
+        container = self._client.containers.run(*args, **kwargs)
+        self.ids.append(container.id)
+        return container
+
+    def list(self, *args: Any, **kwargs: Any) -> Any:
+        return self._client.containers.list(*args, **kwargs)
 
 
 class _InterruptingClient:
@@ -121,7 +162,7 @@ def test_interrupted_calibration_removes_every_container_it_started(
         calibrate_host_cost(client, containers=10, cycles=1, image=busybox_image,
                             settle_s=0.0)
     assert client.started == 5  # it did start some
-    left = {c.id for c in docker_client.containers.list(all=True)}
+    left = {c["Id"] for c in docker_client.api.containers(all=True)}  # no inspect: others go
     assert left.isdisjoint(client.ids)  # (another calibration may run meanwhile: only ours)
 
 

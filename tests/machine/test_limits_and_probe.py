@@ -137,4 +137,4 @@ def test_nic_unknown_speed_is_named_once_with_the_flag(tmp_path: Path) -> None:
     m = Machine.local(sys_root=tmp_path, machine_file=False, measure=False)
     assert "net_rx_bytes_per_second" not in m.capacity
     net = [s for s in m.missing if s.startswith("net_")]
-    assert net and all("eth0" in s and "give net=" in s for s in net)
+    assert net and all("eth0" in s and "give --machine local,net=10Gbit" in s for s in net)

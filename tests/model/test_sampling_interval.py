@@ -74,6 +74,15 @@ def test_shorter_than_a_day_is_said() -> None:
     assert any("daily cycle is not covered" in a for a in p.assumptions)
 
 
+def test_a_whole_day_of_samples_is_not_called_shorter_than_a_day() -> None:
+    # 288 five-minute samples: the last covers the day's last 5 minutes (24 h, not 23.9 h),
+    # as daily_levels and the drift allowance count it
+    values = _daily(1, 3)[:DAY]
+    sp = ProfileModel().fit(samples_table({"c1": {CPU: values}}, interval_s=300.0))
+    assert not any("shorter than one day" in n for n in sp.profiles_["svc"].notes)
+    assert len(sp.profiles_["svc"].resources[CPU].daily_levels) == 1
+
+
 def _with_times(values: np.ndarray, seconds: np.ndarray, interval: float | np.ndarray
                 ) -> pd.DataFrame:
     df = samples_table({"c1": {CPU: values}}, interval_s=300.0)

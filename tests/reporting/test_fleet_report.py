@@ -21,6 +21,7 @@ from test_report_files import assert_same
 from capacity._columns import CPU, MEMORY
 from capacity._errors import CapacityError
 from capacity._pipeline import fit_profiles, load_demo
+from capacity._units import resource_name
 from capacity.cli import main
 from capacity.model._profile import Profiles
 from capacity.reporting._charts import fleet_packing, hosts_vs_replicas
@@ -93,7 +94,7 @@ def check_answer(text: str, doc: dict[str, Any], where: str) -> None:
     assert (int(m.group(2)), int(m.group(4)), int(m.group(5))) == (
         doc["hosts"], doc["hosts_needed"], doc["spare"])
     assert m.group(3) == doc["machine"]["name"]
-    assert m.group(6) == doc["binding_resource"]
+    assert m.group(6) == resource_name(doc["binding_resource"])  # the name people read
     assert_same(m.group(8), doc["per_resource"][doc["binding_resource"]]["epsilon"], where)
 
 

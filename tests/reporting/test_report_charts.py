@@ -9,6 +9,7 @@ import matplotlib
 import numpy as np
 import pandas as pd
 import pytest
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
@@ -32,7 +33,7 @@ matplotlib.use("Agg")
 
 #: cores and GiB are shown to the float precision of the line data
 REL_TOL = 1e-9
-UNIT_IN_LABEL = ("(cores)", "(GiB)", "(MB/s)", "(count)", "(UTC)", "(fraction)",
+UNIT_IN_LABEL = ("(cores)", "(GiB)", "(MiB)", "(MB/s)", "(count)", "(UTC)", "(fraction)",
                  "(% of capacity)", "(probability")
 
 
@@ -159,11 +160,13 @@ def test_cdf_marks_the_quantiles_and_the_sized_figure(demo: dict[str, Any]) -> N
     assert_units_in_labels(fig)
     ax = next(ax for ax in fig.axes if ax.get_title() == f"{service}: memory")
     rp = profiles[service].resources["memory_working_set_bytes"]
+    # 64 MiB a replica: the axis is in MiB (0.0629 GiB tick labels are unreadable)
+    assert ax.get_xlabel() == "one replica: memory working set (MiB)"
     p95 = [ln for ln in ax.get_lines() if str(ln.get_label()).startswith("p95 = ")]
-    assert np.allclose(p95[0].get_xdata(), rp.p95 / 1024**3)
+    assert np.allclose(p95[0].get_xdata(), rp.p95 / 1024**2)
     sized = [ln for ln in ax.get_lines() if str(ln.get_label()).startswith("sized per replica")]
     per = plans[service].per_resource["memory_working_set_bytes"].demand_per_replica
-    assert np.allclose(sized[0].get_xdata(), per / 1024**3)
+    assert np.allclose(sized[0].get_xdata(), per / 1024**2)
     cdf = next(ln for ln in ax.get_lines() if str(ln.get_label()).startswith("empirical CDF"))
     assert cdf.get_ydata()[-1] == pytest.approx(1.0)
 
@@ -251,3 +254,79 @@ def test_many_services_are_small_multiples_of_the_most_urgent() -> None:
         safe = [ln for ln in ax.get_lines() if str(ln.get_label()).startswith("safe count = ")]
         assert np.allclose(safe[0].get_xdata(), plans[service].safe_count)
     assert len([a for a in utilisation(plans).axes if a.axison]) == MAX_PANELS
+
+
+def _overlapping(boxes: list[Any]) -> list[tuple[int, int]]:
+    return [(i, j) for i in range(len(boxes)) for j in range(i + 1, len(boxes))
+            if boxes[i].overlaps(boxes[j])]
+
+
+def test_small_multiples_share_one_legend_that_covers_no_panel(demo: dict[str, Any]) -> None:
+    """Per-panel charts: no legend on a panel (it covered the data), one legend for the
+    figure below the panels, each kind of line once by its generic label; the lines keep
+    their own labels with values."""
+    plans, profiles = demo["plans"], demo["profiles"]
+    for fig in (demand_vs_count(plans, profiles), risk_curves(plans),
+                demand_cdfs(profiles, plans, demo["samples"])):
+        assert all(ax.get_legend() is None for ax in fig.axes)
+        (legend,) = fig.legends
+        texts = [t.get_text() for t in legend.get_texts()]
+        assert len(texts) == len(set(texts)) and not any(" = " in t for t in texts)
+        renderer = FigureCanvasAgg(fig).get_renderer()
+        fig.draw(renderer)
+        box = legend.get_window_extent(renderer)
+        for ax in fig.axes:
+            assert not box.overlaps(ax.get_tightbbox(renderer)), ax.get_title()
+    texts = [t.get_text() for t in demand_vs_count(plans, profiles).legends[0].get_texts()]
+    assert {"capacity", "safe count", "median total demand"} <= set(texts)
+    assert labelled(demand_vs_count(plans, profiles), "capacity = ")
+
+
+@pytest.mark.parametrize("n_services", [5, 30])
+def test_tick_labels_do_not_overlap(demo: dict[str, Any], n_services: int) -> None:
+    """On every axis of every report chart, no two tick labels overlap (a reader can read
+    them), for the demo and for 30 services with counts from 1 to thousands."""
+    from capacity.reporting._render import build_charts
+    from capacity.solver._testing import constant_profiles, profiles_of
+
+    if n_services == 5:
+        plans, profiles, samples = demo["plans"], demo["profiles"], demo["samples"]
+    else:
+        machine = Machine.from_spec("cpus=64,memory=256GiB")
+        services = {}
+        for i in range(n_services):
+            prof = constant_profiles({"cpu_cores": 0.001 * 3**(i % 9), "memory_working_set_bytes":
+                                      2.0**20 * (i + 1)}, service=f"service-{i}")
+            services.update(prof.services)
+        profiles = profiles_of(*services.values())
+        plans = {s: plan(profiles, machine, method="gaussian", service=s, running=2)
+                 for s in profiles.services}
+        samples = None
+    for chart in build_charts(plans, profiles, samples=samples):
+        if chart.figure is None:
+            continue
+        renderer = FigureCanvasAgg(chart.figure).get_renderer()
+        chart.figure.draw(renderer)
+        for ax in chart.figure.axes:
+            for axis in (ax.xaxis, ax.yaxis):
+                labels = [t for t in axis.get_ticklabels() if t.get_visible() and t.get_text()]
+                boxes = [t.get_window_extent(renderer) for t in labels]
+                assert not _overlapping(boxes), (chart.key, ax.get_title(),
+                                                 [t.get_text() for t in labels])
+
+
+def test_over_capacity_the_demand_axis_shows_what_is_kept_back() -> None:
+    """Others' running containers already use more than the capacity: the y axis reaches
+    that line (cut at 1.3x capacity, the panel showed only the capacity line)."""
+    from capacity._pipeline import plan_all
+    from capacity.solver._testing import constant_profiles, profiles_of
+
+    a = constant_profiles({"cpu_cores": 0.5}, service="a")
+    b = constant_profiles({"cpu_cores": 0.5}, service="b")
+    profiles = profiles_of(*a.services.values(), *b.services.values())
+    machine = Machine.from_spec("cpus=4,memory=16GiB")
+    plans = plan_all(profiles, machine, running={"a": 2, "b": 20}, method="gaussian")
+    fig = demand_vs_count({"a": plans["a"]}, profiles)
+    ax = next(ax for ax in fig.axes if ax.get_title().startswith("a: CPU"))
+    kept = [ln for ln in ax.get_lines() if ln.get_label() == "reserve + others running"]
+    assert kept and ax.get_ylim()[1] > kept[0].get_ydata()[0] > 4

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from capacity._pipeline import fit_profiles, load_demo, plan_all, running_counts
-from capacity.reporting._host import RESOURCE_NAMES
+from capacity.reporting._host import RESOURCE_NAMES, resource_name
 from capacity.reporting._render import (
     REPORT_MARKER,
     REPORT_NAME_PATTERN,
@@ -160,7 +160,7 @@ def _check_answer(text: str, plan: dict[str, Any], where: str) -> None:
     assert int(m.group(3)) == plan["running"]
     assert int(m.group(4)) == plan["safe_count"]
     assert m.group(5) == plan["machine"]["name"]
-    assert m.group(6) == plan["binding_resource"]
+    assert m.group(6) == resource_name(plan["binding_resource"])  # the name people read
     assert_same(m.group(7), plan["per_resource"][plan["binding_resource"]]["epsilon"], where)
 
 

@@ -16,7 +16,7 @@ from capacity._columns import CPU
 from capacity._errors import InvalidParameter
 from capacity.model._fit import daily_levels
 from capacity.solver import Machine, plan
-from capacity.solver._drift import drift_of
+from capacity.solver._drift import UNMEASURED_DRIFT_FACTOR, drift_of
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "model"))
 from _samples_builder import samples_table
@@ -50,7 +50,15 @@ def test_a_significant_trend_is_carried_to_the_horizon() -> None:
     flat = drift_of([1.0, 1.2, 0.9, 1.1, 1.0], 1.04, 30 * 86_400.0)
     assert flat.factor == pytest.approx(1.2 / 1.04)
     assert "not significant" in flat.reason
-    assert drift_of([2.0], 2.0, 86_400.0).factor == 1.0  # one day: not measured
+    # one whole day: not measured; the stated default allowance, said in the reason
+    one = drift_of([2.0], 2.0, 86_400.0)
+    assert one.factor == UNMEASURED_DRIFT_FACTOR and one.slope_per_day is None
+    assert "not measured" in one.reason and "default allowance x1.10" in one.reason
+    # two whole days of which one holds too few samples: one day seen, the same allowance
+    assert drift_of([None, 2.0], 2.0, 86_400.0).factor == UNMEASURED_DRIFT_FACTOR
+    # under one whole day (a staging run), or no demand: planned as recorded
+    assert drift_of([], 2.0, 86_400.0).factor == 1.0
+    assert drift_of([0.0, 0.0], 0.0, 86_400.0).factor == 1.0
 
 
 def test_growing_service_gets_fewer_replicas_and_says_why() -> None:
@@ -69,8 +77,13 @@ def test_growing_service_gets_fewer_replicas_and_says_why() -> None:
 
 def test_short_history_says_drift_not_measured() -> None:
     p = plan(_profiles(_growing(1, 0.0)), Machine.from_spec("cpus=40"))
-    assert any("drift not measured" in a for a in p.assumptions)
-    assert p.meta["drift"][CPU]["factor"] == 1.0
+    assert any("drift not measured" in a and "default allowance" in a and "margin 9%" in a
+               for a in p.assumptions)
+    assert p.meta["drift"][CPU]["factor"] == UNMEASURED_DRIFT_FACTOR
+    recorded = plan(_profiles(_growing(1, 0.0)), Machine.from_spec("cpus=40"),
+                    valid_for_s=None)
+    assert p.safe_count is not None and recorded.safe_count is not None
+    assert p.safe_count < recorded.safe_count
 
 
 def test_bad_horizon_is_refused() -> None:

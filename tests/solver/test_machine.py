@@ -128,7 +128,7 @@ def test_local_with_speed_zero_nic_names_net_as_missing() -> None:
                       sys_root=None, machine_file=False, measure=False)
     assert NET_RX not in m.capacity and DISK_USAGE not in m.capacity
     missing = " ".join(m.missing)
-    assert "eth0 reports speed 0" in missing and "give net=" in missing and "give disk=" in missing
+    assert "eth0 reports speed 0" in missing and "net=10Gbit" in missing and "give disk=" in missing
 
 
 def test_measured_reserve_is_host_minus_containers() -> None:

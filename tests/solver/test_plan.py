@@ -11,6 +11,7 @@ from scipy import stats
 
 from capacity._columns import CPU, MEMORY
 from capacity._errors import InsufficientData, InvalidParameter, ProfileVersionError
+from capacity._settings import DEFAULT_HORIZON_S
 from capacity.solver import METHODS, PORT_CONFLICT, Machine, Plan, plan
 from capacity.solver._testing import (
     constant_profiles,
@@ -205,7 +206,7 @@ def test_empirical_without_trace_falls_back_to_gaussian() -> None:
         {"incompressible_epsilon": 1.0},
         {"ports": (0,)},
         {"running": -1},
-        {"horizon_s": 0.0},
+        {"horizon_s": -1.0},
     ],
 )
 def test_bad_parameters(kwargs: dict) -> None:
@@ -234,10 +235,17 @@ def test_horizon_risk_is_stricter_than_instant_risk() -> None:
     x = 1e8 + 5e7 * ((t % 60) / 60.0)
     profiles = profiles_of(service_profile("svc", {MEMORY: resource_profile(MEMORY, x)}))
     machine = Machine.from_spec("memory=4GB")
-    instant = plan(profiles, machine, method="empirical", n_draws=5000)
+    instant = plan(profiles, machine, method="empirical", n_draws=5000, horizon_s=0)
     horizon = plan(profiles, machine, method="empirical", n_draws=5000, horizon_s=120)
     assert horizon.safe_count <= instant.safe_count
     assert horizon.horizon_s == 120
+    # 0 and None both plan at an instant; the default is the 5 min horizon
+    none = plan(profiles, machine, method="empirical", n_draws=5000, horizon_s=None)
+    assert none.safe_count == instant.safe_count
+    default = plan(profiles, machine, method="empirical", n_draws=5000)
+    assert default.horizon_s == DEFAULT_HORIZON_S == 300.0
+    assert default.safe_count <= instant.safe_count
+    assert any("over a 300 s horizon" in a for a in default.assumptions)
 
 
 def test_json_round_trip_and_required_fields() -> None:

@@ -111,9 +111,25 @@ def test_a_vanished_cgroup_is_gone_and_its_files_closed(tmp_path: Path) -> None:
     reader.read(c)
     for d in root.glob(f"*/docker/{V1_WEB}"):
         shutil.rmtree(d)
+    # a removed cgroupfs file fails at once through a held descriptor (ENODEV: the live test
+    # below); a regular file stays readable, so here the reader's periodic check of the
+    # directory finds it, within HeldFiles.LEAF_CHECK_EVERY readings
+    with pytest.raises(ContainerGone):
+        for _ in range(HeldFiles.LEAF_CHECK_EVERY):
+            reader.read(c)
+    assert open_fds() == before
+
+
+def test_a_cgroup_removed_before_its_first_reading_is_gone(tmp_path: Path) -> None:
+    # files opened in this reading: the directory is checked at once
+    proc, root = _copy_v1_tree(tmp_path)
+    reader = CachedCgroupReader(proc, root)
+    c = info(V1_WEB, 3131)
+    reader.locate(c)
+    for d in root.glob(f"*/docker/{V1_WEB}"):
+        shutil.rmtree(d)
     with pytest.raises(ContainerGone):
         reader.read(c)
-    assert open_fds() == before
 
 
 @pytest.mark.docker
@@ -159,3 +175,21 @@ def test_a_held_file_gives_fresh_values_on_a_busy_container(
             time.sleep(0.1)
     files.close()
     reader.close()
+
+
+def test_a_record_built_from_its_fields_equals_the_dataclass_one() -> None:
+    from capacity.sources._cgroup import _record
+    from capacity.sources._types import ContainerCounters
+
+    fields = {"container_id": "abc", "cpu_usage_seconds_total": 1.5,
+              "memory_usage_bytes": 10, "memory_working_set_bytes": 8, "pids": 3}
+    fast, plain = _record(dict(fields)), ContainerCounters(**fields)
+    assert type(fast) is ContainerCounters
+    assert fast == plain and repr(fast) == repr(plain) and hash(fast) == hash(plain)
+    assert fast.to_dict() == plain.to_dict() and fast.net_rx_bytes_total is None
+    with pytest.raises(AttributeError):  # still frozen
+        fast.pids = 4  # type: ignore[misc]
+    with pytest.raises(TypeError):  # a missing required field: the dataclass says so
+        _record({"container_id": "abc"})
+    with pytest.raises(TypeError):  # and an unknown one
+        _record({**fields, "cpu_seconds": 1.0})

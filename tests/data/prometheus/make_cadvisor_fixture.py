@@ -26,6 +26,8 @@ PAUSE_CID = "a84ce063fb5cab82bb938151e9fa1e98ad875c3cf5dad88d797d4c65c6229c13"
 FRONT_POD = "pod5b3c2d1e-8f7a-4b6c-9d0e-1f2a3b4c5d6e"
 FRONT_CID = "4026cf5500d96c6e274a2607b507891abc21f7b1577e29c9400cfb0f0ce5d8aa"
 PAUSE_IMAGE = "sha256:0184c1613d92931126feb4c548e5da11015513b9e4c104e7305ee8b53b50a9da"
+#: the dockershim flavour of a sandbox: container="POD", the pause image by tag (made-up id)
+FRONT_PAUSE_CID = hashlib.sha256(b"frontend-pause").hexdigest()
 
 
 def _docker(name: str, service: str | None, image: str, cid: str) -> dict[str, str]:
@@ -67,6 +69,9 @@ SERIES = [
      0.001, 1 * MIB, {"eth0": 700.0}, None, 0.216),
     (_kube("frontend", FRONT_CID, "frontend-7d4b9c8f6b-x2x9k", FRONT_POD,
            "registry.local/frontend:2.1", "shop"), 0.1, 120 * MIB, {}, None, 0.919),
+    (_kube("POD", FRONT_PAUSE_CID, "frontend-7d4b9c8f6b-x2x9k", FRONT_POD,
+           "k8s.gcr.io/pause:3.2", "shop"), 0.0005, 1 * MIB, {"eth0": 300.0, "eth1": 20.0},
+     None, 7.5),
 ]
 
 
