@@ -52,10 +52,14 @@ from .._errors import CapacityError
 from ..model._fit import DEGENERATE_SLOW_SHARE, MIN_WINDOW_SAMPLES
 
 __all__ = [
+    "HORIZON_SHORTCUT_MIN_SKEW",
+    "MAX_SUMMED_REPLICAS_HORIZON",
+    "MAX_SUMMED_REPLICAS_HORIZON_EXACT",
     "MIN_TRACE_POINTS",
     "ReplicaDemand",
     "Simulator",
     "clopper_pearson",
+    "horizon_replicas_for",
     "replica_demand",
     "with_host_cost",
 ]
@@ -67,11 +71,26 @@ MIN_TRACE_POINTS = 30
 #: which overstates the skew of n > K replicas: the safe side for an upper tail)
 MAX_SUMMED_REPLICAS = 64
 #: the same for paths over a horizon (``horizon_steps > 1``), where each replica costs a whole
-#: path per draw: 16 replicas summed step by step, beyond scaled by sqrt(n / 16). Sixteen
-#: keep the counts of 64 on the profiles of ``tests/solver/test_horizon_paths.py`` (equal, or
-#: up to 5 % lower where the skew of 16 replicas widens the tail; never higher) at a quarter
-#: of the cost; 8 gave a sawtooth heap one replica more than 64
+#: path per draw: 16 replicas summed step by step, beyond scaled by sqrt(n / 16), but only
+#: for a right-skewed replica (see :func:`horizon_replicas_for`). Scaling keeps the skewness
+#: of 16 replicas (g / 4 for one replica's g) where n have g / sqrt(n): for g > 0 that widens
+#: the upper tail (the safe side: counts equal to 64's or up to 5 % lower on the right-skewed
+#: profiles of ``tests/solver/test_horizon_paths.py``); for g < 0 (memory that sits high and
+#: sometimes dips) it narrows it, and the count came out 1 to 2 replicas too high
 MAX_SUMMED_REPLICAS_HORIZON = 16
+#: replicas summed path by path over a horizon when one replica's own component is not
+#: clearly right-skewed (skewness < :data:`HORIZON_SHORTCUT_MIN_SKEW`): the exact sum up to
+#: here; beyond, still scaled by sqrt(n / 256), whose skewness error (g / 16 against
+#: g / sqrt(n)) is a quarter of the shortcut's. Trap: beyond 256 replicas a left-skewed
+#: replica's count may still be one too high (not observed; not excluded)
+MAX_SUMMED_REPLICAS_HORIZON_EXACT = 256
+#: smallest sample skewness of one replica's own component (the fast variation the replicas
+#: do not share) for which :data:`MAX_SUMMED_REPLICAS_HORIZON` replicas are summed and scaled.
+#: The margin covers the sampling error of the skewness (about sqrt(6 / 2000) = 0.055 for a
+#: 2,000-point trace, more for a correlated one) and shapes with no skew but light tails
+#: (a sawtooth heap: skewness 0.03, excess kurtosis -1.1; 8 replicas summed planned one
+#: replica above 64 there), which go to the exact sum
+HORIZON_SHORTCUT_MIN_SKEW = 0.25
 
 _LEVEL_KEYS = {"p50": 0.5, "p90": 0.9, "p95": 0.95, "p99": 0.99, "p99.9": 0.999, "max": 1.0}
 
@@ -326,6 +345,29 @@ def replica_demand(
     )
 
 
+def horizon_replicas_for(own: np.ndarray) -> int:
+    """Replicas to sum path by path over a horizon for a replica whose own component is
+    ``own``: :data:`MAX_SUMMED_REPLICAS_HORIZON` (16) when its sample skewness is at least
+    :data:`HORIZON_SHORTCUT_MIN_SKEW`, else :data:`MAX_SUMMED_REPLICAS_HORIZON_EXACT` (256).
+
+    Why: beyond the replicas summed, the sum is scaled by sqrt(n / k), which keeps the
+    skewness of k replicas. For a right-skewed replica that overstates the upper tail of n
+    replicas (the count comes out equal or a little lower: safe); for a left-skewed or
+    unskewed, light-tailed one it understates it (the count came out 1 to 2 replicas too high
+    with 16 summed on a memory trace that sits high and dips), so those are summed exactly.
+    """
+    x = np.asarray(own, dtype=float)
+    if x.size == 0:
+        return MAX_SUMMED_REPLICAS_HORIZON
+    d = x - x.mean()
+    m2 = float(np.mean(d * d))
+    if m2 <= 0:  # no variation of its own: every sum is exact
+        return MAX_SUMMED_REPLICAS_HORIZON
+    skew = float(np.mean(d * d * d)) / m2**1.5
+    return (MAX_SUMMED_REPLICAS_HORIZON if skew >= HORIZON_SHORTCUT_MIN_SKEW
+            else MAX_SUMMED_REPLICAS_HORIZON_EXACT)
+
+
 def clopper_pearson(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
     """Exact two-sided binomial confidence interval for ``k`` successes in ``n`` draws."""
     a = (1 - level) / 2
@@ -346,8 +388,9 @@ class Simulator:
 
     Totals are built replica by replica with common random numbers, so ``total(n)`` for all
     ``n`` comes from the same draws and the risk curve is smooth. Up to
-    :data:`MAX_SUMMED_REPLICAS` replicas (:data:`MAX_SUMMED_REPLICAS_HORIZON` for paths over a
-    horizon) are summed draw by draw; beyond, extrapolated.
+    :data:`MAX_SUMMED_REPLICAS` replicas (over a horizon, :data:`MAX_SUMMED_REPLICAS_HORIZON`
+    for a right-skewed replica, else :data:`MAX_SUMMED_REPLICAS_HORIZON_EXACT`: see
+    :func:`horizon_replicas_for`) are summed draw by draw; beyond, extrapolated.
 
     Parameters
     ----------
@@ -361,9 +404,10 @@ class Simulator:
         Path length in trace steps (1: risk at a random instant).
     u : numpy.ndarray, optional
         Shared instants in [0, 1), one per draw; drawn from ``rng`` when not given.
-    horizon_replicas : int
-        Replicas summed path by path when ``horizon_steps > 1`` (beyond, scaled); the
-        default :data:`MAX_SUMMED_REPLICAS_HORIZON`. Paths are summed in float32.
+    horizon_replicas : int, optional
+        Replicas summed path by path when ``horizon_steps > 1`` (beyond, scaled); None (the
+        default): :func:`horizon_replicas_for` the replica's own component (16 when it is
+        right-skewed, else 256). Paths are summed in float32.
     """
 
     def __init__(
@@ -374,7 +418,7 @@ class Simulator:
         rng: np.random.Generator,
         horizon_steps: int = 1,
         u: np.ndarray | None = None,
-        horizon_replicas: int = MAX_SUMMED_REPLICAS_HORIZON,
+        horizon_replicas: int | None = None,
     ) -> None:
         if not demand.has_trace:
             raise ValueError(f"{demand.service}/{demand.resource} has no usable trace")
@@ -395,6 +439,8 @@ class Simulator:
         self._cache: dict[int, np.ndarray] = {}
         self._own_sum: np.ndarray  # (n_draws, h): float32 over a horizon, else float64
         if self.h > 1:  # the level paths are built on demand, row by row where possible
+            if horizon_replicas is None:
+                horizon_replicas = horizon_replicas_for(demand.own)
             if horizon_replicas < 1:
                 raise ValueError(f"horizon_replicas must be >= 1; got {horizon_replicas}")
             self._own_sum = np.zeros((self.n_draws, self.h), dtype=np.float32)
@@ -403,6 +449,8 @@ class Simulator:
             self._own_sum = np.zeros((self.n_draws, 1))
             # mean + shared, per draw: (n_draws, 1)
             self._level = demand.mean + shared[start % n_shared][:, None]
+        #: replicas summed path by path over a horizon (beyond, scaled); 1 at an instant
+        self.horizon_replicas = self._paths.replicas if self.h > 1 else 1
 
     def _add_replica(self) -> None:
         start = self.rng.integers(0, self._length, size=self.n_draws, dtype=np.int32)
@@ -486,16 +534,19 @@ class _Paths:
     """The horizon (``h > 1``) part of :class:`Simulator`: the same draws, summed in blocks.
 
     A draw's total is ``max_t min(n level[t] + c own_k[t], n limit)`` with ``own_k`` the sum of
-    ``k = min(n, K)`` replicas' own windows (``K`` the simulator's ``horizon_replicas``,
-    :data:`MAX_SUMMED_REPLICAS_HORIZON` by default) and ``c = sqrt(n / k)`` (1 when ``n <= k``).
+    ``k = min(n, K)`` replicas' own windows (``K`` the simulator's ``horizon_replicas``: by
+    default 16 for a right-skewed replica, else 256, see :func:`horizon_replicas_for`) and
+    ``c = sqrt(n / k)`` (1 when ``n <= k``).
     ``own_k`` is summed in float32 (``c own_k`` too), the level and the total in float64. The
     replicas' start instants come from ``rng`` exactly as the instant simulator draws them,
     and the sums are added in the same order, so every total equals the one a plain
     ``(n_draws, h)`` computation with the same dtypes gives, bit for bit.
 
     Cost: ``n_draws x h x k`` float32 additions for the paths, once per plan (each replica
-    costs a whole path per draw, hence ``K = 16`` here against 64 at an instant: with 64 the
-    20,000 x 300-step paths of a 1 s trace took 0.4-0.7 s of CPU per service).
+    costs a whole path per draw, hence ``K = 16`` here for a right-skewed replica against 64
+    at an instant: with 64 the 20,000 x 300-step paths of a 1 s trace took 0.4-0.7 s of CPU
+    per service; a replica that is not right-skewed sums up to 256 exactly, at the cost of
+    one path per replica counted).
 
     What makes the rest fast is that :meth:`exceedances` (what the count search asks,
     hundreds of times per plan) rarely needs whole paths. Per draw it keeps ``max_t own_k``

@@ -93,8 +93,10 @@ from .._errors import InsufficientData, InvalidParameter, ProfileVersionError
 from .._settings import DEFAULTS, INCOMPRESSIBLE_EPSILON_FACTOR, Settings
 from ..model._profile import Profiles, ServiceProfile
 from ._demand import (
+    HORIZON_SHORTCUT_MIN_SKEW,
     MAX_SUMMED_REPLICAS,
     MAX_SUMMED_REPLICAS_HORIZON,
+    MAX_SUMMED_REPLICAS_HORIZON_EXACT,
     ReplicaDemand,
     Simulator,
     clopper_pearson,
@@ -335,8 +337,9 @@ class ResourceModel:
         Path length of the empirical method in trace steps (1: instant risk).
     quantile_level : float, optional
         Level of the ``quantile`` method; None: the profile's sizing statistic.
-    horizon_replicas : int
-        Replicas summed path by path over a horizon (see :class:`Simulator`).
+    horizon_replicas : int, optional
+        Replicas summed path by path over a horizon; None: chosen from the replica's skewness
+        (see :class:`Simulator` and :func:`~capacity.solver._demand.horizon_replicas_for`).
     """
 
     def __init__(
@@ -350,7 +353,7 @@ class ResourceModel:
         quantile_level: float | None = None,
         u: np.ndarray | None = None,
         simulate: bool = True,
-        horizon_replicas: int = MAX_SUMMED_REPLICAS_HORIZON,
+        horizon_replicas: int | None = None,
     ) -> None:
         self.demand = demand
         self.epsilon = epsilon
@@ -548,8 +551,15 @@ class ResourceModel:
         # estimate is over epsilon, then on until the interval's lower bound is too
         ks: list[int] = []
         first_over = first_lower = None
+        # the scan runs over the replicas summed exactly (one more each step, incremental);
+        # over a horizon up to 256 for a replica that is not right-skewed: a doubling search
+        # there would overshoot and re-sum the counts passed on the way (10x the CPU time)
+        sim = self.sim
+        assert sim is not None  # callers check
+        scan = MAX_SUMMED_REPLICAS if sim.h == 1 else max(MAX_SUMMED_REPLICAS,
+                                                           sim.horizon_replicas)
         n = 1
-        while n <= MAX_SUMMED_REPLICAS:
+        while n <= scan:
             k = self.exceedances(n, usable)
             ks.append(k)
             if first_over is None and k / m > eps:
@@ -564,15 +574,12 @@ class ResourceModel:
         first_upper = int(over_upper[0]) + 1 if over_upper.size else None
         if first_lower is None:
             # beyond the summed replicas: search on the extrapolated totals
-            sim = self.sim
-            assert sim is not None  # callers check
-
             def ok(q: int, bound: str) -> bool:
                 # exceedances(q) <= the largest count the bound allows: over a horizon
                 # the draws near the capacity are evaluated only when bounds leave it open
                 return sim.exceeds_at_most(q, usable * (1 + _FIT_RTOL), self.most(bound))
 
-            start = MAX_SUMMED_REPLICAS
+            start = scan
             if first_over is None:
                 first_over = _first_fail(lambda q: ok(q, "point"), start)
             if first_upper is None:
@@ -1074,8 +1081,10 @@ def _assemble(
             f"empirical: {sorted(set(n_draws.values()))} Monte Carlo draws per resource (block "
             "bootstrap of the recorded trace, own components summed up to "
             f"{MAX_SUMMED_REPLICAS} replicas, beyond scaled by sqrt(N/{MAX_SUMMED_REPLICAS})"
-            + (f"; up to {MAX_SUMMED_REPLICAS_HORIZON} over the horizon, beyond scaled by "
-               f"sqrt(N/{MAX_SUMMED_REPLICAS_HORIZON})" if horizon_s else "")
+            + (f"; over the horizon up to {MAX_SUMMED_REPLICAS_HORIZON} for a right-skewed "
+               f"replica (skewness >= {HORIZON_SHORTCUT_MIN_SKEW}), else up to "
+               f"{MAX_SUMMED_REPLICAS_HORIZON_EXACT}, beyond scaled by sqrt(N/K)"
+               if horizon_s else "")
             + "), 95 % Clopper-Pearson interval on P(overload); fixed seed"
         )
     assumptions += [f"capacity unknown, not planned: {m}" for m in machine.missing
