@@ -253,6 +253,7 @@ def horizon_speed(baseline, only: str | None = None) -> None:
         # left-skewed memory: summed exactly over the horizon (no 16-replica shortcut)
         ("memory that dips, default settings, 1 s trace", 1.0, {}, True),
         ("memory that dips, default settings, 10 s trace", 10.0, {}, True),
+        ("memory that dips, horizon 300 s, 1 s trace", 1.0, {"horizon_s": 300.0}, True),
     ]
     print("\n## 20 services, CPU + memory; each tree in a child process")
     print("| case | tree | wall s | CPU s | memory counts against the baseline's |")
