@@ -431,8 +431,12 @@ def _fast_matrix(text: str) -> list[tuple[dict[str, str], np.ndarray, np.ndarray
                 flat = np.empty(0)
             else:
                 end = text.index("]]", start) + 1
-                flat = np.fromstring(  # text mode (sep=","): not the deprecated binary one
-                    text[start:end].translate(_SAMPLE_CHARS), sep=",")
+                pairs = text[start:end].translate(_SAMPLE_CHARS)
+                flat = np.fromstring(pairs, sep=",")  # text mode: not the deprecated binary
+                # numpy < 2 only warns on text it cannot parse and returns what it read
+                # before: a short array is refused here, the json path reads it instead
+                if len(flat) != pairs.count(",") + 1:
+                    return None
             if text[end + 1] != "}" or len(flat) % 2:
                 return None
             out.append(({str(k): str(v) for k, v in labels.items()}, flat[0::2].copy(),
