@@ -480,7 +480,9 @@ def _data(response: Any, where: str) -> Any:
         error = f"{body.get('errorType', 'error')}: {body.get('error', 'no message')}"
         hint = ""
         if "points per timeseries" in str(body.get("error", "")):
-            hint = " (the series limit: give a longer --step)"
+            hint = (" (the server's limit of points per series: the reader asks for at most "
+                    f"{MAX_POINTS_PER_SERIES:,} raw samples per series per request, whatever "
+                    "--step; a lower limit is not supported)")
         elif status in (401, 403):
             hint = " (check the credentials)"
         raise PrometheusError(f"{where} answered HTTP {status}: {error}{hint}",
@@ -623,9 +625,10 @@ def read_prometheus(
     since_s : float
         How far back from ``now``, seconds.
     step_s : float, optional
-        Keep at most one scrape per ``step_s`` seconds (a coarser, lighter read of a long
-        range: counters stay exact, rates average over the longer intervals, gauges are
-        sampled). Default: every scrape.
+        Keep at most one scrape per ``step_s`` seconds, once read (counters stay exact,
+        rates average over the longer intervals, gauges are sampled; fewer rows). Every raw
+        sample is still downloaded and parsed: it does not make the read lighter.
+        Default: every scrape.
     selector : str, optional
         A label selector such as ``{job="cadvisor", instance=~"web-.*"}``.
     group_by : sequence of str
