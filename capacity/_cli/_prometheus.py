@@ -117,8 +117,9 @@ def prometheus_options(command: Callable[..., Any]) -> Callable[..., Any]:
                           "(e.g. http://prometheus:9090); --since says how far back "
                           "(default 1d)."),
         click.option("--step", "step_s", type=DURATION, default=None,
-                     help="With --prometheus: keep at most one scrape per STEP (a lighter "
-                          "read of a long range). Default: every scrape."),
+                     help="With --prometheus: keep at most one scrape per STEP (rates average "
+                          "over the longer intervals; fewer rows after the read). Every raw "
+                          "sample is still downloaded. Default: every scrape."),
         click.option("--selector", default=None,
                      help="With --prometheus: a label selector, e.g. '{job=\"cadvisor\"}'."),
         click.option("--group-by", default=_DEFAULT_GROUP_BY, show_default=True,

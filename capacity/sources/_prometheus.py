@@ -431,8 +431,12 @@ def _fast_matrix(text: str) -> list[tuple[dict[str, str], np.ndarray, np.ndarray
                 flat = np.empty(0)
             else:
                 end = text.index("]]", start) + 1
-                flat = np.fromstring(  # text mode (sep=","): not the deprecated binary one
-                    text[start:end].translate(_SAMPLE_CHARS), sep=",")
+                pairs = text[start:end].translate(_SAMPLE_CHARS)
+                flat = np.fromstring(pairs, sep=",")  # text mode: not the deprecated binary
+                # numpy < 2 only warns on text it cannot parse and returns what it read
+                # before: a short array is refused here, the json path reads it instead
+                if len(flat) != pairs.count(",") + 1:
+                    return None
             if text[end + 1] != "}" or len(flat) % 2:
                 return None
             out.append(({str(k): str(v) for k, v in labels.items()}, flat[0::2].copy(),
@@ -476,7 +480,9 @@ def _data(response: Any, where: str) -> Any:
         error = f"{body.get('errorType', 'error')}: {body.get('error', 'no message')}"
         hint = ""
         if "points per timeseries" in str(body.get("error", "")):
-            hint = " (the series limit: give a longer --step)"
+            hint = (" (the server's limit of points per series: the reader asks for at most "
+                    f"{MAX_POINTS_PER_SERIES:,} raw samples per series per request, whatever "
+                    "--step; a lower limit is not supported)")
         elif status in (401, 403):
             hint = " (check the credentials)"
         raise PrometheusError(f"{where} answered HTTP {status}: {error}{hint}",
@@ -564,11 +570,15 @@ _Parts = dict[tuple[str, ...], dict[str, list[tuple[np.ndarray, np.ndarray]]]]
 
 
 def _combine(parts: Mapping[str, list[tuple[np.ndarray, np.ndarray]]]
-             ) -> tuple[np.ndarray, np.ndarray]:
-    """One origin's parts (per CPU, NIC or device) -> one series, summed at each scrape.
+             ) -> tuple[np.ndarray, np.ndarray, int]:
+    """One origin's parts (per CPU, NIC or device) -> one series, summed at each scrape,
+    and the number of times the set of parts changed.
 
-    A scrape where only some parts have a sample (a NIC that came or went) is left out,
-    never summed short: a sum missing a part would look like a counter reset, then a spike.
+    Every scrape is kept. A scrape whose set of parts differs from the previous scrape's (a
+    NIC or device added or removed, for good or for one scrape) is a reset: its value is NaN,
+    so no interval is read across the change (the intervals on both sides of that scrape are
+    dropped), never summed short: a sum missing a part would look like a counter reset, and
+    one gaining a part like a spike.
     """
     series = []
     for chunks in parts.values():
@@ -577,13 +587,18 @@ def _combine(parts: Mapping[str, list[tuple[np.ndarray, np.ndarray]]]
         t, first = np.unique(t, return_index=True)  # sorted; a window edge read twice once
         series.append((t, v[first]))
     if len(series) == 1:
-        return series[0]
-    times = np.concatenate([s[0] for s in series])
-    union, inverse, counts = np.unique(times, return_inverse=True, return_counts=True)
+        return series[0][0], series[0][1], 0
+    union = np.unique(np.concatenate([s[0] for s in series]))
     total = np.zeros(len(union))
-    np.add.at(total, inverse, np.concatenate([s[1] for s in series]))
-    keep = counts == counts.max()
-    return union[keep], total[keep]
+    changed = np.zeros(len(union), dtype=bool)
+    for t, v in series:  # one part at a time: memory of one scrape column, not parts x scrapes
+        where = np.searchsorted(union, t)
+        total[where] += v  # times are unique within a part
+        present = np.zeros(len(union), dtype=bool)
+        present[where] = True
+        changed[1:] |= present[1:] != present[:-1]
+    total[changed] = np.nan
+    return union, total, int(changed.sum())
 
 
 def read_prometheus(
@@ -610,9 +625,10 @@ def read_prometheus(
     since_s : float
         How far back from ``now``, seconds.
     step_s : float, optional
-        Keep at most one scrape per ``step_s`` seconds (a coarser, lighter read of a long
-        range: counters stay exact, rates average over the longer intervals, gauges are
-        sampled). Default: every scrape.
+        Keep at most one scrape per ``step_s`` seconds, once read (counters stay exact,
+        rates average over the longer intervals, gauges are sampled; fewer rows). Every raw
+        sample is still downloaded and parsed: it does not make the read lighter.
+        Default: every scrape.
     selector : str, optional
         A label selector such as ``{job="cadvisor", instance=~"web-.*"}``.
     group_by : sequence of str
@@ -755,32 +771,42 @@ def _assemble(
     if not scrapes:
         return PrometheusData(_empty_counters(), pd.DataFrame(), {}, step_s or 0.0, requests)
     duplicates: dict[str, int] = {}
-    # the pod's network lives on its sandbox: give it to the pod's first container
-    # (by name), unless a container of the pod has network series of its own
+    part_changes: dict[str, int] = {}  # identity -> changes of its set of CPUs/NICs/devices
+    # the pod's network lives on its sandbox: give it to the pod's first container (by name)
+    # among those kept (with CPU scrapes), unless a container of the pod has network series
+    # of its own (the same namespace: counted twice otherwise)
     first_of_pod: dict[str, str] = {}
     for ident in sorted(scrapes):
         labels = labels_of.get(ident, {})
-        if labels.get("pod"):
+        if labels.get("pod") and _has_samples(scrapes[ident]):
             first_of_pod.setdefault(_pod_key(labels), ident)
+    own_network = {column: {_pod_key(labels_of.get(ident, {}))
+                            for ident in series.get(column) or {}
+                            if labels_of.get(ident, {}).get("pod")}
+                   for column in _SANDBOX_COLUMNS}
 
     def one(column: str, ident: str) -> tuple[np.ndarray, np.ndarray] | None:
         by_origin = (series.get(column) or {}).pop(ident, None)  # freed as it is used
         if not by_origin and column in _SANDBOX_COLUMNS:
             labels = labels_of.get(ident, {})
             pod = _pod_key(labels) if labels.get("pod") else ""
-            if pod and first_of_pod.get(pod) == ident:
+            if pod and first_of_pod.get(pod) == ident and pod not in own_network[column]:
                 by_origin = (sandboxes.get(column) or {}).pop(pod, None)
         if not by_origin:
             return None
         keep = min(by_origin)  # one origin per container: the first in label order
         if column == _SCRAPE_COLUMN and len(by_origin) > 1:
             duplicates[ident] = len(by_origin) - 1
-        return _combine(by_origin[keep])
+        t, v, changes = _combine(by_origin[keep])
+        if changes:
+            part_changes[ident] = part_changes.get(ident, 0) + changes
+        return t, v
 
     idents: list[str] = []
     lengths: list[int] = []
     times: list[np.ndarray] = []
     firsts: list[float] = []
+    lags: list[float] = []  # each kept container's median scrape interval, s
     columns: dict[str, list[np.ndarray]] = {c: [] for c in CADVISOR_QUERIES}
     for ident in sorted(scrapes):
         got = one(_SCRAPE_COLUMN, ident)
@@ -792,6 +818,8 @@ def _assemble(
             first = np.concatenate([[True], bucket[1:] != bucket[:-1]])
             t, cpu = t[first], cpu[first]
         lag_s = float(np.median(np.diff(t))) if len(t) > 1 else FALLBACK_STEP_S
+        if len(t) > 1:
+            lags.append(lag_s)
         idents.append(ident)
         lengths.append(len(t))
         times.append(t)
@@ -811,7 +839,7 @@ def _assemble(
     if not idents:
         return PrometheusData(_empty_counters(), pd.DataFrame(), {}, step_s or 0.0, requests)
     scrape = np.concatenate(times)
-    del times[1:]
+    times.clear()
     counts = np.asarray(lengths)
     # a category per container, not a string per row (4 M rows: 32 MB of codes, not 300 MB)
     container_id = pd.Categorical.from_codes(
@@ -832,11 +860,17 @@ def _assemble(
         "service": service_from_labels(labels_of[ident], rules),
         "instance": labels_of[ident].get("instance", ""),
     } for ident, first in zip(idents, firsts, strict=True)])
-    warnings = _warnings(counters, containers, duplicates)
-    if step_s is None:  # the scrape interval, as read
-        gaps = [float(np.median(np.diff(t))) for t in times if len(t) > 1]
-        step_s = float(np.median(gaps)) if gaps else 0.0
+    warnings = _warnings(counters, containers, duplicates, part_changes)
+    if step_s is None:  # the scrape interval, as read: the median of the containers' medians
+        step_s = float(np.median(lags)) if lags else 0.0
     return PrometheusData(counters, containers, warnings, step_s, requests)
+
+
+def _has_samples(by_origin: _Parts) -> bool:
+    """Whether the origin :func:`_assemble` keeps (the first) has any sample."""
+    if not by_origin:
+        return False
+    return any(len(t) for chunks in by_origin[min(by_origin)].values() for t, _ in chunks)
 
 
 def _origin(labels: Mapping[str, str]) -> tuple[str, ...]:
@@ -860,8 +894,10 @@ def _empty_counters() -> pd.DataFrame:
 
 
 def _warnings(counters: pd.DataFrame, containers: pd.DataFrame,
-              duplicates: Mapping[str, int]) -> dict[str, tuple[str, ...]]:
-    """Per service: counter resets, gaps between scrapes, duplicate series dropped."""
+              duplicates: Mapping[str, int], part_changes: Mapping[str, int]
+              ) -> dict[str, tuple[str, ...]]:
+    """Per service: counter resets, gaps between scrapes, duplicate series dropped, changes
+    of the set of CPUs, NICs or devices summed."""
     from ..store._rates import COUNTER_TOTAL_COLUMNS
 
     service_of = dict(zip(containers["container_id"], containers["service"], strict=True))
@@ -897,6 +933,14 @@ def _warnings(counters: pd.DataFrame, containers: pd.DataFrame,
     for service, n in dup.items():
         out.setdefault(service, []).append(
             f"{n} duplicate series (the same container from another scraper) ignored")
+    changed: dict[str, int] = {}
+    for ident, n in part_changes.items():
+        if ident in service_of:
+            changed[service_of[ident]] = changed.get(service_of[ident], 0) + n
+    for service, n in changed.items():
+        out.setdefault(service, []).append(
+            f"{n} change(s) of the CPUs, NICs or devices summed in the Prometheus series: "
+            "read as resets, the intervals across them were dropped")
     return {k: tuple(v) for k, v in out.items()}
 
 
