@@ -327,8 +327,9 @@ def read_machine_file(path: str | Path) -> dict[str, Any]:
     try:
         data = tomllib.loads(p.read_text())
     except FileNotFoundError:
-        raise InvalidParameter("machine", "plan", "an existing machine file (run 'capacity "
-                               "machine calibrate' to write one)", str(p)) from None
+        from ._machine import _missing_file
+
+        raise InvalidParameter("machine", "plan", _missing_file(p), str(p)) from None
     except OSError as exc:
         raise InvalidParameter("machine", "plan", f"a readable TOML file ({exc.strerror})",
                                str(p)) from None
