@@ -138,3 +138,13 @@ def test_nic_unknown_speed_is_named_once_with_the_flag(tmp_path: Path) -> None:
     assert "net_rx_bytes_per_second" not in m.capacity
     net = [s for s in m.missing if s.startswith("net_")]
     assert net and all("eth0" in s and "give --machine local,net=10Gbit" in s for s in net)
+
+
+def test_mount_points_decode_every_octal_escape_of_proc_mounts(tmp_path: Path) -> None:
+    from capacity.sources._probe import _read_mounts
+
+    (tmp_path / "self").mkdir()
+    (tmp_path / "self" / "mounts").write_text(
+        "/dev/sda1 / ext4 rw 0 0\n"
+        "/dev/sdb1 /mnt/a\\040b\\011c\\012d\\134e ext4 rw 0 0\n")
+    assert _read_mounts(tmp_path) == [("/dev/sda1", "/"), ("/dev/sdb1", "/mnt/a b\tc\nd\\e")]
