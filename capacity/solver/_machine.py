@@ -333,6 +333,7 @@ def _filesystem_notes(data_root: str, limits: tuple[StructuralLimit, ...]) -> li
     """One line per filesystem the plan sees: the data root's (the ``disk_usage_bytes``
     resource), and each one holding volumes apart from it (its own resource)."""
     from .._units import format_value
+    from ..sources._limits import UNMEASURED_MARK
     from ..sources._probe import filesystems
 
     lines = []
@@ -344,10 +345,14 @@ def _filesystem_notes(data_root: str, limits: tuple[StructuralLimit, ...]) -> li
     for lim in limits:
         if lim.resource.startswith(f"{DISK_USAGE}["):
             mount = lim.resource[len(DISK_USAGE) + 1:-1]
-            lines.append(f"disk space: volumes on {mount} "
-                         f"({format_value(DISK_USAGE, lim.capacity - lim.used)} free of "
-                         f"{format_value(DISK_USAGE, lim.capacity)}), planned as its own "
-                         f"resource {lim.resource}")
+            line = (f"disk space: volumes on {mount} "
+                    f"({format_value(DISK_USAGE, lim.capacity - lim.used)} free of "
+                    f"{format_value(DISK_USAGE, lim.capacity)}), planned as its own "
+                    f"resource {lim.resource}; per replica the volumes' size today, a "
+                    "snapshot, not their growth")
+            if UNMEASURED_MARK in lim.source:
+                line += "; " + lim.source[lim.source.index(UNMEASURED_MARK):]
+            lines.append(line)
     return lines
 
 
