@@ -530,7 +530,9 @@ def probe_on_first_use(
     try:
         cache_disk_probe(path, result)
     except (CapacityError, OSError) as exc:
-        note += f"; not cached, the next run probes again: cannot write {path}: {exc})"
+        note += (f"; not cached, the next run probes again: cannot write {path}: {exc}; to "
+                 "probe once: CAPACITY_MACHINE_FILE=WRITABLE.toml and 'capacity machine probe "
+                 "--file WRITABLE.toml', or CAPACITY_DISK_PROBE=off)")
     else:
         note += f", cached in machine file {path})"
     return result, "", note

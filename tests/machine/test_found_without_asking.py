@@ -140,6 +140,8 @@ def test_a_machine_file_that_cannot_be_written_still_plans_with_the_probe(
     assert m.capacity[DISK_WRITE] == 4e8
     note = next(n for n in m.notes if n.startswith("disk bandwidth"))
     assert "not cached, the next run probes again" in note
+    assert "capacity machine probe --file" in note and "CAPACITY_DISK_PROBE=off" in note
+    assert sum("not cached" in line for line in machine_lines(m)) == 1  # said once
 
 
 def test_an_explicit_machine_file_that_does_not_exist_is_an_error_not_a_new_file(
