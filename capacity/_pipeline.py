@@ -46,8 +46,10 @@ class Samples:
 
     ``counters`` is empty when the source did not need one to compute the samples: a samples
     file, and the store (its :meth:`~capacity.store.Store.samples` computes rates in one pass;
-    reading every counter again cost a second full scan, 6 M rows in ~10 s). Read them with
-    :meth:`capacity.store.Store.counters` when wanted.
+    reading every counter again cost a second full scan, 6 M rows in ~10 s); and Prometheus
+    (its counters are dropped once turned into rates: a fleet's week is millions of rows).
+    Read them with :meth:`capacity.store.Store.counters` or
+    :func:`capacity.sources._prometheus.read_prometheus` when wanted.
     """
 
     samples: pd.DataFrame
@@ -199,7 +201,9 @@ def load_prometheus(
             f"{' matching ' + selector if selector else ''}: check --selector and --since"
         )
     interval_s = float(samples["interval_s"].median())
-    return Samples(samples, data.counters, data.containers, interval_s,
+    # the counters are not kept (as for the store): a fleet's week is millions of rows, held
+    # through the fit for nothing (7 days x 200 containers: ~1 GiB of the peak)
+    return Samples(samples, pd.DataFrame(), data.containers, interval_s,
                    f"prometheus {client.url}", dict(data.warnings))
 
 
