@@ -333,6 +333,7 @@ def _filesystem_notes(data_root: str, limits: tuple[StructuralLimit, ...]) -> li
     """One line per filesystem the plan sees: the data root's (the ``disk_usage_bytes``
     resource), and each one holding volumes apart from it (its own resource)."""
     from .._units import format_value
+    from ..sources._limits import UNMEASURED_MARK
     from ..sources._probe import filesystems
 
     lines = []
@@ -344,11 +345,25 @@ def _filesystem_notes(data_root: str, limits: tuple[StructuralLimit, ...]) -> li
     for lim in limits:
         if lim.resource.startswith(f"{DISK_USAGE}["):
             mount = lim.resource[len(DISK_USAGE) + 1:-1]
-            lines.append(f"disk space: volumes on {mount} "
-                         f"({format_value(DISK_USAGE, lim.capacity - lim.used)} free of "
-                         f"{format_value(DISK_USAGE, lim.capacity)}), planned as its own "
-                         f"resource {lim.resource}")
+            line = (f"disk space: volumes on {mount} "
+                    f"({format_value(DISK_USAGE, lim.capacity - lim.used)} free of "
+                    f"{format_value(DISK_USAGE, lim.capacity)}), planned as its own "
+                    f"resource {lim.resource}; per replica the volumes' size today, a "
+                    "snapshot, not their growth")
+            if UNMEASURED_MARK in lim.source:
+                line += "; " + lim.source[lim.source.index(UNMEASURED_MARK):]
+            lines.append(line)
     return lines
+
+
+def _missing_file(path: Path) -> str:
+    """The constraint of an explicitly given machine file that does not exist."""
+    from ._machinefile import default_machine_file
+
+    return (f"an existing machine file ({path} does not exist; write it with 'capacity "
+            f"machine probe --file {path}' or 'capacity machine calibrate --file {path}', or "
+            f"plan with --machine local, which uses the default machine file "
+            f"{default_machine_file()} and creates it on first use)")
 
 
 @dataclass(frozen=True)
@@ -487,7 +502,9 @@ class Machine:
             used); False: no engine.
         machine_file : str, Path, None or False
             The cached measurements to reuse: None reads :func:`default_machine_file` when
-            it exists; False reads none.
+            it exists (the first-use disk probe creates it); False reads none. A path given
+            must exist (:class:`InvalidParameter` otherwise): only the default file is
+            created, so a mistyped path is an error, not a new file.
         sys_root : str, Path or None
             Where ``/sys`` is; None: NIC speeds from psutil instead of sysfs.
         proc_root, cgroup_root : str or Path
@@ -522,9 +539,13 @@ class Machine:
         cached: Mapping[str, Any] = {}
         path: Path | None = None
         if machine_file is not False:
-            path = default_machine_file() if machine_file in (None, True) else Path(
-                str(machine_file))
-            if path.is_file():  # none yet: the first-use probe may write it
+            explicit = machine_file not in (None, True)
+            path = Path(str(machine_file)) if explicit else default_machine_file()
+            if explicit and not path.is_file():
+                # only the default file is created on first use: a typo is not a new file
+                raise InvalidParameter("machine_file", "Machine.local",
+                                       _missing_file(path), str(path))
+            if path.is_file():  # none yet: the first-use probe may write the default one
                 cached = read_machine_file(path)
                 notes.append(f"cached measurements from machine file {path}")
         if measure and client is None:
@@ -689,6 +710,8 @@ class Machine:
             data = tomllib.loads(p.read_text())
         except UnicodeDecodeError:
             raise InvalidParameter("machine", "plan", "a UTF-8 TOML text file", str(p)) from None
+        except FileNotFoundError:
+            raise InvalidParameter("machine", "plan", _missing_file(p), str(p)) from None
         except OSError as exc:
             raise InvalidParameter("machine", "plan", "a readable TOML file", str(p)) from exc
         except tomllib.TOMLDecodeError as exc:

@@ -235,6 +235,11 @@ _KNOWN_TOP = {"schema_version", "kind", "name", "written_at", "headroom", "cpu_s
               "limits", "baseline"}
 
 
+# capacity.measured_at: when CPUs, memory, NIC speed and disk space were measured; the disk
+# bandwidth figures come from the probe and carry its time (older files: disk_probe.measured_at)
+_CAPACITY_TIMES = ("measured_at", "disk_bandwidth_measured_at")
+
+
 def validate_machine_file(data: Mapping[str, Any], *, source: str = "<data>") -> None:
     """Check a machine file's content field by field; raise naming the first bad field."""
     version = data.get("schema_version")
@@ -264,13 +269,14 @@ def validate_machine_file(data: Mapping[str, Any], *, source: str = "<data>") ->
             raise _bad(source, "cpu_saturation", "a fraction in (0, 1]", c)
     cap = _table(data, "capacity", source)
     for key in cap:
-        if key == "measured_at":
+        if key in _CAPACITY_TIMES:
             _timestamp(cap, key, source, "capacity.")
         elif key in _CAPACITY_KEYS:
             _number(cap, key, source, "capacity.")
         else:
             raise _bad(source, f"capacity.{key}",
-                       f"one of {sorted(_CAPACITY_KEYS)} or measured_at", cap[key])
+                       f"one of {sorted(_CAPACITY_KEYS)} or {' or '.join(_CAPACITY_TIMES)}",
+                       cap[key])
     if not any(k in cap for k in _CAPACITY_KEYS):
         raise _bad(source, "capacity", f"a table with at least one of {sorted(_CAPACITY_KEYS)}",
                    dict(cap))
@@ -327,8 +333,9 @@ def read_machine_file(path: str | Path) -> dict[str, Any]:
     try:
         data = tomllib.loads(p.read_text())
     except FileNotFoundError:
-        raise InvalidParameter("machine", "plan", "an existing machine file (run 'capacity "
-                               "machine calibrate' to write one)", str(p)) from None
+        from ._machine import _missing_file
+
+        raise InvalidParameter("machine", "plan", _missing_file(p), str(p)) from None
     except OSError as exc:
         raise InvalidParameter("machine", "plan", f"a readable TOML file ({exc.strerror})",
                                str(p)) from None
@@ -461,6 +468,8 @@ def local_document(
     if p:
         cap["disk_read_bytes_per_second"] = float(p["sequential_read_bytes_per_second"])
         cap["disk_write_bytes_per_second"] = float(p["sequential_write_bytes_per_second"])
+        if p.get("measured_at"):
+            cap["disk_bandwidth_measured_at"] = str(p["measured_at"])
     fss = filesystems(data_root, dict(volume_paths or {}), proc_root=proc_root)
     if fss:
         doc["filesystems"] = [f.to_dict() for f in fss]
@@ -492,7 +501,9 @@ def cache_disk_probe(path: str | Path, probe: Any) -> Path:
     cap = dict(doc.get("capacity") or {})
     cap["disk_read_bytes_per_second"] = float(result["sequential_read_bytes_per_second"])
     cap["disk_write_bytes_per_second"] = float(result["sequential_write_bytes_per_second"])
-    cap.setdefault("measured_at", str(result.get("measured_at") or now))
+    # the probe's time with the probe's figures; capacity.measured_at stays the time of the
+    # other figures (CPUs, memory, NIC, disk space), which this does not measure
+    cap["disk_bandwidth_measured_at"] = str(result.get("measured_at") or now)
     doc["capacity"] = cap
     doc["disk_probe"] = result
     return write_machine_file(p, doc)
@@ -519,7 +530,9 @@ def probe_on_first_use(
     try:
         cache_disk_probe(path, result)
     except (CapacityError, OSError) as exc:
-        note += f"; not cached, the next run probes again: cannot write {path}: {exc})"
+        note += (f"; not cached, the next run probes again: cannot write {path}: {exc}; to "
+                 "probe once: CAPACITY_MACHINE_FILE=WRITABLE.toml and 'capacity machine probe "
+                 "--file WRITABLE.toml', or CAPACITY_DISK_PROBE=off)")
     else:
         note += f", cached in machine file {path})"
     return result, "", note

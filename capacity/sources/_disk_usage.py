@@ -9,7 +9,8 @@ not every round; between readings ``disk_usage_bytes`` is NaN in the samples tab
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -18,6 +19,7 @@ from .._errors import ContainerGone
 __all__ = [
     "DEFAULT_DISK_USAGE_INTERVAL_S",
     "DiskUsage",
+    "WalkBudgetExceeded",
     "disk_usage",
     "disk_usage_bytes",
     "tree_size_bytes",
@@ -46,18 +48,43 @@ class DiskUsage(NamedTuple):
         return sum(parts) if parts else None
 
 
-def tree_size_bytes(root: Path) -> int:
+class WalkBudgetExceeded(Exception):
+    """:func:`tree_size_bytes` stopped before the end of the tree: its budget ran out.
+
+    ``reason`` says which (entries seen, or the time), for the report.
+    """
+
+    def __init__(self, root: Path, reason: str) -> None:
+        super().__init__(f"{root}: {reason}")
+        self.root = root
+        self.reason = reason
+
+
+def tree_size_bytes(
+    root: Path,
+    *,
+    max_entries: int | None = None,
+    deadline: float | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> int:
     """Apparent size of every regular file under ``root``, bytes (like ``du -s --apparent``).
 
     Walks with :func:`os.scandir` without following symlinks (a link into the host tree
     would count the host), and counts a hard-linked file once. Entries that vanish or cannot
     be read during the walk are skipped. Raises :class:`OSError` when ``root`` itself cannot
     be opened.
+
+    ``max_entries`` (directory entries seen) and ``deadline`` (a ``clock()`` value, seconds)
+    bound the walk: past either it raises :class:`WalkBudgetExceeded` instead of a partial
+    size (a volume of millions of files takes minutes). None: unbounded.
     """
     total = 0
     seen: set[tuple[int, int]] = set()
     stack = [root]
     first = True
+    entries_seen = 0
+    if deadline is not None and clock() > deadline:
+        raise WalkBudgetExceeded(root, "not walked: the time budget was spent on other volumes")
     while stack:
         directory = stack.pop()
         try:
@@ -69,6 +96,15 @@ def tree_size_bytes(root: Path) -> int:
         first = False
         with entries:
             for entry in entries:
+                entries_seen += 1
+                if max_entries is not None and entries_seen > max_entries:
+                    raise WalkBudgetExceeded(
+                        root, f"more than {max_entries:,} files and directories"
+                    )
+                if deadline is not None and entries_seen % 1024 == 0 and clock() > deadline:
+                    raise WalkBudgetExceeded(
+                        root, f"time budget spent after {entries_seen:,} files and directories"
+                    )
                 try:
                     if entry.is_dir(follow_symlinks=False):
                         stack.append(Path(entry.path))

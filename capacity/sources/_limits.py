@@ -61,6 +61,12 @@ PIDS = "pids_count"
 #: prefix of the per-filesystem space resource: ``disk_usage_bytes[/mnt/data]``
 DISK_SPACE = "disk_usage_bytes"
 OPEN_FILES = "open_files_count"
+#: the budget of the volume walk on every local plan: files and directories per volume, and
+#: seconds for all volumes together (a volume of millions of files takes minutes)
+VOLUME_WALK_MAX_ENTRIES = 200_000
+VOLUME_WALK_MAX_SECONDS = 5.0
+#: how a limit's ``source`` starts the list of volumes the walk did not measure
+UNMEASURED_MARK = "per replica not measured:"
 #: prefix of the per-network resource name: ``addresses_count[bridge]``
 ADDRESSES = "addresses_count"
 
@@ -334,6 +340,8 @@ def volume_space_limits(
     statvfs: Any = os.statvfs,
     tree_size: Any = None,
     proc_root: str | Path = "/proc",
+    max_entries: int = VOLUME_WALK_MAX_ENTRIES,
+    max_seconds: float = VOLUME_WALK_MAX_SECONDS,
 ) -> list[StructuralLimit]:
     """The space of each filesystem that holds volumes but not Docker's data root, planned
     like a count: ``disk_usage_bytes[<mount point>]``.
@@ -347,7 +355,14 @@ def volume_space_limits(
         the ``disk_usage_bytes`` resource itself, not repeated here.
     statvfs, tree_size : callable
         ``os.statvfs`` and :func:`capacity.sources._disk_usage.tree_size_bytes` (injected in
-        tests).
+        tests; ``tree_size`` is called with the volume's path, ``max_entries`` and
+        ``deadline``, and may raise :class:`~capacity.sources._disk_usage.WalkBudgetExceeded`).
+    max_entries, max_seconds : int, float
+        The walk's budget: files and directories per volume, and seconds for all volumes
+        together (this runs on every ``--machine local`` plan). A volume past it is not
+        measured: it adds nothing per replica, with the reason in the limit's ``source``
+        (and the report); its bytes still count in the filesystem's used space (the safe
+        side).
 
     Returns
     -------
@@ -363,12 +378,17 @@ def volume_space_limits(
     -----
     Trap: the sampled ``disk_usage_bytes`` of a container sums its writable layer and its
     volumes, so the bytes of a volume on another filesystem count against the data root's
-    space too: the safe side.
+    space too: the safe side. Trap: the per-replica figure is the volumes' size today, a
+    snapshot: a volume that grows (a database) takes more per replica later than planned.
     """
-    from ._disk_usage import tree_size_bytes
+    import time
+
+    from ._disk_usage import WalkBudgetExceeded, tree_size_bytes
     from ._probe import _mount_of, _read_mounts
 
     size_of = tree_size or tree_size_bytes
+    deadline = time.monotonic() + max_seconds
+    unmeasured: dict[str, list[str]] = {}
     root_dev = _device_of(str(data_root))
     users: dict[str, int] = {}
     for _service, ms in mounts.values():
@@ -392,7 +412,11 @@ def volume_space_limits(
             own.setdefault(mount, 0.0)
             if users.get(str(m.get("Name") or ""), 1) == 1:
                 try:
-                    own[mount] += float(size_of(Path(source)))
+                    own[mount] += float(size_of(Path(source), max_entries=max_entries,
+                                                deadline=deadline))
+                except WalkBudgetExceeded as exc:
+                    unmeasured.setdefault(mount, []).append(
+                        f"volume {m.get('Name')} of {service} ({exc.reason})")
                 except OSError:
                     continue
         for mount, size in own.items():
@@ -409,7 +433,10 @@ def volume_space_limits(
             resource=f"{DISK_SPACE}[{mount}]", capacity=total, used=max(total - free, 0.0),
             per_replica=0.0, per_service=_mean_by(by_service),
             source=f"filesystem {mount} ({devices.get(mount, '?')}): volumes of running "
-                   "containers; per replica the volumes only that container mounts",
+                   "containers; per replica the volumes only that container mounts (their "
+                   "size today, not their growth)" + (
+                       f"; {UNMEASURED_MARK} {', '.join(unmeasured[mount])}: its bytes count "
+                       "as used, not per replica" if mount in unmeasured else ""),
             measured_at=_now(),
         ))
     return out

@@ -38,6 +38,7 @@ import contextlib
 import mmap
 import os
 import random
+import re
 import tempfile
 import time
 from collections.abc import Callable
@@ -341,6 +342,13 @@ def _mount_of(path: Path, mounts: list[tuple[str, str]]) -> tuple[str, str]:
     return best
 
 
+def _unescape(text: str) -> str:
+    """A ``/proc/self/mounts`` field as the path it names: the kernel writes space, tab,
+    newline and backslash as 3-digit octal escapes (``\\040``, ``\\011``, ``\\012``,
+    ``\\134``); every such escape is decoded."""
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), text)
+
+
 def _read_mounts(proc_root: str | Path = "/proc") -> list[tuple[str, str]]:
     """(device, mount point) of every mount, from ``/proc/self/mounts``."""
     mounts: list[tuple[str, str]] = []
@@ -348,7 +356,7 @@ def _read_mounts(proc_root: str | Path = "/proc") -> list[tuple[str, str]]:
         for line in Path(f"{proc_root}/self/mounts").read_text().splitlines():
             parts = line.split()
             if len(parts) >= 2:
-                mounts.append((parts[0], parts[1].replace("\\040", " ")))
+                mounts.append((_unescape(parts[0]), _unescape(parts[1])))
     except OSError:
         pass
     return mounts

@@ -22,6 +22,8 @@ from capacity.cli import main
         (("report", "--demo", "--machine", "{tmp}/nonsense.toml", "--out", "{tmp}/r"),
          "'host_cost.memory_bytes'"),
         (("machine", "show", "--file", "{tmp}/corrupt.parquet"), "valid TOML"),
+        (("report", "--demo", "--machine", "{tmp}/machne.toml", "--out", "{tmp}/r"),
+         "machne.toml does not exist; write it with 'capacity machine probe --file"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_3(

@@ -76,14 +76,16 @@ def test_first_use_probe_keeps_what_the_machine_file_holds(tmp_path: Path) -> No
     assert len(calls) == 1  # cached: never twice
 
 
-def test_a_failed_probe_names_what_is_unknown_and_why(tmp_path: Path) -> None:
+def test_a_failed_probe_names_what_is_unknown_and_why(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     def refused(root: str) -> DiskProbe:
         raise CapacityError(f"disk probe refused: {root} has 200 MiB free, the probe needs "
                             "1,280 MiB")
 
     path = tmp_path / "m.toml"
-    m = Machine.local(machine_file=path, measure=False, docker_root=tmp_path,
-                      disk_probe=refused)
+    monkeypatch.setenv("CAPACITY_MACHINE_FILE", str(path))  # the default file: created
+    m = Machine.local(measure=False, docker_root=tmp_path, disk_probe=refused)
     assert DISK_READ not in m.capacity and DISK_WRITE not in m.capacity
     why = [s for s in m.missing if s.startswith((DISK_READ, DISK_WRITE))]
     assert len(why) == 2 and all("first-use probe" in s and "200 MiB free" in s
@@ -120,7 +122,8 @@ def test_the_real_probe_on_a_read_only_filesystem_is_named_not_raised(
 ) -> None:
     monkeypatch.setenv("CAPACITY_DISK_PROBE", "auto")
     path = tmp_path / "m.toml"
-    m = Machine.local(machine_file=path, measure=False, docker_root=read_only_dir)
+    monkeypatch.setenv("CAPACITY_MACHINE_FILE", str(path))
+    m = Machine.local(measure=False, docker_root=read_only_dir)
     why = [s for s in m.missing if s.startswith((DISK_READ, DISK_WRITE))]
     assert len(why) == 2
     assert all("first-use probe" in s and "Read-only file system" in s for s in why)
@@ -128,26 +131,47 @@ def test_the_real_probe_on_a_read_only_filesystem_is_named_not_raised(
 
 
 def test_a_machine_file_that_cannot_be_written_still_plans_with_the_probe(
-    tmp_path: Path
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     blocker = tmp_path / "a-file"
     blocker.write_text("not a directory")
-    m = Machine.local(machine_file=blocker / "m.toml", measure=False, docker_root=tmp_path,
-                      disk_probe=_fake_probe)
+    monkeypatch.setenv("CAPACITY_MACHINE_FILE", str(blocker / "m.toml"))
+    m = Machine.local(measure=False, docker_root=tmp_path, disk_probe=_fake_probe)
     assert m.capacity[DISK_WRITE] == 4e8
     note = next(n for n in m.notes if n.startswith("disk bandwidth"))
     assert "not cached, the next run probes again" in note
+    assert "capacity machine probe --file" in note and "CAPACITY_DISK_PROBE=off" in note
+    assert sum("not cached" in line for line in machine_lines(m)) == 1  # said once
+
+
+def test_an_explicit_machine_file_that_does_not_exist_is_an_error_not_a_new_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    typo = tmp_path / "machne.toml"
+    calls: list[str] = []
+    with pytest.raises(InvalidParameter) as err:
+        Machine.local(machine_file=typo, measure=False, docker_root=tmp_path,
+                      disk_probe=lambda root: calls.append(root) or _fake_probe(root))
+    said = str(err.value)
+    assert str(typo) in said and "does not exist" in said
+    assert f"capacity machine probe --file {typo}" in said and "calibrate" in said
+    assert not typo.exists() and calls == []  # not created, not probed
+    default = tmp_path / "state" / "machine.toml"
+    monkeypatch.setenv("CAPACITY_MACHINE_FILE", str(default))
+    Machine.local(measure=False, docker_root=tmp_path, disk_probe=_fake_probe)
+    assert default.is_file()  # the default file is created on first use
 
 
 def test_the_probe_is_off_where_the_environment_says_so(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("CAPACITY_DISK_PROBE", "off")  # as in every other test
-    m = Machine.local(machine_file=tmp_path / "m.toml", measure=False, docker_root=tmp_path)
+    monkeypatch.setenv("CAPACITY_MACHINE_FILE", str(tmp_path / "m.toml"))
+    m = Machine.local(measure=False, docker_root=tmp_path)
     assert any("CAPACITY_DISK_PROBE=off" in s for s in m.missing)
     monkeypatch.setenv("CAPACITY_DISK_PROBE", "sometimes")
     with pytest.raises(InvalidParameter, match="CAPACITY_DISK_PROBE"):
-        Machine.local(machine_file=tmp_path / "m.toml", measure=False, docker_root=tmp_path)
+        Machine.local(measure=False, docker_root=tmp_path)
 
 
 def test_local_with_given_keys_sets_what_the_host_cannot_report(tmp_path: Path) -> None:

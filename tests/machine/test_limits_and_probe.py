@@ -138,3 +138,48 @@ def test_nic_unknown_speed_is_named_once_with_the_flag(tmp_path: Path) -> None:
     assert "net_rx_bytes_per_second" not in m.capacity
     net = [s for s in m.missing if s.startswith("net_")]
     assert net and all("eth0" in s and "give --machine local,net=10Gbit" in s for s in net)
+
+
+def test_mount_points_decode_every_octal_escape_of_proc_mounts(tmp_path: Path) -> None:
+    from capacity.sources._probe import _read_mounts
+
+    (tmp_path / "self").mkdir()
+    (tmp_path / "self" / "mounts").write_text(
+        "/dev/sda1 / ext4 rw 0 0\n"
+        "/dev/sdb1 /mnt/a\\040b\\011c\\012d\\134e ext4 rw 0 0\n")
+    assert _read_mounts(tmp_path) == [("/dev/sda1", "/"), ("/dev/sdb1", "/mnt/a b\tc\nd\\e")]
+
+
+def test_the_volume_walk_has_a_budget_past_which_a_volume_is_not_measured(
+    tmp_path: Path
+) -> None:
+    """A volume of more files than the budget: its per-replica figure is left out with the
+    reason; the filesystem's used space (statvfs) still counts it; the report says so."""
+    from capacity.solver._machine import _filesystem_notes
+    from capacity.sources._disk_usage import WalkBudgetExceeded, tree_size_bytes
+    from capacity.sources._limits import volume_space_limits
+
+    big, small = tmp_path / "vols" / "big", tmp_path / "vols" / "small"
+    big.mkdir(parents=True)
+    small.mkdir()
+    for i in range(50):
+        (big / f"f{i}").write_bytes(b"x" * 10)
+    (small / "a").write_bytes(b"y" * 7)
+    with pytest.raises(WalkBudgetExceeded, match="more than 20 files"):
+        tree_size_bytes(big, max_entries=20)
+    with pytest.raises(WalkBudgetExceeded, match="time budget"):
+        tree_size_bytes(big, deadline=1.0, clock=lambda: 2.0)
+    assert tree_size_bytes(big, max_entries=50) == 500
+    (tmp_path / "self").mkdir()
+    (tmp_path / "self" / "mounts").write_text(f"/dev/vdb {tmp_path / 'vols'} ext4 rw 0 0\n")
+    mounts = {"c1": ("db", [{"Type": "volume", "Name": "v1", "Source": str(big)}]),
+              "c2": ("web", [{"Type": "volume", "Name": "v2", "Source": str(small)}])}
+    st = SimpleNamespace(f_blocks=1000, f_frsize=4096, f_bavail=400)
+    data_root = "/proc"  # another filesystem than the volumes'
+    (lim,) = volume_space_limits(mounts, data_root, statvfs=lambda _: st, proc_root=tmp_path,
+                                 max_entries=20)
+    assert lim.per_service == {"db": 0.0, "web": 7.0}
+    assert lim.used == 600 * 4096  # what is on the filesystem, the big volume included
+    assert "per replica not measured: volume v1 of db (more than 20 files" in lim.source
+    note = next(n for n in _filesystem_notes(data_root, (lim,)) if "volumes on" in n)
+    assert "snapshot, not their growth" in note and "volume v1 of db" in note

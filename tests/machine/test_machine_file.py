@@ -124,3 +124,29 @@ def test_plain_spec_toml_still_reads(tmp_path: Path) -> None:
     path = _write(tmp_path, '[machine]\ncpus = 4\nmemory = "8GiB"\nhost_cost = "4MiB"\n')
     m = Machine.from_spec(str(path))
     assert m.capacity[CPU] == 4 and m.host_cost[MEMORY] == 4 * 2**20
+
+
+def test_a_cached_probe_carries_its_own_time_not_the_older_capacity_time(
+    tmp_path: Path
+) -> None:
+    """An older file (capacity.measured_at of its CPU/memory figures) plus a new probe: the
+    disk figures carry the probe's time; the other figures keep theirs."""
+    from capacity.solver._machinefile import cache_disk_probe
+    from capacity.sources._probe import DiskProbe
+
+    old = dict(GOOD)
+    old["capacity"] = {"cpu_cores": 2.0, "measured_at": "2026-01-01T00:00:00+00:00"}
+    path = write_machine_file(tmp_path / "m.toml", old)  # an older file: no disk time
+    probe = DiskProbe(path=str(tmp_path), sequential_write_bytes_per_second=4e8,
+                      sequential_read_bytes_per_second=5e8, random_write_bytes_per_second=2e7,
+                      random_read_bytes_per_second=3e7, size_bytes=2**24, block_bytes=2**20,
+                      random_block_bytes=4096, duration_s=0.5,
+                      measured_at="2026-11-30T22:00:00+00:00")
+    cache_disk_probe(path, probe)
+    cap = read_machine_file(path)["capacity"]
+    assert cap["disk_write_bytes_per_second"] == 4e8
+    assert cap["disk_bandwidth_measured_at"] == "2026-11-30T22:00:00+00:00"
+    assert cap["measured_at"] == "2026-01-01T00:00:00+00:00"  # the CPU figure's time
+    fresh = cache_disk_probe(tmp_path / "new.toml", probe)
+    assert read_machine_file(fresh)["capacity"]["disk_bandwidth_measured_at"] == (
+        "2026-11-30T22:00:00+00:00")
