@@ -193,3 +193,31 @@ def test_a_record_built_from_its_fields_equals_the_dataclass_one() -> None:
         _record({"container_id": "abc"})
     with pytest.raises(TypeError):  # and an unknown one
         _record({**fields, "cpu_seconds": 1.0})
+
+
+def test_slow_slots_are_reread_every_nth_reading_and_the_rest_every_time(tmp_path: Path):
+    """The memory limit and v1 failcnt are re-read every ``SLOW_EVERY_READS`` readings (their
+    last text reused between); every other file is fresh at each reading."""
+    from capacity._collect import SLOW_EVERY_READS, SLOW_SLOTS, _Plan
+    from capacity.sources import _cgroup_v1
+
+    names = [names[0] for _, names, _ in _cgroup_v1.FILES] + ["net_dev"]
+    for name in names:
+        (tmp_path / name).write_text(f"{name} 0\n")
+    files = HeldFiles(_FdBudget())
+    fds = [os.open(tmp_path / name, os.O_RDONLY) for name in names]
+    try:
+        plan = _Plan(fds, 1, files, 0, str(tmp_path))
+        assert {names[i] for i in SLOW_SLOTS[1]} == {"memory.limit_in_bytes", "memory.failcnt"}
+        assert plan.texts() == [f"{name} 0\n" for name in names]
+        for name in names:
+            (tmp_path / name).write_text(f"{name} 1\n")
+        for _ in range(SLOW_EVERY_READS - 1):
+            texts = plan.texts()
+            assert len(texts) == len(names)
+            for i, name in enumerate(names):
+                assert texts[i] == f"{name} {0 if i in SLOW_SLOTS[1] else 1}\n"
+        assert plan.texts() == [f"{name} 1\n" for name in names]
+    finally:
+        for fd in fds:
+            os.close(fd)
