@@ -80,7 +80,6 @@ from __future__ import annotations
 
 import json
 import math
-import os as _os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -947,15 +946,8 @@ def plan(
             notes.add(f"{r}: drift over {valid_for_s / 86_400:g} d: {drift.reason}"
                       + (f"; margin {drift.margin:.0%} of the usable capacity"
                          if drift.factor > 1 else "; no margin"))
-        burst = None
-        if _os.environ.get("CAPACITY_EXP_BURST"):
-            from ._burst import burst_risk_of
-            burst = burst_risk_of(getattr(sp.resources[r], "trace", ()) or (),
-                                  float(getattr(sp.resources[r], "trace_interval_s", 0.0) or 0.0),
-                                  demand.limit)
-            notes.add(f"{r}: burst to the limit: {burst.reason}")
         per[r] = _resource_plan(model, method, base, usable=capacity - reserve - occ,
-                                compare=compare, drift_factor=factor, burst=burst)
+                                compare=compare, drift_factor=factor)
         risk_models.add(model.risk_model)
     if machine.limits:  # structural count limits (PIDs, open files, addresses)
         from ._structural import structural_plan
@@ -975,7 +967,7 @@ def plan(
 
 def _resource_plan(
     model: ResourceModel, method: str, base: dict[str, Any], *, usable: float,
-    compare: bool = True, drift_factor: float = 1.0, burst: Any = None,
+    compare: bool = True, drift_factor: float = 1.0,
 ) -> ResourcePlan:
     """One resource's plan; demand scaled by ``drift_factor`` (>= 1) except for ``limits``
     (a declared limit caps demand whatever its drift) and never past the limit: N replicas
@@ -991,19 +983,6 @@ def _resource_plan(
             u = usable if m == "limits" else usable / drift_factor
             counts[m], reasons[m], intervals[m] = model.safe(m, u)
             c = counts[m]
-            if (m == "empirical" and burst is not None and burst.p > 0 and c is not None
-                    and c > at_limits and burst.height > 0):
-                from ._burst import overload_with_bursts
-
-                # k replicas at the limit (which does not drift) and the rest drifted:
-                # f x rest + k L <= usable, i.e. rest <= u - k L / f
-                def p_mix(k: int) -> float:
-                    return overload_with_bursts(lambda j, room: model.p_overload(j, room)[0],
-                                                k, u, burst.height / (drift_factor if _os.environ.get("CAPACITY_EXP_HEIGHT", "limit") == "limit" else 1.0), burst.p)
-
-                while c > at_limits and p_mix(c) > model.epsilon:
-                    c -= 1
-                counts[m], intervals[m] = c, None
             if m != "limits" and drift_factor > 1 and c is not None and c < at_limits:
                 counts[m], intervals[m] = at_limits, None
     chosen = method
