@@ -84,8 +84,9 @@ def test_a_fault_is_in_the_plan_or_refuses_it(fault: str) -> None:
     # default: a number, with the fault among the assumptions it rests on
     p = plan(profiles, machine, rng=np.random.default_rng(0))
     assert p.safe_count is not None
-    assert any(a.startswith("profile warning: ") and words in a for a in p.assumptions), \
+    assert any(a.startswith("profile warning: ") and words in a for a in p.assumptions), (
         p.assumptions
+    )
     # require_confidence: no number, the fault is the reason
     strict = plan(profiles, machine, rng=np.random.default_rng(0), require_confidence=True)
     assert strict.safe_count is None and strict.more is None
@@ -104,8 +105,11 @@ def test_a_fault_reaches_the_report_warnings(fault: str) -> None:
 
 def test_shorter_than_one_cycle_is_said_and_drift_not_measured() -> None:
     # 12 hours: no daily cycle seen, no day to measure drift from, no allowance taken
-    profiles = ProfileModel().fit(
-        samples_table({"c1": {CPU: _series(DAY // 2, 5)}}, interval_s=300.0)).profiles_
+    profiles = (
+        ProfileModel()
+        .fit(samples_table({"c1": {CPU: _series(DAY // 2, 5)}}, interval_s=300.0))
+        .profiles_
+    )
     sp = profiles["svc"]
     assert any("daily cycle is not covered" in n for n in sp.notes)
     assert sp.resources[CPU].daily_levels == ()
@@ -119,8 +123,11 @@ def test_shorter_than_one_cycle_is_said_and_drift_not_measured() -> None:
 
 def test_one_day_takes_the_stated_allowance() -> None:
     # one whole day: drift cannot be measured; the default allowance is taken and said
-    profiles = ProfileModel().fit(
-        samples_table({"c1": {CPU: _series(DAY, 6)}}, interval_s=300.0)).profiles_
+    profiles = (
+        ProfileModel()
+        .fit(samples_table({"c1": {CPU: _series(DAY, 6)}}, interval_s=300.0))
+        .profiles_
+    )
     machine = Machine.from_spec(MACHINE)
     p = plan(profiles, machine, rng=np.random.default_rng(0))
     flat = plan(profiles, machine, rng=np.random.default_rng(0), valid_for_s=None)
@@ -133,7 +140,9 @@ def test_one_day_takes_the_stated_allowance() -> None:
 
 @pytest.mark.parametrize("fault", ["gaps", "interval changed mid-way"])
 def test_the_cli_refuses_with_the_reason_never_ok(
-    fault: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    fault: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     from capacity.cli import main
 
@@ -146,8 +155,9 @@ def test_the_cli_refuses_with_the_reason_never_ok(
     planned = doc["plans"]["svc"]
     assert planned["safe_count"] is not None
     assert any(words in a for a in planned["assumptions"])
-    code = main(["plan", "--profiles", str(path), "--machine", MACHINE, "--json",
-                 "--require-confidence"])
+    code = main(
+        ["plan", "--profiles", str(path), "--machine", MACHINE, "--json", "--require-confidence"]
+    )
     doc = json.loads(capsys.readouterr().out)
     assert code == 1, doc
     refused = doc["plans"]["svc"]
