@@ -239,8 +239,8 @@ def test_a_real_kubelet_recording_read_back(tmp_path: Path) -> None:
     DataDog/datadog-agent's recording, lines verbatim): dockershim's ``container="POD"``
     sandboxes with the pause image hold each pod's network (two interfaces, summed), the
     node's root cgroup (no image) is left out, pods group by their owner within their
-    namespace, and a container whose pod has no sandbox network (aws-node runs on the host
-    network) has no network rate, never 0."""
+    namespace (a CronJob's runs under the CronJob), and a container whose pod has no
+    sandbox network (aws-node runs on the host network) has no network rate, never 0."""
     import numpy as np
 
     promtool = require_binary("promtool")
@@ -260,9 +260,10 @@ def test_a_real_kubelet_recording_read_back(tmp_path: Path) -> None:
     expected = {
         ("workload-dogstatsd/dogstatsd-uds", "dogstatsd-uds-5d4b8cbd9c-qwclq/app"):
             (115740.637688915, 3.588096e6, 746 + 830),
-        ("workload-stress-test-ad/hello-27442143", "hello-27442143-6sd7g/hello"):
+        # two runs of one CronJob (a Job each, named by its scheduled minute): one service
+        ("workload-stress-test-ad/hello", "hello-27442143-6sd7g/hello"):
             (0.015197473, 315392, 746 + 746),
-        ("workload-stress-test-ad/hello-27442145", "hello-27442145-wmlfx/hello"):
+        ("workload-stress-test-ad/hello", "hello-27442145-wmlfx/hello"):
             (0.016370712, 323584, 746 + 746),
         ("kube-system/aws-node", "aws-node-tf7nn/aws-node"): (5404.234968205, 4.15744e7, None),
     }
