@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import click
 
-from .._errors import CapacityError
+from .._output import check_output_path, head_of, is_stream, write_text_file
 from ._common import DURATION, stderr
 from ._prometheus import PrometheusSource, prometheus_options
+
+#: a profiles file as capacity writes it: ``"kind": "capacity.profiles"`` near its top
+_PROFILES_KIND = re.compile(r'"kind"\s*:\s*"capacity\.profiles"')
+
+
+def _is_profiles_file(path: Path) -> bool:
+    """Whether ``path`` is a profiles file capacity wrote (``--out`` may replace it)."""
+    try:
+        return _PROFILES_KIND.search(head_of(path)) is not None
+    except OSError:
+        return False
 
 
 @click.command()
@@ -22,7 +34,8 @@ from ._prometheus import PrometheusSource, prometheus_options
 @click.option("--demo", is_flag=True, help="Fit the bundled real recording.")
 @click.option("--out", "out_path", type=click.Path(path_type=Path),
               default=Path("profiles.json"), show_default=True,
-              help="Where to write the versioned profiles JSON.")
+              help="Where to write the versioned profiles JSON (an existing file is replaced "
+                   "only when it is a profiles file capacity wrote).")
 @prometheus_options
 def fit(
     store_path: Path | None,
@@ -52,28 +65,24 @@ def fit(
         from ..store._sqlite import default_store_path
 
         store_path = default_store_path()
+    check_output_path(out_path, what="a profiles file", flag="--out",
+                      is_ours=_is_profiles_file)
     if prometheus is not None:
         data = prometheus.load(since_s)
     else:
         data = load_samples(store=store_path, since_s=since_s, samples_file=samples_file,
                             demo=demo)
     profiles = fit_profiles(data)
-    tmp = out_path.with_name(out_path.name + ".tmp")
-    try:
-        profiles.to_json(tmp)
-        tmp.replace(out_path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise CapacityError(
-            f"cannot write {out_path}: {exc.strerror or exc}; pick another path with --out"
-        ) from exc
-    except BaseException:  # Ctrl-C mid-write: no half-written .tmp left behind
-        tmp.unlink(missing_ok=True)
-        raise
+    write_text_file(out_path, profiles.to_json() + "\n", what="a profiles file",
+                    flag="--out", is_ours=_is_profiles_file)
+    # with the profiles on stdout (--out /dev/stdout), the summary goes to stderr
+    to_stderr = is_stream(out_path) and str(out_path) in ("/dev/stdout", "/dev/fd/1",
+                                                           "/proc/self/fd/1")
     for name, sp in profiles.services.items():
         click.echo(
             f"{name}\t{sp.n_samples} samples\t{sp.replicas_seen} replica(s)\t"
-            f"{format_duration(sp.span_s)}\tconfidence {getattr(sp, 'confidence', 'n/a')}"
+            f"{format_duration(sp.span_s)}\tconfidence {getattr(sp, 'confidence', 'n/a')}",
+            err=to_stderr,
         )
         for warning in sp.warnings:
             stderr(f"capacity: warning: {name}: {warning}")

@@ -47,7 +47,7 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -158,20 +158,26 @@ def dumps_toml(data: Mapping[str, Any]) -> str:
 
 def write_machine_file(path: str | Path, data: Mapping[str, Any]) -> Path:
     """Validate ``data`` and write it atomically (a temporary file renamed over ``path``):
-    an interrupted write leaves the old file as it was."""
+    an interrupted write leaves the old file as it was. An existing file is replaced only
+    when it is a machine file (``kind = "capacity.machine"``); a symbolic link is kept and
+    the file it names replaced (:func:`capacity._output.write_text_file`)."""
+    from .._output import write_text_file
+
     validate_machine_file(data, source=str(path))
     p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    text = dumps_toml(data)
-    fd, tmp = tempfile.mkstemp(prefix=".machine-", suffix=".toml", dir=p.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.replace(tmp, p)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_text_file(p, dumps_toml(data), what="a machine file", flag="--file",
+                    is_ours=_is_machine_file_text, parents=True)
     return p
+
+
+def _is_machine_file_text(path: Path) -> bool:
+    """Whether ``path`` holds a machine file capacity wrote (its ``kind`` line)."""
+    from .._output import head_of
+
+    try:
+        return re.search(r'(?m)^\s*kind\s*=\s*"capacity\.machine"', head_of(path)) is not None
+    except OSError:
+        return False
 
 
 # -- reading and validation ----------------------------------------------------------------

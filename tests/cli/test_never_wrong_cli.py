@@ -180,3 +180,72 @@ def test_mixes_and_fleets_without_cpus_are_undefined_too(
     assert code == 1
     assert doc["unknown"] and "cpu_cores unknown" in doc["reason"]
     assert doc.get("hosts") is None and doc.get("multiple") is None and doc.get("more") is None
+
+
+# -- never a file of the user's lost (issue 11 follow-up: hostile review) ------------------
+
+
+def test_fit_out_refuses_a_file_that_is_not_a_profiles_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Before: ``fit --out notes.json`` replaced the user's file with profiles, silently."""
+    mine = tmp_path / "notes.json"
+    mine.write_text('{"my": "notes"}\n')
+    (tmp_path / "notes.json.tmp").write_text("mine too\n")
+    code = main(["fit", "--demo", "--out", str(mine)])
+    err = capsys.readouterr().err
+    assert code == 3
+    assert "is not a profiles file written by capacity; nothing was changed" in err
+    assert mine.read_text() == '{"my": "notes"}\n'
+    assert (tmp_path / "notes.json.tmp").read_text() == "mine too\n"
+
+
+def test_fit_out_through_a_link_keeps_the_link_and_replaces_ours(
+    files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Before: the link was replaced by a regular file (a config repository's link lost)."""
+    real = tmp_path / "real.json"
+    real.write_text(files["profiles"].read_text())
+    real.chmod(0o640)
+    link = tmp_path / "profiles.json"
+    link.symlink_to(real)
+    assert main(["fit", "--demo", "--out", str(link)]) == 0
+    capsys.readouterr()
+    assert link.is_symlink() and link.resolve() == real
+    assert json.loads(real.read_text())["kind"] == "capacity.profiles"
+    assert real.stat().st_mode & 0o777 == 0o640, "the file keeps its permissions"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["profiles.json", "real.json"]
+
+
+def test_fit_out_dev_stdout_writes_the_json_there_and_leaves_the_device(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    """Before: ``--out /dev/stdout`` renamed a temporary file over /dev/stdout itself (the
+    host's /dev/stdout link became a regular file) and printed nothing."""
+    before = Path("/dev/stdout").lstat()
+    assert main(["fit", "--demo", "--out", "/dev/stdout"]) == 0
+    out, err = capfd.readouterr()
+    assert json.loads(out)["kind"] == "capacity.profiles"
+    assert "demo/idle\t" in err, "the summary goes to stderr when the profiles go to stdout"
+    after = Path("/dev/stdout").lstat()
+    assert (after.st_mode, after.st_ino) == (before.st_mode, before.st_ino)
+    assert main(["fit", "--demo", "--out", "/dev/null"]) == 0
+    assert Path("/dev/null").is_char_device()
+
+
+def test_the_machine_file_writer_keeps_a_link_and_refuses_a_stranger(tmp_path: Path) -> None:
+    from capacity.solver._machinefile import read_machine_file, write_machine_file
+
+    doc = {"schema_version": 1, "kind": "capacity.machine",
+           "capacity": {"cpu_cores": 4.0, "memory_bytes": 8.0 * 2**30}}
+    real = tmp_path / "real.toml"
+    write_machine_file(real, doc)
+    link = tmp_path / "machine.toml"
+    link.symlink_to(real)
+    write_machine_file(link, {**doc, "capacity": {"cpu_cores": 8.0, "memory_bytes": 1e9}})
+    assert link.is_symlink() and read_machine_file(real)["capacity"]["cpu_cores"] == 8.0
+    stranger = tmp_path / "other.toml"
+    stranger.write_text('title = "mine"\n')
+    with pytest.raises(capacity.CapacityError, match="not a machine file written by capacity"):
+        write_machine_file(stranger, doc)
+    assert stranger.read_text() == 'title = "mine"\n'
