@@ -45,18 +45,27 @@ DURATION = _Duration()
 
 
 class _Percent(click.ParamType):
-    """A share as ``20%``, ``20`` (percent) -> 0.2."""
+    """A share as ``20%``, ``20`` (percent) -> 0.2.
+
+    A bare number in (0, 1] is refused: ``0.2`` may be the share the API and plan.json use
+    (20 %) or 0.2 %, and reading it as 0.2 % silenced every warning of a user who meant 20 %.
+    """
 
     name = "percent"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         if isinstance(value, float):
             return value
-        text = str(value).strip().removesuffix("%").strip()
+        given = str(value).strip()
+        text = given.removesuffix("%").strip()
         try:
             share = float(text) / 100.0
         except ValueError:
             self.fail(f"{value!r}: give a percentage such as 20% or 20", param, ctx)
+        if not given.endswith("%") and 0.0 < share <= 0.01:
+            self.fail(f"{value!r} is ambiguous: a share ({float(text):.0%}) or a percentage "
+                      f"({float(text):g}%)? Give it with the sign: "
+                      f"{float(text) * 100:g}% or {float(text):g}%", param, ctx)
         if not 0.0 <= share <= 1.0:
             self.fail(f"{value!r}: give a percentage from 0% to 100%", param, ctx)
         return share

@@ -144,6 +144,8 @@ CAPACITY_UNKNOWN = "machine capacity unknown"
 NO_SAMPLES = "no samples of this resource"
 #: relative tolerance of "fits": 0.1 * 30 is 3.0000000000000004 in floating point
 _FIT_RTOL = 1e-9
+#: upper 95 % Clopper-Pearson bound of zero events in n trials, times n (-ln 0.025)
+_ZERO_OF_N_UPPER = -math.log(0.025)
 #: largest count searched; beyond it the count is reported as unbounded (no real demand)
 _MAX_COUNT = 10**7
 _CURVE_POINTS = 60
@@ -155,8 +157,9 @@ MIN_SAMPLES_TO_PLAN = 10
 
 def default_n_draws(epsilon: float) -> int:
     """Monte Carlo draws for a risk ``epsilon``: about 20 expected overloads at the boundary,
-    at least 20,000 and at most 200,000."""
-    return int(min(max(math.ceil(20.0 / epsilon), 20_000), 200_000))
+    at least 20,000 and at most 200,000 (a tiny epsilon such as 1e-320 makes 20 / epsilon
+    infinite: it is capped before it is rounded)."""
+    return int(min(max(math.ceil(min(20.0 / epsilon, 200_000.0)), 20_000), 200_000))
 
 
 @dataclass(frozen=True)
@@ -504,7 +507,12 @@ class ResourceModel:
             disc = max(b * b - 4 * a * usable * usable, 0.0)
             # the smaller positive root, in the form that does not cancel
             root = 2 * usable * usable / (b + math.sqrt(disc)) if b > 0 else usable / mu
-        guess = max(int(min(root, usable / mu)), 0)
+        # a capacity near the float limit (cpus=1e300) overflows usable**2: the count is
+        # then far beyond _MAX_COUNT whatever the variance (was: "cannot convert NaN")
+        bound = min(root, usable / mu) if math.isfinite(root) else usable / mu
+        if not bound <= _MAX_COUNT:
+            return None
+        guess = max(int(bound), 0)
         if d.limit is not None and d.limit > 0:
             guess = max(guess, math.floor(usable / d.limit * (1 + _FIT_RTOL)))
         if guess > _MAX_COUNT:
@@ -1087,6 +1095,18 @@ def _assemble(
                if horizon_s else "")
             + "), 95 % Clopper-Pearson interval on P(overload); fixed seed"
         )
+        # below about 3.7 / n_draws not even zero overloads among the draws shows the risk
+        # is under epsilon: say so, the count is then "none seen in the draws"
+        unresolved = sorted(
+            (r, p.epsilon, n_draws[r]) for r, p in per.items()
+            if p.safe_count_interval is not None and r in n_draws
+            and p.epsilon is not None and p.epsilon * n_draws[r] < _ZERO_OF_N_UPPER)
+        assumptions += [
+            f"{r}: epsilon {e:g} is below what {n:,} draws resolve (zero overloads among "
+            f"them bound the risk only to {_ZERO_OF_N_UPPER / n:.2g}): the empirical count is "
+            "the largest with no overload in the draws, not one shown to meet epsilon; "
+            "compare the gaussian count or plan at a larger epsilon"
+            for r, e, n in unresolved]
     assumptions += [f"capacity unknown, not planned: {m}" for m in machine.missing
                     if m.split(":", 1)[0] not in REQUIRED]
     assumptions += [f"demand unknown, not planned: {r} ({p.reason})" for r, p in per.items()
