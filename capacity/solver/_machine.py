@@ -103,6 +103,11 @@ def parse_rate(text: str | float | int, *, name: str = "rate") -> float:
 
     Bit units (``bit``, ``kbit``, ``Mbit``, ``Gbit``) are divided by 8; byte units follow
     :func:`capacity._units.parse_bytes`. A bare number is bytes per second.
+
+    A unit that does not say bits or bytes is refused: ``10G`` (a "10G" NIC is 10 Gbit/s,
+    but as bytes it would be 80 Gbit/s) and a lower-case ``b`` (``10Gb``, ``100mb``: bits
+    by convention, bytes to :func:`~capacity._units.parse_bytes`), so a link is never
+    planned at 8 times its speed.
     """
     if isinstance(text, int | float):
         value = float(text)
@@ -111,6 +116,15 @@ def parse_rate(text: str | float | int, *, name: str = "rate") -> float:
         if match is None:
             raise InvalidParameter(name, "machine spec", "a rate such as 10Gbit or 500MB/s", text)
         number, unit = match.group(1), match.group(2).lower()
+        given = match.group(2)
+        if given and unit not in _BITS and (not given.lower().endswith("b")
+                                            or given.endswith("b")):
+            prefix = given.rstrip("bB")
+            prefix = prefix if prefix[:1] == "k" else prefix[:1].upper() + prefix[1:]
+            raise InvalidParameter(
+                name, "machine spec",
+                f"a rate that says bits or bytes ({number}{given}: bits or bytes?), such as "
+                f"{number}{prefix}bit or {number}{prefix}B/s", text)
         if unit in _BITS:
             value = float(number) * _BITS[unit] / 8.0
         else:
@@ -269,6 +283,18 @@ def _disk_prober(disk_probe: Callable[[str], Any] | bool | None) -> Callable[[st
     return probe_disk
 
 
+def _set_once(into: dict[str, float], column: str, value: float, key: str,
+              values: Mapping[str, Any]) -> None:
+    """``into[column] = value``, refusing a column two keys set (``cpus=8,cpu=4``,
+    ``net=10Gbit,net_rx=1Gbit``): the last one silently won before."""
+    if column in into:
+        given = ",".join(f"{k}={v}" for k, v in values.items() if not isinstance(v, Mapping))
+        raise InvalidParameter(key, "machine spec",
+                               f"the only key that sets {column} (two keys set it in {given})",
+                               values.get(key, value))
+    into[column] = value
+
+
 def _parse_spec_mapping(values: Mapping[str, Any]) -> dict[str, Any]:
     """Spec keys -> the :class:`Machine` fields they set (``headroom`` and
     ``cpu_saturation`` only when given)."""
@@ -295,10 +321,10 @@ def _parse_spec_mapping(values: Mapping[str, Any]) -> dict[str, Any]:
                     reserve[column] = _parse_value(rk, rv)
         elif key.startswith("reserve.") and key[8:] in _SPEC_KEYS:
             for column in _SPEC_KEYS[key[8:]]:
-                reserve[column] = _parse_value(key[8:], value)
+                _set_once(reserve, column, _parse_value(key[8:], value), key, values)
         elif key in _SPEC_KEYS:
             for column in _SPEC_KEYS[key]:
-                capacity[column] = _parse_value(key, value)
+                _set_once(capacity, column, _parse_value(key, value), key, values)
         else:
             raise InvalidParameter(key, "machine spec", _SPEC_HELP, value)
     return {"capacity": capacity, "reserve": reserve, "host_cost": host_cost, **out}
@@ -310,6 +336,8 @@ def _spec_pairs(text: str, spec: str) -> dict[str, str]:
         key, sep, value = part.partition("=")
         if not sep or not key.strip():
             raise InvalidParameter("machine", "plan", _SPEC_HELP, spec)
+        if key.strip() in values:  # cpus=8,...,cpus=4: which one was meant?
+            raise InvalidParameter(key.strip(), "machine spec", "given once", spec)
         values[key.strip()] = value.strip()
     return values
 

@@ -57,6 +57,16 @@ def test_rates(text: str, bytes_per_s: float) -> None:
         "cpus=8,cpu_saturation=0",
         "cpus=8,cpu_saturation=1.5",
         "memory=-1GiB",
+        # a duplicate or aliased key: the last one silently won (hostile review, issue 11)
+        "cpus=8,cpus=4,memory=32GiB",
+        "cpus=8,cpu=4,memory=32GiB",
+        "cpus=8,net=10Gbit,net_rx=1Gbit",
+        "cpus=8,reserve.cpus=1,reserve.cpu=2",
+        # bits or bytes unsaid: 10G was 10 GB/s, a 10 Gbit/s NIC planned at 8 times its speed
+        "cpus=8,net=10G",
+        "cpus=8,net=10Gb",
+        "cpus=8,disk_bw=500mb/s",
+        "cpus=8,disk_bw=500M",
     ],
 )
 def test_bad_specs_name_the_value(spec: str) -> None:
