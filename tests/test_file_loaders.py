@@ -215,6 +215,14 @@ CASES: list[BadFile] = [
             _compose("services:\n  web:\n    deploy: {replicas: -2}\n"),
             "services.web.deploy.replicas"),
     BadFile("not yaml", "compose", _compose("services: [\n"), "not valid YAML"),
+    # a key twice: PyYAML kept the last silently (docker compose refuses the file)
+    BadFile("service twice", "compose",
+            _compose("services:\n  web: {cpus: 0.5}\n  web: {cpus: 4}\n"), "'web'"),
+    BadFile("deploy twice", "compose",
+            _compose("services:\n  web:\n    deploy: {replicas: 2}\n"
+                     "    deploy: {replicas: 20}\n"), "'deploy'"),
+    BadFile("cpus twice in a flow mapping", "compose",
+            _compose("services:\n  web: {cpus: 1, cpus: 4}\n"), "lines 2 and 2"),
     # samples CSV
     BadFile("no time", "samples", _csv(lambda df: df.drop(columns=["time"])), "'time'"),
     BadFile("no key", "samples",

@@ -235,6 +235,26 @@ def _bounded_load(text: str, ck: Fields) -> Any:
                                   "(*name)", None, seen=f"more than {MAX_ALIASES}")
             return super().compose_node(parent, index)
 
+        def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+            # a key twice in one mapping: PyYAML keeps the last silently, docker compose
+            # refuses the file ("mapping key already defined"); keys merged in by "<<" may
+            # be overridden, as YAML allows
+            seen: dict[Any, int] = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node, deep=deep)
+                line = key_node.start_mark.line + 1
+                try:
+                    first = seen.get(key)
+                except TypeError:  # an unhashable key: SafeLoader says so itself
+                    continue
+                if first is not None:
+                    raise ck.fail(str(key), "given once in its mapping", None,
+                                  seen=f"twice, on lines {first} and {line}")
+                seen[key] = line
+            return super().construct_mapping(node, deep=deep)
+
     try:
         data = yaml.load(text, Loader=Loader)  # a SafeLoader subclass
     except yaml.YAMLError as exc:
