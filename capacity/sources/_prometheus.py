@@ -259,6 +259,24 @@ def _identity(labels: Mapping[str, str]) -> str:
     return f"{labels.get('instance', '')}/{labels.get('name', '')}"
 
 
+#: longest wait for one answer: beyond, the socket layer overflows (1e308 s was an
+#: "unexpected OverflowError") and no query is worth the wait
+MAX_TIMEOUT_S = 86_400.0
+
+
+def _is_http_url(url: str) -> bool:
+    """An http(s) URL with a host and, if any, a valid port (``http://[::1`` and
+    ``http://host:99999`` are refused here, not by the HTTP library mid-run)."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        _ = parts.port  # ValueError for a port out of range or not a number
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
+
+
 @dataclass
 class PrometheusAPI:
     """A small client of the Prometheus HTTP API: auth, TLS, bounded time, retries.
@@ -305,10 +323,12 @@ class PrometheusAPI:
 
     def __post_init__(self) -> None:
         self.url = self.url.rstrip("/")
-        if not re.match(r"^https?://[^/]", self.url):
-            raise InvalidParameter("url", "PrometheusAPI", "an http:// or https:// URL", self.url)
-        if not (math.isfinite(self.timeout_s) and self.timeout_s > 0):
-            raise InvalidParameter("timeout_s", "PrometheusAPI", "a number of seconds > 0",
+        if not _is_http_url(self.url):
+            raise InvalidParameter("url", "PrometheusAPI", "an http:// or https:// URL with a "
+                                   "host (and a port from 1 to 65535, if any)", self.url)
+        if not (math.isfinite(self.timeout_s) and 0 < self.timeout_s <= MAX_TIMEOUT_S):
+            raise InvalidParameter("timeout_s", "PrometheusAPI",
+                                   f"a number of seconds > 0 and <= {MAX_TIMEOUT_S:g} (a day)",
                                    self.timeout_s)
         if self.bearer_token and self.username:
             raise InvalidParameter("bearer_token", "PrometheusAPI",
@@ -408,7 +428,7 @@ class PrometheusAPI:
                 tries = f" after {attempt + 1} attempt(s)" if attempt else ""
                 raise PrometheusError(
                     f"{where} {retry_reason}{tries}: check the URL and that the server is up, "
-                    "or raise --timeout",
+                    "or raise --prometheus-timeout",
                     url=self.url,
                 )
             self.sleep(self.backoff_s * 2**attempt)

@@ -330,3 +330,16 @@ def test_the_fast_matrix_parser_agrees_with_json_and_steps_aside_when_unsure() -
     assert _fast_matrix(compact[:-3] + ',"warnings":["w"]}') is None
     assert _fast_matrix(compact.replace('"values"', '"histograms"')) is None
     assert _fast_matrix(compact[:-10]) is None  # cut short
+
+
+@pytest.mark.parametrize("url, timeout_s", [
+    ("http://[::1", 30.0),              # was: unexpected InvalidURL, mid-run
+    ("http://127.0.0.1:99999", 30.0),   # a port out of range
+    ("http://127.0.0.1:x", 30.0),
+    ("http://127.0.0.1:1", 1e308),      # was: unexpected OverflowError (time_t)
+])
+def test_a_bad_url_or_timeout_is_refused_up_front(url: str, timeout_s: float) -> None:
+    from capacity.sources._prometheus import PrometheusAPI
+
+    with pytest.raises(InvalidParameter, match=r"'(url|timeout_s)' parameter of PrometheusAPI"):
+        PrometheusAPI(url, timeout_s=timeout_s)
