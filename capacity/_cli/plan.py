@@ -12,6 +12,7 @@ or a Compose service without a profile. The JSON forms are documented in docs/pl
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,9 @@ def parse_counts(values: tuple[str, ...], option: str) -> dict[str, int]:
         if not sep or not name or n < 0:
             raise click.BadParameter(f"{value!r}: use SERVICE=COUNT, e.g. web=3",
                                      param_hint=option)
+        if name in out:  # web=5 then web=7: which one? (the last silently won)
+            raise click.BadParameter(f"{name!r} given twice ({name}={out[name]} and {value}): "
+                                     "give each service once", param_hint=option)
         out[name] = n
     return out
 
@@ -61,8 +65,11 @@ def _parse_weights(values: tuple[str, ...]) -> dict[str, float]:
             w = float(weight)
         except ValueError:
             w = -1.0
-        if not sep or not name or not w >= 0:
+        if not sep or not name or not (w >= 0 and math.isfinite(w)):
             raise click.BadParameter(f"{value!r}: use SERVICE=WEIGHT, e.g. web=2",
+                                     param_hint="--maximise")
+        if name in out:
+            raise click.BadParameter(f"{name!r} given twice: give each service once",
                                      param_hint="--maximise")
         out[name] = w
     return out

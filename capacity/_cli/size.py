@@ -67,7 +67,6 @@ def size(
 
         refuse_unless_report_folder((out_dir or Path("reports")) / name)
     from ..solver._mix import size_fleet
-    from ..solver._plan import pick_service
 
     if (machine_spec.strip() == "fleet") != (prometheus is not None):
         raise click.UsageError("--machine fleet and --prometheus URL go together: the host "
@@ -76,15 +75,7 @@ def size(
         return _size_fleet_kinds(profiles_path, prometheus, replicas_opt, service, spare,
                                  ports_opt, as_json, settings)
     profiles, machine = load_inputs(profiles_path, machine_spec)
-    if len(replicas_opt) == 1 and "=" not in replicas_opt[0]:
-        try:
-            count = int(replicas_opt[0])
-        except ValueError:
-            raise click.BadParameter(f"{replicas_opt[0]!r}: a count such as 120",
-                                     param_hint="--replicas") from None
-        replicas = {pick_service(profiles, service).service: count}
-    else:
-        replicas = parse_counts(replicas_opt, "--replicas")
+    replicas = _replicas(replicas_opt, profiles, service)
     fleet = size_fleet(profiles, machine, replicas, spare=spare, ports=parse_ports(ports_opt),
                        **_kwargs(settings))
     if as_json:
@@ -120,7 +111,6 @@ def _size_fleet_kinds(
     from ..model._profile import Profiles
     from ..solver._machine import Machine
     from ..solver._mix import size_fleet
-    from ..solver._plan import pick_service
     from ..sources._prometheus import host_kinds, read_node_hosts
 
     profiles = Profiles.from_json(profiles_path)
@@ -133,14 +123,7 @@ def _size_fleet_kinds(
             f"Prometheus at {prometheus.url} has no node_exporter hosts (node_cpu_seconds_total "
             "and node_memory_MemTotal_bytes by instance): scrape node_exporter, or give "
             "--machine SPEC without --prometheus")
-    if len(replicas_opt) == 1 and "=" not in replicas_opt[0]:
-        try:
-            replicas = {pick_service(profiles, service).service: int(replicas_opt[0])}
-        except ValueError:
-            raise click.BadParameter(f"{replicas_opt[0]!r}: a count such as 120",
-                                     param_hint="--replicas") from None
-    else:
-        replicas = parse_counts(replicas_opt, "--replicas")
+    replicas = _replicas(replicas_opt, profiles, service)
     answers = []
     placeable = unknown = False
     for spec, instances in host_kinds(hosts).items():
@@ -166,3 +149,27 @@ def _size_fleet_kinds(
     if not placeable and unknown:  # undefined (CPU or memory unknown), not "too big": as above
         return WARNING
     return OK if placeable else CRITICAL
+
+
+def _replicas(replicas_opt: tuple[str, ...], profiles: Any,
+              service: str | None) -> dict[str, int]:
+    """``--replicas 120`` (of --service, or of the one profiled service) or
+    ``--replicas SERVICE=N ...`` -> ``{service: N}``."""
+    from ..solver._plan import pick_service
+
+    if len(replicas_opt) == 1 and "=" not in replicas_opt[0]:
+        try:
+            count = int(replicas_opt[0])
+        except ValueError:
+            count = -1
+        if count < 0:
+            raise click.BadParameter(f"{replicas_opt[0]!r}: a count such as 120",
+                                     param_hint="--replicas")
+        if service is None and len(profiles.services) != 1:
+            raise click.BadParameter(
+                f"{replicas_opt[0]!r} is of which service? The profiles hold "
+                f"{len(profiles.services)}: give --replicas SERVICE={count} (services: "
+                f"{', '.join(sorted(profiles.services))}) or --service",
+                param_hint="--replicas")
+        return {pick_service(profiles, service).service: count}
+    return parse_counts(replicas_opt, "--replicas")

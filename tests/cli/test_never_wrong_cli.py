@@ -303,3 +303,24 @@ def test_warn_headroom_is_never_read_a_hundred_times_smaller(
         assert f"'{given}' is ambiguous" in err and "%" in err
     else:
         assert json.loads(out)["settings"]["warn_headroom"] == pytest.approx(share)
+
+
+@pytest.mark.parametrize("args, says", [
+    # a service given twice: the last count silently won
+    (("size", "--replicas", "demo/idle=5", "--replicas", "demo/idle=7"), "given twice"),
+    (("plan", "--running", "demo/idle=1", "--running", "demo/idle=2"), "given twice"),
+    (("plan", "--ratio", "demo/idle=1", "--ratio", "demo/idle=2"), "given twice"),
+    (("plan", "--maximise", "demo/idle=1", "--maximise", "demo/idle=2"), "given twice"),
+    (("plan", "--maximise", "demo/idle=inf"), "SERVICE=WEIGHT"),
+    # a bare count with several services: was "The 'service' parameter ... got None"
+    (("size", "--replicas", "120"), "is of which service?"),
+    (("size", "--replicas", "-1", "--service", "demo/idle"), "a count such as 120"),
+])
+def test_counts_given_twice_or_of_no_service_are_refused(
+    files: dict[str, Path], capsys: pytest.CaptureFixture[str], args: tuple[str, ...],
+    says: str,
+) -> None:
+    code = main([*args, "--profiles", str(files["profiles"]), "--machine", ROOMY])
+    err = capsys.readouterr().err
+    assert code == 3
+    assert says in err and err.count("\n") == 1
