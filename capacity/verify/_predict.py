@@ -49,6 +49,7 @@ def collect_profile(
     confidence "low" (the model wants 3 h by default), which is planned all the same and
     stated among the plan's assumptions.
     """
+    from .._errors import NoContainers
     from .._pipeline import collect_samples
 
     with Replicas(client, labels=labels) as reps:
@@ -56,8 +57,19 @@ def collect_profile(
             reps.start(w, replicas)
         reps.wait_running()
         time.sleep(warmup_s)
-        data = collect_samples(client, interval_s=interval_s, duration_s=duration_s,
-                               filters=reps.filters)
+        try:
+            data = collect_samples(client, interval_s=interval_s, duration_s=duration_s,
+                                   filters=reps.filters)
+        except NoContainers as exc:
+            # was the collector's "start some, or try 'capacity report --demo'": the
+            # replicas verify itself started have exited (the command ended or failed)
+            what = "; ".join(
+                w.image + " " + (" ".join(w.command) if w.command else "(its own command)")
+                for w in workloads)
+            raise NoContainers(
+                f"the replicas verify started ({what}) exited before they could be sampled: "
+                "their command ended or failed; give --command a workload that keeps "
+                "running for the whole check (a server, or a loop)") from exc
     # declared limits (--cpus, -m) live in the containers table: the limits method needs them
     profiles = (model or ProfileModel()).fit(data.samples, containers=data.containers).profiles_
     return profiles, data.samples

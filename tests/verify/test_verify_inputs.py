@@ -83,3 +83,20 @@ def test_a_bad_compose_service_is_exit_3_naming_the_field(
     assert code == 3
     assert err.startswith("capacity: error:") and repr(field) in err
     assert "unexpected" not in err
+
+
+@pytest.mark.docker
+def test_replicas_that_exit_are_named_not_the_collectors_advice(
+    docker_client: object, busybox_image: str,
+) -> None:
+    """Before: 'no running containers to sample on this engine: start some, or try
+    capacity report --demo', about the replicas verify had started itself."""
+    from docker_labels import SESSION_ID, TEST_LABEL
+
+    from capacity import NoContainers
+    from capacity.verify._predict import collect_profile
+
+    w = Workload(name="ends", image=busybox_image, command=("sleep", "1"))
+    with pytest.raises(NoContainers, match=r"sleep 1\) exited before they could be sampled"):
+        collect_profile(docker_client, [w], replicas=1, duration_s=2.0, interval_s=0.5,
+                        warmup_s=2.0, labels={TEST_LABEL: SESSION_ID})
