@@ -72,8 +72,12 @@ _NUMBER_UNIT = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*([A-Za-z
 def parse_duration(text: str | float | int, *, name: str = "duration") -> float:
     """Return a duration in seconds from ``"10s"``, ``"5m"``, ``"2h"``, ``"14d"`` or a number.
 
-    Raises :class:`InvalidParameter` for an unknown unit, a negative or a non-finite value.
+    Raises :class:`InvalidParameter` for an unknown unit, a negative or a non-finite value
+    (and for True/False, which Python counts as 1 and 0: ``cpus = true`` in a TOML file).
     """
+    if isinstance(text, bool):
+        raise InvalidParameter(name, "capacity", "a duration such as 500ms, 10s, 5m, 2h or 14d",
+                               text)
     if isinstance(text, int | float):
         value = float(text)
     else:
@@ -90,7 +94,10 @@ def parse_duration(text: str | float | int, *, name: str = "duration") -> float:
 
 
 def parse_bytes(text: str | float | int, *, name: str = "size") -> float:
-    """Return a size in bytes from ``"512MiB"``, ``"32GiB"``, ``"400GB"`` or a number."""
+    """Return a size in bytes from ``"512MiB"``, ``"32GiB"``, ``"400GB"`` or a number (not
+    True/False, which Python counts as 1 and 0)."""
+    if isinstance(text, bool):
+        raise InvalidParameter(name, "capacity", "a size such as 512MiB, 32GiB or 400GB", text)
     if isinstance(text, int | float):
         value = float(text)
     else:

@@ -265,6 +265,29 @@ CASES: list[BadFile] = [
     BadFile("unknown table", "machine",
             lambda tmp: plan_args(tmp, machine=_machine_toml(tmp, tail="[gpu]\nn = 1\n")),
             "'gpu'"),
+    # hostile review: values that were taken silently
+    BadFile("cpus true (was 1 core)", "machine",
+            lambda tmp: plan_args(tmp, machine=write(tmp, "m.toml",
+                                                     '[machine]\ncpus = true\nmemory = "8GiB"\n')),
+            "'cpus'"),
+    BadFile("memory true (was 1 byte)", "machine",
+            lambda tmp: plan_args(tmp, machine=write(tmp, "m.toml",
+                                                     "[machine]\ncpus = 4\nmemory = true\n")),
+            "'memory'"),
+    BadFile("net 10G (was 10 GB/s)", "machine",
+            lambda tmp: plan_args(tmp, machine=write(
+                tmp, "m.toml", '[machine]\ncpus = 4\nmemory = "8GiB"\nnet = "10G"\n')),
+            "bits or bytes"),
+    BadFile("a limit twice (the last won)", "machine",
+            lambda tmp: plan_args(tmp, machine=_machine_toml(
+                tmp, tail='[[limits]]\nresource = "pids_count"\ncapacity = 1e9\nused = 2.0\n'
+                          'per_replica = 1.0\n[[limits]]\nresource = "pids_count"\n'
+                          "capacity = 100.0\nused = 2.0\nper_replica = 1.0\n")),
+            "limits[1].resource"),
+    BadFile("free above total", "machine",
+            lambda tmp: plan_args(tmp, machine=_machine_toml(
+                tmp, tail='[[filesystems]]\npath = "/"\ntotal_bytes = 10\nfree_bytes = 20\n')),
+            "filesystems[0].free_bytes"),
     BadFile("not toml", "machine",
             lambda tmp: plan_args(tmp, machine=write(tmp, "m.toml",
                                                      'schema_version = 1\n[capacity\n')),

@@ -109,6 +109,8 @@ def parse_rate(text: str | float | int, *, name: str = "rate") -> float:
     by convention, bytes to :func:`~capacity._units.parse_bytes`), so a link is never
     planned at 8 times its speed.
     """
+    if isinstance(text, bool):  # True is 1 to Python: 'net = true' in a TOML file
+        raise InvalidParameter(name, "machine spec", "a rate such as 10Gbit or 500MB/s", text)
     if isinstance(text, int | float):
         value = float(text)
     else:
@@ -140,6 +142,8 @@ def parse_rate(text: str | float | int, *, name: str = "rate") -> float:
 
 
 def _parse_cpus(value: Any, name: str) -> float:
+    if isinstance(value, bool):  # True is 1 to Python: 'cpus = true' in a TOML file
+        raise InvalidParameter(name, "machine spec", "a number of cores such as 8", value)
     try:
         cores = float(value)
     except (TypeError, ValueError):
@@ -162,7 +166,7 @@ def _check_saturation(value: Any) -> float:
         v = float(value)
     except (TypeError, ValueError):
         v = math.nan
-    if not (0 < v <= 1):
+    if isinstance(value, bool) or not (0 < v <= 1):
         raise InvalidParameter("cpu_saturation", "machine spec", "a fraction in (0, 1]", value)
     return v
 
@@ -172,7 +176,7 @@ def _check_headroom(value: Any) -> float:
         h = float(value)
     except (TypeError, ValueError):
         h = math.nan
-    if not 0 <= h < 1:
+    if isinstance(value, bool) or not 0 <= h < 1:
         raise InvalidParameter("headroom", "machine spec", "a fraction in [0, 1)", value)
     return h
 

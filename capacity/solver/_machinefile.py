@@ -320,10 +320,20 @@ def validate_machine_file(data: Mapping[str, Any], *, source: str = "<data>") ->
     for i, fs in enumerate(_tables(data, "filesystems", source)):
         for key in ("total_bytes", "free_bytes"):
             _number(fs, key, source, f"filesystems[{i}].", required=True)
+        if fs["free_bytes"] > fs["total_bytes"]:
+            raise _bad(source, f"filesystems[{i}].free_bytes",
+                       f"<= total_bytes ({fs['total_bytes']:g})", fs["free_bytes"])
         _text(fs, "path", source, f"filesystems[{i}].")
+    first_limit: dict[str, int] = {}
     for i, lim in enumerate(_tables(data, "limits", source)):
         if not isinstance(lim.get("resource"), str):
             raise _bad(source, f"limits[{i}].resource", "a string", lim.get("resource"))
+        # two limits of one resource: the last silently replaced the first
+        if lim["resource"] in first_limit:
+            raise _bad(source, f"limits[{i}].resource",
+                       f"a resource no other limit names (limits[{first_limit[lim['resource']]}]"
+                       " names it too)", lim["resource"])
+        first_limit[lim["resource"]] = i
         for key in ("capacity", "used", "per_replica"):
             _number(lim, key, source, f"limits[{i}].", required=True)
         per = lim.get("per_service", {})
