@@ -119,6 +119,18 @@ def load_demo() -> Samples:
     return _to_samples(counters, containers, interval_s, "demo")
 
 
+def since_time(since_s: float | None, now: datetime | None = None) -> datetime | None:
+    """The start of "the last ``since_s`` seconds" before ``now`` (default: now, UTC); None
+    (everything) for None or a window reaching before 1970 (``--since 1e308`` was an
+    OverflowError in ``timedelta``)."""
+    if since_s is None:
+        return None
+    now = now or datetime.now(UTC)
+    if since_s >= now.timestamp():
+        return None
+    return now - timedelta(seconds=since_s)
+
+
 def load_samples(
     *,
     store: str | Path | None = None,
@@ -149,9 +161,7 @@ def load_samples(
         return Samples(samples, pd.DataFrame(), pd.DataFrame(), interval_s, str(samples_file))
     from .store._sqlite import Store
 
-    since = None
-    if since_s is not None:
-        since = (now or datetime.now(UTC)) - timedelta(seconds=since_s)
+    since = since_time(since_s, now)
     with Store(Path(str(store)), read_only=True) as st:
         samples = st.samples(since=since)
         containers = st.containers()

@@ -33,3 +33,15 @@ def test_disk_in_use_without_readings_is_zero() -> None:
 
 def test_running_counts_are_the_last_instant() -> None:
     assert running_counts(_samples()) == {"web": 1, "db": 1}
+
+
+def test_a_since_window_reaching_before_1970_means_everything() -> None:
+    """Before: ``fit --store S --since 1e308`` was an unexpected OverflowError (timedelta)."""
+    from datetime import UTC, datetime, timedelta
+
+    from capacity._pipeline import since_time
+
+    now = datetime(2026, 12, 1, tzinfo=UTC)
+    assert since_time(None, now) is None
+    assert since_time(1e308, now) is None and since_time(now.timestamp(), now) is None
+    assert since_time(60.0, now) == now - timedelta(seconds=60)

@@ -238,8 +238,7 @@ def _load(
 
 def _store_host_usage(store_path: Path, since_s: float | None) -> Any:
     """Host rates from the store for the time series (None when it has none)."""
-    from datetime import UTC, datetime, timedelta
-
+    from .._pipeline import since_time
     from ..store._sqlite import Store
 
     with Store(store_path, read_only=True) as st:
@@ -247,8 +246,9 @@ def _store_host_usage(store_path: Path, since_s: float | None) -> Any:
     if host.empty or "time" not in host.columns:
         return None
     host = host.rename(columns={"host_cpu_cores": CPU, "host_memory_used_bytes": MEMORY})
-    if since_s is not None:
-        host = host[host["time"] >= datetime.now(UTC) - timedelta(seconds=since_s)]
+    since = since_time(since_s)
+    if since is not None:
+        host = host[host["time"] >= since]
     return host
 
 
