@@ -94,6 +94,9 @@ MAX_POINTS_PER_SERIES = 11_000
 #: raw samples (all series together) asked for in one request: bounds the memory a parsed
 #: answer takes (about 150 bytes of Python objects per point), whatever the fleet's size
 MAX_POINTS_PER_REQUEST = 500_000
+#: most range queries per metric one read makes (a year of 200 series scraped every 15 s
+#: is about 840): beyond, the --since asked for is refused instead of read for hours
+MAX_WINDOWS = 5_000
 
 #: counters-table column -> the cAdvisor metric read raw (``{sel}`` is the label selector)
 CADVISOR_QUERIES: dict[str, str] = {
@@ -696,11 +699,18 @@ def read_prometheus(
     rules = parse_group_by(group_by)
     sel = parse_selector(selector)
     end_s = (now or datetime.now(UTC)).timestamp()
-    start_s = end_s - since_s
+    start_s = max(end_s - since_s, 0.0)  # no series starts before 1970
     # windows of as many scrapes as keep every answer under MAX_POINTS_PER_REQUEST samples
     n_series = _count_series(api, sel, start_s, end_s)
     interval_s = _measure_step(api, sel, end_s, since_s) or FALLBACK_STEP_S
     per_series = max(2, min(max_points, MAX_POINTS_PER_REQUEST // max(1, n_series)))
+    n_windows = math.ceil((end_s - start_s) / (per_series * interval_s))
+    if n_windows > MAX_WINDOWS:  # --since 100000d was 52,000 queries a metric: a hang
+        raise InvalidParameter(
+            "since_s", "read_prometheus",
+            f"a range read in at most {MAX_WINDOWS:,} queries per metric (here "
+            f"{n_windows:,}: {n_series} series at {interval_s:g} s); give a shorter --since",
+            since_s)
     windows = _windows(start_s, end_s, per_series * interval_s)
 
     # column -> identity -> origin -> part -> chunks; the pod sandboxes' network apart
@@ -730,7 +740,7 @@ def read_prometheus(
                 part = "/".join(labels.get(k, "") for k in _PART_LABELS)
                 chunks = into.setdefault(ident, {}).setdefault(_origin(labels), {})
                 chunks.setdefault(part, []).append((t[inside], v[inside]))
-    limits = _read_limits(api, sel, end_s, since_s)
+    limits = _read_limits(api, sel, end_s, end_s - start_s)
     data = _assemble(series, sandboxes, labels_of, rules, step_s, start_s, api.requests_made)
     if limits and not data.containers.empty:
         containers = data.containers.copy()

@@ -343,3 +343,22 @@ def test_a_bad_url_or_timeout_is_refused_up_front(url: str, timeout_s: float) ->
 
     with pytest.raises(InvalidParameter, match=r"'(url|timeout_s)' parameter of PrometheusAPI"):
         PrometheusAPI(url, timeout_s=timeout_s)
+
+
+def test_a_since_of_centuries_is_refused_not_read_for_hours() -> None:
+    """Before: --since 100000d against an empty server made 52,000 range queries a metric
+    (killed at 60 s), and --since 1e308 looped on windows without end."""
+    import httpx
+
+    from capacity.sources._prometheus import MAX_WINDOWS, PrometheusAPI, read_prometheus
+
+    def empty(request: httpx.Request) -> httpx.Response:
+        data: object = ([] if request.url.path.endswith("/series")
+                        else {"resultType": "matrix", "result": []})
+        return httpx.Response(200, json={"status": "success", "data": data})
+
+    api = PrometheusAPI("http://127.0.0.1:9", transport=httpx.MockTransport(empty))
+    for since_s in (100_000 * 86_400.0, 1e308):
+        with pytest.raises(InvalidParameter, match=f"at most {MAX_WINDOWS:,} queries"):
+            read_prometheus(api, since_s=since_s)
+    assert api.requests_made <= 4, "refused before the range is read"
