@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from ._errors import InvalidParameter
-from ._settings import DEFAULTS, Settings
+from ._settings import DEFAULTS, Settings, whole_count, whole_counts
 from ._units import parse_duration
 from .model._fit import LIMIT_COLUMNS, ProfileModel
 from .model._profile import Profiles
@@ -478,7 +478,8 @@ def plan_all(
         samples = running
         counts = running_counts(running)
     else:
-        counts = {str(k): int(v) for k, v in (running or {}).items()}
+        counts = {str(k): v for k, v in
+                  whole_counts(running or {}, "running", "plan_all").items()}
     # with ``settings``, epsilon and method change it only when given other than the default
     changes = dict(options)
     if settings is None or epsilon != DEFAULTS.epsilon:
@@ -683,9 +684,10 @@ def size(
     from .solver._plan import pick_service
 
     if isinstance(replicas, Mapping):
-        counts = {str(k): int(v) for k, v in replicas.items()}
+        counts = {str(k): v for k, v in whole_counts(replicas, "replicas", "size").items()}
     else:
-        counts = {pick_service(profiles, service).service: int(replicas)}
+        counts = {pick_service(profiles, service).service:
+                  whole_count(replicas, "replicas", "size")}
     return size_fleet(profiles, _machine(machine), counts, spare=spare, epsilon=epsilon,
                       method=method, rng=np.random.default_rng(seed), **options)
 

@@ -18,7 +18,7 @@ import pandas as pd
 from ._collect import Collection, Collector, DockerEngine, choose_reader
 from ._columns import DISK_USAGE
 from ._errors import InsufficientData, InvalidParameter, InvalidSamples, NoContainers
-from ._settings import DEFAULTS, Settings
+from ._settings import DEFAULTS, Settings, whole_counts
 from .model._fit import ProfileModel
 from .model._profile import Profiles
 from .solver._machine import Machine, local_spec_keys
@@ -384,6 +384,7 @@ def plan_all(
             "the profiles hold no service, so no count can be vouched for: fit them from "
             "samples of running containers ('capacity fit'), or check the --filter"
         )
+    running = whole_counts(running, "running", "plan")
     for what, names in (("running", running), ("services", services or ()),
                         ("ports", ports or {})):
         stray = sorted(str(n) for n in names if n not in profiles.services)

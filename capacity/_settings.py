@@ -41,6 +41,8 @@ __all__ = [
     "METHODS",
     "Settings",
     "settings_table",
+    "whole_count",
+    "whole_counts",
 ]
 
 #: the solver's methods, in the order they are shown side by side
@@ -208,6 +210,25 @@ class Settings:
         """Inverse of :meth:`to_dict` (unknown keys, such as ``memory_epsilon``, ignored)."""
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})
+
+
+def whole_count(value: Any, name: str, owner: str) -> int:
+    """``value`` as a container count: an int >= 0 (a numpy integer, or a float holding a
+    whole number such as 3.0 from a pandas column, is taken). True/False, 1.5, NaN and
+    negatives are refused: ``running=1.5`` made "53750.5 more fit" and ``True`` one
+    replica, silently.
+    """
+    ok = (isinstance(value, numbers.Real) and not isinstance(value, bool)
+          and math.isfinite(value) and float(value) >= 0 and float(value).is_integer())
+    if not ok:
+        raise InvalidParameter(name, owner, "a whole number of containers >= 0", value)
+    return int(value)
+
+
+def whole_counts(counts: Mapping[Any, Any], name: str, owner: str) -> dict[Any, int]:
+    """Every value of ``counts`` checked by :func:`whole_count` (the field named
+    ``name[key]``)."""
+    return {k: whole_count(v, f"{name}[{k!r}]", owner) for k, v in counts.items()}
 
 
 #: the defaults, for signatures: ``epsilon: float = DEFAULTS.epsilon``

@@ -189,3 +189,28 @@ def test_numpy_numbers_are_settings_too() -> None:
     assert s == Settings(epsilon=0.02, seed=4, quantile_level=0.5)
     assert type(s.epsilon) is float and type(s.seed) is int
     json.dumps(s.to_dict())
+
+
+@pytest.mark.parametrize("bad", [1.5, -1, True, float("nan"), "3"])
+def test_a_container_count_is_a_whole_number_whichever_way_in(
+    demo: tuple[pd.DataFrame, capacity.Profiles], bad: object,
+) -> None:
+    """Before: running=1.5 made '53750.5 more fit', running=True one replica, size's
+    replicas 1.5 silently 1."""
+    profiles = demo[1]
+    with pytest.raises(capacity.InvalidParameter, match="whole number of containers"):
+        capacity.plan(profiles, MACHINE, service="demo/idle", running=bad)  # type: ignore[arg-type]
+    with pytest.raises(capacity.InvalidParameter, match="whole number of containers"):
+        capacity.plan_all(profiles, MACHINE, running={"demo/idle": bad})  # type: ignore[dict-item]
+    with pytest.raises(capacity.InvalidParameter, match="whole number of containers"):
+        capacity.size(profiles, MACHINE, {"demo/idle": bad})  # type: ignore[dict-item]
+
+
+def test_whole_counts_from_numpy_and_pandas_are_taken(
+    demo: tuple[pd.DataFrame, capacity.Profiles],
+) -> None:
+    import numpy as np
+
+    plans = capacity.plan_all(demo[1], MACHINE, running={"demo/idle": np.int64(3)})
+    assert plans["demo/idle"].running == 3
+    assert capacity.plan(demo[1], MACHINE, service="demo/idle", running=3.0).running == 3

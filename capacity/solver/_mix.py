@@ -39,7 +39,7 @@ import numpy as np
 from scipy import special
 
 from .._errors import InvalidParameter
-from .._settings import DEFAULTS, Settings
+from .._settings import DEFAULTS, Settings, whole_counts
 from .._units import resource_name
 from ..model._profile import Profiles
 from ._demand import clopper_pearson, mix_totals, replica_demand
@@ -403,6 +403,7 @@ def more_of(
 
     Other services' replicas are part of the risk (with their correlation), not a constant.
     """
+    current = whole_counts(current, "current", "more_of")
     services = sorted(set(current) | {service})
     model = MixModel(profiles, machine, services, **kwargs)
     service = pick_service(profiles, service).service
@@ -434,7 +435,8 @@ def ratio(
     **kwargs: Any,
 ) -> MixPlan:
     """The largest multiple k of ``wanted`` (e.g. ``{"web": 3, "worker": 1}``) that fits."""
-    if not wanted or any(int(c) < 0 for c in wanted.values()) or not any(wanted.values()):
+    wanted = whole_counts(wanted, "ratio", "mix")
+    if not wanted or not any(wanted.values()):
         raise InvalidParameter("ratio", "mix", "counts >= 0, not all 0", dict(wanted))
     model = MixModel(profiles, machine, list(wanted), **kwargs)
     unit = {pick_service(profiles, s).service: int(c) for s, c in wanted.items()}
@@ -695,8 +697,9 @@ def size_fleet(
     """
     if not isinstance(spare, int) or spare < 0:
         raise InvalidParameter("spare", "size", "an int >= 0", spare)
-    if not replicas or any(int(v) < 0 for v in replicas.values()):
+    if not replicas:
         raise InvalidParameter("replicas", "size", "counts >= 0 per service", dict(replicas))
+    replicas = whole_counts(replicas, "replicas", "size")
     method = kwargs.get("method", DEFAULTS.method)
     model = MixModel(profiles, machine, list(replicas), **kwargs)
     want = {pick_service(profiles, s).service: int(c) for s, c in replicas.items()}

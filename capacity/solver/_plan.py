@@ -90,7 +90,7 @@ from scipy import special
 
 from .._columns import CPU, DISK_USAGE, MEMORY
 from .._errors import InsufficientData, InvalidParameter, ProfileVersionError
-from .._settings import DEFAULTS, INCOMPRESSIBLE_EPSILON_FACTOR, Settings
+from .._settings import DEFAULTS, INCOMPRESSIBLE_EPSILON_FACTOR, Settings, whole_count
 from ..model._profile import Profiles, ServiceProfile
 from ._demand import (
     HORIZON_SHORTCUT_MIN_SKEW,
@@ -872,8 +872,7 @@ def plan(
     independent_offsets = settings.independent_offsets
     require_confidence = settings.require_confidence
     valid_for_s = settings.valid_for_s
-    if running < 0:
-        raise InvalidParameter("running", "plan", "an int >= 0", running)
+    running = whole_count(running, "running", "plan")
     for port in ports:
         if not isinstance(port, int) or not 0 < port < 65536:
             raise InvalidParameter("ports", "plan", "host ports in 1..65535", port)
