@@ -284,6 +284,11 @@ CASES: list[BadFile] = [
                           'per_replica = 1.0\n[[limits]]\nresource = "pids_count"\n'
                           "capacity = 100.0\nused = 2.0\nper_replica = 1.0\n")),
             "limits[1].resource"),
+    BadFile("a limit named like a resource (it replaced memory's plan)", "machine",
+            lambda tmp: plan_args(tmp, machine=_machine_toml(
+                tmp, tail='[[limits]]\nresource = "memory_working_set_bytes"\ncapacity = 100.0\n'
+                          "used = 2.0\nper_replica = 1.0\n")),
+            "limits[0].resource"),
     BadFile("free above total", "machine",
             lambda tmp: plan_args(tmp, machine=_machine_toml(
                 tmp, tail='[[filesystems]]\npath = "/"\ntotal_bytes = 10\nfree_bytes = 20\n')),

@@ -153,6 +153,7 @@ def print_summary(plans: Mapping[str, Any], status: Any = None) -> None:
     console = Console(
         no_color=bool(os.environ.get("NO_COLOR")),
         highlight=False,
+        markup=False,  # a service named "web[/]" is text, not rich markup
         width=None if probe.is_terminal else 200,
     )
     table = Table(title="capacity: safe container count per service")

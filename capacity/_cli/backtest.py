@@ -127,7 +127,8 @@ def _print(result: Any) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    console = Console(highlight=False, width=None if Console().is_terminal else 160)
+    console = Console(highlight=False, markup=False,
+                      width=None if Console().is_terminal else 160)
     w = result.windows
     console.print(f"{result.service}: {result.replicas} replicas; trained {w['train']['start']}"
                   f" .. {w['train']['end']}, tested to {w['test']['end']}; best count on the "
@@ -158,7 +159,8 @@ def _day_shift(samples: Any, *, service: str | None, fleet: bool, train_days: in
 
     from ..backtest import fleet_shift_backtest, shift_backtest
 
-    console = Console(highlight=False, width=None if Console().is_terminal else 160)
+    console = Console(highlight=False, markup=False,
+                      width=None if Console().is_terminal else 160)
     if not fleet:
         r = shift_backtest(samples, service=service, train_days=train_days, epsilon=epsilon)
         if as_json:

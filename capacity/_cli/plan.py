@@ -198,7 +198,11 @@ def plan(
 def _console() -> Any:
     from rich.console import Console
 
-    return Console(no_color=bool(os.environ.get("NO_COLOR")), highlight=False)
+    # markup off: names from the user and the machine ("disk_usage_bytes[/]" for volumes on
+    # /, a service "web[prod]") are text, never rich markup (was: MarkupError on "[/]")
+    probe = Console()  # a pipe or a cron mail gets whole names, not "resou…"
+    return Console(no_color=bool(os.environ.get("NO_COLOR")), highlight=False, markup=False,
+                   width=None if probe.is_terminal else 200)
 
 
 def _p(value: float | None) -> str:

@@ -131,7 +131,8 @@ def _print(result: Any) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    console = Console(highlight=False, width=None if Console().is_terminal else 160)
+    console = Console(highlight=False, markup=False,
+                      width=None if Console().is_terminal else 160)
     sb = result.sandbox
     measured = f"{result.measured_count}" + ("" if result.measured_exact else " (at least)")
     console.print(f"sandbox {sb['cpus']:g} CPUs / {sb['memory_bytes'] / 2**20:.0f} MiB "

@@ -65,7 +65,7 @@ from .._columns import (
 )
 from .._errors import InvalidParameter
 from ..sources._hostcost import HostCost
-from ..sources._limits import StructuralLimit
+from ..sources._limits import ADDRESSES, DISK_SPACE, OPEN_FILES, PIDS, StructuralLimit
 
 __all__ = [
     "MACHINE_FILE_KIND",
@@ -185,6 +185,11 @@ def _is_machine_file_text(path: Path) -> bool:
 
 def _bad(source: str, field: str, expected: str, value: Any) -> InvalidParameter:
     return InvalidParameter(f"{field}", f"machine file {source}", expected, value)
+
+
+#: the structural limits a machine file may hold (capacity/sources/_limits.py)
+_LIMIT_NAME = re.compile(rf"^(?:{PIDS}|{OPEN_FILES}|{ADDRESSES}\[[^\[\]]+\]"
+                         rf"|{DISK_SPACE}\[/[^\[\]]*\])$")
 
 
 def _number(table: Mapping[str, Any], key: str, source: str, prefix: str, *,
@@ -326,8 +331,12 @@ def validate_machine_file(data: Mapping[str, Any], *, source: str = "<data>") ->
         _text(fs, "path", source, f"filesystems[{i}].")
     first_limit: dict[str, int] = {}
     for i, lim in enumerate(_tables(data, "limits", source)):
-        if not isinstance(lim.get("resource"), str):
-            raise _bad(source, f"limits[{i}].resource", "a string", lim.get("resource"))
+        if not isinstance(lim.get("resource"), str) or not _LIMIT_NAME.match(lim["resource"]):
+            # a limit named like a resource (memory_working_set_bytes) replaced that
+            # resource's plan; an unknown name was planned and shown as it was
+            raise _bad(source, f"limits[{i}].resource",
+                       "pids_count, open_files_count, addresses_count[NETWORK] or "
+                       "disk_usage_bytes[/MOUNT]", lim.get("resource"))
         # two limits of one resource: the last silently replaced the first
         if lim["resource"] in first_limit:
             raise _bad(source, f"limits[{i}].resource",

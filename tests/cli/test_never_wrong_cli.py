@@ -324,3 +324,20 @@ def test_counts_given_twice_or_of_no_service_are_refused(
     err = capsys.readouterr().err
     assert code == 3
     assert says in err and err.count("\n") == 1
+
+
+def test_volumes_on_the_root_filesystem_print_as_text_not_markup(
+    files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Before: a machine whose volumes live on / (the limit disk_usage_bytes[/]) made
+    'capacity plan' end with 'unexpected MarkupError: closing tag [/]' (rich markup)."""
+    machine = tmp_path / "m.toml"
+    machine.write_text('schema_version = 1\nkind = "capacity.machine"\n[capacity]\n'
+                       "cpu_cores = 64.0\nmemory_bytes = 2.7e11\n[[limits]]\n"
+                       'resource = "disk_usage_bytes[/]"\ncapacity = 100.0\nused = 2.0\n'
+                       "per_replica = 1.0\n")
+    code = main(["plan", "--profiles", str(files["profiles"]), "--machine", str(machine),
+                 "--service", "demo/idle"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "│ disk_usage_bytes[/] │" in out and "98 fit" in out
