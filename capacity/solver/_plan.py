@@ -552,7 +552,8 @@ class ResourceModel:
         ks: list[int] = []
         first_over = first_lower = None
         # the scan runs over the replicas summed exactly (one more each step, incremental);
-        # over a horizon up to 256 for a replica that is not right-skewed: a doubling search
+        # over a horizon up to 256 for a light-tailed replica without a clear skew (see
+        # horizon_shortcut_for; the others scan to 64, scaled beyond 16): a doubling search
         # there would overshoot and re-sum the counts passed on the way (10x the CPU time)
         sim = self.sim
         assert sim is not None  # callers check
