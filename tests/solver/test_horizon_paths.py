@@ -327,3 +327,29 @@ def test_the_instant_extrapolation_plans_what_the_exact_sum_plans_or_fewer(kind:
     exact = _exact_instant_count(d, eps, draws, usable)
     assert fast is not None and exact > 4 * MAX_SUMMED_REPLICAS
     assert exact * (1 - HORIZON_REPLICAS_SHORTFALL) <= fast <= exact, (kind, fast, exact)
+
+
+@pytest.mark.parametrize("beyond", [SYMMETRIC, BANDED])
+@pytest.mark.parametrize("limit", [None, 4.05e8])
+def test_weighted_paths_count_what_their_plain_sums_count(beyond: str, limit: float | None) -> None:
+    # the bounds that spare whole paths hold for the weighted windows too: every count and
+    # quantile beyond 16 equals the plain computation from the same windows and weights
+    from dataclasses import replace
+
+    d = replace(_demand_of("gamma dips"), limit=limit)
+    sim = Simulator(d, n_draws=DRAWS, rng=np.random.default_rng(7), horizon_steps=STEPS,
+                    beyond=beyond)
+    for n in (40, 17, 300, 64, 5000):
+        paths = sim._paths_for(n)
+        paths._draw(16)
+        own = np.zeros((DRAWS, STEPS), np.float32)
+        for start in paths._starts[:16]:
+            own += paths._table[start]
+        level = paths._level_table[paths._shared_start]
+        path = n * level + own * np.float32(math.sqrt(n / 16))
+        if limit is not None:
+            path = np.minimum(path, n * limit)
+        totals = path.max(axis=1)
+        for threshold in [*np.quantile(totals, [0.0, 0.5, 0.99, 0.999]), totals[3]]:
+            assert sim.exceedances(n, float(threshold)) == np.count_nonzero(totals > threshold)
+        assert sim.quantile(n, 0.999) == np.quantile(totals, 0.999)
