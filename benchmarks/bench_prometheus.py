@@ -3,7 +3,7 @@
 Run from the repository root (needs Debian's ``prometheus`` and ``promtool``)::
 
     .venv/bin/python benchmarks/bench_prometheus.py [--containers 200] [--days 7]
-        [--data DIR] [--repeat N]
+        [--data DIR] [--repeat N] [--baseline TREE]
 
 1. Writes OpenMetrics text for ``--containers`` containers (20 services of 10 replicas
    each at 200) scraped every 30 s for ``--days`` days: ``container_cpu_usage_seconds_total``
@@ -16,13 +16,16 @@ Run from the repository root (needs Debian's ``prometheus`` and ``promtool``)::
 3. In a fresh child process per ``--repeat``: ``load_prometheus`` (raw samples in windows
    under 11,000 per series and 500,000 per answer, rates by the store's function) then
    ``fit_profiles``; prints wall and CPU time of each and the child's peak resident memory
-   (``ru_maxrss``). Target: under 60 s and 2 GiB.
+   (``ru_maxrss``). Target: under 60 s and 2 GiB. ``--baseline TREE`` (another checkout,
+   e.g. ``git -C . archive <commit> | tar -x -C /tmp/base``) runs the same child under that
+   tree too, alternating with this one against the same server, one row each.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import shutil
 import socket
@@ -173,6 +176,9 @@ def main() -> None:
                              "repeated reads do not pay the backfill)")
     parser.add_argument("--repeat", type=int, default=1, help="timed reads, each in a "
                         "fresh child process")
+    parser.add_argument("--baseline", type=Path, default=None,
+                        help="another checkout of capacity: each repeat times it too, "
+                             "alternating with this tree, against the same server")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -200,21 +206,31 @@ def main() -> None:
                   f"promtool backfill {t2 - t1:.1f} s")
         server, url = serve(prometheus, work, data)
         results = []
+        here = Path(__file__).resolve().parent.parent
+        trees = ([("baseline", args.baseline.resolve())] if args.baseline else []) + [
+            ("this tree", here)]
         try:
             for _ in range(args.repeat):
-                out = subprocess.run([sys.executable, __file__, "--child", url, "--days",
-                                      str(args.days)], capture_output=True, text=True)
-                if out.returncode != 0:
-                    sys.exit(f"the read failed (exit {out.returncode}):\n{out.stderr}")
-                results.append(json.loads(out.stdout.strip().splitlines()[-1]))
+                for label, tree in trees:
+                    env = {**os.environ, "PYTHONPATH": str(tree)}
+                    out = subprocess.run([sys.executable, __file__, "--child", url, "--days",
+                                          str(args.days)], capture_output=True, text=True,
+                                         env=env, cwd=tree)
+                    if out.returncode != 0:
+                        sys.exit(f"the read failed under {tree} (exit {out.returncode}):\n"
+                                 f"{out.stderr}")
+                    results.append({**json.loads(out.stdout.strip().splitlines()[-1]),
+                                    "tree": label})
         finally:
             server.terminate()
             server.wait(timeout=30)
-    print("| containers | days | step | samples rows | services | requests | read wall (s) "
-          "| read CPU (s) | fit wall (s) | fit CPU (s) | total wall (s) | peak RSS (MiB) |")
-    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("| tree | containers | days | step | samples rows | services | requests "
+          "| read wall (s) | read CPU (s) | fit wall (s) | fit CPU (s) | total wall (s) "
+          "| peak RSS (MiB) |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
+          "| ---: |")
     for r in results:
-        print(f"| {r['containers']} | {args.days:g} | {STEP_S} s | {r['rows']:,} "
+        print(f"| {r['tree']} | {r['containers']} | {args.days:g} | {STEP_S} s | {r['rows']:,} "
               f"| {r['services']} | {r['requests']} | {r['read_wall_s']:.1f} "
               f"| {r['read_cpu_s']:.1f} | {r['fit_wall_s']:.1f} | {r['fit_cpu_s']:.1f} "
               f"| {r['read_wall_s'] + r['fit_wall_s']:.1f} | {r['peak_rss_mib']:,.0f} |")

@@ -182,6 +182,11 @@ def load_prometheus(
     series (resets, gaps, duplicates) goes into ``Samples.warnings``. Raises
     :class:`PrometheusError` when the server fails, :class:`InvalidSamples` when it holds
     no container series in the window.
+
+    The samples' string columns (``container_id``, ``container_name``, ``service``,
+    ``image``) are categorical here, not ``str`` as from the store: a fleet's week is millions
+    of rows over a few hundred containers (7 days x 200: 4 M rows, ~500 MiB as strings). Their
+    values, and every other column, are those :func:`counters_to_samples` gives.
     """
     from .sources._prometheus import DEFAULT_GROUP_BY, PrometheusAPI, read_prometheus
 
@@ -193,7 +198,10 @@ def load_prometheus(
     finally:
         if own:
             client.close()
-    samples = _samples_in_batches(data.counters, data.containers)
+    containers, warnings = data.containers, dict(data.warnings)
+    parts = _rates_in_batches(data.counters, containers)
+    del data  # the counters table: its rows are in the parts now
+    samples = _concat_parts(parts)
     if samples.empty:
         raise InvalidSamples(
             f"Prometheus at {client.url} holds no container series (cAdvisor names, "
@@ -203,8 +211,8 @@ def load_prometheus(
     interval_s = float(samples["interval_s"].median())
     # the counters are not kept (as for the store): a fleet's week is millions of rows, held
     # through the fit for nothing (7 days x 200 containers: ~1 GiB of the peak)
-    return Samples(samples, pd.DataFrame(), data.containers, interval_s,
-                   f"prometheus {client.url}", dict(data.warnings))
+    return Samples(samples, pd.DataFrame(), containers, interval_s,
+                   f"prometheus {client.url}", warnings)
 
 
 #: counters rows turned into rates at once by :func:`load_prometheus`: a fleet's week is
@@ -212,22 +220,52 @@ def load_prometheus(
 _RATES_BATCH_ROWS = 500_000
 
 
-def _samples_in_batches(counters: pd.DataFrame, containers: pd.DataFrame) -> pd.DataFrame:
+#: string columns of the samples table kept as categories by :func:`load_prometheus`
+_CATEGORY_COLUMNS = ("container_id", "container_name", "service", "image")
+
+
+def _rates_in_batches(counters: pd.DataFrame, containers: pd.DataFrame,
+                      batch_rows: int = _RATES_BATCH_ROWS) -> list[dict[str, Any]]:
     """``counters_to_samples`` over groups of whole containers of at most about
-    :data:`_RATES_BATCH_ROWS` rows, concatenated: the same table, a bounded peak."""
+    ``batch_rows`` rows: each group's samples columns (a bounded peak), the string ones as
+    categoricals. :func:`_concat_parts` makes the table of them."""
     import numpy as np
 
     from .store._rates import counters_to_samples
 
-    if len(counters) <= _RATES_BATCH_ROWS:
-        return counters_to_samples(counters, containers)
+    def columns(frame: pd.DataFrame) -> dict[str, Any]:
+        return {c: (frame[c].astype("category").array if c in _CATEGORY_COLUMNS
+                    else frame[c].array) for c in frame.columns}
+
+    if len(counters) <= batch_rows:
+        return [columns(counters_to_samples(counters, containers))]
     codes, _ = pd.factorize(counters["container_id"], sort=True)
     sizes = np.bincount(codes)
-    batch = (np.cumsum(sizes) - sizes) // _RATES_BATCH_ROWS  # batch of each container
+    batch = (np.cumsum(sizes) - sizes) // batch_rows  # batch of each container
     row_batch = batch[codes]
-    parts = [counters_to_samples(counters[row_batch == b], containers)
-             for b in np.unique(batch)]
-    return pd.concat(parts, ignore_index=True)
+    return [columns(counters_to_samples(counters[row_batch == b], containers))
+            for b in np.unique(batch)]
+
+
+def _concat_parts(parts: list[dict[str, Any]]) -> pd.DataFrame:
+    """The parts of :func:`_rates_in_batches` one after another, as one table (fresh index).
+
+    Column by column, each part's column dropped once copied: the peak is the table plus
+    one column, not twice the table (``pd.concat`` of the parts holds both). Categoricals
+    get the union of the parts' categories."""
+    from pandas.api.types import union_categoricals
+
+    names = list(parts[0])
+    data: dict[str, Any] = {}
+    for name in names:
+        pieces = [part.pop(name) for part in parts]
+        if isinstance(pieces[0], pd.Categorical):
+            data[name] = union_categoricals(pieces)
+        else:
+            data[name] = pd.concat([pd.Series(p, copy=False) for p in pieces],
+                                   ignore_index=True).array
+        del pieces
+    return pd.DataFrame(data, copy=False)
 
 
 def disk_in_use_bytes(samples: pd.DataFrame) -> float:

@@ -201,8 +201,12 @@ def format_probability(p: float | None) -> str:
 
 
 def format_count(n: int | None) -> str:
-    """A container count, ``"-"`` when undefined."""
-    return "-" if n is None else str(int(n))
+    """A container count with thousands separators (``"5,535"``), ``"-"`` when undefined.
+
+    As the capacities beside it are written (``32,768`` PIDs): for people; plan.json keeps
+    the integers.
+    """
+    return "-" if n is None else f"{int(n):,}"
 
 
 #: the name a person reads for each resource column (plan.json keeps the column names)

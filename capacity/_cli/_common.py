@@ -128,12 +128,16 @@ def parse_filters(values: Sequence[str]) -> dict[str, list[str]]:
 
 def print_summary(plans: Mapping[str, Any], status: Any = None) -> None:
     """The summary table on stdout: one row per service (rich; plain when ``NO_COLOR`` is
-    set or stdout is not a terminal), and the ops status line under it when given."""
+    set or stdout is not a terminal), and the ops status line under it when given.
+
+    With a status the rows are in the report's order, most urgent first (over the safe
+    count, then no safe count, then least headroom; names in natural order on ties); without
+    one, in natural name order."""
     from rich.console import Console
     from rich.table import Table
 
     from ..reporting._format import format_percent, format_value
-    from ..reporting._host import resource_name
+    from ..reporting._host import natural_key, resource_name, urgency_order
 
     probe = Console()
     # A pipe or a cron mail gets the whole table: never cut names to the 80-column default.
@@ -151,7 +155,10 @@ def print_summary(plans: Mapping[str, Any], status: Any = None) -> None:
             justify="left" if column in ("service", "binding") else "right",
             overflow="fold",
         )
-    for service, plan in plans.items():
+    order = (urgency_order(plans, status) if status is not None
+             else sorted(plans, key=natural_key))
+    for service in order:
+        plan = plans[service]
         binding = plan.binding_resource
         per = plan.per_resource.get(binding) if binding else None
         room = status.headrooms.get(service) if status is not None else None

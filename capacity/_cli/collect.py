@@ -209,9 +209,12 @@ def collect(
 
     disk = None
     if disk_usage_every > 0:
-        from ..sources._disk_usage import disk_usage_bytes
+        from ..sources._disk_usage import BudgetedTreeSize, disk_usage_bytes
 
-        disk = DiskUsageSampler(lambda cid: disk_usage_bytes(client, cid), disk_usage_every)
+        volume_size = BudgetedTreeSize()
+        disk = DiskUsageSampler(
+            lambda cid: disk_usage_bytes(client, cid, tree_size=volume_size), disk_usage_every
+        )
 
     path = store_path if store_path is not None else default_store_path()
     batch_rounds = max(1, round(commit_every / interval))

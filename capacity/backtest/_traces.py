@@ -205,6 +205,8 @@ def load_azure_cpu(path: str | Path, *, vm_cores: float = 1.0) -> pd.DataFrame:
         The wide CSV (``time_s`` then one column of CPU % per VM).
     vm_cores : float
         What 100 % means, in cores (the excerpt does not give the VM's size; an assumption).
+        It is also each series' declared limit (column ``cpu_limit_cores``): utilisation
+        cannot pass 100 % of the VM.
     """
     raw = pd.read_csv(path)
     if "time_s" not in raw.columns or raw.shape[1] < 2:
@@ -219,6 +221,8 @@ def load_azure_cpu(path: str | Path, *, vm_cores: float = 1.0) -> pd.DataFrame:
     step = float(np.median(np.diff(np.sort(raw["time_s"].to_numpy(dtype=float)))))
     out = _finish(df, "azure-vm", step)
     out["service"] = out["container_id"]
+    # utilisation is a share of the VM: 100 % is each series' declared size (as for GCD)
+    out["cpu_limit_cores"] = float(vm_cores)
     return out
 
 

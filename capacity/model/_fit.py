@@ -22,6 +22,7 @@ from .._columns import CPU, MEMORY, RESOURCES
 from .._errors import InvalidParameter, InvalidSamples, NotFittedError
 from .._schema import first_line as _first_line
 from ..store._files import outlying_times, service_key
+from ..store._rates import service_codes
 from ._profile import (
     BurstProfile,
     Correlation,
@@ -427,6 +428,12 @@ class _Table:
 def _encode_sorted(col: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """Integer codes that follow the sorted order of the unique values (so input order is moot)."""
     codes, uniques = pd.factorize(col, sort=False)
+    return _sort_codes(codes, uniques)
+
+
+def _sort_codes(codes: np.ndarray, uniques: Any) -> tuple[np.ndarray, np.ndarray]:
+    """``codes`` (>= 0) into ``uniques`` renumbered in the sorted order of ``str`` of the
+    uniques; (codes, names sorted)."""
     names = np.asarray([str(u) for u in uniques], dtype=object)
     order = np.argsort(names, kind="stable")
     rank = np.empty(order.size, dtype=np.int64)
@@ -475,29 +482,33 @@ def _prepare(samples: pd.DataFrame, containers: pd.DataFrame | None, group_by: s
         raise InvalidSamples("samples are empty: collect for longer, or check the filters")
     samples, outliers = _drop_outlying_times(samples, group_by)
 
-    key = _group_key(samples, group_by)
-    if key.isna().any():
-        i = int(np.flatnonzero(key.isna().to_numpy())[0])
+    # the key as codes into its distinct values (never a string per row: 4 M rows)
+    key_codes, key_values = _group_codes(samples, group_by)
+    if (key_codes < 0).any():
+        i = int(np.flatnonzero(key_codes < 0)[0])
         raise InvalidSamples(
             f"column {group_by!r} is missing at row {i}: every sample needs a service",
             column=group_by,
             value=None,
         )
+    svc, services = _sort_codes(key_codes, key_values)
+    del key_codes
     times = _utc_times(samples)
     if times.isna().any():
         i = int(np.flatnonzero(times.isna().to_numpy())[0])
         raise InvalidSamples(
-            f"column 'time' of service {key.iloc[i]!r} is missing (NaT) at row {i}: "
+            f"column 'time' of service {services[svc[i]]!r} is missing (NaT) at row {i}: "
             "every sample needs its time",
             column="time",
-            service=str(key.iloc[i]),
+            service=str(services[svc[i]]),
             value=None,
         )
     ns = times.to_numpy(dtype="datetime64[ns]").view(np.int64)
+    del times
 
     values: dict[str, np.ndarray] = {}
     for column in resources:
-        v = samples[column].to_numpy(dtype=float, na_value=np.nan)
+        v = _floats(samples[column])
         _reject_first(np.isinf(v), column, samples, group_by, v,
                       "rates and gauges must be finite (NaN means 'not sampled')")
         with np.errstate(invalid="ignore"):
@@ -505,46 +516,54 @@ def _prepare(samples: pd.DataFrame, containers: pd.DataFrame | None, group_by: s
         values[column] = v
 
     if "interval_s" in samples.columns:
-        interval = samples["interval_s"].to_numpy(dtype=float, na_value=np.nan)
+        interval = _floats(samples["interval_s"])
         with np.errstate(invalid="ignore"):
             _reject_first(np.isinf(interval) | (interval <= 0), "interval_s", samples, group_by,
                           interval, "an interval must be a finite number of seconds > 0")
     else:
         interval = np.full(len(samples), np.nan)
 
-    svc, services = _encode_sorted(key)
+    cid_codes: np.ndarray | None = None
     if "container_id" in samples.columns:
         cid = samples["container_id"]
-        if cid.isna().any():
-            i = int(np.flatnonzero(cid.isna().to_numpy())[0])
+        cid_codes, cid_values = pd.factorize(cid, use_na_sentinel=True)
+        if (cid_codes < 0).any():
+            i = int(np.flatnonzero(cid_codes < 0)[0])
             raise InvalidSamples(
-                f"column 'container_id' of service {key.iloc[i]!r} is missing at row {i}",
+                f"column 'container_id' of service {services[svc[i]]!r} is missing at row {i}",
                 column="container_id",
-                service=str(key.iloc[i]),
+                service=str(services[svc[i]]),
                 value=None,
             )
-        cont, _ = _encode_sorted(cid)
+        cont, _ = _sort_codes(cid_codes, cid_values)
     else:
         cont = svc.copy()
 
     limits: dict[str, np.ndarray] = {}
-    limit_frame = samples
-    if containers is not None and "container_id" in samples.columns:
+    per_container: pd.DataFrame | None = None
+    if containers is not None and cid_codes is not None:
         have = [c for c in LIMIT_COLUMNS if c in containers.columns]
         if have:
             per = containers.drop_duplicates("container_id", keep="last").set_index(
                 "container_id"
             )[have]
-            limit_frame = per.reindex(samples["container_id"].to_numpy())
+            # one row per distinct container id of the samples, taken per row below
+            per_container = per.reindex(np.asarray(cid_values, dtype=object))
     for column in LIMIT_COLUMNS:
-        if column in limit_frame.columns:
-            lim = pd.to_numeric(limit_frame[column], errors="coerce").to_numpy(
-                dtype=float, na_value=np.nan
-            )
+        if per_container is not None:
+            if column not in per_container.columns:
+                continue
+            lim = _floats(pd.to_numeric(per_container[column], errors="coerce"))
+            lim = np.where(np.isfinite(lim) & (lim > 0), lim, np.nan)[cid_codes]
+        elif column in samples.columns:
+            lim = _floats(pd.to_numeric(samples[column], errors="coerce"))
             lim = np.where(np.isfinite(lim) & (lim > 0), lim, np.nan)
-            limits[column] = lim
+        else:
+            continue
+        limits[column] = lim
+    del cid_codes
     throttled = (
-        samples["cpu_throttled_fraction"].to_numpy(dtype=float, na_value=np.nan)
+        _floats(samples["cpu_throttled_fraction"])
         if "cpu_throttled_fraction" in samples.columns
         else None
     )
@@ -596,6 +615,33 @@ def _prepare(samples: pd.DataFrame, containers: pd.DataFrame | None, group_by: s
         duplicates=duplicates,
         outliers=outliers,
     )
+
+
+def _floats(col: pd.Series) -> np.ndarray:
+    """A column as float64 with NaN for missing: a read-only view when it already is numpy
+    float64 (no copy of a column of millions of rows), else converted."""
+    if col.dtype == np.float64:
+        out: np.ndarray = col.to_numpy()
+        return out
+    return col.to_numpy(dtype=float, na_value=np.nan)
+
+
+def _group_codes(samples: pd.DataFrame, group_by: str) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_group_key` as (int64 code per row, -1 where missing; object array of the
+    distinct keys), computed per distinct value, not per row."""
+    if group_by != "service":
+        codes, uniques = pd.factorize(samples[group_by], use_na_sentinel=True)
+        return codes.astype(np.int64), np.asarray(uniques, dtype=object)
+    name = samples["container_name"] if "container_name" in samples.columns else (
+        samples["container_id"] if "container_id" in samples.columns else samples[group_by])
+    codes, keys = service_codes(samples[group_by], samples["image"] if "image" in samples.columns
+                                else None, name)
+    empty = keys == ""
+    if empty.any():  # an empty key is a missing one (see _group_key); renumber the others
+        new = np.cumsum(~empty) - 1
+        codes = np.where(empty[codes], -1, new[codes])
+        keys = keys[~empty]
+    return codes, keys
 
 
 def _group_key(samples: pd.DataFrame, group_by: str) -> pd.Series:

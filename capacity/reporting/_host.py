@@ -243,11 +243,13 @@ def host_answer(
                     f"{machine} with the {running} containers of {n_services} services "
                     f"running; {name} binds.")
         if more_mixes is not None:
-            lines.append(f"{more_mixes} more cop{'y' if more_mixes == 1 else 'ies'} of the "
-                         f"running mix fit{'s' if more_mixes == 1 else ''} beside it: what "
-                         f"runs could grow {format_percent(usable / mix - 1)} before {name} "
-                         "is full (what runs now at the plans' per-replica figures, host cost "
-                         "included; each service's own safe count is in the table).")
+            copies = ("less than one more copy of the running mix" if more_mixes == 0 else
+                      f"{more_mixes} more cop{'y' if more_mixes == 1 else 'ies'} of the "
+                      f"running mix fit{'s' if more_mixes == 1 else ''} beside it")
+            lines.append(f"What runs could grow {format_percent(usable / mix - 1)} before "
+                         f"{name} is full: {copies} (what runs now at the plans' per-replica "
+                         "figures, host cost included; each service's own safe count is in "
+                         "the table).")
     others = sorted((h for h in res if h is not bind), key=lambda h: h.headroom or 0.0)
     over_too = [h for h in others if h.over]
     if over_too:

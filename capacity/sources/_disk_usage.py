@@ -4,11 +4,18 @@
 container's upper directory, and volumes are walked here file by file: the cost grows with
 the number of files. The collector calls this on a slow schedule (default every 5 minutes),
 not every round; between readings ``disk_usage_bytes`` is NaN in the samples table.
+
+The collector walks each volume with a budget (:class:`BudgetedTreeSize`): a volume of
+millions of files would otherwise cost minutes of CPU every pass. A volume past it gives no
+reading for its container (a partial sum is never stored), is named once in the log, and is
+not walked again by that collector.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -17,7 +24,10 @@ from typing import Any, NamedTuple
 from .._errors import ContainerGone
 
 __all__ = [
+    "COLLECTOR_VOLUME_MAX_ENTRIES",
+    "COLLECTOR_VOLUME_MAX_S",
     "DEFAULT_DISK_USAGE_INTERVAL_S",
+    "BudgetedTreeSize",
     "DiskUsage",
     "WalkBudgetExceeded",
     "disk_usage",
@@ -27,6 +37,12 @@ __all__ = [
 
 #: how often the collector measures disk usage by default, seconds
 DEFAULT_DISK_USAGE_INTERVAL_S = 300.0
+#: the collector's budget for one volume: directory entries seen (as ``--machine local``'s)
+COLLECTOR_VOLUME_MAX_ENTRIES = 200_000
+#: the collector's budget for one volume: seconds of walking
+COLLECTOR_VOLUME_MAX_S = 10.0
+
+log = logging.getLogger("capacity.collect")
 
 
 class DiskUsage(NamedTuple):
@@ -34,16 +50,26 @@ class DiskUsage(NamedTuple):
 
     ``writable_layer_bytes`` is ``None`` when the engine did not report ``SizeRw``;
     ``volumes_bytes`` sums the volumes that could be walked (``None`` when the container has
-    volumes but none was readable, 0 when it has none); ``unreadable_volumes`` names the rest.
+    volumes but none was readable, 0 when it has none); ``unreadable_volumes`` names the rest
+    (not readable from here: a remote engine, no rights). ``over_budget_volumes`` names the
+    volumes whose walk ran past its budget (see :class:`BudgetedTreeSize`).
     """
 
     writable_layer_bytes: int | None
     volumes_bytes: int | None
     unreadable_volumes: tuple[str, ...]
+    over_budget_volumes: tuple[str, ...] = ()
 
     @property
     def total_bytes(self) -> int | None:
-        """Writable layer plus readable volumes; ``None`` when nothing could be measured."""
+        """Writable layer plus readable volumes; ``None`` when nothing could be measured.
+
+        Also ``None`` when a volume ran past its walk budget: such a volume is large by
+        definition, so the rest alone would be a number far below the truth. (An unreadable
+        volume, which no walk from here can ever measure, leaves the rest standing.)
+        """
+        if self.over_budget_volumes:
+            return None
         parts = [p for p in (self.writable_layer_bytes, self.volumes_bytes) if p is not None]
         return sum(parts) if parts else None
 
@@ -121,6 +147,64 @@ def tree_size_bytes(
     return total
 
 
+class BudgetedTreeSize:
+    """:func:`tree_size_bytes` with a budget per volume, remembering the volumes past it.
+
+    Parameters
+    ----------
+    max_entries : int
+        Directory entries one walk may see (:data:`COLLECTOR_VOLUME_MAX_ENTRIES`).
+    max_s : float
+        Seconds one walk may take (:data:`COLLECTOR_VOLUME_MAX_S`).
+    clock : callable
+        Monotonic seconds (injected in tests).
+
+    Calling it with a volume's root returns its size in bytes or raises
+    :class:`WalkBudgetExceeded`. A root that ran past the budget once raises again at once
+    on later calls without walking (volumes rarely shrink by millions of files; restart the
+    collector to try again), and is logged once as a warning. ``over_budget`` maps each such
+    root to the reason. Thread-safe (the collector walks in its disk-usage thread).
+    """
+
+    def __init__(
+        self,
+        max_entries: int = COLLECTOR_VOLUME_MAX_ENTRIES,
+        max_s: float = COLLECTOR_VOLUME_MAX_S,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.max_entries = max_entries
+        self.max_s = max_s
+        self.clock = clock
+        self.over_budget: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, root: Path) -> int:
+        key = str(root)
+        with self._lock:
+            reason = self.over_budget.get(key)
+        if reason is not None:
+            raise WalkBudgetExceeded(root, f"{reason} (an earlier walk; not walked again)")
+        try:
+            return tree_size_bytes(
+                root,
+                max_entries=self.max_entries,
+                deadline=self.clock() + self.max_s,
+                clock=self.clock,
+            )
+        except WalkBudgetExceeded as exc:
+            with self._lock:
+                self.over_budget[key] = exc.reason
+            log.warning(
+                "disk usage: volume %s not measured: %s; containers using it get no "
+                "disk_usage_bytes reading (a partial sum would be far below the truth); "
+                "it is not walked again until the collector restarts",
+                root,
+                exc.reason,
+            )
+            raise
+
+
 def _volume_mounts(attrs: Mapping[str, Any]) -> list[tuple[str, str]]:
     return [
         (str(m.get("Name") or m.get("Source")), str(m.get("Source") or ""))
@@ -129,7 +213,13 @@ def _volume_mounts(attrs: Mapping[str, Any]) -> list[tuple[str, str]]:
     ]
 
 
-def disk_usage(client: Any, container_id: str, *, volumes: bool = True) -> DiskUsage:
+def disk_usage(
+    client: Any,
+    container_id: str,
+    *,
+    volumes: bool = True,
+    tree_size: Callable[[Path], int] = tree_size_bytes,
+) -> DiskUsage:
     """Measure one container's disk space (expensive: see the module docstring).
 
     Parameters
@@ -150,6 +240,10 @@ def disk_usage(client: Any, container_id: str, *, volumes: bool = True) -> DiskU
         ``total_bytes`` is the figure for ``disk_usage_bytes``. A volume is readable only when
         this process sees the engine's filesystem (not over a remote ``DOCKER_HOST``) with
         the rights to walk it (root).
+    tree_size : callable
+        ``tree_size(root) -> bytes`` for one volume: :func:`tree_size_bytes` (unbounded) by
+        default; the collector passes a :class:`BudgetedTreeSize`. A
+        :class:`WalkBudgetExceeded` from it names the volume in ``over_budget_volumes``.
 
     Raises
     ------
@@ -168,21 +262,31 @@ def disk_usage(client: Any, container_id: str, *, volumes: bool = True) -> DiskU
     mounts = _volume_mounts(attrs)
     volume_total = 0
     unreadable: list[str] = []
+    over_budget: list[str] = []
     for name, source in mounts:
         try:
             if not source:
                 raise FileNotFoundError(name)
-            volume_total += tree_size_bytes(Path(source))
+            volume_total += tree_size(Path(source))
+        except WalkBudgetExceeded:
+            over_budget.append(name)
         except OSError:
             unreadable.append(name)
-    readable = len(mounts) - len(unreadable)
+    readable = len(mounts) - len(unreadable) - len(over_budget)
     return DiskUsage(
         writable_layer_bytes=writable,
         volumes_bytes=volume_total if readable or not mounts else None,
         unreadable_volumes=tuple(unreadable),
+        over_budget_volumes=tuple(over_budget),
     )
 
 
-def disk_usage_bytes(client: Any, container_id: str, *, volumes: bool = True) -> int | None:
+def disk_usage_bytes(
+    client: Any,
+    container_id: str,
+    *,
+    volumes: bool = True,
+    tree_size: Callable[[Path], int] = tree_size_bytes,
+) -> int | None:
     """``disk_usage(...).total_bytes``: writable layer plus readable volumes, or ``None``."""
-    return disk_usage(client, container_id, volumes=volumes).total_bytes
+    return disk_usage(client, container_id, volumes=volumes, tree_size=tree_size).total_bytes

@@ -136,6 +136,9 @@ _K8S_RAND = "[bcdfghjklmnpqrstvwxz2456789]"
 _POD_DEPLOYMENT = re.compile(rf"^(?P<owner>.+)-{_K8S_RAND}{{6,10}}-{_K8S_RAND}{{5}}$")
 _POD_SHORT = re.compile(rf"^(?P<owner>.+)-{_K8S_RAND}{{5}}$")
 _POD_ORDINAL = re.compile(r"^(?P<owner>.+)-\d+$")
+#: a CronJob's Job: <cronjob>-<scheduled time in minutes since the epoch> (8 digits since
+#: 1989; the controller's naming since Kubernetes 1.21, and seconds/60 before it)
+_CRONJOB_JOB = re.compile(r"^(?P<owner>.+)-\d{8,10}$")
 
 _SELECTOR = re.compile(r"^\s*\{(?P<body>.*)\}\s*$", re.S)
 
@@ -163,7 +166,7 @@ def parse_group_by(text: str | Sequence[str]) -> tuple[str, ...]:
     """``"compose,image"`` -> ``("compose", "image")``; ``label:NAME`` takes a label's value.
 
     Rules: ``compose`` (Compose project/service labels), ``pod-owner`` (the Deployment,
-    StatefulSet or DaemonSet a pod belongs to, from its name), ``image``, ``name``,
+    StatefulSet, DaemonSet or CronJob a pod belongs to, from its name), ``image``, ``name``,
     ``label:NAME`` (any Prometheus label).
     """
     rules = [r.strip() for r in (text.split(",") if isinstance(text, str) else text)]
@@ -186,11 +189,22 @@ def pod_owner(pod: str) -> str:
     ('web', 'db', 'agent')
     >>> pod_owner("etcd-kind-control-plane")  # a static pod: <name>-<node>
     'etcd-kind-control-plane'
+
+    A CronJob's pods (``<cronjob>-<minute>-<5 chars>``) belong to the CronJob, not to each
+    run's Job: every run is one replica of the same service over time.
+
+    >>> pod_owner("backup-27442143-q8z2m")
+    'backup'
     """
     for pattern in (_POD_DEPLOYMENT, _POD_ORDINAL, _POD_SHORT):
         match = pattern.match(pod)
         if match:
-            return match["owner"]
+            owner = match["owner"]
+            if pattern is _POD_SHORT:
+                cron = _CRONJOB_JOB.match(owner)
+                if cron:
+                    return cron["owner"]
+            return owner
     return pod
 
 

@@ -38,6 +38,7 @@ __all__ = [
     "counters_to_samples",
     "empty_samples",
     "host_to_rates",
+    "service_codes",
     "service_key",
 ]
 
@@ -628,18 +629,44 @@ def service_key(service: pd.Series | None, image: pd.Series | None,
     ``name`` (the rule the collector uses for containers without a Compose label).
 
     An empty service would pool every container without one into a single service ``""``.
+    Returns an object Series of str (stripped), on ``name``'s index.
     """
+    codes, keys = service_codes(service, image, name)
+    return pd.Series(keys.take(codes), index=name.index, dtype="object")
 
-    def text(s: pd.Series | None) -> pd.Series:
+
+def service_codes(service: pd.Series | None, image: pd.Series | None,
+                  name: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`service_key` as codes: (int64 code per row, object array of the distinct
+    keys), ``keys.take(codes)`` being the key of each row.
+
+    Each column is stripped once per distinct value, not per row: a fleet's week is millions
+    of rows over a few hundred containers (4 M rows: one Python string per row per column
+    was ~1.5 GiB and 8 s). Missing values (None, NaN, pd.NA) count as ``""``.
+    """
+    n = len(name)
+
+    def coded(s: pd.Series | None) -> tuple[np.ndarray, np.ndarray]:
         if s is None:
-            return pd.Series("", index=name.index, dtype="object")
-        t = s.astype("object").where(s.notna(), "")
-        return t.map(lambda v: str(v).strip())
+            return np.zeros(n, dtype=np.int64), np.array([""], dtype=object)
+        codes, uniques = pd.factorize(s, use_na_sentinel=True)
+        # code -1 (missing) takes the last entry, ""
+        text = np.array([*(str(v).strip() for v in uniques), ""], dtype=object)
+        return codes.astype(np.int64), text
 
-    key = text(service)
-    img = text(image)
-    key = key.where(key != "", img)
-    return key.where(key != "", text(name))
+    parts = [coded(service), coded(image), coded(name)]
+    choice = np.full(n, 2, dtype=np.int8)  # 0: service, 1: image, 2: name
+    for k in (1, 0):  # the image where the service is empty, the service where it is not
+        codes, text = parts[k]
+        choice[(text != "")[codes]] = k
+    offsets = np.cumsum([0, *(len(text) for _, text in parts)])
+    row = np.empty(n, dtype=np.int64)
+    for k, (codes, text) in enumerate(parts):
+        pick = choice == k
+        row[pick] = (codes[pick] % len(text)) + offsets[k]  # -1 -> the last entry, ""
+    keys, where = pd.factorize(np.concatenate([text for _, text in parts]))
+    distinct = np.asarray(where, dtype=object)
+    return keys.astype(np.int64)[row], distinct
 
 
 def host_to_rates(

@@ -120,3 +120,20 @@ def test_days_without_data_are_left_out_not_filled() -> None:
     assert r.truth == 13
     with pytest.raises(InsufficientData, match="with data"):
         shift_backtest(_history(np.ones(DAY)).iloc[: DAY // 2])
+
+
+def test_azure_excerpt_declares_the_vm_as_its_limit() -> None:
+    # Azure V1 readings are % of the VM: 100 % is a known ceiling, declared like GCD's VM size,
+    # so the limits method is defined and no reading passes it
+    from pathlib import Path
+
+    from capacity.backtest import load_azure_cpu
+
+    path = (Path(__file__).resolve().parents[1] / "data" / "traces" / "azure-v1-cpu"
+            / "cpu_avg.csv.gz")
+    samples = load_azure_cpu(path, vm_cores=2.0)
+    assert (samples["cpu_limit_cores"] == 2.0).all()
+    assert float(samples[CPU].max()) <= 2.0
+    one = samples[samples["container_id"] == samples["container_id"].iloc[0]]
+    r = shift_backtest(one, train_days=13)
+    assert r.predictions["limits"] is not None

@@ -47,6 +47,21 @@ def test_report_demo_writes_its_files_and_exits_0(tmp_path: Path) -> None:
     assert not list(tmp_path.glob(".tmp-report-*")), "no temporary folder left behind"
 
 
+def test_console_table_is_in_the_reports_order_most_urgent_first(tmp_path: Path) -> None:
+    result = run_cli("report", "--demo", "--machine", "cpus=2,memory=24GiB",
+                     "--out", str(tmp_path))
+    assert result.returncode in (0, 1), result.stderr
+    rows = [line.split("│") for line in result.stdout.splitlines() if line.startswith("│")]
+    shown = [cells[1].strip() for cells in rows]
+    folder = report_folder(tmp_path)
+    md = (folder / "report.md").read_text()
+    table = md.split("## Services, most urgent first", 1)[1].split("\n\n", 2)[1]
+    in_report = [line.split("|")[1].strip() for line in table.splitlines()[2:]]
+    assert shown == in_report and len(shown) == 5
+    headrooms = [float(cells[7].strip().rstrip(" %")) for cells in rows]
+    assert headrooms == sorted(headrooms)  # nobody over its safe count in the demo
+
+
 def test_report_json_prints_plan_only(tmp_path: Path) -> None:
     result = run_cli("report", "--demo", *ROOMY, "--json", "--out", str(tmp_path))
     assert result.returncode == 0, result.stderr

@@ -11,6 +11,10 @@ rates, so the expected profile inputs are exact.
 tests/data/prometheus/cadvisor_testdata.prom is cAdvisor's own recorded exporter output,
 verbatim (google/cadvisor, lib/metrics/testdata/prometheus_metrics): it is replayed as
 scrapes whose counters grow by the recorded value each time, and read back.
+
+tests/data/prometheus/kubelet_eks_testdata.prom is lines of a real kubelet
+``/metrics/cadvisor`` scrape (EKS, Kubernetes 1.21, dockershim), verbatim
+(DataDog/datadog-agent's test data), replayed the same way.
 """
 
 from __future__ import annotations
@@ -227,3 +231,54 @@ def test_size_per_host_kind_of_the_fleet(tmp_path: Path, capsys) -> None:
     assert small["kind"].startswith("cpus=8,") and large["kind"].startswith("cpus=32,")
     # a host with 4x the CPUs and memory never needs more hosts for the same replicas
     assert large["size"]["hosts"] <= small["size"]["hosts"]
+
+
+@pytest.mark.slow
+def test_a_real_kubelet_recording_read_back(tmp_path: Path) -> None:
+    """A real kubelet ``/metrics/cadvisor`` scrape (EKS, Kubernetes 1.21, Docker runtime;
+    DataDog/datadog-agent's recording, lines verbatim): dockershim's ``container="POD"``
+    sandboxes with the pause image hold each pod's network (two interfaces, summed), the
+    node's root cgroup (no image) is left out, pods group by their owner within their
+    namespace (a CronJob's runs under the CronJob), and a container whose pod has no
+    sandbox network (aws-node runs on the host network) has no network rate, never 0."""
+    import numpy as np
+
+    promtool = require_binary("promtool")
+    source = tmp_path / "kubelet.om"
+    source.write_text(replay_as_openmetrics((DATA / "kubelet_eks_testdata.prom").read_text()))
+    data_dir = tmp_path / "data"
+    subprocess.run([promtool, "tsdb", "create-blocks-from", "openmetrics", str(source),
+                    str(data_dir)], check=True, capture_output=True, timeout=120)
+    end = datetime.fromtimestamp(REPLAY_START_S + REPLAY_EVERY_S * (REPLAY_SCRAPES - 1) + 1,
+                                 tz=UTC)
+    with prometheus_server(tmp_path / "prom", data_dir=data_dir) as url, \
+            PrometheusAPI(url) as api:
+        data = load_prometheus(api, since_s=300, now=end)
+
+    samples = data.samples
+    # (service, container name) -> (recorded CPU counter, working set, sandbox rx bytes)
+    expected = {
+        ("workload-dogstatsd/dogstatsd-uds", "dogstatsd-uds-5d4b8cbd9c-qwclq/app"):
+            (115740.637688915, 3.588096e6, 746 + 830),
+        # two runs of one CronJob (a Job each, named by its scheduled minute): one service
+        ("workload-stress-test-ad/hello", "hello-27442143-6sd7g/hello"):
+            (0.015197473, 315392, 746 + 746),
+        ("workload-stress-test-ad/hello", "hello-27442145-wmlfx/hello"):
+            (0.016370712, 323584, 746 + 746),
+        ("kube-system/aws-node", "aws-node-tf7nn/aws-node"): (5404.234968205, 4.15744e7, None),
+    }
+    got = {(str(s), str(n)) for s, n in
+           samples[["service", "container_name"]].drop_duplicates().itertuples(index=False)}
+    assert got == set(expected)  # no sandbox, no pod cgroup, no root cgroup as a replica
+    for (_service, name), (cpu, memory, rx) in expected.items():
+        rows = samples[samples["container_name"] == name]
+        assert len(rows) == REPLAY_SCRAPES - 1, name
+        assert rows[CPU].to_numpy() == pytest.approx(cpu / REPLAY_EVERY_S, rel=1e-9), name
+        assert (rows[MEMORY] == memory).all(), name
+        if rx is None:
+            assert np.isnan(rows[NET_RX].to_numpy()).all(), name
+        else:
+            assert rows[NET_RX].to_numpy() == pytest.approx(rx / REPLAY_EVERY_S), name
+    ids = set(data.containers["container_id"])
+    assert "workload-dogstatsd/dogstatsd-uds-5d4b8cbd9c-qwclq/app" in ids
+    assert not any(i.endswith("/POD") or i.endswith("/") for i in ids)

@@ -58,8 +58,8 @@ def parse_shown(text: str) -> tuple[float | None, float]:
     text = text.strip()
     if text == "-":
         return None, 0.0
-    if re.fullmatch(r"\d+", text):
-        return float(text), 0.0
+    if re.fullmatch(r"\d{1,3}(,\d{3})*", text):  # a count, thousands separated
+        return float(text.replace(",", "")), 0.0
     m = _NUMBER.match(text)
     assert m, f"unparseable number in the report: {text!r}"
     decimals = len(m.group(2) or "")

@@ -55,9 +55,21 @@ def test_under_capacity_counts_more_copies_of_the_running_mix() -> None:
     assert ans.more_mixes == math.floor(16 / 3.5) - 1
     assert ans.move == ()
     line = next(x for x in ans.lines if "of the running mix" in x)
-    assert line.startswith(f"{ans.more_mixes} more copies")
-    m = re.search(r"could grow (.+?) % before CPU is full", line)
+    assert f": {ans.more_mixes} more copies of the running mix fit beside it" in line
+    m = re.search(r"^What runs could grow (.+?) % before CPU is full", line)
     assert m and float(m.group(1)) == pytest.approx((16 / 3.5 - 1) * 100, rel=1e-3)
+
+
+def test_less_than_one_more_copy_of_the_mix_is_said_so_not_as_zero_copies() -> None:
+    # 2.5 cores free of 16 beside a mix of 3.5: grows 14 %, not one whole copy more
+    plans, profiles = _plans("cpus=4,memory=16GiB")
+    ans = host_answer(plans, profiles, status(plans))
+    assert ans.verdict in ("under", "tight") and ans.more_mixes == 0
+    line = next(x for x in ans.lines if "of the running mix" in x)
+    assert "less than one more copy of the running mix" in line
+    assert "0 more cop" not in line
+    m = re.search(r"^What runs could grow (.+?) % before CPU is full", line)
+    assert m and float(m.group(1)) == pytest.approx((4 / 3.5 - 1) * 100, rel=1e-3)
 
 
 def test_services_by_urgency_then_natural_name_order() -> None:

@@ -12,7 +12,14 @@ import pytest
 from source_live_helpers import MiB, wait_for_log
 
 from capacity._errors import ContainerGone
-from capacity.sources._disk_usage import DiskUsage, disk_usage, disk_usage_bytes, tree_size_bytes
+from capacity.sources._disk_usage import (
+    BudgetedTreeSize,
+    DiskUsage,
+    WalkBudgetExceeded,
+    disk_usage,
+    disk_usage_bytes,
+    tree_size_bytes,
+)
 
 #: SizeRw against the file the container left behind (plus busybox's own small files)
 SIZE_RW_TOLERANCE = 0.10
@@ -66,6 +73,59 @@ def test_unreadable_volume_is_named_and_left_out(tmp_path: Path):
     assert disk_usage_bytes(_FakeClient({}), "c" * 64, volumes=False) is None
     with pytest.raises(ContainerGone):
         disk_usage(_FakeClient(None), "c" * 64)
+
+
+def test_a_volume_past_the_collectors_budget_gives_no_reading_and_is_not_walked_again(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+):
+    small, big = tmp_path / "small", tmp_path / "big"
+    small.mkdir()
+    (small / "f").write_bytes(b"s" * 300)
+    big.mkdir()
+    for i in range(30):
+        (big / f"f{i}").write_bytes(b"b" * 10)
+    mounts = [
+        {"Type": "volume", "Name": "small", "Source": str(small)},
+        {"Type": "volume", "Name": "big", "Source": str(big)},
+    ]
+    client = _FakeClient({"SizeRw": 5000, "Mounts": mounts})
+    walked: list[Path] = []
+
+    class CountingSize(BudgetedTreeSize):
+        def __call__(self, root: Path) -> int:
+            walked.append(root)
+            return super().__call__(root)
+
+    size_of = CountingSize(max_entries=20, max_s=60.0)
+    with caplog.at_level("WARNING", logger="capacity.collect"):
+        usage = disk_usage(client, "c" * 64, tree_size=size_of)
+    assert usage.over_budget_volumes == ("big",)
+    assert usage.volumes_bytes == 300 and usage.unreadable_volumes == ()
+    # a partial sum (5,300 bytes here) would be far below the truth: no reading at all
+    assert usage.total_bytes is None
+    assert disk_usage_bytes(client, "c" * 64, tree_size=size_of) is None
+    assert size_of.over_budget == {str(big): "more than 20 files and directories"}
+    [warning] = [r.getMessage() for r in caplog.records]
+    assert str(big) in warning and "not walked again" in warning
+    # the second pass raised for big at once: each path was handed over, big walked once
+    assert walked.count(big) == 2
+    with pytest.raises(WalkBudgetExceeded, match="not walked again"):
+        size_of(big)
+    # within the budget the figure is the unbounded walk's
+    assert disk_usage(
+        client, "c" * 64, tree_size=BudgetedTreeSize(max_entries=100)
+    ).total_bytes == 5000 + 300 + 300
+
+
+def test_the_collectors_budget_has_a_time_limit_too(tmp_path: Path):
+    for d in range(3):
+        (tmp_path / f"d{d}").mkdir()
+        for i in range(700):
+            (tmp_path / f"d{d}" / f"f{i}").write_bytes(b"")
+    ticks = iter(range(10**6))
+    size_of = BudgetedTreeSize(max_entries=10**6, max_s=1.5, clock=lambda: float(next(ticks)))
+    with pytest.raises(WalkBudgetExceeded, match="time budget"):
+        size_of(tmp_path)
 
 
 @pytest.fixture
