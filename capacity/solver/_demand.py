@@ -359,9 +359,11 @@ def replica_demand(
 _EXPANSION_Z = (3.090, 3.719, 4.265)
 #: counts up to which the expansion is checked (log-spaced; the terms vary slowly in n)
 _EXPANSION_COUNTS = np.unique(np.geomspace(1, 100_000, 400).round())
-#: sampling error allowed for, either way, in a replica's skewness and (downwards) excess
-#: kurtosis: about 2.7 standard errors on 2,000 independent points (sqrt(6 / 2000) = 0.055,
-#: sqrt(24 / 2000) = 0.11); a correlated or heavy-tailed trace has more (trap)
+#: caution in a replica's skewness (either way) and excess kurtosis (downwards) when the
+#: expansion is checked: about 2.7 standard errors on 2,000 independent points (sqrt(6 /
+#: 2000) = 0.055, sqrt(24 / 2000) = 0.11). Not a sampling-error allowance against the exact
+#: sum (the simulator resamples the trace, so the sample moments are exactly those of what it
+#: sums): a margin for the expansion's own error, which is larger for few replicas
 _SKEW_ERROR, _KURTOSIS_ERROR = 0.15, 0.3
 #: shortfall of the shortcut's upper quantile under n replicas' tolerated by the expansion,
 #: in standard deviations of the sum (far below what a count resolves)
