@@ -45,3 +45,11 @@ def test_a_since_window_reaching_before_1970_means_everything() -> None:
     assert since_time(None, now) is None
     assert since_time(1e308, now) is None and since_time(now.timestamp(), now) is None
     assert since_time(60.0, now) == now - timedelta(seconds=60)
+
+
+def test_categorical_columns_give_the_same_answers() -> None:
+    # Prometheus samples carry categorical string columns: a service absent at the last
+    # instant ("gone") is not running, not a service with 0 (pandas 2's observed=False)
+    cat = _samples().astype({"container_id": "category", "service": "category"})
+    assert running_counts(cat) == {"web": 1, "db": 1}
+    assert disk_in_use_bytes(cat) == 150.0

@@ -93,7 +93,6 @@ from .._errors import InsufficientData, InvalidParameter, ProfileVersionError
 from .._settings import DEFAULTS, INCOMPRESSIBLE_EPSILON_FACTOR, Settings, whole_count
 from ..model._profile import Profiles, ServiceProfile
 from ._demand import (
-    HORIZON_SHORTCUT_MIN_SKEW,
     MAX_SUMMED_REPLICAS,
     MAX_SUMMED_REPLICAS_HORIZON,
     MAX_SUMMED_REPLICAS_HORIZON_EXACT,
@@ -560,7 +559,8 @@ class ResourceModel:
         ks: list[int] = []
         first_over = first_lower = None
         # the scan runs over the replicas summed exactly (one more each step, incremental);
-        # over a horizon up to 256 for a replica that is not right-skewed: a doubling search
+        # over a horizon up to 256 for a light-tailed replica without a clear skew (see
+        # horizon_shortcut_for; the others scan to 64, scaled beyond 16): a doubling search
         # there would overshoot and re-sum the counts passed on the way (10x the CPU time)
         sim = self.sim
         assert sim is not None  # callers check
@@ -1087,10 +1087,13 @@ def _assemble(
         assumptions.append(
             f"empirical: {sorted(set(n_draws.values()))} Monte Carlo draws per resource (block "
             "bootstrap of the recorded trace, own components summed up to "
-            f"{MAX_SUMMED_REPLICAS} replicas, beyond scaled by sqrt(N/{MAX_SUMMED_REPLICAS})"
-            + (f"; over the horizon up to {MAX_SUMMED_REPLICAS_HORIZON} for a right-skewed "
-               f"replica (skewness >= {HORIZON_SHORTCUT_MIN_SKEW}), else up to "
-               f"{MAX_SUMMED_REPLICAS_HORIZON_EXACT}, beyond scaled by sqrt(N/K)"
+            f"{MAX_SUMMED_REPLICAS} replicas, beyond scaled by sqrt(N/{MAX_SUMMED_REPLICAS}), "
+            "sign-randomised for a left-skewed replica"
+            + (f"; over the horizon K = {MAX_SUMMED_REPLICAS_HORIZON} (as they are, "
+               "sign-randomised or with random weights: the first whose tail a "
+               "Cornish-Fisher expansion leaves at least N replicas'; else up to "
+               f"{MAX_SUMMED_REPLICAS_HORIZON_EXACT} summed exactly), beyond scaled by "
+               "sqrt(N/K)"
                if horizon_s else "")
             + "), 95 % Clopper-Pearson interval on P(overload); fixed seed"
         )
