@@ -62,7 +62,8 @@ def constant_plans() -> dict[str, Any]:
     CPU binds at 8 replicas."""
     profiles = constant_profiles({"cpu_cores": 0.5, "memory_working_set_bytes": 2.0**30})
     machine = Machine.from_spec("cpus=4,memory=16GiB,reserve.memory=1GiB,cpu_saturation=1")
-    p = plan(profiles, machine, method="gaussian", running=3)
+    # demand as recorded: the synthetic history is short (the allowance would take one)
+    p = plan(profiles, machine, method="gaussian", running=3, valid_for_s=None)
     return {"plans": {p.service: p}, "profiles": profiles}
 
 
