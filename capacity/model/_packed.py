@@ -35,6 +35,7 @@ from collections.abc import Sequence
 from typing import Any
 
 __all__ = [
+    "MAX_PACKED_VALUES",
     "PACK_MIN_VALUES",
     "STORAGE_NOTE",
     "TRACE_LEVELS",
@@ -148,6 +149,11 @@ def pack(values: Sequence[float | None], kind: str = "float64") -> Any:
     return {"packed": "float64", "n": n, "data": _encode(x.astype("<f8").tobytes())}
 
 
+#: most values one packed list may declare (a count past it is a damaged file: 2**31 - 1
+#: float64 values would be 16 GiB; zlib's decompress takes a C ssize_t bound)
+MAX_PACKED_VALUES = 2**31 - 1
+
+
 def is_packed(value: Any) -> bool:
     """True for an object of the packed form (a dict with a ``"packed"`` key)."""
     return isinstance(value, dict) and "packed" in value
@@ -166,8 +172,8 @@ def unpack(value: Any) -> list[float]:
     if not isinstance(kind, str) or kind not in _DTYPES:
         raise ValueError(f"'packed' must be one of {sorted(_DTYPES)}; got {kind!r}")
     n = value.get("n")
-    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
-        raise ValueError(f"'n' must be a whole number >= 0; got {n!r}")
+    if isinstance(n, bool) or not isinstance(n, int) or not 0 <= n <= MAX_PACKED_VALUES:
+        raise ValueError(f"'n' must be a whole number from 0 to {MAX_PACKED_VALUES:,}; got {n!r}")
     dtype = np.dtype(_DTYPES[kind])
     want = n * dtype.itemsize
     data = value.get("data")

@@ -154,6 +154,9 @@ def test_version_3_files_with_plain_lists_still_read(fleet_profiles) -> None:
     [
         ({"packed": "uint8", "n": 1, "data": ""}, "'packed' must be one of"),
         ({"packed": "float64", "n": 2, "data": "%%%"}, "not base64"),
+        # a count past any C size (found by hypothesis: OverflowError in zlib, a traceback)
+        ({"packed": "float64", "n": 2**61, "data": ""}, "'n' must be a whole number from 0"),
+        ({"packed": "float32", "n": -1, "data": ""}, "'n' must be a whole number from 0"),
         (
             {
                 "packed": "float64",
