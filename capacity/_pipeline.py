@@ -115,7 +115,8 @@ def load_demo() -> Samples:
     for frame, cols in ((counters, ("time", "started_at")), (containers, ("started_at",))):
         for col in cols:
             frame[col] = pd.to_datetime(frame[col], utc=True, format="ISO8601")
-    interval_s = float(counters.groupby("container_id")["monotonic_s"].diff().median())
+    steps = counters.groupby("container_id", observed=True)["monotonic_s"].diff()
+    interval_s = float(steps.median())
     return _to_samples(counters, containers, interval_s, "demo")
 
 
@@ -282,7 +283,7 @@ def disk_in_use_bytes(samples: pd.DataFrame) -> float:
     read = samples[samples["container_id"].isin(set(running))].dropna(subset=[DISK_USAGE])
     if read.empty:
         return 0.0
-    latest = read.sort_values("time").groupby("container_id")[DISK_USAGE].last()
+    latest = read.sort_values("time").groupby("container_id", observed=True)[DISK_USAGE].last()
     return float(latest.sum())
 
 
@@ -292,7 +293,10 @@ def running_counts(samples: pd.DataFrame) -> dict[str, int]:
         return {}
     last = samples["time"].max()
     latest = samples[samples["time"] >= last - pd.Timedelta(seconds=1e-3)]
-    return {str(k): int(v) for k, v in latest.groupby("service")["container_id"].nunique().items()}
+    # observed=True: a categorical service column (Prometheus samples) must not list the
+    # services absent at the last instant with 0 (pandas 2's default)
+    per = latest.groupby("service", observed=True)["container_id"].nunique()
+    return {str(k): int(v) for k, v in per.items()}
 
 
 def resolve_machine(

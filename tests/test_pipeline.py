@@ -33,3 +33,11 @@ def test_disk_in_use_without_readings_is_zero() -> None:
 
 def test_running_counts_are_the_last_instant() -> None:
     assert running_counts(_samples()) == {"web": 1, "db": 1}
+
+
+def test_categorical_columns_give_the_same_answers() -> None:
+    # Prometheus samples carry categorical string columns: a service absent at the last
+    # instant ("gone") is not running, not a service with 0 (pandas 2's observed=False)
+    cat = _samples().astype({"container_id": "category", "service": "category"})
+    assert running_counts(cat) == {"web": 1, "db": 1}
+    assert disk_in_use_bytes(cat) == 150.0

@@ -316,7 +316,7 @@ def backtest(
             f"(machine: {sorted(machine.capacity)})")
     target = replace(machine, capacity={r: machine.capacity[r] for r in resources}, missing=())
     step_s = float(pd.to_numeric(df["interval_s"], errors="coerce").median()) \
-        if "interval_s" in df else float(df.groupby("container_id")["time"].diff()
+        if "interval_s" in df else float(df.groupby("container_id", observed=True)["time"].diff()
                                           .dt.total_seconds().median())
     t0, t1 = df["time"].min(), df["time"].max()
     split = t0 + (t1 - t0) * train_fraction

@@ -393,7 +393,7 @@ def fleet_shift_backtest(
     df["service"] = df[by].astype(str)
     results: list[ShiftBacktest] = []
     skipped: dict[str, str] = {}
-    for name, group in df.groupby("service", sort=True):
+    for name, group in df.groupby("service", sort=True, observed=True):
         try:
             results.append(shift_backtest(group, service=str(name), methods=methods, **kwargs))
         except (InsufficientData, InvalidParameter) as e:

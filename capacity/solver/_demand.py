@@ -52,44 +52,51 @@ from .._errors import CapacityError
 from ..model._fit import DEGENERATE_SLOW_SHARE, MIN_WINDOW_SAMPLES
 
 __all__ = [
+    "BANDED",
     "HORIZON_SHORTCUT_MIN_SKEW",
     "MAX_SUMMED_REPLICAS_HORIZON",
     "MAX_SUMMED_REPLICAS_HORIZON_EXACT",
     "MIN_TRACE_POINTS",
+    "SCALED",
+    "SYMMETRIC",
     "ReplicaDemand",
     "Simulator",
     "clopper_pearson",
     "horizon_replicas_for",
+    "horizon_shortcut_for",
     "replica_demand",
+    "symmetric_beyond_for",
     "with_host_cost",
 ]
 
 #: fewer trace points than this and the empirical method is undefined for the resource
 MIN_TRACE_POINTS = 30
 #: at most this many replicas are summed draw by draw; beyond, the sum of the replicas' own
-#: components is extrapolated as sqrt(n / K) times the sum of K (keeps the skew of K replicas,
-#: which overstates the skew of n > K replicas: the safe side for an upper tail)
+#: components is extrapolated as sqrt(n / K) times the sum of K. That keeps the skew of K
+#: replicas, which overstates the skew of n > K replicas: the safe side for an upper tail
+#: when the replica is right-skewed; a left-skewed replica's K are sign-randomised first
+#: (:func:`symmetric_beyond_for`)
 MAX_SUMMED_REPLICAS = 64
 #: the same for paths over a horizon (``horizon_steps > 1``), where each replica costs a whole
-#: path per draw: 16 replicas summed step by step, beyond scaled by sqrt(n / 16), but only
-#: for a right-skewed replica (see :func:`horizon_replicas_for`). Scaling keeps the skewness
-#: of 16 replicas (g / 4 for one replica's g) where n have g / sqrt(n): for g > 0 that widens
-#: the upper tail (the safe side: counts equal to 64's or up to 5 % lower on the right-skewed
-#: profiles of ``tests/solver/test_horizon_paths.py``); for g < 0 (memory that sits high and
-#: sometimes dips) it narrows it, and the count came out 1 to 2 replicas too high
+#: path per draw: 16 replicas summed step by step, beyond scaled by sqrt(n / 16), as they are
+#: for a right-skewed replica, with random weights for a left-skewed one (see
+#: :func:`horizon_shortcut_for`). Scaling keeps the skewness of 16 replicas (g / 4 for one
+#: replica's g) where n have g / sqrt(n): for g > 0 that widens the upper tail (the safe side:
+#: counts equal to the exact sum's or up to 5 % lower on the right-skewed profiles of
+#: ``tests/solver/test_horizon_paths.py``); for g < 0 (memory that sits high and sometimes
+#: dips) it narrows it (the count came out 1 to 2 replicas too high), hence the weights
 MAX_SUMMED_REPLICAS_HORIZON = 16
-#: replicas summed path by path over a horizon when one replica's own component is not
-#: clearly right-skewed (skewness < :data:`HORIZON_SHORTCUT_MIN_SKEW`): the exact sum up to
-#: here; beyond, still scaled by sqrt(n / 256), whose skewness error (g / 16 against
-#: g / sqrt(n)) is a quarter of the shortcut's. Trap: beyond 256 replicas a left-skewed
-#: replica's count may still be one too high (not observed; not excluded)
+#: replicas summed path by path over a horizon when one replica's own component has light
+#: tails and no clear skew (:func:`horizon_shortcut_for`): the exact sum up to here; beyond,
+#: scaled by sqrt(n / 256) (sign-randomised when the skewness is negative). Trap: beyond 256
+#: replicas a light-tailed replica's tail is a little too light (kurtosis -1.1 / 256 against
+#: -1.1 / n for a sawtooth; not observed to change a count, not excluded)
 MAX_SUMMED_REPLICAS_HORIZON_EXACT = 256
 #: smallest sample skewness of one replica's own component (the fast variation the replicas
-#: do not share) for which :data:`MAX_SUMMED_REPLICAS_HORIZON` replicas are summed and scaled.
-#: The margin covers the sampling error of the skewness (about sqrt(6 / 2000) = 0.055 for a
-#: 2,000-point trace, more for a correlated one) and shapes with no skew but light tails
-#: (a sawtooth heap: skewness 0.03, excess kurtosis -1.1; 8 replicas summed planned one
-#: replica above 64 there), which go to the exact sum
+#: do not share) for which :data:`MAX_SUMMED_REPLICAS_HORIZON` replicas are summed and scaled
+#: as they are whatever their kurtosis (the skewness term dominates). The margin covers the
+#: sampling error of the skewness (about sqrt(6 / 2000) = 0.055 for a 2,000-point trace,
+#: more for a correlated one)
 HORIZON_SHORTCUT_MIN_SKEW = 0.25
 
 _LEVEL_KEYS = {"p50": 0.5, "p90": 0.9, "p95": 0.95, "p99": 0.99, "p99.9": 0.999, "max": 1.0}
@@ -345,27 +352,169 @@ def replica_demand(
     )
 
 
-def horizon_replicas_for(own: np.ndarray) -> int:
-    """Replicas to sum path by path over a horizon for a replica whose own component is
-    ``own``: :data:`MAX_SUMMED_REPLICAS_HORIZON` (16) when its sample skewness is at least
-    :data:`HORIZON_SHORTCUT_MIN_SKEW`, else :data:`MAX_SUMMED_REPLICAS_HORIZON_EXACT` (256).
+#: standard normal quantiles at which :func:`_expansion_margin` compares upper tails: the
+#: risks 1e-3, 1e-4 and 1e-5 (a memory epsilon and beyond: over a horizon the risk at one
+#: instant is smaller still)
+_EXPANSION_Z = (3.090, 3.719, 4.265)
+#: counts up to which the expansion is checked (log-spaced; the terms vary slowly in n)
+_EXPANSION_COUNTS = np.unique(np.geomspace(1, 100_000, 400).round())
+#: sampling error allowed for, either way, in a replica's skewness and (downwards) excess
+#: kurtosis: about 2.7 standard errors on 2,000 independent points (sqrt(6 / 2000) = 0.055,
+#: sqrt(24 / 2000) = 0.11); a correlated or heavy-tailed trace has more (trap)
+_SKEW_ERROR, _KURTOSIS_ERROR = 0.15, 0.3
+#: shortfall of the shortcut's upper quantile under n replicas' tolerated by the expansion,
+#: in standard deviations of the sum (far below what a count resolves)
+_EXPANSION_TOLERANCE = 0.01
 
-    Why: beyond the replicas summed, the sum is scaled by sqrt(n / k), which keeps the
-    skewness of k replicas. For a right-skewed replica that overstates the upper tail of n
-    replicas (the count comes out equal or a little lower: safe); for a left-skewed or
-    unskewed, light-tailed one it understates it (the count came out 1 to 2 replicas too high
-    with 16 summed on a memory trace that sits high and dips), so those are summed exactly.
-    """
+
+def _skew_and_kurtosis(own: np.ndarray) -> tuple[float, float] | None:
+    """Sample skewness and excess kurtosis of ``own``; None when it does not vary."""
     x = np.asarray(own, dtype=float)
     if x.size == 0:
-        return MAX_SUMMED_REPLICAS_HORIZON
+        return None
     d = x - x.mean()
-    m2 = float(np.mean(d * d))
-    if m2 <= 0:  # no variation of its own: every sum is exact
-        return MAX_SUMMED_REPLICAS_HORIZON
-    skew = float(np.mean(d * d * d)) / m2**1.5
-    return (MAX_SUMMED_REPLICAS_HORIZON if skew >= HORIZON_SHORTCUT_MIN_SKEW
-            else MAX_SUMMED_REPLICAS_HORIZON_EXACT)
+    d2 = d * d
+    m2 = float(np.mean(d2))
+    if m2 <= 0:
+        return None
+    return float(np.mean(d2 * d)) / m2**1.5, float(np.mean(d2 * d2)) / (m2 * m2) - 3.0
+
+
+#: how counts beyond the replicas summed are extrapolated (:attr:`Simulator.beyond`)
+SCALED, SYMMETRIC, BANDED = "scaled", "symmetric", "banded"
+
+
+#: bands of counts beyond the ``k`` replicas summed: (k, 16 k], (16 k, 256 k], ... (one sum
+#: of ``k`` weighted replicas per band used: the count search mostly stays in one)
+_BAND_RATIO = 16
+
+
+def _band_of(n: int, k: int) -> int:
+    """Band of a count ``n > k``: the smallest ``j >= 1`` with ``n <= k 16^j``."""
+    j = 1
+    while k * _BAND_RATIO**j < n:
+        j += 1
+    return j
+
+
+def _band_weights(band: int) -> tuple[float, float]:
+    """Weights ``(a + b, a - b)`` (a fair coin picks one per replica and draw) whose third
+    moment is ``4^-band`` (= sqrt(k / n) at the band's top count n = k 16^band), second
+    moment 1: ``a (3 - 2 a^2) = 4^-band``, ``a^2 + b^2 = 1``."""
+    m3 = _BAND_RATIO ** (-band / 2)
+    a = m3 / 3
+    for _ in range(50):  # Newton on 3 a - 2 a^3 = m3, increasing on [0, 0.7]
+        a -= (3 * a - 2 * a**3 - m3) / (3 - 6 * a * a)
+    b = math.sqrt(1 - a * a)
+    return a + b, a - b
+
+
+def _expansion_margin(skew: float, kurtosis: float, k: int, beyond: str) -> float:
+    """Smallest difference, in standard deviations of the sum, between the upper quantile
+    of ``k`` replicas summed and scaled by sqrt(n / k) (as they are, sign-randomised or
+    weighted per band: ``beyond``) and that of ``n`` replicas summed, over the counts
+    ``n > k`` of :data:`_EXPANSION_COUNTS` and the levels of :data:`_EXPANSION_Z`, with the
+    skewness ``skew`` and excess kurtosis ``kurtosis`` of one replica taken at the
+    unfavourable end of their sampling error. Negative: the shortcut's tail is lighter.
+
+    Cornish-Fisher expansion to the order 1/n: the standardised upper quantile of a sum
+    with skewness ``g3`` and excess kurtosis ``g4`` is ``z + g3 (z^2 - 1) / 6 + g4 (z^3 -
+    3 z) / 24 - g3^2 (2 z^3 - 5 z) / 36``. n replicas have ``g3 = g / sqrt(n)``, ``g4 =
+    kappa / n``. A replica times a random weight ``c`` independent of it (``E c^2 = 1``)
+    has skewness ``E[c^3] g`` and excess kurtosis ``E[c^4] (kappa + 3) - 3``; ``k`` of
+    them scaled keep ``E[c^3] g / sqrt(k)`` and that kurtosis over ``k``. ``c = 1``:
+    ``scaled``; a fair sign: ``symmetric`` (``E c^3 = 0``); ``banded``: ``E c^3 =
+    sqrt(k / n_top)`` for the top count of ``n``'s band, ``E c^4 = 1 + 4 a^2 b^2``."""
+    n = _EXPANSION_COUNTS[k < _EXPANSION_COUNTS]
+    if beyond == SCALED:
+        m3, m4 = np.ones_like(n), np.ones_like(n)
+    elif beyond == SYMMETRIC:
+        m3, m4 = np.zeros_like(n), np.ones_like(n)
+    else:
+        weights = {j: _band_weights(j) for j in {_band_of(int(x), k) for x in n}}
+        w = np.array([weights[_band_of(int(x), k)] for x in n])
+        m3 = (w[:, 0] ** 3 + w[:, 1] ** 3) / 2
+        m4 = (w[:, 0] ** 4 + w[:, 1] ** 4) / 2
+    n, m3, m4 = n[:, None], m3[:, None], m4[:, None]
+    z = np.asarray(_EXPANSION_Z)[None, :]
+    a, b, c = (z * z - 1) / 6, (z**3 - 3 * z) / 24, (2 * z**3 - 5 * z) / 36
+    kappa = kurtosis - _KURTOSIS_ERROR  # the margin grows with kappa: its low end
+    worst = math.inf
+    for g in (skew - _SKEW_ERROR, skew + _SKEW_ERROR, skew):
+        g3 = m3 * g / math.sqrt(k)
+        g4 = (m4 * (kappa + 3) - 3) / k
+        diff = (g3 - g / np.sqrt(n)) * a + (g4 - kappa / n) * b - (g3 * g3 - g * g / n) * c
+        worst = min(worst, float(diff.min()))
+    return worst
+
+
+def horizon_shortcut_for(own: np.ndarray) -> tuple[int, str]:
+    """``(replicas summed path by path, how counts beyond are extrapolated)`` over a horizon
+    for a replica whose own component is ``own`` (see :attr:`Simulator.beyond`).
+
+    Beyond the replicas summed (``k``) a sum of ``k`` is scaled by sqrt(n / k), which keeps
+    the skewness and kurtosis of ``k`` replicas where n have smaller ones (see
+    :func:`_expansion_margin`): for a right-skewed replica that widens the upper tail (the
+    safe side), for a left-skewed one (memory that sits high and dips) it narrows it (the
+    count came out one too high). Each replica times a fair random sign has the same
+    variance, autocovariance over a path (a path and its reflection about the mean have
+    the same) and even moments, and skewness 0 >= g / sqrt(n): scaled, every term of the
+    expansion is at least n replicas' when the excess kurtosis is >= 0. The sign throws
+    away the skewness n replicas still have (the count comes out 1-3 lower than the exact
+    sum's); random weights ``(a + b, a - b)`` with third moment sqrt(k / n_top) keep it
+    for the counts up to n_top (bands (k, 16k], (16k, 256k], ...), with every term of the
+    expansion still at least n replicas' (``banded``).
+
+    - skewness >= :data:`HORIZON_SHORTCUT_MIN_SKEW`: 16 replicas, ``scaled`` when the
+      expansion leaves its tail at least n replicas' (the skewness term dominates: counts
+      equal to the exact sum's or up to 5 % lower on the shapes of
+      ``tests/solver/test_horizon_paths.py``), else (light tails: two levels, high 35-45 %
+      of the time) up to 256 summed exactly, beyond ``scaled``;
+    - else 16 replicas, the first of ``banded``, ``symmetric``, ``scaled`` (negative
+      skewness) or of ``scaled``, ``symmetric`` (skewness in [0, 0.25)) whose tail the
+      expansion leaves at least n replicas' (:func:`_expansion_margin` >= -0.01 standard
+      deviations, the sampling error of the moments allowed for);
+    - else (light tails, no clear skew: a sawtooth heap, uniform noise) up to
+      :data:`MAX_SUMMED_REPLICAS_HORIZON_EXACT` (256) summed exactly, beyond
+      ``symmetric`` for a negative skewness, else ``scaled``.
+
+    Trap: an expansion, not a bound for every shape; checked against the exact sum on the
+    shapes of ``tests/solver/test_horizon_paths.py`` and more (benchmarks/RESULTS.md).
+    """
+    moments = _skew_and_kurtosis(own)
+    if moments is None:  # no variation of its own: every sum is exact
+        return MAX_SUMMED_REPLICAS_HORIZON, SCALED
+    skew, kurtosis = moments
+    if skew >= HORIZON_SHORTCUT_MIN_SKEW:
+        # right-skewed: scaled, unless light tails outweigh the skewness (two levels, high
+        # 35-45 % of the time: the expansion's margin negative, measured one replica too
+        # many at 600 and 1,500 replicas): then summed exactly as far as it goes
+        if (_expansion_margin(skew, kurtosis, MAX_SUMMED_REPLICAS_HORIZON, SCALED)
+                >= -_EXPANSION_TOLERANCE):
+            return MAX_SUMMED_REPLICAS_HORIZON, SCALED
+        return MAX_SUMMED_REPLICAS_HORIZON_EXACT, SCALED
+    for beyond in ((BANDED, SYMMETRIC, SCALED) if skew < 0 else (SCALED, SYMMETRIC)):
+        margin = _expansion_margin(skew, kurtosis, MAX_SUMMED_REPLICAS_HORIZON, beyond)
+        if margin >= -_EXPANSION_TOLERANCE:
+            return MAX_SUMMED_REPLICAS_HORIZON, beyond
+    return MAX_SUMMED_REPLICAS_HORIZON_EXACT, SYMMETRIC if skew < 0 else SCALED
+
+
+def horizon_replicas_for(own: np.ndarray) -> int:
+    """Replicas summed path by path over a horizon (see :func:`horizon_shortcut_for`)."""
+    return horizon_shortcut_for(own)[0]
+
+
+def symmetric_beyond_for(own: np.ndarray) -> bool:
+    """At an instant, whether counts beyond :data:`MAX_SUMMED_REPLICAS` are extrapolated
+    from that many sign-randomised replicas (``own`` has negative sample skewness) rather
+    than from the replicas as they are: the same reason as over a horizon (see
+    :func:`horizon_shortcut_for`). Trap: a light-tailed replica (excess kurtosis < 0: a
+    sawtooth, uniform or two-level noise) is extrapolated either way with a tail a little
+    lighter than n replicas' (measured: P(overload) 6-8 % low in relative terms at the
+    count, both ways), since nothing beyond 64 is summed exactly at an instant."""
+    moments = _skew_and_kurtosis(own)
+    return moments is not None and moments[0] < 0
 
 
 def clopper_pearson(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
@@ -419,6 +568,7 @@ class Simulator:
         horizon_steps: int = 1,
         u: np.ndarray | None = None,
         horizon_replicas: int | None = None,
+        beyond: str | None = None,
     ) -> None:
         if not demand.has_trace:
             raise ValueError(f"{demand.service}/{demand.resource} has no usable trace")
@@ -437,45 +587,108 @@ class Simulator:
         start = np.minimum((u * n_shared).astype(np.int64), n_shared - 1)
         self._summed = 0
         self._cache: dict[int, np.ndarray] = {}
-        self._own_sum: np.ndarray  # (n_draws, h): float32 over a horizon, else float64
-        if self.h > 1:  # the level paths are built on demand, row by row where possible
+        if self.h > 1:
+            auto_replicas, auto_beyond = horizon_shortcut_for(demand.own)
             if horizon_replicas is None:
-                horizon_replicas = horizon_replicas_for(demand.own)
+                horizon_replicas = auto_replicas
+            if beyond is None:
+                beyond = auto_beyond
+        elif beyond is None:
+            beyond = SYMMETRIC if symmetric_beyond_for(demand.own) else SCALED
+        if beyond not in (SCALED, SYMMETRIC, BANDED):
+            raise ValueError(f"beyond must be {SCALED!r}, {SYMMETRIC!r} or {BANDED!r}; "
+                             f"got {beyond!r}")
+        #: how counts beyond the replicas summed are extrapolated (see
+        #: :func:`horizon_shortcut_for`): the sum scaled as it is (``scaled``), of
+        #: sign-randomised replicas (``symmetric``), or of replicas with random weights per
+        #: band of counts (``banded``, over a horizon only)
+        self.beyond = beyond
+        # the replicas of the extrapolation come from child generators: spawning does not
+        # advance ``rng``, so the replicas summed exactly are drawn as without them
+        self._far_seed: object = None
+        if beyond != SCALED:
+            try:
+                self._far_seed = rng.spawn(1)[0].bit_generator.seed_seq
+            except TypeError:  # a generator without a seed sequence: drawn from rng once
+                self._far_seed = np.random.SeedSequence(int(rng.integers(2**63)))
+        self._far: dict[int, _Paths] = {}  # per band of counts (1 for symmetric)
+        self._own_sum: np.ndarray  # (n_draws, 1) at an instant
+        self._sym_sum: np.ndarray | None = None  # at an instant: MAX_SUMMED_REPLICAS signed
+        self._shared_path, self._shared_start = shared, start
+        if self.h > 1:  # the level paths are built on demand, row by row where possible
+            assert horizon_replicas is not None
             if horizon_replicas < 1:
                 raise ValueError(f"horizon_replicas must be >= 1; got {horizon_replicas}")
-            self._own_sum = np.zeros((self.n_draws, self.h), dtype=np.float32)
-            self._paths = _Paths(self, shared, start, int(horizon_replicas))
+            self._paths = _Paths(self, shared, start, int(horizon_replicas), rng=rng)
         else:
+            if beyond == BANDED:
+                raise ValueError("beyond='banded' is for a horizon (horizon_steps > 1)")
             self._own_sum = np.zeros((self.n_draws, 1))
             # mean + shared, per draw: (n_draws, 1)
             self._level = demand.mean + shared[start % n_shared][:, None]
         #: replicas summed path by path over a horizon (beyond, scaled); 1 at an instant
         self.horizon_replicas = self._paths.replicas if self.h > 1 else 1
 
+    def _far_rng(self, key: int) -> np.random.Generator:
+        """The generator of the extrapolation's replicas for band ``key`` (0: symmetric):
+        the same whatever order the bands are asked in."""
+        seq = self._far_seed
+        assert isinstance(seq, np.random.SeedSequence)
+        return np.random.default_rng(np.random.SeedSequence(
+            seq.entropy, spawn_key=(*seq.spawn_key, key), pool_size=seq.pool_size))
+
+    def _paths_for(self, n: int) -> _Paths:
+        """Over a horizon, the paths that give the totals of ``n`` replicas: the replicas
+        summed exactly up to ``horizon_replicas``; beyond, scaled as they are, or
+        sign-randomised, or weighted for ``n``'s band of counts (:attr:`beyond`)."""
+        k = self._paths.replicas
+        if n <= k or self.beyond == SCALED:
+            return self._paths
+        band = _band_of(n, k) if self.beyond == BANDED else 0
+        paths = self._far.get(band)
+        if paths is None:
+            weights = _band_weights(band) if band else (1.0, -1.0)
+            paths = self._far[band] = _Paths(
+                self, self._shared_path, self._shared_start, k, rng=self._far_rng(band),
+                weights=weights, level_from=self._paths)
+        return paths
+
     def _add_replica(self) -> None:
         start = self.rng.integers(0, self._length, size=self.n_draws, dtype=np.int32)
-        if self.h == 1:
-            self._own_sum[:, 0] += self.demand.own[start]
-        else:
-            idx = (start[:, None] + np.arange(self.h)) % self._length
-            self._own_sum += self.demand.own[idx]
+        self._own_sum[:, 0] += self.demand.own[start]
         self._summed += 1
+
+    def _symmetric_sum(self) -> np.ndarray:
+        """At an instant, the sum of :data:`MAX_SUMMED_REPLICAS` sign-randomised replicas
+        (each draw, each replica's own value times a fair random sign), (n_draws, 1)."""
+        if self._sym_sum is None:
+            out = np.zeros((self.n_draws, 1))
+            rng = self._far_rng(0)
+            for _ in range(MAX_SUMMED_REPLICAS):
+                start = rng.integers(0, self._length, size=self.n_draws, dtype=np.int32)
+                sign = rng.integers(0, 2, size=self.n_draws) * 2.0 - 1.0
+                out[:, 0] += sign * self.demand.own[start]
+            self._sym_sum = out
+        return self._sym_sum
 
     def total(self, n: int) -> np.ndarray:
         """Per draw, the total demand of ``n`` replicas (its maximum over the horizon)."""
         if n <= 0:
             return np.zeros(self.n_draws)
         if self.h > 1:
-            return self._paths.total(n)
+            return self._paths_for(n).total(n)
         cached = self._cache.get(n)
         if cached is not None:
             return cached
         k = min(n, MAX_SUMMED_REPLICAS)
-        while self._summed < k:
-            self._add_replica()
-            if self._summed < k:
-                self._store(self._summed)
-        own = self._own_sum if n <= k else self._own_sum * math.sqrt(n / k)
+        if n > k and self.beyond == SYMMETRIC:
+            own = self._symmetric_sum() * math.sqrt(n / k)
+        else:
+            while self._summed < k:
+                self._add_replica()
+                if self._summed < k:
+                    self._store(self._summed)
+            own = self._own_sum if n <= k else self._own_sum * math.sqrt(n / k)
         path = n * self._level + own
         if self.demand.limit is not None:
             path = np.minimum(path, n * self.demand.limit)
@@ -491,7 +704,7 @@ class Simulator:
         if n <= 0:
             return self.n_draws if threshold < 0 else 0
         if self.h > 1:
-            return self._paths.exceedances(n, threshold)
+            return self._paths_for(n).exceedances(n, threshold)
         return int(np.count_nonzero(self.total(n) > threshold))
 
     def exceeds_at_most(self, n: int, threshold: float, most: int) -> bool:
@@ -499,14 +712,14 @@ class Simulator:
         (over a horizon, the draws near the threshold are evaluated only when the sure ones
         and the open ones fall on both sides of ``most``)."""
         if self.h > 1 and n > 0:
-            return self._paths.count(n, threshold, most) <= most
+            return self._paths_for(n).count(n, threshold, most) <= most
         return self.exceedances(n, threshold) <= most
 
     def quantile(self, n: int, q: float) -> float:
         """``np.quantile(self.total(n), q)``, computed without whole paths where bounds
         decide (see :class:`_Paths`)."""
         if self.h > 1 and n > 0:
-            return self._paths.quantile(n, q)
+            return self._paths_for(n).quantile(n, q)
         return float(np.quantile(self.total(n), q))
 
     def _store(self, n: int) -> None:
@@ -565,28 +778,57 @@ class _Paths:
     """
 
     def __init__(
-        self, sim: Simulator, shared: np.ndarray, shared_start: np.ndarray, replicas: int
+        self, sim: Simulator, shared: np.ndarray, shared_start: np.ndarray, replicas: int,
+        *, rng: np.random.Generator, weights: tuple[float, float] | None = None,
+        level_from: _Paths | None = None,
     ) -> None:
         self.sim = sim
         self.replicas = replicas  # summed path by path; beyond, scaled
+        self.signed = weights is not None
+        self._rng = rng
         own = sim.demand.own.astype(np.float32)
         h = sim.h
         self.h = h
         self._shared_start = shared_start
         self._level_all: np.ndarray | None = None
-        # every window of own, circular (row i = own[i : i + h]): a view, nothing copied
+        # every window of own, circular (row i = own[i : i + h]): a view, nothing copied;
+        # with weights (w1, w2): every window of w1 own, then from row self._negated on every
+        # window of w2 own (w1 = 1, w2 = -1: the replica and its reflection)
         self._table = _circular_windows(own, h)
+        self._negated = 0
+        if weights is not None:
+            ext = own.size + h - 1
+            w1, w2 = weights
+            both = np.concatenate((np.resize(own * np.float32(w1), ext),
+                                   np.resize(own * np.float32(w2), ext)))
+            self._table = np.lib.stride_tricks.sliding_window_view(both, h)
+            self._negated = ext
         self._window_max = self._table.max(axis=1)
-        # mean + every window of shared (the same additions as per draw, so the same
-        # rounded values): a row per draw; its extremes and where it peaks
-        self._level_table = _circular_windows(sim.demand.mean + shared, h)
-        w_max = self._level_table.max(axis=1)
-        w_min = self._level_table.min(axis=1)
-        w_at = self._level_table.argmax(axis=1)
-        self._level_max = w_max[shared_start]
-        self._level_min = w_min[shared_start]
-        self._at_level_max = w_at[shared_start]  # the step where the level peaks, per draw
-        self._level_max_all = self._level_max.max()
+        self._own_sum: np.ndarray | None = None  # own_k, k summed (allocated when summed)
+        self._own_at: np.ndarray | None = None  # per draw, the step own_k peaks (k summed)
+        self._cache: dict[int, np.ndarray] = {}  # totals of counts summed exactly, float32
+        self._level_table: np.ndarray
+        self._level_max: np.ndarray
+        self._level_min: np.ndarray
+        self._at_level_max: np.ndarray
+        self._level_max_all: np.float64  # numpy's: the bounds' promotion as before
+        if level_from is not None:  # the same draws of the shared level: reuse its tables
+            self._level_table = level_from._level_table
+            self._level_max = level_from._level_max
+            self._level_min = level_from._level_min
+            self._at_level_max = level_from._at_level_max
+            self._level_max_all = level_from._level_max_all
+        else:
+            # mean + every window of shared (the same additions as per draw, so the same
+            # rounded values): a row per draw; its extremes and where it peaks
+            self._level_table = _circular_windows(sim.demand.mean + shared, h)
+            w_max = self._level_table.max(axis=1)
+            w_min = self._level_table.min(axis=1)
+            w_at = self._level_table.argmax(axis=1)
+            self._level_max = w_max[shared_start]
+            self._level_min = w_min[shared_start]
+            self._at_level_max = w_at[shared_start]  # the step the level peaks, per draw
+            self._level_max_all = np.float64(self._level_max.max())
         self._rows = max(16, _BLOCK_ELEMENTS // h)
         self._starts: list[np.ndarray] = []  # one per replica drawn, (n_draws,) int32
         # float32 as the paths, added in their order: a bound of the rounded sums
@@ -595,7 +837,14 @@ class _Paths:
         self._own_max: list[np.ndarray | None] = [np.zeros(sim.n_draws, np.float32)]
         self._level_at_max: dict[int, np.ndarray] = {}  # the level where own_k peaks, per k
         self._counted: dict[tuple[int, float], int] = {}  # (n, threshold) -> exceedances
-        self._summed = 0  # replicas whose windows are added into sim._own_sum
+        self._summed = 0  # replicas whose windows are added into self.own_sum
+
+    @property
+    def own_sum(self) -> np.ndarray:
+        """``own_k`` of every draw, (n_draws, h) float32, ``k`` the replicas summed."""
+        if self._own_sum is None:
+            self._own_sum = np.zeros((self.sim.n_draws, self.h), dtype=np.float32)
+        return self._own_sum
 
     def _windows(self, starts: np.ndarray) -> np.ndarray:
         return self._table[starts]
@@ -603,8 +852,14 @@ class _Paths:
     def _draw(self, k: int) -> None:
         """Draw the start instants of replicas up to ``k`` (cheap; the paths wait)."""
         while len(self._starts) < k:
-            start = self.sim.rng.integers(0, self.sim._length, size=self.sim.n_draws,
-                                          dtype=np.int32)
+            length = self.sim._length
+            if self.signed:  # a start and a fair coin per replica and draw in one number:
+                # start + length stands for the window of w2 own at start (row start + negated)
+                start = self._rng.integers(0, 2 * length, size=self.sim.n_draws,
+                                           dtype=np.int32)
+                start += (start >= length) * np.int32(self._negated - length)
+            else:
+                start = self._rng.integers(0, length, size=self.sim.n_draws, dtype=np.int32)
             self._starts.append(start)
             self._sum_max.append(self._sum_max[-1] + self._window_max[start])
 
@@ -615,16 +870,19 @@ class _Paths:
         self._draw(k)
         if self._summed >= k:
             return
-        own_sum = self.sim._own_sum
+        own_sum = self.own_sum
         peak = np.empty(self.sim.n_draws, np.float32)
+        at = np.empty(self.sim.n_draws, np.intp)  # where it peaks, while the block is at hand
         for r0 in range(0, self.sim.n_draws, self._rows):
             block = own_sum[r0:r0 + self._rows]  # a view: added in place
             for j in range(self._summed, k):
                 block += self._windows(self._starts[j][r0:r0 + self._rows])
-            block.max(axis=1, out=peak[r0:r0 + self._rows])
+            block_at = block.argmax(axis=1)
+            at[r0:r0 + self._rows] = block_at
+            peak[r0:r0 + self._rows] = np.take_along_axis(block, block_at[:, None], 1)[:, 0]
         self._own_max.extend([None] * (k - self._summed - 1) + [peak])
+        self._own_at = at
         self._summed = k
-        self.sim._summed = k
 
     def _peak(self, k: int) -> np.ndarray:
         """``max_t own_k`` per draw (``k`` summed already); summed again on the side for a
@@ -641,7 +899,7 @@ class _Paths:
     def _own_rows(self, k: int, rows: np.ndarray) -> np.ndarray:
         """``own_k`` on the given draws only, summed in the same order as the full paths."""
         if k == self._summed:
-            return self.sim._own_sum[rows]
+            return self.own_sum[rows]
         out = np.zeros((rows.size, self.h), np.float32)
         for j in range(k):
             out += self._windows(self._starts[j][rows])
@@ -659,7 +917,7 @@ class _Paths:
         k = min(n, self.replicas)
         level = self._level(rows)
         if isinstance(rows, slice):
-            own = self.sim._own_sum if k == self._summed else self._own_rows(
+            own = self.own_sum if k == self._summed else self._own_rows(
                 k, np.arange(self.sim.n_draws))
         else:
             own = self._own_rows(k, rows)
@@ -676,14 +934,14 @@ class _Paths:
         return path.max(axis=1)
 
     def total(self, n: int) -> np.ndarray:
-        cached = self.sim._cache.get(n)
+        cached = self._cache.get(n)
         if cached is not None:
             return cached
         k = min(n, self.replicas)
         self._sum(k)
         out = self._totals(n, slice(None))
         if n <= k:
-            self.sim._cache[n] = out.astype(np.float32)
+            self._cache[n] = out.astype(np.float32)
         return out
 
     def _bounds(self, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -707,7 +965,7 @@ class _Paths:
             return self._level_min
         level = self._level_at_max.get(k)
         if level is None:
-            at = self.sim._own_sum.argmax(axis=1)
+            at = self._own_at if self._own_at is not None else self.own_sum.argmax(axis=1)
             level = self._level_table[self._shared_start, at]
             self._level_at_max[k] = level
         return level
@@ -764,14 +1022,15 @@ class _Paths:
         elif k == self._summed and k == self.replicas:  # every count beyond asks again
             level = self._level_at_peak(k)[rows]
         elif k == self._summed:
-            at = self.sim._own_sum[rows].argmax(axis=1)
+            at = (self._own_at[rows] if self._own_at is not None else
+                  self.own_sum[rows].argmax(axis=1))
             level = self._level_table[self._shared_start[rows], at]
         else:
             level = self._level_min[rows]
         sure = np.minimum(n * level + own_max[rows], cap) > threshold
         if k == self._summed:  # and at the instant the level peaks
             rest = rows[~sure]
-            own_there = self.sim._own_sum[rest, self._at_level_max[rest]] * scale
+            own_there = self.own_sum[rest, self._at_level_max[rest]] * scale
             sure[~sure] = np.minimum(n * self._level_max[rest] + own_there, cap) > threshold
         open_rows = rows[~sure]
         n_sure = int(np.count_nonzero(sure))

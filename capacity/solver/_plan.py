@@ -553,7 +553,8 @@ class ResourceModel:
         ks: list[int] = []
         first_over = first_lower = None
         # the scan runs over the replicas summed exactly (one more each step, incremental);
-        # over a horizon up to 256 for a replica that is not right-skewed: a doubling search
+        # over a horizon up to 256 for a light-tailed replica without a clear skew (see
+        # horizon_shortcut_for; the others scan to 64, scaled beyond 16): a doubling search
         # there would overshoot and re-sum the counts passed on the way (10x the CPU time)
         sim = self.sim
         assert sim is not None  # callers check
@@ -1156,10 +1157,13 @@ def _assemble(
         assumptions.append(
             f"empirical: {sorted(set(n_draws.values()))} Monte Carlo draws per resource (block "
             "bootstrap of the recorded trace, own components summed up to "
-            f"{MAX_SUMMED_REPLICAS} replicas, beyond scaled by sqrt(N/{MAX_SUMMED_REPLICAS})"
-            + (f"; over the horizon up to {MAX_SUMMED_REPLICAS_HORIZON} for a right-skewed "
-               f"replica (skewness >= {HORIZON_SHORTCUT_MIN_SKEW}), else up to "
-               f"{MAX_SUMMED_REPLICAS_HORIZON_EXACT}, beyond scaled by sqrt(N/K)"
+            f"{MAX_SUMMED_REPLICAS} replicas, beyond scaled by sqrt(N/{MAX_SUMMED_REPLICAS}), "
+            "sign-randomised for a left-skewed replica"
+            + (f"; over the horizon up to {MAX_SUMMED_REPLICAS_HORIZON} (right-skewed, "
+               f"skewness >= {HORIZON_SHORTCUT_MIN_SKEW}: as they are; left-skewed: with "
+               "random weights that keep no more skewness than N replicas have; light tails "
+               f"without a clear skew: up to {MAX_SUMMED_REPLICAS_HORIZON_EXACT}), beyond "
+               "scaled by sqrt(N/K)"
                if horizon_s else "")
             + "), 95 % Clopper-Pearson interval on P(overload); fixed seed"
         )
