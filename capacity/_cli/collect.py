@@ -209,9 +209,9 @@ def collect(
 
     disk = None
     if disk_usage_every > 0:
-        from ..sources._disk_usage import BudgetedTreeSize, disk_usage_bytes
+        from ..sources._disk_usage import AmortisedTreeSize, disk_usage_bytes
 
-        volume_size = BudgetedTreeSize()
+        volume_size = AmortisedTreeSize()
         disk = DiskUsageSampler(
             lambda cid: disk_usage_bytes(client, cid, tree_size=volume_size), disk_usage_every
         )

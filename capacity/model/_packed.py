@@ -152,6 +152,9 @@ def pack(values: Sequence[float | None], kind: str = "float64") -> Any:
 #: most values one packed list may declare (a count past it is a damaged file: 2**31 - 1
 #: float64 values would be 16 GiB; zlib's decompress takes a C ssize_t bound)
 MAX_PACKED_VALUES = 2**31 - 1
+#: deflate's largest expansion is about 1,032:1; a count needing more is refused before any
+#: memory is given to it (a 1.4 MB file must not claim 1 GiB of values)
+_ZLIB_MAX_RATIO = 1100
 
 
 def is_packed(value: Any) -> bool:
@@ -181,6 +184,11 @@ def unpack(value: Any) -> list[float]:
         raise ValueError(f"'data' must be base64 text; got {type(data).__name__}")
     try:
         packed = base64.b64decode(data, validate=True)
+        if want > _ZLIB_MAX_RATIO * len(packed) + 64:  # deflate expands at most ~1,032x
+            raise ValueError(
+                f"{len(packed):,} compressed bytes cannot hold {n:,} values: "
+                "a damaged or hand-edited count"
+            )
         inflate = zlib.decompressobj()
         raw = inflate.decompress(packed, want + 1)  # bounded: a zip bomb stops here
     except (binascii.Error, ValueError, zlib.error) as exc:

@@ -55,7 +55,8 @@ def natural_key(name: str) -> tuple[tuple[int, int | str], ...]:
 
 def urgency_order(plans: Mapping[str, Plan], st: Status) -> list[str]:
     """Services, most urgent first: over their safe count, then no safe count (the plan
-    cannot vouch for them), then by headroom ascending; names in natural order on ties."""
+    cannot vouch for them), then by headroom ascending as shown (four significant digits:
+    10.4534 % and 10.4535 % are a tie); names in natural order on ties."""
     def key(service: str) -> tuple[int, float, tuple[tuple[int, int | str], ...]]:
         p = plans[service]
         share = st.headrooms[service].share if service in st.headrooms else None
@@ -65,7 +66,8 @@ def urgency_order(plans: Mapping[str, Plan], st: Status) -> list[str]:
             rank = 1
         else:
             rank = 2
-        return (rank, share if share is not None else -math.inf, natural_key(service))
+        shown = float(f"{share:.4g}") if share is not None else -math.inf
+        return (rank, shown, natural_key(service))
 
     return sorted(plans, key=key)
 

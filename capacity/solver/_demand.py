@@ -79,9 +79,10 @@ MIN_TRACE_POINTS = 30
 MAX_SUMMED_REPLICAS = 64
 #: the same for paths over a horizon (``horizon_steps > 1``), where each replica costs a whole
 #: path per draw: 16 replicas summed step by step, beyond scaled by sqrt(n / 16), as they are
-#: for a right-skewed replica, with random weights for a left-skewed one (see
-#: :func:`horizon_shortcut_for`). Scaling keeps the skewness of 16 replicas (g / 4 for one
-#: replica's g) where n have g / sqrt(n): for g > 0 that widens the upper tail (the safe side:
+#: or with random weights, whichever the expansion of :func:`_expansion_margin` leaves with a
+#: tail at least n replicas' (else 256 summed exactly; see :func:`horizon_shortcut_for`).
+#: Scaling keeps the skewness of 16 replicas (g / 4 for one replica's g) where n have
+#: g / sqrt(n): for g > 0 that widens the upper tail (the safe side:
 #: counts equal to the exact sum's or up to 5 % lower on the right-skewed profiles of
 #: ``tests/solver/test_horizon_paths.py``); for g < 0 (memory that sits high and sometimes
 #: dips) it narrows it (the count came out 1 to 2 replicas too high), hence the weights
@@ -93,10 +94,10 @@ MAX_SUMMED_REPLICAS_HORIZON = 16
 #: -1.1 / n for a sawtooth; not observed to change a count, not excluded)
 MAX_SUMMED_REPLICAS_HORIZON_EXACT = 256
 #: smallest sample skewness of one replica's own component (the fast variation the replicas
-#: do not share) for which :data:`MAX_SUMMED_REPLICAS_HORIZON` replicas are summed and scaled
-#: as they are whatever their kurtosis (the skewness term dominates). The margin covers the
-#: sampling error of the skewness (about sqrt(6 / 2000) = 0.055 for a 2,000-point trace,
-#: more for a correlated one)
+#: do not share) for which :data:`MAX_SUMMED_REPLICAS_HORIZON` replicas are scaled as they
+#: are, if the expansion's margin allows it (light tails can outweigh the skew: two levels,
+#: high 35-45 % of the time, are summed exactly). The margin is caution beyond the sampling
+#: error of the skewness (about sqrt(6 / 2000) = 0.055 for a 2,000-point trace)
 HORIZON_SHORTCUT_MIN_SKEW = 0.25
 
 _LEVEL_KEYS = {"p50": 0.5, "p90": 0.9, "p95": 0.95, "p99": 0.99, "p99.9": 0.999, "max": 1.0}
@@ -358,9 +359,11 @@ def replica_demand(
 _EXPANSION_Z = (3.090, 3.719, 4.265)
 #: counts up to which the expansion is checked (log-spaced; the terms vary slowly in n)
 _EXPANSION_COUNTS = np.unique(np.geomspace(1, 100_000, 400).round())
-#: sampling error allowed for, either way, in a replica's skewness and (downwards) excess
-#: kurtosis: about 2.7 standard errors on 2,000 independent points (sqrt(6 / 2000) = 0.055,
-#: sqrt(24 / 2000) = 0.11); a correlated or heavy-tailed trace has more (trap)
+#: caution in a replica's skewness (either way) and excess kurtosis (downwards) when the
+#: expansion is checked: about 2.7 standard errors on 2,000 independent points (sqrt(6 /
+#: 2000) = 0.055, sqrt(24 / 2000) = 0.11). Not a sampling-error allowance against the exact
+#: sum (the simulator resamples the trace, so the sample moments are exactly those of what it
+#: sums): a margin for the expansion's own error, which is larger for few replicas
 _SKEW_ERROR, _KURTOSIS_ERROR = 0.15, 0.3
 #: shortfall of the shortcut's upper quantile under n replicas' tolerated by the expansion,
 #: in standard deviations of the sum (far below what a count resolves)
@@ -537,9 +540,9 @@ class Simulator:
 
     Totals are built replica by replica with common random numbers, so ``total(n)`` for all
     ``n`` comes from the same draws and the risk curve is smooth. Up to
-    :data:`MAX_SUMMED_REPLICAS` replicas (over a horizon, :data:`MAX_SUMMED_REPLICAS_HORIZON`
-    for a right-skewed replica, else :data:`MAX_SUMMED_REPLICAS_HORIZON_EXACT`: see
-    :func:`horizon_replicas_for`) are summed draw by draw; beyond, extrapolated.
+    :data:`MAX_SUMMED_REPLICAS` replicas (over a horizon :data:`MAX_SUMMED_REPLICAS_HORIZON`
+    or :data:`MAX_SUMMED_REPLICAS_HORIZON_EXACT`, as :func:`horizon_shortcut_for` chooses)
+    are summed draw by draw; beyond, extrapolated (``beyond``).
 
     Parameters
     ----------
@@ -555,8 +558,15 @@ class Simulator:
         Shared instants in [0, 1), one per draw; drawn from ``rng`` when not given.
     horizon_replicas : int, optional
         Replicas summed path by path when ``horizon_steps > 1`` (beyond, scaled); None (the
-        default): :func:`horizon_replicas_for` the replica's own component (16 when it is
-        right-skewed, else 256). Paths are summed in float32.
+        default): what :func:`horizon_shortcut_for` chooses for the replica's own component
+        (16, or 256 when no scaled or weighted 16 keeps a tail at least n replicas').
+        Paths are summed in float32.
+    beyond : str, optional
+        How counts beyond the replicas summed are extrapolated: ``"scaled"`` (the replicas
+        as they are), ``"symmetric"`` (each times a fair random sign per draw) or
+        ``"banded"`` (random weights per band of counts); None (the default): over a
+        horizon what :func:`horizon_shortcut_for` chooses, at an instant ``"symmetric"``
+        for a left-skewed replica (:func:`symmetric_beyond_for`), else ``"scaled"``.
     """
 
     def __init__(
@@ -748,18 +758,18 @@ class _Paths:
 
     A draw's total is ``max_t min(n level[t] + c own_k[t], n limit)`` with ``own_k`` the sum of
     ``k = min(n, K)`` replicas' own windows (``K`` the simulator's ``horizon_replicas``: by
-    default 16 for a right-skewed replica, else 256, see :func:`horizon_replicas_for`) and
-    ``c = sqrt(n / k)`` (1 when ``n <= k``).
+    default 16 or 256 as :func:`horizon_shortcut_for` chooses) and ``c = sqrt(n / k)`` (1
+    when ``n <= k``), the replicas' own windows weighted per draw when ``beyond`` says so.
     ``own_k`` is summed in float32 (``c own_k`` too), the level and the total in float64. The
     replicas' start instants come from ``rng`` exactly as the instant simulator draws them,
     and the sums are added in the same order, so every total equals the one a plain
     ``(n_draws, h)`` computation with the same dtypes gives, bit for bit.
 
     Cost: ``n_draws x h x k`` float32 additions for the paths, once per plan (each replica
-    costs a whole path per draw, hence ``K = 16`` here for a right-skewed replica against 64
-    at an instant: with 64 the 20,000 x 300-step paths of a 1 s trace took 0.4-0.7 s of CPU
-    per service; a replica that is not right-skewed sums up to 256 exactly, at the cost of
-    one path per replica counted).
+    costs a whole path per draw, hence ``K = 16`` here against 64 at an instant: with 64 the
+    20,000 x 300-step paths of a 1 s trace took 0.4-0.7 s of CPU per service; a replica whose
+    16 scaled or weighted would leave too light a tail sums up to 256 exactly, at the cost
+    of one path per replica counted).
 
     What makes the rest fast is that :meth:`exceedances` (what the count search asks,
     hundreds of times per plan) rarely needs whole paths. Per draw it keeps ``max_t own_k``

@@ -94,7 +94,6 @@ from .._settings import DEFAULTS, INCOMPRESSIBLE_EPSILON_FACTOR, Settings
 from ..model._profile import Profiles, ServiceProfile
 from ._coverage import coverage_widening
 from ._demand import (
-    HORIZON_SHORTCUT_MIN_SKEW,
     MAX_SUMMED_REPLICAS,
     MAX_SUMMED_REPLICAS_HORIZON,
     MAX_SUMMED_REPLICAS_HORIZON_EXACT,
@@ -1159,11 +1158,11 @@ def _assemble(
             "bootstrap of the recorded trace, own components summed up to "
             f"{MAX_SUMMED_REPLICAS} replicas, beyond scaled by sqrt(N/{MAX_SUMMED_REPLICAS}), "
             "sign-randomised for a left-skewed replica"
-            + (f"; over the horizon up to {MAX_SUMMED_REPLICAS_HORIZON} (right-skewed, "
-               f"skewness >= {HORIZON_SHORTCUT_MIN_SKEW}: as they are; left-skewed: with "
-               "random weights that keep no more skewness than N replicas have; light tails "
-               f"without a clear skew: up to {MAX_SUMMED_REPLICAS_HORIZON_EXACT}), beyond "
-               "scaled by sqrt(N/K)"
+            + (f"; over the horizon K = {MAX_SUMMED_REPLICAS_HORIZON} (as they are, "
+               "sign-randomised or with random weights: the first whose tail a "
+               "Cornish-Fisher expansion leaves at least N replicas'; else up to "
+               f"{MAX_SUMMED_REPLICAS_HORIZON_EXACT} summed exactly), beyond scaled by "
+               "sqrt(N/K)"
                if horizon_s else "")
             + "), 95 % Clopper-Pearson interval on P(overload); fixed seed"
         )

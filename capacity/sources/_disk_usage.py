@@ -5,10 +5,10 @@ container's upper directory, and volumes are walked here file by file: the cost 
 the number of files. The collector calls this on a slow schedule (default every 5 minutes),
 not every round; between readings ``disk_usage_bytes`` is NaN in the samples table.
 
-The collector walks each volume with a budget (:class:`BudgetedTreeSize`): a volume of
-millions of files would otherwise cost minutes of CPU every pass. A volume past it gives no
-reading for its container (a partial sum is never stored), is named once in the log, and is
-not walked again by that collector.
+The collector walks each volume with a budget first (:class:`AmortisedTreeSize`): a volume
+past it (a cache of millions of files) is walked whole now and then only every
+:data:`COLLECTOR_LARGE_VOLUME_EVERY_S`, its last whole size standing in between, so a pass
+does not cost minutes of CPU every 5 minutes and no reading is ever a partial sum.
 """
 
 from __future__ import annotations
@@ -24,10 +24,11 @@ from typing import Any, NamedTuple
 from .._errors import ContainerGone
 
 __all__ = [
+    "COLLECTOR_LARGE_VOLUME_EVERY_S",
     "COLLECTOR_VOLUME_MAX_ENTRIES",
     "COLLECTOR_VOLUME_MAX_S",
     "DEFAULT_DISK_USAGE_INTERVAL_S",
-    "BudgetedTreeSize",
+    "AmortisedTreeSize",
     "DiskUsage",
     "WalkBudgetExceeded",
     "disk_usage",
@@ -37,10 +38,12 @@ __all__ = [
 
 #: how often the collector measures disk usage by default, seconds
 DEFAULT_DISK_USAGE_INTERVAL_S = 300.0
-#: the collector's budget for one volume: directory entries seen (as ``--machine local``'s)
+#: the collector's budget for one walk of a volume: directory entries seen
 COLLECTOR_VOLUME_MAX_ENTRIES = 200_000
-#: the collector's budget for one volume: seconds of walking
+#: the collector's budget for one walk of a volume: seconds
 COLLECTOR_VOLUME_MAX_S = 10.0
+#: a volume past that budget is walked whole at most this often, seconds
+COLLECTOR_LARGE_VOLUME_EVERY_S = 3600.0
 
 log = logging.getLogger("capacity.collect")
 
@@ -50,26 +53,16 @@ class DiskUsage(NamedTuple):
 
     ``writable_layer_bytes`` is ``None`` when the engine did not report ``SizeRw``;
     ``volumes_bytes`` sums the volumes that could be walked (``None`` when the container has
-    volumes but none was readable, 0 when it has none); ``unreadable_volumes`` names the rest
-    (not readable from here: a remote engine, no rights). ``over_budget_volumes`` names the
-    volumes whose walk ran past its budget (see :class:`BudgetedTreeSize`).
+    volumes but none was readable, 0 when it has none); ``unreadable_volumes`` names the rest.
     """
 
     writable_layer_bytes: int | None
     volumes_bytes: int | None
     unreadable_volumes: tuple[str, ...]
-    over_budget_volumes: tuple[str, ...] = ()
 
     @property
     def total_bytes(self) -> int | None:
-        """Writable layer plus readable volumes; ``None`` when nothing could be measured.
-
-        Also ``None`` when a volume ran past its walk budget: such a volume is large by
-        definition, so the rest alone would be a number far below the truth. (An unreadable
-        volume, which no walk from here can ever measure, leaves the rest standing.)
-        """
-        if self.over_budget_volumes:
-            return None
+        """Writable layer plus readable volumes; ``None`` when nothing could be measured."""
         parts = [p for p in (self.writable_layer_bytes, self.volumes_bytes) if p is not None]
         return sum(parts) if parts else None
 
@@ -147,62 +140,70 @@ def tree_size_bytes(
     return total
 
 
-class BudgetedTreeSize:
-    """:func:`tree_size_bytes` with a budget per volume, remembering the volumes past it.
+class AmortisedTreeSize:
+    """:func:`tree_size_bytes` for the collector: large volumes walked whole, but seldom.
 
     Parameters
     ----------
-    max_entries : int
-        Directory entries one walk may see (:data:`COLLECTOR_VOLUME_MAX_ENTRIES`).
-    max_s : float
-        Seconds one walk may take (:data:`COLLECTOR_VOLUME_MAX_S`).
+    max_entries, max_s : int, float
+        The budget of a walk (:data:`COLLECTOR_VOLUME_MAX_ENTRIES` directory entries,
+        :data:`COLLECTOR_VOLUME_MAX_S` seconds).
+    large_every_s : float
+        How often a volume that ran past the budget is walked again, whole and unbounded
+        (:data:`COLLECTOR_LARGE_VOLUME_EVERY_S`).
     clock : callable
         Monotonic seconds (injected in tests).
 
-    Calling it with a volume's root returns its size in bytes or raises
-    :class:`WalkBudgetExceeded`. A root that ran past the budget once raises again at once
-    on later calls without walking (volumes rarely shrink by millions of files; restart the
-    collector to try again), and is logged once as a warning. ``over_budget`` maps each such
-    root to the reason. Thread-safe (the collector walks in its disk-usage thread).
+    Calling it with a volume's root returns its size in bytes (raises :class:`OSError`
+    when the root cannot be opened). A volume within the budget is walked every call. One
+    past it (by entries, or by time: a slow disk) is logged once, walked whole at once, and
+    from then on walked whole only when its last whole walk is ``large_every_s`` old; in
+    between the call returns that walk's size. Trap: so a large volume's figure can be up
+    to ``large_every_s`` stale (growth shows late, never as a partial sum); ``large`` maps
+    each such root to (monotonic time of its last whole walk, bytes).
     """
 
     def __init__(
         self,
         max_entries: int = COLLECTOR_VOLUME_MAX_ENTRIES,
         max_s: float = COLLECTOR_VOLUME_MAX_S,
+        large_every_s: float = COLLECTOR_LARGE_VOLUME_EVERY_S,
         *,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.max_entries = max_entries
         self.max_s = max_s
+        self.large_every_s = large_every_s
         self.clock = clock
-        self.over_budget: dict[str, str] = {}
+        self.large: dict[str, tuple[float, int]] = {}
         self._lock = threading.Lock()
 
     def __call__(self, root: Path) -> int:
         key = str(root)
         with self._lock:
-            reason = self.over_budget.get(key)
-        if reason is not None:
-            raise WalkBudgetExceeded(root, f"{reason} (an earlier walk; not walked again)")
-        try:
-            return tree_size_bytes(
-                root,
-                max_entries=self.max_entries,
-                deadline=self.clock() + self.max_s,
-                clock=self.clock,
-            )
-        except WalkBudgetExceeded as exc:
-            with self._lock:
-                self.over_budget[key] = exc.reason
-            log.warning(
-                "disk usage: volume %s not measured: %s; containers using it get no "
-                "disk_usage_bytes reading (a partial sum would be far below the truth); "
-                "it is not walked again until the collector restarts",
-                root,
-                exc.reason,
-            )
-            raise
+            known = self.large.get(key)
+        if known is not None and self.clock() - known[0] < self.large_every_s:
+            return known[1]
+        if known is None:
+            try:
+                return tree_size_bytes(
+                    root,
+                    max_entries=self.max_entries,
+                    deadline=self.clock() + self.max_s,
+                    clock=self.clock,
+                )
+            except WalkBudgetExceeded as exc:
+                log.warning(
+                    "disk usage: volume %s is large (%s): walked whole now and then at "
+                    "most every %g s; between walks its last whole size is used",
+                    root,
+                    exc.reason,
+                    self.large_every_s,
+                )
+        size = tree_size_bytes(root)
+        with self._lock:
+            self.large[key] = (self.clock(), size)
+        return size
 
 
 def _volume_mounts(attrs: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -242,8 +243,7 @@ def disk_usage(
         the rights to walk it (root).
     tree_size : callable
         ``tree_size(root) -> bytes`` for one volume: :func:`tree_size_bytes` (unbounded) by
-        default; the collector passes a :class:`BudgetedTreeSize`. A
-        :class:`WalkBudgetExceeded` from it names the volume in ``over_budget_volumes``.
+        default; the collector passes an :class:`AmortisedTreeSize`.
 
     Raises
     ------
@@ -262,22 +262,18 @@ def disk_usage(
     mounts = _volume_mounts(attrs)
     volume_total = 0
     unreadable: list[str] = []
-    over_budget: list[str] = []
     for name, source in mounts:
         try:
             if not source:
                 raise FileNotFoundError(name)
             volume_total += tree_size(Path(source))
-        except WalkBudgetExceeded:
-            over_budget.append(name)
         except OSError:
             unreadable.append(name)
-    readable = len(mounts) - len(unreadable) - len(over_budget)
+    readable = len(mounts) - len(unreadable)
     return DiskUsage(
         writable_layer_bytes=writable,
         volumes_bytes=volume_total if readable or not mounts else None,
         unreadable_volumes=tuple(unreadable),
-        over_budget_volumes=tuple(over_budget),
     )
 
 

@@ -136,9 +136,9 @@ _K8S_RAND = "[bcdfghjklmnpqrstvwxz2456789]"
 _POD_DEPLOYMENT = re.compile(rf"^(?P<owner>.+)-{_K8S_RAND}{{6,10}}-{_K8S_RAND}{{5}}$")
 _POD_SHORT = re.compile(rf"^(?P<owner>.+)-{_K8S_RAND}{{5}}$")
 _POD_ORDINAL = re.compile(r"^(?P<owner>.+)-\d+$")
-#: a CronJob's Job: <cronjob>-<scheduled time in minutes since the epoch> (8 digits since
-#: 1989; the controller's naming since Kubernetes 1.21, and seconds/60 before it)
-_CRONJOB_JOB = re.compile(r"^(?P<owner>.+)-\d{8,10}$")
+#: a CronJob's pod: <cronjob>-<scheduled time>-<5 chars>, the time in minutes since the
+#: epoch (8 digits; the controller since Kubernetes 1.21) or seconds (10 digits, before)
+_POD_CRONJOB = re.compile(rf"^(?P<owner>.+)-\d{{8,10}}-{_K8S_RAND}{{5}}$")
 
 _SELECTOR = re.compile(r"^\s*\{(?P<body>.*)\}\s*$", re.S)
 
@@ -193,18 +193,13 @@ def pod_owner(pod: str) -> str:
     A CronJob's pods (``<cronjob>-<minute>-<5 chars>``) belong to the CronJob, not to each
     run's Job: every run is one replica of the same service over time.
 
-    >>> pod_owner("backup-27442143-q8z2m")
-    'backup'
+    >>> pod_owner("backup-27442143-q8z2m"), pod_owner("backup-27442143-24567")
+    ('backup', 'backup')
     """
-    for pattern in (_POD_DEPLOYMENT, _POD_ORDINAL, _POD_SHORT):
+    for pattern in (_POD_CRONJOB, _POD_DEPLOYMENT, _POD_ORDINAL, _POD_SHORT):
         match = pattern.match(pod)
         if match:
-            owner = match["owner"]
-            if pattern is _POD_SHORT:
-                cron = _CRONJOB_JOB.match(owner)
-                if cron:
-                    return cron["owner"]
-            return owner
+            return match["owner"]
     return pod
 
 

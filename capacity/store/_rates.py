@@ -665,8 +665,11 @@ def service_codes(service: pd.Series | None, image: pd.Series | None,
         pick = choice == k
         row[pick] = (codes[pick] % len(text)) + offsets[k]  # -1 -> the last entry, ""
     keys, where = pd.factorize(np.concatenate([text for _, text in parts]))
-    distinct = np.asarray(where, dtype=object)
-    return keys.astype(np.int64)[row], distinct
+    # only the keys some row uses (an image whose rows all have a service is none), in
+    # order of first use
+    used, codes = np.unique(keys[row], return_inverse=True)
+    distinct = np.asarray(where, dtype=object)[used]
+    return codes.astype(np.int64).reshape(-1), distinct
 
 
 def host_to_rates(

@@ -157,6 +157,15 @@ def test_version_3_files_with_plain_lists_still_read(fleet_profiles) -> None:
         # a count past any C size (found by hypothesis: OverflowError in zlib, a traceback)
         ({"packed": "float64", "n": 2**61, "data": ""}, "'n' must be a whole number from 0"),
         ({"packed": "float32", "n": -1, "data": ""}, "'n' must be a whole number from 0"),
+        # 2**27 float64 (1 GiB) claimed by 12 compressed bytes: refused before inflating
+        (
+            {
+                "packed": "float64",
+                "n": 2**27,
+                "data": base64.b64encode(zlib.compress(b"\0" * 16)).decode(),
+            },
+            "cannot hold 134,217,728 values",
+        ),
         (
             {
                 "packed": "float64",

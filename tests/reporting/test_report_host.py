@@ -77,6 +77,12 @@ def test_services_by_urgency_then_natural_name_order() -> None:
     same = {"svc10": 0.5, "svc2": 0.5, "svc1": 0.5}
     plans, _ = _plans("cpus=16,memory=16GiB", same, {s: 1 for s in same})
     assert urgency_order(plans, status(plans)) == ["svc1", "svc2", "svc10"]
+    # headrooms equal as shown (four significant digits) are a tie too, whatever the noise
+    from dataclasses import replace
+    st = status(plans)
+    noisy = {s: replace(h, share=0.1045344083 + 1e-9 * (3 - i))
+             for i, (s, h) in enumerate(sorted(st.headrooms.items()))}
+    assert urgency_order(plans, replace(st, headrooms=noisy)) == ["svc1", "svc2", "svc10"]
     # one over its safe count comes first, whatever its name
     plans, _ = _plans("cpus=2,memory=16GiB")
     order = urgency_order(plans, status(plans))

@@ -13,9 +13,8 @@ from source_live_helpers import MiB, wait_for_log
 
 from capacity._errors import ContainerGone
 from capacity.sources._disk_usage import (
-    BudgetedTreeSize,
+    AmortisedTreeSize,
     DiskUsage,
-    WalkBudgetExceeded,
     disk_usage,
     disk_usage_bytes,
     tree_size_bytes,
@@ -75,7 +74,7 @@ def test_unreadable_volume_is_named_and_left_out(tmp_path: Path):
         disk_usage(_FakeClient(None), "c" * 64)
 
 
-def test_a_volume_past_the_collectors_budget_gives_no_reading_and_is_not_walked_again(
+def test_a_large_volume_is_walked_whole_but_seldom_never_as_a_partial_sum(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ):
     small, big = tmp_path / "small", tmp_path / "big"
@@ -89,43 +88,43 @@ def test_a_volume_past_the_collectors_budget_gives_no_reading_and_is_not_walked_
         {"Type": "volume", "Name": "big", "Source": str(big)},
     ]
     client = _FakeClient({"SizeRw": 5000, "Mounts": mounts})
-    walked: list[Path] = []
-
-    class CountingSize(BudgetedTreeSize):
-        def __call__(self, root: Path) -> int:
-            walked.append(root)
-            return super().__call__(root)
-
-    size_of = CountingSize(max_entries=20, max_s=60.0)
+    now = [0.0]
+    size_of = AmortisedTreeSize(max_entries=20, max_s=60.0, large_every_s=3600.0,
+                                clock=lambda: now[0])
     with caplog.at_level("WARNING", logger="capacity.collect"):
         usage = disk_usage(client, "c" * 64, tree_size=size_of)
-    assert usage.over_budget_volumes == ("big",)
-    assert usage.volumes_bytes == 300 and usage.unreadable_volumes == ()
-    # a partial sum (5,300 bytes here) would be far below the truth: no reading at all
-    assert usage.total_bytes is None
-    assert disk_usage_bytes(client, "c" * 64, tree_size=size_of) is None
-    assert size_of.over_budget == {str(big): "more than 20 files and directories"}
+    # past the budget (30 entries > 20): walked whole at once, never a partial sum
+    assert usage == DiskUsage(5000, 300 + 300, ())
     [warning] = [r.getMessage() for r in caplog.records]
-    assert str(big) in warning and "not walked again" in warning
-    # the second pass raised for big at once: each path was handed over, big walked once
-    assert walked.count(big) == 2
-    with pytest.raises(WalkBudgetExceeded, match="not walked again"):
-        size_of(big)
+    assert str(big) in warning and "more than 20 files" in warning and "3600 s" in warning
+    assert size_of.large == {str(big): (0.0, 300)}
+    # it grows; within the hour its last whole size stands (stale, not partial) ...
+    for i in range(30, 60):
+        (big / f"f{i}").write_bytes(b"b" * 10)
+    now[0] = 3599.0
+    assert disk_usage_bytes(client, "c" * 64, tree_size=size_of) == 5000 + 300 + 300
+    (small / "g").write_bytes(b"s" * 5)  # ... while a small volume is walked every time
+    assert disk_usage_bytes(client, "c" * 64, tree_size=size_of) == 5000 + 305 + 300
+    # an hour after its last whole walk it is walked whole again, logged only once
+    now[0] = 3600.0
+    assert disk_usage_bytes(client, "c" * 64, tree_size=size_of) == 5000 + 305 + 600
+    assert size_of.large == {str(big): (3600.0, 600)} and len(caplog.records) == 1
     # within the budget the figure is the unbounded walk's
-    assert disk_usage(
-        client, "c" * 64, tree_size=BudgetedTreeSize(max_entries=100)
-    ).total_bytes == 5000 + 300 + 300
+    plain = disk_usage(client, "c" * 64, tree_size=AmortisedTreeSize(max_entries=100))
+    assert plain.total_bytes == disk_usage(client, "c" * 64).total_bytes == 5000 + 305 + 600
 
 
-def test_the_collectors_budget_has_a_time_limit_too(tmp_path: Path):
+def test_a_walk_past_the_time_budget_is_large_too(tmp_path: Path):
     for d in range(3):
         (tmp_path / f"d{d}").mkdir()
         for i in range(700):
-            (tmp_path / f"d{d}" / f"f{i}").write_bytes(b"")
+            (tmp_path / f"d{d}" / f"f{i}").write_bytes(b"x")
     ticks = iter(range(10**6))
-    size_of = BudgetedTreeSize(max_entries=10**6, max_s=1.5, clock=lambda: float(next(ticks)))
-    with pytest.raises(WalkBudgetExceeded, match="time budget"):
-        size_of(tmp_path)
+    size_of = AmortisedTreeSize(max_entries=10**6, max_s=1.5, clock=lambda: float(next(ticks)))
+    # the clock moves one second per look: the bounded walk runs out of time at entry
+    # 1,024, then the whole walk gives every byte
+    assert size_of(tmp_path) == 2100
+    assert list(size_of.large) == [str(tmp_path)]
 
 
 @pytest.fixture

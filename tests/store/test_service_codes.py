@@ -23,3 +23,14 @@ def test_service_codes_match_the_per_row_rule(dtype: str) -> None:
                                                  "web", "n8"]
     codes, keys = service_codes(cast(service), None, cast(name))
     assert keys.take(codes).tolist() == reference_service_key(service, None, name).tolist()
+
+
+def test_service_codes_list_only_the_keys_some_row_uses() -> None:
+    # "w:1" and "n1" lose to the service label "web": not keys (the fit's services list)
+    service = pd.Series(["web", "web", None], dtype="object")
+    image = pd.Series(["w:1", "w:1", "db:2"], dtype="object")
+    name = pd.Series(["n1", "n2", "n3"], dtype="object")
+    codes, keys = service_codes(service, image, name)
+    assert sorted(keys.tolist()) == ["db:2", "web"]
+    assert keys.take(codes).tolist() == ["web", "web", "db:2"]
+    assert set(codes.tolist()) == set(range(len(keys)))
