@@ -223,7 +223,8 @@ def test_safe_counts_bar_per_service_coloured_by_what_binds(demo: dict[str, Any]
     rooms = status(plans).headrooms
     ticks = sorted(zip(ax.get_yticks(), ax.get_yticklabels(), strict=True), key=lambda t: -t[0])
     top_down = [label.get_text() for _, label in ticks]
-    shares = [rooms[s].share for s in top_down]
+    # as shown, four significant digits: equal ones are a tie, in natural name order
+    shares = [float(f"{rooms[s].share:.4g}") for s in top_down]
     assert shares == sorted(shares), "least headroom first (at the top)"
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
     assert "CPU binds" in legend and "memory binds" in legend and "running now" in legend
