@@ -162,9 +162,9 @@ class Settings:
         show="7d",
         help="Planning horizon after the history ends: drift measured inside the history "
              "(significant trend of the daily levels, busiest day) is carried this far; the "
-             "margin it took is in the assumptions. One whole day: not measured, a stated "
-             "x1.10 allowance; under one day: not measured, none (said). Single-service plans "
-             "only.")
+             "margin it took is in the assumptions. One whole day or less: not measured, a "
+             "stated x1.10 allowance (the daily peak may not have been seen). Single-service "
+             "plans only.")
     warn_headroom: float = _setting(
         0.2, flag="--warn-headroom", check="share", kind="percent", show="20%",
         help="Exit 1 (warning) when the least headroom is below this share.")

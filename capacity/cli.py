@@ -63,6 +63,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     As the console script (``argv`` None), a Ctrl-C after the command is done (while Python
     shuts down) is ignored, so it cannot turn a finished run into a killed one.
     """
+    try:
+        return _guarded_main(argv)
+    except KeyboardInterrupt:  # the instants before our handler is in place, or after
+        stderr("capacity: interrupted")
+        return EXIT_UNKNOWN
+
+
+def _guarded_main(argv: Sequence[str] | None) -> int:
     sigint: list[int] = []
     running = [True]
     previous = None

@@ -32,7 +32,13 @@ from ._profile import (
     ServiceProfile,
 )
 
-__all__ = ["ProfileModel", "daily_levels", "effective_window_s", "sampling_warnings"]
+__all__ = [
+    "ProfileModel",
+    "daily_levels",
+    "effective_window_s",
+    "sampling_coverage",
+    "sampling_warnings",
+]
 
 # Which statistic of one replica's distribution the skeleton solver sizes with, per resource.
 _DEMAND_STATISTIC = {CPU: "p95"}
@@ -784,6 +790,48 @@ def sampling_warnings(
     return out
 
 
+def sampling_coverage(t_s: np.ndarray, series: np.ndarray, step_s: float) -> tuple[float, float]:
+    """How many independent looks the samples give, against the instants their span holds.
+
+    Returns ``(effective_samples, span_instants)``:
+
+    - ``span_instants``: the sampling instants each replica's span holds at ``step_s`` (its
+      first to its last sample, the last covering one interval), summed over replicas;
+    - ``effective_samples``: Kish's effective count of the samples weighted by the time each
+      stands for, ``(sum w)^2 / sum w^2``, with ``w`` the interval to the replica's next sample
+      (the last: ``step_s``), and a gap (over 1.5 intervals) standing for one interval only:
+      what it skipped was not seen. Regular samples give ``n``; a sample that stands for five
+      intervals counts for less than five, a burst of close samples for less than its count.
+
+    Both are equal for a regular history; a history with gaps, irregular intervals or an
+    interval that changed mid-way has ``effective_samples < span_instants`` (the plan widens
+    its margin by their ratio: :mod:`capacity.solver._coverage`). ``(0, 0)`` without an
+    interval.
+
+    >>> sampling_coverage(np.arange(4) * 60.0, np.zeros(4, dtype=int), 60.0)
+    (4.0, 4.0)
+    >>> sampling_coverage(np.r_[0.0, 60, 600, 660], np.zeros(4, dtype=int), 60.0)  # a gap
+    (4.0, 12.0)
+    """
+    if t_s.size == 0 or not step_s > 0:
+        return 0.0, 0.0
+    same = np.zeros(t_s.size, dtype=bool)  # sample i has a next sample of its own replica
+    same[:-1] = series[1:] == series[:-1]
+    w = np.full(t_s.size, float(step_s))
+    dt = np.diff(t_s)
+    nxt = np.where(same[:-1], dt, step_s)
+    w[:-1] = np.where(nxt > _GAP_FACTOR * step_s, step_s, np.maximum(nxt, 0.0))
+    n_series = int(series.max()) + 1 if series.size else 0
+    lo = np.full(n_series, np.inf)
+    hi = np.full(n_series, -np.inf)
+    np.minimum.at(lo, series, t_s)
+    np.maximum.at(hi, series, t_s)
+    span_instants = float(np.sum((hi - lo) / step_s + 1.0))
+    sq = float(w @ w)
+    effective = float(w.sum()) ** 2 / sq if sq > 0 else 0.0
+    return effective, span_instants
+
+
 def daily_levels(t_s: np.ndarray, v: np.ndarray, step_s: float) -> tuple[float | None, ...]:
     """Mean of ``v`` over each whole day (86,400 s) counted back from the end of the history
     (the last sample covers ``step_s``), oldest first; None for a day holding fewer than a
@@ -1226,6 +1274,7 @@ class ProfileModel:
 
         count = max((p.count for p in profiles.values()), default=0)
         warnings += sampling_warnings(t, series, step, interval)
+        effective_samples, span_instants = sampling_coverage(t, series, step)
         # the last sample covers one interval: 288 five-minute samples are a whole day (as
         # daily_levels and the time-of-day check count it; a day short by under 1 % is whole)
         covered_s = span_s + (step if step > 0 else 0.0)
@@ -1265,6 +1314,8 @@ class ProfileModel:
             notes=tuple(notes),
             time_start=t_start.isoformat(),
             time_end=t_end.isoformat(),
+            effective_samples=effective_samples,
+            span_instants=span_instants,
         )
         return sp, minute, rc
 

@@ -456,6 +456,12 @@ class ServiceProfile:
         What was done to the input (duplicates averaged, values clipped at a limit, throttling).
     time_start, time_end : str
         ISO 8601 UTC times of the first and last sample.
+    effective_samples, span_instants : float or None
+        Kish's effective count of the samples weighted by the time each stands for, and the
+        sampling instants (at ``interval_s``) their spans hold, summed over replicas
+        (:func:`capacity.model._fit.sampling_coverage`). Equal for a regular history; gaps,
+        irregular intervals and an interval changed mid-way make the first smaller, and the
+        plan widens by their ratio (:mod:`capacity.solver._coverage`). None in older profiles.
     """
 
     service: str
@@ -471,6 +477,8 @@ class ServiceProfile:
     notes: tuple[str, ...] = ()
     time_start: str = ""
     time_end: str = ""
+    effective_samples: float | None = None
+    span_instants: float | None = None
 
     def to_frame(self) -> pd.DataFrame:
         """One row per resource (quantiles, sizing figure, fit), in the column units."""
@@ -900,6 +908,10 @@ def _load_service(ck: Fields, d: Mapping[str, Any], path: str) -> ServiceProfile
         notes=ck.texts(d, "notes", f"{path}.notes"),
         time_start=ck.text(d, "time_start", f"{path}.time_start", required=False),
         time_end=ck.text(d, "time_end", f"{path}.time_end", required=False),
+        effective_samples=ck.number(d, "effective_samples", f"{path}.effective_samples",
+                                    required=False, default=None, nullable=True, minimum=0),
+        span_instants=ck.number(d, "span_instants", f"{path}.span_instants", required=False,
+                                default=None, nullable=True, minimum=0),
     )
 
 

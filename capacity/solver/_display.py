@@ -51,7 +51,8 @@ def answer(plan: Plan) -> str:
     --------
     >>> from capacity.solver import Machine, plan
     >>> from capacity.solver._testing import constant_profiles
-    >>> p = plan(constant_profiles({"cpu_cores": 0.5}), Machine.from_spec("cpus=4"))
+    >>> p = plan(constant_profiles({"cpu_cores": 0.5}), Machine.from_spec("cpus=4"),
+    ...          valid_for_s=None)  # demand as recorded
     >>> answer(p)  # doctest: +NORMALIZE_WHITESPACE
     '7 more containers of svc fit beside the 0 running (7 in all) on cpus=4;
      CPU binds; at most 1 % of instants over capacity.'

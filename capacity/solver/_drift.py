@@ -27,9 +27,9 @@ jobs; the rest of that trace unchanged).
 Traps
 -----
 - Fewer than :data:`MIN_DRIFT_DAYS` whole days: drift is not measured, and the plan says so.
-  Under one whole day no allowance is taken: such a recording (a staging run, the sandbox)
-  is planned for demand as recorded, with the profile's note that the daily cycle was not
-  covered.
+  Under one whole day (a staging run, the sandbox) the daily peak may not have been seen:
+  the same allowance is taken as for one day, and said (the profile notes that the daily
+  cycle was not covered). ``valid_for_s=None`` (API only) plans demand as recorded.
 - A weekly cycle needs two weeks to be told from a trend; on shorter histories a weekday/weekend
   change reads as trend or busiest day.
 """
@@ -48,6 +48,7 @@ __all__ = [
     "DAY_S",
     "DEFAULT_VALID_FOR_S",
     "MIN_DRIFT_DAYS",
+    "SHORT_HISTORY_S",
     "UNMEASURED_DRIFT_FACTOR",
     "Drift",
     "drift_of",
@@ -64,6 +65,9 @@ TREND_T = 2.0
 #: drift factor taken when the history holds one whole day (drift not measurable): the 90th
 #: percentile of next-day / day level ratios over 84 held-out Azure V1 VMs (module docstring)
 UNMEASURED_DRIFT_FACTOR = 1.10
+#: a history covering less than this (seconds; a day short by under 1 % is whole, as the
+#: profile counts days) has not seen the daily cycle: the same allowance is taken
+SHORT_HISTORY_S = 0.99 * DAY_S
 
 
 @dataclass(frozen=True)
@@ -96,9 +100,13 @@ class Drift:
         return 1.0 - 1.0 / self.factor
 
 
-def drift_of(levels: Sequence[float | None], mean: float, valid_for_s: float) -> Drift:
+def drift_of(levels: Sequence[float | None], mean: float, valid_for_s: float,
+             covered_s: float | None = None) -> Drift:
     """Drift factor from a profile's ``daily_levels`` (oldest first; None: a day without
     enough samples) and its ``mean``, carried ``valid_for_s`` seconds past the history's end.
+    ``covered_s``: the seconds the history covers (its span plus one interval); under
+    :data:`SHORT_HISTORY_S` the daily cycle was not seen and the default allowance is taken
+    (None: not known, as in older profiles: no allowance).
 
     >>> d = drift_of([1.0, 2.0], 1.5, 0.0)  # a day at 1, a day at 2
     >>> round(d.factor, 3), d.days  # the busiest day over the mean
@@ -106,6 +114,12 @@ def drift_of(levels: Sequence[float | None], mean: float, valid_for_s: float) ->
     """
     days = len(levels)
     with_data = sum(x is not None for x in levels)
+    if days == 0 and covered_s is not None and 0 < covered_s < SHORT_HISTORY_S and mean > 0:
+        return Drift(UNMEASURED_DRIFT_FACTOR, 0, None, None,
+                     f"drift not measured: {covered_s / 3600:.3g} h of history, shorter than "
+                     f"one day (the daily peak may not have been seen); default allowance "
+                     f"x{UNMEASURED_DRIFT_FACTOR:.2f}, as for one whole day (the 90th "
+                     "percentile of next-day level ratios over 84 Azure VMs)")
     if days < MIN_DRIFT_DAYS or with_data < MIN_DRIFT_DAYS or not mean > 0:
         why = (f"drift not measured: {days} whole day(s) of history (< {MIN_DRIFT_DAYS})"
                if days < MIN_DRIFT_DAYS else "drift not measured: no demand" if not mean > 0

@@ -92,6 +92,7 @@ from .._columns import CPU, DISK_USAGE, MEMORY
 from .._errors import InsufficientData, InvalidParameter, ProfileVersionError
 from .._settings import DEFAULTS, INCOMPRESSIBLE_EPSILON_FACTOR, Settings, whole_count
 from ..model._profile import Profiles, ServiceProfile
+from ._coverage import coverage_widening
 from ._demand import (
     MAX_SUMMED_REPLICAS,
     MAX_SUMMED_REPLICAS_HORIZON,
@@ -102,7 +103,7 @@ from ._demand import (
     replica_demand,
     with_host_cost,
 )
-from ._drift import drift_of
+from ._drift import MIN_DRIFT_DAYS, drift_of
 from ._machine import Machine
 from ._methods import DEFAULT_METHOD, METHODS
 
@@ -855,8 +856,13 @@ def plan(
     --------
     >>> from capacity.solver._testing import constant_profiles
     >>> p = plan(constant_profiles({"cpu_cores": 0.5}), Machine.from_spec("cpus=4"))
-    >>> p.safe_count, p.binding_resource  # 90 % of 4 CPUs usable: floor(3.6 / 0.5)
-    (7, 'cpu_cores')
+    >>> p.safe_count, p.binding_resource  # 90 % of 4 CPUs usable: floor(3.6 / 1.10 / 0.5)
+    (6, 'cpu_cores')
+    >>> p.meta["widening"]["cpu_cores"]["replicas"]  # a 200 s history: the x1.10 allowance
+    1
+    >>> plan(constant_profiles({"cpu_cores": 0.5}), Machine.from_spec("cpus=4"),
+    ...      valid_for_s=None).safe_count  # demand as recorded: floor(3.6 / 0.5)
+    7
     """
     if settings is None:
         settings = Settings(epsilon=epsilon, incompressible_epsilon=incompressible_epsilon,
@@ -893,6 +899,10 @@ def plan(
     thin = thin_profile_reason(sp, require_confidence=require_confidence)
     per: dict[str, ResourcePlan] = {}
     drifts: dict[str, dict[str, Any]] = {}
+    # resources whose demand was widened for what the history does not show (a sampling
+    # fault, a daily cycle not seen): (model, usable, factor without the widening, widening)
+    widened: dict[str, tuple[ResourceModel, float, float, dict[str, Any]]] = {}
+    covered_s = float(sp.span_s) + (float(sp.interval_s) if sp.interval_s > 0 else 0.0)
     risk_models: set[str] = set()
     notes: set[str] = set()
     for r in sorted(set(machine.capacity) | set(sp.resources)):
@@ -941,11 +951,13 @@ def plan(
             notes.add(f"{r}: {demand.cov_note}")
         if demand.trace_note and method == "empirical":
             notes.add(f"{sp.service} {r}: {demand.trace_note}; gaussian used instead")
-        factor = 1.0
+        factor = measured = 1.0
+        rp = sp.resources[r]
+        widening: dict[str, Any] = {}
         if valid_for_s is not None:
             # the drift of what the service uses; the host cost per container does not drift
-            drift = drift_of(tuple(getattr(sp.resources[r], "daily_levels", ()) or ()),
-                             demand.mean - demand.host_cost, valid_for_s)
+            drift = drift_of(tuple(getattr(rp, "daily_levels", ()) or ()),
+                             demand.mean - demand.host_cost, valid_for_s, covered_s=covered_s)
             factor = drift.factor
             drifts[r] = {"factor": drift.factor, "margin": drift.margin, "days": drift.days,
                          "slope_per_day": drift.slope_per_day,
@@ -953,9 +965,60 @@ def plan(
             notes.add(f"{r}: drift over {valid_for_s / 86_400:g} d: {drift.reason}"
                       + (f"; margin {drift.margin:.0%} of the usable capacity"
                          if drift.factor > 1 else "; no margin"))
-        per[r] = _resource_plan(model, method, base, usable=capacity - reserve - occ,
+            if drift.factor > 1 and drift.days < MIN_DRIFT_DAYS:
+                # an allowance for a cycle not measured, not a measured drift
+                widening["allowance"] = drift.factor
+            else:
+                measured = drift.factor
+        # a sampling fault (gaps, irregular or changed intervals): fewer looks than the span
+        cov = coverage_widening(getattr(sp, "warnings", ()), getattr(sp, "effective_samples",
+                                None), getattr(sp, "span_instants", None),
+                                mean=float(rp.mean), std=float(rp.std), trace=rp.trace,
+                                trace_interval_s=float(rp.trace_interval_s),
+                                interval_s=float(sp.interval_s))
+        if cov.reason:
+            widening["sampling"] = {"factor": cov.factor, "margin": cov.margin,
+                                    "effective_samples": cov.effective_samples,
+                                    "span_instants": cov.span_instants,
+                                    "autocorrelation_time": cov.tau, "cv": cov.cv,
+                                    "reason": cov.reason}
+        factor *= cov.factor
+        usable = capacity - reserve - occ
+        per[r] = _resource_plan(model, method, base, usable=usable,
                                 compare=compare, drift_factor=factor)
+        if widening:
+            widening["factor"] = factor / measured
+            widened[r] = (model, usable, measured, widening)
         risk_models.add(model.risk_model)
+    # what each widening cost in replicas: the count without it, from the same draws (after
+    # every resource is planned: a search may draw more replicas from the shared generator)
+    widenings: dict[str, dict[str, Any]] = {}
+    for r, (model, usable, measured, widening) in widened.items():
+        chosen = per[r].method
+        n = per[r].safe_count
+        before = (n if n is None or widening["factor"] <= 1.0
+                  else _count_at(model, chosen, usable, measured))
+        widening.update(margin=1.0 - 1.0 / widening["factor"], count=n,
+                        count_without=before,
+                        replicas=None if n is None or before is None else before - n)
+        widenings[r] = widening
+        what = " and ".join(
+            w for w, on in (("the daily cycle not measured (drift allowance "
+                             f"x{widening.get('allowance', 1.0):.2f})",
+                             "allowance" in widening),
+                            ("a sampling fault (x"
+                             f"{widening.get('sampling', {}).get('factor', 1.0):.3f})",
+                             "sampling" in widening)) if on)
+        if widening["factor"] <= 1.0:  # a fault named, but no margin (said in its reason)
+            notes.add(f"{r}: not widened: {widening['sampling']['reason']}")
+            continue
+        notes.add(f"{r}: widened for {what}: demand x{widening['factor']:.3f}, margin "
+                  f"{widening['margin']:.1%} of the usable capacity"
+                  + (f", {widening['replicas']} replica(s) ({before} -> {n})"
+                     if widening["replicas"] is not None else "")
+                  + (f"; measured drift x{measured:.3f} on top" if measured > 1 else ""))
+        if "sampling" in widening:
+            notes.add(f"{r}: {widening['sampling']['reason']}")
     if machine.limits:  # structural count limits (PIDs, open files, addresses)
         from ._structural import structural_plan
 
@@ -969,7 +1032,19 @@ def plan(
                      incompressible_epsilon=settings.memory_epsilon,
                      horizon_s=horizon_s, n_draws=draws_by_resource, thin=thin,
                      quantile_level=quantile_level, settings=settings, drift=drifts,
-                     valid_for_s=valid_for_s)
+                     valid_for_s=valid_for_s, widening=widenings)
+
+
+def _count_at(model: ResourceModel, method: str, usable: float, factor: float) -> int | None:
+    """The safe count by ``method`` with demand scaled by ``factor`` (as
+    :func:`_resource_plan` counts it: never below the count at the declared limits)."""
+    if method == "limits":
+        return model.safe(method, usable)[0]
+    n = model.safe(method, usable / factor)[0]
+    limit = model.demand.limit
+    if factor > 1 and n is not None and limit and usable > 0:
+        n = max(n, math.floor(usable / limit * (1 + _FIT_RTOL)))
+    return n
 
 
 def _resource_plan(
@@ -1045,6 +1120,7 @@ def _assemble(
     n_draws: Mapping[str, int], thin: str, quantile_level: float | None,
     settings: Settings,
     drift: Mapping[str, Any] | None = None, valid_for_s: float | None = None,
+    widening: Mapping[str, Any] | None = None,
 ) -> Plan:
     safe, binding = _binding(per, {r: p.safe_count for r, p in per.items()}, ports)
     unknown = _unknown_required(per)
@@ -1130,7 +1206,8 @@ def _assemble(
         meta={"n_draws": dict(n_draws), "interval_s": sp.interval_s, "span_s": sp.span_s,
               "replicas_seen": sp.replicas_seen,
               "confidence": getattr(sp, "confidence", "unknown"),
-              "valid_for_s": valid_for_s, "drift": dict(drift or {})},
+              "valid_for_s": valid_for_s, "drift": dict(drift or {}),
+              **({"widening": dict(widening)} if widening else {})},
         risk_model=risk_model, incompressible_epsilon=incompressible_epsilon,
         horizon_s=horizon_s, reason=reason, ports=ports, methods=methods, settings=settings,
     )

@@ -87,7 +87,10 @@ def predict_from_profiles(
     """Every method's count for ``ratio`` (one service: ``{name: 1}``) on ``machine``.
 
     Only the resources a sandbox emulates (CPU and memory) are planned: the machine is
-    restricted to them, so an unknown NIC speed does not leave the plan undefined.
+    restricted to them, so an unknown NIC speed does not leave the plan undefined. Demand
+    is planned as recorded (``valid_for_s=None``: no drift, no allowance for a daily cycle
+    not seen): the sandbox measures the same workload seconds after it was recorded, not
+    the period ahead a plan is for, and a mix's plan has no drift either.
     """
     cap = {r: v for r, v in machine.capacity.items() if r in SANDBOX_RESOURCES}
     target = dataclasses.replace(machine, capacity=cap, missing=())
@@ -98,7 +101,8 @@ def predict_from_profiles(
     plan_methods: dict[str, str] = {}
     if len(ratio) == 1 and next(iter(ratio.values())) == 1:
         service = next(iter(ratio))
-        p = plan(profiles, target, service=service, epsilon=epsilon, method=default_method)
+        p = plan(profiles, target, service=service, epsilon=epsilon, method=default_method,
+                 valid_for_s=None)
         for m in METHODS:
             per = {r: rp.methods.get(m) for r, rp in p.per_resource.items()
                    if r in SANDBOX_RESOURCES}
@@ -107,7 +111,9 @@ def predict_from_profiles(
                                           got.get("binding_resource"), per)
         claimed = {r: rp.p_overload_at_safe_count for r, rp in p.per_resource.items()
                    if r in SANDBOX_RESOURCES}
-        assumptions = tuple(p.assumptions)
+        assumptions = (*p.assumptions, "verify: demand planned as recorded (no drift, no "
+                       "allowance for a daily cycle not seen): the sandbox measures the same "
+                       "workload seconds later")
         plan_count = p.safe_count
         plan_methods = {r: rp.method for r, rp in p.per_resource.items()
                         if r in SANDBOX_RESOURCES}

@@ -60,8 +60,9 @@ def test_a_small_network_binds_before_memory() -> None:
 
 def test_host_cost_is_added_to_every_replica() -> None:
     profiles = constant_profiles({"memory_working_set_bytes": 1 * MIB})
-    bare = plan(profiles, Machine.from_spec("memory=1GiB"))
-    costly = plan(profiles, Machine.from_spec("memory=1GiB,host_cost=3MiB"))
+    # demand as recorded (valid_for_s=None): no allowance for the synthetic short history
+    bare = plan(profiles, Machine.from_spec("memory=1GiB"), valid_for_s=None)
+    costly = plan(profiles, Machine.from_spec("memory=1GiB,host_cost=3MiB"), valid_for_s=None)
     assert bare.safe_count == 1024
     assert costly.safe_count == 256  # 1 GiB / (1 + 3) MiB
     assert costly.per_resource["memory_working_set_bytes"].host_cost == 3 * MIB

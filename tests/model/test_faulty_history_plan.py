@@ -1,9 +1,12 @@
 """Bad input and faults (issue 13): a history with gaps, irregular intervals, a sampling
 interval changed mid-way, or shorter than one daily cycle. The profile says which; the plan
 never gives a silent number: by default it is planned with the fault among its assumptions
-(and the report's warnings), with ``require_confidence`` (``--require-confidence``) it is
-refused with the fault as the reason, and from the command line that refusal is an undefined
-count (exit 1, the reason on the status line), never OK.
+(and the report's warnings) and *widened* (a sampling fault by the effective looks its
+samples give, :mod:`capacity.solver._coverage`; a history under one day by the stated x1.10
+allowance), the margin stated in replicas and % of the usable capacity; with
+``require_confidence`` (``--require-confidence``) it is refused with the fault as the reason,
+and from the command line that refusal is an undefined count (exit 1, the reason on the
+status line), never OK. A clean history's plan is not touched.
 
 tests/model/test_sampling_interval.py checks each fault's wording in the profile; this file
 follows each one through to the plan, the report and the CLI.
@@ -13,6 +16,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +26,9 @@ from _samples_builder import samples_table
 
 from capacity import ProfileModel
 from capacity._columns import CPU
+from capacity.model import Profiles
 from capacity.solver import Machine, plan
+from capacity.solver._drift import UNMEASURED_DRIFT_FACTOR
 
 DAY = 288  # 5-minute samples per day
 MACHINE = "cpus=64,cpu_saturation=1"
@@ -87,6 +93,20 @@ def test_a_fault_is_in_the_plan_or_refuses_it(fault: str) -> None:
     assert any(a.startswith("profile warning: ") and words in a for a in p.assumptions), (
         p.assumptions
     )
+    # ... widened for the looks its samples do not give, the margin stated
+    widening = p.meta["widening"][CPU]
+    sampling = widening["sampling"]
+    assert sampling["factor"] > 1.0 and sampling["margin"] > 0.0
+    assert sampling["effective_samples"] < sampling["span_instants"]
+    assert widening["replicas"] == widening["count_without"] - p.safe_count >= 0
+    assert any("widened for" in a and "a sampling fault" in a and "replica(s)" in a
+               and "% of the usable capacity" in a for a in p.assumptions), p.assumptions
+    # never above the plan of the same values sampled regularly
+    values = make()[CPU].to_numpy()
+    clean = ProfileModel().fit(samples_table({"c1": {CPU: values}}, interval_s=300.0)).profiles_
+    assert clean["svc"].warnings == ()
+    regular = plan(clean, machine, rng=np.random.default_rng(0))
+    assert regular.safe_count is not None and p.safe_count <= regular.safe_count
     # require_confidence: no number, the fault is the reason
     strict = plan(profiles, machine, rng=np.random.default_rng(0), require_confidence=True)
     assert strict.safe_count is None and strict.more is None
@@ -96,15 +116,22 @@ def test_a_fault_is_in_the_plan_or_refuses_it(fault: str) -> None:
 
 @pytest.mark.parametrize("fault", sorted(FAULTS))
 def test_a_fault_reaches_the_report_warnings(fault: str) -> None:
-    from capacity.reporting._render import profiles_context
+    from capacity.reporting._render import profiles_context, render_markdown, report_context
 
     make, words = FAULTS[fault]
-    _, warnings = profiles_context(ProfileModel().fit(make()).profiles_, [])
+    profiles = ProfileModel().fit(make()).profiles_
+    _, warnings = profiles_context(profiles, [])
     assert any(words in w for w in warnings), warnings
+    # the widening and its margin are among the report's assumptions
+    p = plan(profiles, Machine.from_spec(MACHINE), rng=np.random.default_rng(0))
+    context = report_context({"svc": p}, profiles)
+    assert any("widened for" in a and "replica(s)" in a for a in context["assumptions"])
+    assert "widened for" in render_markdown(context)
 
 
-def test_shorter_than_one_cycle_is_said_and_drift_not_measured() -> None:
-    # 12 hours: no daily cycle seen, no day to measure drift from, no allowance taken
+def test_shorter_than_one_cycle_is_said_and_takes_the_allowance() -> None:
+    # 12 hours: no daily cycle seen, no day to measure drift from: the daily peak may not have
+    # been seen, so the one-day allowance is taken, and said with its margin
     profiles = (
         ProfileModel()
         .fit(samples_table({"c1": {CPU: _series(DAY // 2, 5)}}, interval_s=300.0))
@@ -113,12 +140,39 @@ def test_shorter_than_one_cycle_is_said_and_drift_not_measured() -> None:
     sp = profiles["svc"]
     assert any("daily cycle is not covered" in n for n in sp.notes)
     assert sp.resources[CPU].daily_levels == ()
-    p = plan(profiles, Machine.from_spec(MACHINE), rng=np.random.default_rng(0))
-    assert p.safe_count is not None
+    machine = Machine.from_spec(MACHINE)
+    p = plan(profiles, machine, rng=np.random.default_rng(0))
+    recorded = plan(profiles, machine, rng=np.random.default_rng(0), valid_for_s=None)
+    assert p.safe_count is not None and recorded.safe_count is not None
     assert any("daily cycle is not covered" in a for a in p.assumptions)
     drift = p.meta["drift"][CPU]
-    assert drift["factor"] == 1.0 and "drift not measured: 0 whole day(s)" in drift["reason"]
-    assert any("drift not measured" in a and "no margin" in a for a in p.assumptions)
+    assert drift["factor"] == UNMEASURED_DRIFT_FACTOR and "shorter than one day" in drift["reason"]
+    widening = p.meta["widening"][CPU]
+    assert widening["allowance"] == UNMEASURED_DRIFT_FACTOR and "sampling" not in widening
+    assert widening["count_without"] == recorded.safe_count
+    assert widening["replicas"] == recorded.safe_count - p.safe_count > 0
+    assert any("widened for the daily cycle not measured" in a and "replica(s)" in a
+               for a in p.assumptions), p.assumptions
+    # demand as recorded (valid_for_s=None, API only): no allowance, no widening
+    assert "widening" not in recorded.meta
+
+
+def test_a_clean_history_is_not_widened() -> None:
+    # two whole regular days: nothing named, nothing widened; the new profile fields
+    # (effective_samples, span_instants) change nothing in its plan
+    profiles = (
+        ProfileModel()
+        .fit(samples_table({"c1": {CPU: _series(2 * DAY, 7)}}, interval_s=300.0))
+        .profiles_
+    )
+    sp = profiles["svc"]
+    assert sp.warnings == () and sp.effective_samples == sp.span_instants == 2 * DAY
+    machine = Machine.from_spec(MACHINE)
+    p = plan(profiles, machine, rng=np.random.default_rng(0))
+    assert "widening" not in p.meta and not any("widened for" in a for a in p.assumptions)
+    older = Profiles(services={"svc": replace(sp, effective_samples=None, span_instants=None)},
+                     source=profiles.source)
+    assert plan(older, machine, rng=np.random.default_rng(0)).to_dict() == p.to_dict()
 
 
 def test_one_day_takes_the_stated_allowance() -> None:
@@ -155,6 +209,10 @@ def test_the_cli_refuses_with_the_reason_never_ok(
     planned = doc["plans"]["svc"]
     assert planned["safe_count"] is not None
     assert any(words in a for a in planned["assumptions"])
+    # the widening and its margin are in plan.json
+    widening = planned["meta"]["widening"][CPU]
+    assert widening["sampling"]["factor"] > 1.0 and widening["replicas"] >= 0
+    assert any("widened for" in a for a in planned["assumptions"])
     code = main(
         ["plan", "--profiles", str(path), "--machine", MACHINE, "--json", "--require-confidence"]
     )
@@ -162,3 +220,17 @@ def test_the_cli_refuses_with_the_reason_never_ok(
     assert code == 1, doc
     refused = doc["plans"]["svc"]
     assert refused["safe_count"] is None and words in refused["reason"]
+
+
+def test_an_older_profile_with_a_fault_says_it_is_not_widened() -> None:
+    # a profile written before effective_samples existed: the fault is named, no margin is
+    # taken, and the plan says why (never a silent number)
+    profiles = ProfileModel().fit(_gaps()).profiles_
+    sp = profiles["svc"]
+    older = Profiles(services={"svc": replace(sp, effective_samples=None, span_instants=None)},
+                     source=profiles.source)
+    p = plan(older, Machine.from_spec(MACHINE), rng=np.random.default_rng(0))
+    assert p.safe_count is not None
+    assert p.meta["widening"][CPU]["factor"] == 1.0 and p.meta["widening"][CPU]["replicas"] == 0
+    assert any(a.startswith(f"{CPU}: not widened: ") and "older profile" in a
+               for a in p.assumptions), p.assumptions

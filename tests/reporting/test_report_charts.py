@@ -62,7 +62,8 @@ def constant_plans() -> dict[str, Any]:
     CPU binds at 8 replicas."""
     profiles = constant_profiles({"cpu_cores": 0.5, "memory_working_set_bytes": 2.0**30})
     machine = Machine.from_spec("cpus=4,memory=16GiB,reserve.memory=1GiB,cpu_saturation=1")
-    p = plan(profiles, machine, method="gaussian", running=3)
+    # demand as recorded: the synthetic history is short (the allowance would take one)
+    p = plan(profiles, machine, method="gaussian", running=3, valid_for_s=None)
     return {"plans": {p.service: p}, "profiles": profiles}
 
 
@@ -222,7 +223,7 @@ def test_safe_counts_bar_per_service_coloured_by_what_binds(demo: dict[str, Any]
     rooms = status(plans).headrooms
     ticks = sorted(zip(ax.get_yticks(), ax.get_yticklabels(), strict=True), key=lambda t: -t[0])
     top_down = [label.get_text() for _, label in ticks]
-    # ordered as shown, four significant digits (urgency_order: 99.01 % and 99.01 % tie)
+    # as shown, four significant digits: equal ones are a tie, in natural name order
     shares = [float(f"{rooms[s].share:.4g}") for s in top_down]
     assert shares == sorted(shares), "least headroom first (at the top)"
     legend = [t.get_text() for t in ax.get_legend().get_texts()]

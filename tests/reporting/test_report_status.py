@@ -36,6 +36,7 @@ def _plan(cpus: float, running: int, occupied: float = 0.0) -> Any:
         method="quantile",
         running=running,
         occupied={"cpu_cores": occupied},
+        valid_for_s=None,  # demand as recorded: no allowance for the synthetic short history
     )
 
 

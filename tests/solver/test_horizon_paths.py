@@ -107,7 +107,8 @@ def test_plan_over_a_horizon_agrees_with_paths_drawn_afresh() -> None:
     sp = service_profile("svc", {MEMORY: resource_profile(MEMORY, trace, window_s=300.0)})
     usable = 8e9
     p = plan(profiles_of(sp), Machine.from_spec(f"memory={usable:.0f}"), method="empirical",
-             incompressible_epsilon=1e-3, horizon_s=300.0, compare=False)
+             incompressible_epsilon=1e-3, horizon_s=300.0, compare=False,
+             valid_for_s=None)  # demand as recorded: no allowance for the short history
     rp = p.per_resource[MEMORY]
     n = rp.safe_count
     assert n is not None and rp.p_overload_at_safe_count is not None

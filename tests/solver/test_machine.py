@@ -177,4 +177,4 @@ def test_cpu_saturation_keeps_a_tenth_of_the_cpus_back_by_default() -> None:
     assert Machine.from_spec("cpus=8,cpu_saturation=1").reserved(CPU) == 0.0
     assert Machine.from_dict(m.to_dict()) == m
     # floor(7.2 / 0.5); memory measured too, as it must be for a count on a machine with memory
-    assert plan(constant_profiles({CPU: 0.5, MEMORY: 1e6}), m).safe_count == 14
+    assert plan(constant_profiles({CPU: 0.5, MEMORY: 1e6}), m, valid_for_s=None).safe_count == 14

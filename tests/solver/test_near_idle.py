@@ -25,7 +25,8 @@ def _idle(peak: float, floor: float = 1e-9):
 
 
 def test_near_idle_gets_the_peak_count_with_a_reason() -> None:
-    p = plan(_idle(1e-6), Machine.from_spec("cpus=4"))
+    # demand as recorded (a 10,000 s history would take the x1.10 allowance by default)
+    p = plan(_idle(1e-6), Machine.from_spec("cpus=4"), valid_for_s=None)
     # 90 % of 4 CPUs over a 1e-6 core peak: 3.6 million, what every method now says
     assert p.safe_count == 3_600_000
     assert all(p.methods[m]["safe_count"] == 3_600_000 for m in METHODS)
@@ -33,7 +34,7 @@ def test_near_idle_gets_the_peak_count_with_a_reason() -> None:
 
 
 def test_idle_below_the_search_is_capped_and_said() -> None:
-    p = plan(_idle(1e-12, 1e-13), Machine.from_spec("cpus=4"))
+    p = plan(_idle(1e-12, 1e-13), Machine.from_spec("cpus=4"), valid_for_s=None)
     assert p.safe_count == 10**7
     assert "capped" in p.per_resource[CPU].reason
 

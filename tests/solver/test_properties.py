@@ -29,7 +29,9 @@ def profiles(scale: float):
 
 def count(method: str, cpus: float, eps: float, reserve: float, scale: float) -> int | None:
     machine = Machine.from_spec(f"cpus={cpus},memory=16GiB,reserve.cpus={reserve},cpu_saturation=1")
-    return plan(profiles(scale), machine, epsilon=eps, method=method,
+    # demand as recorded (valid_for_s=None): the solver's arithmetic, not the x1.10 allowance
+    # a history this short takes by default
+    return plan(profiles(scale), machine, epsilon=eps, method=method, valid_for_s=None,
                 n_draws=EMPIRICAL_DRAWS, rng=np.random.default_rng(1)).safe_count
 
 
