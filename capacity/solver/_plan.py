@@ -1059,7 +1059,9 @@ def _resource_plan(
     reasons: dict[str, str] = {}
     intervals: dict[str, tuple[int, int] | None] = {}
     limit = model.demand.limit
-    at_limits = math.floor(usable / limit * (1 + _FIT_RTOL)) if limit and usable > 0 else 0
+    # capped as every count is (cpus=1e300 made it a 300-digit int the risk curve choked on)
+    at_limits = (min(math.floor(usable / limit * (1 + _FIT_RTOL)), _MAX_COUNT)
+                 if limit and usable > 0 else 0)
     for m in (METHODS if compare else (method, "gaussian")):
         if m not in counts:
             u = usable if m == "limits" else usable / drift_factor
