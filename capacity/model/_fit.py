@@ -805,7 +805,8 @@ def sampling_coverage(t_s: np.ndarray, series: np.ndarray, step_s: float) -> tup
 
     Both are equal for a regular history; a history with gaps, irregular intervals or an
     interval that changed mid-way has ``effective_samples < span_instants`` (the plan widens
-    its margin by their ratio: :mod:`capacity.solver._coverage`). ``(0, 0)`` without an
+    demand by ``1 + 1.96 cv (1/sqrt(n_eff) - 1/sqrt(n_ref))``, both per replica over the
+    autocorrelation time: :mod:`capacity.solver._coverage`). ``(0, 0)`` without an
     interval.
 
     >>> sampling_coverage(np.arange(4) * 60.0, np.zeros(4, dtype=int), 60.0)

@@ -976,7 +976,9 @@ def plan(
                          "slope_per_day": drift.slope_per_day,
                          "busiest_day": drift.busiest_day, "reason": drift.reason}
             notes.add(f"{r}: drift over {valid_for_s / 86_400:g} d: {drift.reason}"
-                      + (f"; margin {drift.margin:.0%} of the usable capacity"
+                      + ("; not applied to the limits method (a declared limit caps demand)"
+                         if method == "limits" else
+                         f"; margin {drift.margin:.0%} of the usable capacity"
                          if drift.factor > 1 else "; no margin"))
             if drift.factor > 1 and drift.busiest_day is None:
                 # an allowance for a cycle not measured, not a measured drift
@@ -1028,6 +1030,10 @@ def plan(
                             ("a sampling fault (x"
                              f"{widening.get('sampling', {}).get('factor', 1.0):.3f})",
                              "sampling" in widening)) if on)
+        if chosen == "limits":  # a declared limit caps demand: neither widening applies
+            notes.add(f"{r}: not widened: the limits method plans at the declared limit "
+                      f"(the widening for {what}, x{widening['factor']:.3f}, not applied)")
+            continue
         if widening["factor"] <= 1.0:  # a fault named, but no margin (said in its reason)
             notes.add(f"{r}: not widened: {widening['sampling']['reason']}")
             continue

@@ -148,3 +148,41 @@ def test_no_effective_samples_with_a_fault_is_refused() -> None:
     p = plan(broken, Machine.from_spec(MACHINE), rng=np.random.default_rng(0))
     assert p.safe_count is None
     assert "no effective samples" in p.reason and "no spread" not in p.reason
+
+
+@pytest.mark.parametrize(("field", "value", "words"), [
+    ("effective_samples", 1e300, "<= n_samples (576"),
+    ("span_instants", 1e300, "the instants replicas_seen"),
+])
+def test_the_loader_refuses_impossible_coverage(
+    field: str, value: float, words: str, tmp_path: Path
+) -> None:
+    from capacity._errors import InvalidFile
+
+    path = tmp_path / "profiles.json"
+    ProfileModel().fit(_replicated(1)).profiles_.to_json(path)
+    doc = json.loads(path.read_text())
+    doc["services"]["svc"][field] = value
+    path.write_text(json.dumps(doc))
+    with pytest.raises(InvalidFile, match=field) as err:
+        Profiles.from_json(path)
+    assert words in str(err.value)
+    doc["services"]["svc"][field] = None  # an older profile: still loads
+    path.write_text(json.dumps(doc))
+    assert getattr(Profiles.from_json(path)["svc"], field) is None
+
+
+def test_the_limits_method_states_no_margin_it_did_not_take() -> None:
+    # the limits method plans at the declared limit: neither drift nor widening scales it,
+    # and the assumptions say so (before: 'widened for a sampling fault ... margin 0.7 %')
+    df = _replicated(1)
+    df["cpu_limit_cores"] = 1.0
+    profiles = ProfileModel().fit(df).profiles_
+    p = plan(profiles, Machine.from_spec(MACHINE), method="limits",
+             rng=np.random.default_rng(0))
+    assert p.safe_count is not None
+    assert not any("widened for" in a for a in p.assumptions), p.assumptions
+    assert any("not widened: the limits method" in a and "not applied" in a
+               for a in p.assumptions), p.assumptions
+    assert any("drift over" in a and "not applied to the limits method" in a
+               for a in p.assumptions), p.assumptions
