@@ -186,3 +186,15 @@ def test_the_limits_method_states_no_margin_it_did_not_take() -> None:
                for a in p.assumptions), p.assumptions
     assert any("drift over" in a and "not applied to the limits method" in a
                for a in p.assumptions), p.assumptions
+
+
+def test_a_mix_says_it_is_planned_as_recorded() -> None:
+    # a mix (capacity size, ratio, more_of) applies neither drift nor the widenings: its
+    # assumptions say so and name the faulty histories (before: nothing said)
+    from capacity.solver import ratio
+
+    profiles = ProfileModel().fit(_replicated(1)).profiles_
+    p = ratio(profiles, Machine.from_spec(MACHINE), {"svc": 1}, rng=np.random.default_rng(0))
+    assert any(a.startswith("demand as recorded: drift") for a in p.assumptions), p.assumptions
+    assert any("faulty histories planned as recorded, not widened: svc" in a
+               for a in p.assumptions), p.assumptions
