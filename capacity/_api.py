@@ -303,6 +303,7 @@ def plan(
     **options
         Any other field of :class:`capacity.Settings` (``incompressible_epsilon``,
         ``quantile_level``, ``horizon_s``, ``independent_offsets``, ``require_confidence``,
+        ``accept_unseen_hours`` (plan a history that missed some hours of the day),
         ``valid_for_s``: planning horizon for drift, default 7 days; None: demand as
         recorded),
         and :func:`capacity.solver.plan`'s ``occupied``, ``ports``, ``n_draws``. Defaults

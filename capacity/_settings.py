@@ -124,6 +124,10 @@ class Settings:
         Treat replicas as independent (random time offsets): opt-in, it lowers the risk.
     require_confidence : bool
         No count from a profile flagged low confidence.
+    accept_unseen_hours : bool
+        Plan a profile whose history missed some hours of the day on most days (its warning
+        "hours of the day not seen") from the hours it saw; by default its count is
+        undefined, since the daily peak may be in the hours not seen.
     valid_for_s : float or None
         Planning horizon in seconds after the history ends (default 7 days): drift measured
         inside the history scales each resource's demand (:mod:`capacity.solver._drift`);
@@ -157,6 +161,10 @@ class Settings:
     require_confidence: bool = _setting(
         False, flag="--require-confidence", check="bool", kind="flag",
         help="No count from a profile flagged low confidence.")
+    accept_unseen_hours: bool = _setting(
+        False, flag="--accept-unseen-hours", check="bool", kind="flag",
+        help="Plan a history that missed some hours of the day on most days from the hours "
+             "it saw (by default no count: the daily peak may be in them).")
     valid_for_s: float | None = _setting(
         7 * 86_400.0, flag="--valid-for", check="duration_or_zero_or_none", kind="duration",
         show="7d",

@@ -110,7 +110,8 @@ def _kwargs(settings: Any) -> dict:
 @click.command()
 @risk_options
 @settings_options(*RISK_SETTINGS, "horizon_s", "valid_for_s", "quantile_level",
-                  "independent_offsets", "require_confidence", "warn_headroom")
+                  "independent_offsets", "require_confidence", "accept_unseen_hours",
+                  "warn_headroom")
 @click.option("--service", "services", multiple=True,
               help="Plan only this service (repeatable). Default: every service.")
 @click.option("--running", "running_opt", multiple=True,

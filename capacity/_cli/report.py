@@ -24,7 +24,7 @@ from ._prometheus import PrometheusSource, prometheus_options
 #: every setting of a plan and its status: the same options as 'capacity plan'
 REPORT_SETTINGS = ("epsilon", "incompressible_epsilon", "method", "seed", "horizon_s",
                    "valid_for_s", "quantile_level", "independent_offsets",
-                   "require_confidence", "warn_headroom")
+                   "require_confidence", "accept_unseen_hours", "warn_headroom")
 
 
 @click.command()

@@ -805,7 +805,8 @@ def sampling_coverage(t_s: np.ndarray, series: np.ndarray, step_s: float) -> tup
 
     Both are equal for a regular history; a history with gaps, irregular intervals or an
     interval that changed mid-way has ``effective_samples < span_instants`` (the plan widens
-    its margin by their ratio: :mod:`capacity.solver._coverage`). ``(0, 0)`` without an
+    demand by ``1 + 1.96 cv (1/sqrt(n_eff) - 1/sqrt(n_ref))``, both per replica over the
+    autocorrelation time: :mod:`capacity.solver._coverage`). ``(0, 0)`` without an
     interval.
 
     >>> sampling_coverage(np.arange(4) * 60.0, np.zeros(4, dtype=int), 60.0)
@@ -830,6 +831,68 @@ def sampling_coverage(t_s: np.ndarray, series: np.ndarray, step_s: float) -> tup
     sq = float(w @ w)
     effective = float(w.sum()) ** 2 / sq if sq > 0 else 0.0
     return effective, span_instants
+
+
+#: the start of the profile warning naming times of day the history did not see
+UNSEEN_HOURS_WARNING = "hours of the day not seen"
+#: a time of day seen on fewer than this share of the days the history spans is "not seen"
+UNSEEN_HOURS_SHARE = 0.5
+#: widths of the time-of-day bins (seconds; each divides a day): the finest at least twice
+#: the sampling interval is used, so a regular history has a sample in every bin
+_TOD_BINS_S = (3600, 7200, 10800, 14400, 21600, 28800, 43200, 86400)
+
+
+def unseen_hours(t_s: np.ndarray, day_offset_s: float, step_s: float
+                 ) -> tuple[tuple[float, float], ...]:
+    """Times of day (UTC) the history rarely or never saw: each ``(start_h, end_h)`` range
+    of hours of the day whose bins had a sample on fewer than :data:`UNSEEN_HOURS_SHARE` of
+    the days the history spans at that time of day (a gap that recurs daily: a collector
+    down every night, a scrape window). A gap at random instants leaves no time of day
+    unseen; a regular history never has one.
+
+    ``t_s``: the sample times (any replica), seconds after an instant ``day_offset_s``
+    seconds past a UTC midnight. The bins are an hour wide, wider for a sampling interval
+    over half an hour (:data:`_TOD_BINS_S`). ``()`` when fewer than a day's bins hold a
+    sample (a history under a day: the plan's one-day allowance covers it).
+
+    >>> t = np.arange(3 * 288) * 300.0
+    >>> keep = (t % 86400 < 11 * 3600) | (t % 86400 >= 15 * 3600)  # 11:00-15:00 never seen
+    >>> unseen_hours(t[keep], 0.0, 300.0)
+    ((11.0, 15.0),)
+    """
+    if t_s.size == 0 or not step_s > 0:
+        return ()
+    width = next((b for b in _TOD_BINS_S if b >= 2 * step_s), 86400)
+    per_day = 86400 // width
+    if per_day < 2:
+        return ()
+    b = np.floor((np.asarray(t_s, dtype=float) + day_offset_s) / width).astype(np.int64)
+    seen_abs = np.unique(b)
+    if seen_abs.size < per_day:
+        return ()
+    possible = np.bincount(np.arange(b.min(), b.max() + 1) % per_day, minlength=per_day)
+    seen = np.bincount(seen_abs % per_day, minlength=per_day)
+    low = seen < UNSEEN_HOURS_SHARE * possible
+    if not low.any():
+        return ()
+    # ranges of consecutive low bins from a seen one: a range across midnight stays whole
+    start = int(np.flatnonzero(~low)[0])
+    out: list[tuple[float, float]] = []
+    cur: list[int] | None = None
+    for i in [(start + k) % per_day for k in range(per_day)] + [start]:
+        if low[i]:
+            cur = [i, i + 1] if cur is None else [cur[0], i + 1]
+        elif cur is not None:
+            out.append((cur[0] * width / 3600, (cur[1] % per_day) * width / 3600))
+            cur = None
+    return tuple(sorted(out))
+
+
+def format_hours(ranges: Sequence[tuple[float, float]]) -> str:
+    """``"11:00-15:00, 23:00-01:00"``: ranges of hours of the day."""
+    def hm(h: float) -> str:
+        return f"{int(h) % 24:02d}:{round((h % 1) * 60):02d}"
+    return ", ".join(f"{hm(a)}-{hm(b)}" for a, b in ranges)
 
 
 def daily_levels(t_s: np.ndarray, v: np.ndarray, step_s: float) -> tuple[float | None, ...]:
@@ -1275,6 +1338,13 @@ class ProfileModel:
         count = max((p.count for p in profiles.values()), default=0)
         warnings += sampling_warnings(t, series, step, interval)
         effective_samples, span_instants = sampling_coverage(t, series, step)
+        unseen = unseen_hours(t, (table.t0_ns % (86_400 * 10**9)) / 1e9, step)
+        if unseen:
+            warnings.append(
+                f"{UNSEEN_HOURS_WARNING}: {format_hours(unseen)} UTC (samples on fewer than "
+                f"half of the days the history spans at those hours): a load that peaks "
+                "there is not in the profile; collect over those hours"
+            )
         # the last sample covers one interval: 288 five-minute samples are a whole day (as
         # daily_levels and the time-of-day check count it; a day short by under 1 % is whole)
         covered_s = span_s + (step if step > 0 else 0.0)

@@ -461,7 +461,10 @@ class ServiceProfile:
         sampling instants (at ``interval_s``) their spans hold, summed over replicas
         (:func:`capacity.model._fit.sampling_coverage`). Equal for a regular history; gaps,
         irregular intervals and an interval changed mid-way make the first smaller, and the
-        plan widens by their ratio (:mod:`capacity.solver._coverage`). None in older profiles.
+        plan widens demand by ``1 + 1.96 cv (1/sqrt(n_eff) - 1/sqrt(n_ref))``, both counts per
+        replica over the trace's autocorrelation time (:mod:`capacity.solver._coverage`).
+        None in older profiles. A loaded file is refused when ``effective_samples`` exceeds
+        ``n_samples`` or ``span_instants`` exceeds ``replicas_seen * (span_s / interval_s + 1)``.
     """
 
     service: str
@@ -892,12 +895,31 @@ def _load_service(ck: Fields, d: Mapping[str, Any], path: str) -> ServiceProfile
     memory_limit = ck.number(d, "memory_limit_bytes", f"{path}.memory_limit_bytes",
                              required=False, default=None, nullable=True, minimum=0,
                              exclusive=True)
+    replicas_seen = ck.count(d, "replicas_seen", f"{path}.replicas_seen")
+    n_samples = ck.count(d, "n_samples", f"{path}.n_samples")
+    span_s = float(ck.number(d, "span_s", f"{path}.span_s", minimum=0) or 0.0)
+    interval_s = float(ck.number(d, "interval_s", f"{path}.interval_s", minimum=0) or 0.0)
+    # Kish's count never exceeds the samples; the instants a span holds never exceed every
+    # replica's span at the interval (one slack in a million for the JSON round trip)
+    slack = 1 + 1e-6
+    effective_samples = ck.number(d, "effective_samples", f"{path}.effective_samples",
+                                  required=False, default=None, nullable=True, minimum=0)
+    if effective_samples is not None and effective_samples > n_samples * slack:
+        raise ck.fail(f"{path}.effective_samples", f"<= n_samples ({n_samples}: the "
+                      "effective count never exceeds the samples)", effective_samples)
+    most = replicas_seen * (span_s / interval_s + 1) if interval_s > 0 else 0.0
+    span_instants = ck.number(d, "span_instants", f"{path}.span_instants", required=False,
+                              default=None, nullable=True, minimum=0)
+    if span_instants is not None and span_instants > most * slack + 1e-9:
+        raise ck.fail(f"{path}.span_instants", f"<= {most:.6g}, the instants replicas_seen "
+                      f"({replicas_seen}) spans of span_s ({span_s:g} s) hold at interval_s "
+                      f"({interval_s:g} s)", span_instants)
     return ServiceProfile(
         service=ck.text(d, "service", f"{path}.service"),
-        replicas_seen=ck.count(d, "replicas_seen", f"{path}.replicas_seen"),
-        n_samples=ck.count(d, "n_samples", f"{path}.n_samples"),
-        span_s=float(ck.number(d, "span_s", f"{path}.span_s", minimum=0) or 0.0),
-        interval_s=float(ck.number(d, "interval_s", f"{path}.interval_s", minimum=0) or 0.0),
+        replicas_seen=replicas_seen,
+        n_samples=n_samples,
+        span_s=span_s,
+        interval_s=interval_s,
         resources={k: _load_resource(ck, ck.as_mapping(v, f"{path}.resources.{k}"),
                                      f"{path}.resources.{k}") for k, v in resources.items()},
         cpu_limit_cores=cpu_limit,
@@ -908,10 +930,8 @@ def _load_service(ck: Fields, d: Mapping[str, Any], path: str) -> ServiceProfile
         notes=ck.texts(d, "notes", f"{path}.notes"),
         time_start=ck.text(d, "time_start", f"{path}.time_start", required=False),
         time_end=ck.text(d, "time_end", f"{path}.time_end", required=False),
-        effective_samples=ck.number(d, "effective_samples", f"{path}.effective_samples",
-                                    required=False, default=None, nullable=True, minimum=0),
-        span_instants=ck.number(d, "span_instants", f"{path}.span_instants", required=False,
-                                default=None, nullable=True, minimum=0),
+        effective_samples=effective_samples,
+        span_instants=span_instants,
     )
 
 

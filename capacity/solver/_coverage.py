@@ -41,7 +41,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["COVERAGE_Z", "Coverage", "coverage_widening", "integrated_autocorrelation_time"]
+__all__ = ["COVERAGE_Z", "Coverage", "coverage_widening", "has_sampling_fault",
+           "integrated_autocorrelation_time"]
 
 #: normal quantile of the margin: 95 % two-sided, as the plan's Clopper-Pearson interval
 COVERAGE_Z = 1.959963984540054
@@ -51,6 +52,11 @@ _FAULT_WORDS = ("gaps in the samples", "irregular sampling",
                 "sampling interval changed mid-way", "declared sampling interval changes")
 
 
+def has_sampling_fault(warnings: Sequence[str]) -> bool:
+    """Whether a profile's warnings name a sampling fault that reduces its effective looks."""
+    return any(k in w for w in warnings for k in _FAULT_WORDS)
+
+
 @dataclass(frozen=True)
 class Coverage:
     """How much a sampling fault widened one resource's demand.
@@ -58,7 +64,8 @@ class Coverage:
     Attributes
     ----------
     factor : float
-        Demand is planned at ``factor`` times the profile (>= 1; 1: not widened).
+        Demand is planned at ``factor`` times the profile (>= 1; 1: not widened; NaN: no
+        count, the level is not known: ``reason`` says why).
     effective_samples, span_instants : float or None
         The profile's effective looks and the instants its span holds (None: not known).
     tau : float
@@ -110,7 +117,7 @@ def integrated_autocorrelation_time(x: Sequence[float]) -> float:
 def coverage_widening(
     warnings: Sequence[str], effective_samples: float | None, span_instants: float | None,
     *, mean: float, std: float, trace: Sequence[float], trace_interval_s: float,
-    interval_s: float,
+    interval_s: float, replicas: int = 1,
 ) -> Coverage:
     """The factor for one resource (see the module docstring).
 
@@ -127,33 +134,41 @@ def coverage_widening(
         The resource's trace and its spacing, seconds (for ``tau``).
     interval_s : float
         The profile's median sampling interval, seconds.
+    replicas : int
+        Replicas the profile saw (``replicas_seen``): both counts are summed over them, and
+        are taken per replica (the mean), as ``cv`` and ``tau`` are one replica's: replicas
+        that move together are not independent looks at the level.
 
     >>> c = coverage_widening(["12 gaps in the samples (...)"], 400.0, 576.0, mean=1.0,
     ...                       std=0.5, trace=[], trace_interval_s=0.0, interval_s=300.0)
     >>> round(c.factor, 4), round(c.margin, 4)  # 1 + 1.96 * 0.5 * (1/20 - 1/24)
     (1.0082, 0.0081)
     """
-    faults = [w for w in warnings if any(k in w for k in _FAULT_WORDS)]
     none = Coverage(1.0, effective_samples, span_instants, 1.0, 0.0, "")
-    if not faults:
+    if not has_sampling_fault(warnings):
         return none
     if effective_samples is None or span_instants is None:
         return Coverage(1.0, None, None, 1.0, 0.0,
                         "sampling fault named but the profile does not give its effective "
                         "samples (an older profile): no margin taken; fit the samples again")
-    if not (mean > 0 and std > 0 and effective_samples > 0):
+    if not effective_samples > 0:
+        return Coverage(math.nan, effective_samples, span_instants, 1.0, 0.0,
+                        "sampling fault named and no effective samples: the level is not "
+                        "known; fit the samples again")
+    if not (mean > 0 and std > 0):
         return Coverage(1.0, effective_samples, span_instants, 1.0, 0.0,
                         "sampling fault named; no spread in demand: no margin")
     tau = integrated_autocorrelation_time(trace)
     if trace_interval_s > 0 and interval_s > 0:
         tau *= max(trace_interval_s / interval_s, 1.0)
-    n_eff = max(effective_samples / tau, 1.0)
-    n_ref = max(span_instants / tau, n_eff)
+    per = max(int(replicas), 1)
+    n_eff = max(effective_samples / per / tau, 1.0)
+    n_ref = max(span_instants / per / tau, n_eff)
     cv = std / mean
     factor = 1.0 + COVERAGE_Z * cv * (1.0 / math.sqrt(n_eff) - 1.0 / math.sqrt(n_ref))
     share = effective_samples / span_instants if span_instants > 0 else 1.0
     why = (f"sampling fault: {effective_samples:.0f} effective samples of the "
            f"{span_instants:.0f} instants the span holds ({min(share, 1.0):.0%}); "
-           f"autocorrelation time {tau:.3g} intervals: {n_eff:.3g} independent looks, not "
-           f"{n_ref:.3g}; the level's extra 95 % error (cv {cv:.2f}) x{factor:.3f}")
+           f"autocorrelation time {tau:.3g} intervals: {n_eff:.3g} independent looks per "
+           f"replica, not {n_ref:.3g}; the level's extra 95 % error (cv {cv:.2f}) x{factor:.3f}")
     return Coverage(factor, effective_samples, span_instants, tau, cv, why)

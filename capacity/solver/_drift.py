@@ -26,7 +26,8 @@ jobs; the rest of that trace unchanged).
 
 Traps
 -----
-- Fewer than :data:`MIN_DRIFT_DAYS` whole days: drift is not measured, and the plan says so.
+- Fewer than :data:`MIN_DRIFT_DAYS` whole days, or under two days' worth of samples (a gap
+  spreads a few hours over two calendar days): drift is not measured, and the plan says so.
   Under one whole day (a staging run, the sandbox) the daily peak may not have been seen:
   the same allowance is taken as for one day, and said (the profile notes that the daily
   cycle was not covered). ``valid_for_s=None`` (API only) plans demand as recorded.
@@ -104,9 +105,11 @@ def drift_of(levels: Sequence[float | None], mean: float, valid_for_s: float,
              covered_s: float | None = None) -> Drift:
     """Drift factor from a profile's ``daily_levels`` (oldest first; None: a day without
     enough samples) and its ``mean``, carried ``valid_for_s`` seconds past the history's end.
-    ``covered_s``: the seconds the history covers (its span plus one interval); under
-    :data:`SHORT_HISTORY_S` the daily cycle was not seen and the default allowance is taken
-    (None: not known, as in older profiles: no allowance).
+    ``covered_s``: the seconds of demand the history saw (its span plus one interval; with
+    gaps, its effective samples times the interval: :func:`capacity.solver._plan.covered_time_s`);
+    under :data:`SHORT_HISTORY_S` the daily cycle was not seen, and under two days' worth
+    drift is not measured even over two calendar days a gap stretched it to: the default
+    allowance is taken (None: not known, as in older profiles: no allowance).
 
     >>> d = drift_of([1.0, 2.0], 1.5, 0.0)  # a day at 1, a day at 2
     >>> round(d.factor, 3), d.days  # the busiest day over the mean
@@ -120,6 +123,14 @@ def drift_of(levels: Sequence[float | None], mean: float, valid_for_s: float,
                      f"one day (the daily peak may not have been seen); default allowance "
                      f"x{UNMEASURED_DRIFT_FACTOR:.2f}, as for one whole day (the 90th "
                      "percentile of next-day level ratios over 84 Azure VMs)")
+    if (days >= MIN_DRIFT_DAYS and covered_s is not None and mean > 0
+            and 0 < covered_s < MIN_DRIFT_DAYS * SHORT_HISTORY_S):
+        # whole calendar days, but a gap stretched them: under two days of demand was seen
+        return Drift(UNMEASURED_DRIFT_FACTOR, days, None, None,
+                     f"drift not measured: the samples cover {covered_s / 3600:.3g} h (under "
+                     f"{MIN_DRIFT_DAYS} days' worth) though the history spans {days} calendar "
+                     f"days; default allowance x{UNMEASURED_DRIFT_FACTOR:.2f}, as for one whole "
+                     "day (the 90th percentile of next-day level ratios over 84 Azure VMs)")
     if days < MIN_DRIFT_DAYS or with_data < MIN_DRIFT_DAYS or not mean > 0:
         why = (f"drift not measured: {days} whole day(s) of history (< {MIN_DRIFT_DAYS})"
                if days < MIN_DRIFT_DAYS else "drift not measured: no demand" if not mean > 0

@@ -41,7 +41,9 @@ from scipy import special
 from .._errors import InvalidParameter
 from .._settings import DEFAULTS, Settings, whole_counts
 from .._units import resource_name
+from ..model._fit import UNSEEN_HOURS_WARNING
 from ..model._profile import Profiles
+from ._coverage import has_sampling_fault
 from ._demand import clopper_pearson, mix_totals, replica_demand
 from ._machine import Machine
 from ._plan import (
@@ -346,6 +348,16 @@ class MixModel:
             pairs = ", ".join(f"{a}~{b}" for a, b in sorted(self.unknown_pairs))
             out.append(f"correlation not measured, taken as {self.unknown_correlation:g}: {pairs}")
         out += [f"capacity unknown, not planned: {m}" for m in self.machine.missing]
+        out.append("demand as recorded: drift, the drift allowance for a history under two "
+                   "days and the sampling-fault widening of single-service plans are not "
+                   "applied to a mix (plan each service alone to see them)")
+        faulty = [s for s in self.services
+                  if has_sampling_fault(self.profiles[s].warnings)
+                  or any(w.startswith(UNSEEN_HOURS_WARNING) for w in self.profiles[s].warnings)]
+        if faulty:
+            out.append(f"faulty histories planned as recorded, not widened: {', '.join(faulty)} "
+                       "(gaps, irregular intervals or hours of the day not seen: their "
+                       "profiles' warnings)")
         return tuple(out)
 
 

@@ -91,8 +91,9 @@ from scipy import special
 from .._columns import CPU, DISK_USAGE, MEMORY
 from .._errors import InsufficientData, InvalidParameter, ProfileVersionError
 from .._settings import DEFAULTS, INCOMPRESSIBLE_EPSILON_FACTOR, Settings, whole_count
+from ..model._fit import UNSEEN_HOURS_WARNING
 from ..model._profile import Profiles, ServiceProfile
-from ._coverage import coverage_widening
+from ._coverage import coverage_widening, has_sampling_fault
 from ._demand import (
     MAX_SUMMED_REPLICAS,
     MAX_SUMMED_REPLICAS_HORIZON,
@@ -103,7 +104,7 @@ from ._demand import (
     replica_demand,
     with_host_cost,
 )
-from ._drift import MIN_DRIFT_DAYS, drift_of
+from ._drift import drift_of
 from ._machine import Machine
 from ._methods import DEFAULT_METHOD, METHODS
 
@@ -765,6 +766,7 @@ def plan(
     horizon_s: float | None = DEFAULTS.horizon_s,
     independent_offsets: bool = DEFAULTS.independent_offsets,
     require_confidence: bool = DEFAULTS.require_confidence,
+    accept_unseen_hours: bool = DEFAULTS.accept_unseen_hours,
     n_draws: int | None = None,
     rng: np.random.Generator | None = None,
     compare: bool = True,
@@ -810,6 +812,11 @@ def plan(
         Undefined (with the reason) for a profile flagged ``confidence == "low"``; by default
         it is planned and its warnings are listed among the assumptions. A profile with fewer
         than :data:`MIN_SAMPLES_TO_PLAN` samples is never planned.
+    accept_unseen_hours : bool
+        A profile whose history missed some hours of the day on most days it spans (its
+        warning "hours of the day not seen") has no count (None, with the reason): its
+        daily peak may be in those hours, and no margin for sampling at random covers that.
+        True: planned from the hours it saw, and said in the assumptions.
     n_draws : int, optional
         Monte Carlo draws per resource; default :func:`default_n_draws` of its epsilon.
     rng : numpy.random.Generator, optional
@@ -869,6 +876,7 @@ def plan(
                             method=method, quantile_level=quantile_level, horizon_s=horizon_s,
                             independent_offsets=independent_offsets,
                             require_confidence=require_confidence, valid_for_s=valid_for_s,
+                            accept_unseen_hours=accept_unseen_hours,
                             seed=None if rng is not None else DEFAULTS.seed)
     elif rng is not None:
         settings = settings.replace(seed=None)
@@ -897,14 +905,26 @@ def plan(
     draws_by_resource = {r: int(n_draws or default_n_draws(e))
                          for r, e in eps_by_resource.items()}
     thin = thin_profile_reason(sp, require_confidence=require_confidence)
+    notes: set[str] = set()
+    unseen = next((w for w in getattr(sp, "warnings", ()) if w.startswith(UNSEEN_HOURS_WARNING)),
+                  "")
+    if unseen and not thin:
+        if settings.accept_unseen_hours:
+            notes.add(f"{unseen.split(' (', 1)[0]}: planned from the hours "
+                      "seen, as accepted (--accept-unseen-hours); a load that peaks in the "
+                      "hours not seen is not planned for")
+        else:
+            thin = (f"{unseen.split(' (', 1)[0]}: the daily peak may be in them, and no "
+                    "margin covers a gap that recurs at the same time of day; collect over "
+                    "those hours, or accept planning from the hours seen "
+                    "(--accept-unseen-hours)")
     per: dict[str, ResourcePlan] = {}
     drifts: dict[str, dict[str, Any]] = {}
     # resources whose demand was widened for what the history does not show (a sampling
     # fault, a daily cycle not seen): (model, usable, factor without the widening, widening)
     widened: dict[str, tuple[ResourceModel, float, float, dict[str, Any]]] = {}
-    covered_s = float(sp.span_s) + (float(sp.interval_s) if sp.interval_s > 0 else 0.0)
+    covered_s = covered_time_s(sp)
     risk_models: set[str] = set()
-    notes: set[str] = set()
     for r in sorted(set(machine.capacity) | set(sp.resources)):
         capacity = machine.capacity.get(r)
         reserve = machine.reserved(r)
@@ -963,9 +983,11 @@ def plan(
                          "slope_per_day": drift.slope_per_day,
                          "busiest_day": drift.busiest_day, "reason": drift.reason}
             notes.add(f"{r}: drift over {valid_for_s / 86_400:g} d: {drift.reason}"
-                      + (f"; margin {drift.margin:.0%} of the usable capacity"
+                      + ("; not applied to the limits method (a declared limit caps demand)"
+                         if method == "limits" else
+                         f"; margin {drift.margin:.0%} of the usable capacity"
                          if drift.factor > 1 else "; no margin"))
-            if drift.factor > 1 and drift.days < MIN_DRIFT_DAYS:
+            if drift.factor > 1 and drift.busiest_day is None:
                 # an allowance for a cycle not measured, not a measured drift
                 widening["allowance"] = drift.factor
             else:
@@ -973,6 +995,7 @@ def plan(
         # a sampling fault (gaps, irregular or changed intervals): fewer looks than the span
         cov = coverage_widening(getattr(sp, "warnings", ()), getattr(sp, "effective_samples",
                                 None), getattr(sp, "span_instants", None),
+                                replicas=int(getattr(sp, "replicas_seen", 1) or 1),
                                 mean=float(rp.mean), std=float(rp.std), trace=rp.trace,
                                 trace_interval_s=float(rp.trace_interval_s),
                                 interval_s=float(sp.interval_s))
@@ -982,6 +1005,11 @@ def plan(
                                     "span_instants": cov.span_instants,
                                     "autocorrelation_time": cov.tau, "cv": cov.cv,
                                     "reason": cov.reason}
+        if math.isnan(cov.factor):  # a fault named, and no effective samples: no level
+            per[r] = ResourcePlan(safe_count=None, demand_per_replica=None,
+                                  demand_at_safe_count=None, utilisation_at_safe_count=None,
+                                  mean_per_replica=demand.mean, reason=cov.reason, **base)
+            continue
         factor *= cov.factor
         usable = capacity - reserve - occ
         per[r] = _resource_plan(model, method, base, usable=usable,
@@ -1009,6 +1037,10 @@ def plan(
                             ("a sampling fault (x"
                              f"{widening.get('sampling', {}).get('factor', 1.0):.3f})",
                              "sampling" in widening)) if on)
+        if chosen == "limits":  # a declared limit caps demand: neither widening applies
+            notes.add(f"{r}: not widened: the limits method plans at the declared limit "
+                      f"(the widening for {what}, x{widening['factor']:.3f}, not applied)")
+            continue
         if widening["factor"] <= 1.0:  # a fault named, but no margin (said in its reason)
             notes.add(f"{r}: not widened: {widening['sampling']['reason']}")
             continue
@@ -1033,6 +1065,20 @@ def plan(
                      horizon_s=horizon_s, n_draws=draws_by_resource, thin=thin,
                      quantile_level=quantile_level, settings=settings, drift=drifts,
                      valid_for_s=valid_for_s, widening=widenings)
+
+
+def covered_time_s(sp: ServiceProfile) -> float:
+    """Seconds of demand one replica's history saw: its span plus one interval; for a
+    profile with a named sampling fault, its effective samples per replica times the
+    interval when fewer (a gap covers none of its time). Drift is measured only on two
+    days' worth of covered time, not on a calendar span a gap stretched."""
+    step = float(sp.interval_s) if sp.interval_s > 0 else 0.0
+    covered = float(sp.span_s) + step
+    eff = getattr(sp, "effective_samples", None)
+    replicas = int(getattr(sp, "replicas_seen", 1) or 1)
+    if eff is not None and step > 0 and has_sampling_fault(getattr(sp, "warnings", ())):
+        covered = min(covered, float(eff) / max(replicas, 1) * step)
+    return covered
 
 
 def _count_at(model: ResourceModel, method: str, usable: float, factor: float) -> int | None:
