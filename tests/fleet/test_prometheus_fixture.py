@@ -22,6 +22,7 @@ from __future__ import annotations
 import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from prometheus_helpers import prometheus_server, require_binary
@@ -127,15 +128,12 @@ def replay_as_openmetrics(text: str) -> str:
     return "\n".join(out) + "\n"
 
 
-@pytest.mark.slow
-def test_cadvisors_own_recorded_output_read_back(tmp_path: Path) -> None:
-    """The label sets and values of cAdvisor's recording, through promtool, Prometheus and
-    the reader: per-CPU counters summed, one NIC, two filesystems, the declared CPU quota."""
-    from capacity._columns import DISK_READ, DISK_USAGE, DISK_WRITE, NET_TX
-
+def _replayed(tmp_path: Path, fixture: str) -> Any:
+    """A recorded ``/metrics`` file replayed as scrapes, backfilled by promtool into a real
+    Prometheus, read back with :func:`load_prometheus` (the last 300 s)."""
     promtool = require_binary("promtool")
-    source = tmp_path / "cadvisor.om"
-    source.write_text(replay_as_openmetrics((DATA / "cadvisor_testdata.prom").read_text()))
+    source = tmp_path / "replay.om"
+    source.write_text(replay_as_openmetrics((DATA / fixture).read_text()))
     data_dir = tmp_path / "data"
     subprocess.run([promtool, "tsdb", "create-blocks-from", "openmetrics", str(source),
                     str(data_dir)], check=True, capture_output=True, timeout=120)
@@ -143,7 +141,16 @@ def test_cadvisors_own_recorded_output_read_back(tmp_path: Path) -> None:
                                  tz=UTC)
     with prometheus_server(tmp_path / "prom", data_dir=data_dir) as url, \
             PrometheusAPI(url) as api:
-        data = load_prometheus(api, since_s=300, now=end)
+        return load_prometheus(api, since_s=300, now=end)
+
+
+@pytest.mark.slow
+def test_cadvisors_own_recorded_output_read_back(tmp_path: Path) -> None:
+    """The label sets and values of cAdvisor's recording, through promtool, Prometheus and
+    the reader: per-CPU counters summed, one NIC, two filesystems, the declared CPU quota."""
+    from capacity._columns import DISK_READ, DISK_USAGE, DISK_WRITE, NET_TX
+
+    data = _replayed(tmp_path, "cadvisor_testdata.prom")
 
     samples = data.samples
     assert list(samples["service"].unique()) == ["test"]  # the image: no Compose labels
@@ -243,17 +250,7 @@ def test_a_real_kubelet_recording_read_back(tmp_path: Path) -> None:
     sandbox network (aws-node runs on the host network) has no network rate, never 0."""
     import numpy as np
 
-    promtool = require_binary("promtool")
-    source = tmp_path / "kubelet.om"
-    source.write_text(replay_as_openmetrics((DATA / "kubelet_eks_testdata.prom").read_text()))
-    data_dir = tmp_path / "data"
-    subprocess.run([promtool, "tsdb", "create-blocks-from", "openmetrics", str(source),
-                    str(data_dir)], check=True, capture_output=True, timeout=120)
-    end = datetime.fromtimestamp(REPLAY_START_S + REPLAY_EVERY_S * (REPLAY_SCRAPES - 1) + 1,
-                                 tz=UTC)
-    with prometheus_server(tmp_path / "prom", data_dir=data_dir) as url, \
-            PrometheusAPI(url) as api:
-        data = load_prometheus(api, since_s=300, now=end)
+    data = _replayed(tmp_path, "kubelet_eks_testdata.prom")
 
     samples = data.samples
     # (service, container name) -> (recorded CPU counter, working set, sandbox rx bytes)
