@@ -599,6 +599,26 @@ class ResourceModel:
             return None, "unbounded: demand too small to limit the count", None
         return first_over - 1, "", (first_upper - 1, first_lower - 1)
 
+    def empirical_count_from(self, usable: float, known: int) -> int | None:
+        """The empirical method's count (``safe("empirical", usable)[0]``) when every count
+        up to ``known`` is known to pass its point estimate at ``usable`` (the count at a
+        smaller usable: the same draws exceed a larger capacity no more often). The scan
+        starts after ``known`` instead of at 1; beyond the replicas summed the search is
+        the one :meth:`_empirical_safe` makes, so the answer is the same count."""
+        sim = self.sim
+        assert sim is not None  # callers check
+        m, eps = self.n_draws, self.epsilon
+        scan = MAX_SUMMED_REPLICAS if sim.h == 1 else max(MAX_SUMMED_REPLICAS,
+                                                           sim.horizon_replicas)
+        n = max(known, 0) + 1
+        while n <= scan:
+            if self.exceedances(n, usable) / m > eps:
+                return n - 1
+            n += 1
+        first = _first_fail(lambda q: sim.exceeds_at_most(q, usable * (1 + _FIT_RTOL),
+                                                          self.most("point")), scan)
+        return None if first is None else first - 1
+
     def p_overload(self, n: int, usable: float) -> tuple[float, tuple[float, float] | None]:
         """P(total demand of ``n`` replicas > usable) by the risk model, with its interval."""
         if n <= 0:
@@ -1025,7 +1045,7 @@ def plan(
         chosen = per[r].method
         n = per[r].safe_count
         before = (n if n is None or widening["factor"] <= 1.0
-                  else _count_at(model, chosen, usable, measured))
+                  else _count_at(model, chosen, usable, measured, known=n))
         widening.update(margin=1.0 - 1.0 / widening["factor"], count=n,
                         count_without=before,
                         replicas=None if n is None or before is None else before - n)
@@ -1081,12 +1101,20 @@ def covered_time_s(sp: ServiceProfile) -> float:
     return covered
 
 
-def _count_at(model: ResourceModel, method: str, usable: float, factor: float) -> int | None:
+def _count_at(model: ResourceModel, method: str, usable: float, factor: float,
+              known: int | None = None) -> int | None:
     """The safe count by ``method`` with demand scaled by ``factor`` (as
-    :func:`_resource_plan` counts it: never below the count at the declared limits)."""
+    :func:`_resource_plan` counts it: never below the count at the declared limits).
+    ``known``: the count at a larger factor, where the empirical method's scan may start
+    (not with a declared limit: that count may be the at-limits floor, taken at the
+    unscaled capacity, which need not pass at this one)."""
     if method == "limits":
         return model.safe(method, usable)[0]
-    n = model.safe(method, usable / factor)[0]
+    if (method == "empirical" and known is not None and model.sim is not None
+            and usable > 0 and not model.demand.limit):
+        n = model.empirical_count_from(usable / factor, known)
+    else:
+        n = model.safe(method, usable / factor)[0]
     limit = model.demand.limit
     if factor > 1 and n is not None and limit and usable > 0:
         n = max(n, math.floor(usable / limit * (1 + _FIT_RTOL)))

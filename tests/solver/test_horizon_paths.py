@@ -399,3 +399,24 @@ def test_weighted_paths_count_what_their_plain_sums_count(beyond: str, limit: fl
         for threshold in [*np.quantile(totals, [0.0, 0.5, 0.99, 0.999]), totals[3]]:
             assert sim.exceedances(n, float(threshold)) == np.count_nonzero(totals > threshold)
         assert sim.quantile(n, 0.999) == np.quantile(totals, 0.999)
+
+
+@pytest.mark.parametrize("kind", ["noise", "sawtooth"])
+@pytest.mark.parametrize("steps", [1, STEPS])
+def test_the_count_without_a_widening_searched_from_the_widened_count_is_the_full_search(
+    kind: str, steps: int,
+) -> None:
+    # the plan states what a widening cost by the count without it; that search starts
+    # after the widened count (the same draws exceed a larger capacity no more often) and
+    # must give what a full search gives, for counts in the scan and beyond it
+    from capacity.solver._plan import ResourceModel
+
+    for size in (20, 90, 400):
+        model = ResourceModel(demand(kind), epsilon=1e-2, rng=np.random.default_rng(3),
+                              n_draws=DRAWS, horizon_steps=steps)
+        usable = size * 2.5e8
+        for factor in (1.005, 1.1, 1.5):
+            widened = model.safe("empirical", usable / factor)[0]
+            full = model.safe("empirical", usable)[0]
+            assert widened is not None and full is not None and widened <= full
+            assert model.empirical_count_from(usable, widened) == full, (size, factor)
