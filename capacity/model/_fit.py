@@ -429,6 +429,15 @@ class _Table:
     throttled: np.ndarray | None  # cpu_throttled_fraction, when present
     duplicates: np.ndarray  # per service: rows averaged away
     outliers: dict[str, int]  # per service (group_by value as given): rows dropped for time
+    #: distinct sample times of every service (as ``t``), made once when asked
+    _instants: np.ndarray | None = None
+
+    @property
+    def instants(self) -> np.ndarray:
+        """The distinct times anything was sampled, seconds as ``t`` (sorted)."""
+        if self._instants is None:
+            self._instants = np.unique(self.t)
+        return self._instants
 
 
 def _encode_sorted(col: pd.Series) -> tuple[np.ndarray, np.ndarray]:
@@ -842,23 +851,29 @@ UNSEEN_HOURS_SHARE = 0.5
 _TOD_BINS_S = (3600, 7200, 10800, 14400, 21600, 28800, 43200, 86400)
 
 
-def unseen_hours(t_s: np.ndarray, day_offset_s: float, step_s: float
-                 ) -> tuple[tuple[float, float], ...]:
+def unseen_hours(t_s: np.ndarray, day_offset_s: float, step_s: float,
+                 sampled_s: np.ndarray | None = None) -> tuple[tuple[float, float], ...]:
     """Times of day (UTC) the history rarely or never saw: each ``(start_h, end_h)`` range
     of hours of the day whose bins had a sample on fewer than :data:`UNSEEN_HOURS_SHARE` of
-    the days the history spans at that time of day (a gap that recurs daily: a collector
-    down every night, a scrape window). A gap at random instants leaves no time of day
-    unseen; a regular history never has one.
+    the days the history spans at that time of day, and missed on at least two (a gap that
+    recurs daily: a collector down every night, a scrape window). A gap at random instants
+    leaves no time of day unseen; a single outage neither; a regular history never has one.
 
-    ``t_s``: the sample times (any replica), seconds after an instant ``day_offset_s``
-    seconds past a UTC midnight. The bins are an hour wide, wider for a sampling interval
-    over half an hour (:data:`_TOD_BINS_S`). ``()`` when fewer than a day's bins hold a
-    sample (a history under a day: the plan's one-day allowance covers it).
+    ``t_s``: the service's sample times (any replica), seconds after an instant
+    ``day_offset_s`` seconds past a UTC midnight. ``sampled_s``: the times anything was
+    sampled (every service of the recording, same origin): a bin with a sample of another
+    service was seen, and this service simply did not run then (a dev stack stopped at
+    night: planned by what it uses while it runs), not missed. The bins are an hour wide,
+    wider for a sampling interval over half an hour (:data:`_TOD_BINS_S`). ``()`` when
+    fewer than a day's bins hold a sample (a history under a day: the plan's one-day
+    allowance covers it).
 
     >>> t = np.arange(3 * 288) * 300.0
     >>> keep = (t % 86400 < 11 * 3600) | (t % 86400 >= 15 * 3600)  # 11:00-15:00 never seen
     >>> unseen_hours(t[keep], 0.0, 300.0)
     ((11.0, 15.0),)
+    >>> unseen_hours(t[keep], 0.0, 300.0, sampled_s=t)  # others were sampled then
+    ()
     """
     if t_s.size == 0 or not step_s > 0:
         return ()
@@ -867,12 +882,18 @@ def unseen_hours(t_s: np.ndarray, day_offset_s: float, step_s: float
     if per_day < 2:
         return ()
     b = np.floor((np.asarray(t_s, dtype=float) + day_offset_s) / width).astype(np.int64)
+    lo, hi = int(b.min()), int(b.max())
     seen_abs = np.unique(b)
+    if sampled_s is not None and sampled_s.size:
+        other = np.floor((np.asarray(sampled_s, dtype=float) + day_offset_s) / width)
+        other = other.astype(np.int64)
+        seen_abs = np.union1d(seen_abs, other[(other >= lo) & (other <= hi)])
     if seen_abs.size < per_day:
         return ()
-    possible = np.bincount(np.arange(b.min(), b.max() + 1) % per_day, minlength=per_day)
+    possible = np.bincount(np.arange(lo, hi + 1) % per_day, minlength=per_day)
     seen = np.bincount(seen_abs % per_day, minlength=per_day)
-    low = seen < UNSEEN_HOURS_SHARE * possible
+    # missed on at least two days: one outage is the sampling widening's, not a cycle's gap
+    low = (seen < UNSEEN_HOURS_SHARE * possible) & (possible - seen >= 2)
     if not low.any():
         return ()
     # ranges of consecutive low bins from a seen one: a range across midnight stays whole
@@ -1338,7 +1359,8 @@ class ProfileModel:
         count = max((p.count for p in profiles.values()), default=0)
         warnings += sampling_warnings(t, series, step, interval)
         effective_samples, span_instants = sampling_coverage(t, series, step)
-        unseen = unseen_hours(t, (table.t0_ns % (86_400 * 10**9)) / 1e9, step)
+        unseen = unseen_hours(t, (table.t0_ns % (86_400 * 10**9)) / 1e9, step,
+                              sampled_s=table.instants)
         if unseen:
             warnings.append(
                 f"{UNSEEN_HOURS_WARNING}: {format_hours(unseen)} UTC (samples on fewer than "
