@@ -117,7 +117,7 @@ def integrated_autocorrelation_time(x: Sequence[float]) -> float:
 def coverage_widening(
     warnings: Sequence[str], effective_samples: float | None, span_instants: float | None,
     *, mean: float, std: float, trace: Sequence[float], trace_interval_s: float,
-    interval_s: float, replicas: int = 1,
+    interval_s: float, replicas: float = 1.0,
 ) -> Coverage:
     """The factor for one resource (see the module docstring).
 
@@ -134,10 +134,11 @@ def coverage_widening(
         The resource's trace and its spacing, seconds (for ``tau``).
     interval_s : float
         The profile's median sampling interval, seconds.
-    replicas : int
-        Replicas the profile saw (``replicas_seen``): both counts are summed over them, and
-        are taken per replica (the mean), as ``cv`` and ``tau`` are one replica's: replicas
-        that move together are not independent looks at the level.
+    replicas : float
+        Replicas running at once, on average (``replicas_at_once`` of the plan: not every
+        container ever seen, a redeploy renames them): both counts are summed over them,
+        and are taken per replica (the mean), as ``cv`` and ``tau`` are one replica's:
+        replicas that move together are not independent looks at the level.
 
     >>> c = coverage_widening(["12 gaps in the samples (...)"], 400.0, 576.0, mean=1.0,
     ...                       std=0.5, trace=[], trace_interval_s=0.0, interval_s=300.0)
@@ -161,7 +162,7 @@ def coverage_widening(
     tau = integrated_autocorrelation_time(trace)
     if trace_interval_s > 0 and interval_s > 0:
         tau *= max(trace_interval_s / interval_s, 1.0)
-    per = max(int(replicas), 1)
+    per = max(float(replicas), 1.0)
     n_eff = max(effective_samples / per / tau, 1.0)
     n_ref = max(span_instants / per / tau, n_eff)
     cv = std / mean

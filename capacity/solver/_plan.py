@@ -1015,7 +1015,7 @@ def plan(
         # a sampling fault (gaps, irregular or changed intervals): fewer looks than the span
         cov = coverage_widening(getattr(sp, "warnings", ()), getattr(sp, "effective_samples",
                                 None), getattr(sp, "span_instants", None),
-                                replicas=int(getattr(sp, "replicas_seen", 1) or 1),
+                                replicas=replicas_at_once(sp),
                                 mean=float(rp.mean), std=float(rp.std), trace=rp.trace,
                                 trace_interval_s=float(rp.trace_interval_s),
                                 interval_s=float(sp.interval_s))
@@ -1087,6 +1087,20 @@ def plan(
                      valid_for_s=valid_for_s, widening=widenings)
 
 
+def replicas_at_once(sp: ServiceProfile) -> float:
+    """How many of the service's containers ran at once, on average: the instants a regular
+    history of them holds (``span_instants``) over the instants of the service's span; the
+    containers seen (``replicas_seen``) when the profile does not say. A service redeployed
+    daily under new names has seen 9 containers where 3 ran at a time: per-replica figures
+    divide by 3."""
+    seen = float(int(getattr(sp, "replicas_seen", 1) or 1))
+    span_instants = getattr(sp, "span_instants", None)
+    step = float(sp.interval_s) if sp.interval_s > 0 else 0.0
+    if span_instants is None or not step > 0:
+        return max(seen, 1.0)
+    return min(max(float(span_instants) / (float(sp.span_s) / step + 1.0), 1.0), seen)
+
+
 def covered_time_s(sp: ServiceProfile) -> float:
     """Seconds of demand one replica's history saw: its span plus one interval; for a
     profile with a named sampling fault, its effective samples per replica times the
@@ -1095,9 +1109,8 @@ def covered_time_s(sp: ServiceProfile) -> float:
     step = float(sp.interval_s) if sp.interval_s > 0 else 0.0
     covered = float(sp.span_s) + step
     eff = getattr(sp, "effective_samples", None)
-    replicas = int(getattr(sp, "replicas_seen", 1) or 1)
     if eff is not None and step > 0 and has_sampling_fault(getattr(sp, "warnings", ())):
-        covered = min(covered, float(eff) / max(replicas, 1) * step)
+        covered = min(covered, float(eff) / replicas_at_once(sp) * step)
     return covered
 
 
