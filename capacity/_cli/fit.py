@@ -16,8 +16,11 @@ _PROFILES_KIND = re.compile(r'"kind"\s*:\s*"capacity\.profiles"')
 
 
 def _is_profiles_file(path: Path) -> bool:
-    """Whether ``path`` is a profiles file capacity wrote (``--out`` may replace it)."""
+    """Whether ``path`` is a profiles file capacity wrote, or an empty regular file (``out=$(
+    mktemp)``: nothing to lose), so that ``--out`` may replace it."""
     try:
+        if path.is_file() and not path.is_symlink() and path.stat().st_size == 0:
+            return True
         return _PROFILES_KIND.search(head_of(path)) is not None
     except OSError:
         return False

@@ -200,6 +200,14 @@ def test_fit_out_refuses_a_file_that_is_not_a_profiles_file(
     assert (tmp_path / "notes.json.tmp").read_text() == "mine too\n"
 
 
+def test_fit_out_replaces_an_empty_file(tmp_path: Path) -> None:
+    """``out=$(mktemp); capacity fit --out "$out"``: an empty file has nothing to lose."""
+    empty = tmp_path / "tmp.XXXX"
+    empty.write_bytes(b"")
+    assert main(["fit", "--demo", "--out", str(empty)]) == 0
+    assert json.loads(empty.read_text())["kind"] == "capacity.profiles"
+
+
 def test_fit_out_through_a_link_keeps_the_link_and_replaces_ours(
     files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str],
 ) -> None:
