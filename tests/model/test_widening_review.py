@@ -198,3 +198,26 @@ def test_a_mix_says_it_is_planned_as_recorded() -> None:
     assert any(a.startswith("demand as recorded: drift") for a in p.assumptions), p.assumptions
     assert any("faulty histories planned as recorded, not widened: svc" in a
                for a in p.assumptions), p.assumptions
+
+
+def test_one_outage_is_not_a_recurring_gap_and_others_sampled_mean_not_running() -> None:
+    # final review: a single 80-minute outage in 26 h was refused as "hours not seen"; a
+    # service stopped at night (others sampled then) was refused too
+    from types import SimpleNamespace
+
+    from capacity.model._fit import unseen_hours
+    from capacity.solver._plan import replicas_at_once
+
+    t = np.arange(26 * 360) * 10.0  # 26 h at 10 s
+    once = t[(t < 12 * 3600) | (t >= 12 * 3600 + 80 * 60)]
+    assert unseen_hours(once, 0.0, 10.0) == ()
+    days = np.arange(3 * 288) * 300.0
+    nightly = days[(days % 86400 >= 1 * 3600) & (days % 86400 < 20 * 3600)]
+    assert unseen_hours(nightly, 0.0, 300.0) == ((20.0, 1.0),)  # the collector was down
+    assert unseen_hours(nightly, 0.0, 300.0, sampled_s=days) == ()  # it did not run then
+    # a service redeployed daily under new names: 9 containers seen, 3 at once
+    sp = SimpleNamespace(replicas_seen=9, span_instants=3 * 865.0, span_s=3 * 86400.0 - 300,
+                         interval_s=300.0)
+    assert replicas_at_once(sp) == pytest.approx(3.0, rel=0.01)
+    assert replicas_at_once(SimpleNamespace(replicas_seen=4, span_instants=None,
+                                            span_s=100.0, interval_s=10.0)) == 4.0
