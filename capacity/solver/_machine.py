@@ -101,8 +101,9 @@ _VIRTUAL_NICS = ("lo", "docker", "veth", "br-", "ifb", "virbr", "tun", "tap", "c
 def parse_rate(text: str | float | int, *, name: str = "rate") -> float:
     """Bytes per second from ``"10Gbit"``, ``"1Gbit/s"``, ``"500MB/s"``, ``"100MiB/s"``.
 
-    Bit units (``bit``, ``kbit``, ``Mbit``, ``Gbit``) are divided by 8; byte units follow
-    :func:`capacity._units.parse_bytes`. A bare number is bytes per second.
+    Bit units (``bit``, ``kbit``, ``Mbit``, ``Gbit``; ``Gbps`` is ``Gbit``) are divided by
+    8; byte units follow :func:`capacity._units.parse_bytes` (``MBps`` is ``MB``). A bare
+    number is bytes per second.
 
     A unit that does not say bits or bytes is refused: ``10G`` (a "10G" NIC is 10 Gbit/s,
     but as bytes it would be 80 Gbit/s) and a lower-case ``b`` (``10Gb``, ``100mb``: bits
@@ -117,11 +118,17 @@ def parse_rate(text: str | float | int, *, name: str = "rate") -> float:
         match = _RATE.match(str(text))
         if match is None:
             raise InvalidParameter(name, "machine spec", "a rate such as 10Gbit or 500MB/s", text)
-        number, unit = match.group(1), match.group(2).lower()
         given = match.group(2)
+        # the network's "per second" spellings: 10Gbps (bits), 500MBps (bytes)
+        if given.endswith("bps") and len(given) <= 5:
+            given = given[:-3] + "bit"
+        elif given.endswith("Bps") and len(given) <= 5:
+            given = given[:-3] + "B"
+        number, unit = match.group(1), given.lower()
         if given and unit not in _BITS and (not given.lower().endswith("b")
                                             or given.endswith("b")):
-            prefix = given.rstrip("bB")
+            lead = re.match(r"[kKmMgGtT]i?", given)  # the SI or binary prefix, if any
+            prefix = lead.group(0) if lead else ""
             prefix = prefix if prefix[:1] == "k" else prefix[:1].upper() + prefix[1:]
             raise InvalidParameter(
                 name, "machine spec",

@@ -38,6 +38,10 @@ def test_full_spec_with_units() -> None:
         ("500MB/s", 5e8),
         ("100MiB/s", 100 * 2**20),
         ("1000", 1000.0),
+        # the network's per-second spellings (final review: refused with a garbled hint)
+        ("10Gbps", 1.25e9),
+        ("100Mbps", 1.25e7),
+        ("500MBps", 5e8),
     ],
 )
 def test_rates(text: str, bytes_per_s: float) -> None:
@@ -67,12 +71,20 @@ def test_rates(text: str, bytes_per_s: float) -> None:
         "cpus=8,net=10Gb",
         "cpus=8,disk_bw=500mb/s",
         "cpus=8,disk_bw=500M",
+        "cpus=8,net=1GBPS",
     ],
 )
 def test_bad_specs_name_the_value(spec: str) -> None:
     with pytest.raises(InvalidParameter) as info:
         Machine.from_spec(spec)
     assert "must be" in str(info.value)
+
+
+def test_a_rate_without_bits_or_bytes_suggests_both_spellings() -> None:
+    with pytest.raises(InvalidParameter, match=r"such as 1Gbit or 1GB/s"):
+        parse_rate("1GBPS")
+    with pytest.raises(InvalidParameter, match=r"such as 100Mbit or 100MB/s"):
+        parse_rate("100mb")
 
 
 def test_reserves_and_headroom() -> None:
