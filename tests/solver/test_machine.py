@@ -54,7 +54,7 @@ def test_rates(text: str, bytes_per_s: float) -> None:
         "cpus=8,memory=32GB!",
         "cpus=eight",
         "cpu=8,gpus=1",
-        "net=10Gbps",
+        "net=10Gbpx",
         "",
         "cpus",
         "cpus=8,headroom=1.5",
