@@ -566,8 +566,7 @@ class ResourceModel:
         # there would overshoot and re-sum the counts passed on the way (10x the CPU time)
         sim = self.sim
         assert sim is not None  # callers check
-        scan = MAX_SUMMED_REPLICAS if sim.h == 1 else max(MAX_SUMMED_REPLICAS,
-                                                           sim.horizon_replicas)
+        scan = _scan_limit(sim)
         n = 1
         while n <= scan:
             k = self.exceedances(n, usable)
@@ -608,8 +607,7 @@ class ResourceModel:
         sim = self.sim
         assert sim is not None  # callers check
         m, eps = self.n_draws, self.epsilon
-        scan = MAX_SUMMED_REPLICAS if sim.h == 1 else max(MAX_SUMMED_REPLICAS,
-                                                           sim.horizon_replicas)
+        scan = _scan_limit(sim)
         n = max(known, 0) + 1
         while n <= scan:
             if self.exceedances(n, usable) / m > eps:
@@ -635,6 +633,13 @@ class ResourceModel:
                           else 0.0) for n in ns)
         ps = self.gaussian_p(ns, usable)
         return tuple((int(n), float(p)) for n, p in zip(ns, ps, strict=True))
+
+
+def _scan_limit(sim: Simulator) -> int:
+    """Counts the empirical search scans one by one: those summed exactly (64 at an instant;
+    over a horizon up to the simulator's, 256 for a light-tailed replica)."""
+    return MAX_SUMMED_REPLICAS if sim.h == 1 else max(MAX_SUMMED_REPLICAS,
+                                                      sim.horizon_replicas)
 
 
 def _cp_upper(k: np.ndarray, m: int, level: float = 0.95) -> np.ndarray:
