@@ -169,8 +169,9 @@ class Settings:
         7 * 86_400.0, flag="--valid-for", check="duration_or_zero_or_none", kind="duration",
         show="7d",
         help="Planning horizon after the history ends: drift measured inside the history "
-             "(significant trend of the daily levels, busiest day) is carried this far; the "
-             "margin it took is in the assumptions. One whole day or less: not measured, a "
+             "(significant trend of the daily levels, busiest day) is carried this far (a "
+             "trend at most 3x the days that measured it, said); the margin it took is in "
+             "the assumptions. One whole day or less: not measured, a "
              "stated x1.10 allowance (the daily peak may not have been seen). Single-service "
              "plans only.")
     warn_headroom: float = _setting(

@@ -1006,7 +1006,8 @@ def plan(
             factor = drift.factor
             drifts[r] = {"factor": drift.factor, "margin": drift.margin, "days": drift.days,
                          "slope_per_day": drift.slope_per_day,
-                         "busiest_day": drift.busiest_day, "reason": drift.reason}
+                         "busiest_day": drift.busiest_day, "reason": drift.reason,
+                         "trend_carried_s": drift.trend_carried_s}
             notes.add(f"{r}: drift over {valid_for_s / 86_400:g} d: {drift.reason}"
                       + ("; not applied to the limits method (a declared limit caps demand)"
                          if method == "limits" else
