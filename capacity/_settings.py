@@ -32,6 +32,7 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from ._errors import InvalidParameter
+from ._units import MAX_DURATION_S, MAX_DURATION_TEXT
 
 __all__ = [
     "DEFAULTS",
@@ -77,6 +78,12 @@ def _is_number(v: Any) -> bool:
     return isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v)
 
 
+def _is_duration(v: Any) -> bool:
+    """Seconds from 0 to :data:`~capacity._units.MAX_DURATION_S` (100 years): the one bound
+    every duration setting shares with :func:`~capacity._units.parse_duration`."""
+    return _is_number(v) and 0 <= v <= MAX_DURATION_S
+
+
 #: constraint name -> (text in the error, test)
 _CHECKS: dict[str, tuple[str, Any]] = {
     "risk": ("in (0, 0.5)", _open_risk),
@@ -85,12 +92,12 @@ _CHECKS: dict[str, tuple[str, Any]] = {
     "method": (f"one of {METHODS}", lambda v: v in METHODS),
     "seed_or_none": ("an int >= 0, or None", lambda v: v is None or (
         isinstance(v, numbers.Integral) and not isinstance(v, bool) and int(v) >= 0)),
-    "duration_or_none": ("a duration > 0 seconds, or None",
-                         lambda v: v is None or (_is_number(v) and v > 0)),
-    "horizon": ("a duration >= 0 seconds (0 or None: the risk at an instant)",
-                lambda v: v is None or (_is_number(v) and v >= 0)),
-    "duration_or_zero_or_none": ("a duration >= 0 seconds, or None for no drift",
-                                 lambda v: v is None or (_is_number(v) and v >= 0)),
+    "duration_or_none": (f"a duration > 0 seconds and {MAX_DURATION_TEXT}, or None",
+                         lambda v: v is None or (_is_duration(v) and v > 0)),
+    "horizon": (f"a duration >= 0 seconds and {MAX_DURATION_TEXT} (0 or None: the risk at an "
+                "instant)", lambda v: v is None or _is_duration(v)),
+    "duration_or_zero_or_none": (f"a duration >= 0 seconds and {MAX_DURATION_TEXT}, or None "
+                                 "for no drift", lambda v: v is None or _is_duration(v)),
     "level_or_none": ("in (0, 1], or None", lambda v: v is None or (_is_number(v) and 0 < v <= 1)),
     "bool": ("True or False", lambda v: isinstance(v, bool)),
     "share": ("in [0, 1]", lambda v: _is_number(v) and 0 <= v <= 1),

@@ -21,6 +21,8 @@ from ._errors import InvalidParameter
 
 __all__ = [
     "BYTE_RESOURCES",
+    "MAX_DURATION_S",
+    "MAX_DURATION_TEXT",
     "RESOURCE_NAMES",
     "format_bytes",
     "format_count",
@@ -44,6 +46,12 @@ _DURATION_UNITS_S = {
     "d": 86400.0,
     "w": 7 * 86400.0,
 }
+
+#: the longest duration any setting takes (100 years, in seconds): beyond it no history, horizon
+#: or collection speaks for anything, and ``--horizon 1e308`` was taken silently
+MAX_DURATION_S = 100 * 365.25 * 86400.0
+#: how the bound is said in error messages
+MAX_DURATION_TEXT = "at most 100 years (3.156e9 s)"
 
 _BYTE_UNITS = {
     "": 1,
@@ -72,8 +80,9 @@ _NUMBER_UNIT = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*([A-Za-z
 def parse_duration(text: str | float | int, *, name: str = "duration") -> float:
     """Return a duration in seconds from ``"10s"``, ``"5m"``, ``"2h"``, ``"14d"`` or a number.
 
-    Raises :class:`InvalidParameter` for an unknown unit, a negative or a non-finite value
-    (and for True/False, which Python counts as 1 and 0: ``cpus = true`` in a TOML file).
+    Raises :class:`InvalidParameter` for an unknown unit, a negative or a non-finite value,
+    a value over :data:`MAX_DURATION_S` (100 years: ``1e308`` is no duration), and for
+    True/False, which Python counts as 1 and 0 (``cpus = true`` in a TOML file).
     """
     if isinstance(text, bool):
         raise InvalidParameter(name, "capacity", "a duration such as 500ms, 10s, 5m, 2h or 14d",
@@ -90,6 +99,10 @@ def parse_duration(text: str | float | int, *, name: str = "duration") -> float:
         value = float(match.group(1)) * (_DURATION_UNITS_S[unit] if unit else 1.0)
     if not math.isfinite(value) or value < 0:
         raise InvalidParameter(name, "capacity", "a finite duration >= 0", text)
+    if value > MAX_DURATION_S:
+        raise InvalidParameter(name, "capacity",
+                               f"a duration of {MAX_DURATION_TEXT}; give it in s, m, h, d or w",
+                               text)
     return value
 
 

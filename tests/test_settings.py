@@ -42,12 +42,43 @@ def profiles_file(demo: tuple[pd.DataFrame, capacity.Profiles],
 @pytest.mark.parametrize("field, bad", [
     ("epsilon", 0.7), ("epsilon", 0), ("epsilon", float("nan")), ("epsilon", "0.01"),
     ("incompressible_epsilon", 0.5), ("method", "magic"), ("seed", -1), ("seed", 1.5),
-    ("horizon_s", -1), ("horizon_s", float("inf")), ("quantile_level", 1.5),
+    ("horizon_s", -1), ("horizon_s", float("inf")), ("horizon_s", 1e308),
+    ("horizon_s", float("nan")), ("valid_for_s", 4e9), ("valid_for_s", float("inf")),
+    ("quantile_level", 1.5),
     ("independent_offsets", "yes"), ("warn_headroom", 1.5), ("warn_headroom", -0.1),
 ])
 def test_a_bad_setting_names_itself_and_the_value(field: str, bad: object) -> None:
     with pytest.raises(capacity.InvalidParameter, match=f"'{field}' parameter of plan"):
         Settings(**{field: bad})
+
+
+@pytest.mark.parametrize("flag, value", [
+    ("--horizon", "1e308"), ("--horizon", "36600d"), ("--horizon", "inf"), ("--horizon", "nan"),
+    ("--valid-for", "1e308"), ("--valid-for", "5300w"), ("--valid-for", "nan"),
+])
+def test_an_absurd_duration_is_refused_on_the_cli(
+    profiles_file: Path, capsys: pytest.CaptureFixture[str], flag: str, value: str,
+) -> None:
+    """``--horizon 1e308`` was planned silently (the path capped at the trace's length)."""
+    assert main(["plan", "--profiles", str(profiles_file), "--machine", MACHINE,
+                 flag, value]) == 3
+    err = capsys.readouterr().err
+    assert value in err and "Traceback" not in err
+    if "e308" in value or value.endswith(("d", "w")):
+        assert "at most 100 years" in err
+
+
+def test_every_duration_setting_shares_the_one_bound() -> None:
+    from capacity._settings import _CHECKS
+    from capacity._units import MAX_DURATION_S, parse_duration
+
+    assert parse_duration("100w") == 100 * 7 * 86_400.0
+    with pytest.raises(capacity.InvalidParameter, match="at most 100 years"):
+        parse_duration(MAX_DURATION_S * 1.01, name="interval")
+    for f in fields(Settings):
+        if f.metadata["kind"] == "duration":
+            _, ok = _CHECKS[f.metadata["check"]]
+            assert ok(MAX_DURATION_S) and not ok(MAX_DURATION_S * 1.01), f.name
 
 
 def test_the_api_and_the_cli_say_the_same_about_a_bad_epsilon(

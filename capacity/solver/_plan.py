@@ -988,6 +988,13 @@ def plan(
         horizon_steps = 1
         if horizon_s and r in INCOMPRESSIBLE and demand.trace_interval_s > 0:
             horizon_steps = max(1, round(horizon_s / demand.trace_interval_s))
+            held = max(demand.own.size, demand.shared.size)
+            if demand.has_trace and horizon_steps > held and method == "empirical":
+                # a path longer than the trace only replays it (_demand.TraceSimulator)
+                notes.add(f"{r}: horizon {horizon_s:g} s is longer than the recorded trace "
+                          f"({held * demand.trace_interval_s:g} s): the risk is of exceeding "
+                          "at any moment of the trace replayed, not over the whole horizon; "
+                          "record a longer history or give a shorter --horizon")
         model = ResourceModel(demand, epsilon=eps_by_resource[r], rng=rng,
                               n_draws=draws_by_resource[r],
                               horizon_steps=horizon_steps, quantile_level=quantile_level,
