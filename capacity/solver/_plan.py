@@ -90,7 +90,14 @@ from scipy import special
 
 from .._columns import CPU, DISK_USAGE, MEMORY
 from .._errors import InsufficientData, InvalidParameter, ProfileVersionError
-from .._settings import DEFAULTS, INCOMPRESSIBLE_EPSILON_FACTOR, Settings, whole_count
+from .._settings import (
+    DEFAULTS,
+    INCOMPRESSIBLE_EPSILON_FACTOR,
+    MAX_DEFAULT_DRAWS,
+    Settings,
+    check_risk,
+    whole_count,
+)
 from ..model._fit import UNSEEN_HOURS_WARNING
 from ..model._profile import Profiles, ServiceProfile
 from ._coverage import coverage_widening, has_sampling_fault
@@ -160,7 +167,8 @@ def default_n_draws(epsilon: float) -> int:
     """Monte Carlo draws for a risk ``epsilon``: about 20 expected overloads at the boundary,
     at least 20,000 and at most 200,000 (a tiny epsilon such as 1e-320 makes 20 / epsilon
     infinite: it is capped before it is rounded)."""
-    return int(min(max(math.ceil(min(20.0 / epsilon, 200_000.0)), 20_000), 200_000))
+    return int(min(max(math.ceil(min(20.0 / epsilon, MAX_DEFAULT_DRAWS)), 20_000),
+                   MAX_DEFAULT_DRAWS))
 
 
 @dataclass(frozen=True)
@@ -709,21 +717,18 @@ def _resolve_epsilon(
     resource: str, epsilon: float, incompressible_epsilon: float | None,
     per_resource: Mapping[str, float] | None,
 ) -> float:
+    # the risks given are checked (the Settings bound); memory's derived one (epsilon x 0.1)
+    # is then above 0 and not checked again: it would blame a parameter nobody gave
+    settings = Settings(epsilon=epsilon, incompressible_epsilon=incompressible_epsilon)
     if per_resource and resource in per_resource:
-        eps = float(per_resource[resource])
-    elif resource in INCOMPRESSIBLE:
-        eps = Settings(epsilon=epsilon,
-                       incompressible_epsilon=incompressible_epsilon).memory_epsilon
-    else:
-        eps = epsilon
-    _check_epsilon(eps, f"epsilon of {resource}")
-    return eps
+        return check_risk(per_resource[resource], f"epsilon_per_resource[{resource!r}]")
+    if resource in INCOMPRESSIBLE:
+        return settings.memory_epsilon
+    return settings.epsilon
 
 
 def _check_epsilon(eps: Any, name: str = "epsilon") -> float:
-    if not isinstance(eps, int | float) or not 0 < eps < 0.5:
-        raise InvalidParameter(name, "plan", "in (0, 0.5)", eps)
-    return float(eps)
+    return check_risk(eps, name)  # one bound for every risk, with its reason
 
 
 def pick_service(profiles: Profiles, service: str | None) -> ServiceProfile:
@@ -809,7 +814,7 @@ def plan(
     service : str, optional
         Which service; may be omitted when ``profiles`` has one.
     epsilon : float
-        Allowed P(overload) at a random instant for compressible resources, in (0, 0.5).
+        Allowed P(overload) at a random instant for compressible resources, in [1e-12, 0.5).
     method : str
         One of :data:`METHODS`; see the module docstring. Default :data:`DEFAULT_METHOD`,
         the same as the CLI's and the report's.
@@ -880,7 +885,7 @@ def plan(
     Raises
     ------
     InvalidParameter
-        epsilon outside (0, 0.5), an unknown method or service, capacity at or below reserve.
+        epsilon outside [1e-12, 0.5), an unknown method or service, capacity at or below reserve.
     InsufficientData
         The service profile has no resource with samples.
 
