@@ -959,11 +959,8 @@ def plan(
         capacity = machine.capacity.get(r)
         reserve = machine.reserved(r)
         occ = float(occupied.get(r, 0.0))
-        if capacity is not None and capacity - reserve <= 0:
-            raise InvalidParameter(
-                f"reserve of {r}", "plan",
-                f"below the capacity {capacity:g} (lower the reserve or the headroom)", reserve,
-            )
+        if capacity is not None:
+            machine.usable(r)  # a capacity of 0, or a reserve taking it all: said which
         if occ < 0 or not math.isfinite(occ):
             raise InvalidParameter(f"occupied of {r}", "plan", "a finite number >= 0", occ)
         demand = replica_demand(sp, r, independent_offsets=independent_offsets,
