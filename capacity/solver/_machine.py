@@ -138,7 +138,7 @@ def parse_rate(text: str | float | int, *, name: str = "rate") -> float:
             value = float(number) * _BITS[unit] / 8.0
         else:
             try:
-                value = parse_bytes(f"{number}{unit}", name=name)
+                value = parse_bytes(f"{number}{given}", name=name)  # case kept: B bytes
             except InvalidParameter:
                 raise InvalidParameter(
                     name, "machine spec", "a rate such as 10Gbit, 1Gbit/s or 500MB/s", text
