@@ -49,7 +49,7 @@ from .._errors import InsufficientData, InvalidParameter
 from .._settings import DEFAULTS
 from ..model._fit import ProfileModel
 from ..solver._machine import Machine
-from ..solver._plan import DEFAULT_METHOD, METHODS, _bisect_last, plan
+from ..solver._plan import DEFAULT_METHOD, METHODS, _bisect_last, choose_service, plan
 
 __all__ = [
     "DAY_S",
@@ -277,12 +277,7 @@ def shift_backtest(
         raise InvalidParameter("valid_for_s", "shift_backtest", '"test", seconds or None',
                                valid_for_s)
     names = sorted(samples["service"].astype(str).unique())
-    if service is None:
-        if len(names) != 1:
-            raise InvalidParameter("service", "shift_backtest", f"one of {names}", service)
-        service = names[0]
-    if service not in names:
-        raise InvalidParameter("service", "shift_backtest", f"one of {names}", service)
+    service = choose_service(names, service, "shift_backtest")
     df = samples[samples["service"].astype(str) == service].copy()
     ids = df["container_id"].astype(str).unique() if "container_id" in df else np.array(["-"])
     if len(ids) != 1:

@@ -731,16 +731,32 @@ def _check_epsilon(eps: Any, name: str = "epsilon") -> float:
     return check_risk(eps, name)  # one bound for every risk, with its reason
 
 
+#: services named in full in an error; beyond, the first ones and the count
+_NAMED_SERVICES = 20
+
+
+def choose_service(names: Sequence[str], service: str | None, owner: str) -> str:
+    """``service`` checked against ``names``; None: the only one. Several and none chosen:
+    the error lists them and says to pass ``--service`` (it said "got None" before)."""
+    names = sorted(names)
+    shown = ", ".join(repr(n) for n in names[:_NAMED_SERVICES]) + (
+        f", ... ({len(names)} in all)" if len(names) > _NAMED_SERVICES else "")
+    if service is None:
+        if len(names) == 1:
+            return names[0]
+        raise InvalidParameter(
+            "service", owner,
+            f"given when there are several services ({len(names)}: {shown}): pass "
+            "--service NAME (service=NAME in Python) for one of them" if names else
+            "given: there is no service in the input", service)
+    if service not in names:
+        raise InvalidParameter("service", owner, f"one of {shown}", service)
+    return service
+
+
 def pick_service(profiles: Profiles, service: str | None) -> ServiceProfile:
     """The profile of ``service`` (the only one when None)."""
-    names = sorted(profiles.services)
-    if service is None:
-        if len(names) != 1:
-            raise InvalidParameter("service", "plan", f"one of {names}", service)
-        service = names[0]
-    if service not in profiles.services:
-        raise InvalidParameter("service", "plan", f"one of {names}", service)
-    return profiles[service]
+    return profiles[choose_service(list(profiles.services), service, "plan")]
 
 
 def thin_profile_reason(sp: ServiceProfile, *, require_confidence: bool = False) -> str:
