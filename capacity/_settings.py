@@ -105,8 +105,8 @@ def _is_duration(v: Any) -> bool:
     return _is_number(v) and 0 <= v <= MAX_DURATION_S
 
 
-#: constraint name -> (text in the error, test)
-_CHECKS: dict[str, tuple[str, Any]] = {
+#: constraint name -> (text in the error, or a function of the value giving it; test)
+_CHECKS: dict[str, tuple[Any, Any]] = {
     "risk": (_risk_text, _open_risk),
     "risk_or_none": (lambda v: _risk_text(v) + ", or None for epsilon x 0.1",
                      lambda v: v is None or _open_risk(v)),
