@@ -931,18 +931,11 @@ def plan(
                          for r, e in eps_by_resource.items()}
     thin = thin_profile_reason(sp, require_confidence=require_confidence)
     notes: set[str] = set()
-    unseen = next((w for w in getattr(sp, "warnings", ()) if w.startswith(UNSEEN_HOURS_WARNING)),
-                  "")
-    if unseen and not thin:
-        if settings.accept_unseen_hours:
-            notes.add(f"{unseen.split(' (', 1)[0]}: planned from the hours "
-                      "seen, as accepted (--accept-unseen-hours); a load that peaks in the "
-                      "hours not seen is not planned for")
-        else:
-            thin = (f"{unseen.split(' (', 1)[0]}: the daily peak may be in them, and no "
-                    "margin covers a gap that recurs at the same time of day; collect over "
-                    "those hours, or accept planning from the hours seen "
-                    "(--accept-unseen-hours)")
+    accepted, refused = unseen_hours_verdict(sp, settings.accept_unseen_hours)
+    if accepted and not thin:
+        notes.add(accepted)
+    if refused and not thin:
+        thin = refused
     per: dict[str, ResourcePlan] = {}
     drifts: dict[str, dict[str, Any]] = {}
     # resources whose demand was widened for what the history does not show (a sampling
@@ -996,51 +989,23 @@ def plan(
             notes.add(f"{r}: {demand.cov_note}")
         if demand.trace_note and method == "empirical":
             notes.add(f"{sp.service} {r}: {demand.trace_note}; gaussian used instead")
-        factor = measured = 1.0
-        rp = sp.resources[r]
-        widening: dict[str, Any] = {}
-        if valid_for_s is not None:
-            # the drift of what the service uses; the host cost per container does not drift
-            drift = drift_of(tuple(getattr(rp, "daily_levels", ()) or ()),
-                             demand.mean - demand.host_cost, valid_for_s, covered_s=covered_s)
-            factor = drift.factor
-            drifts[r] = {"factor": drift.factor, "margin": drift.margin, "days": drift.days,
-                         "slope_per_day": drift.slope_per_day,
-                         "busiest_day": drift.busiest_day, "reason": drift.reason}
-            notes.add(f"{r}: drift over {valid_for_s / 86_400:g} d: {drift.reason}"
-                      + ("; not applied to the limits method (a declared limit caps demand)"
-                         if method == "limits" else
-                         f"; margin {drift.margin:.0%} of the usable capacity"
-                         if drift.factor > 1 else "; no margin"))
-            if drift.factor > 1 and drift.busiest_day is None:
-                # an allowance for a cycle not measured, not a measured drift
-                widening["allowance"] = drift.factor
-            else:
-                measured = drift.factor
-        # a sampling fault (gaps, irregular or changed intervals): fewer looks than the span
-        cov = coverage_widening(getattr(sp, "warnings", ()), getattr(sp, "effective_samples",
-                                None), getattr(sp, "span_instants", None),
-                                replicas=replicas_at_once(sp),
-                                mean=float(rp.mean), std=float(rp.std), trace=rp.trace,
-                                trace_interval_s=float(rp.trace_interval_s),
-                                interval_s=float(sp.interval_s))
-        if cov.reason:
-            widening["sampling"] = {"factor": cov.factor, "margin": cov.margin,
-                                    "effective_samples": cov.effective_samples,
-                                    "span_instants": cov.span_instants,
-                                    "autocorrelation_time": cov.tau, "cv": cov.cv,
-                                    "reason": cov.reason}
-        if math.isnan(cov.factor):  # a fault named, and no effective samples: no level
+        df = demand_factor(sp, r, demand.mean - demand.host_cost, valid_for_s=valid_for_s,
+                           covered_s=covered_s)
+        measured, widening = df.measured, dict(df.widening)
+        if df.drift is not None:
+            drifts[r] = dict(df.drift)
+            notes.add(drift_note(r, valid_for_s, df.drift, method))
+        if math.isnan(df.factor):  # a fault named, and no effective samples: no level
             per[r] = ResourcePlan(safe_count=None, demand_per_replica=None,
                                   demand_at_safe_count=None, utilisation_at_safe_count=None,
-                                  mean_per_replica=demand.mean, reason=cov.reason, **base)
+                                  mean_per_replica=demand.mean,
+                                  reason=widening["sampling"]["reason"], **base)
             continue
-        factor *= cov.factor
+        factor = df.factor
         usable = capacity - reserve - occ
         per[r] = _resource_plan(model, method, base, usable=usable,
                                 compare=compare, drift_factor=factor)
         if widening:
-            widening["factor"] = factor / measured
             widened[r] = (model, usable, measured, widening)
         risk_models.add(model.risk_model)
     # what each widening cost in replicas: the count without it, from the same draws (after
@@ -1055,13 +1020,7 @@ def plan(
                         count_without=before,
                         replicas=None if n is None or before is None else before - n)
         widenings[r] = widening
-        what = " and ".join(
-            w for w, on in (("the daily cycle not measured (drift allowance "
-                             f"x{widening.get('allowance', 1.0):.2f})",
-                             "allowance" in widening),
-                            ("a sampling fault (x"
-                             f"{widening.get('sampling', {}).get('factor', 1.0):.3f})",
-                             "sampling" in widening)) if on)
+        what = widening_what(widening)
         if chosen == "limits":  # a declared limit caps demand: neither widening applies
             notes.add(f"{r}: not widened: the limits method plans at the declared limit "
                       f"(the widening for {what}, x{widening['factor']:.3f}, not applied)")
@@ -1090,6 +1049,144 @@ def plan(
                      horizon_s=horizon_s, n_draws=draws_by_resource, thin=thin,
                      quantile_level=quantile_level, settings=settings, drift=drifts,
                      valid_for_s=valid_for_s, widening=widenings)
+
+
+
+def unseen_hours_verdict(sp: ServiceProfile, accept: bool) -> tuple[str, str]:
+    """``(note, refusal)`` for a profile whose history missed some hours of the day on most
+    days (its warning :data:`~capacity.model._fit.UNSEEN_HOURS_WARNING`): with ``accept`` the
+    note said among the assumptions, else the reason no count is given (the hours and the
+    flag named); ``("", "")`` for a history that saw every hour. Single-service plans and
+    mixes (:class:`capacity.solver.MixModel`) judge it with this one function."""
+    unseen = next((w for w in getattr(sp, "warnings", ()) if w.startswith(UNSEEN_HOURS_WARNING)),
+                  "")
+    if not unseen:
+        return "", ""
+    hours = unseen.split(" (", 1)[0]
+    if accept:
+        return (f"{hours}: planned from the hours seen, as accepted (--accept-unseen-hours); "
+                "a load that peaks in the hours not seen is not planned for"), ""
+    return "", (f"{hours}: the daily peak may be in them, and no margin covers a gap that "
+                "recurs at the same time of day; collect over those hours, or accept planning "
+                "from the hours seen (--accept-unseen-hours)")
+
+
+@dataclass(frozen=True)
+class DemandFactor:
+    """What one service's demand of one resource is planned at, times its profile, for a
+    period ahead (issue 13): drift carried over ``valid_for_s`` (or the stated allowance for
+    a history under two days' worth, :mod:`capacity.solver._drift`), times the widening for a
+    sampling fault (:mod:`capacity.solver._coverage`). A single-service plan and a mix of
+    services (:class:`capacity.solver.MixModel`) take the same factor from
+    :func:`demand_factor`; neither applies it to the ``limits`` method (a declared limit caps
+    demand whatever its drift).
+
+    Attributes
+    ----------
+    factor : float
+        Demand is planned at ``factor`` times the profile (>= 1; NaN: a sampling fault left
+        no level to plan from, ``widening["sampling"]["reason"]`` says why).
+    measured : float
+        The measured drift (trend or busiest day) inside ``factor``; 1 when none was
+        measured (an allowance is a widening, not a measurement).
+    drift : Mapping or None
+        ``factor``, ``margin``, ``days``, ``slope_per_day``, ``busiest_day``, ``reason`` of
+        the drift (a plan's ``meta["drift"][resource]``); None when ``valid_for_s`` is None.
+    widening : Mapping
+        ``allowance`` (the drift allowance for a daily cycle not measured) and ``sampling``
+        (the fault's ``factor``, ``margin``, ``effective_samples``, ``span_instants``,
+        ``autocorrelation_time``, ``cv``, ``reason``) where taken, and ``factor`` (what both
+        take together: ``factor / measured``); empty when neither applies.
+    """
+
+    factor: float
+    measured: float
+    drift: Mapping[str, Any] | None
+    widening: Mapping[str, Any]
+
+    @property
+    def margin(self) -> float:
+        """Share of the usable capacity the factor takes: ``1 - 1 / factor``."""
+        return 1.0 - 1.0 / self.factor
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"factor": self.factor, "margin": self.margin, "measured_drift": self.measured,
+                "drift": None if self.drift is None else dict(self.drift),
+                "widening": {k: dict(v) if isinstance(v, Mapping) else v
+                             for k, v in self.widening.items()}}
+
+
+def demand_factor(sp: ServiceProfile, resource: str, mean: float, *,
+                  valid_for_s: float | None, covered_s: float | None = None) -> DemandFactor:
+    """The :class:`DemandFactor` of ``resource`` of the service ``sp``.
+
+    ``mean``: one replica's mean demand without the host's cost per container (the cost
+    does not drift). ``valid_for_s``: the planning horizon, seconds (None: no drift, no
+    allowance). ``covered_s``: :func:`covered_time_s` of ``sp`` (computed when None).
+    The sampling widening is counted per replica running at once in the history
+    (:func:`replicas_at_once`), whatever count is planned.
+
+    >>> from capacity.solver._testing import constant_profiles
+    >>> sp = constant_profiles({"cpu_cores": 0.5})["svc"]  # a 200 s history
+    >>> demand_factor(sp, "cpu_cores", 0.5, valid_for_s=86_400.0).factor
+    1.1
+    >>> demand_factor(sp, "cpu_cores", 0.5, valid_for_s=None).factor
+    1.0
+    """
+    rp = sp.resources[resource]
+    factor = measured = 1.0
+    drift_entry: dict[str, Any] | None = None
+    widening: dict[str, Any] = {}
+    if valid_for_s is not None:
+        drift = drift_of(tuple(getattr(rp, "daily_levels", ()) or ()), mean, valid_for_s,
+                         covered_s=covered_time_s(sp) if covered_s is None else covered_s)
+        factor = drift.factor
+        drift_entry = {"factor": drift.factor, "margin": drift.margin, "days": drift.days,
+                       "slope_per_day": drift.slope_per_day,
+                       "busiest_day": drift.busiest_day, "reason": drift.reason}
+        if drift.factor > 1 and drift.busiest_day is None:
+            # an allowance for a cycle not measured, not a measured drift
+            widening["allowance"] = drift.factor
+        else:
+            measured = drift.factor
+    # a sampling fault (gaps, irregular or changed intervals): fewer looks than the span
+    cov = coverage_widening(getattr(sp, "warnings", ()), getattr(sp, "effective_samples", None),
+                            getattr(sp, "span_instants", None), replicas=replicas_at_once(sp),
+                            mean=float(rp.mean), std=float(rp.std), trace=rp.trace,
+                            trace_interval_s=float(rp.trace_interval_s),
+                            interval_s=float(sp.interval_s))
+    if cov.reason:
+        widening["sampling"] = {"factor": cov.factor, "margin": cov.margin,
+                                "effective_samples": cov.effective_samples,
+                                "span_instants": cov.span_instants,
+                                "autocorrelation_time": cov.tau, "cv": cov.cv,
+                                "reason": cov.reason}
+    factor *= cov.factor
+    if widening:
+        widening["factor"] = factor / measured
+    return DemandFactor(factor, measured, drift_entry, widening)
+
+
+def drift_note(label: str, valid_for_s: float | None, drift: Mapping[str, Any],
+               method: str) -> str:
+    """The assumption that says the drift of ``label`` (a resource, or ``service resource``
+    in a mix) and the margin it took (none for the ``limits`` method)."""
+    return (f"{label}: drift over {(valid_for_s or 0.0) / 86_400:g} d: {drift['reason']}"
+            + ("; not applied to the limits method (a declared limit caps demand)"
+               if method == "limits" else
+               f"; margin {drift['margin']:.0%} of the usable capacity"
+               if drift["factor"] > 1 else "; no margin"))
+
+
+def widening_what(widening: Mapping[str, Any]) -> str:
+    """What a :attr:`DemandFactor.widening` widened for, in words."""
+    return " and ".join(
+        w for w, on in (("the daily cycle not measured (drift allowance "
+                         f"x{widening.get('allowance', 1.0):.2f})",
+                         "allowance" in widening),
+                        ("a sampling fault (x"
+                         f"{widening.get('sampling', {}).get('factor', 1.0):.3f})",
+                         "sampling" in widening)) if on)
 
 
 def replicas_at_once(sp: ServiceProfile) -> float:
