@@ -171,8 +171,8 @@ class Settings:
         help="Planning horizon after the history ends: drift measured inside the history "
              "(significant trend of the daily levels, busiest day) is carried this far; the "
              "margin it took is in the assumptions. One whole day or less: not measured, a "
-             "stated x1.10 allowance (the daily peak may not have been seen). Single-service "
-             "plans only.")
+             "stated x1.10 allowance (the daily peak may not have been seen). Mixes and size "
+             "take each service's factor.")
     warn_headroom: float = _setting(
         0.2, flag="--warn-headroom", check="share", kind="percent", show="20%",
         help="Exit 1 (warning) when the least headroom is below this share.")
