@@ -756,22 +756,32 @@ def thin_profile_reason(sp: ServiceProfile, *, require_confidence: bool = False)
 
 
 def occupied_by_others(
-    profiles: Profiles, running: Mapping[str, int], service: str
+    profiles: Profiles, running: Mapping[str, int], service: str, *,
+    valid_for_s: float | None = None, method: str | None = None,
 ) -> dict[str, float]:
     """What the running replicas of every service but ``service`` take, per resource column.
 
     Each other service counts its per-replica sizing figure (``ResourceProfile.demand``: p95
     for CPU, the maximum for memory and the rest) times its running count: a conservative
     constant, so "how many more of ``service`` fit" never leans on the others staying quiet.
-    Services without a profile are skipped. :func:`capacity.solver.more_of` is the joint
-    alternative, with the others' demand drawn from their distributions and correlations.
+    With ``valid_for_s`` (the plan's horizon) each figure is taken at the demand factor that
+    service's own plan takes (:func:`demand_factor`: drift, the short-history allowance, the
+    sampling widening), except for ``method="limits"``: what runs beside is planned for the
+    same period ahead. Services without a profile are skipped.
+    :func:`capacity.solver.more_of` is the joint alternative, with the others' demand drawn
+    from their distributions and correlations.
     """
     occupied: dict[str, float] = {}
     for other, count in running.items():
         if other == service or other not in profiles.services:
             continue
-        for r, rp in profiles[other].resources.items():
-            occupied[r] = occupied.get(r, 0.0) + float(rp.demand) * count
+        sp = profiles[other]
+        for r, rp in sp.resources.items():
+            factor = 1.0
+            if valid_for_s is not None and method != "limits" and count:
+                f = demand_factor(sp, r, float(rp.mean), valid_for_s=valid_for_s).factor
+                factor = f if math.isfinite(f) else 1.0  # no level: its own plan says so
+            occupied[r] = occupied.get(r, 0.0) + float(rp.demand) * factor * count
     return occupied
 
 
@@ -1052,17 +1062,24 @@ def plan(
 
 
 
+def unseen_hours_of(sp: ServiceProfile) -> str:
+    """The hours of the day a profile's history missed on most days it spans, as its
+    warning names them (``"12:00-14:00 UTC"``); ``""`` when it saw every hour."""
+    unseen = next((w for w in getattr(sp, "warnings", ()) if w.startswith(UNSEEN_HOURS_WARNING)),
+                  "")
+    return unseen.split(" (", 1)[0].removeprefix(UNSEEN_HOURS_WARNING).lstrip(": ")
+
+
 def unseen_hours_verdict(sp: ServiceProfile, accept: bool) -> tuple[str, str]:
     """``(note, refusal)`` for a profile whose history missed some hours of the day on most
     days (its warning :data:`~capacity.model._fit.UNSEEN_HOURS_WARNING`): with ``accept`` the
     note said among the assumptions, else the reason no count is given (the hours and the
     flag named); ``("", "")`` for a history that saw every hour. Single-service plans and
     mixes (:class:`capacity.solver.MixModel`) judge it with this one function."""
-    unseen = next((w for w in getattr(sp, "warnings", ()) if w.startswith(UNSEEN_HOURS_WARNING)),
-                  "")
+    unseen = unseen_hours_of(sp)
     if not unseen:
         return "", ""
-    hours = unseen.split(" (", 1)[0]
+    hours = f"{UNSEEN_HOURS_WARNING}: {unseen}"
     if accept:
         return (f"{hours}: planned from the hours seen, as accepted (--accept-unseen-hours); "
                 "a load that peaks in the hours not seen is not planned for"), ""
@@ -1268,16 +1285,24 @@ def _resource_plan(
         return ResourcePlan(safe_count=None, demand_per_replica=None, demand_at_safe_count=None,
                             utilisation_at_safe_count=None, reason=reasons[chosen],
                             mean_per_replica=mean, methods=counts, **base)
-    if chosen != "limits":
-        usable = usable / drift_factor  # risk figures at the drifted demand
+    scale = drift_factor if chosen != "limits" else 1.0
+    usable = usable / scale  # risk figures at the drifted demand
     total = model.bound(chosen, n)
+    if total is not None and scale != 1.0:
+        # the demand planned for the period ahead (what the count was compared with), never
+        # past the declared limits: replicas at their limits fit whatever the drift
+        total *= scale
+        if limit and n > 0:
+            total = min(total, n * limit)
     fixed = base["reserve"] + base["occupied"]
     p_n, p_interval = model.p_overload(n, usable)
     p_next, _ = model.p_overload(n + 1, usable)
+    per_replica = (model.per_replica(chosen)[0] if chosen in ("limits", "peak", "quantile")
+                   else mean)
     return ResourcePlan(
         safe_count=n,
         demand_per_replica=(total / n) if (total is not None and n > 0) else
-        model.per_replica(chosen)[0] if chosen in ("limits", "peak", "quantile") else mean,
+        None if per_replica is None else per_replica * scale,
         demand_at_safe_count=total,
         utilisation_at_safe_count=None if total is None else (fixed + total) / capacity,
         reason=reasons[chosen] or ("" if n > 0 else "not even one replica fits"),
@@ -1313,6 +1338,7 @@ def _assemble(
     drift: Mapping[str, Any] | None = None, valid_for_s: float | None = None,
     widening: Mapping[str, Any] | None = None,
 ) -> Plan:
+    hours = unseen_hours_of(sp)
     safe, binding = _binding(per, {r: p.safe_count for r, p in per.items()}, ports)
     unknown = _unknown_required(per)
     methods: dict[str, dict[str, Any]] = {}
@@ -1398,7 +1424,12 @@ def _assemble(
               "replicas_seen": sp.replicas_seen,
               "confidence": getattr(sp, "confidence", "unknown"),
               "valid_for_s": valid_for_s, "drift": dict(drift or {}),
-              **({"widening": dict(widening)} if widening else {})},
+              **({"widening": dict(widening)} if widening else {}),
+              # a history that missed these hours of the day on most days: refused (no
+              # count) unless accepted; the report's plan.json says which, per service
+              **({"unseen_hours": {"hours": hours,
+                                   "accepted": settings.accept_unseen_hours}}
+                 if hours else {})},
         risk_model=risk_model, incompressible_epsilon=incompressible_epsilon,
         horizon_s=horizon_s, reason=reason, ports=ports, methods=methods, settings=settings,
     )

@@ -305,3 +305,26 @@ def test_factor_one_leaves_the_plan_as_it_was() -> None:
         got = week[m]
         assert (got["ratio"]["counts"], got["more"]["more"], got["size"]["hosts_needed"],
                 got["weighted"]["counts"]) == (counts, more, hosts, best), m
+
+
+def test_the_report_marks_the_service_and_plans_the_others(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], trend: Profiles) -> None:
+    # a report is a host's ops check: one history with unseen hours leaves that service's
+    # count undefined (named, with the hours and the flag) and still reports the others
+    both = replace(trend, services={**trend.services, "night": replace(
+        _recurring_gap()["svc"], service="night")})
+    path = tmp_path / "profiles.json"
+    both.to_json(path)
+    args = ["report", "--profiles", str(path), "--machine", "cpus=64,cpu_saturation=1",
+            "--out", str(tmp_path), "--json"]
+    assert main(args) == 1  # WARNING: the plan cannot vouch for one service
+    doc = json.loads(capsys.readouterr().out)
+    night, svc = doc["plans"]["night"], doc["plans"]["svc"]
+    assert night["safe_count"] is None and "12:00-14:00 UTC" in night["reason"]
+    assert "--accept-unseen-hours" in night["reason"]
+    assert night["meta"]["unseen_hours"] == {"hours": "12:00-14:00 UTC", "accepted": False}
+    assert svc["safe_count"] is not None and "unseen_hours" not in svc["meta"]
+    assert main([*args, "--accept-unseen-hours"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["plans"]["night"]["safe_count"] is not None
+    assert doc["plans"]["night"]["meta"]["unseen_hours"]["accepted"] is True
