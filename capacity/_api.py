@@ -557,7 +557,7 @@ def what_if(
     17
     >>> plans = plan_all(profiles, "cpus=8,memory=32GiB", running=samples)
     >>> plans.what_if(running={"demo/cpu-bursty": 6})["demo/cpu-burner"].safe_count
-    13
+    14
     """
     from dataclasses import fields
 

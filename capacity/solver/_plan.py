@@ -100,6 +100,7 @@ from ._demand import (
     MAX_SUMMED_REPLICAS_HORIZON_EXACT,
     ReplicaDemand,
     Simulator,
+    _limit_of,
     clopper_pearson,
     replica_demand,
     with_host_cost,
@@ -766,8 +767,8 @@ def occupied_by_others(
     constant, so "how many more of ``service`` fit" never leans on the others staying quiet.
     With ``valid_for_s`` (the plan's horizon) each figure is taken at the demand factor that
     service's own plan takes (:func:`demand_factor`: drift, the short-history allowance, the
-    sampling widening), except for ``method="limits"``: what runs beside is planned for the
-    same period ahead. Services without a profile are skipped.
+    sampling widening), never past its declared limit, except for ``method="limits"``: what
+    runs beside is planned for the same period ahead. Services without a profile are skipped.
     :func:`capacity.solver.more_of` is the joint alternative, with the others' demand drawn
     from their distributions and correlations.
     """
@@ -777,11 +778,15 @@ def occupied_by_others(
             continue
         sp = profiles[other]
         for r, rp in sp.resources.items():
-            factor = 1.0
+            figure = float(rp.demand)
             if valid_for_s is not None and method != "limits" and count:
                 f = demand_factor(sp, r, float(rp.mean), valid_for_s=valid_for_s).factor
-                factor = f if math.isfinite(f) else 1.0  # no level: its own plan says so
-            occupied[r] = occupied.get(r, 0.0) + float(rp.demand) * factor * count
+                if math.isfinite(f) and f > 1:  # NaN, no level: its own plan says so
+                    # never past its declared limit: a replica cannot use more
+                    limit = _limit_of(sp, r)
+                    figure = min(figure * f, max(figure, limit if limit is not None
+                                                 else math.inf))
+            occupied[r] = occupied.get(r, 0.0) + figure * count
     return occupied
 
 

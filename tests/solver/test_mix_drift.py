@@ -328,3 +328,19 @@ def test_the_report_marks_the_service_and_plans_the_others(
     doc = json.loads(capsys.readouterr().out)
     assert doc["plans"]["night"]["safe_count"] is not None
     assert doc["plans"]["night"]["meta"]["unseen_hours"]["accepted"] is True
+
+
+def test_others_running_beside_are_counted_for_the_period_ahead() -> None:
+    from capacity.solver import occupied_by_others
+    from capacity.solver._testing import constant_profiles
+
+    week = 7 * 86_400.0
+    web = constant_profiles({CPU: 0.5}, service="web")  # a 200 s history: x1.10
+    capped = replace(web, services={"web": replace(web["web"], cpu_limit_cores=0.52)})
+    assert occupied_by_others(web, {"web": 2}, "x")[CPU] == pytest.approx(1.0)
+    assert occupied_by_others(web, {"web": 2}, "x", valid_for_s=week)[CPU] == pytest.approx(1.1)
+    # a replica cannot use more than its limit, whatever the drift
+    assert occupied_by_others(capped, {"web": 2}, "x",
+                              valid_for_s=week)[CPU] == pytest.approx(1.04)
+    assert occupied_by_others(web, {"web": 2}, "x", valid_for_s=week,
+                              method="limits")[CPU] == pytest.approx(1.0)
