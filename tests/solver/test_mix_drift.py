@@ -26,6 +26,8 @@ from capacity.solver._drift import UNMEASURED_DRIFT_FACTOR
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "model"))
 from _samples_builder import samples_table
+from test_widening_review import _recurring_gap as _recurring_gap_samples
+from test_widening_review import _replicated
 
 DAY = 288  # 5-minute samples per day
 T0 = pd.Timestamp("2026-01-01T00:00:00Z")
@@ -143,15 +145,7 @@ def test_a_short_history_takes_the_allowance() -> None:
 
 def _gappy() -> Profiles:
     """Two days of one replica, six hours missing between them (a named sampling fault)."""
-    rng = np.random.default_rng(1)
-    n = 2 * DAY
-    t = np.arange(n)
-    v = 2 + 0.5 * np.sin(2 * np.pi * t / DAY) + np.abs(rng.normal(0, 0.3, n))
-    seconds = t * 300.0
-    seconds[DAY:] += 6 * 3600
-    df = samples_table({"c1": {CPU: v}}, interval_s=300.0)
-    df["time"] = T0 + pd.to_timedelta(seconds, unit="s")
-    return ProfileModel().fit(df).profiles_
+    return ProfileModel().fit(_replicated(1)).profiles_
 
 
 def test_a_gappy_history_widens_the_mix() -> None:
@@ -177,16 +171,7 @@ def test_a_gappy_history_widens_the_mix() -> None:
 
 def _recurring_gap() -> Profiles:
     """Three days with a 2-hour peak at noon, the collector down 11:30-14:30 every day."""
-    n = 3 * DAY
-    rng = np.random.default_rng(3)
-    t = np.arange(n)
-    hour = (t % DAY) * 300 / 3600
-    v = 1 + np.abs(rng.normal(0, 0.2, n))
-    v[(hour >= 12) & (hour < 14)] += 2.0
-    keep = ~((hour >= 11.5) & (hour < 14.5))
-    df = samples_table({"c1": {CPU: v[keep]}}, interval_s=300.0)
-    df["time"] = T0 + pd.to_timedelta(t[keep] * 300.0, unit="s")
-    return ProfileModel().fit(df).profiles_
+    return ProfileModel().fit(_recurring_gap_samples()).profiles_
 
 
 def test_unseen_hours_refuse_a_mix_unless_accepted(trend: Profiles) -> None:
