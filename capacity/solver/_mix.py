@@ -350,10 +350,15 @@ class MixModel:
         # a replica cannot use more than its declared limit: the gaussian bound never passes
         # them, and replicas that fit at their limits fit whatever the drift (as in a plan)
         if method == "gaussian" or any(scale.get(s, 1.0) > 1 for s in n):
-            limits = {s: models[s].demand.limit for s in n}
-            if all(lim is not None for lim in limits.values()):
-                total = min(total, sum(c * float(limits[s] or 0.0) for s, c in n.items()))
+            total = min(total, self._at_limits(r, n))
         return total
+
+    def _at_limits(self, r: str, n: Mapping[str, int]) -> float:
+        """The total of ``n`` replicas at their declared limits (inf: one has none)."""
+        limits = [self.models[r][s].demand.limit for s in n]
+        if any(lim is None for lim in limits):
+            return math.inf
+        return sum(c * float(lim or 0.0) for c, lim in zip(n.values(), limits, strict=True))
 
     def p_overload(
         self, r: str, counts: Mapping[str, int]
@@ -364,6 +369,11 @@ class MixModel:
         if not n:
             return 0.0, None
         usable = self.usable[r] * (1 + _FIT_RTOL)
+        if (any(self.scale.get(r, {}).get(s, 1.0) > 1 for s in n)
+                and self._at_limits(r, n) <= usable):
+            # drifted draws may pass a declared limit no replica can pass: at their limits
+            # these replicas fit, as a plan's risk says (no overload)
+            return 0.0, None
         if all(models[s].demand.has_trace for s in n):
             t = mix_totals({s: models[s].sim for s in n}, n, self.n_draws,  # type: ignore[misc]
                            self.scale.get(r))

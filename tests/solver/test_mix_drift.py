@@ -125,6 +125,10 @@ def test_limits_are_not_widened_and_replicas_at_their_limits_fit(trend: Profiles
         alone = plan(limited, MACHINE, method=method)
         mix = ratio(limited, MACHINE, {"svc": 1}, method=method)
         assert mix.multiple == alone.safe_count, method
+    # the drifted draws pass the limit no replica can pass: at their limits they fit, and
+    # the risk says so (before the cap: P(overload) 0.83 for 6 burners at x1.10 on the demo)
+    at_limits = ratio(limited, MACHINE, {"svc": 1}, method="empirical")
+    assert at_limits.multiple == 49 and at_limits.check[CPU]["p_overload"] == 0.0
     limits = ratio(limited, MACHINE, {"svc": 1}, method="limits")
     assert limits.multiple == 49  # floor(64 / 1.3): the limit, not drifted
     assert any("the limits method plans at the declared limits" in a
