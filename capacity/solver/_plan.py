@@ -1304,6 +1304,16 @@ def _resource_plan(
     p_next, _ = model.p_overload(n + 1, usable)
     per_replica = (model.per_replica(chosen)[0] if chosen in ("limits", "peak", "quantile")
                    else mean)
+    curve = model.curve(max(math.ceil((n + 1) * 1.5), n + 2), usable)
+    if at_limits:
+        # demand is capped at the declared limit: counts that fit at their limits cannot
+        # overload, whatever the drift or widening the risk model was run with (it showed
+        # P(overload) 0.83 at a count the at-limits rule had set)
+        if n <= at_limits:
+            p_n, p_interval = 0.0, None
+        if n + 1 <= at_limits:
+            p_next = 0.0
+        curve = tuple((k, 0.0 if k <= at_limits else p) for k, p in curve)
     return ResourcePlan(
         safe_count=n,
         demand_per_replica=(total / n) if (total is not None and n > 0) else
@@ -1319,7 +1329,7 @@ def _resource_plan(
         p_overload_at_next=p_next,
         safe_count_interval=intervals[chosen],
         methods=counts,
-        risk_curve=model.curve(max(math.ceil((n + 1) * 1.5), n + 2), usable),
+        risk_curve=curve,
         **base,
     )
 

@@ -117,3 +117,23 @@ def test_cli_valid_for(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     assert month["meta"]["drift"][CPU]["factor"] > day["meta"]["drift"][CPU]["factor"]
     assert month["safe_count"] < day["safe_count"]
     assert main([*base, "--valid-for", "soon"]) == 3  # bad duration: usage error
+
+
+def test_a_count_set_by_the_declared_limits_shows_no_overload_risk() -> None:
+    # a replica pinned at its 0.3-core limit, one hour of history: demand is planned at the
+    # stated x1.10 allowance (0.33 cores: 12 on 4 cores) but 13 replicas at their limits fit
+    # 4 cores whatever the drift, so the count is 13 and its risk figures must say 0 (they
+    # said P(overload) 0.83, from the widened demand the limit caps)
+    import dataclasses
+
+    rng = np.random.default_rng(0)
+    cpu = np.minimum(0.3, 0.3 - np.abs(rng.normal(0, 0.002, 720)))
+    fitted = ProfileModel().fit(samples_table({"c1": {CPU: cpu}}, interval_s=5.0)).profiles_
+    sp = dataclasses.replace(fitted["svc"], cpu_limit_cores=0.3)
+    profiles = dataclasses.replace(fitted, services={"svc": sp})
+    p = plan(profiles, Machine.from_spec("cpus=4,cpu_saturation=1"))
+    rp = p.per_resource[CPU]
+    assert rp.safe_count == 13
+    assert rp.p_overload_at_safe_count == 0.0
+    assert all(pk == 0.0 for n, pk in rp.risk_curve if n <= 13)
+    assert rp.p_overload_at_next == pytest.approx(1.0)  # 14 x 0.3 > 4
