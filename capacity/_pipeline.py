@@ -357,8 +357,10 @@ def plan_all(
 
     The one planning loop: ``capacity plan``, ``capacity report``, :func:`capacity.plan_all`
     and :meth:`capacity.Plans.what_if` all call it. For service S, the other services'
-    running replicas occupy their per-replica sizing figure times their running count
-    (:func:`capacity.solver.occupied_by_others`), plus the machine's host cost per
+    running replicas occupy their per-replica sizing figure times their running count, at
+    the demand factor their own plan takes for ``settings.valid_for_s`` (drift, the
+    short-history allowance, the sampling widening: what runs beside is planned for the same
+    period ahead; :func:`capacity.solver.occupied_by_others`), plus the machine's host cost per
     container for each of them. Each service gets a fresh generator seeded
     with ``settings.seed``, so its plan does not depend on which services are planned before
     it. ``running`` counted from the same samples the profiles were fitted from names no
@@ -397,7 +399,8 @@ def plan_all(
                                    stray[0] if len(stray) == 1 else stray)
     plans: dict[str, Plan] = {}
     for service in (services or known):
-        occupied = occupied_by_others(profiles, running, service)
+        occupied = occupied_by_others(profiles, running, service,
+                                      valid_for_s=settings.valid_for_s, method=settings.method)
         # every other running container also costs the host its host cost (shim, kernel)
         others = sum(int(n) for s, n in running.items()
                      if s != service and s in profiles.services)

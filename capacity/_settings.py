@@ -202,7 +202,7 @@ class Settings:
              "trend at most 3x the days that measured it, said); the margin it took is in "
              "the assumptions. One whole day or less: not measured, a "
              "stated x1.10 allowance (the daily peak may not have been seen). Single-service "
-             "plans only.")
+             "plans; mixes and size take each service's factor.")
     warn_headroom: float = _setting(
         0.2, flag="--warn-headroom", check="share", kind="percent", show="20%",
         help="Exit 1 (warning) when the least headroom is below this share.")

@@ -111,7 +111,9 @@ def _kwargs(settings: Any) -> dict:
 
     return {"epsilon": settings.epsilon,
             "incompressible_epsilon": settings.incompressible_epsilon,
-            "method": settings.method, "rng": np.random.default_rng(settings.seed)}
+            "method": settings.method, "rng": np.random.default_rng(settings.seed),
+            "valid_for_s": settings.valid_for_s,
+            "accept_unseen_hours": settings.accept_unseen_hours}
 
 
 @click.command()
@@ -180,7 +182,9 @@ def plan(
             click.echo(json.dumps(mix.to_dict(), indent=2, allow_nan=False))
         else:
             _print_mix(mix)
-        if mix.unknown:  # CPU or memory unknown while it could bind: undefined, as a plan
+        if mix.unknown or mix.refused:
+            # CPU or memory unknown while it could bind, or a service refused (hours of the
+            # day not seen): undefined, as a single-service plan is (exit 1)
             return WARNING
         if not mix.safe and mix.kind in ("stack", "weighted"):
             # unknown (3) only when the answer could not be computed (services without a

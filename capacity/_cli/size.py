@@ -5,9 +5,10 @@ With ``--report`` (or ``--out``/``--name``) it also writes a report folder
 
 Exit status: 0 with an answer; 1 when the answer is undefined because CPU or memory is
 unknown while it could bind (a machine spec without ``cpus``/``memory``, a service never
-measured on it); 2 when the replicas cannot be placed at all (one replica of each service
-together does not fit on the machine); 3 on bad input or a report folder that cannot be
-written.
+measured on it) or a service's history is refused (hours of the day not seen on most days:
+the hours and ``--accept-unseen-hours`` are named, as ``capacity plan`` does); 2 when the
+replicas cannot be placed at all (one replica of each service together does not fit on the
+machine); 3 on bad input or a report folder that cannot be written.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from .plan import RISK_SETTINGS, _kwargs, load_inputs, parse_counts, parse_ports
 
 @click.command()
 @risk_options
-@settings_options(*RISK_SETTINGS)
+@settings_options(*RISK_SETTINGS, "valid_for_s", "accept_unseen_hours")
 @click.option("--replicas", "replicas_opt", multiple=True, required=True,
               help="COUNT (with --service or one profiled service) or SERVICE=COUNT "
                    "(repeatable or comma-separated, a mix).")
@@ -97,7 +98,9 @@ def size(
         paths = write_fleet_report(fleet, profiles, out_dir=out_dir or Path("reports"),
                                    name=name, source=f"profiles {profiles_path}")
         stderr(f"capacity: report written to {paths.folder}")
-    if fleet.unknown:  # CPU or memory unknown while it could bind: undefined, not "too big"
+    if fleet.unknown or fleet.refused:
+        # CPU or memory unknown while it could bind, or a service refused (hours of the day
+        # not seen): undefined, not "too big", as a single-service plan (exit 1)
         return WARNING
     return OK if fleet.hosts is not None else CRITICAL
 
@@ -132,7 +135,7 @@ def _size_fleet_kinds(
                            ports=parse_ports(ports_opt),
                            **_kwargs(settings))
         placeable |= fleet.hosts is not None
-        unknown |= bool(fleet.unknown)
+        unknown |= bool(fleet.unknown or fleet.refused)
         answers.append({"kind": spec, "in_fleet": len(instances), "instances": instances,
                         "size": fleet.to_dict()})
         if as_json:

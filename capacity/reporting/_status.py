@@ -21,9 +21,12 @@ figure plus the host cost of each (:func:`capacity.plan_all`); ``demand_per_repl
 per-replica figure the plan sized with, host cost included (for the pooled methods,
 ``empirical`` and ``gaussian``, the total at the safe count divided by the count), so a
 headroom of 0 means the running containers alone fill what the plan allows, and a negative one
-that they exceed it. When the binding constraint is not a resource (a fixed host port) the
-headroom is counted in containers: ``(safe_count - running) / safe_count``. The host's headroom
-is the smallest over its services.
+that they exceed it. Both are for the period the plan is for: at the demand factor each
+service's plan takes (drift over ``valid_for_s``, the allowance for a history under two days,
+the sampling widening; not for the ``limits`` method), as the count is. When the binding
+constraint is not a resource (a fixed host port) the headroom is counted in containers:
+``(safe_count - running) / safe_count``. The host's headroom is the smallest over its
+services.
 
 Status
 ------

@@ -445,6 +445,7 @@ def plan_stack(
     unprofiled = tuple(sorted(n for n, k in matched.items() if k is None))
     services = dict(profiles.services)
     key_of: dict[str, str] = {}
+    declared: list[str] = []  # planned at their declared limits: no drift, no widening
     for name, key in matched.items():
         if key is not None:
             key_of[name] = key
@@ -455,21 +456,25 @@ def plan_stack(
                                        "declared cpus or memory limits", None)
             services[f"compose:{name}"] = sp
             key_of[name] = f"compose:{name}"
+            declared.append(key_of[name])
     extended = replace(profiles, services=services)
     unit = {key_of[n]: s.replicas for n, s in stack.services.items() if n in key_of}
-    model = MixModel(extended, machine, list(unit), **kwargs)
+    model = MixModel(extended, machine, list(unit),
+                     as_declared=declared, **kwargs)
     assumptions: list[str] = []
     if unprofiled and not limits_for_unprofiled:
         return MixPlan(kind="stack", counts=unit, machine=machine, method=model.method,
                        epsilon=model.epsilon, binding_resource=None, per_resource={},
                        multiple=None, unprofiled=unprofiled, assumptions=model.assumptions(),
                        reason=f"no profile for {list(unprofiled)}: profile them, or plan them "
-                              "by their declared limits (--limits-for-unprofiled)")
-    if model.unknown:
+                              "by their declared limits (--limits-for-unprofiled)",
+                       **model.plan_fields())
+    if model.unknown or model.refused:
         return MixPlan(kind="stack", counts=unit, machine=machine, method=model.method,
                        epsilon=model.epsilon, binding_resource=None, per_resource={},
                        multiple=None, unprofiled=unprofiled, assumptions=model.assumptions(),
-                       reason="; ".join(model.unknown), unknown=model.unknown)
+                       reason="; ".join((*model.unknown, *model.refused)),
+                       unknown=model.unknown, **model.plan_fields())
     if unprofiled:
         assumptions.append(f"planned by declared limits (no profile): {list(unprofiled)}")
     clash = stack.port_clashes()

@@ -1060,11 +1060,15 @@ class _Paths:
 
 
 def mix_totals(
-    sims: Mapping[str, Simulator], counts: Mapping[str, int], n_draws: int
+    sims: Mapping[str, Simulator], counts: Mapping[str, int], n_draws: int,
+    scale: Mapping[str, float] | None = None,
 ) -> np.ndarray:
-    """Per draw, the sum over services of ``counts[s]`` replicas (sims share ``u``)."""
+    """Per draw, the sum over services of ``counts[s]`` replicas (sims share ``u``), each
+    service's draws times ``scale[s]`` (its demand factor for a period ahead; default 1)."""
     total = np.zeros(n_draws)
     for s, n in counts.items():
         if n > 0 and s in sims:
-            total = total + sims[s].total(int(n))
+            f = 1.0 if scale is None else float(scale.get(s, 1.0))
+            part = sims[s].total(int(n))
+            total = total + (part if f == 1.0 else f * part)
     return total

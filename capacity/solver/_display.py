@@ -93,9 +93,10 @@ def fleet_answer(fleet: FleetPlan) -> str:
     >>> from capacity.solver._testing import constant_profiles
     >>> f = size_fleet(constant_profiles({"cpu_cores": 0.5}),
     ...                Machine.from_spec("cpus=8,cpu_saturation=1"), {"svc": 120}, spare=1)
-    >>> fleet_answer(f)  # doctest: +NORMALIZE_WHITESPACE
-    '120 replicas of svc need 9 hosts of cpus=8,cpu_saturation=1 (8 + 1 spare);
-     CPU binds at 15 per host; at most 1 % of instants over capacity.'
+    >>> fleet_answer(f)  # a 200 s history: x1.10, floor(8 / 0.55) = 14 per host
+    ... # doctest: +NORMALIZE_WHITESPACE
+    '120 replicas of svc need 10 hosts of cpus=8,cpu_saturation=1 (9 + 1 spare);
+     CPU binds at 14 per host; at most 1 % of instants over capacity.'
     """
     what = _replicas_text(fleet.replicas, "replicas")
     if fleet.hosts is None or fleet.hosts_needed is None:

@@ -15,6 +15,21 @@ their correlation: ``Var = sum_s (n_s var_s + n_s (n_s - 1) cov_s)
 The empirical method draws every service at the same relative position of its trace (traces of
 one recording are aligned), so measured co-movement between services is kept.
 
+A period ahead (issue 13)
+-------------------------
+Each service's demand of each resource is planned at the factor its single-service plan
+takes (:func:`capacity.solver._plan.demand_factor`: drift carried over ``valid_for_s``, or the
+stated x1.10 allowance for a history under two days' worth, times the widening for a
+sampling fault), for every method but ``limits`` (a declared limit caps demand whatever its
+drift). The factor scales that service's draws (empirical), its mean and spread (gaussian)
+or its per-replica figure (peak, quantile); where every service in the count declares a
+limit, the count that fits at the limits fits whatever the drift, as in a single-service
+plan. So a mix of one service gives the count :func:`capacity.solver.plan` gives it (with
+the same method, draws aside). The factors, why, and the margin each took are in the
+assumptions and in ``demand_factors`` of the JSON. A service whose history missed the same
+hours of the day on most days is refused (no count, the hours and the flag named) unless
+``accept_unseen_hours``, as a single-service plan is.
+
 How :func:`weighted` linearises the chance constraint
 -----------------------------------------------------
 The gaussian constraint ``g(n) = mu.n + z sqrt(n'An + b'n) <= U`` is not linear. It is
@@ -41,9 +56,7 @@ from scipy import special
 from .._errors import InvalidParameter
 from .._settings import DEFAULTS, Settings, whole_counts
 from .._units import resource_name
-from ..model._fit import UNSEEN_HOURS_WARNING
 from ..model._profile import Profiles
-from ._coverage import has_sampling_fault
 from ._demand import clopper_pearson, mix_totals, replica_demand
 from ._machine import Machine
 from ._plan import (
@@ -52,13 +65,18 @@ from ._plan import (
     METHODS,
     PORT_CONFLICT,
     REQUIRED,
+    DemandFactor,
     ResourceModel,
     _bisect_last,
     _check_epsilon,
     _largest,
     _resolve_epsilon,
     default_n_draws,
+    demand_factor,
+    drift_note,
     pick_service,
+    unseen_hours_verdict,
+    widening_what,
 )
 
 __all__ = [
@@ -131,6 +149,9 @@ class MixPlan:
     check: Mapping[str, Any] = field(default_factory=dict)
     unprofiled: tuple[str, ...] = ()
     unknown: tuple[str, ...] = ()
+    refused: tuple[str, ...] = ()
+    valid_for_s: float | None = None
+    demand_factors: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     @property
     def safe(self) -> bool:
@@ -156,14 +177,21 @@ class MixPlan:
             "check": dict(self.check),
             "unprofiled": list(self.unprofiled),
             "unknown": list(self.unknown),
+            "refused": list(self.refused),
+            "valid_for_s": self.valid_for_s,
+            "demand_factors": {s: dict(v) for s, v in self.demand_factors.items()},
         }
 
 
 class MixModel:
     """Every resource constraint of a set of services on one machine.
 
-    Parameters mirror :func:`capacity.solver.plan`. ``extra_profiles`` are services planned by
-    constant demand (for example Compose services planned by their declared limits).
+    Parameters mirror :func:`capacity.solver.plan`. ``valid_for_s`` and
+    ``accept_unseen_hours`` as there: each service's demand is planned at the factor its
+    single-service plan takes (the module docstring); ``refused`` names the services a plan
+    refuses (hours of the day not seen, a sampling fault that left no level), and the mix
+    then has no count. ``as_declared``: services planned at a constant declared demand
+    (Compose services without a profile, by their limits): no drift, no widening.
     """
 
     def __init__(
@@ -181,6 +209,9 @@ class MixModel:
         quantile_level: float | None = None,
         n_draws: int | None = None,
         rng: np.random.Generator | None = None,
+        valid_for_s: float | None = DEFAULTS.valid_for_s,
+        accept_unseen_hours: bool = DEFAULTS.accept_unseen_hours,
+        as_declared: Sequence[str] = (),
     ) -> None:
         self.epsilon = _check_epsilon(epsilon)
         if method not in METHODS:
@@ -192,8 +223,21 @@ class MixModel:
         self.machine = machine
         self.profiles = profiles
         self.services = [pick_service(profiles, s).service for s in services]
-        self.incompressible_epsilon = Settings(
-            epsilon=self.epsilon, incompressible_epsilon=incompressible_epsilon).memory_epsilon
+        checked = Settings(epsilon=self.epsilon, incompressible_epsilon=incompressible_epsilon,
+                           valid_for_s=valid_for_s, accept_unseen_hours=accept_unseen_hours)
+        self.incompressible_epsilon = checked.memory_epsilon
+        self.valid_for_s = checked.valid_for_s
+        self.as_declared = tuple(s for s in self.services if s in set(as_declared))
+        #: per service and resource, the factor its single-service plan takes
+        self.factors: dict[str, dict[str, DemandFactor]] = {}
+        #: per resource and service, the factor applied to its demand (absent: 1)
+        self.scale: dict[str, dict[str, float]] = {}
+        refused: list[str] = []
+        self._accepted: list[str] = []
+        for s in self.services:
+            accepted, refusal = unseen_hours_verdict(profiles[s], checked.accept_unseen_hours)
+            refused += [f"{s}: {refusal}"] if refusal else []
+            self._accepted += [f"{s}: {accepted}"] if accepted else []
         self.occupied = dict(occupied or {})
         self.unknown_correlation = unknown_correlation
         rng = rng if rng is not None else np.random.default_rng(0)
@@ -212,18 +256,38 @@ class MixModel:
             machine.usable(r, "mix")  # a capacity of 0, or a reserve taking it all: said which
             u = rng.random(self.n_draws)  # one shared instant per draw: services aligned
             models = {}
+            scale: dict[str, float] = {}
             for s in self.services:
                 d = replica_demand(profiles[s], r, independent_offsets=independent_offsets)
                 if d is None or (d.mean <= 0 and d.var <= 0):
                     continue
                 models[s] = ResourceModel(d, epsilon=eps, rng=rng, n_draws=self.n_draws,
                                           quantile_level=quantile_level, u=u)
+                if s in self.as_declared:
+                    continue
+                df = demand_factor(profiles[s], r, d.mean - d.host_cost,
+                                   valid_for_s=self.valid_for_s)
+                self.factors.setdefault(s, {})[r] = df
+                if math.isnan(df.factor):  # a fault left no level: as a plan, no count
+                    refused.append(f"{s} {r}: {df.widening['sampling']['reason']}")
+                elif method != "limits" and df.factor != 1.0:
+                    scale[s] = df.factor
             if models:
                 self.resources.append(r)
                 self.models[r] = models
+                self.scale[r] = scale
                 self.eps[r] = eps
                 self.usable[r] = cap - reserve - float(self.occupied.get(r, 0.0))
         self.unknown = _unknown_required(self.profiles, machine, self.services)
+        self.refused = tuple(refused)
+
+    def plan_fields(self) -> dict[str, Any]:
+        """The fields every :class:`MixPlan` and :class:`FleetPlan` of this model carries:
+        ``refused``, ``valid_for_s`` and ``demand_factors`` (per service and resource, the
+        :meth:`DemandFactor.to_dict` of what its demand was planned at)."""
+        return {"refused": self.refused, "valid_for_s": self.valid_for_s,
+                "demand_factors": {s: {r: df.to_dict() for r, df in by_r.items()}
+                                   for s, by_r in self.factors.items()}}
 
     # -- per resource -------------------------------------------------------------------
 
@@ -250,6 +314,10 @@ class MixModel:
             for j, t in enumerate(self.services):
                 if j != i and t in models:
                     a[i, j] = self._rho(r, s, t) * d.sd * models[t].demand.sd
+        scale = self.scale.get(r, {})
+        if scale:  # demand for the period ahead: mean and spread times each factor
+            f = np.array([scale.get(s, 1.0) for s in self.services])
+            mu, b, a = mu * f, b * f * f, a * np.outer(f, f)
         z = float(-special.ndtri(eps if eps is not None else self.eps[r]))
         return mu, a, b, z
 
@@ -260,24 +328,35 @@ class MixModel:
         n = {s: int(c) for s, c in counts.items() if c > 0 and s in models}
         if not n:
             return 0.0
+        scale = self.scale.get(r, {}) if method != "limits" else {}
         if method in ("limits", "peak", "quantile"):
             total = 0.0
             for s, c in n.items():
                 per, _ = models[s].per_replica(method)
                 if per is None:
                     return None
-                total += c * per
-            return total
-        if method == "empirical" and all(m.sim is not None for s, m in models.items() if s in n):
-            t = mix_totals({s: models[s].sim for s in n}, n, self.n_draws)  # type: ignore[misc]
-            return float(np.quantile(t, 1 - self.eps[r]))
-        vec = np.array([n.get(s, 0) for s in self.services], dtype=float)
-        mu, a, b, z = self.gaussian_parts(r)
-        total = float(mu @ vec + z * math.sqrt(max(vec @ a @ vec + b @ vec, 0.0)))
-        limits = {s: models[s].demand.limit for s in n}
-        if all(lim is not None for lim in limits.values()):
-            total = min(total, sum(c * float(limits[s] or 0.0) for s, c in n.items()))
+                total += c * per * scale.get(s, 1.0)
+        elif method == "empirical" and all(m.sim is not None for s, m in models.items()
+                                           if s in n):
+            t = mix_totals({s: models[s].sim for s in n}, n, self.n_draws,  # type: ignore[misc]
+                           scale)
+            total = float(np.quantile(t, 1 - self.eps[r]))
+        else:
+            vec = np.array([n.get(s, 0) for s in self.services], dtype=float)
+            mu, a, b, z = self.gaussian_parts(r)
+            total = float(mu @ vec + z * math.sqrt(max(vec @ a @ vec + b @ vec, 0.0)))
+        # a replica cannot use more than its declared limit: the gaussian bound never passes
+        # them, and replicas that fit at their limits fit whatever the drift (as in a plan)
+        if method == "gaussian" or any(scale.get(s, 1.0) > 1 for s in n):
+            total = min(total, self._at_limits(r, n))
         return total
+
+    def _at_limits(self, r: str, n: Mapping[str, int]) -> float:
+        """The total of ``n`` replicas at their declared limits (inf: one has none)."""
+        limits = [self.models[r][s].demand.limit for s in n]
+        if any(lim is None for lim in limits):
+            return math.inf
+        return sum(c * float(lim or 0.0) for c, lim in zip(n.values(), limits, strict=True))
 
     def p_overload(
         self, r: str, counts: Mapping[str, int]
@@ -288,8 +367,14 @@ class MixModel:
         if not n:
             return 0.0, None
         usable = self.usable[r] * (1 + _FIT_RTOL)
+        if (any(self.scale.get(r, {}).get(s, 1.0) > 1 for s in n)
+                and self._at_limits(r, n) <= usable):
+            # drifted draws may pass a declared limit no replica can pass: at their limits
+            # these replicas fit, as a plan's risk says (no overload)
+            return 0.0, None
         if all(models[s].demand.has_trace for s in n):
-            t = mix_totals({s: models[s].sim for s in n}, n, self.n_draws)  # type: ignore[misc]
+            t = mix_totals({s: models[s].sim for s in n}, n, self.n_draws,  # type: ignore[misc]
+                           self.scale.get(r))
             k = int(np.count_nonzero(t > usable))
             return k / self.n_draws, clopper_pearson(k, self.n_draws)
         vec = np.array([n.get(s, 0) for s in self.services], dtype=float)
@@ -317,8 +402,9 @@ class MixModel:
             cap = self.machine.capacity[r]
             reserve = self.machine.reserved(r)
             occ = float(self.occupied.get(r, 0.0))
-            mean = sum(c * self.models[r][s].demand.mean for s, c in counts.items()
-                       if s in self.models[r])
+            scale = self.scale.get(r, {})
+            mean = sum(c * self.models[r][s].demand.mean * scale.get(s, 1.0)
+                       for s, c in counts.items() if s in self.models[r])
             p, interval = self.p_overload(r, counts) if check else (None, None)
             out[r] = MixResource(
                 resource=r, capacity=cap, reserve=reserve, occupied=occ, epsilon=self.eps[r],
@@ -346,17 +432,51 @@ class MixModel:
             pairs = ", ".join(f"{a}~{b}" for a, b in sorted(self.unknown_pairs))
             out.append(f"correlation not measured, taken as {self.unknown_correlation:g}: {pairs}")
         out += [f"capacity unknown, not planned: {m}" for m in self.machine.missing]
-        out.append("demand as recorded: drift, the drift allowance for a history under two "
-                   "days and the sampling-fault widening of single-service plans are not "
-                   "applied to a mix (plan each service alone to see them)")
-        faulty = [s for s in self.services
-                  if has_sampling_fault(self.profiles[s].warnings)
-                  or any(w.startswith(UNSEEN_HOURS_WARNING) for w in self.profiles[s].warnings)]
-        if faulty:
-            out.append(f"faulty histories planned as recorded, not widened: {', '.join(faulty)} "
-                       "(gaps, irregular intervals or hours of the day not seen: their "
-                       "profiles' warnings)")
+        out += self._factor_notes()
         return tuple(out)
+
+    def _factor_notes(self) -> list[str]:
+        """Per service and resource: the drift, the allowance and the sampling widening its
+        demand was planned at, why, and the margin each took (as a plan says them)."""
+        days = f"{self.valid_for_s / 86_400:g} d" if self.valid_for_s is not None else None
+        out = [(f"demand for {days} ahead: each service's demand is planned at the factor "
+                "its single-service plan takes (drift, the allowance for a history under two "
+                "days' worth, the sampling-fault widening)" if days else
+                "demand as recorded for drift (valid_for_s None); a sampling fault still "
+                "widens, as in a single-service plan")
+               + ("; the limits method plans at the declared limits, not widened"
+                  if self.method == "limits" else "")]
+        if self.as_declared:
+            out.append(f"planned at a declared constant, no drift or widening: "
+                       f"{', '.join(self.as_declared)}")
+        out += self._accepted
+        for s in self.services:
+            for r in self.resources:
+                df = self.factors.get(s, {}).get(r)
+                if df is None:
+                    continue
+                label = f"{s} {r}"
+                if df.drift is not None:
+                    out.append(drift_note(label, self.valid_for_s, df.drift, self.method))
+                w = df.widening
+                if not w or math.isnan(df.factor):
+                    continue
+                if self.method == "limits":
+                    out.append(f"{label}: not widened: the limits method plans at the declared "
+                               f"limit (the widening for {widening_what(w)}, "
+                               f"x{w['factor']:.3f}, not applied)")
+                    continue
+                if w["factor"] <= 1.0:
+                    out.append(f"{label}: not widened: {w['sampling']['reason']}")
+                    continue
+                out.append(f"{label}: widened for {widening_what(w)}: demand x{w['factor']:.3f}, "
+                           f"margin {1.0 - 1.0 / w['factor']:.1%} of the usable capacity"
+                           + (f"; measured drift x{df.measured:.3f} on top"
+                              if df.measured > 1 else "")
+                           + f"; demand x{df.factor:.3f} in all")
+                if "sampling" in w:
+                    out.append(f"{label}: {w['sampling']['reason']}")
+        return out
 
 
 def _plan_of(model: MixModel, kind: str, counts: Mapping[str, int], binding: str | None,
@@ -367,7 +487,8 @@ def _plan_of(model: MixModel, kind: str, counts: Mapping[str, int], binding: str
              for r, m in per.items()}
     return MixPlan(kind=kind, counts=dict(counts), machine=model.machine, method=model.method,
                    epsilon=model.epsilon, binding_resource=binding, per_resource=per,
-                   assumptions=model.assumptions(), check=check, **extra)
+                   assumptions=model.assumptions(), check=check,
+                   **{**model.plan_fields(), **extra})
 
 
 def _unknown_required(profiles: Profiles, machine: Machine,
@@ -390,10 +511,12 @@ def _unknown_required(profiles: Profiles, machine: Machine,
 
 
 def _unknown_mix(model: MixModel, kind: str, counts: Mapping[str, int]) -> MixPlan:
+    """No count: a required resource unknown while it could bind, or a service refused."""
     return MixPlan(kind=kind, counts=dict(counts), machine=model.machine, method=model.method,
                    epsilon=model.epsilon, binding_resource=None, per_resource={},
-                   reason="; ".join(model.unknown), assumptions=model.assumptions(),
-                   unknown=model.unknown)
+                   reason="; ".join((*model.unknown, *model.refused)),
+                   assumptions=model.assumptions(), unknown=model.unknown,
+                   **model.plan_fields())
 
 
 def _port_services(ports: Mapping[str, Sequence[int]] | None) -> set[str]:
@@ -420,7 +543,7 @@ def more_of(
     base = {pick_service(profiles, s).service: int(c) for s, c in current.items()}
     if any(c < 0 for c in base.values()):
         raise InvalidParameter("current", "more_of", "counts >= 0", dict(current))
-    if model.unknown:
+    if model.unknown or model.refused:
         return _unknown_mix(model, "more", base)
     ok, binding = model.fits(base)
     if not ok:
@@ -450,7 +573,7 @@ def ratio(
         raise InvalidParameter("ratio", "mix", "counts >= 0, not all 0", dict(wanted))
     model = MixModel(profiles, machine, list(wanted), **kwargs)
     unit = {pick_service(profiles, s).service: int(c) for s, c in wanted.items()}
-    if model.unknown:
+    if model.unknown or model.refused:
         return _unknown_mix(model, "ratio", unit)
     k = _largest(lambda m: model.fits({s: m * c for s, c in unit.items()})[0])
     if k is None:
@@ -483,7 +606,7 @@ def weighted(
     method = kwargs.get("method", DEFAULTS.method)
     model = MixModel(profiles, machine, services, **kwargs)
     services = model.services
-    if model.unknown:
+    if model.unknown or model.refused:
         return _unknown_mix(model, "weighted", {s: 0 for s in services})
     w = np.array([float(weights[s]) for s in weights])
     if not np.all(np.isfinite(w)) or np.any(w < 0):
@@ -503,7 +626,7 @@ def weighted(
             return MixPlan(kind="weighted", counts={}, machine=machine, method=method,
                            epsilon=model.epsilon, binding_resource=None, per_resource={},
                            reason="no count satisfies the minimum counts and every resource",
-                           assumptions=tuple(assumptions))
+                           assumptions=tuple(assumptions), **model.plan_fields())
         if method != "empirical":
             break
         bad = [r for r in model.resources if model.p_overload(r, counts)[0] > model.eps[r]]
@@ -538,10 +661,11 @@ def _milp(model: MixModel, w: np.ndarray, lo: np.ndarray, hi: np.ndarray, method
         usable = model.usable[r]
         if linear:
             per = np.zeros(k)
+            scale = model.scale.get(r, {}) if method != "limits" else {}
             for i, s in enumerate(model.services):
                 if s in model.models[r]:
                     v, _ = model.models[r][s].per_replica(method)
-                    per[i] = v or 0.0
+                    per[i] = (v or 0.0) * scale.get(s, 1.0)
             rows.append(per)
             ub.append(usable * (1 + _FIT_RTOL))
         else:
@@ -551,7 +675,8 @@ def _milp(model: MixModel, w: np.ndarray, lo: np.ndarray, hi: np.ndarray, method
     # a finite upper bound per service from its mean demand alone
     for i, s in enumerate(model.services):
         for r in model.resources:
-            mean = model.models[r][s].demand.mean if s in model.models[r] else 0.0
+            mean = (model.models[r][s].demand.mean * model.scale.get(r, {}).get(s, 1.0)
+                    if s in model.models[r] else 0.0)
             if mean > 0:
                 hi[i] = min(hi[i], math.floor(model.usable[r] / mean) + 1)
     if np.any(lo > hi):
@@ -603,6 +728,9 @@ class FleetPlan:
     per_resource: Mapping[str, MixResource] = field(default_factory=dict)
     hosts_curve: tuple[tuple[int, int], ...] = ()
     unknown: tuple[str, ...] = ()
+    refused: tuple[str, ...] = ()
+    valid_for_s: float | None = None
+    demand_factors: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         from ._plan import PLAN_SCHEMA_VERSION
@@ -624,6 +752,9 @@ class FleetPlan:
             "per_resource": {k: v.to_dict() for k, v in self.per_resource.items()},
             "hosts_curve": [list(p) for p in self.hosts_curve],
             "unknown": list(self.unknown),
+            "refused": list(self.refused),
+            "valid_for_s": self.valid_for_s,
+            "demand_factors": {s: dict(v) for s, v in self.demand_factors.items()},
         }
 
 
@@ -721,19 +852,20 @@ def size_fleet(
         return {s: math.ceil(c / h) for s, c in want.items()}
 
     eps = model.epsilon
-    if model.unknown:
+    fields_ = model.plan_fields()
+    if model.unknown or model.refused:
         return FleetPlan(want, machine, method, eps, spare, None, None, {}, None,
-                         reason="; ".join(model.unknown), assumptions=model.assumptions(),
-                         unknown=model.unknown)
+                         reason="; ".join((*model.unknown, *model.refused)),
+                         assumptions=model.assumptions(), unknown=model.unknown, **fields_)
     if total == 0:
         return FleetPlan(want, machine, method, eps, spare, spare, 0, {}, None,
-                         assumptions=model.assumptions())
+                         assumptions=model.assumptions(), **fields_)
     ok, binding = model.fits(per_host(total))
     if not ok:
         return FleetPlan(want, machine, method, eps, spare, None, None, {}, binding,
                          reason=f"one replica of every service together does not fit: "
                                 f"{resource_name(binding)} binds", assumptions=model.assumptions(),
-                         per_resource=model.describe(per_host(total), check=True))
+                         per_resource=model.describe(per_host(total), check=True), **fields_)
     needed = _fewest_hosts(lambda c: model.fits(c)[0], want)
     binding = model.fits(per_host(needed - 1))[1] if needed > 1 else None
     if port_bound > needed:
@@ -746,4 +878,4 @@ def size_fleet(
                                   f"N+{spare}: {spare} spare host(s) on top of the "
                                   f"{needed} needed; replicas spread evenly"),
                      per_resource=model.describe(per_host(needed), check=True),
-                     hosts_curve=curve)
+                     hosts_curve=curve, **fields_)

@@ -107,6 +107,7 @@ from ._demand import (
     MAX_SUMMED_REPLICAS_HORIZON_EXACT,
     ReplicaDemand,
     Simulator,
+    _limit_of,
     clopper_pearson,
     replica_demand,
     with_host_cost,
@@ -777,22 +778,36 @@ def thin_profile_reason(sp: ServiceProfile, *, require_confidence: bool = False)
 
 
 def occupied_by_others(
-    profiles: Profiles, running: Mapping[str, int], service: str
+    profiles: Profiles, running: Mapping[str, int], service: str, *,
+    valid_for_s: float | None = None, method: str | None = None,
 ) -> dict[str, float]:
     """What the running replicas of every service but ``service`` take, per resource column.
 
     Each other service counts its per-replica sizing figure (``ResourceProfile.demand``: p95
     for CPU, the maximum for memory and the rest) times its running count: a conservative
     constant, so "how many more of ``service`` fit" never leans on the others staying quiet.
-    Services without a profile are skipped. :func:`capacity.solver.more_of` is the joint
-    alternative, with the others' demand drawn from their distributions and correlations.
+    With ``valid_for_s`` (the plan's horizon) each figure is taken at the demand factor that
+    service's own plan takes (:func:`demand_factor`: drift, the short-history allowance, the
+    sampling widening), never past its declared limit, except for ``method="limits"``: what
+    runs beside is planned for the same period ahead. Services without a profile are skipped.
+    :func:`capacity.solver.more_of` is the joint alternative, with the others' demand drawn
+    from their distributions and correlations.
     """
     occupied: dict[str, float] = {}
     for other, count in running.items():
         if other == service or other not in profiles.services:
             continue
-        for r, rp in profiles[other].resources.items():
-            occupied[r] = occupied.get(r, 0.0) + float(rp.demand) * count
+        sp = profiles[other]
+        for r, rp in sp.resources.items():
+            figure = float(rp.demand)
+            if valid_for_s is not None and method != "limits" and count:
+                f = demand_factor(sp, r, float(rp.mean), valid_for_s=valid_for_s).factor
+                if math.isfinite(f) and f > 1:  # NaN, no level: its own plan says so
+                    # never past its declared limit: a replica cannot use more
+                    limit = _limit_of(sp, r)
+                    figure = min(figure * f, max(figure, limit if limit is not None
+                                                 else math.inf))
+            occupied[r] = occupied.get(r, 0.0) + figure * count
     return occupied
 
 
@@ -952,18 +967,11 @@ def plan(
                          for r, e in eps_by_resource.items()}
     thin = thin_profile_reason(sp, require_confidence=require_confidence)
     notes: set[str] = set()
-    unseen = next((w for w in getattr(sp, "warnings", ()) if w.startswith(UNSEEN_HOURS_WARNING)),
-                  "")
-    if unseen and not thin:
-        if settings.accept_unseen_hours:
-            notes.add(f"{unseen.split(' (', 1)[0]}: planned from the hours "
-                      "seen, as accepted (--accept-unseen-hours); a load that peaks in the "
-                      "hours not seen is not planned for")
-        else:
-            thin = (f"{unseen.split(' (', 1)[0]}: the daily peak may be in them, and no "
-                    "margin covers a gap that recurs at the same time of day; collect over "
-                    "those hours, or accept planning from the hours seen "
-                    "(--accept-unseen-hours)")
+    accepted, refused = unseen_hours_verdict(sp, settings.accept_unseen_hours)
+    if accepted and not thin:
+        notes.add(accepted)
+    if refused and not thin:
+        thin = refused
     per: dict[str, ResourcePlan] = {}
     drifts: dict[str, dict[str, Any]] = {}
     # resources whose demand was widened for what the history does not show (a sampling
@@ -1021,52 +1029,23 @@ def plan(
             notes.add(f"{r}: {demand.cov_note}")
         if demand.trace_note and method == "empirical":
             notes.add(f"{sp.service} {r}: {demand.trace_note}; gaussian used instead")
-        factor = measured = 1.0
-        rp = sp.resources[r]
-        widening: dict[str, Any] = {}
-        if valid_for_s is not None:
-            # the drift of what the service uses; the host cost per container does not drift
-            drift = drift_of(tuple(getattr(rp, "daily_levels", ()) or ()),
-                             demand.mean - demand.host_cost, valid_for_s, covered_s=covered_s)
-            factor = drift.factor
-            drifts[r] = {"factor": drift.factor, "margin": drift.margin, "days": drift.days,
-                         "slope_per_day": drift.slope_per_day,
-                         "busiest_day": drift.busiest_day, "reason": drift.reason,
-                         "trend_carried_s": drift.trend_carried_s}
-            notes.add(f"{r}: drift over {valid_for_s / 86_400:g} d: {drift.reason}"
-                      + ("; not applied to the limits method (a declared limit caps demand)"
-                         if method == "limits" else
-                         f"; margin {drift.margin:.0%} of the usable capacity"
-                         if drift.factor > 1 else "; no margin"))
-            if drift.factor > 1 and drift.busiest_day is None:
-                # an allowance for a cycle not measured, not a measured drift
-                widening["allowance"] = drift.factor
-            else:
-                measured = drift.factor
-        # a sampling fault (gaps, irregular or changed intervals): fewer looks than the span
-        cov = coverage_widening(getattr(sp, "warnings", ()), getattr(sp, "effective_samples",
-                                None), getattr(sp, "span_instants", None),
-                                replicas=replicas_at_once(sp),
-                                mean=float(rp.mean), std=float(rp.std), trace=rp.trace,
-                                trace_interval_s=float(rp.trace_interval_s),
-                                interval_s=float(sp.interval_s))
-        if cov.reason:
-            widening["sampling"] = {"factor": cov.factor, "margin": cov.margin,
-                                    "effective_samples": cov.effective_samples,
-                                    "span_instants": cov.span_instants,
-                                    "autocorrelation_time": cov.tau, "cv": cov.cv,
-                                    "reason": cov.reason}
-        if math.isnan(cov.factor):  # a fault named, and no effective samples: no level
+        df = demand_factor(sp, r, demand.mean - demand.host_cost, valid_for_s=valid_for_s,
+                           covered_s=covered_s)
+        measured, widening = df.measured, dict(df.widening)
+        if df.drift is not None:
+            drifts[r] = dict(df.drift)
+            notes.add(drift_note(r, valid_for_s, df.drift, method))
+        if math.isnan(df.factor):  # a fault named, and no effective samples: no level
             per[r] = ResourcePlan(safe_count=None, demand_per_replica=None,
                                   demand_at_safe_count=None, utilisation_at_safe_count=None,
-                                  mean_per_replica=demand.mean, reason=cov.reason, **base)
+                                  mean_per_replica=demand.mean,
+                                  reason=widening["sampling"]["reason"], **base)
             continue
-        factor *= cov.factor
+        factor = df.factor
         usable = capacity - reserve - occ
         per[r] = _resource_plan(model, method, base, usable=usable,
                                 compare=compare, drift_factor=factor)
         if widening:
-            widening["factor"] = factor / measured
             widened[r] = (model, usable, measured, widening)
         risk_models.add(model.risk_model)
     # what each widening cost in replicas: the count without it, from the same draws (after
@@ -1081,13 +1060,7 @@ def plan(
                         count_without=before,
                         replicas=None if n is None or before is None else before - n)
         widenings[r] = widening
-        what = " and ".join(
-            w for w, on in (("the daily cycle not measured (drift allowance "
-                             f"x{widening.get('allowance', 1.0):.2f})",
-                             "allowance" in widening),
-                            ("a sampling fault (x"
-                             f"{widening.get('sampling', {}).get('factor', 1.0):.3f})",
-                             "sampling" in widening)) if on)
+        what = widening_what(widening)
         if chosen == "limits":  # a declared limit caps demand: neither widening applies
             notes.add(f"{r}: not widened: the limits method plans at the declared limit "
                       f"(the widening for {what}, x{widening['factor']:.3f}, not applied)")
@@ -1116,6 +1089,152 @@ def plan(
                      horizon_s=horizon_s, n_draws=draws_by_resource, thin=thin,
                      quantile_level=quantile_level, settings=settings, drift=drifts,
                      valid_for_s=valid_for_s, widening=widenings)
+
+
+
+def unseen_hours_of(sp: ServiceProfile) -> str:
+    """The hours of the day a profile's history missed on most days it spans, as its
+    warning names them (``"12:00-14:00 UTC"``); ``""`` when it saw every hour."""
+    unseen = next((w for w in getattr(sp, "warnings", ()) if w.startswith(UNSEEN_HOURS_WARNING)),
+                  "")
+    return unseen.split(" (", 1)[0].removeprefix(UNSEEN_HOURS_WARNING).lstrip(": ")
+
+
+def unseen_hours_verdict(sp: ServiceProfile, accept: bool) -> tuple[str, str]:
+    """``(note, refusal)`` for a profile whose history missed some hours of the day on most
+    days (its warning :data:`~capacity.model._fit.UNSEEN_HOURS_WARNING`): with ``accept`` the
+    note said among the assumptions, else the reason no count is given (the hours and the
+    flag named); ``("", "")`` for a history that saw every hour. Single-service plans and
+    mixes (:class:`capacity.solver.MixModel`) judge it with this one function."""
+    unseen = unseen_hours_of(sp)
+    if not unseen:
+        return "", ""
+    hours = f"{UNSEEN_HOURS_WARNING}: {unseen}"
+    if accept:
+        return (f"{hours}: planned from the hours seen, as accepted (--accept-unseen-hours); "
+                "a load that peaks in the hours not seen is not planned for"), ""
+    return "", (f"{hours}: the daily peak may be in them, and no margin covers a gap that "
+                "recurs at the same time of day; collect over those hours, or accept planning "
+                "from the hours seen (--accept-unseen-hours)")
+
+
+@dataclass(frozen=True)
+class DemandFactor:
+    """What one service's demand of one resource is planned at, times its profile, for a
+    period ahead (issue 13): drift carried over ``valid_for_s`` (or the stated allowance for
+    a history under two days' worth, :mod:`capacity.solver._drift`), times the widening for a
+    sampling fault (:mod:`capacity.solver._coverage`). A single-service plan and a mix of
+    services (:class:`capacity.solver.MixModel`) take the same factor from
+    :func:`demand_factor`; neither applies it to the ``limits`` method (a declared limit caps
+    demand whatever its drift).
+
+    Attributes
+    ----------
+    factor : float
+        Demand is planned at ``factor`` times the profile (>= 1; NaN: a sampling fault left
+        no level to plan from, ``widening["sampling"]["reason"]`` says why).
+    measured : float
+        The measured drift (trend or busiest day) inside ``factor``; 1 when none was
+        measured (an allowance is a widening, not a measurement).
+    drift : Mapping or None
+        ``factor``, ``margin``, ``days``, ``slope_per_day``, ``busiest_day``, ``reason`` of
+        the drift (a plan's ``meta["drift"][resource]``); None when ``valid_for_s`` is None.
+    widening : Mapping
+        ``allowance`` (the drift allowance for a daily cycle not measured) and ``sampling``
+        (the fault's ``factor``, ``margin``, ``effective_samples``, ``span_instants``,
+        ``autocorrelation_time``, ``cv``, ``reason``) where taken, and ``factor`` (what both
+        take together: ``factor / measured``); empty when neither applies.
+    """
+
+    factor: float
+    measured: float
+    drift: Mapping[str, Any] | None
+    widening: Mapping[str, Any]
+
+    @property
+    def margin(self) -> float:
+        """Share of the usable capacity the factor takes: ``1 - 1 / factor``."""
+        return 1.0 - 1.0 / self.factor
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"factor": self.factor, "margin": self.margin, "measured_drift": self.measured,
+                "drift": None if self.drift is None else dict(self.drift),
+                "widening": {k: dict(v) if isinstance(v, Mapping) else v
+                             for k, v in self.widening.items()}}
+
+
+def demand_factor(sp: ServiceProfile, resource: str, mean: float, *,
+                  valid_for_s: float | None, covered_s: float | None = None) -> DemandFactor:
+    """The :class:`DemandFactor` of ``resource`` of the service ``sp``.
+
+    ``mean``: one replica's mean demand without the host's cost per container (the cost
+    does not drift). ``valid_for_s``: the planning horizon, seconds (None: no drift, no
+    allowance). ``covered_s``: :func:`covered_time_s` of ``sp`` (computed when None).
+    The sampling widening is counted per replica running at once in the history
+    (:func:`replicas_at_once`), whatever count is planned.
+
+    >>> from capacity.solver._testing import constant_profiles
+    >>> sp = constant_profiles({"cpu_cores": 0.5})["svc"]  # a 200 s history
+    >>> demand_factor(sp, "cpu_cores", 0.5, valid_for_s=86_400.0).factor
+    1.1
+    >>> demand_factor(sp, "cpu_cores", 0.5, valid_for_s=None).factor
+    1.0
+    """
+    rp = sp.resources[resource]
+    factor = measured = 1.0
+    drift_entry: dict[str, Any] | None = None
+    widening: dict[str, Any] = {}
+    if valid_for_s is not None:
+        drift = drift_of(tuple(getattr(rp, "daily_levels", ()) or ()), mean, valid_for_s,
+                         covered_s=covered_time_s(sp) if covered_s is None else covered_s)
+        factor = drift.factor
+        drift_entry = {"factor": drift.factor, "margin": drift.margin, "days": drift.days,
+                       "slope_per_day": drift.slope_per_day,
+                       "busiest_day": drift.busiest_day, "reason": drift.reason,
+                       "trend_carried_s": drift.trend_carried_s}
+        if drift.factor > 1 and drift.busiest_day is None:
+            # an allowance for a cycle not measured, not a measured drift
+            widening["allowance"] = drift.factor
+        else:
+            measured = drift.factor
+    # a sampling fault (gaps, irregular or changed intervals): fewer looks than the span
+    cov = coverage_widening(getattr(sp, "warnings", ()), getattr(sp, "effective_samples", None),
+                            getattr(sp, "span_instants", None), replicas=replicas_at_once(sp),
+                            mean=float(rp.mean), std=float(rp.std), trace=rp.trace,
+                            trace_interval_s=float(rp.trace_interval_s),
+                            interval_s=float(sp.interval_s))
+    if cov.reason:
+        widening["sampling"] = {"factor": cov.factor, "margin": cov.margin,
+                                "effective_samples": cov.effective_samples,
+                                "span_instants": cov.span_instants,
+                                "autocorrelation_time": cov.tau, "cv": cov.cv,
+                                "reason": cov.reason}
+    factor *= cov.factor
+    if widening:
+        widening["factor"] = factor / measured
+    return DemandFactor(factor, measured, drift_entry, widening)
+
+
+def drift_note(label: str, valid_for_s: float | None, drift: Mapping[str, Any],
+               method: str) -> str:
+    """The assumption that says the drift of ``label`` (a resource, or ``service resource``
+    in a mix) and the margin it took (none for the ``limits`` method)."""
+    return (f"{label}: drift over {(valid_for_s or 0.0) / 86_400:g} d: {drift['reason']}"
+            + ("; not applied to the limits method (a declared limit caps demand)"
+               if method == "limits" else
+               f"; margin {drift['margin']:.0%} of the usable capacity"
+               if drift["factor"] > 1 else "; no margin"))
+
+
+def widening_what(widening: Mapping[str, Any]) -> str:
+    """What a :attr:`DemandFactor.widening` widened for, in words."""
+    return " and ".join(
+        w for w, on in (("the daily cycle not measured (drift allowance "
+                         f"x{widening.get('allowance', 1.0):.2f})",
+                         "allowance" in widening),
+                        ("a sampling fault (x"
+                         f"{widening.get('sampling', {}).get('factor', 1.0):.3f})",
+                         "sampling" in widening)) if on)
 
 
 def replicas_at_once(sp: ServiceProfile) -> float:
@@ -1197,12 +1316,20 @@ def _resource_plan(
         return ResourcePlan(safe_count=None, demand_per_replica=None, demand_at_safe_count=None,
                             utilisation_at_safe_count=None, reason=reasons[chosen],
                             mean_per_replica=mean, methods=counts, **base)
-    if chosen != "limits":
-        usable = usable / drift_factor  # risk figures at the drifted demand
+    scale = drift_factor if chosen != "limits" else 1.0
+    usable = usable / scale  # risk figures at the drifted demand
     total = model.bound(chosen, n)
+    if total is not None and scale != 1.0:
+        # the demand planned for the period ahead (what the count was compared with), never
+        # past the declared limits: replicas at their limits fit whatever the drift
+        total *= scale
+        if limit and n > 0:
+            total = min(total, n * limit)
     fixed = base["reserve"] + base["occupied"]
     p_n, p_interval = model.p_overload(n, usable)
     p_next, _ = model.p_overload(n + 1, usable)
+    per_replica = (model.per_replica(chosen)[0] if chosen in ("limits", "peak", "quantile")
+                   else mean)
     curve = model.curve(max(math.ceil((n + 1) * 1.5), n + 2), usable)
     if at_limits:
         # demand is capped at the declared limit: counts that fit at their limits cannot
@@ -1216,7 +1343,7 @@ def _resource_plan(
     return ResourcePlan(
         safe_count=n,
         demand_per_replica=(total / n) if (total is not None and n > 0) else
-        model.per_replica(chosen)[0] if chosen in ("limits", "peak", "quantile") else mean,
+        None if per_replica is None else per_replica * scale,
         demand_at_safe_count=total,
         utilisation_at_safe_count=None if total is None else (fixed + total) / capacity,
         reason=reasons[chosen] or ("" if n > 0 else "not even one replica fits"),
@@ -1252,6 +1379,7 @@ def _assemble(
     drift: Mapping[str, Any] | None = None, valid_for_s: float | None = None,
     widening: Mapping[str, Any] | None = None,
 ) -> Plan:
+    hours = unseen_hours_of(sp)
     safe, binding = _binding(per, {r: p.safe_count for r, p in per.items()}, ports)
     unknown = _unknown_required(per)
     methods: dict[str, dict[str, Any]] = {}
@@ -1337,7 +1465,12 @@ def _assemble(
               "replicas_seen": sp.replicas_seen,
               "confidence": getattr(sp, "confidence", "unknown"),
               "valid_for_s": valid_for_s, "drift": dict(drift or {}),
-              **({"widening": dict(widening)} if widening else {})},
+              **({"widening": dict(widening)} if widening else {}),
+              # a history that missed these hours of the day on most days: refused (no
+              # count) unless accepted; the report's plan.json says which, per service
+              **({"unseen_hours": {"hours": hours,
+                                   "accepted": settings.accept_unseen_hours}}
+                 if hours else {})},
         risk_model=risk_model, incompressible_epsilon=incompressible_epsilon,
         horizon_s=horizon_s, reason=reason, ports=ports, methods=methods, settings=settings,
     )

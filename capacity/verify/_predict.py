@@ -90,7 +90,7 @@ def predict_from_profiles(
     restricted to them, so an unknown NIC speed does not leave the plan undefined. Demand
     is planned as recorded (``valid_for_s=None``: no drift, no allowance for a daily cycle
     not seen): the sandbox measures the same workload seconds after it was recorded, not
-    the period ahead a plan is for, and a mix's plan has no drift either.
+    the period ahead a plan is for (a mix's plan likewise).
     """
     cap = {r: v for r, v in machine.capacity.items() if r in SANDBOX_RESOURCES}
     target = dataclasses.replace(machine, capacity=cap, missing=())
@@ -122,7 +122,8 @@ def predict_from_profiles(
 
         for m in METHODS:
             try:
-                mp = plan_ratio(profiles, target, dict(ratio), epsilon=epsilon, method=m)
+                mp = plan_ratio(profiles, target, dict(ratio), epsilon=epsilon, method=m,
+                                valid_for_s=None)
             except Exception as exc:  # a method undefined for a mix (no limits declared)
                 methods[m] = MethodPrediction(m, None, None, {"reason": None})
                 assumptions += (f"{m}: {exc}",)

@@ -188,15 +188,18 @@ def test_the_limits_method_states_no_margin_it_did_not_take() -> None:
                for a in p.assumptions), p.assumptions
 
 
-def test_a_mix_says_it_is_planned_as_recorded() -> None:
-    # a mix (capacity size, ratio, more_of) applies neither drift nor the widenings: its
-    # assumptions say so and name the faulty histories (before: nothing said)
+def test_a_mix_widens_as_its_plan_does() -> None:
+    # a mix (capacity size, ratio, more_of) takes each service's factor from its plan
+    # (before: "demand as recorded", the faulty history named but not widened)
     from capacity.solver import ratio
 
     profiles = ProfileModel().fit(_replicated(1)).profiles_
-    p = ratio(profiles, Machine.from_spec(MACHINE), {"svc": 1}, rng=np.random.default_rng(0))
-    assert any(a.startswith("demand as recorded: drift") for a in p.assumptions), p.assumptions
-    assert any("faulty histories planned as recorded, not widened: svc" in a
+    machine = Machine.from_spec(MACHINE)
+    p = ratio(profiles, machine, {"svc": 1}, rng=np.random.default_rng(0))
+    alone = plan(profiles, machine, rng=np.random.default_rng(0))
+    assert p.demand_factors["svc"][CPU]["widening"]["factor"] == pytest.approx(
+        alone.meta["widening"][CPU]["factor"])
+    assert any(a.startswith(f"svc {CPU}: widened for a sampling fault")
                for a in p.assumptions), p.assumptions
 
 

@@ -54,8 +54,10 @@ def demo_fleet(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def constant_fleet() -> FleetPlan:
     profiles = constant_profiles({CPU: 0.5, MEMORY: 2.0 * 2**30}, service="web")
+    # demand as recorded (valid_for_s=None; a 200 s history would take x1.10): the charts'
+    # arithmetic in round numbers (the period ahead: tests/solver/test_mix_drift.py)
     return size_fleet(profiles, Machine.from_spec(CONSTANT_MACHINE), {"web": 120}, spare=1,
-                      method="gaussian")
+                      method="gaussian", valid_for_s=None)
 
 
 def test_folder_has_every_file_and_no_temporary_left(demo_fleet: dict[str, Any]) -> None:
@@ -271,10 +273,12 @@ def test_cli_writes_the_folder_and_keeps_its_output(tmp_path: Path, capsys) -> N
     out = tmp_path / "reports"
     assert _size(_profiles_file(tmp_path, 0.5), "--out", str(out), "--name", "fleet") == 0
     captured = capsys.readouterr()
-    assert "9 host(s)" in captured.out
+    # 14 per host at x1.10 (a 200 s history's allowance, as its plan takes): 9 + 1 spare
+    assert "10 host(s)" in captured.out
     assert captured.err.strip() == f"capacity: report written to {out / 'fleet'}"
     doc = json.loads((out / "fleet" / "fleet.json").read_text())
-    assert (doc["hosts"], doc["hosts_needed"]) == (9, 8)
+    assert (doc["hosts"], doc["hosts_needed"]) == (10, 9)
+    assert doc["demand_factors"]["web"][CPU]["widening"]["allowance"] == pytest.approx(1.1)
     assert sorted(p.name for p in out.iterdir()) == ["fleet"]
 
 

@@ -27,10 +27,32 @@ def _profiles(cores: dict[str, float]):
                          for s, c in cores.items()))
 
 
-def _plans(spec: str, cores: dict[str, float] = CORES, running: dict[str, int] = RUNNING):
+def _plans(spec: str, cores: dict[str, float] = CORES, running: dict[str, int] = RUNNING,
+           valid_for_s: float | None = None):
+    """Plans of the constant profiles; demand as recorded by default (a 200 s history
+    would take x1.10: the arithmetic below is in round numbers)."""
     profiles = _profiles(cores)
     machine = Machine.from_spec(spec + ",cpu_saturation=1")
-    return plan_all(profiles, machine, running=running, method="gaussian"), profiles
+    return plan_all(profiles, machine, running=running, method="gaussian",
+                    valid_for_s=valid_for_s), profiles
+
+
+def test_what_runs_is_counted_for_the_period_ahead() -> None:
+    # each service at the factor its plan takes (the x1.10 allowance of a 200 s history):
+    # what runs takes 3.5 x 1.1 cores, in the headroom and the copies of the mix alike
+    plans, profiles = _plans("cpus=16,memory=16GiB", valid_for_s=7 * 86_400.0)
+    ans = host_answer(plans, profiles, status(plans))
+    cpu = next(h for h in ans.resources if h.resource == CPU)
+    assert cpu.in_use == pytest.approx(3.5 * 1.1)
+    assert cpu.headroom == pytest.approx(1 - 3.5 * 1.1 / 16)
+    assert ans.more_mixes == math.floor(16 / 3.85) - 1
+    for s, p in plans.items():  # each plan's own figure and the others' occupancy
+        rp = p.per_resource[CPU]
+        assert rp.demand_per_replica == pytest.approx(CORES[s] * 1.1)
+        assert rp.occupied == pytest.approx(sum(1.1 * CORES[o] * RUNNING[o]
+                                                for o in CORES if o != s))
+        assert rp.utilisation_at_safe_count is not None
+        assert rp.utilisation_at_safe_count <= 1 + 1e-9
 
 
 def test_over_capacity_says_by_how_much_and_which_services_to_move() -> None:

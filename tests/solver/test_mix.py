@@ -103,7 +103,11 @@ def test_fleet_n_plus_k() -> None:
     profiles = constant_profiles({CPU: 0.5})
     machine = Machine.from_spec("cpus=8,cpu_saturation=1")
     f = size_fleet(profiles, machine, {"svc": 120}, spare=1, method="gaussian")
-    assert (f.hosts_needed, f.hosts, f.per_host) == (8, 9, {"svc": 15})
+    # the x1.10 allowance of a 200 s history, as a plan of it: 14 per host (15 as recorded)
+    assert (f.hosts_needed, f.hosts, f.per_host) == (9, 10, {"svc": 14})
+    recorded = size_fleet(profiles, machine, {"svc": 120}, spare=1, method="gaussian",
+                          valid_for_s=None)
+    assert (recorded.hosts_needed, recorded.hosts, recorded.per_host) == (8, 9, {"svc": 15})
     ported = size_fleet(profiles, machine, {"svc": 5}, ports={"svc": [80]}, method="gaussian")
     assert (ported.hosts_needed, ported.binding_resource) == (5, PORT_CONFLICT)
     with pytest.raises(InvalidParameter):
