@@ -112,7 +112,7 @@ def _kwargs(settings: Any) -> dict:
     return {"epsilon": settings.epsilon,
             "incompressible_epsilon": settings.incompressible_epsilon,
             "method": settings.method, "rng": np.random.default_rng(settings.seed),
-            "valid_for_s": settings.valid_for_s,
+            "valid_for_s": settings.valid_for_s, "horizon_s": settings.horizon_s,
             "accept_unseen_hours": settings.accept_unseen_hours}
 
 

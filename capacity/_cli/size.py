@@ -28,7 +28,7 @@ from .plan import RISK_SETTINGS, _kwargs, load_inputs, parse_counts, parse_ports
 
 @click.command()
 @risk_options
-@settings_options(*RISK_SETTINGS, "valid_for_s", "accept_unseen_hours")
+@settings_options(*RISK_SETTINGS, "horizon_s", "valid_for_s", "accept_unseen_hours")
 @click.option("--replicas", "replicas_opt", multiple=True, required=True,
               help="COUNT (with --service or one profiled service) or SERVICE=COUNT "
                    "(repeatable or comma-separated, a mix).")

@@ -47,7 +47,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 import numpy as np
@@ -57,8 +57,8 @@ from .._errors import InvalidParameter
 from .._settings import DEFAULTS, Settings, whole_counts
 from .._units import resource_name
 from ..model._profile import Profiles
-from ._demand import clopper_pearson, mix_totals, replica_demand
-from ._machine import Machine
+from ._demand import clopper_pearson, mix_totals, replica_demand, with_host_cost
+from ._machine import Machine, machine_lines
 from ._plan import (
     _FIT_RTOL,
     _SPEC_EXAMPLE,
@@ -67,6 +67,7 @@ from ._plan import (
     REQUIRED,
     DemandFactor,
     ResourceModel,
+    ResourcePlan,
     _bisect_last,
     _check_epsilon,
     _largest,
@@ -74,10 +75,12 @@ from ._plan import (
     default_n_draws,
     demand_factor,
     drift_note,
+    horizon_steps_of,
     pick_service,
     unseen_hours_verdict,
     widening_what,
 )
+from ._structural import structural_plan
 
 __all__ = [
     "CURVE_POINTS",
@@ -117,6 +120,12 @@ class MixResource:
     p_overload: float | None
     p_overload_interval: tuple[float, float] | None
     fits: bool
+    #: the host's cost of one container outside its cgroup, inside every replica's demand
+    #: (as a plan's ``ResourcePlan.host_cost``); 0 for a count limit
+    host_cost: float = 0.0
+    #: ``"count"`` for a structural count limit (PIDs, open files, addresses: a slot is
+    #: taken or not, so P(overload) is 0 or 1), else ``""``
+    method: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         d = {f.name: getattr(self, f.name) for f in fields(self)}
@@ -212,6 +221,8 @@ class MixModel:
         valid_for_s: float | None = DEFAULTS.valid_for_s,
         accept_unseen_hours: bool = DEFAULTS.accept_unseen_hours,
         as_declared: Sequence[str] = (),
+        horizon_s: float | None = DEFAULTS.horizon_s,
+        running: Mapping[str, int] | None = None,
     ) -> None:
         self.epsilon = _check_epsilon(epsilon)
         if method not in METHODS:
@@ -224,9 +235,12 @@ class MixModel:
         self.profiles = profiles
         self.services = [pick_service(profiles, s).service for s in services]
         checked = Settings(epsilon=self.epsilon, incompressible_epsilon=incompressible_epsilon,
-                           valid_for_s=valid_for_s, accept_unseen_hours=accept_unseen_hours)
+                           valid_for_s=valid_for_s, accept_unseen_hours=accept_unseen_hours,
+                           horizon_s=horizon_s)
         self.incompressible_epsilon = checked.memory_epsilon
         self.valid_for_s = checked.valid_for_s
+        self.horizon_s = checked.horizon_s
+        self._horizon_notes: set[str] = set()
         self.as_declared = tuple(s for s in self.services if s in set(as_declared))
         #: per service and resource, the factor its single-service plan takes
         self.factors: dict[str, dict[str, DemandFactor]] = {}
@@ -259,10 +273,16 @@ class MixModel:
             scale: dict[str, float] = {}
             for s in self.services:
                 d = replica_demand(profiles[s], r, independent_offsets=independent_offsets)
+                if d is not None:  # the host's cost of one container outside its cgroup
+                    d = with_host_cost(d, float(machine.host_cost.get(r, 0.0)))
                 if d is None or (d.mean <= 0 and d.var <= 0):
                     continue
+                steps, note = horizon_steps_of(d, self.horizon_s, method)
+                if note:
+                    self._horizon_notes.add(f"{s} {r}: {note}")
                 models[s] = ResourceModel(d, epsilon=eps, rng=rng, n_draws=self.n_draws,
-                                          quantile_level=quantile_level, u=u)
+                                          quantile_level=quantile_level, u=u,
+                                          horizon_steps=steps)
                 if s in self.as_declared:
                     continue
                 df = demand_factor(profiles[s], r, d.mean - d.host_cost,
@@ -280,6 +300,25 @@ class MixModel:
                 self.usable[r] = cap - reserve - float(self.occupied.get(r, 0.0))
         self.unknown = _unknown_required(self.profiles, machine, self.services)
         self.refused = tuple(refused)
+        #: structural count limits (PIDs, open files, addresses) as a single-service plan
+        #: counts them (:func:`capacity.solver._structural.structural_plan`), shared by
+        #: every container of the mix: per limit, the slots of one replica of each service
+        #: that takes one, and the plan of the first such service (capacity, reserve, the
+        #: slots in use beside the mix's ``running`` replicas)
+        self.count_limits: dict[str, tuple[dict[str, float], ResourcePlan]] = {}
+        running = dict(running or {})
+        for lim in machine.limits:
+            plans = {s: structural_plan(lim, s, headroom=machine.headroom)
+                     for s in self.services}
+            per = {s: float(p.demand_per_replica or 0.0) for s, p in plans.items()
+                   if p is not None}
+            if not per:
+                continue  # no replica of the mix takes a slot of it
+            first = next(p for p in plans.values() if p is not None)
+            # the replicas of the mix running now are inside the host's count in use
+            others = max(first.occupied - sum(running.get(s, 0) * d for s, d in per.items()),
+                         0.0)
+            self.count_limits[lim.resource] = (per, replace(first, occupied=others))
 
     def plan_fields(self) -> dict[str, Any]:
         """The fields every :class:`MixPlan` and :class:`FleetPlan` of this model carries:
@@ -338,6 +377,13 @@ class MixModel:
                 total += c * per * scale.get(s, 1.0)
         elif method == "empirical" and all(m.sim is not None for s, m in models.items()
                                            if s in n):
+            if len(n) == 1:  # one service: its own quantile (over a horizon from bounds
+                # of the paths, so a search over large counts does not sum every path)
+                (s, c), = n.items()
+                sim = models[s].sim
+                assert sim is not None  # checked above
+                return self._capped(r, n, scale, scale.get(s, 1.0)
+                                    * sim.quantile(c, 1 - self.eps[r]), method)
             t = mix_totals({s: models[s].sim for s in n}, n, self.n_draws,  # type: ignore[misc]
                            scale)
             total = float(np.quantile(t, 1 - self.eps[r]))
@@ -345,11 +391,32 @@ class MixModel:
             vec = np.array([n.get(s, 0) for s in self.services], dtype=float)
             mu, a, b, z = self.gaussian_parts(r)
             total = float(mu @ vec + z * math.sqrt(max(vec @ a @ vec + b @ vec, 0.0)))
+        return self._capped(r, n, scale, total, method)
+
+    def _capped(self, r: str, n: Mapping[str, int], scale: Mapping[str, float], total: float,
+                method: str) -> float:
         # a replica cannot use more than its declared limit: the gaussian bound never passes
         # them, and replicas that fit at their limits fit whatever the drift (as in a plan)
         if method == "gaussian" or any(scale.get(s, 1.0) > 1 for s in n):
             total = min(total, self._at_limits(r, n))
         return total
+
+    # -- structural count limits --------------------------------------------------------
+
+    def count_total(self, resource: str, counts: Mapping[str, int]) -> float:
+        """Slots of the count limit ``resource`` that ``counts`` take (a count)."""
+        per, _ = self.count_limits[resource]
+        return sum(int(c) * per.get(s, 0.0) for s, c in counts.items() if c > 0)
+
+    def count_usable(self, resource: str) -> float:
+        """Slots of ``resource`` left for the mix: capacity less headroom and the others."""
+        _, p = self.count_limits[resource]
+        return float(p.capacity or 0.0) - p.reserve - p.occupied
+
+    def _count_fits(self, resource: str, total: float) -> bool:
+        # as structural_plan rounds a count: n <= usable / d + 1e-9
+        per, _ = self.count_limits[resource]
+        return total <= self.count_usable(resource) + 1e-9 * max(per.values())
 
     def _at_limits(self, r: str, n: Mapping[str, int]) -> float:
         """The total of ``n`` replicas at their declared limits (inf: one has none)."""
@@ -393,6 +460,9 @@ class MixModel:
                 continue
             if total > self.usable[r] * (1 + _FIT_RTOL):
                 return False, r
+        for lim in self.count_limits:
+            if not self._count_fits(lim, self.count_total(lim, counts)):
+                return False, lim
         return True, None
 
     def describe(self, counts: Mapping[str, int], *, check: bool = False) -> dict[str, MixResource]:
@@ -412,7 +482,19 @@ class MixModel:
                 utilisation=None if total is None else (reserve + occ + total) / cap,
                 p_overload=p, p_overload_interval=interval,
                 fits=total is None or total <= self.usable[r] * (1 + _FIT_RTOL),
+                host_cost=float(self.machine.host_cost.get(r, 0.0)),
             )
+        for lim, (_, lp) in self.count_limits.items():
+            slots = self.count_total(lim, counts)
+            ok = self._count_fits(lim, slots)
+            cap_count = float(lp.capacity or 0.0)
+            out[lim] = MixResource(
+                resource=lim, capacity=cap_count, reserve=lp.reserve, occupied=lp.occupied,
+                epsilon=0.0, demand=slots, mean_demand=slots,
+                utilisation=((lp.reserve + lp.occupied + slots) / cap_count if cap_count > 0
+                             else None),
+                p_overload=(0.0 if ok else 1.0) if check else None, p_overload_interval=None,
+                fits=ok, method="count")
         return out
 
     def binding(self, counts: Mapping[str, int], step: Mapping[str, int]) -> str | None:
@@ -432,8 +514,43 @@ class MixModel:
             pairs = ", ".join(f"{a}~{b}" for a, b in sorted(self.unknown_pairs))
             out.append(f"correlation not measured, taken as {self.unknown_correlation:g}: {pairs}")
         out += [f"capacity unknown, not planned: {m}" for m in self.machine.missing]
+        out += self._host_notes()
         out += self._factor_notes()
         return tuple(out)
+
+    def _host_notes(self) -> list[str]:
+        """What a single-service plan applies per replica beside its demand, said: the host
+        cost per container, the risk over the horizon, the structural count limits."""
+        cost = next(line for line in machine_lines(self.machine)
+                    if line.startswith("host cost per container"))
+        out = [cost + ("; added to every replica's demand, as in a single-service plan"
+                       if self.machine.host_cost else "")]
+        steps = {r: max(m.horizon_steps for m in self.models[r].values())
+                 for r in self.resources}
+        if any(h > 1 for h in steps.values()):
+            over = sorted(r for r, h in steps.items() if h > 1)
+            several = len(self.services) > 1
+            out.append(
+                f"memory and disk space over a {self.horizon_s:g} s horizon ({', '.join(over)})"
+                + (": with the empirical method, P(any moment of the horizon over capacity); "
+                   "each service's maximum over the horizon summed, an upper bound of the "
+                   "maximum of the sum (the safe side; exact for one service)"
+                   if self.method == "empirical" and several else
+                   ": with the empirical method, P(any moment of the horizon over capacity)"
+                   if self.method == "empirical" else
+                   f": the {self.method} method does not depend on it"))
+        elif self.horizon_s:
+            out.append(f"memory and disk space: horizon {self.horizon_s:g} s asked, but no "
+                       "trace step shorter than it: risk at an instant")
+        else:
+            out.append("risk at an instant (horizon 0)")
+        out += sorted(self._horizon_notes)
+        for lim, (per, lp) in self.count_limits.items():
+            out.append(f"count limit {lim}: {self.count_usable(lim):,.0f} slots left of "
+                       f"{lp.capacity:,.0f} (in use beside the mix {lp.occupied:,.0f}, "
+                       f"headroom {lp.reserve:,.0f}), shared by every container of the mix; "
+                       "per replica " + ", ".join(f"{s} {d:g}" for s, d in per.items()))
+        return out
 
     def _factor_notes(self) -> list[str]:
         """Per service and resource: the drift, the allowance and the sampling widening its
@@ -538,9 +655,10 @@ def more_of(
     """
     current = whole_counts(current, "current", "more_of")
     services = sorted(set(current) | {service})
-    model = MixModel(profiles, machine, services, **kwargs)
     service = pick_service(profiles, service).service
     base = {pick_service(profiles, s).service: int(c) for s, c in current.items()}
+    # what runs now is inside the host's structural counts in use, as a plan's --running
+    model = MixModel(profiles, machine, services, running=base, **kwargs)
     if any(c < 0 for c in base.values()):
         raise InvalidParameter("current", "more_of", "counts >= 0", dict(current))
     if model.unknown or model.refused:
@@ -672,6 +790,9 @@ def _milp(model: MixModel, w: np.ndarray, lo: np.ndarray, hi: np.ndarray, method
             parts[r] = model.gaussian_parts(r, model.eps[r] * eps_scale[r])
             rows.append(parts[r][0])  # the mean constraint: a valid relaxation
             ub.append(usable)
+    for lim, (per_slot, _) in model.count_limits.items():
+        rows.append(np.array([per_slot.get(s, 0.0) for s in model.services]))
+        ub.append(model.count_usable(lim) + 1e-9 * max(per_slot.values()))
     # a finite upper bound per service from its mean demand alone
     for i, s in enumerate(model.services):
         for r in model.resources:

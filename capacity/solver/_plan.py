@@ -1011,16 +1011,9 @@ def plan(
                                   demand_at_safe_count=None, utilisation_at_safe_count=None,
                                   mean_per_replica=demand.mean, reason=thin, **base)
             continue
-        horizon_steps = 1
-        if horizon_s and r in INCOMPRESSIBLE and demand.trace_interval_s > 0:
-            horizon_steps = max(1, round(horizon_s / demand.trace_interval_s))
-            held = max(demand.own.size, demand.shared.size)
-            if demand.has_trace and horizon_steps > held and method == "empirical":
-                # a path longer than the trace only replays it (_demand.TraceSimulator)
-                notes.add(f"{r}: horizon {horizon_s:g} s is longer than the recorded trace "
-                          f"({held * demand.trace_interval_s:g} s): the risk is of exceeding "
-                          "at any moment of the trace replayed, not over the whole horizon; "
-                          "record a longer history or give a shorter --horizon")
+        horizon_steps, note = horizon_steps_of(demand, horizon_s, method)
+        if note:
+            notes.add(f"{r}: {note}")
         model = ResourceModel(demand, epsilon=eps_by_resource[r], rng=rng,
                               n_draws=draws_by_resource[r],
                               horizon_steps=horizon_steps, quantile_level=quantile_level,
@@ -1282,6 +1275,26 @@ def _count_at(model: ResourceModel, method: str, usable: float, factor: float,
     if factor > 1 and n is not None and limit and usable > 0:
         n = max(n, math.floor(usable / limit * (1 + _FIT_RTOL)))
     return n
+
+
+def horizon_steps_of(demand: ReplicaDemand, horizon_s: float | None,
+                     method: str) -> tuple[int, str]:
+    """``(path length in trace steps, note)`` of the risk over ``horizon_s`` seconds for
+    ``demand``: > 1 only for an incompressible resource (memory, disk space) with a trace
+    step; the note (else ``""``) says when the path is longer than the recorded trace and
+    the empirical method only replays it. Single-service plans and mixes
+    (:class:`capacity.solver.MixModel`) take the horizon from this one function."""
+    if not (horizon_s and demand.resource in INCOMPRESSIBLE and demand.trace_interval_s > 0):
+        return 1, ""
+    steps = max(1, round(horizon_s / demand.trace_interval_s))
+    held = max(demand.own.size, demand.shared.size)
+    if demand.has_trace and steps > held and method == "empirical":
+        # a path longer than the trace only replays it (_demand.TraceSimulator)
+        return steps, (f"horizon {horizon_s:g} s is longer than the recorded trace "
+                       f"({held * demand.trace_interval_s:g} s): the risk is of exceeding "
+                       "at any moment of the trace replayed, not over the whole horizon; "
+                       "record a longer history or give a shorter --horizon")
+    return steps, ""
 
 
 def _resource_plan(
