@@ -959,6 +959,35 @@ class _Paths:
             self._cache[n] = out.astype(np.float32)
         return out
 
+    def totals_through(self, k: int) -> None:
+        """Cache the totals of every count up to ``k`` (at most the replicas summed exactly)
+        in one sweep: the replicas added one at a time in their order, block by block of
+        draws, each count's total taken on the way (the values :meth:`total` gives, in
+        float32 as it caches them). A mix asks counts in any order (a fleet's hosts curve
+        halves them when a host is added): one by one, each count below the replicas
+        summed already would sum its paths again from the first replica."""
+        k = min(k, self.replicas)
+        todo = [n for n in range(1, k + 1) if n not in self._cache]
+        if not todo:
+            return
+        self._draw(k)
+        limit = self.sim.demand.limit
+        out = {n: np.empty(self.sim.n_draws, np.float32) for n in todo}
+        for r0 in range(0, self.sim.n_draws, self._rows):
+            rows = np.arange(r0, min(r0 + self._rows, self.sim.n_draws))
+            level = self._level_table[self._shared_start[rows]]
+            own = np.zeros((rows.size, self.h), np.float32)
+            for j in range(k):
+                own += self._windows(self._starts[j][rows])
+                n = j + 1
+                if n in out:
+                    path = np.multiply(level, n)
+                    path += own
+                    if limit is not None:
+                        np.minimum(path, n * limit, out=path)
+                    out[n][r0:r0 + rows.size] = path.max(axis=1)
+        self._cache.update(out)
+
     def _bounds(self, n: int) -> tuple[np.ndarray, np.ndarray]:
         """(lower, upper) bounds of every draw's total of ``n`` replicas, from the paths'
         maxima (sums replicas up to ``min(n, self.replicas)``)."""
@@ -1072,3 +1101,50 @@ def mix_totals(
             part = sims[s].total(int(n))
             total = total + (part if f == 1.0 else f * part)
     return total
+
+
+def mix_quantile(
+    sims: Mapping[str, Simulator], counts: Mapping[str, int], n_draws: int, q: float,
+    scale: Mapping[str, float] | None = None,
+) -> float:
+    """``np.quantile(mix_totals(sims, counts, n_draws, scale), q)``, computed without whole
+    paths where bounds decide: over a horizon each service's total of a draw lies between
+    the bounds of its paths' maxima (:class:`_Paths`), so the sum does too, and a draw whose
+    upper bound is below the lower bounds' order statistic at ``q``'s position stays below
+    the totals' own (as :meth:`Simulator.quantile` does for one service). Only the other
+    draws are summed step by step. Trap: over a horizon the total is each service's maximum
+    over the horizon summed, an upper bound of the maximum of the sum."""
+    lower = np.zeros(n_draws)
+    upper = np.zeros(n_draws)
+    parts: list[tuple[float, _Paths | None, int, np.ndarray]] = []
+    for s, n in counts.items():
+        if n <= 0 or s not in sims:
+            continue
+        f = 1.0 if scale is None else float(scale.get(s, 1.0))
+        sim = sims[s]
+        paths = sim._paths_for(int(n)) if sim.h > 1 else None
+        if paths is not None and n > paths.replicas:  # beyond the replicas summed: bounds
+            lo, hi = paths._bounds(int(n))
+            parts.append((f, paths, int(n), lo))
+        elif paths is not None:  # summed exactly: the totals of every count up to twice
+            # the largest asked so far, in one sweep, then read from the cache
+            paths.totals_through(max(int(n), 2 * max(paths._cache, default=0)))
+            lo = hi = paths.total(int(n))
+            parts.append((f, None, int(n), lo))
+        else:
+            lo = hi = sim.total(int(n))
+            parts.append((f, None, int(n), lo))
+        lower = lower + (lo if f == 1.0 else f * lo)
+        upper = upper + (hi if f == 1.0 else f * hi)
+    if all(p is None for _, p, _, _ in parts):
+        return float(np.quantile(lower, q))
+    i = math.floor(q * (n_draws - 1))
+    floor = np.partition(lower, i)[i]
+    rows = np.flatnonzero(upper >= floor)
+    exact = np.zeros(rows.size)
+    for f, paths, n, at_instant in parts:
+        part = at_instant[rows] if paths is None else paths._totals(n, rows)
+        exact = exact + (part if f == 1.0 else f * part)
+    totals = np.full(n_draws, -np.inf)
+    totals[rows] = exact
+    return float(np.quantile(totals, q))

@@ -57,7 +57,13 @@ from .._errors import InvalidParameter
 from .._settings import DEFAULTS, Settings, whole_counts
 from .._units import resource_name
 from ..model._profile import Profiles
-from ._demand import clopper_pearson, mix_totals, replica_demand, with_host_cost
+from ._demand import (
+    clopper_pearson,
+    mix_quantile,
+    mix_totals,
+    replica_demand,
+    with_host_cost,
+)
 from ._machine import Machine, machine_lines
 from ._plan import (
     _FIT_RTOL,
@@ -384,9 +390,8 @@ class MixModel:
                 assert sim is not None  # checked above
                 return self._capped(r, n, scale, scale.get(s, 1.0)
                                     * sim.quantile(c, 1 - self.eps[r]), method)
-            t = mix_totals({s: models[s].sim for s in n}, n, self.n_draws,  # type: ignore[misc]
-                           scale)
-            total = float(np.quantile(t, 1 - self.eps[r]))
+            total = mix_quantile({s: models[s].sim for s in n},  # type: ignore[misc]
+                                 n, self.n_draws, 1 - self.eps[r], scale)
         else:
             vec = np.array([n.get(s, 0) for s in self.services], dtype=float)
             mu, a, b, z = self.gaussian_parts(r)
