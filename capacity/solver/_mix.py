@@ -167,6 +167,8 @@ class MixPlan:
     refused: tuple[str, ...] = ()
     valid_for_s: float | None = None
     demand_factors: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    #: memory and disk space over this horizon, seconds (0 or None: at an instant)
+    horizon_s: float | None = None
 
     @property
     def safe(self) -> bool:
@@ -195,6 +197,7 @@ class MixPlan:
             "refused": list(self.refused),
             "valid_for_s": self.valid_for_s,
             "demand_factors": {s: dict(v) for s, v in self.demand_factors.items()},
+            "horizon_s": self.horizon_s,
         }
 
 
@@ -328,9 +331,10 @@ class MixModel:
 
     def plan_fields(self) -> dict[str, Any]:
         """The fields every :class:`MixPlan` and :class:`FleetPlan` of this model carries:
-        ``refused``, ``valid_for_s`` and ``demand_factors`` (per service and resource, the
-        :meth:`DemandFactor.to_dict` of what its demand was planned at)."""
+        ``refused``, ``valid_for_s``, ``horizon_s`` and ``demand_factors`` (per service and
+        resource, the :meth:`DemandFactor.to_dict` of what its demand was planned at)."""
         return {"refused": self.refused, "valid_for_s": self.valid_for_s,
+                "horizon_s": self.horizon_s,
                 "demand_factors": {s: {r: df.to_dict() for r, df in by_r.items()}
                                    for s, by_r in self.factors.items()}}
 
@@ -526,7 +530,10 @@ class MixModel:
     def _host_notes(self) -> list[str]:
         """What a single-service plan applies per replica beside its demand, said: the host
         cost per container, the risk over the horizon, the structural count limits."""
-        cost = next(line for line in machine_lines(self.machine)
+        # the machine's own line (how it was measured); none counted: say so, whatever a
+        # note of the machine it came from says
+        said = self.machine if self.machine.host_cost else replace(self.machine, notes=())
+        cost = next(line for line in machine_lines(said)
                     if line.startswith("host cost per container"))
         out = [cost + ("; added to every replica's demand, as in a single-service plan"
                        if self.machine.host_cost else "")]
@@ -857,6 +864,8 @@ class FleetPlan:
     refused: tuple[str, ...] = ()
     valid_for_s: float | None = None
     demand_factors: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    #: memory and disk space over this horizon, seconds (0 or None: at an instant)
+    horizon_s: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         from ._plan import PLAN_SCHEMA_VERSION
@@ -881,6 +890,7 @@ class FleetPlan:
             "refused": list(self.refused),
             "valid_for_s": self.valid_for_s,
             "demand_factors": {s: dict(v) for s, v in self.demand_factors.items()},
+            "horizon_s": self.horizon_s,
         }
 
 
