@@ -82,6 +82,8 @@ class HostResource:
     reserve: float
     in_use: float
     headroom: float | None
+    #: the service whose plan gave these figures (its ``occupied`` counts the others)
+    service: str = ""
 
     @property
     def over(self) -> bool:
@@ -122,7 +124,7 @@ def _host_resources(plans: Mapping[str, Plan]) -> list[HostResource]:
                 continue
             share = resource_headroom(rp, p.running)
             h = HostResource(r, float(rp.capacity), float(rp.reserve),
-                             resource_in_use(rp, p.running), share)
+                             resource_in_use(rp, p.running), share, p.service)
             if best is None or (share is not None and (best.headroom is None
                                                        or share < best.headroom)):
                 best = h
@@ -160,6 +162,32 @@ def unknown_capacities(plans: Mapping[str, Plan]) -> list[tuple[str, str]]:
         else:
             label = ", ".join(names)
         out.append((label, why))
+    return out
+
+
+def _running_takes(plans: Mapping[str, Plan], profiles: Profiles,
+                   bind: HostResource) -> dict[str, float]:
+    """Per service, what its running containers take of ``bind.in_use`` (its unit): the
+    service whose plan gave the figures at its plan's per-replica figure, every other at
+    what that plan's ``occupied`` counts it (:func:`capacity.solver.occupied_by_others`:
+    its sizing figure at its demand factor for the period ahead, plus the host cost of each
+    container, as :func:`capacity._pipeline.plan_all` adds it)."""
+    from ..solver._plan import occupied_by_others
+
+    owner = plans.get(bind.service)
+    out: dict[str, float] = {}
+    for s, p in plans.items():
+        if not p.running:
+            continue
+        rp = p.per_resource.get(bind.resource)
+        if owner is None or s == owner.service:
+            out[s] = p.running * float(rp.demand_per_replica or 0.0) if rp is not None else 0.0
+            continue
+        settings = owner.settings
+        taken = occupied_by_others(profiles, {s: p.running}, owner.service,
+                                   valid_for_s=settings.valid_for_s, method=settings.method)
+        out[s] = (taken.get(bind.resource, 0.0)
+                  + p.running * float(owner.machine.host_cost.get(bind.resource, 0.0)))
     return out
 
 
@@ -210,12 +238,10 @@ def host_answer(
                     f"{format_value(bind.resource, max(excess, 0.0))} more than the "
                     f"{format_value(bind.resource, usable)} usable on {machine} "
                     f"({format_percent(-(bind.headroom or 0.0))} over); {name} binds.")
-        # the services whose running containers free the most of the binding resource first
-        load = []
-        for s, p in plans.items():
-            prof = profiles.services.get(s)
-            if prof is not None and bind.resource in prof.resources and p.running:
-                load.append((p.running * float(prof.resources[bind.resource].demand), s))
+        # the services whose running containers free the most of the binding resource first,
+        # each at what it takes of ``in_use`` (the period ahead, host cost included)
+        load = [(amount, s) for s, amount in _running_takes(plans, profiles, bind).items()
+                if amount > 0]
         load.sort(key=lambda t: (-t[0], natural_key(t[1])))
         freed = 0.0
         for amount, s in load:

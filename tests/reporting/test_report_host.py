@@ -70,6 +70,28 @@ def test_over_capacity_says_by_how_much_and_which_services_to_move() -> None:
     assert any("2 hosts like this one" in line for line in ans.lines)  # ceil(3.5 / 2)
 
 
+def test_the_services_to_move_free_what_in_use_counts_them_at() -> None:
+    # over, with the x1.10 allowance and a host cost of 0.1 core per container: each
+    # service's containers take of the CPU in use what the plans count them at (the others
+    # at 1.1 x cores + 0.1 each, the plan's own service at its per-replica figure), not the
+    # profile's bare figure: svc1 frees 2.4 cores, more than the ~2.2 over, where its bare
+    # 2 cores would have sent svc2 too
+    profiles = _profiles(CORES)
+    machine = Machine.from_spec("cpus=2.3,memory=16GiB,host_cost.cpus=0.1,cpu_saturation=1")
+    plans = plan_all(profiles, machine, running=RUNNING, method="gaussian",
+                     valid_for_s=7 * 86_400.0)
+    ans = host_answer(plans, profiles, status(plans))
+    cpu = next(h for h in ans.resources if h.resource == CPU)
+    own = plans[cpu.service].per_resource[CPU].demand_per_replica
+    takes = {s: RUNNING[s] * (own if s == cpu.service else 1.1 * c + 0.1)
+             for s, c in CORES.items()}
+    assert ans.verdict == "over" and cpu.in_use == pytest.approx(sum(takes.values()))
+    assert 2.0 < cpu.in_use - 2.3 < takes["svc1"]
+    assert ans.move == ("svc1",)
+    line = next(x for x in ans.lines if x.startswith("To fit, move 1 of the 3 services"))
+    assert f"({takes['svc1']:.2f}".rstrip("0") in line
+
+
 def test_under_capacity_counts_more_copies_of_the_running_mix() -> None:
     plans, profiles = _plans("cpus=16,memory=16GiB")
     ans = host_answer(plans, profiles, status(plans))
