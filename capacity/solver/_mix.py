@@ -15,6 +15,22 @@ their correlation: ``Var = sum_s (n_s var_s + n_s (n_s - 1) cov_s)
 The empirical method draws every service at the same relative position of its trace (traces of
 one recording are aligned), so measured co-movement between services is kept.
 
+What a single-service plan applies per replica
+----------------------------------------------
+Every replica of every service carries the machine's host cost per container
+(``Machine.host_cost``: the shim and kernel memory and CPU outside its cgroup), added to its
+demand by :func:`capacity.solver._demand.with_host_cost` as :func:`capacity.solver.plan`
+adds it (inside the demand the factor below scales, as there). The machine's structural
+count limits (``Machine.limits``: PIDs, open files, addresses in a network) are count
+constraints shared by every container of the mix: ``sum_s n_s d_s`` slots (``d_s`` per
+replica of service ``s``, :func:`capacity.solver._structural.structural_plan`) within what
+is left on the host; the replicas :func:`more_of` is told run now are inside the count in
+use, as a plan's ``running``. Memory and disk space are planned over ``horizon_s`` (default
+300 s) with the same path length a plan takes (:func:`capacity.solver._plan.horizon_steps_of`):
+with the empirical method, each service's maximum over the horizon is summed per draw, an
+upper bound of the maximum of the sum (the safe side; exact for one service). So a mix of one
+service gives its plan's count on a machine with host cost and limits, over the horizon.
+
 A period ahead (issue 13)
 -------------------------
 Each service's demand of each resource is planned at the factor its single-service plan
@@ -210,6 +226,10 @@ class MixModel:
     refuses (hours of the day not seen, a sampling fault that left no level), and the mix
     then has no count. ``as_declared``: services planned at a constant declared demand
     (Compose services without a profile, by their limits): no drift, no widening.
+    ``horizon_s``: memory and disk space over this many seconds, as in a plan (0 or None:
+    at an instant). ``running``: replicas per service running now on the machine, inside
+    its structural counts in use (``StructuralLimit.used``); taken out of them, as a plan's
+    ``running`` is (default none).
     """
 
     def __init__(
