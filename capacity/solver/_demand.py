@@ -1062,13 +1062,20 @@ class _Paths:
 def mix_totals(
     sims: Mapping[str, Simulator], counts: Mapping[str, int], n_draws: int,
     scale: Mapping[str, float] | None = None,
+    limits: Mapping[str, float | None] | None = None,
 ) -> np.ndarray:
     """Per draw, the sum over services of ``counts[s]`` replicas (sims share ``u``), each
-    service's draws times ``scale[s]`` (its demand factor for a period ahead; default 1)."""
+    service's draws times ``scale[s]`` (its demand factor for a period ahead; default 1),
+    a scaled service's part never past ``counts[s] x limits[s]`` (its declared limit per
+    replica: a replica cannot use more, whatever the drift) unless its draw already was."""
     total = np.zeros(n_draws)
     for s, n in counts.items():
         if n > 0 and s in sims:
             f = 1.0 if scale is None else float(scale.get(s, 1.0))
             part = sims[s].total(int(n))
-            total = total + (part if f == 1.0 else f * part)
+            if f != 1.0:
+                lim = None if limits is None else limits.get(s)
+                part = (f * part if not lim else
+                        np.minimum(f * part, np.maximum(part, int(n) * float(lim))))
+            total = total + part
     return total
