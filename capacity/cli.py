@@ -127,6 +127,12 @@ def _main(argv: Sequence[str] | None) -> tuple[int, str]:
         return EXIT_UNKNOWN, f"capacity: error: {exc}"
     except KeyboardInterrupt:
         return EXIT_UNKNOWN, "capacity: interrupted"
+    except BrokenPipeError:
+        # the reader closed our stdout ('capacity plan ... | head -1'): not a bug; what it
+        # read is all it gets, and Python's own flush at exit must not fail again
+        _stdout_to_devnull()
+        return EXIT_UNKNOWN, ("capacity: output closed by the reader (broken pipe): not "
+                              "all of it was read")
     except Exception as exc:  # a bug or an unforeseen fault: still "unknown" (3), never 1
         if _interrupted(exc):
             return EXIT_UNKNOWN, "capacity: interrupted"
@@ -137,6 +143,16 @@ def _main(argv: Sequence[str] | None) -> tuple[int, str]:
             "(this is a bug in capacity: please report it with the command line)"
         )
     return (int(result) if isinstance(result, int) else EXIT_OK), ""
+
+
+def _stdout_to_devnull() -> None:
+    """Point file descriptor 1 at /dev/null (after a broken pipe), as the Python docs advise
+    for SIGPIPE: the interpreter flushes stdout at exit and would raise again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # no real stdout (in-process callers)
+        pass
 
 
 def _interrupted(exc: BaseException) -> bool:

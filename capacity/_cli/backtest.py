@@ -116,7 +116,8 @@ def backtest(
     result = run_backtest(samples, Machine.from_spec(machine_spec), containers=containers,
                           service=service,
                           epsilon=settings.epsilon, train_fraction=train_fraction,
-                          hold_back=not no_hold_back)
+                          hold_back=not no_hold_back,
+                          accept_unseen_hours=settings.accept_unseen_hours)
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2, default=str))
     else:

@@ -250,6 +250,7 @@ def backtest(
     model: ProfileModel | None = None,
     seed: int = 0,
     oracle_limit: int = 4096,
+    accept_unseen_hours: bool = False,
 ) -> BacktestResult:
     """Plan on the earlier part of ``samples``, count violations on the later part.
 
@@ -280,6 +281,10 @@ def backtest(
         The profile model (default parameters when None).
     seed : int
         Seed of the assignments and the solver's Monte Carlo draws.
+    accept_unseen_hours : bool
+        Plan a training window that missed some hours of the day on most days from the hours
+        it saw (``capacity plan --accept-unseen-hours``); default False: no count, the reason
+        says why.
 
     Returns
     -------
@@ -337,7 +342,8 @@ def backtest(
         # the plan must hold over the test window: that is its horizon for drift
         return plan(profiles, target, service=service, epsilon=epsilon, method=default_method,
                     rng=np.random.default_rng(rng_seed),
-                    valid_for_s=float((t1 - split).total_seconds()))
+                    valid_for_s=float((t1 - split).total_seconds()),
+                    accept_unseen_hours=accept_unseen_hours)
 
     full, half = fit_plan(train), fit_plan(first)
     eps = {r: float(full.per_resource[r].epsilon or epsilon) for r in resources}

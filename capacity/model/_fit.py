@@ -89,7 +89,9 @@ _MAX_REPLICAS_CORRELATED = 100
 
 
 def _quantile_name(q: float) -> str:
-    return "max" if q == 1.0 else f"p{100 * q:g}"
+    """``p95``, ``p99.9``, ``max``; ten significant digits, so a level near 1 is not named
+    ``p100`` beside ``max`` (0.9999999 is ``p99.99999``)."""
+    return "max" if q == 1.0 else f"p{100 * q:.10g}"
 
 
 def _sorted_quantile(s: np.ndarray, q: np.ndarray | float) -> np.ndarray:

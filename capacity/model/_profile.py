@@ -904,7 +904,7 @@ def _check_levels(ck: Fields, d: Mapping[str, Any], q: Mapping[str, float],
         if _above(v, top):
             raise ck.fail(f"{path}.quantiles.{k}", f"<= max ({top!r}): no quantile is above "
                           "the largest sample", v)
-    named.sort()
+    named.sort(key=lambda t: (t[0], t[1] == "max", t[1]))  # a tie with max: max last
     for (_, lo, v_lo), (_, hi, v_hi) in pairwise(named):
         if _above(v_lo, v_hi):
             raise ck.fail(f"{path}.quantiles.{lo}", f"<= quantiles.{hi} ({v_hi!r}): quantiles "

@@ -1091,60 +1091,78 @@ class _Paths:
 def mix_totals(
     sims: Mapping[str, Simulator], counts: Mapping[str, int], n_draws: int,
     scale: Mapping[str, float] | None = None,
+    limits: Mapping[str, float | None] | None = None,
 ) -> np.ndarray:
     """Per draw, the sum over services of ``counts[s]`` replicas (sims share ``u``), each
-    service's draws times ``scale[s]`` (its demand factor for a period ahead; default 1)."""
+    service's draws times ``scale[s]`` (its demand factor for a period ahead; default 1),
+    a scaled service's part never past ``counts[s] x limits[s]`` (its declared limit per
+    replica: a replica cannot use more, whatever the drift) unless its draw already was."""
     total = np.zeros(n_draws)
     for s, n in counts.items():
         if n > 0 and s in sims:
             f = 1.0 if scale is None else float(scale.get(s, 1.0))
-            part = sims[s].total(int(n))
-            total = total + (part if f == 1.0 else f * part)
+            lim = None if limits is None else limits.get(s)
+            total = total + _scaled_part(sims[s].total(int(n)), f, int(n), lim)
     return total
+
+
+def _scaled_part(part: np.ndarray, f: float, n: int, limit: float | None) -> np.ndarray:
+    """``n`` replicas' totals ``part`` times their demand factor ``f``, never past ``n``
+    times their declared ``limit`` unless the draw already was (nondecreasing in ``part``:
+    bounds of the totals stay bounds)."""
+    if f == 1.0:
+        return part
+    if not limit:
+        return f * part
+    return np.minimum(f * part, np.maximum(part, n * float(limit)))
 
 
 def mix_quantile(
     sims: Mapping[str, Simulator], counts: Mapping[str, int], n_draws: int, q: float,
     scale: Mapping[str, float] | None = None,
+    limits: Mapping[str, float | None] | None = None,
 ) -> float:
-    """``np.quantile(mix_totals(sims, counts, n_draws, scale), q)``, computed without whole
-    paths where bounds decide: over a horizon each service's total of a draw lies between
-    the bounds of its paths' maxima (:class:`_Paths`), so the sum does too, and a draw whose
-    upper bound is below the lower bounds' order statistic at ``q``'s position stays below
-    the totals' own (as :meth:`Simulator.quantile` does for one service). Only the other
-    draws are summed step by step. Trap: over a horizon the total is each service's maximum
+    """``np.quantile(mix_totals(sims, counts, n_draws, scale, limits), q)``, computed
+    without whole paths where bounds decide: over a horizon each service's total of a draw
+    lies between the bounds of its paths' maxima (:class:`_Paths`), so the sum does too
+    (scaled and stopped at the limits: nondecreasing), and a draw whose upper bound is below
+    the lower bounds' order statistic at ``q``'s position stays below the totals' own (as
+    :meth:`Simulator.quantile` does for one service). Only the other draws are summed step
+    by step; every count up to the replicas summed exactly is swept once
+    (:meth:`_Paths.totals_through`). Trap: over a horizon the total is each service's maximum
     over the horizon summed, an upper bound of the maximum of the sum."""
     lower = np.zeros(n_draws)
     upper = np.zeros(n_draws)
-    parts: list[tuple[float, _Paths | None, int, np.ndarray]] = []
+    parts: list[tuple[float, float | None, _Paths | None, int, np.ndarray]] = []
     for s, n in counts.items():
         if n <= 0 or s not in sims:
             continue
         f = 1.0 if scale is None else float(scale.get(s, 1.0))
+        lim = None if limits is None else limits.get(s)
         sim = sims[s]
         paths = sim._paths_for(int(n)) if sim.h > 1 else None
         if paths is not None and n > paths.replicas:  # beyond the replicas summed: bounds
             lo, hi = paths._bounds(int(n))
-            parts.append((f, paths, int(n), lo))
+            parts.append((f, lim, paths, int(n), lo))
         elif paths is not None:  # summed exactly: the totals of every count up to twice
             # the largest asked so far, in one sweep, then read from the cache
             paths.totals_through(max(int(n), 2 * max(paths._cache, default=0)))
             lo = hi = paths.total(int(n))
-            parts.append((f, None, int(n), lo))
+            parts.append((f, lim, None, int(n), lo))
         else:
             lo = hi = sim.total(int(n))
-            parts.append((f, None, int(n), lo))
-        lower = lower + (lo if f == 1.0 else f * lo)
-        upper = upper + (hi if f == 1.0 else f * hi)
-    if all(p is None for _, p, _, _ in parts):
+            parts.append((f, lim, None, int(n), lo))
+        lower = lower + _scaled_part(lo, f, int(n), lim)
+        upper = upper + _scaled_part(hi, f, int(n), lim)
+    if all(p is None for _, _, p, _, _ in parts):
         return float(np.quantile(lower, q))
     i = math.floor(q * (n_draws - 1))
     floor = np.partition(lower, i)[i]
     rows = np.flatnonzero(upper >= floor)
     exact = np.zeros(rows.size)
-    for f, paths, n, at_instant in parts:
+    for f, lim, paths, n, at_instant in parts:
         part = at_instant[rows] if paths is None else paths._totals(n, rows)
-        exact = exact + (part if f == 1.0 else f * part)
+        exact = exact + _scaled_part(part, f, n, lim)
     totals = np.full(n_draws, -np.inf)
     totals[rows] = exact
     return float(np.quantile(totals, q))

@@ -360,6 +360,19 @@ class MixModel:
 
     # -- per resource -------------------------------------------------------------------
 
+    def _factor(self, r: str, s: str, per_replica: float) -> float:
+        """Service ``s``'s demand factor for ``r`` applied to a per-replica figure: never
+        past its declared limit (a replica cannot use more, whatever the drift), unless the
+        recorded figure already is."""
+        f = self.scale.get(r, {}).get(s, 1.0)
+        lim = self.models[r][s].demand.limit if s in self.models[r] else None
+        if f == 1.0 or not lim or not per_replica > 0:
+            return f
+        return min(f, max(1.0, float(lim) / per_replica))
+
+    def _limits(self, r: str) -> dict[str, float | None]:
+        return {s: m.demand.limit for s, m in self.models[r].items()}
+
     def _rho(self, r: str, a: str, b: str) -> float:
         corr = getattr(self.profiles, "correlation", None)
         rho = corr.services(r, a, b) if corr is not None else None
@@ -383,9 +396,10 @@ class MixModel:
             for j, t in enumerate(self.services):
                 if j != i and t in models:
                     a[i, j] = self._rho(r, s, t) * d.sd * models[t].demand.sd
-        scale = self.scale.get(r, {})
-        if scale:  # demand for the period ahead: mean and spread times each factor
-            f = np.array([scale.get(s, 1.0) for s in self.services])
+        if self.scale.get(r):  # demand for the period ahead: mean and spread times each
+            # factor, the mean never past the declared limit
+            f = np.array([self._factor(r, s, float(mu[i])) if s in models else 1.0
+                          for i, s in enumerate(self.services)])
             mu, b, a = mu * f, b * f * f, a * np.outer(f, f)
         z = float(-special.ndtri(eps if eps is not None else self.eps[r]))
         return mu, a, b, z
@@ -404,18 +418,20 @@ class MixModel:
                 per, _ = models[s].per_replica(method)
                 if per is None:
                     return None
-                total += c * per * scale.get(s, 1.0)
+                total += c * per * (self._factor(r, s, per) if scale else 1.0)
         elif method == "empirical" and all(m.sim is not None for s, m in models.items()
                                            if s in n):
-            if len(n) == 1:  # one service: its own quantile (over a horizon from bounds
-                # of the paths, so a search over large counts does not sum every path)
+            limits = self._limits(r)
+            if len(n) == 1 and not (scale and limits.get(next(iter(n)))):
+                # one service, no limit to stop its drifted draws: its own quantile (over a
+                # horizon from bounds of the paths, no whole path summed for a large count)
                 (s, c), = n.items()
                 sim = models[s].sim
                 assert sim is not None  # checked above
                 return self._capped(r, n, scale, scale.get(s, 1.0)
                                     * sim.quantile(c, 1 - self.eps[r]), method)
             total = mix_quantile({s: models[s].sim for s in n},  # type: ignore[misc]
-                                 n, self.n_draws, 1 - self.eps[r], scale)
+                                 n, self.n_draws, 1 - self.eps[r], scale, limits)
         else:
             vec = np.array([n.get(s, 0) for s in self.services], dtype=float)
             mu, a, b, z = self.gaussian_parts(r)
@@ -470,7 +486,7 @@ class MixModel:
             return 0.0, None
         if all(models[s].demand.has_trace for s in n):
             t = mix_totals({s: models[s].sim for s in n}, n, self.n_draws,  # type: ignore[misc]
-                           self.scale.get(r))
+                           self.scale.get(r), self._limits(r))
             k = int(np.count_nonzero(t > usable))
             return k / self.n_draws, clopper_pearson(k, self.n_draws)
         vec = np.array([n.get(s, 0) for s in self.services], dtype=float)
@@ -501,9 +517,8 @@ class MixModel:
             cap = self.machine.capacity[r]
             reserve = self.machine.reserved(r)
             occ = float(self.occupied.get(r, 0.0))
-            scale = self.scale.get(r, {})
-            mean = sum(c * self.models[r][s].demand.mean * scale.get(s, 1.0)
-                       for s, c in counts.items() if s in self.models[r])
+            mean = sum(c * m * self._factor(r, s, m) for s, c in counts.items()
+                       if s in self.models[r] for m in (self.models[r][s].demand.mean,))
             p, interval = self.p_overload(r, counts) if check else (None, None)
             out[r] = MixResource(
                 resource=r, capacity=cap, reserve=reserve, occupied=occ, epsilon=self.eps[r],
@@ -785,6 +800,7 @@ def weighted(
         for r in bad:
             eps_scale[r] /= 2
         assumptions.append(f"simulation found {bad} over epsilon: gaussian epsilon halved")
+    counts = _grow(model, counts, w, hi, method)
     binding = None
     for s in services:
         b = model.binding(counts, {s: 1})
@@ -796,6 +812,28 @@ def weighted(
                       "assumptions": (*assumptions,
                                       "linearised by tangent cuts of the gaussian constraint "
                                       "(Kelley), every candidate checked exactly")})
+
+
+def _grow(model: MixModel, counts: dict[str, int], w: np.ndarray, hi: np.ndarray,
+          method: str) -> dict[str, int]:
+    """More of each service (by weight, heaviest first) while the counts still fit: the
+    MILP's gaussian cuts know no declared limit, so replicas that fit at their limits
+    whatever the drift were left out (16 at a 1-core limit on 16 cores came back 11)."""
+    def ok(trial: dict[str, int]) -> bool:
+        return model.fits(trial)[0] and (method != "empirical" or all(
+            model.p_overload(r, trial)[0] <= model.eps[r] for r in model.resources))
+
+    for i in sorted(range(len(model.services)), key=lambda j: -w[j]):
+        s = model.services[i]
+        room = int(hi[i]) - counts.get(s, 0)
+        if w[i] <= 0 or room <= 0:
+            continue
+        base = dict(counts)
+        k = _largest(lambda m, s=s, base=base: ok({**base, s: base.get(s, 0) + m}),
+                     limit=room)
+        if k:
+            counts = {**base, s: base.get(s, 0) + k}
+    return counts
 
 
 def _milp(model: MixModel, w: np.ndarray, lo: np.ndarray, hi: np.ndarray, method: str,
@@ -815,7 +853,7 @@ def _milp(model: MixModel, w: np.ndarray, lo: np.ndarray, hi: np.ndarray, method
             for i, s in enumerate(model.services):
                 if s in model.models[r]:
                     v, _ = model.models[r][s].per_replica(method)
-                    per[i] = (v or 0.0) * scale.get(s, 1.0)
+                    per[i] = (v or 0.0) * (model._factor(r, s, v or 0.0) if scale else 1.0)
             rows.append(per)
             ub.append(usable * (1 + _FIT_RTOL))
         else:
@@ -828,8 +866,8 @@ def _milp(model: MixModel, w: np.ndarray, lo: np.ndarray, hi: np.ndarray, method
     # a finite upper bound per service from its mean demand alone
     for i, s in enumerate(model.services):
         for r in model.resources:
-            mean = (model.models[r][s].demand.mean * model.scale.get(r, {}).get(s, 1.0)
-                    if s in model.models[r] else 0.0)
+            m = model.models[r][s].demand.mean if s in model.models[r] else 0.0
+            mean = m * model._factor(r, s, m) if m > 0 else 0.0
             if mean > 0:
                 hi[i] = min(hi[i], math.floor(model.usable[r] / mean) + 1)
     if np.any(lo > hi):

@@ -83,7 +83,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 from scipy import special
@@ -1150,10 +1150,25 @@ class DemandFactor:
         return 1.0 - 1.0 / self.factor
 
     def to_dict(self) -> dict[str, Any]:
-        return {"factor": self.factor, "margin": self.margin, "measured_drift": self.measured,
-                "drift": None if self.drift is None else dict(self.drift),
-                "widening": {k: dict(v) if isinstance(v, Mapping) else v
-                             for k, v in self.widening.items()}}
+        """JSON-ready: a factor that is not a number (a sampling fault left no effective
+        samples: no count) is null, as every undefined figure of a plan is."""
+        out = {"factor": self.factor, "margin": self.margin, "measured_drift": self.measured,
+               "drift": None if self.drift is None else dict(self.drift),
+               "widening": {k: dict(v) if isinstance(v, Mapping) else v
+                            for k, v in self.widening.items()}}
+        return cast(dict[str, Any], _finite_or_null(out))
+
+
+def _finite_or_null(value: Any) -> Any:
+    """``value`` with every float that is NaN or infinite replaced by None (JSON null),
+    through dicts, lists and tuples."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Mapping):
+        return {k: _finite_or_null(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite_or_null(v) for v in value]
+    return value
 
 
 def demand_factor(sp: ServiceProfile, resource: str, mean: float, *,

@@ -187,3 +187,14 @@ def test_cli_single_day_shift_says_why_there_is_no_count(
     _unseen_hours_history().to_csv(path, index=False)
     main(["backtest", "--samples", str(path), "--protocol", "day-shift"])
     assert "empirical: no count: hours of the day not seen" in capsys.readouterr().out
+
+
+def test_split_backtest_passes_accept_unseen_hours_to_the_plan() -> None:
+    from capacity.backtest import backtest
+    from capacity.solver import Machine
+
+    machine = Machine.from_spec("cpus=16,cpu_saturation=1")
+    refused = backtest(_unseen_hours_history(), machine)
+    accepted = backtest(_unseen_hours_history(), machine, accept_unseen_hours=True)
+    assert refused.default.planned_count is None
+    assert accepted.default.planned_count is not None and accepted.default.planned_count > 0

@@ -180,3 +180,15 @@ def test_the_loader_reads_every_field_of_every_profile_class() -> None:
         missing = [f.name for f in fields(cls) if f'"{f.name}"' not in source
                    and f"{f.name}=" not in source]
         assert not missing, f"{loader.__name__} does not read {missing}"
+
+
+@pytest.mark.parametrize("level", [0.9999999, 0.999999999999])
+def test_a_level_near_one_that_fit_wrote_loads_again(level: float) -> None:
+    # 0.9999999 was named 'p100' beside 'max' and the range check sorted max first: the
+    # file 'capacity fit' had just written was refused
+    import numpy as np
+
+    tab = samples_table({"c1": {CPU: np.random.default_rng(0).random(2000)}})
+    fitted = ProfileModel(quantiles=[level]).fit(tab).profiles_
+    again = Profiles.from_json(fitted.to_json())
+    assert again["svc"].resources[CPU].quantiles == fitted["svc"].resources[CPU].quantiles

@@ -175,7 +175,8 @@ def test_mix_quantile_is_the_quantile_of_the_summed_totals(demo: Profiles,
     for _ in range(12):  # counts in any order: below, at and beyond the replicas summed
         counts = {s: int(rng.integers(0, top)) for s, top in zip(services, (3000, 60, 300),
                                                                  strict=True)}
-        fast = mix_quantile(sims, counts, model.n_draws, q, model.scale[MEMORY])  # type: ignore[arg-type]
+        scale, limits = model.scale[MEMORY], model._limits(MEMORY)
+        fast = mix_quantile(sims, counts, model.n_draws, q, scale, limits)  # type: ignore[arg-type]
         full = float(np.quantile(mix_totals(sims, counts, model.n_draws,  # type: ignore[arg-type]
-                                            model.scale[MEMORY]), q))
+                                            scale, limits), q))
         assert fast == pytest.approx(full, rel=1e-6), counts
