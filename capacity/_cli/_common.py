@@ -145,7 +145,7 @@ def print_summary(plans: Mapping[str, Any], status: Any = None) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from ..reporting._format import format_percent, format_value
+    from ..reporting._format import format_count, format_percent, format_value
     from ..reporting._host import natural_key, resource_name, urgency_order
 
     probe = Console()
@@ -176,9 +176,9 @@ def print_summary(plans: Mapping[str, Any], status: Any = None) -> None:
             else None
         table.add_row(
             service,
-            str(plan.running),
-            "-" if plan.safe_count is None else str(plan.safe_count),
-            "-" if plan.more is None else str(plan.more),
+            format_count(plan.running),
+            format_count(plan.safe_count),
+            format_count(plan.more),
             resource_name(binding),
             format_value(binding, per.demand_per_replica) if per and binding else "-",
             format_percent(room.share) if room is not None and room.share is not None else "-",

@@ -365,7 +365,7 @@ def report_context(
             "flag": flag,
             "answer": answer_sentence(plan),
             "safe_count": format_count(plan.safe_count),
-            "running": str(plan.running),
+            "running": format_count(plan.running),
             "more": format_count(plan.more),
             "binding": resource_name(plan.binding_resource),
             "binding_resource": plan.binding_resource or "",
@@ -395,7 +395,7 @@ def report_context(
         "machine_lines": machine_lines(first.machine) if first is not None else [],
         "status": st.name,
         "status_reasons": list(st.reasons),
-        "warn_headroom": format_percent(warn_headroom),
+        "warn_headroom": format_percent(warn_headroom, trim=True),
         "least_headroom": (_headroom_text(st, st.least.service) if st.least else "-"),
         "host_answer": {
             "verdict": host_ans.verdict,
@@ -425,9 +425,10 @@ def report_context(
         "assumptions": assumptions,
         "method": first.method if first is not None else "-",
         "risk_model": (getattr(first, "risk_model", "") or "-") if first is not None else "-",
-        "epsilon": format_probability(first.epsilon) if first is not None else "-",
+        "epsilon": format_probability(first.epsilon, trim=True) if first is not None else "-",
         "incompressible_epsilon": format_probability(
-            getattr(first, "incompressible_epsilon", None)) if first is not None else "-",
+            getattr(first, "incompressible_epsilon", None), trim=True)
+        if first is not None else "-",
     }
 
 

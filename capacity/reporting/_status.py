@@ -160,8 +160,8 @@ def status(plans: Mapping[str, Plan], *, warn_headroom: float = DEFAULT_WARN_HEA
     if least is not None and least.share is not None and least.share < warn_headroom:
         code = max(code, WARNING)
         reasons.append(
-            f"least headroom {format_percent(least.share)} < {format_percent(warn_headroom)} "
-            f"({least.service}, {least.basis})"
+            f"least headroom {format_percent(least.share, trim=True)} < "
+            f"{format_percent(warn_headroom, trim=True)} ({least.service}, {least.basis})"
         )
     for s, p in plans.items():
         if p.safe_count is None:
@@ -235,7 +235,7 @@ def check_line(plans: Mapping[str, Plan], st: Status) -> str:
             parts.append(f"{p.more} more {s} fit ({p.binding_resource} binds)")
         summary = "; ".join(parts) or "no service to plan"
         if st.least is not None and st.least.share is not None:
-            summary += f"; least headroom {format_percent(st.least.share)}"
+            summary += f"; least headroom {format_percent(st.least.share, trim=True)}"
     perf = []
     warn = f"{st.warn_headroom * 100:g}"
     stems = perfdata_labels(list(plans))

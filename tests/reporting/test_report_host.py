@@ -112,3 +112,28 @@ def test_report_opens_with_the_host_and_the_table_by_urgency(tmp_path: Path) -> 
     for chart in ("safe_counts", "demand_vs_count"):
         assert (paths.folder / f"{chart}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert (paths.folder / f"{chart}.svg").is_file()
+
+
+def test_every_number_column_shows_one_precision(tmp_path: Path, capsys) -> None:
+    """-75.00 % beside -68.03 %, never -75 %: every figure of a table (HTML, Markdown, the
+    console) shows four significant digits, trailing zeros included."""
+    from shown_numbers import imprecise
+
+    from capacity._cli._common import print_summary
+
+    plans, profiles = _plans("cpus=2,memory=16GiB")  # 3.5 cores on 2: exactly 75 % over
+    st = status(plans)
+    paths = write_report(plans, profiles, out_dir=tmp_path, name="r", host="testhost")
+    cells = re.findall(r'<td class="num"[^>]*>([^<]*)</td>', paths.report_html.read_text())
+    assert "-75.00 %" in cells and "2.000 cores" in cells
+    assert imprecise(cells) == [] and len(cells) > 20
+    md_cells = [c.strip() for line in paths.report_md.read_text().splitlines()
+                if line.startswith("| ") for c in line.split("|")[1:-1]]
+    assert "-75.00 %" in md_cells and imprecise(md_cells) == []
+    print_summary(plans, st)
+    out = capsys.readouterr().out
+    console = [c.strip() for line in out.splitlines() if line.startswith("│")
+               for c in line.split("│")[1:-1]]
+    assert "-75.00 %" in console and "1.000 cores" in console and imprecise(console) == []
+    # a sentence keeps its figures short: "75 % over", "below 20 %"
+    assert "(75 % over)" in host_answer(plans, profiles, st).headline
