@@ -95,6 +95,12 @@ _LEGACY_FILES = frozenset(
 )
 #: most names listed when a folder is refused
 _MAX_NAMES_SHOWN = 5
+#: the services table of a report lists every service when there are at most
+#: SERVICES_FOLD_ABOVE; a longer one shows its SERVICES_SHOWN most urgent rows and folds the
+#: rest below them (HTML ``<details>``, no script), so the charts follow the answer
+#: within a screen or two; every row stays in the page, and in plan.json
+SERVICES_SHOWN = 15
+SERVICES_FOLD_ABOVE = 20
 _T = TypeVar("_T")
 
 
@@ -361,6 +367,7 @@ def report_context(
         else:
             flag = "ok"
         services.append({
+            "index": len(services) + 1,  # 1-based, urgency order: the fold's id (svc-N)
             "service": service,
             "flag": flag,
             "answer": answer_sentence(plan),
@@ -418,6 +425,8 @@ def report_context(
             } for label, _why in host_ans.unknown],
         },
         "services": services,
+        "services_shown": SERVICES_SHOWN,
+        "services_fold_above": SERVICES_FOLD_ABOVE,
         "charts": charts_context(charts),
         "profiles": profile_rows,
         "profile_of": {p["service"]: p for p in profile_rows},
