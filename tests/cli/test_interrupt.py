@@ -15,7 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from collect.collect_helpers import RUN_LABEL, new_run_id, wait_until
+from collect.collect_helpers import (
+    RUN_LABEL,
+    free_port,
+    new_run_id,
+    wait_for_rounds,
+    wait_until,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 PROFILES = ROOT / "reports" / "example" / "profiles.json"
@@ -134,15 +140,17 @@ def test_ctrl_c_during_collect_with_duration(
     run_container("sleep", "600", labels={RUN_LABEL: run_id})
     path = tmp_path / "s.sqlite"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "capacity", "collect", "--store", str(path), "--filter",
          f"label={RUN_LABEL}={run_id}", "--duration", "10m", "--interval", "0.2s",
-         "--commit-every", "1h"],
+         "--commit-every", "1h", "--serve", f"127.0.0.1:{port}"],
         env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     processes.append(proc)
     wait_until(lambda: Path(f"{path}-wal").exists() or proc.poll() is not None, 60,
                "the store to be open")
-    time.sleep(1.0)
+    # the 3 buffered rounds asserted below, counted (a fixed 1 s sleep assumed them)
+    wait_for_rounds(port, 3, proc)
     proc.send_signal(sig)
     out, err = proc.communicate(timeout=RUN_TIMEOUT_S)
     assert out == "" and err.count("\n") == 1 and "Traceback" not in err
