@@ -28,10 +28,33 @@ PROFILES = ROOT / "reports" / "example" / "profiles.json"
 MACHINE = "cpus=2,memory=24GiB,cpu_saturation=1"
 #: a command's whole run, or its wind-down after the signal, never takes longer than this
 RUN_TIMEOUT_S = 300.0
-#: prints a line once capacity.cli is imported, then runs the command: the signal is sent
-#: after it (a Ctrl-C while Python itself imports pandas is Python's own, see the report)
-_RUN = ("import sys\nimport capacity.cli as cli\nsys.stderr.write('ready\\n')\n"
-        "sys.stderr.flush()\nsys.exit(cli.main())\n")  # main() reads sys.argv[1:], as the script
+#: runs the command, and prints a line once capacity's own SIGINT handler is in place: the
+#: signal is sent after it. A Ctrl-C before that (while Python itself imports pandas, or
+#: between the import and main()) is Python's own, see the report. The line used to be
+#: printed by this script after the import, before main(): on a loaded host the test's
+#: SIGINT, sent as soon as it read the line, could land before main() was called (a
+#: KeyboardInterrupt traceback at that print, 3 of 11 tests under load), a race of the test's.
+_RUN = """\
+import signal
+import sys
+
+_install = signal.signal
+
+
+def _announce(signum, handler):
+    previous = _install(signum, handler)
+    if signum == signal.SIGINT and callable(handler) and handler is not signal.default_int_handler:
+        signal.signal = _install  # once: capacity's first handler of its own
+        sys.stderr.write("ready\\n")
+        sys.stderr.flush()
+    return previous
+
+
+signal.signal = _announce
+import capacity.cli as cli
+
+sys.exit(cli.main())  # main() reads sys.argv[1:], as the script
+"""
 
 
 @pytest.fixture
