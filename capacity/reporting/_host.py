@@ -21,7 +21,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from .._columns import DISK_READ, DISK_WRITE, NET_RX, NET_TX
+from .._columns import CPU, DISK_READ, DISK_WRITE, MEMORY, NET_RX, NET_TX
 from .._units import RESOURCE_NAMES, resource_name
 from ..model._profile import Profiles
 from ..solver._plan import Plan
@@ -163,6 +163,32 @@ def unknown_capacities(plans: Mapping[str, Plan]) -> list[tuple[str, str]]:
     return out
 
 
+def _risk_line(plans: Mapping[str, Plan], order: Sequence[str]) -> str | None:
+    """The risk the safe counts were solved at, per resource (epsilon: the share of instants
+    total demand may exceed capacity), for the host's first screen; ``None`` when no planned
+    resource has one. Structural limits (PIDs, addresses) have none: they are counts."""
+    seen: dict[str, float] = {}
+    for service in order:
+        for r, rp in plans[service].per_resource.items():
+            if rp.epsilon is None or rp.safe_count is None:
+                continue
+            if seen.setdefault(r, rp.epsilon) != rp.epsilon:
+                return ("Risk: the allowed share of instants over capacity differs between "
+                        "services; each service's table gives its epsilon.")
+    if not seen:
+        return None
+    by_eps: dict[float, list[str]] = {}
+    for r, eps in seen.items():
+        by_eps.setdefault(eps, []).append(resource_name(r))
+    parts = [f"{format_percent(eps, trim=True)} for {', '.join(names)}"
+             for eps, names in sorted(by_eps.items(), reverse=True)]
+    what = [w for r, w in ((CPU, "CPU over capacity is throttled"),
+                           (MEMORY, "memory over capacity means OOM kills")) if r in seen]
+    return ("Risk: each safe count keeps the share of instants with total demand above "
+            "capacity to at most " + " and ".join(parts)
+            + (f" ({'; '.join(what)})" if what else "") + ".")
+
+
 def host_answer(
     plans: Mapping[str, Plan], profiles: Profiles, st: Status, *,
     order: Sequence[str] | None = None,
@@ -253,6 +279,9 @@ def host_answer(
                          f"before {name} is full: {copies} (what runs now at the plans' "
                          "per-replica figures, host cost included; each service's own safe "
                          "count is in the table).")
+    risk = _risk_line(plans, order)
+    if risk:
+        lines.append(risk)
     others = sorted((h for h in res if h is not bind), key=lambda h: h.headroom or 0.0)
     over_too = [h for h in others if h.over]
     if over_too:

@@ -180,3 +180,21 @@ def test_a_short_services_table_is_not_folded(tmp_path: Path) -> None:
     paths = write_report(plans, profiles, out_dir=tmp_path, name="r", host="testhost")
     assert "more-services" not in paths.report_html.read_text()
     assert "<details>" not in paths.report_md.read_text()
+
+
+def test_the_first_screen_says_at_what_risk(tmp_path: Path) -> None:
+    """How many fit, what binds, and at what risk: the epsilon of each planned resource is
+    in the host's answer, above the tables (it was only in the per-service folds)."""
+    from capacity._units import format_percent
+
+    plans, profiles = _plans("cpus=8,memory=16GiB")
+    ans = host_answer(plans, profiles, status(plans))
+    rp = plans["svc1"].per_resource
+    risk = [line for line in ans.lines if line.startswith("Risk:")]
+    assert len(risk) == 1
+    assert f"{format_percent(rp[CPU].epsilon, trim=True)} for CPU" in risk[0]
+    assert f"{format_percent(rp[MEMORY].epsilon, trim=True)} for memory" in risk[0]
+    assert rp[CPU].epsilon > rp[MEMORY].epsilon  # memory is incompressible: a smaller risk
+    html = write_report(plans, profiles, out_dir=tmp_path, name="r",
+                        host="testhost").report_html.read_text()
+    assert html.index("Risk: each safe count") < html.index('<section id="services">')
