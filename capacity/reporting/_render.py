@@ -326,7 +326,7 @@ def report_context(
     st = status(plans, warn_headroom=warn_headroom)
     order = urgency_order(plans, st)
     host_ans = host_answer(plans, profiles, st, order=order)
-    services = []
+    services: list[dict[str, Any]] = []
     for service in order:
         plan = plans[service]
         rows, unplanned = [], []
