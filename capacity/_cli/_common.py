@@ -147,6 +147,7 @@ def print_summary(plans: Mapping[str, Any], status: Any = None) -> None:
 
     from ..reporting._format import format_count, format_percent, format_value
     from ..reporting._host import natural_key, resource_name, urgency_order
+    from ..reporting._status import short_reasons
 
     probe = Console()
     # A pipe or a cron mail gets the whole table: never cut names to the 80-column default.
@@ -186,5 +187,5 @@ def print_summary(plans: Mapping[str, Any], status: Any = None) -> None:
         )
     console.print(table)
     if status is not None:
-        why = "; ".join(status.reasons)
+        why = "; ".join(short_reasons(plans, status, order))
         console.print(f"status: {status.name}" + (f" ({why})" if why else ""), markup=False)
