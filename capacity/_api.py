@@ -291,7 +291,7 @@ def plan(
     service : str, optional
         Which service; may be omitted when ``profiles`` has one.
     epsilon : float
-        Allowed P(overload) at a random instant for CPU, network and disk I/O, in (0, 0.5).
+        Allowed P(overload) at a random instant for CPU, network and disk I/O, in [1e-12, 0.5).
         Memory and disk space (an overload kills) get a tenth of it.
     method : str
         ``"empirical"`` (the default, as the CLI), ``"gaussian"``, ``"quantile"``, ``"peak"``

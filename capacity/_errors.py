@@ -130,7 +130,7 @@ class ProfileVersionError(CapacityError, ValueError):
 class InvalidParameter(CapacityError, ValueError):
     """A parameter outside its valid range.
 
-    The message follows one pattern: "The 'epsilon' parameter of plan must be in (0, 0.5);
+    The message follows one pattern: "The 'epsilon' parameter of plan must be in [1e-12, 0.5);
     got 0.7 instead."
     """
 

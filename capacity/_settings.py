@@ -13,7 +13,7 @@ command-line flag that sets it and the constraint it is checked against. From th
   others, without guessing what the first plan used.
 
 Constructing a :class:`Settings` validates every field (one error text for the CLI and the
-API: "The 'epsilon' parameter of plan must be in (0, 0.5); got 0.7 instead."). Fields are kept
+API: "The 'epsilon' parameter of plan must be in [1e-12, 0.5); got 0.7 instead."). Fields are kept
 *as given*: ``incompressible_epsilon=None`` means "``epsilon`` times
 :data:`INCOMPRESSIBLE_EPSILON_FACTOR`", resolved by :attr:`Settings.memory_epsilon`, so a
 what-if at another ``epsilon`` moves the memory risk with it unless it was set explicitly.
@@ -32,14 +32,18 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from ._errors import InvalidParameter
+from ._units import MAX_DURATION_S, MAX_DURATION_TEXT
 
 __all__ = [
     "DEFAULTS",
     "DEFAULT_HORIZON_S",
     "DEFAULT_METHOD",
     "INCOMPRESSIBLE_EPSILON_FACTOR",
+    "MAX_DEFAULT_DRAWS",
     "METHODS",
+    "MIN_EPSILON",
     "Settings",
+    "check_risk",
     "settings_table",
     "whole_count",
     "whole_counts",
@@ -52,6 +56,12 @@ METHODS: tuple[str, ...] = ("limits", "peak", "quantile", "gaussian", "empirical
 DEFAULT_METHOD = "empirical"
 #: memory and disk space (an overload kills) are planned at ``epsilon`` times this
 INCOMPRESSIBLE_EPSILON_FACTOR = 0.1
+#: the smallest risk a setting takes: below it no method resolves the risk, and
+#: ``--epsilon 5e-324`` made the memory risk (x 0.1) underflow to 0 and blamed a parameter the
+#: user never gave ("epsilon of memory_working_set_bytes ... got 0.0")
+MIN_EPSILON = 1e-12
+#: the empirical method's most draws by default (:func:`capacity.solver._plan.default_n_draws`)
+MAX_DEFAULT_DRAWS = 200_000
 #: memory and disk space: the risk is of exceeding at any moment within this many seconds
 #: (an OOM kill within 5 min), not at one instant (issues 13 and 14)
 DEFAULT_HORIZON_S = 300.0
@@ -70,27 +80,45 @@ def _setting(default: Any, *, help: str, flag: str, check: str, kind: str = "val
 
 
 def _open_risk(v: Any) -> bool:
-    return _is_number(v) and 0 < v < 0.5
+    return _is_number(v) and MIN_EPSILON <= v < 0.5
+
+
+def _risk_text(v: Any) -> str:
+    """The constraint of a risk, with the reason for the floor when ``v`` is under it."""
+    text = f"in [{MIN_EPSILON:g}, 0.5)"
+    if _is_number(v) and 0 <= v < MIN_EPSILON:
+        text += (f": a smaller risk is resolved by no method (the empirical method's draws, "
+                 f"{MAX_DEFAULT_DRAWS:,} at most by default, bound it only to about "
+                 f"{-math.log(0.025) / MAX_DEFAULT_DRAWS:.2g}; at 1 s instants "
+                 f"{MIN_EPSILON:g} is one overload in 31,700 years); give a risk of at least "
+                 f"{MIN_EPSILON:g}")
+    return text
 
 
 def _is_number(v: Any) -> bool:
     return isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v)
 
 
-#: constraint name -> (text in the error, test)
-_CHECKS: dict[str, tuple[str, Any]] = {
-    "risk": ("in (0, 0.5)", _open_risk),
-    "risk_or_none": ("in (0, 0.5), or None for epsilon x 0.1",
+def _is_duration(v: Any) -> bool:
+    """Seconds from 0 to :data:`~capacity._units.MAX_DURATION_S` (100 years): the one bound
+    every duration setting shares with :func:`~capacity._units.parse_duration`."""
+    return _is_number(v) and 0 <= v <= MAX_DURATION_S
+
+
+#: constraint name -> (text in the error, or a function of the value giving it; test)
+_CHECKS: dict[str, tuple[Any, Any]] = {
+    "risk": (_risk_text, _open_risk),
+    "risk_or_none": (lambda v: _risk_text(v) + ", or None for epsilon x 0.1",
                      lambda v: v is None or _open_risk(v)),
     "method": (f"one of {METHODS}", lambda v: v in METHODS),
     "seed_or_none": ("an int >= 0, or None", lambda v: v is None or (
         isinstance(v, numbers.Integral) and not isinstance(v, bool) and int(v) >= 0)),
-    "duration_or_none": ("a duration > 0 seconds, or None",
-                         lambda v: v is None or (_is_number(v) and v > 0)),
-    "horizon": ("a duration >= 0 seconds (0 or None: the risk at an instant)",
-                lambda v: v is None or (_is_number(v) and v >= 0)),
-    "duration_or_zero_or_none": ("a duration >= 0 seconds, or None for no drift",
-                                 lambda v: v is None or (_is_number(v) and v >= 0)),
+    "duration_or_none": (f"a duration > 0 seconds and {MAX_DURATION_TEXT}, or None",
+                         lambda v: v is None or (_is_duration(v) and v > 0)),
+    "horizon": (f"a duration >= 0 seconds and {MAX_DURATION_TEXT} (0 or None: the risk at an "
+                "instant)", lambda v: v is None or _is_duration(v)),
+    "duration_or_zero_or_none": (f"a duration >= 0 seconds and {MAX_DURATION_TEXT}, or None "
+                                 "for no drift", lambda v: v is None or _is_duration(v)),
     "level_or_none": ("in (0, 1], or None", lambda v: v is None or (_is_number(v) and 0 < v <= 1)),
     "bool": ("True or False", lambda v: isinstance(v, bool)),
     "share": ("in [0, 1]", lambda v: _is_number(v) and 0 <= v <= 1),
@@ -104,7 +132,8 @@ class Settings:
     Attributes
     ----------
     epsilon : float
-        Allowed P(overload) at a random instant for CPU, network and disk I/O, in (0, 0.5).
+        Allowed P(overload) at a random instant for CPU, network and disk I/O, in
+        [:data:`MIN_EPSILON`, 0.5) (1e-12: below it no method resolves the risk).
     incompressible_epsilon : float or None
         The same for memory and disk space; None: ``epsilon * 0.1``
         (:attr:`memory_epsilon` is the value used).
@@ -169,8 +198,9 @@ class Settings:
         7 * 86_400.0, flag="--valid-for", check="duration_or_zero_or_none", kind="duration",
         show="7d",
         help="Planning horizon after the history ends: drift measured inside the history "
-             "(significant trend of the daily levels, busiest day) is carried this far; the "
-             "margin it took is in the assumptions. One whole day or less: not measured, a "
+             "(significant trend of the daily levels, busiest day) is carried this far (a "
+             "trend at most 3x the days that measured it, said); the margin it took is in "
+             "the assumptions. One whole day or less: not measured, a "
              "stated x1.10 allowance (the daily peak may not have been seen). Single-service "
              "plans only.")
     warn_headroom: float = _setting(
@@ -182,7 +212,7 @@ class Settings:
             value = getattr(self, f.name)
             text, ok = _CHECKS[f.metadata["check"]]
             if not ok(value):
-                raise InvalidParameter(f.name, "plan", text, value)
+                raise InvalidParameter(f.name, "plan", _said(text, value), value)
             # numpy scalars and ints become plain floats (ints for the seed): JSON-ready
             if isinstance(value, numbers.Integral) and f.name == "seed":
                 object.__setattr__(self, f.name, int(value))
@@ -220,6 +250,14 @@ class Settings:
         return cls(**{k: v for k, v in d.items() if k in names})
 
 
+def check_risk(value: Any, name: str, owner: str = "plan") -> float:
+    """``value`` as a risk in [:data:`MIN_EPSILON`, 0.5), the bound of ``epsilon`` and
+    ``incompressible_epsilon`` (for a risk given another way, such as per resource)."""
+    if not _open_risk(value):
+        raise InvalidParameter(name, owner, _risk_text(value), value)
+    return float(value)
+
+
 def whole_count(value: Any, name: str, owner: str) -> int:
     """``value`` as a container count: an int >= 0 (a numpy integer, or a float holding a
     whole number such as 3.0 from a pandas column, is taken). True/False, 1.5, NaN and
@@ -239,6 +277,12 @@ def whole_counts(counts: Mapping[Any, Any], name: str, owner: str) -> dict[Any, 
     return {k: whole_count(v, f"{name}[{k!r}]", owner) for k, v in counts.items()}
 
 
+def _said(text: Any, value: Any) -> str:
+    """A constraint's text: a string, or a function of the value seen (the reason for a
+    bound, said only when the value is past it)."""
+    return str(text(value)) if callable(text) else str(text)
+
+
 #: the defaults, for signatures: ``epsilon: float = DEFAULTS.epsilon``
 DEFAULTS = Settings()
 
@@ -250,7 +294,8 @@ def settings_table() -> str:
     for f in fields(Settings):
         m = f.metadata
         default = m["show"] or repr(f.default)
-        rows.append(f"| `{f.name}` | `{m['flag']}` | {default} | {_CHECKS[m['check']][0]} "
+        rows.append(f"| `{f.name}` | `{m['flag']}` | {default} | "
+                    f"{_said(_CHECKS[m['check']][0], None)} "
                     f"| {m['help']} |")
     return "\n".join(rows)
 

@@ -2,7 +2,12 @@
 
 Durations: ``"10s"``, ``"500ms"``, ``"5m"``, ``"2h"``, ``"14d"``, or a bare number of seconds.
 Sizes: ``"512MiB"``, ``"32GiB"``, ``"400GB"``, ``"1.5TB"``, or a bare number of bytes.
-Binary suffixes (KiB, MiB, ...) are powers of 1024, decimal ones (kB, MB, ...) powers of 1000.
+Binary suffixes (KiB, MiB, ..., or Ki, Mi, ... as Kubernetes writes them) are powers of 1024,
+decimal ones (kB, MB, GB, TB, upper-case B) powers of 1000. A bare prefix (``32G``, ``512m``)
+or a lower-case ``b`` (``32gb``, ``512Mb``) is refused as ambiguous: Docker (``docker run -m
+32g``, Compose) reads ``g`` and ``gb`` as GiB, Kubernetes reads ``G`` as 10^9, and ``Mb`` is
+a megabit; ``32G`` once meant 32e9 bytes here while the same ``32g`` in a Compose file meant
+32 GiB. Compose files keep Docker's binary meaning (:mod:`capacity.solver._compose`).
 
 Numbers as people read them (:func:`format_value` and friends) live here too, below every
 pipeline stage, so the model's and the solver's notebook displays, the report and the console
@@ -21,6 +26,8 @@ from ._errors import InvalidParameter
 
 __all__ = [
     "BYTE_RESOURCES",
+    "MAX_DURATION_S",
+    "MAX_DURATION_TEXT",
     "RESOURCE_NAMES",
     "format_bytes",
     "format_count",
@@ -45,16 +52,18 @@ _DURATION_UNITS_S = {
     "w": 7 * 86400.0,
 }
 
+#: the longest duration any setting takes (100 years, in seconds): beyond it no history, horizon
+#: or collection speaks for anything, and ``--horizon 1e308`` was taken silently
+MAX_DURATION_S = 100 * 365.25 * 86400.0
+#: how the bound is said in error messages
+MAX_DURATION_TEXT = "at most 100 years (3.156e9 s)"
+
 _BYTE_UNITS = {
     "": 1,
     "b": 1,
-    "k": 1000,
     "kb": 1000,
-    "m": 1000**2,
     "mb": 1000**2,
-    "g": 1000**3,
     "gb": 1000**3,
-    "t": 1000**4,
     "tb": 1000**4,
     "ki": 1024,
     "kib": 1024,
@@ -72,8 +81,9 @@ _NUMBER_UNIT = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*([A-Za-z
 def parse_duration(text: str | float | int, *, name: str = "duration") -> float:
     """Return a duration in seconds from ``"10s"``, ``"5m"``, ``"2h"``, ``"14d"`` or a number.
 
-    Raises :class:`InvalidParameter` for an unknown unit, a negative or a non-finite value
-    (and for True/False, which Python counts as 1 and 0: ``cpus = true`` in a TOML file).
+    Raises :class:`InvalidParameter` for an unknown unit, a negative or a non-finite value,
+    a value over :data:`MAX_DURATION_S` (100 years: ``1e308`` is no duration), and for
+    True/False, which Python counts as 1 and 0 (``cpus = true`` in a TOML file).
     """
     if isinstance(text, bool):
         raise InvalidParameter(name, "capacity", "a duration such as 500ms, 10s, 5m, 2h or 14d",
@@ -90,19 +100,37 @@ def parse_duration(text: str | float | int, *, name: str = "duration") -> float:
         value = float(match.group(1)) * (_DURATION_UNITS_S[unit] if unit else 1.0)
     if not math.isfinite(value) or value < 0:
         raise InvalidParameter(name, "capacity", "a finite duration >= 0", text)
+    if value > MAX_DURATION_S:
+        raise InvalidParameter(name, "capacity",
+                               f"a duration of {MAX_DURATION_TEXT}; give it in s, m, h, d or w",
+                               text)
     return value
 
 
 def parse_bytes(text: str | float | int, *, name: str = "size") -> float:
     """Return a size in bytes from ``"512MiB"``, ``"32GiB"``, ``"400GB"`` or a number (not
-    True/False, which Python counts as 1 and 0)."""
+    True/False, which Python counts as 1 and 0).
+
+    ``32G``, ``32g``, ``32gb`` are refused as ambiguous (module docstring): GiB to Docker,
+    10^9 to Kubernetes. ``32GiB`` (or ``32Gi``) is 32 x 2^30 bytes, ``32GB`` 32 x 10^9.
+    """
     if isinstance(text, bool):
         raise InvalidParameter(name, "capacity", "a size such as 512MiB, 32GiB or 400GB", text)
     if isinstance(text, int | float):
         value = float(text)
     else:
         match = _NUMBER_UNIT.match(str(text))
-        unit = match.group(2).lower() if match else None
+        given = match.group(2) if match else ""
+        unit = given.lower() if match else None
+        if match is not None and (unit in ("k", "m", "g", "t") or (
+                unit in ("kb", "mb", "gb", "tb") and given.endswith("b"))):
+            number, prefix = match.group(1), given[0].upper()
+            raise InvalidParameter(
+                name, "capacity",
+                f"a size that says binary or decimal ({number}{given} is {number} "
+                f"{prefix}iB to Docker, {number} x 10^{3 * 'KMGT'.index(prefix) + 3} bytes "
+                f"to Kubernetes{', and a lower-case b is bits' if len(given) > 1 else ''}): "
+                f"give {number}{prefix}iB (binary) or {number}{prefix}B (decimal)", text)
         if match is None or unit not in _BYTE_UNITS:
             raise InvalidParameter(
                 name, "capacity", "a size such as 512MiB, 32GiB or 400GB", text

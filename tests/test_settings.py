@@ -19,7 +19,7 @@ from capacity._settings import DEFAULTS, INCOMPRESSIBLE_EPSILON_FACTOR, Settings
 from capacity.cli import cli, main
 
 MACHINE = "cpus=8,memory=32GiB"
-EPSILON_TEXT = "The 'epsilon' parameter of plan must be in (0, 0.5); got 0.7 instead."
+EPSILON_TEXT = "The 'epsilon' parameter of plan must be in [1e-12, 0.5); got 0.7 instead."
 
 
 @pytest.fixture(scope="module")
@@ -42,12 +42,43 @@ def profiles_file(demo: tuple[pd.DataFrame, capacity.Profiles],
 @pytest.mark.parametrize("field, bad", [
     ("epsilon", 0.7), ("epsilon", 0), ("epsilon", float("nan")), ("epsilon", "0.01"),
     ("incompressible_epsilon", 0.5), ("method", "magic"), ("seed", -1), ("seed", 1.5),
-    ("horizon_s", -1), ("horizon_s", float("inf")), ("quantile_level", 1.5),
+    ("horizon_s", -1), ("horizon_s", float("inf")), ("horizon_s", 1e308),
+    ("horizon_s", float("nan")), ("valid_for_s", 4e9), ("valid_for_s", float("inf")),
+    ("quantile_level", 1.5),
     ("independent_offsets", "yes"), ("warn_headroom", 1.5), ("warn_headroom", -0.1),
 ])
 def test_a_bad_setting_names_itself_and_the_value(field: str, bad: object) -> None:
     with pytest.raises(capacity.InvalidParameter, match=f"'{field}' parameter of plan"):
         Settings(**{field: bad})
+
+
+@pytest.mark.parametrize("flag, value", [
+    ("--horizon", "1e308"), ("--horizon", "36600d"), ("--horizon", "inf"), ("--horizon", "nan"),
+    ("--valid-for", "1e308"), ("--valid-for", "5300w"), ("--valid-for", "nan"),
+])
+def test_an_absurd_duration_is_refused_on_the_cli(
+    profiles_file: Path, capsys: pytest.CaptureFixture[str], flag: str, value: str,
+) -> None:
+    """``--horizon 1e308`` was planned silently (the path capped at the trace's length)."""
+    assert main(["plan", "--profiles", str(profiles_file), "--machine", MACHINE,
+                 flag, value]) == 3
+    err = capsys.readouterr().err
+    assert value in err and "Traceback" not in err
+    if "e308" in value or value.endswith(("d", "w")):
+        assert "at most 100 years" in err
+
+
+def test_every_duration_setting_shares_the_one_bound() -> None:
+    from capacity._settings import _CHECKS
+    from capacity._units import MAX_DURATION_S, parse_duration
+
+    assert parse_duration("100w") == 100 * 7 * 86_400.0
+    with pytest.raises(capacity.InvalidParameter, match="at most 100 years"):
+        parse_duration(MAX_DURATION_S * 1.01, name="interval")
+    for f in fields(Settings):
+        if f.metadata["kind"] == "duration":
+            _, ok = _CHECKS[f.metadata["check"]]
+            assert ok(MAX_DURATION_S) and not ok(MAX_DURATION_S * 1.01), f.name
 
 
 def test_the_api_and_the_cli_say_the_same_about_a_bad_epsilon(
@@ -63,6 +94,35 @@ def test_the_api_and_the_cli_say_the_same_about_a_bad_epsilon(
                  ["report", "--profiles", str(profiles_file), "--machine", MACHINE]):
         assert main([*argv, "--epsilon", "0.7"]) == 3
         assert capsys.readouterr().err.strip() == f"capacity: error: {EPSILON_TEXT}"
+
+
+@pytest.mark.parametrize("flag", ["--epsilon", "--memory-epsilon"])
+@pytest.mark.parametrize("value", ["5e-324", "1e-13"])
+def test_a_risk_too_small_to_resolve_says_the_range_and_why(
+    profiles_file: Path, capsys: pytest.CaptureFixture[str], flag: str, value: str,
+) -> None:
+    """``--epsilon 5e-324`` made memory's risk (x 0.1) underflow to 0 and the error blamed
+    "epsilon of memory_working_set_bytes ... got 0.0", a parameter the user never gave."""
+    assert main(["plan", "--profiles", str(profiles_file), "--machine", MACHINE,
+                 flag, value]) == 3
+    err = capsys.readouterr().err
+    field = "epsilon" if flag == "--epsilon" else "incompressible_epsilon"
+    assert f"The '{field}' parameter of plan must be in [1e-12, 0.5)" in err
+    assert "resolved by no method" in err and "200,000" in err
+    assert f"got {float(value)!r} instead" in err and "memory_working_set" not in err
+
+
+def test_the_smallest_risk_plans_with_memory_below_it(
+    demo: tuple[pd.DataFrame, capacity.Profiles],
+) -> None:
+    from capacity._settings import MIN_EPSILON
+
+    p = capacity.plan_all(demo[1], MACHINE, epsilon=MIN_EPSILON, method="gaussian")
+    assert all(q.settings.memory_epsilon == MIN_EPSILON * 0.1 for q in p.values())
+    with pytest.raises(capacity.InvalidParameter, match=r"epsilon_per_resource\['cpu_cores'\]"):
+        capacity.solver.plan(demo[1], capacity.solver.Machine.from_spec(MACHINE),
+                             service=sorted(demo[1].services)[0],
+                             epsilon_per_resource={"cpu_cores": 0.0})
 
 
 def test_memory_epsilon_follows_epsilon_unless_given() -> None:

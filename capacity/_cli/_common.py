@@ -80,7 +80,7 @@ def settings_options(*names: str) -> Callable[[Callable[..., Any]], Callable[...
     ``settings`` instead of the separate values.
 
     Values are checked by :class:`Settings` itself, so a bad ``--epsilon 0.7`` says what the
-    API says: "The 'epsilon' parameter of plan must be in (0, 0.5); got 0.7 instead." (exit 3).
+    API says: "The 'epsilon' parameter of plan must be in [1e-12, 0.5); got 0.7 instead." (exit 3).
     """
     from .._settings import METHODS, Settings
 

@@ -18,7 +18,7 @@ from ._prometheus import PrometheusSource, prometheus_options
 
 
 @click.command()
-@settings_options("epsilon")
+@settings_options("epsilon", "accept_unseen_hours")
 @click.option("--samples", "samples_path", type=click.Path(path_type=Path, exists=True),
               default=None, help="A samples table (Parquet or CSV, as 'capacity' writes it).")
 @click.option("--containers", "containers_path", type=click.Path(path_type=Path, exists=True),
@@ -110,7 +110,8 @@ def backtest(
         samples = load_alibaba_containers(alibaba)
     if protocol == "day-shift":
         return _day_shift(samples, service=service, fleet=fleet, train_days=train_days,
-                          epsilon=settings.epsilon, as_json=as_json)
+                          epsilon=settings.epsilon, as_json=as_json,
+                          accept_unseen_hours=settings.accept_unseen_hours)
     assert machine_spec is not None  # checked above
     result = run_backtest(samples, Machine.from_spec(machine_spec), containers=containers,
                           service=service,
@@ -151,18 +152,20 @@ def _print(result: Any) -> None:
 
 
 def _day_shift(samples: Any, *, service: str | None, fleet: bool, train_days: int | None,
-               epsilon: float, as_json: bool) -> int:
+               epsilon: float, as_json: bool, accept_unseen_hours: bool = False) -> int:
     """The day-shift protocol; exit 0 when the default method is never above the truth
     (fleet: unsafe share within 5 %), 2 otherwise."""
     from rich.console import Console
     from rich.table import Table
 
     from ..backtest import fleet_shift_backtest, shift_backtest
+    from ..model._fit import UNSEEN_HOURS_WARNING
 
     console = Console(highlight=False, markup=False,
                       width=None if Console().is_terminal else 160)
     if not fleet:
-        r = shift_backtest(samples, service=service, train_days=train_days, epsilon=epsilon)
+        r = shift_backtest(samples, service=service, train_days=train_days, epsilon=epsilon,
+                           accept_unseen_hours=accept_unseen_hours)
         if as_json:
             click.echo(json.dumps(r.to_dict(), indent=2, default=str))
         else:
@@ -179,8 +182,14 @@ def _day_shift(samples: Any, *, service: str | None, fleet: bool, train_days: in
                               "-" if n is None else ("YES" if r.unsafe(m) else "no"),
                               "-" if pk is None else f"{pk:.0%}")
             console.print(table)
+            if "empirical" in r.reasons:  # the default method: say why there is no count
+                reason = r.reasons["empirical"]
+                console.print(f"empirical: no count: {reason}"
+                              + (" (plan it anyway: --accept-unseen-hours)"
+                                 if reason.startswith(UNSEEN_HOURS_WARNING) else ""))
         return OK if not r.unsafe("empirical") else CRITICAL
-    f = fleet_shift_backtest(samples, train_days=train_days, epsilon=epsilon)
+    f = fleet_shift_backtest(samples, train_days=train_days, epsilon=epsilon,
+                             accept_unseen_hours=accept_unseen_hours)
     summary = f.summary()
     if as_json:
         click.echo(json.dumps(f.to_dict(), indent=2, default=str))
@@ -198,5 +207,14 @@ def _day_shift(samples: Any, *, service: str | None, fleet: bool, train_days: in
                           "-" if v["unsafe"] is None else f"{v['unsafe']:.1%}",
                           "-" if v["packing"] is None else f"{v['packing']:.0%}")
         console.print(table)
+        why: dict[str, int] = {}
+        for r in f.results:
+            if r.predictions.get(f.default_method) is None:
+                head = r.reasons.get(f.default_method, "undefined").split(":")[0]
+                why[head] = why.get(head, 0) + 1
+        for head, k in sorted(why.items(), key=lambda kv: -kv[1]):
+            console.print(f"{f.default_method} undefined for {k} service(s): {head}"
+                          + (" (plan them anyway: --accept-unseen-hours)"
+                             if head.startswith(UNSEEN_HOURS_WARNING) else ""))
     unsafe = summary[f.default_method]["unsafe"]
     return OK if unsafe is not None and unsafe <= 0.05 else CRITICAL

@@ -27,10 +27,17 @@ from ._common import settings_options
 RISK_SETTINGS = ("epsilon", "incompressible_epsilon", "method", "seed")
 
 
+def _items(values: tuple[str, ...]) -> list[str]:
+    """Repeated options and comma-separated lists alike: ``("web=3,worker=1", "db=1")`` ->
+    ``["web=3", "worker=1", "db=1"]`` (service names hold no comma: Compose and Kubernetes
+    names cannot)."""
+    return [part.strip() for value in values for part in value.split(",") if part.strip()]
+
+
 def parse_counts(values: tuple[str, ...], option: str) -> dict[str, int]:
-    """``("web=3", "worker=1")`` -> ``{"web": 3, "worker": 1}``."""
+    """``("web=3", "worker=1")`` or ``("web=3,worker=1",)`` -> ``{"web": 3, "worker": 1}``."""
     out: dict[str, int] = {}
-    for value in values:
+    for value in _items(values):
         name, sep, count = value.rpartition("=")
         try:
             n = int(count)
@@ -48,7 +55,7 @@ def parse_counts(values: tuple[str, ...], option: str) -> dict[str, int]:
 
 def parse_ports(values: tuple[str, ...]) -> dict[str, list[int]]:
     out: dict[str, list[int]] = {}
-    for value in values:
+    for value in _items(values):
         name, sep, port = value.rpartition("=")
         if not sep or not port.isdigit() or not 0 < int(port) < 65536:
             raise click.BadParameter(f"{value!r}: use SERVICE=HOSTPORT, e.g. web=8080",
@@ -59,7 +66,7 @@ def parse_ports(values: tuple[str, ...]) -> dict[str, list[int]]:
 
 def _parse_weights(values: tuple[str, ...]) -> dict[str, float]:
     out: dict[str, float] = {}
-    for value in values:
+    for value in _items(values):
         name, sep, weight = value.rpartition("=")
         try:
             w = float(weight)
@@ -115,9 +122,9 @@ def _kwargs(settings: Any) -> dict:
 @click.option("--service", "services", multiple=True,
               help="Plan only this service (repeatable). Default: every service.")
 @click.option("--running", "running_opt", multiple=True,
-              help="SERVICE=COUNT running now (repeatable): others' use is left out, 'more' "
-                   "is counted beside them, exit 2 when over the safe count. A SERVICE "
-                   "without a profile is an error.")
+              help="SERVICE=COUNT running now (repeatable, or comma-separated): others' use "
+                   "is left out, 'more' is counted beside them, exit 2 when over the safe "
+                   "count. A SERVICE without a profile is an error.")
 @click.option("--port", "ports_opt", multiple=True,
               help="SERVICE=HOSTPORT published on a fixed host port: one replica per host.")
 @click.option("--compose", "compose_path", type=click.Path(exists=True, dir_okay=False,
@@ -126,13 +133,15 @@ def _kwargs(settings: Any) -> dict:
 @click.option("--limits-for-unprofiled", is_flag=True,
               help="With --compose: plan services without a profile by declared limits.")
 @click.option("--ratio", "ratio_opt", multiple=True,
-              help="SERVICE=N (repeatable): the largest multiple of this ratio that fits.")
+              help="SERVICE=N (repeatable, or comma-separated): the largest multiple of this "
+                   "ratio that fits.")
 @click.option("--more", "more_service", default=None,
               help="How many more of SERVICE fit beside --running, every service's demand "
                    "drawn with its correlation (a mix).")
 @click.option("--maximise", "weights_opt", multiple=True,
-              help="SERVICE=WEIGHT (repeatable): the counts maximising the weighted sum "
-                   "(scipy milp), at least the --running counts, checked by simulation.")
+              help="SERVICE=WEIGHT (repeatable, or comma-separated): the counts maximising "
+                   "the weighted sum (scipy milp), at least the --running counts, checked by "
+                   "simulation.")
 def plan(
     profiles_path: Path, machine_spec: str, settings: Any, as_json: bool,
     services: tuple[str, ...], running_opt: tuple[str, ...], ports_opt: tuple[str, ...],

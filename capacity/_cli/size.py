@@ -30,7 +30,7 @@ from .plan import RISK_SETTINGS, _kwargs, load_inputs, parse_counts, parse_ports
 @settings_options(*RISK_SETTINGS)
 @click.option("--replicas", "replicas_opt", multiple=True, required=True,
               help="COUNT (with --service or one profiled service) or SERVICE=COUNT "
-                   "(repeatable, a mix).")
+                   "(repeatable or comma-separated, a mix).")
 @click.option("--service", default=None, help="The service a bare --replicas COUNT is of.")
 @click.option("--spare", type=click.IntRange(min=0), default=0, show_default=True,
               help="Spare hosts on top (N+k).")

@@ -49,7 +49,7 @@ from .._settings import DEFAULTS
 from ..model._fit import ProfileModel
 from ..solver._demand import clopper_pearson
 from ..solver._machine import Machine
-from ..solver._plan import DEFAULT_METHOD, METHODS, plan
+from ..solver._plan import DEFAULT_METHOD, METHODS, choose_service, plan
 
 __all__ = ["BACKTEST_SCHEMA_VERSION", "BacktestResult", "MethodBacktest", "backtest"]
 
@@ -300,12 +300,7 @@ def backtest(
     if default_method not in methods:
         methods = [*methods, default_method]
     names = sorted(samples["service"].astype(str).unique())
-    if service is None:
-        if len(names) != 1:
-            raise InvalidParameter("service", "backtest", f"one of {names}", service)
-        service = names[0]
-    if service not in names:
-        raise InvalidParameter("service", "backtest", f"one of {names}", service)
+    service = choose_service(names, service, "backtest")
     df = samples[samples["service"].astype(str) == service].copy()
     df["time"] = pd.to_datetime(df["time"], utc=True)
     resources = [r for r in RESOURCES if r in df.columns and r in machine.capacity

@@ -49,7 +49,7 @@ from .._errors import InsufficientData, InvalidParameter
 from .._settings import DEFAULTS
 from ..model._fit import ProfileModel
 from ..solver._machine import Machine
-from ..solver._plan import DEFAULT_METHOD, METHODS, _bisect_last, plan
+from ..solver._plan import DEFAULT_METHOD, METHODS, _bisect_last, choose_service, plan
 
 __all__ = [
     "DAY_S",
@@ -240,6 +240,8 @@ def shift_backtest(
     seed: int = 0,
     max_count: int = 100_000,
     valid_for_s: float | str | None = "test",
+    plan_margin: float = 1.0,
+    accept_unseen_hours: bool = False,
 ) -> ShiftBacktest:
     """Backtest one one-replica service by the day-shift protocol (module docstring).
 
@@ -265,6 +267,14 @@ def shift_backtest(
     valid_for_s : float, "test" or None
         The plans' horizon (``plan(valid_for_s=...)``): ``"test"`` (default) the test window's
         length, which is what the plan must hold over; None: no drift.
+    plan_margin : float
+        The plans see capacity ``C / plan_margin`` while the truth keeps ``C``: a uniform
+        margin on demand, for trade-off sweeps (``benchmarks/accuracy/frontier.py``); 1 (the
+        default): none. Must be finite and >= 1.
+    accept_unseen_hours : bool
+        Plan a training history that missed some hours of the day on every day (as
+        ``capacity plan --accept-unseen-hours``); default False: such a plan is refused and
+        the methods come back undefined with the reason.
 
     Raises
     ------
@@ -273,16 +283,14 @@ def shift_backtest(
     InsufficientData
         Fewer than :data:`MIN_DAYS` whole days, or no resource with a positive training mean.
     """
+    if not (math.isfinite(plan_margin) and plan_margin >= 1.0):
+        raise InvalidParameter("plan_margin", "shift_backtest", "a finite number >= 1",
+                               plan_margin)
     if isinstance(valid_for_s, str) and valid_for_s != "test":
         raise InvalidParameter("valid_for_s", "shift_backtest", '"test", seconds or None',
                                valid_for_s)
     names = sorted(samples["service"].astype(str).unique())
-    if service is None:
-        if len(names) != 1:
-            raise InvalidParameter("service", "shift_backtest", f"one of {names}", service)
-        service = names[0]
-    if service not in names:
-        raise InvalidParameter("service", "shift_backtest", f"one of {names}", service)
+    service = choose_service(names, service, "shift_backtest")
     df = samples[samples["service"].astype(str) == service].copy()
     ids = df["container_id"].astype(str).unique() if "container_id" in df else np.array(["-"])
     if len(ids) != 1:
@@ -348,13 +356,16 @@ def shift_backtest(
         raise InsufficientData(f"{service!r}: no sample in the test window")
     truth = _truth(grid, capacity, violation_share, max_count)
 
-    machine = Machine(name=f"{capacity_factor:g} x training mean",
-                      capacity=capacity, cpu_saturation=1.0)
+    machine = Machine(name=f"{capacity_factor:g} x training mean"
+                      + (f" / margin {plan_margin:g}" if plan_margin != 1.0 else ""),
+                      capacity={r: c / plan_margin for r, c in capacity.items()},
+                      cpu_saturation=1.0)
     model = model or ProfileModel()
     profiles = model.fit(train).profiles_
     horizon = test_days * DAY_S if isinstance(valid_for_s, str) else valid_for_s
     p = plan(profiles, machine, service=service, epsilon=epsilon, method=DEFAULT_METHOD,
-             rng=np.random.default_rng(seed), valid_for_s=horizon)
+             rng=np.random.default_rng(seed), valid_for_s=horizon,
+             accept_unseen_hours=accept_unseen_hours)
     predictions: dict[str, int | None] = {}
     reasons: dict[str, str] = {}
     for meth in methods:

@@ -814,6 +814,7 @@ def _load_resource(ck: Fields, d: Mapping[str, Any], path: str) -> ResourceProfi
     quantiles = ck.mapping(d, "quantiles", f"{path}.quantiles", required=False)
     q = {k: float(ck.as_number(v, f"{path}.quantiles.{k}", minimum=0) or 0.0)
          for k, v in quantiles.items()}
+    _check_levels(ck, d, q, stats_, path)
     edges = _numbers(ck, d, "histogram_edges", f"{path}.histogram_edges", minimum=0)
     weights = _numbers(ck, d, "histogram_weights", f"{path}.histogram_weights", minimum=0)
     if (edges or weights) and len(edges) != len(weights) + 1:
@@ -827,7 +828,10 @@ def _load_resource(ck: Fields, d: Mapping[str, Any], path: str) -> ResourceProfi
         if not isinstance(v, list | tuple) or len(v) != 2:
             raise ck.fail(where, "a pair [low, high]", v)
         low = float(ck.as_number(v[0], f"{where}[0]") or 0.0)
-        ci[k] = (low, ck.as_number(v[1], f"{where}[1]", nullable=True))
+        high = ck.as_number(v[1], f"{where}[1]", nullable=True)
+        if high is not None and _above(low, high):
+            raise ck.fail(where, "a pair [low, high] with low <= high", v)
+        ci[k] = (low, high)
     fit = ck.mapping(d, "fit", f"{path}.fit", required=False)
     burst = ck.mapping(d, "burst", f"{path}.burst", required=False)
     return ResourceProfile(
@@ -865,6 +869,61 @@ def _load_resource(ck: Fields, d: Mapping[str, Any], path: str) -> ResourceProfi
                                       required=False, minimum=0) or 0.0),
         daily_levels=_daily_levels(ck, d, f"{path}.daily_levels"),
     )
+
+
+def _level_of(name: str) -> float | None:
+    """The level of a quantile name (``"p99.9"`` -> 0.999, ``"max"`` -> 1), None if not one."""
+    if name == "max":
+        return 1.0
+    try:
+        level = float(name[1:]) / 100 if name.startswith("p") else math.nan
+    except ValueError:
+        return None
+    return level if 0 <= level <= 1 else None
+
+
+def _above(value: float, bound: float) -> bool:
+    """``value`` over ``bound`` beyond floating-point slack."""
+    return value > bound * (1 + _ORDER_RTOL) + 1e-300
+
+
+def _check_levels(ck: Fields, d: Mapping[str, Any], q: Mapping[str, float],
+                  stats_: Mapping[str, float], path: str) -> None:
+    """Every statistic of one series inside its range: ``quantiles`` rising with the level and
+    at most ``max``; ``demand`` at most ``max``; ``idle_baseline`` (p5) at most ``p50``; each
+    of ``daily_levels`` (a day's mean) at most ``max``. A file edited by hand or corrupted
+    broke one of them silently before (daily levels x1e30 planned 0 replicas)."""
+    top = stats_["max"]
+    named = []
+    for k, v in q.items():
+        level = _level_of(k)
+        if level is None:
+            raise ck.fail(f"{path}.quantiles.{k}", "named by its level (p50, p99.9, max)", k,
+                          seen=repr(k))
+        named.append((level, k, v))
+        if _above(v, top):
+            raise ck.fail(f"{path}.quantiles.{k}", f"<= max ({top!r}): no quantile is above "
+                          "the largest sample", v)
+    named.sort()
+    for (_, lo, v_lo), (_, hi, v_hi) in pairwise(named):
+        if _above(v_lo, v_hi):
+            raise ck.fail(f"{path}.quantiles.{lo}", f"<= quantiles.{hi} ({v_hi!r}): quantiles "
+                          "rise with the level", v_lo)
+    if _above(stats_["demand"], top):
+        raise ck.fail(f"{path}.demand", f"<= max ({top!r}): the sizing statistic is a level "
+                      "of the samples", stats_["demand"])
+    idle = d.get("idle_baseline")
+    if isinstance(idle, int | float) and not isinstance(idle, bool) and _above(
+            float(idle), stats_["p50"]):
+        raise ck.fail(f"{path}.idle_baseline", f"<= p50 ({stats_['p50']!r}): it is the 5th "
+                      "percentile", idle)
+    levels = d.get("daily_levels", [])
+    if isinstance(levels, list | tuple):
+        for i, x in enumerate(levels):
+            if (isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
+                    and _above(float(x), top)):
+                raise ck.fail(f"{path}.daily_levels[{i}]", f"<= max ({top!r}): a day's mean is "
+                              "not above the largest sample", x)
 
 
 def _numbers(ck: Fields, d: Mapping[str, Any], key: str, path: str, *,

@@ -16,6 +16,14 @@ it (a level shift that scales the spread too), so N replicas fit when they fit i
 capacity divided by the factor. The **margin** drift took is ``1 - 1 / factor`` of the
 capacity. A fall is never carried forward (the count is not raised by drift).
 
+A straight line measured over D days is carried at most :data:`TREND_CARRY_SPANS` (3) times
+D days past the history's end: a 5-day trend taken linearly to ``--valid-for 365d`` made the
+level x30 and the count 0, a forecast no 5-day history supports. Past that bound the trend is
+carried for 3 D days only, and the reason says so ("valid-for 365 d exceeds what a 5-day
+history can forecast ...; re-plan with more history"); plan.json has
+``trend_carried_s`` beside ``valid_for_s``. The default horizon (7 d) is inside the bound for
+every history that measures a trend (3 days or more), so default plans do not change.
+
 One whole day of history (under :data:`MIN_DRIFT_DAYS`): drift cannot be measured, and a
 day's level is not the next day's. The plan then takes a stated default allowance,
 :data:`UNMEASURED_DRIFT_FACTOR` (x1.10), and says so: the 90th percentile of the ratio of a
@@ -50,6 +58,7 @@ __all__ = [
     "DEFAULT_VALID_FOR_S",
     "MIN_DRIFT_DAYS",
     "SHORT_HISTORY_S",
+    "TREND_CARRY_SPANS",
     "UNMEASURED_DRIFT_FACTOR",
     "Drift",
     "drift_of",
@@ -63,6 +72,10 @@ DEFAULT_VALID_FOR_S: float = DEFAULTS.valid_for_s or 7 * DAY_S
 MIN_DRIFT_DAYS = 2
 #: |t| of the daily-level slope from which a trend is carried forward
 TREND_T = 2.0
+#: a trend measured over D days is carried at most this many times D days past the history's
+#: end (a stated bound, not a fitted one: 3 keeps the default 7 d horizon inside it for every
+#: history long enough to measure a trend, 3 days or more)
+TREND_CARRY_SPANS = 3.0
 #: drift factor taken when the history holds one whole day (drift not measurable): the 90th
 #: percentile of next-day / day level ratios over 84 held-out Azure V1 VMs (module docstring)
 UNMEASURED_DRIFT_FACTOR = 1.10
@@ -87,6 +100,10 @@ class Drift:
         Busiest daily level over the mean.
     reason : str
         Why drift was not measured, or what set the factor.
+    trend_carried_s : float or None
+        Seconds past the history's end the trend was carried: ``valid_for_s``, or less when
+        that exceeds :data:`TREND_CARRY_SPANS` times the days that measured it (said in
+        ``reason``); None when no significant trend was found.
     """
 
     factor: float
@@ -94,6 +111,7 @@ class Drift:
     slope_per_day: float | None
     busiest_day: float | None
     reason: str
+    trend_carried_s: float | None = None
 
     @property
     def margin(self) -> float:
@@ -145,6 +163,8 @@ def drift_of(levels: Sequence[float | None], mean: float, valid_for_s: float,
     lv = np.array([x for x in levels if x is not None], dtype=float) / mean
     busiest = float(lv.max())
     slope = t = trend_level = 0.0
+    carried_s: float | None = None
+    span_days = float(d[-1] - d[0] + 1)  # the days that measured the trend, first to last
     if lv.size >= 3:
         b, a = np.polyfit(d, lv, 1)
         resid = lv - (a + b * d)
@@ -153,14 +173,23 @@ def drift_of(levels: Sequence[float | None], mean: float, valid_for_s: float,
         slope = float(b)
         t = slope / se if se > 0 else (math.inf if slope > 0 else 0.0)
         if t >= TREND_T:
-            # the level at the end of the horizon (the day index of its last instant)
-            trend_level = float(a + b * (days - 0.5 + valid_for_s / DAY_S))
+            # the level at the end of the horizon (the day index of its last instant), the
+            # horizon bounded by what a line measured over span_days can forecast
+            carried_s = min(valid_for_s, TREND_CARRY_SPANS * span_days * DAY_S)
+            trend_level = float(a + b * (days - 0.5 + carried_s / DAY_S))
     factor = max(1.0, busiest, trend_level)
+    capped = ""
+    if carried_s is not None and carried_s < valid_for_s:
+        capped = (f"; valid-for {valid_for_s / DAY_S:g} d exceeds what a {span_days:g}-day "
+                  f"history can forecast (a trend is carried at most {TREND_CARRY_SPANS:g}x "
+                  "the days that measured it); re-plan with more history")
     if trend_level > 1.0 and trend_level >= busiest:
         why = (f"trend {slope:+.1%} of the mean per day over {days} days (t {t:.1f}) carried "
-               f"{valid_for_s / DAY_S:g} d ahead: level x{factor:.2f}")
+               f"{(carried_s or 0.0) / DAY_S:g} d ahead: level x{factor:.2f}{capped}")
+    elif capped:
+        why = f"busiest of {days} days at x{busiest:.2f} the mean{capped}"
     else:
         why = f"busiest of {days} days at x{busiest:.2f} the mean" + (
             f"; trend {slope:+.1%}/day not significant (t {t:.1f} < {TREND_T:g})"
             if lv.size >= 3 and t < TREND_T else "")
-    return Drift(factor, days, slope, busiest, why)
+    return Drift(factor, days, slope, busiest, why, trend_carried_s=carried_s)

@@ -138,7 +138,7 @@ def parse_rate(text: str | float | int, *, name: str = "rate") -> float:
             value = float(number) * _BITS[unit] / 8.0
         else:
             try:
-                value = parse_bytes(f"{number}{unit}", name=name)
+                value = parse_bytes(f"{number}{given}", name=name)  # case kept: B bytes
             except InvalidParameter:
                 raise InvalidParameter(
                     name, "machine spec", "a rate such as 10Gbit, 1Gbit/s or 500MB/s", text
@@ -334,8 +334,13 @@ def _parse_spec_mapping(values: Mapping[str, Any]) -> dict[str, Any]:
             for column in _SPEC_KEYS[key[8:]]:
                 _set_once(reserve, column, _parse_value(key[8:], value), key, values)
         elif key in _SPEC_KEYS:
+            given = _parse_value(key, value)
+            if given <= 0:  # a machine holding none of it: the plan blamed a reserve before
+                raise InvalidParameter(
+                    key, "machine spec", f"> 0 (a machine with {key}=0 holds none, so "
+                    "nothing fits: give the amount the machine has)", value)
             for column in _SPEC_KEYS[key]:
-                _set_once(capacity, column, _parse_value(key, value), key, values)
+                _set_once(capacity, column, given, key, values)
         else:
             raise InvalidParameter(key, "machine spec", _SPEC_HELP, value)
     return {"capacity": capacity, "reserve": reserve, "host_cost": host_cost, **out}
@@ -467,6 +472,30 @@ class Machine:
         for r, v in self.host_cost.items():
             if not (isinstance(v, int | float) and math.isfinite(v) and v >= 0):
                 raise InvalidParameter(f"host cost of {r}", "Machine", "a finite number >= 0", v)
+
+    def usable(self, resource: str, owner: str = "plan") -> float:
+        """Capacity minus :meth:`reserved` for a resource the machine gives, > 0.
+
+        Raises :class:`~capacity.InvalidParameter` naming what is wrong: a capacity of 0 (not
+        the reserve nobody gave), or the reserve and what it is made of (configured reserve,
+        headroom, CPU above ``cpu_saturation``) when it takes the whole capacity.
+        """
+        capacity = float(self.capacity[resource])
+        if capacity <= 0:
+            raise InvalidParameter(
+                f"capacity of {resource}", owner, f"> 0 (machine {self.name!r} holds none, "
+                "so nothing fits: give the amount the machine has)", capacity)
+        reserve = self.reserved(resource)
+        if capacity - reserve <= 0:
+            parts = [f"configured {float(self.reserve.get(resource, 0.0)):g}",
+                     f"headroom {self.headroom:g} x capacity"]
+            if resource == CPU:
+                parts.append(f"(1 - cpu_saturation {self.cpu_saturation:g}) x capacity")
+            raise InvalidParameter(
+                f"reserve of {resource}", owner,
+                f"below the capacity {capacity:g} (it is {' + '.join(parts)}: lower the "
+                "reserve or the headroom)", reserve)
+        return capacity - reserve
 
     def reserved(self, resource: str) -> float:
         """Configured reserve plus ``headroom`` times the capacity, for one resource; for CPU

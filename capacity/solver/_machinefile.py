@@ -283,7 +283,10 @@ def validate_machine_file(data: Mapping[str, Any], *, source: str = "<data>") ->
         if key in _CAPACITY_TIMES:
             _timestamp(cap, key, source, "capacity.")
         elif key in _CAPACITY_KEYS:
-            _number(cap, key, source, "capacity.")
+            v = _number(cap, key, source, "capacity.")
+            if key in ("cpu_cores", "memory_bytes") and v == 0:  # no host has none
+                raise _bad(source, f"capacity.{key}", "> 0 (no host has none: probe the "
+                           "machine again, or correct the value)", cap[key])
         else:
             raise _bad(source, f"capacity.{key}",
                        f"one of {sorted(_CAPACITY_KEYS)} or {' or '.join(_CAPACITY_TIMES)}",

@@ -209,9 +209,7 @@ class MixModel:
             eps = _resolve_epsilon(r, epsilon, incompressible_epsilon, None)
             cap = machine.capacity[r]
             reserve = machine.reserved(r)
-            if cap - reserve <= 0:
-                raise InvalidParameter(f"reserve of {r}", "mix", f"below the capacity {cap:g}",
-                                       reserve)
+            machine.usable(r, "mix")  # a capacity of 0, or a reserve taking it all: said which
             u = rng.random(self.n_draws)  # one shared instant per draw: services aligned
             models = {}
             for s in self.services:

@@ -90,7 +90,14 @@ from scipy import special
 
 from .._columns import CPU, DISK_USAGE, MEMORY
 from .._errors import InsufficientData, InvalidParameter, ProfileVersionError
-from .._settings import DEFAULTS, INCOMPRESSIBLE_EPSILON_FACTOR, Settings, whole_count
+from .._settings import (
+    DEFAULTS,
+    INCOMPRESSIBLE_EPSILON_FACTOR,
+    MAX_DEFAULT_DRAWS,
+    Settings,
+    check_risk,
+    whole_count,
+)
 from ..model._fit import UNSEEN_HOURS_WARNING
 from ..model._profile import Profiles, ServiceProfile
 from ._coverage import coverage_widening, has_sampling_fault
@@ -160,7 +167,8 @@ def default_n_draws(epsilon: float) -> int:
     """Monte Carlo draws for a risk ``epsilon``: about 20 expected overloads at the boundary,
     at least 20,000 and at most 200,000 (a tiny epsilon such as 1e-320 makes 20 / epsilon
     infinite: it is capped before it is rounded)."""
-    return int(min(max(math.ceil(min(20.0 / epsilon, 200_000.0)), 20_000), 200_000))
+    return int(min(max(math.ceil(min(20.0 / epsilon, MAX_DEFAULT_DRAWS)), 20_000),
+                   MAX_DEFAULT_DRAWS))
 
 
 @dataclass(frozen=True)
@@ -709,33 +717,46 @@ def _resolve_epsilon(
     resource: str, epsilon: float, incompressible_epsilon: float | None,
     per_resource: Mapping[str, float] | None,
 ) -> float:
+    # the risks given are checked (the Settings bound); memory's derived one (epsilon x 0.1)
+    # is then above 0 and not checked again: it would blame a parameter nobody gave
+    settings = Settings(epsilon=epsilon, incompressible_epsilon=incompressible_epsilon)
     if per_resource and resource in per_resource:
-        eps = float(per_resource[resource])
-    elif resource in INCOMPRESSIBLE:
-        eps = Settings(epsilon=epsilon,
-                       incompressible_epsilon=incompressible_epsilon).memory_epsilon
-    else:
-        eps = epsilon
-    _check_epsilon(eps, f"epsilon of {resource}")
-    return eps
+        return check_risk(per_resource[resource], f"epsilon_per_resource[{resource!r}]")
+    if resource in INCOMPRESSIBLE:
+        return settings.memory_epsilon
+    return settings.epsilon
 
 
 def _check_epsilon(eps: Any, name: str = "epsilon") -> float:
-    if not isinstance(eps, int | float) or not 0 < eps < 0.5:
-        raise InvalidParameter(name, "plan", "in (0, 0.5)", eps)
-    return float(eps)
+    return check_risk(eps, name)  # one bound for every risk, with its reason
+
+
+#: services named in full in an error; beyond, the first ones and the count
+_NAMED_SERVICES = 20
+
+
+def choose_service(names: Sequence[str], service: str | None, owner: str) -> str:
+    """``service`` checked against ``names``; None: the only one. Several and none chosen:
+    the error lists them and says to pass ``--service`` (it said "got None" before)."""
+    names = sorted(names)
+    shown = ", ".join(repr(n) for n in names[:_NAMED_SERVICES]) + (
+        f", ... ({len(names)} in all)" if len(names) > _NAMED_SERVICES else "")
+    if service is None:
+        if len(names) == 1:
+            return names[0]
+        raise InvalidParameter(
+            "service", owner,
+            f"given when there are several services ({len(names)}: {shown}): pass "
+            "--service NAME (service=NAME in Python) for one of them" if names else
+            "given: there is no service in the input", service)
+    if service not in names:
+        raise InvalidParameter("service", owner, f"one of {shown}", service)
+    return service
 
 
 def pick_service(profiles: Profiles, service: str | None) -> ServiceProfile:
     """The profile of ``service`` (the only one when None)."""
-    names = sorted(profiles.services)
-    if service is None:
-        if len(names) != 1:
-            raise InvalidParameter("service", "plan", f"one of {names}", service)
-        service = names[0]
-    if service not in profiles.services:
-        raise InvalidParameter("service", "plan", f"one of {names}", service)
-    return profiles[service]
+    return profiles[choose_service(list(profiles.services), service, "plan")]
 
 
 def thin_profile_reason(sp: ServiceProfile, *, require_confidence: bool = False) -> str:
@@ -809,7 +830,7 @@ def plan(
     service : str, optional
         Which service; may be omitted when ``profiles`` has one.
     epsilon : float
-        Allowed P(overload) at a random instant for compressible resources, in (0, 0.5).
+        Allowed P(overload) at a random instant for compressible resources, in [1e-12, 0.5).
     method : str
         One of :data:`METHODS`; see the module docstring. Default :data:`DEFAULT_METHOD`,
         the same as the CLI's and the report's.
@@ -880,7 +901,7 @@ def plan(
     Raises
     ------
     InvalidParameter
-        epsilon outside (0, 0.5), an unknown method or service, capacity at or below reserve.
+        epsilon outside [1e-12, 0.5), an unknown method or service, capacity at or below reserve.
     InsufficientData
         The service profile has no resource with samples.
 
@@ -954,11 +975,8 @@ def plan(
         capacity = machine.capacity.get(r)
         reserve = machine.reserved(r)
         occ = float(occupied.get(r, 0.0))
-        if capacity is not None and capacity - reserve <= 0:
-            raise InvalidParameter(
-                f"reserve of {r}", "plan",
-                f"below the capacity {capacity:g} (lower the reserve or the headroom)", reserve,
-            )
+        if capacity is not None:
+            machine.usable(r)  # a capacity of 0, or a reserve taking it all: said which
         if occ < 0 or not math.isfinite(occ):
             raise InvalidParameter(f"occupied of {r}", "plan", "a finite number >= 0", occ)
         demand = replica_demand(sp, r, independent_offsets=independent_offsets,
@@ -988,6 +1006,13 @@ def plan(
         horizon_steps = 1
         if horizon_s and r in INCOMPRESSIBLE and demand.trace_interval_s > 0:
             horizon_steps = max(1, round(horizon_s / demand.trace_interval_s))
+            held = max(demand.own.size, demand.shared.size)
+            if demand.has_trace and horizon_steps > held and method == "empirical":
+                # a path longer than the trace only replays it (_demand.TraceSimulator)
+                notes.add(f"{r}: horizon {horizon_s:g} s is longer than the recorded trace "
+                          f"({held * demand.trace_interval_s:g} s): the risk is of exceeding "
+                          "at any moment of the trace replayed, not over the whole horizon; "
+                          "record a longer history or give a shorter --horizon")
         model = ResourceModel(demand, epsilon=eps_by_resource[r], rng=rng,
                               n_draws=draws_by_resource[r],
                               horizon_steps=horizon_steps, quantile_level=quantile_level,
@@ -1006,7 +1031,8 @@ def plan(
             factor = drift.factor
             drifts[r] = {"factor": drift.factor, "margin": drift.margin, "days": drift.days,
                          "slope_per_day": drift.slope_per_day,
-                         "busiest_day": drift.busiest_day, "reason": drift.reason}
+                         "busiest_day": drift.busiest_day, "reason": drift.reason,
+                         "trend_carried_s": drift.trend_carried_s}
             notes.add(f"{r}: drift over {valid_for_s / 86_400:g} d: {drift.reason}"
                       + ("; not applied to the limits method (a declared limit caps demand)"
                          if method == "limits" else
@@ -1177,6 +1203,16 @@ def _resource_plan(
     fixed = base["reserve"] + base["occupied"]
     p_n, p_interval = model.p_overload(n, usable)
     p_next, _ = model.p_overload(n + 1, usable)
+    curve = model.curve(max(math.ceil((n + 1) * 1.5), n + 2), usable)
+    if at_limits:
+        # demand is capped at the declared limit: counts that fit at their limits cannot
+        # overload, whatever the drift or widening the risk model was run with (it showed
+        # P(overload) 0.83 at a count the at-limits rule had set)
+        if n <= at_limits:
+            p_n, p_interval = 0.0, None
+        if n + 1 <= at_limits:
+            p_next = 0.0
+        curve = tuple((k, 0.0 if k <= at_limits else p) for k, p in curve)
     return ResourcePlan(
         safe_count=n,
         demand_per_replica=(total / n) if (total is not None and n > 0) else
@@ -1192,7 +1228,7 @@ def _resource_plan(
         p_overload_at_next=p_next,
         safe_count_interval=intervals[chosen],
         methods=counts,
-        risk_curve=model.curve(max(math.ceil((n + 1) * 1.5), n + 2), usable),
+        risk_curve=curve,
         **base,
     )
 

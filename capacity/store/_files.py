@@ -51,6 +51,11 @@ __all__ = [
 
 #: a samples table needs at least one of these to tell series apart
 KEY_CHOICES: tuple[str, ...] = ("container_id", "container_name", "service")
+#: columns other tools name a replica by (lower case); with neither ``container_id`` nor
+#: ``container_name`` present, one of them is refused, not ignored (:func:`validate_samples`)
+_REPLICA_ALIASES = frozenset({"container", "containerid", "container id",
+                              "id", "cid", "name", "pod", "pod_name", "replica", "instance",
+                              "task", "task_id"})
 #: a sample time before this is a clock that was never set (1970), not a measurement
 EARLIEST_PLAUSIBLE = pd.Timestamp("2000-01-01T00:00:00Z")
 #: times further than this factor times the width of the middle 98 % of times outside it ...
@@ -178,7 +183,9 @@ def validate_samples(df: pd.DataFrame) -> pd.DataFrame:
         Optional, filled in when absent:
 
         - ``container_id``: ``container_name``, else ``service`` (then every row of a service
-          is one series: replicas cannot be told apart);
+          is one series: replicas cannot be told apart). A column another tool names the
+          replica by (``container``, ``id``, ``name``, ``pod``, ``instance``, ...) is then
+          refused, naming ``container_id``: it was ignored, and replicas merged;
         - ``container_name``: ``container_id``; ``image``: ``""``;
         - ``service``: ``image``, else ``container_name`` (as for a container without a
           Compose label); an empty ``service`` value is filled the same way;
@@ -222,6 +229,20 @@ def validate_samples(df: pd.DataFrame) -> pd.DataFrame:
     if not any(r in df.columns for r in RESOURCES):
         raise _invalid(f"the samples table has no resource column (columns: "
                        f"{list(df.columns)[:20]}). {need}", "cpu_cores", None)
+    if "container_id" not in df.columns and "container_name" not in df.columns:
+        # another tool's name for the replica: without it every row of a service became one
+        # series, replicas merged (their rows averaged), silently
+        alias = next((c for c in df.columns if str(c).strip().lower() in _REPLICA_ALIASES),
+                     None)
+        if alias is not None:
+            raise _invalid(
+                f"the samples table has a {alias!r} column but no 'container_id' or "
+                "'container_name': capacity reads the replica from 'container_id' (one value "
+                "per container: a Docker ID or name) and does not guess from "
+                f"{alias!r}; without it every row of a service is one series and replicas "
+                f"are merged. Rename {alias!r} to 'container_id' if it names each replica "
+                "(in a Kubernetes export the replica is the pod), or drop it.",
+                str(alias), None)
     out = df.copy()
     out["time"] = _utc_column(df["time"], "time", allow_missing=False)
     if "container_id" in df.columns and df["container_id"].isna().any():

@@ -119,3 +119,33 @@ def test_backtest_from_the_sqlite_store(tmp_path: Path, capsys: pytest.CaptureFi
     peak = out["methods"]["peak"]["count"]
     assert peak is not None and out["methods"]["empirical"]["count"] >= peak
     assert code in (0, 2)
+
+
+@pytest.mark.parametrize("protocol", ["split", "day-shift"])
+def test_several_services_and_no_service_names_them_and_the_flag(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], protocol: str
+) -> None:
+    """Said "The 'service' parameter of backtest must be one of [...]; got None instead."
+    without saying that --service chooses one."""
+    import sys
+
+    import numpy as np
+
+    sys.path.insert(0, str(Path(__file__).parent.parent / "model"))
+    from _samples_builder import samples_table
+
+    from capacity._columns import CPU, MEMORY
+
+    rng = np.random.default_rng(0)
+    n = 3 * 288
+    samples = samples_table(
+        {c: {CPU: rng.gamma(4, 0.1, n), MEMORY: rng.normal(1e8, 1e6, n)} for c in ("a", "b")},
+        service_of={"a": "web", "b": "db"}, interval_s=300.0)
+    path = tmp_path / "two.csv"
+    samples.to_csv(path, index=False)
+    code = main(["backtest", "--samples", str(path), "--machine", "cpus=8,memory=32GiB",
+                 "--protocol", protocol])
+    err = capsys.readouterr().err
+    assert code == 3
+    assert "several services (2: 'db', 'web')" in err and "pass --service NAME" in err
+    assert "Traceback" not in err

@@ -137,3 +137,53 @@ def test_azure_excerpt_declares_the_vm_as_its_limit() -> None:
     one = samples[samples["container_id"] == samples["container_id"].iloc[0]]
     r = shift_backtest(one, train_days=13)
     assert r.predictions["limits"] is not None
+
+
+def test_plan_margin_lowers_the_plans_not_the_truth() -> None:
+    # flat 1 core: C = 20; a margin of 2 plans for C / 2 = 10 while the truth stays 20
+    cpu = np.ones(6 * DAY)
+    r0 = shift_backtest(_history(cpu))
+    r2 = shift_backtest(_history(cpu), plan_margin=2.0)
+    assert r0.truth == r2.truth == 20
+    assert r0.predictions["peak"] == 20 and r2.predictions["peak"] == 10
+    assert r2.predictions["krr"] == r0.predictions["krr"]  # recipes keep C
+    for bad in (0.5, float("nan"), float("inf")):
+        with pytest.raises(InvalidParameter, match="plan_margin"):
+            shift_backtest(_history(cpu), plan_margin=bad)
+
+
+def _unseen_hours_history() -> pd.DataFrame:
+    # six days, the hour 18:00-19:00 never sampled: the plan refuses it by default
+    rng = np.random.default_rng(3)
+    df = _history(rng.gamma(2.0, 0.5, 6 * DAY))
+    return df[df["time"].dt.hour != 18].reset_index(drop=True)
+
+
+def test_unseen_hours_refused_unless_accepted() -> None:
+    refused = shift_backtest(_unseen_hours_history())
+    assert refused.predictions["empirical"] is None
+    assert "hours of the day not seen" in refused.reasons["empirical"]
+    accepted = shift_backtest(_unseen_hours_history(), accept_unseen_hours=True)
+    assert accepted.predictions["empirical"] is not None
+    assert accepted.truth == refused.truth
+
+
+def test_cli_fleet_names_why_the_default_is_undefined(
+        tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "s.csv"
+    _unseen_hours_history().to_csv(path, index=False)
+    main(["backtest", "--samples", str(path), "--protocol", "day-shift", "--fleet"])
+    out = capsys.readouterr().out
+    assert "empirical undefined for 1 service(s): hours of the day not seen" in out
+    assert "--accept-unseen-hours" in out
+    main(["backtest", "--samples", str(path), "--protocol", "day-shift", "--fleet",
+          "--accept-unseen-hours"])
+    assert "undefined for" not in capsys.readouterr().out
+
+
+def test_cli_single_day_shift_says_why_there_is_no_count(
+        tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "s.csv"
+    _unseen_hours_history().to_csv(path, index=False)
+    main(["backtest", "--samples", str(path), "--protocol", "day-shift"])
+    assert "empirical: no count: hours of the day not seen" in capsys.readouterr().out

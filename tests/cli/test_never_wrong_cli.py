@@ -265,7 +265,9 @@ def test_the_machine_file_writer_keeps_a_link_and_refuses_a_stranger(tmp_path: P
 @pytest.mark.parametrize("machine, epsilon", [
     ("cpus=8,memory=1e308", "0.01"),      # was: unexpected ValueError (NaN to integer)
     ("cpus=1e300,memory=32GiB", "0.01"),  # was: the same, in the gaussian count
-    ("cpus=8,memory=32GiB", "1e-320"),    # was: unexpected OverflowError (draws = 20/eps)
+    # was: unexpected OverflowError at 1e-320 (draws = 20/eps); under 1e-12 now refused
+    # (tests/test_settings.py::test_a_risk_too_small_to_resolve_says_the_range_and_why)
+    ("cpus=8,memory=32GiB", "1e-12"),
 ])
 def test_extreme_capacities_and_risks_plan_or_say_why(
     files: dict[str, Path], capsys: pytest.CaptureFixture[str], machine: str, epsilon: str,

@@ -63,6 +63,7 @@ def test_round_trip_gives_the_machine_with_host_cost_and_limits(tmp_path: Path) 
         (lambda d: d.update(kind="capacity.profiles"), "kind"),
         (lambda d: d["capacity"].update(memory_bytes="lots"), "capacity.memory_bytes"),
         (lambda d: d["capacity"].update(memory_bytes=-1.0), "capacity.memory_bytes"),
+        (lambda d: d["capacity"].update(cpu_cores=0), "capacity.cpu_cores"),
         (lambda d: d["capacity"].update(cpus=8), "capacity.cpus"),
         (lambda d: d["host_cost"].pop("memory_bytes"), "host_cost.memory_bytes"),
         (lambda d: d["host_cost"].update(method="guessed"), "host_cost.method"),

@@ -70,6 +70,13 @@ CASES = [
     (_set(f"{RES}.fit", {"family": "cauchy"}), f"{RES}.fit.family", "'cauchy'"),
     (_set(f"{RES}.replica_correlation", 3.0), f"{RES}.replica_correlation", "3.0"),
     (_set(f"{RES}.quantile_ci", {"p95": 1.0}), f"{RES}.quantile_ci.p95", "1.0"),
+    # statistics of one series out of their range: edited or corrupted (refit)
+    (_set(f"{RES}.quantiles.p99", 1e6), f"{RES}.quantiles.p99", "1000000.0"),
+    (_set(f"{RES}.quantiles.p90", 1e-9), f"{RES}.quantiles.p50", "quantiles.p90"),
+    (_set(f"{RES}.quantiles.p1e", 0.1), f"{RES}.quantiles.p1e", "'p1e'"),
+    (_set(f"{RES}.demand", 1e6), f"{RES}.demand", "1000000.0"),
+    (_set(f"{RES}.idle_baseline", 1e6), f"{RES}.idle_baseline", "1000000.0"),
+    (_set(f"{RES}.quantile_ci", {"p95": [5.0, 1.0]}), f"{RES}.quantile_ci.p95", "[5.0, 1.0]"),
     (_del(f"{RES}.count"), f"{RES}.count", "missing"),
     (_del(f"{SVC}.resources"), f"{SVC}.resources", "missing"),
     (_set(f"{SVC}.resources", {"cpu_cores": 3}), RES, "3"),
@@ -91,6 +98,25 @@ def test_a_bad_field_is_named_with_its_value(good, edit, field, shown) -> None:
     assert info.value.field == field
     assert f"'{field}'" in str(info.value) and shown in str(info.value)
     assert str(info.value).startswith("p.json: ")
+
+
+def test_daily_levels_above_the_largest_sample_are_refused() -> None:
+    """Daily levels x1e30 (an edited or corrupted file) planned 0 replicas silently."""
+    import numpy as np
+
+    rng = np.random.default_rng(2)
+    cpu = rng.gamma(4.0, 0.1, 3 * 288)
+    d = ProfileModel().fit(samples_table({"c1": {CPU: cpu}}, interval_s=300.0)
+                           ).profiles_.to_dict()
+    levels = d["services"]["svc"]["resources"][CPU]["daily_levels"]
+    assert len(levels) == 3
+    Profiles.from_dict(d)  # as fitted: every day's mean under the largest sample
+    d["services"]["svc"]["resources"][CPU]["daily_levels"] = [x * 1e30 for x in levels]
+    with pytest.raises(InvalidFile) as info:
+        Profiles.from_dict(d, file="p.json")
+    assert info.value.field == f"{RES}.daily_levels[0]"
+    assert "<= max" in str(info.value) and "e+29" in str(info.value)
+    assert "refit" in str(info.value)
 
 
 def test_the_good_file_round_trips(good) -> None:

@@ -117,3 +117,54 @@ def test_cli_valid_for(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     assert month["meta"]["drift"][CPU]["factor"] > day["meta"]["drift"][CPU]["factor"]
     assert month["safe_count"] < day["safe_count"]
     assert main([*base, "--valid-for", "soon"]) == 3  # bad duration: usage error
+
+
+def test_trend_is_carried_at_most_three_times_the_days_that_measured_it() -> None:
+    """A 5-day trend taken linearly to --valid-for 365d made the level x30 and the count 0:
+    it is carried 15 d (3 x 5 days) and the reason says the horizon exceeds the history."""
+    levels = [1.0, 1.1, 1.2, 1.3, 1.4]
+    year = drift_of(levels, 1.2, 365 * 86_400.0)
+    bounded = drift_of(levels, 1.2, 15 * 86_400.0)
+    assert year.trend_carried_s == 15 * 86_400.0
+    assert year.factor == pytest.approx(bounded.factor)  # 1.4 + 0.1 * 15.5 = 2.95
+    assert year.factor == pytest.approx(2.95 / 1.2)
+    assert "valid-for 365 d exceeds what a 5-day history can forecast" in year.reason
+    assert "re-plan with more history" in year.reason
+    # inside the bound: carried the whole horizon, nothing said
+    week = drift_of(levels, 1.2, 7 * 86_400.0)
+    assert week.trend_carried_s == 7 * 86_400.0 and "exceeds" not in week.reason
+    # no significant trend: nothing carried, nothing to bound
+    assert drift_of([1.0, 1.2, 0.9, 1.1, 1.0], 1.04, 365 * 86_400.0).trend_carried_s is None
+
+
+def test_plan_states_the_bounded_trend_in_assumptions_and_json() -> None:
+    profiles = _profiles(_growing(5, 0.1))
+    machine = Machine.from_spec("cpus=40,cpu_saturation=1")
+    year = plan(profiles, machine, method="gaussian", valid_for_s=365 * 86_400.0)
+    week = plan(profiles, machine, method="gaussian")
+    assert year.safe_count is not None and year.safe_count > 0
+    drift = year.meta["drift"][CPU]
+    assert drift["trend_carried_s"] == 15 * 86_400.0
+    assert week.meta["drift"][CPU]["trend_carried_s"] == 7 * 86_400.0
+    assert any("exceeds what a 5-day history can forecast" in a for a in year.assumptions)
+    json.dumps(year.meta, allow_nan=False)
+
+
+def test_a_count_set_by_the_declared_limits_shows_no_overload_risk() -> None:
+    # a replica pinned at its 0.3-core limit, one hour of history: demand is planned at the
+    # stated x1.10 allowance (0.33 cores: 12 on 4 cores) but 13 replicas at their limits fit
+    # 4 cores whatever the drift, so the count is 13 and its risk figures must say 0 (they
+    # said P(overload) 0.83, from the widened demand the limit caps)
+    import dataclasses
+
+    rng = np.random.default_rng(0)
+    cpu = np.minimum(0.3, 0.3 - np.abs(rng.normal(0, 0.002, 720)))
+    fitted = ProfileModel().fit(samples_table({"c1": {CPU: cpu}}, interval_s=5.0)).profiles_
+    sp = dataclasses.replace(fitted["svc"], cpu_limit_cores=0.3)
+    profiles = dataclasses.replace(fitted, services={"svc": sp})
+    p = plan(profiles, Machine.from_spec("cpus=4,cpu_saturation=1"))
+    rp = p.per_resource[CPU]
+    assert rp.safe_count == 13
+    assert rp.p_overload_at_safe_count == 0.0
+    assert all(pk == 0.0 for n, pk in rp.risk_curve if n <= 13)
+    assert rp.p_overload_at_next == pytest.approx(1.0)  # 14 x 0.3 > 4

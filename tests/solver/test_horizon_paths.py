@@ -420,3 +420,19 @@ def test_the_count_without_a_widening_searched_from_the_widened_count_is_the_ful
             full = model.safe("empirical", usable)[0]
             assert widened is not None and full is not None and widened <= full
             assert model.empirical_count_from(usable, widened) == full, (size, factor)
+
+
+def test_a_horizon_longer_than_the_trace_is_said() -> None:
+    """A path longer than the trace only replays it (the simulator caps it at the trace's
+    length): a 1 h horizon over a 2,000 s trace was planned silently as if it held."""
+    rng = np.random.default_rng(3)
+    trace = 2e8 + rng.normal(0, 5e6, 2_000)
+    profiles = profiles_of(service_profile("svc", {MEMORY: resource_profile(MEMORY, trace)}))
+    machine = Machine.from_spec("memory=8000000000")
+    long = plan(profiles, machine, method="empirical", horizon_s=3600.0, compare=False,
+                valid_for_s=None)
+    short = plan(profiles, machine, method="empirical", horizon_s=300.0, compare=False,
+                 valid_for_s=None)
+    said = [a for a in long.assumptions if "longer than the recorded trace" in a]
+    assert said and "3600 s" in said[0] and "2000 s" in said[0]
+    assert not any("longer than the recorded trace" in a for a in short.assumptions)

@@ -80,6 +80,40 @@ def test_bad_specs_name_the_value(spec: str) -> None:
     assert "must be" in str(info.value)
 
 
+@pytest.mark.parametrize("given, binary, decimal", [
+    ("32G", "32GiB", "32GB"), ("32g", "32GiB", "32GB"), ("32gb", "32GiB", "32GB"),
+    ("512m", "512MiB", "512MB"), ("512Mb", "512MiB", "512MB"), ("2T", "2TiB", "2TB"),
+])
+def test_a_size_that_does_not_say_binary_or_decimal_is_refused(
+        given: str, binary: str, decimal: str) -> None:
+    """``memory=32G`` was 32e9 bytes while Compose's ``32g`` (Docker's meaning) is 32 GiB: the
+    same text, two sizes 7 % apart. Both spellings are offered."""
+    for spec in (f"cpus=8,memory={given}", f"cpus=8,disk={given}", f"cpus=8,host_cost={given}"):
+        with pytest.raises(InvalidParameter) as info:
+            Machine.from_spec(spec)
+        text = str(info.value)
+        assert f"give {binary} (binary) or {decimal} (decimal)" in text
+        assert "Docker" in text and f"got '{given}'" in text
+
+
+def test_sizes_that_say_it_are_binary_or_decimal_as_written() -> None:
+    m = Machine.from_spec("cpus=8,memory=32GiB,disk=400GB,host_cost=4Mi")
+    assert m.capacity[MEMORY] == 32 * 2**30 and m.capacity[DISK_USAGE] == 400e9
+    assert m.host_cost[MEMORY] == 4 * 2**20
+    assert Machine.from_spec("cpus=8,memory=32GB").capacity[MEMORY] == 32e9
+    assert Machine.from_spec("cpus=8,memory=1kB").capacity[MEMORY] == 1000
+
+
+def test_a_compose_size_keeps_dockers_binary_meaning(tmp_path: Path) -> None:
+    from capacity.solver import read_compose
+
+    path = tmp_path / "docker-compose.yml"
+    path.write_text("services:\n  web:\n    image: busybox\n    deploy:\n      resources:\n"
+                    "        limits:\n          memory: 1g\n")
+    stack = read_compose(path)
+    assert 2**30 in [getattr(s, "memory_limit_bytes", None) for s in stack.services.values()]
+
+
 def test_a_rate_without_bits_or_bytes_suggests_both_spellings() -> None:
     with pytest.raises(InvalidParameter, match=r"such as 1Gbit or 1GB/s"):
         parse_rate("1GBPS")

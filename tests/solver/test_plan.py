@@ -225,8 +225,28 @@ def test_bad_parameters(kwargs: dict) -> None:
     assert "got" in str(info.value)
 
 
+@pytest.mark.parametrize("spec, key", [("cpus=0,memory=32GiB", "cpus"),
+                                       ("cpus=8,memory=0", "memory"),
+                                       ("cpus=8,net=0Gbit", "net")])
+def test_a_capacity_of_zero_in_a_spec_names_itself(spec: str, key: str) -> None:
+    """``cpus=0`` said "The 'reserve of cpu_cores' parameter of plan must be below the
+    capacity 0 ...; got 0.0 instead.", a reserve the user never gave."""
+    with pytest.raises(InvalidParameter) as info:
+        Machine.from_spec(spec)
+    text = str(info.value)
+    assert f"The '{key}' parameter of machine spec must be > 0" in text
+    assert "got '0" in text and "reserve" not in text
+
+
+def test_a_capacity_of_zero_in_a_machine_names_the_capacity_not_the_reserve() -> None:
+    machine = Machine(name="empty", capacity={CPU: 0.0})
+    with pytest.raises(InvalidParameter, match=r"'capacity of cpu_cores' .* > 0 .*got 0.0"):
+        plan(constant_profiles({CPU: 0.5}), machine)
+
+
 def test_capacity_at_or_below_reserve_is_an_error() -> None:
-    with pytest.raises(InvalidParameter, match="reserve of cpu_cores"):
+    with pytest.raises(InvalidParameter, match=r"reserve of cpu_cores.*it is configured 2 "
+                       r"\+ headroom 0 x capacity"):
         plan(
             constant_profiles({CPU: 0.5}),
             Machine.from_spec("cpus=2,reserve.cpus=2,cpu_saturation=1"),

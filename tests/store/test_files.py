@@ -216,6 +216,34 @@ def test_an_export_without_a_required_column_says_what_is_optional(
     assert "optional" in str(info.value)
 
 
+@pytest.mark.parametrize("alias", ["container", "pod", "Instance"])
+def test_a_replica_column_under_another_name_is_refused_not_ignored(
+    tmp_path: Path, alias: str
+) -> None:
+    """``time,service,container,cpu_cores``: 'container' was ignored, container_id fell back
+    to the service, and the two replicas' rows were averaged into one series."""
+    df = _export().rename(columns={"container_name": alias}).assign(service="web")
+    df.to_csv(tmp_path / "s.csv", index=False)
+    with pytest.raises(InvalidSamples) as info:
+        read_samples(tmp_path / "s.csv")
+    assert info.value.column == alias
+    text = str(info.value)
+    assert f"a {alias!r} column but no 'container_id'" in text
+    assert f"Rename {alias!r} to 'container_id'" in text and "merged" in text
+    # renamed as asked: two replicas of one service
+    back = read_samples(_renamed(df, alias, tmp_path))
+    assert back["container_id"].nunique() == 2 and set(back["service"]) == {"web"}
+    # beside a container_id it is one more column, kept
+    both = df.assign(container_id=df[alias])
+    assert alias in validate_samples(both).columns
+
+
+def _renamed(df: pd.DataFrame, alias: str, tmp_path: Path) -> Path:
+    path = tmp_path / "renamed.csv"
+    df.rename(columns={alias: "container_id"}).to_csv(path, index=False)
+    return path
+
+
 def test_empty_service_falls_back_to_image_then_name(tmp_path: Path) -> None:
     df = _export().assign(service="", image=["nginx"] * 30 + [""] * 30)
     df.to_csv(tmp_path / "s.csv", index=False)
