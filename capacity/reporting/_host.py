@@ -215,6 +215,15 @@ def host_answer(
     if not res:
         return HostAnswer("unknown", f"No resource of {machine} could be planned.",
                           tuple(st.reasons), (), None, (), None, tuple(unknown))
+    # services without a safe count: their own containers count at 0 in the figures below
+    undefined = [s for s in order if plans[s].safe_count is None]
+    if undefined and len(undefined) == n_services:
+        why = next((plans[s].reason.split(":")[0] for s in undefined if plans[s].reason), "")
+        return HostAnswer(
+            "unknown",
+            f"Unknown: none of the {n_services} services running on {machine} has a safe "
+            "count" + (f" (e.g. {why}: see the status)" if why else "") + ", so no "
+            "headroom can be given.", (), (), None, (), None, tuple(unknown))
     # what binds the host is what binds its most urgent service (the status line's least
     # headroom, one formula for both), unless another resource is over capacity already
     bind = min(res, key=lambda h: h.headroom if h.headroom is not None else math.inf)
@@ -261,7 +270,7 @@ def host_answer(
                          f"here: {hosts} hosts like this one.")
     else:
         mix = bind.in_use
-        if mix > 0:
+        if mix > 0 and not undefined:  # copies of a mix whose every part has a figure
             more_mixes = max(math.floor(usable / mix) - 1, 0)
         verdict = ("tight" if bind.headroom is not None and bind.headroom < st.warn_headroom
                    else "under")
@@ -300,6 +309,12 @@ def host_answer(
             f" and {len(over) - _SHOWN} more" if len(over) > _SHOWN else "")
         lines.append(f"{len(over)} service(s) run more containers than their safe count: "
                      f"{shown}.")
+    if undefined:
+        shown = ", ".join(undefined[:_SHOWN]) + (
+            f" and {len(undefined) - _SHOWN} more" if len(undefined) > _SHOWN else "")
+        lines.append(f"{len(undefined)} of the {n_services} services have no safe count "
+                     f"({shown}: see the status): their own containers are not counted in "
+                     "the figures above, so the host has less free than they say.")
     if unknown:
         lines.append("Not planned, capacity unknown: " + "; ".join(
             f"{label} ({why})" for label, why in unknown) + ".")

@@ -220,3 +220,32 @@ def test_the_first_screen_says_at_what_risk(tmp_path: Path) -> None:
     html = write_report(plans, profiles, out_dir=tmp_path, name="r",
                         host="testhost").report_html.read_text()
     assert html.index("Risk: each safe count") < html.index('<section id="services">')
+
+
+def _undefined(plans, *names: str):
+    import dataclasses
+
+    return {s: dataclasses.replace(p, safe_count=None, binding_resource=None,
+                                   reason="hours of the day not seen: 20:00-00:00 UTC")
+            if s in names else p for s, p in plans.items()}
+
+
+def test_no_headroom_is_claimed_when_no_service_has_a_safe_count() -> None:
+    # review: every plan undefined, and the host said "Under capacity: 93.75 % free ...
+    # 15 more copies of the running mix fit"
+    plans, profiles = _plans("cpus=16,memory=16GiB")
+    plans = _undefined(plans, *plans)
+    ans = host_answer(plans, profiles, status(plans))
+    assert ans.verdict == "unknown" and ans.more_mixes is None and ans.resources == ()
+    assert ans.headline.startswith("Unknown: none of the 3 services")
+    assert "hours of the day not seen" in ans.headline and "free" not in ans.headline
+
+
+def test_services_without_a_safe_count_are_said_and_no_copies_are_counted() -> None:
+    plans, profiles = _plans("cpus=16,memory=16GiB")
+    plans = _undefined(plans, "svc1")
+    ans = host_answer(plans, profiles, status(plans))
+    assert ans.verdict in ("under", "tight") and ans.more_mixes is None
+    assert not any("of the running mix" in line for line in ans.lines)
+    assert any(line.startswith("1 of the 3 services have no safe count (svc1")
+               for line in ans.lines)
