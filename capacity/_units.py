@@ -102,8 +102,8 @@ def parse_duration(text: str | float | int, *, name: str = "duration") -> float:
         raise InvalidParameter(name, "capacity", "a finite duration >= 0", text)
     if value > MAX_DURATION_S:
         raise InvalidParameter(name, "capacity",
-                               f"a duration of {MAX_DURATION_TEXT}; give it in s, m, h, d or w",
-                               text)
+                               f"a duration of {MAX_DURATION_TEXT} (a planning horizon "
+                               "past that is not a plan)", text)
     return value
 
 
@@ -131,6 +131,12 @@ def parse_bytes(text: str | float | int, *, name: str = "size") -> float:
                 f"{prefix}iB to Docker, {number} x 10^{3 * 'KMGT'.index(prefix) + 3} bytes "
                 f"to Kubernetes{', and a lower-case b is bits' if len(given) > 1 else ''}): "
                 f"give {number}{prefix}iB (binary) or {number}{prefix}B (decimal)", text)
+        if (match is not None and unit in ("kib", "mib", "gib", "tib")
+                and given.endswith("b")):
+            number = match.group(1)
+            raise InvalidParameter(
+                name, "capacity", f"a size in bytes ({number}{given}: a lower-case b is "
+                f"bits): give {number}{given[:-1]}B", text)
         if match is None or unit not in _BYTE_UNITS:
             raise InvalidParameter(
                 name, "capacity", "a size such as 512MiB, 32GiB or 400GB", text
