@@ -171,7 +171,7 @@ def status(plans: Mapping[str, Plan], *, warn_headroom: float = DEFAULT_WARN_HEA
     for s, p in plans.items():
         if p.safe_count is None:
             code = max(code, WARNING)
-            reasons.append(f"{s}: safe count undefined ({p.reason or 'no reason given'})")
+            reasons.append(_undefined_reason(s, p))
     return Status(code, tuple(reasons), least, rooms, warn_headroom)
 
 
@@ -189,16 +189,28 @@ def short_reasons(plans: Mapping[str, Plan], st: Status,
     services run over their safe count, their reasons become one (how many, the first of
     ``order``, "and N more"); the other reasons are kept. The report lists every one.
     """
-    over = [s for s in (order if order is not None else plans)
-            if plans[s].safe_count is not None
+    ordered = list(order if order is not None else plans)
+    over = [s for s in ordered if plans[s].safe_count is not None
             and plans[s].running > (plans[s].safe_count or 0)]
-    if len(over) <= SHORT_REASONS_NAMED:
-        return st.reasons
-    folded = {_over_reason(s, plans[s]) for s in over}
-    named = ", ".join(over[:SHORT_REASONS_NAMED])
-    summary = (f"{len(over)} services run more containers than their safe count: {named} "
-               f"and {len(over) - SHORT_REASONS_NAMED} more (each in the report)")
-    return (summary, *(r for r in st.reasons if r not in folded))
+    undefined = [s for s in ordered if plans[s].safe_count is None]
+    out = list(st.reasons)
+    for names, reason_of, what in (
+            (over, lambda s: _over_reason(s, plans[s]),
+             "run more containers than their safe count"),
+            (undefined, lambda s: _undefined_reason(s, plans[s]), "have no safe count")):
+        if len(names) <= SHORT_REASONS_NAMED:
+            continue
+        folded = {reason_of(s) for s in names}
+        at = next(i for i, r in enumerate(out) if r in folded)
+        named = ", ".join(names[:SHORT_REASONS_NAMED])
+        summary = (f"{len(names)} services {what}: {named} and "
+                   f"{len(names) - SHORT_REASONS_NAMED} more (each in the report)")
+        out = [*out[:at], summary, *(r for r in out[at:] if r not in folded)]
+    return tuple(out)
+
+
+def _undefined_reason(service: str, p: Plan) -> str:
+    return f"{service}: safe count undefined ({p.reason or 'no reason given'})"
 
 
 #: characters never written raw in a plugin line: the perfdata separator and line breaks
@@ -259,7 +271,7 @@ def check_line(plans: Mapping[str, Plan], st: Status) -> str:
     'web_headroom'=60.00%;20:;;``.
     """
     if st.reasons and st.code != OK:
-        summary = "; ".join(st.reasons)
+        summary = "; ".join(short_reasons(plans, st))  # every service's reason: the report
     else:
         parts = []
         for s, p in plans.items():

@@ -303,3 +303,26 @@ def test_the_console_status_line_sums_up_many_services_over(capsys) -> None:
     assert line == f"status: CRITICAL ({'; '.join(short)})"
     few = {s: plans[s] for s in order[:SHORT_REASONS_NAMED]}
     assert short_reasons(few, status(few)) == status(few).reasons
+
+
+def test_the_check_line_sums_up_many_services_over_or_undefined() -> None:
+    """--check printed every service's reason on the one plugin line (100 of them); it now
+    names SHORT_REASONS_NAMED and counts the rest, for services over their safe count and
+    for services without one alike (the perfdata keeps one entry per service)."""
+    import dataclasses
+
+    from capacity.reporting._status import SHORT_REASONS_NAMED, check_line
+
+    n = SHORT_REASONS_NAMED + 4
+    plans = {f"svc{i}": _plan(cpus=1, running=2 + i) for i in range(1, n + 1)}
+    line = check_line(plans, status(plans))
+    assert f"{n} services run more containers than their safe count" in line
+    assert "and 4 more (each in the report)" in line
+    assert line.count("more than the safe count") == 0
+    assert line.count("_safe'=") == n
+    undefined = {s: dataclasses.replace(p, safe_count=None, reason="hours of the day not seen")
+                 for s, p in plans.items()}
+    line = check_line(undefined, status(undefined))
+    assert line.startswith("CAPACITY WARNING - ")
+    assert f"{n} services have no safe count: " in line and "and 4 more" in line
+    assert line.count("safe count undefined") == 0
