@@ -102,8 +102,8 @@ def parse_duration(text: str | float | int, *, name: str = "duration") -> float:
         raise InvalidParameter(name, "capacity", "a finite duration >= 0", text)
     if value > MAX_DURATION_S:
         raise InvalidParameter(name, "capacity",
-                               f"a duration of {MAX_DURATION_TEXT}; give it in s, m, h, d or w",
-                               text)
+                               f"a duration of {MAX_DURATION_TEXT} (a planning horizon "
+                               "past that is not a plan)", text)
     return value
 
 
@@ -131,6 +131,12 @@ def parse_bytes(text: str | float | int, *, name: str = "size") -> float:
                 f"{prefix}iB to Docker, {number} x 10^{3 * 'KMGT'.index(prefix) + 3} bytes "
                 f"to Kubernetes{', and a lower-case b is bits' if len(given) > 1 else ''}): "
                 f"give {number}{prefix}iB (binary) or {number}{prefix}B (decimal)", text)
+        if (match is not None and unit in ("kib", "mib", "gib", "tib")
+                and given.endswith("b")):
+            number = match.group(1)
+            raise InvalidParameter(
+                name, "capacity", f"a size in bytes ({number}{given}: a lower-case b is "
+                f"bits): give {number}{given[:-1]}B", text)
         if match is None or unit not in _BYTE_UNITS:
             raise InvalidParameter(
                 name, "capacity", "a size such as 512MiB, 32GiB or 400GB", text
@@ -171,12 +177,32 @@ BYTE_RESOURCES: frozenset[str] = frozenset({MEMORY, DISK_USAGE})
 _BINARY = ("B", "KiB", "MiB", "GiB", "TiB", "PiB")
 
 
-def _sig(value: float) -> str:
-    """Four significant digits, never in exponent notation below 1e15."""
+def _sig(value: float, *, trim: bool = False) -> str:
+    """Four significant digits, trailing zeros kept, never in exponent notation below 1e15.
+
+    Every figure of a column then carries the same precision: ``-68.00`` beside ``-68.03``
+    (not ``-68``, which reads as two digits), ``100.0`` beside ``98.88``, ``0.3000`` beside
+    ``0.3003``; a value that rounds up to the next power of ten keeps four digits
+    (``99.996`` -> ``100.0``, not ``100.00``). Zero is ``"0"``; integers of four digits or
+    more are shown whole (``1146``, ``65533``). ``trim`` drops the trailing zeros, for a
+    figure in a sentence rather than in a column (``"2 cores usable"``, ``"below 20 %"``).
+
+    >>> _sig(-68.0), _sig(-68.031), _sig(99.996), _sig(0.0003187), _sig(2.0), _sig(1146.4)
+    ('-68.00', '-68.03', '100.0', '0.0003187', '2.000', '1146')
+    >>> _sig(-68.0, trim=True), _sig(0.25, trim=True)
+    ('-68', '0.25')
+    """
     if value == 0:
         return "0"
-    digits = max(4 - 1 - math.floor(math.log10(abs(value))), 0)
-    return f"{value:.{digits}f}".rstrip("0").rstrip(".") if digits else f"{value:.0f}"
+    rounded = _round4(value)
+    digits = max(4 - 1 - math.floor(math.log10(abs(rounded))), 0)
+    text = f"{rounded:.{digits}f}"
+    return text.rstrip("0").rstrip(".") if trim and digits else text
+
+
+def _round4(value: float) -> float:
+    """``value`` rounded to four significant digits (``99.996`` -> ``100.0``)."""
+    return float(f"{value:.3e}")
 
 
 def unit_of(resource: str) -> str:
@@ -194,15 +220,20 @@ def unit_of(resource: str) -> str:
     return "MB/s"
 
 
-def format_value(resource: str | None, value: float | None) -> str:
+def format_value(resource: str | None, value: float | None, *, trim: bool = False) -> str:
     """A value of ``resource`` (in its column's unit) in a human unit, four significant digits.
+
+    Trailing zeros are kept, so every number of a table column shows the same precision
+    (``64.50 MiB`` beside ``67.85 MiB``); ``trim=True`` drops them for a figure in a sentence.
 
     Examples
     --------
     >>> format_value("cpu_cores", 0.308643)
     '0.3086 cores'
     >>> format_value("memory_working_set_bytes", 64.5 * 1024**2)
-    '64.5 MiB'
+    '64.50 MiB'
+    >>> format_value("cpu_cores", 2.0), format_value("cpu_cores", 2.0, trim=True)
+    ('2.000 cores', '2 cores')
     >>> format_value("net_rx_bytes_per_second", 1.25e9)
     '1250 MB/s'
     """
@@ -211,28 +242,30 @@ def format_value(resource: str | None, value: float | None) -> str:
     if not math.isfinite(value):
         return str(value)
     if resource == CPU:
-        return f"{_sig(value)} cores"
+        return f"{_sig(value, trim=trim)} cores"
     if "_count" in resource:  # structural limits: pids_count, addresses_count[bridge], ...
         return f"{value:,.0f}"
     if resource in BYTE_RESOURCES or resource.split("[", 1)[0] in BYTE_RESOURCES:
         v = float(value)
         for unit in _BINARY:
-            if abs(v) < 1024 or unit == _BINARY[-1]:
-                return f"{_sig(v)} {unit}"
+            # compared as shown: 1023.99 MiB is 1.000 GiB, not 1024 MiB
+            if abs(_round4(v)) < 1024 or unit == _BINARY[-1]:
+                return f"{_sig(v, trim=trim)} {unit}"
             v /= 1024
-    return f"{_sig(value / 1e6)} MB/s"
+    return f"{_sig(value / 1e6, trim=trim)} MB/s"
 
 
-def format_percent(share: float | None) -> str:
-    """A share (0.2 = 20 %) as ``"20 %"`` with four significant digits."""
+def format_percent(share: float | None, *, trim: bool = False) -> str:
+    """A share (0.2 = 20 %) as ``"20.00 %"``: four significant digits, trailing zeros kept
+    (a column's figures all show four); ``trim=True`` gives ``"20 %"`` for a sentence."""
     if share is None:
         return "-"
-    return f"{_sig(share * 100)} %"
+    return f"{_sig(share * 100, trim=trim)} %"
 
 
-def format_probability(p: float | None) -> str:
+def format_probability(p: float | None, *, trim: bool = False) -> str:
     """A probability as a percentage; tiny ones keep their significant digits."""
-    return format_percent(p)
+    return format_percent(p, trim=trim)
 
 
 def format_count(n: int | None) -> str:

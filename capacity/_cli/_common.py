@@ -145,8 +145,9 @@ def print_summary(plans: Mapping[str, Any], status: Any = None) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from ..reporting._format import format_percent, format_value
+    from ..reporting._format import format_count, format_percent, format_value
     from ..reporting._host import natural_key, resource_name, urgency_order
+    from ..reporting._status import short_reasons
 
     probe = Console()
     # A pipe or a cron mail gets the whole table: never cut names to the 80-column default.
@@ -176,9 +177,9 @@ def print_summary(plans: Mapping[str, Any], status: Any = None) -> None:
             else None
         table.add_row(
             service,
-            str(plan.running),
-            "-" if plan.safe_count is None else str(plan.safe_count),
-            "-" if plan.more is None else str(plan.more),
+            format_count(plan.running),
+            format_count(plan.safe_count),
+            format_count(plan.more),
             resource_name(binding),
             format_value(binding, per.demand_per_replica) if per and binding else "-",
             format_percent(room.share) if room is not None and room.share is not None else "-",
@@ -186,5 +187,5 @@ def print_summary(plans: Mapping[str, Any], status: Any = None) -> None:
         )
     console.print(table)
     if status is not None:
-        why = "; ".join(status.reasons)
+        why = "; ".join(short_reasons(plans, status, order))
         console.print(f"status: {status.name}" + (f" ({why})" if why else ""), markup=False)

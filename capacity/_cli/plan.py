@@ -128,7 +128,8 @@ def _kwargs(settings: Any) -> dict:
                    "is left out, 'more' is counted beside them, exit 2 when over the safe "
                    "count. A SERVICE without a profile is an error.")
 @click.option("--port", "ports_opt", multiple=True,
-              help="SERVICE=HOSTPORT published on a fixed host port: one replica per host.")
+              help="SERVICE=HOSTPORT published on a fixed host port: one replica per host "
+                   "(repeatable, or comma-separated).")
 @click.option("--compose", "compose_path", type=click.Path(exists=True, dir_okay=False,
                                                            path_type=Path),
               help="How many copies of this docker-compose.yml fit.")

@@ -36,7 +36,8 @@ from .plan import RISK_SETTINGS, _kwargs, load_inputs, parse_counts, parse_ports
 @click.option("--spare", type=click.IntRange(min=0), default=0, show_default=True,
               help="Spare hosts on top (N+k).")
 @click.option("--port", "ports_opt", multiple=True,
-              help="SERVICE=HOSTPORT on a fixed host port: one replica per host.")
+              help="SERVICE=HOSTPORT on a fixed host port: one replica per host "
+                   "(repeatable, or comma-separated).")
 @click.option("--report", "want_report", is_flag=True,
               help="Also write a report folder (HTML, Markdown, fleet.json, charts).")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None,

@@ -283,7 +283,8 @@ def shift_backtest(
     InsufficientData
         Fewer than :data:`MIN_DAYS` whole days, or no resource with a positive training mean.
     """
-    if not (math.isfinite(plan_margin) and plan_margin >= 1.0):
+    if (isinstance(plan_margin, bool) or not isinstance(plan_margin, int | float)
+            or not (math.isfinite(plan_margin) and plan_margin >= 1.0)):
         raise InvalidParameter("plan_margin", "shift_backtest", "a finite number >= 1",
                                plan_margin)
     if isinstance(valid_for_s, str) and valid_for_s != "test":

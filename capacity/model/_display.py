@@ -272,7 +272,7 @@ def plot_service(sp: ServiceProfile, ax: Axes | None = None, *,
         value = rp.quantiles.get(name)
         if value is not None:
             ax.axhline(value / scale, linestyle=style, color="grey", linewidth=0.8,
-                       label=f"{name} = {format_value(resource, value)}")
+                       label=f"{name} = {format_value(resource, value, trim=True)}")
     ax.set_xlabel("time since the first sample (s)")
     ax.set_ylabel(label)
     ax.set_ylim(bottom=0)

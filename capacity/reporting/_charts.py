@@ -386,7 +386,8 @@ def _demand_panel(ax: Axes, plan: Plan, r: str, n_max: int, band: DemandBand | N
         ax.plot(counts, (base + counts * per) / scale, color="tab:blue",
                 label="N x per-replica figure of the plan (no distribution)")
         top = base + n_max * per
-    ax.axhline(capacity / scale, color="black", label=f"capacity = {format_value(r, capacity)}")
+    ax.axhline(capacity / scale, color="black",
+               label=f"capacity = {format_value(r, capacity, trim=True)}")
     if rp.reserve:
         ax.axhline(rp.reserve / scale, color="grey", linestyle="-.", label="reserve")
     if rp.occupied:
@@ -542,14 +543,14 @@ def demand_cdfs(
             v = rprof.quantiles.get(name, getattr(rprof, name, None))
             if v is not None:
                 ax.axvline(float(v) / scale, color="grey", linestyle=style, linewidth=0.9,
-                           label=f"{name} = {format_value(r, float(v))}")
+                           label=f"{name} = {format_value(r, float(v), trim=True)}")
         rplan = plan.per_resource.get(r) if plan is not None else None
         sized = rplan.demand_per_replica if rplan is not None else rprof.demand
         if sized is not None:
             what = (f"sized per replica ({rplan.method})" if rplan is not None
                     else f"sized by {rprof.demand_statistic}")
             ax.axvline(float(sized) / scale, color=_BIND_COLOUR, linewidth=1.5,
-                       label=f"{what} = {format_value(r, float(sized))}")
+                       label=f"{what} = {format_value(r, float(sized), trim=True)}")
         ax.set_ylim(0, 1.02)
         ax.set_yticks([0.0, 0.25, 0.5, 0.75, 1.0])
         ax.xaxis.set_major_locator(MaxNLocator(nbins=4))
@@ -691,7 +692,7 @@ def _utilisation_panel(
     bars = ax.barh(y, pct, color=colours)
     names = [f"{resource_name(r)} (binds)" if r == binding else resource_name(r) for r in rs]
     for bar, name, u in zip(bars, names, pct, strict=True):
-        bar.set_label(f"{name}: {format_percent(u / 100)}")
+        bar.set_label(f"{name}: {format_percent(u / 100, trim=True)}")
     exp = [(expected or {}).get(r) for r in rs]
     if any(e is not None for e in exp):
         xs = [e * 100 if e is not None else np.nan for e in exp]

@@ -21,7 +21,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from .._columns import DISK_READ, DISK_WRITE, NET_RX, NET_TX
+from .._columns import CPU, DISK_READ, DISK_WRITE, MEMORY, NET_RX, NET_TX
 from .._units import RESOURCE_NAMES, resource_name
 from ..model._profile import Profiles
 from ..solver._plan import Plan
@@ -191,6 +191,32 @@ def _running_takes(plans: Mapping[str, Plan], profiles: Profiles,
     return out
 
 
+def _risk_line(plans: Mapping[str, Plan], order: Sequence[str]) -> str | None:
+    """The risk the safe counts were solved at, per resource (epsilon: the share of instants
+    total demand may exceed capacity), for the host's first screen; ``None`` when no planned
+    resource has one. Structural limits (PIDs, addresses) have none: they are counts."""
+    seen: dict[str, float] = {}
+    for service in order:
+        for r, rp in plans[service].per_resource.items():
+            if rp.epsilon is None or rp.safe_count is None:
+                continue
+            if seen.setdefault(r, rp.epsilon) != rp.epsilon:
+                return ("Risk: the allowed share of instants over capacity differs between "
+                        "services; each service's table gives its epsilon.")
+    if not seen:
+        return None
+    by_eps: dict[float, list[str]] = {}
+    for r, eps in seen.items():
+        by_eps.setdefault(eps, []).append(resource_name(r))
+    parts = [f"{format_percent(eps, trim=True)} for {', '.join(names)}"
+             for eps, names in sorted(by_eps.items(), reverse=True)]
+    what = [w for r, w in ((CPU, "CPU over capacity is throttled"),
+                           (MEMORY, "memory over capacity means OOM kills")) if r in seen]
+    return ("Risk: each safe count keeps the share of instants with total demand above "
+            "capacity to at most " + " and ".join(parts)
+            + (f" ({'; '.join(what)})" if what else "") + ".")
+
+
 def host_answer(
     plans: Mapping[str, Plan], profiles: Profiles, st: Status, *,
     order: Sequence[str] | None = None,
@@ -217,6 +243,15 @@ def host_answer(
     if not res:
         return HostAnswer("unknown", f"No resource of {machine} could be planned.",
                           tuple(st.reasons), (), None, (), None, tuple(unknown))
+    # services without a safe count: their own containers count at 0 in the figures below
+    undefined = [s for s in order if plans[s].safe_count is None]
+    if undefined and len(undefined) == n_services:
+        why = next((plans[s].reason.split(":")[0] for s in undefined if plans[s].reason), "")
+        return HostAnswer(
+            "unknown",
+            f"Unknown: none of the {n_services} services running on {machine} has a safe "
+            "count" + (f" (e.g. {why}: see the status)" if why else "") + ", so no "
+            "headroom can be given.", (), (), None, (), None, tuple(unknown))
     # what binds the host is what binds its most urgent service (the status line's least
     # headroom, one formula for both), unless another resource is over capacity already
     bind = min(res, key=lambda h: h.headroom if h.headroom is not None else math.inf)
@@ -234,10 +269,10 @@ def host_answer(
         excess = bind.reserve + bind.in_use - bind.capacity
         verdict = "over"
         headline = (f"Over capacity: the {running} containers of {n_services} services running "
-                    f"need {format_value(bind.resource, bind.in_use)} of {name}, "
-                    f"{format_value(bind.resource, max(excess, 0.0))} more than the "
-                    f"{format_value(bind.resource, usable)} usable on {machine} "
-                    f"({format_percent(-(bind.headroom or 0.0))} over); {name} binds.")
+                    f"need {format_value(bind.resource, bind.in_use, trim=True)} of {name}, "
+                    f"{format_value(bind.resource, max(excess, 0.0), trim=True)} more than the "
+                    f"{format_value(bind.resource, usable, trim=True)} usable on {machine} "
+                    f"({format_percent(-(bind.headroom or 0.0), trim=True)} over); {name} binds.")
         # the services whose running containers free the most of the binding resource first,
         # each at what it takes of ``in_use`` (the period ahead, host cost included)
         load = [(amount, s) for s, amount in _running_takes(plans, profiles, bind).items()
@@ -253,41 +288,46 @@ def host_answer(
             shown = ", ".join(move[:_SHOWN]) + (
                 f" and {len(move) - _SHOWN} more" if len(move) > _SHOWN else "")
             lines.append(f"To fit, move {len(move)} of the {n_services} services elsewhere "
-                         f"({format_value(bind.resource, freed)} of {name}), largest first: "
-                         f"{shown}.")
+                         f"({format_value(bind.resource, freed, trim=True)} of {name}), "
+                         f"largest first: {shown}.")
         if usable > 0:
             hosts = math.ceil(bind.in_use / usable)
             lines.append(f"What runs now needs {bind.in_use / usable:.2f}x the {name} usable "
                          f"here: {hosts} hosts like this one.")
     else:
         mix = bind.in_use
-        if mix > 0:
+        if mix > 0 and not undefined:  # copies of a mix whose every part has a figure
             more_mixes = max(math.floor(usable / mix) - 1, 0)
         verdict = ("tight" if bind.headroom is not None and bind.headroom < st.warn_headroom
                    else "under")
+        warn = format_percent(st.warn_headroom, trim=True)
         what = ("Under capacity" if verdict == "under" else
-                f"Under capacity but tight (below {format_percent(st.warn_headroom)} headroom)")
-        headline = (f"{what}: {format_percent(bind.headroom)} of {name} is still free on "
-                    f"{machine} with the {running} containers of {n_services} services "
+                f"Under capacity but tight (below {warn} headroom)")
+        headline = (f"{what}: {format_percent(bind.headroom, trim=True)} of {name} is still "
+                    f"free on {machine} with the {running} containers of {n_services} services "
                     f"running; {name} binds.")
         if more_mixes is not None:
             copies = ("less than one more copy of the running mix" if more_mixes == 0 else
                       f"{more_mixes} more cop{'y' if more_mixes == 1 else 'ies'} of the "
                       f"running mix fit{'s' if more_mixes == 1 else ''} beside it")
-            lines.append(f"What runs could grow {format_percent(usable / mix - 1)} before "
-                         f"{name} is full: {copies} (what runs now at the plans' per-replica "
-                         "figures, host cost included; each service's own safe count is in "
-                         "the table).")
+            lines.append(f"What runs could grow {format_percent(usable / mix - 1, trim=True)} "
+                         f"before {name} is full: {copies} (what runs now at the plans' "
+                         "per-replica figures, host cost included; each service's own safe "
+                         "count is in the table).")
+    risk = _risk_line(plans, order)
+    if risk:
+        lines.append(risk)
     others = sorted((h for h in res if h is not bind), key=lambda h: h.headroom or 0.0)
     over_too = [h for h in others if h.over]
     if over_too:
         lines.append("Also over capacity: " + ", ".join(
-            f"{resource_name(h.resource)} ({format_percent(-(h.headroom or 0.0))} over)"
+            f"{resource_name(h.resource)} ({format_percent(-(h.headroom or 0.0), trim=True)} over)"
             for h in over_too) + ".")
     free = [h for h in others if not h.over]
     if free:
         lines.append("Free on the other resources: " + ", ".join(
-            f"{resource_name(h.resource)} {format_percent(h.headroom)}" for h in free) + ".")
+            f"{resource_name(h.resource)} {format_percent(h.headroom, trim=True)}"
+            for h in free) + ".")
     over = [s for s in order if plans[s].safe_count is not None
             and plans[s].running > (plans[s].safe_count or 0)]
     if over:
@@ -295,6 +335,12 @@ def host_answer(
             f" and {len(over) - _SHOWN} more" if len(over) > _SHOWN else "")
         lines.append(f"{len(over)} service(s) run more containers than their safe count: "
                      f"{shown}.")
+    if undefined:
+        shown = ", ".join(undefined[:_SHOWN]) + (
+            f" and {len(undefined) - _SHOWN} more" if len(undefined) > _SHOWN else "")
+        lines.append(f"{len(undefined)} of the {n_services} services have no safe count "
+                     f"({shown}: see the status): their own containers are not counted in "
+                     "the figures above, so the host has less free than they say.")
     if unknown:
         lines.append("Not planned, capacity unknown: " + "; ".join(
             f"{label} ({why})" for label, why in unknown) + ".")

@@ -95,6 +95,12 @@ _LEGACY_FILES = frozenset(
 )
 #: most names listed when a folder is refused
 _MAX_NAMES_SHOWN = 5
+#: the services table of a report lists every service when there are at most
+#: SERVICES_FOLD_ABOVE; a longer one shows its SERVICES_SHOWN most urgent rows and folds the
+#: rest below them (HTML ``<details>``, no script), so the charts follow the answer
+#: within a screen or two; every row stays in the page, and in plan.json
+SERVICES_SHOWN = 15
+SERVICES_FOLD_ABOVE = 20
 _T = TypeVar("_T")
 
 
@@ -320,7 +326,7 @@ def report_context(
     st = status(plans, warn_headroom=warn_headroom)
     order = urgency_order(plans, st)
     host_ans = host_answer(plans, profiles, st, order=order)
-    services = []
+    services: list[dict[str, Any]] = []
     for service in order:
         plan = plans[service]
         rows, unplanned = [], []
@@ -361,11 +367,12 @@ def report_context(
         else:
             flag = "ok"
         services.append({
+            "index": len(services) + 1,  # 1-based, urgency order: the fold's id (svc-N)
             "service": service,
             "flag": flag,
             "answer": answer_sentence(plan),
             "safe_count": format_count(plan.safe_count),
-            "running": str(plan.running),
+            "running": format_count(plan.running),
             "more": format_count(plan.more),
             "binding": resource_name(plan.binding_resource),
             "binding_resource": plan.binding_resource or "",
@@ -395,7 +402,7 @@ def report_context(
         "machine_lines": machine_lines(first.machine) if first is not None else [],
         "status": st.name,
         "status_reasons": list(st.reasons),
-        "warn_headroom": format_percent(warn_headroom),
+        "warn_headroom": format_percent(warn_headroom, trim=True),
         "least_headroom": (_headroom_text(st, st.least.service) if st.least else "-"),
         "host_answer": {
             "verdict": host_ans.verdict,
@@ -418,6 +425,8 @@ def report_context(
             } for label, _why in host_ans.unknown],
         },
         "services": services,
+        "services_shown": SERVICES_SHOWN,
+        "services_fold_above": SERVICES_FOLD_ABOVE,
         "charts": charts_context(charts),
         "profiles": profile_rows,
         "profile_of": {p["service"]: p for p in profile_rows},
@@ -425,9 +434,10 @@ def report_context(
         "assumptions": assumptions,
         "method": first.method if first is not None else "-",
         "risk_model": (getattr(first, "risk_model", "") or "-") if first is not None else "-",
-        "epsilon": format_probability(first.epsilon) if first is not None else "-",
+        "epsilon": format_probability(first.epsilon, trim=True) if first is not None else "-",
         "incompressible_epsilon": format_probability(
-            getattr(first, "incompressible_epsilon", None)) if first is not None else "-",
+            getattr(first, "incompressible_epsilon", None), trim=True)
+        if first is not None else "-",
     }
 
 

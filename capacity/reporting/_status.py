@@ -41,7 +41,7 @@ Status
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -56,6 +56,7 @@ __all__ = [
     "CRITICAL",
     "DEFAULT_WARN_HEADROOM",
     "OK",
+    "SHORT_REASONS_NAMED",
     "UNKNOWN",
     "WARNING",
     "Headroom",
@@ -66,6 +67,7 @@ __all__ = [
     "perfdata_labels",
     "resource_headroom",
     "resource_in_use",
+    "short_reasons",
     "status",
 ]
 
@@ -159,18 +161,56 @@ def status(plans: Mapping[str, Plan], *, warn_headroom: float = DEFAULT_WARN_HEA
     for s, p in plans.items():
         if p.safe_count is not None and p.running > p.safe_count:
             code = CRITICAL
-            reasons.append(f"{s}: {p.running} running, more than the safe count {p.safe_count}")
+            reasons.append(_over_reason(s, p))
     if least is not None and least.share is not None and least.share < warn_headroom:
         code = max(code, WARNING)
         reasons.append(
-            f"least headroom {format_percent(least.share)} < {format_percent(warn_headroom)} "
-            f"({least.service}, {least.basis})"
+            f"least headroom {format_percent(least.share, trim=True)} < "
+            f"{format_percent(warn_headroom, trim=True)} ({least.service}, {least.basis})"
         )
     for s, p in plans.items():
         if p.safe_count is None:
             code = max(code, WARNING)
-            reasons.append(f"{s}: safe count undefined ({p.reason or 'no reason given'})")
+            reasons.append(_undefined_reason(s, p))
     return Status(code, tuple(reasons), least, rooms, warn_headroom)
+
+
+def _over_reason(service: str, p: Plan) -> str:
+    return f"{service}: {p.running} running, more than the safe count {p.safe_count}"
+
+
+#: services over their safe count named one by one in a short status line
+SHORT_REASONS_NAMED = 5
+
+
+def short_reasons(plans: Mapping[str, Plan], st: Status,
+                  order: Sequence[str] | None = None) -> tuple[str, ...]:
+    """``st.reasons`` for one line on a console: when more than :data:`SHORT_REASONS_NAMED`
+    services run over their safe count, their reasons become one (how many, the first of
+    ``order``, "and N more"); the other reasons are kept. The report lists every one.
+    """
+    ordered = list(order if order is not None else plans)
+    over = [s for s in ordered if plans[s].safe_count is not None
+            and plans[s].running > (plans[s].safe_count or 0)]
+    undefined = [s for s in ordered if plans[s].safe_count is None]
+    out = list(st.reasons)
+    for names, reason_of, what in (
+            (over, lambda s: _over_reason(s, plans[s]),
+             "run more containers than their safe count"),
+            (undefined, lambda s: _undefined_reason(s, plans[s]), "have no safe count")):
+        if len(names) <= SHORT_REASONS_NAMED:
+            continue
+        folded = {reason_of(s) for s in names}
+        at = next(i for i, r in enumerate(out) if r in folded)
+        named = ", ".join(names[:SHORT_REASONS_NAMED])
+        summary = (f"{len(names)} services {what}: {named} and "
+                   f"{len(names) - SHORT_REASONS_NAMED} more (each in the report)")
+        out = [*out[:at], summary, *(r for r in out[at:] if r not in folded)]
+    return tuple(out)
+
+
+def _undefined_reason(service: str, p: Plan) -> str:
+    return f"{service}: safe count undefined ({p.reason or 'no reason given'})"
 
 
 #: characters never written raw in a plugin line: the perfdata separator and line breaks
@@ -231,14 +271,14 @@ def check_line(plans: Mapping[str, Plan], st: Status) -> str:
     'web_headroom'=60.00%;20:;;``.
     """
     if st.reasons and st.code != OK:
-        summary = "; ".join(st.reasons)
+        summary = "; ".join(short_reasons(plans, st))  # every service's reason: the report
     else:
         parts = []
         for s, p in plans.items():
             parts.append(f"{p.more} more {s} fit ({p.binding_resource} binds)")
         summary = "; ".join(parts) or "no service to plan"
         if st.least is not None and st.least.share is not None:
-            summary += f"; least headroom {format_percent(st.least.share)}"
+            summary += f"; least headroom {format_percent(st.least.share, trim=True)}"
     perf = []
     warn = f"{st.warn_headroom * 100:g}"
     stems = perfdata_labels(list(plans))

@@ -64,8 +64,8 @@ def answer(plan: Plan) -> str:
     rp = plan.per_resource.get(binding or "")
     if rp is not None:
         eps = rp.epsilon if rp.epsilon is not None else plan.epsilon
-        risk = (f"{resource_name(binding)} binds; at most {format_percent(eps)} of instants "
-                "over capacity")
+        risk = (f"{resource_name(binding)} binds; at most {format_percent(eps, trim=True)} of "
+                "instants over capacity")
     else:
         risk = f"{resource_name(binding)} binds (one replica per host)"
     more = plan.more
@@ -115,7 +115,7 @@ def fleet_answer(fleet: FleetPlan) -> str:
     else:
         stop = f"{resource_name(binding)} binds at {per_host}"
     return (f"{what} {verb} {hosts} of {fleet.machine.name} ({fleet.hosts_needed} + "
-            f"{fleet.spare} spare); {stop}; at most {format_percent(eps)} of instants "
+            f"{fleet.spare} spare); {stop}; at most {format_percent(eps, trim=True)} of instants "
             "over capacity.")
 
 

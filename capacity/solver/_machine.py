@@ -383,15 +383,15 @@ def _filesystem_notes(data_root: str, limits: tuple[StructuralLimit, ...]) -> li
     lines = []
     for fs in filesystems(data_root)[:1]:
         lines.append(f"disk space: the data root {data_root} is on {fs.mount} ({fs.device}, "
-                     f"{format_value(DISK_USAGE, fs.free_bytes)} free of "
-                     f"{format_value(DISK_USAGE, fs.total_bytes)}): the writable layers and "
-                     "the volumes kept there, planned as disk space")
+                     f"{format_value(DISK_USAGE, fs.free_bytes, trim=True)} free of "
+                     f"{format_value(DISK_USAGE, fs.total_bytes, trim=True)}): the writable "
+                     "layers and the volumes kept there, planned as disk space")
     for lim in limits:
         if lim.resource.startswith(f"{DISK_USAGE}["):
             mount = lim.resource[len(DISK_USAGE) + 1:-1]
             line = (f"disk space: volumes on {mount} "
-                    f"({format_value(DISK_USAGE, lim.capacity - lim.used)} free of "
-                    f"{format_value(DISK_USAGE, lim.capacity)}), planned as its own "
+                    f"({format_value(DISK_USAGE, lim.capacity - lim.used, trim=True)} free of "
+                    f"{format_value(DISK_USAGE, lim.capacity, trim=True)}), planned as its own "
                     f"resource {lim.resource}; per replica the volumes' size today, a "
                     "snapshot, not their growth")
             if UNMEASURED_MARK in lim.source:
@@ -833,7 +833,7 @@ def machine_lines(machine: Machine) -> list[str]:
     lines = list(machine.notes)
     if not any(line.startswith("host cost per container") for line in lines):
         if machine.host_cost:
-            parts = [format_value(r, v) + (" memory" if r == MEMORY else "")
+            parts = [format_value(r, v, trim=True) + (" memory" if r == MEMORY else "")
                      for r, v in sorted(machine.host_cost.items())]
             lines.insert(0, f"host cost per container: {', '.join(parts)} (given in the "
                             "machine spec)")

@@ -425,9 +425,9 @@ def host_cost_note(cost: HostCost) -> str:
     """One line for the report: the host cost per container and where it came from."""
     from .._units import format_value
 
-    text = f"host cost per container: {format_value(MEMORY, cost.memory_bytes)} memory"
+    text = f"host cost per container: {format_value(MEMORY, cost.memory_bytes, trim=True)} memory"
     if cost.cpu_cores:
-        text += f", {format_value(CPU, cost.cpu_cores)}"
+        text += f", {format_value(CPU, cost.cpu_cores, trim=True)}"
     how = {"calibrated": "calibrated", "passive": "measured from the running shims",
            "given": "given"}[cost.method]
     text += f" ({how}"

@@ -234,6 +234,12 @@ def validate_samples(df: pd.DataFrame) -> pd.DataFrame:
         # series, replicas merged (their rows averaged), silently
         alias = next((c for c in df.columns if str(c).strip().lower() in _REPLICA_ALIASES),
                      None)
+        if alias is not None and "time" in df.columns:
+            # only when it tells rows of one service at one instant apart (replicas): a row
+            # number or a host name beside one series per service is left alone
+            keys = [c for c in ("service", "time") if c in df.columns]
+            if not (df.groupby(keys, dropna=False, sort=False)[alias].nunique() > 1).any():
+                alias = None
         if alias is not None:
             raise _invalid(
                 f"the samples table has a {alias!r} column but no 'container_id' or "

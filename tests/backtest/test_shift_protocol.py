@@ -147,7 +147,7 @@ def test_plan_margin_lowers_the_plans_not_the_truth() -> None:
     assert r0.truth == r2.truth == 20
     assert r0.predictions["peak"] == 20 and r2.predictions["peak"] == 10
     assert r2.predictions["krr"] == r0.predictions["krr"]  # recipes keep C
-    for bad in (0.5, float("nan"), float("inf")):
+    for bad in (0.5, float("nan"), float("inf"), "2", True):
         with pytest.raises(InvalidParameter, match="plan_margin"):
             shift_backtest(_history(cpu), plan_margin=bad)
 

@@ -15,17 +15,46 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from collect.collect_helpers import RUN_LABEL, new_run_id, wait_until
+from collect.collect_helpers import (
+    RUN_LABEL,
+    free_port,
+    new_run_id,
+    wait_for_rounds,
+    wait_until,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 PROFILES = ROOT / "reports" / "example" / "profiles.json"
 MACHINE = "cpus=2,memory=24GiB,cpu_saturation=1"
 #: a command's whole run, or its wind-down after the signal, never takes longer than this
 RUN_TIMEOUT_S = 300.0
-#: prints a line once capacity.cli is imported, then runs the command: the signal is sent
-#: after it (a Ctrl-C while Python itself imports pandas is Python's own, see the report)
-_RUN = ("import sys\nimport capacity.cli as cli\nsys.stderr.write('ready\\n')\n"
-        "sys.stderr.flush()\nsys.exit(cli.main())\n")  # main() reads sys.argv[1:], as the script
+#: runs the command, and prints a line once capacity's own SIGINT handler is in place: the
+#: signal is sent after it. A Ctrl-C before that (while Python itself imports pandas, or
+#: between the import and main()) is Python's own, see the report. The line used to be
+#: printed by this script after the import, before main(): on a loaded host the test's
+#: SIGINT, sent as soon as it read the line, could land before main() was called (a
+#: KeyboardInterrupt traceback at that print, 3 of 11 tests under load), a race of the test's.
+_RUN = """\
+import signal
+import sys
+
+_install = signal.signal
+
+
+def _announce(signum, handler):
+    previous = _install(signum, handler)
+    if signum == signal.SIGINT and callable(handler) and handler is not signal.default_int_handler:
+        signal.signal = _install  # once: capacity's first handler of its own
+        sys.stderr.write("ready\\n")
+        sys.stderr.flush()
+    return previous
+
+
+signal.signal = _announce
+import capacity.cli as cli
+
+sys.exit(cli.main())  # main() reads sys.argv[1:], as the script
+"""
 
 
 @pytest.fixture
@@ -134,15 +163,17 @@ def test_ctrl_c_during_collect_with_duration(
     run_container("sleep", "600", labels={RUN_LABEL: run_id})
     path = tmp_path / "s.sqlite"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "capacity", "collect", "--store", str(path), "--filter",
          f"label={RUN_LABEL}={run_id}", "--duration", "10m", "--interval", "0.2s",
-         "--commit-every", "1h"],
+         "--commit-every", "1h", "--serve", f"127.0.0.1:{port}"],
         env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     processes.append(proc)
     wait_until(lambda: Path(f"{path}-wal").exists() or proc.poll() is not None, 60,
                "the store to be open")
-    time.sleep(1.0)
+    # the 3 buffered rounds asserted below, counted (a fixed 1 s sleep assumed them)
+    wait_for_rounds(port, 3, proc)
     proc.send_signal(sig)
     out, err = proc.communicate(timeout=RUN_TIMEOUT_S)
     assert out == "" and err.count("\n") == 1 and "Traceback" not in err

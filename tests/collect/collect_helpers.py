@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import re
+import socket
 import threading
 import time
+import urllib.request
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -32,6 +35,33 @@ def wait_until(predicate: Callable[[], bool], timeout_s: float, what: str) -> No
             return
         time.sleep(0.05)
     raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on now (for ``collect --serve``)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def served_rounds(port: int) -> int:
+    """``capacity_collector_rounds_total`` of a ``collect --serve 127.0.0.1:PORT`` (0 while
+    it does not answer yet): how many rounds the collector has done, committed or not."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as r:
+            text = r.read().decode()
+    except OSError:
+        return 0
+    m = re.search(r"^capacity_collector_rounds_total (\S+)$", text, re.M)
+    return int(float(m.group(1))) if m else 0
+
+
+def wait_for_rounds(port: int, n: int, proc: Any, timeout_s: float = 60.0) -> None:
+    """Wait (bounded) until the collector serving on ``port`` has done ``n`` rounds, or its
+    process ``proc`` has exited. A fixed sleep assumed the rounds happen within it; on a
+    loaded host the process start and the first round (engine discovery) may not."""
+    wait_until(lambda: served_rounds(port) >= n or proc.poll() is not None, timeout_s,
+               f"{n} collector rounds")
 
 
 def wait_for_log(container: Any, text: str, timeout_s: float = 15.0) -> None:

@@ -9,13 +9,12 @@ import socket
 import sqlite3
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from collect_helpers import RUN_LABEL, new_run_id, wait_until
+from collect_helpers import RUN_LABEL, free_port, new_run_id, wait_for_rounds, wait_until
 
 from capacity.cli import main
 from capacity.store import Store
@@ -100,13 +99,15 @@ def test_signal_flushes_and_exits_0(
     c = run_container("sleep", "600", labels={RUN_LABEL: run_id})
     path = tmp_path / "s.sqlite"
     # commits once an hour: every row in the store after the signal was flushed by it
+    port = free_port()
     proc = subprocess.Popen(
-        _collect_cmd(path, run_id, "--interval", "0.2s", "--forever", "--commit-every", "1h"),
+        _collect_cmd(path, run_id, "--interval", "0.2s", "--forever", "--commit-every", "1h",
+                     "--serve", f"127.0.0.1:{port}"),
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     collector_process.append(proc)
     wait_until(lambda: _has_host_facts(path) or proc.poll() is not None, 30, "the run to start")
-    time.sleep(1.0)
+    wait_for_rounds(port, 3, proc)  # the rows asserted below, buffered (not a fixed sleep)
     assert _committed_rows(path) == 0
     proc.send_signal(sig)
     out, err = proc.communicate(timeout=30)

@@ -20,8 +20,11 @@ nbformat = pytest.importorskip("nbformat", reason="needs the 'test' extra (nbfor
 nbclient = pytest.importorskip("nbclient", reason="needs the 'test' extra (nbclient)")
 pytest.importorskip("ipykernel", reason="needs the 'test' extra (ipykernel)")
 
+import capacity  # noqa: E402
 from capacity.cli import main  # noqa: E402
 
+#: the tree whose ``capacity`` the tests import (the kernel must import the same)
+TREE = Path(capacity.__file__).resolve().parents[1]
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 WALKTHROUGH = NOTEBOOKS / "sizing_walkthrough.ipynb"
 TRACE = NOTEBOOKS / "trace_backtest.ipynb"
@@ -34,15 +37,34 @@ MACHINE = "cpus=8,memory=32GiB"
 
 
 def _execute(path: Path, env: dict[str, str] | None = None) -> tuple[Any, float]:
+    """Run the notebook on a kernel that imports the ``capacity`` this test imported.
+
+    The kernel is another process, started in ``notebooks/``: without help it imports
+    whatever ``capacity`` its interpreter has installed. From a clone with its own
+    ``pip install -e .`` (as .ci/run does) that is this tree; with a venv shared by several
+    work trees (an editable install points at one of them), a plain ``pip install .`` or
+    none at all, it is another copy or nothing. So this tree goes first on the kernel's
+    ``PYTHONPATH`` (as tests/cli/test_interrupt.py does for its subprocesses), and a first
+    cell, added here and not stored, checks that the kernel imported it.
+    """
     nb = nbformat.read(path, as_version=4)
+    nb.cells.insert(0, nbformat.v4.new_code_cell(
+        "import capacity as _capacity_under_test\n"
+        "print('capacity imported from', _capacity_under_test.__file__)"))
     client = nbclient.NotebookClient(
         nb, timeout=CELL_TIMEOUT_S, kernel_name="python3",
         resources={"metadata": {"path": str(path.parent)}},
     )
-    kernel_env = {**os.environ, "MPLBACKEND": "Agg", **(env or {})}
+    path_var = os.pathsep.join(p for p in (str(TREE), os.environ.get("PYTHONPATH")) if p)
+    kernel_env = {**os.environ, "MPLBACKEND": "Agg", "PYTHONPATH": path_var, **(env or {})}
     start = time.monotonic()
     client.execute(env=kernel_env)  # raises CellExecutionError naming the failing cell
-    return nb, time.monotonic() - start
+    seconds = time.monotonic() - start
+    imported = nb.cells[0].outputs[0]["text"].split("capacity imported from ", 1)[1].strip()
+    assert Path(imported).resolve() == Path(capacity.__file__).resolve(), (
+        f"the kernel imported {imported}, the tests {capacity.__file__}")
+    del nb.cells[0]
+    return nb, seconds
 
 
 def _outputs(nb: Any) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from pathlib import Path
@@ -156,3 +157,117 @@ def test_report_opens_with_the_host_and_the_table_by_urgency(tmp_path: Path) -> 
     for chart in ("safe_counts", "demand_vs_count"):
         assert (paths.folder / f"{chart}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert (paths.folder / f"{chart}.svg").is_file()
+
+
+def test_every_number_column_shows_one_precision(tmp_path: Path, capsys) -> None:
+    """-75.00 % beside -68.03 %, never -75 %: every figure of a table (HTML, Markdown, the
+    console) shows four significant digits, trailing zeros included."""
+    from shown_numbers import imprecise
+
+    from capacity._cli._common import print_summary
+
+    plans, profiles = _plans("cpus=2,memory=16GiB")  # 3.5 cores on 2: exactly 75 % over
+    st = status(plans)
+    paths = write_report(plans, profiles, out_dir=tmp_path, name="r", host="testhost")
+    cells = re.findall(r'<td class="num"[^>]*>([^<]*)</td>', paths.report_html.read_text())
+    assert "-75.00 %" in cells and "2.000 cores" in cells
+    assert imprecise(cells) == [] and len(cells) > 20
+    md_cells = [c.strip() for line in paths.report_md.read_text().splitlines()
+                if line.startswith("| ") for c in line.split("|")[1:-1]]
+    assert "-75.00 %" in md_cells and imprecise(md_cells) == []
+    print_summary(plans, st)
+    out = capsys.readouterr().out
+    console = [c.strip() for line in out.splitlines() if line.startswith("│")
+               for c in line.split("│")[1:-1]]
+    assert "-75.00 %" in console and "1.000 cores" in console and imprecise(console) == []
+    # a sentence keeps its figures short: "75 % over", "below 20 %"
+    assert "(75 % over)" in host_answer(plans, profiles, st).headline
+
+
+def test_a_long_services_table_folds_after_its_most_urgent_rows(tmp_path: Path) -> None:
+    """30 services: the answer, the 15 most urgent rows, then the charts; the other 15 rows
+    fold (<details>, no script) and every one stays in the page, the Markdown and plan.json."""
+    from capacity.reporting._render import SERVICES_FOLD_ABOVE, SERVICES_SHOWN
+
+    n = SERVICES_FOLD_ABOVE + 10
+    cores = {f"svc{i}": 0.01 * (1 + i % 7) for i in range(1, n + 1)}
+    running = dict.fromkeys(cores, 2)
+    plans, profiles = _plans("cpus=4,memory=64GiB", cores, running)
+    order = urgency_order(plans, status(plans))
+    paths = write_report(plans, profiles, out_dir=tmp_path, name="r", host="testhost")
+    html = paths.report_html.read_text()
+    services = html.split('<section id="services">')[1].split("</section>")[0]
+    shown, folded = services.split('<details class="more-services">')
+    row = r'<tr data-service="([^"]+)" class="flag-\w+">'
+    assert re.findall(row, shown) == order[:SERVICES_SHOWN]
+    assert re.findall(row, folded) == order[SERVICES_SHOWN:]
+    assert f"The other {n - SERVICES_SHOWN} services" in folded
+    # the answer, then the table, then the charts; each row links to its service's fold
+    assert (html.index('id="host-answer"') < html.index('<section id="services">')
+            < html.index('<section id="charts">') < html.index('<section id="resources">'))
+    for i, s in enumerate(order, 1):
+        assert f'<a href="#svc-{i}">{s}</a>' in services
+        assert re.search(rf'<details id="svc-{i}" [^>]*>\s*<summary><strong>{s}</strong>', html)
+    md = paths.report_md.read_text()
+    table = md.split("## Services, most urgent first")[1].split("## Charts")[0]
+    md_rows = [line.split("|")[1].strip() for line in table.splitlines()
+               if line.startswith("| svc")]
+    assert md_rows == order
+    assert table.index(f"| {order[SERVICES_SHOWN - 1]} |") < table.index("<details>") < \
+        table.index(f"| {order[SERVICES_SHOWN]} |")
+    assert md.index("## Charts") < md.index("## Per resource")
+    assert set(json.loads(paths.plan_json.read_text())["plans"]) == set(cores)
+
+
+def test_a_short_services_table_is_not_folded(tmp_path: Path) -> None:
+    plans, profiles = _plans("cpus=2,memory=16GiB")
+    paths = write_report(plans, profiles, out_dir=tmp_path, name="r", host="testhost")
+    assert "more-services" not in paths.report_html.read_text()
+    assert "<details>" not in paths.report_md.read_text()
+
+
+def test_the_first_screen_says_at_what_risk(tmp_path: Path) -> None:
+    """How many fit, what binds, and at what risk: the epsilon of each planned resource is
+    in the host's answer, above the tables (it was only in the per-service folds)."""
+    from capacity._units import format_percent
+
+    plans, profiles = _plans("cpus=8,memory=16GiB")
+    ans = host_answer(plans, profiles, status(plans))
+    rp = plans["svc1"].per_resource
+    risk = [line for line in ans.lines if line.startswith("Risk:")]
+    assert len(risk) == 1
+    assert f"{format_percent(rp[CPU].epsilon, trim=True)} for CPU" in risk[0]
+    assert f"{format_percent(rp[MEMORY].epsilon, trim=True)} for memory" in risk[0]
+    assert rp[CPU].epsilon > rp[MEMORY].epsilon  # memory is incompressible: a smaller risk
+    html = write_report(plans, profiles, out_dir=tmp_path, name="r",
+                        host="testhost").report_html.read_text()
+    assert html.index("Risk: each safe count") < html.index('<section id="services">')
+
+
+def _undefined(plans, *names: str):
+    import dataclasses
+
+    return {s: dataclasses.replace(p, safe_count=None, binding_resource=None,
+                                   reason="hours of the day not seen: 20:00-00:00 UTC")
+            if s in names else p for s, p in plans.items()}
+
+
+def test_no_headroom_is_claimed_when_no_service_has_a_safe_count() -> None:
+    # review: every plan undefined, and the host said "Under capacity: 93.75 % free ...
+    # 15 more copies of the running mix fit"
+    plans, profiles = _plans("cpus=16,memory=16GiB")
+    plans = _undefined(plans, *plans)
+    ans = host_answer(plans, profiles, status(plans))
+    assert ans.verdict == "unknown" and ans.more_mixes is None and ans.resources == ()
+    assert ans.headline.startswith("Unknown: none of the 3 services")
+    assert "hours of the day not seen" in ans.headline and "free" not in ans.headline
+
+
+def test_services_without_a_safe_count_are_said_and_no_copies_are_counted() -> None:
+    plans, profiles = _plans("cpus=16,memory=16GiB")
+    plans = _undefined(plans, "svc1")
+    ans = host_answer(plans, profiles, status(plans))
+    assert ans.verdict in ("under", "tight") and ans.more_mixes is None
+    assert not any("of the running mix" in line for line in ans.lines)
+    assert any(line.startswith("1 of the 3 services have no safe count (svc1")
+               for line in ans.lines)

@@ -278,3 +278,51 @@ def test_profiles_of_another_version_exit_3_and_check_says_unknown(
     assert out.startswith("CAPACITY UNKNOWN - profiles schema version 1")
     assert len(out.splitlines()) == 1
     assert not (tmp_path / "r").exists()
+
+
+def test_the_console_status_line_sums_up_many_services_over(capsys) -> None:
+    """100 services over their safe count made a 15,000-character status line on the
+    console; past SHORT_REASONS_NAMED it names the most urgent and counts the rest. The
+    other reasons stay, and the status (the report, --check) still has one per service."""
+    from capacity._cli._common import print_summary
+    from capacity.reporting._host import urgency_order
+    from capacity.reporting._status import SHORT_REASONS_NAMED, short_reasons
+
+    n = SHORT_REASONS_NAMED + 3
+    plans = {f"svc{i}": _plan(cpus=1, running=2 + i) for i in range(1, n + 1)}  # all over
+    st = status(plans)
+    assert st.code == CRITICAL and len(st.reasons) == n + 1  # + the least headroom
+    order = urgency_order(plans, st)
+    short = short_reasons(plans, st, order)
+    named = ", ".join(order[:SHORT_REASONS_NAMED])
+    assert short[0] == (f"{n} services run more containers than their safe count: {named} "
+                        f"and 3 more (each in the report)")
+    assert short[1:] == (st.reasons[-1],) and st.reasons[-1].startswith("least headroom")
+    print_summary(plans, st)
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    assert line == f"status: CRITICAL ({'; '.join(short)})"
+    few = {s: plans[s] for s in order[:SHORT_REASONS_NAMED]}
+    assert short_reasons(few, status(few)) == status(few).reasons
+
+
+def test_the_check_line_sums_up_many_services_over_or_undefined() -> None:
+    """--check printed every service's reason on the one plugin line (100 of them); it now
+    names SHORT_REASONS_NAMED and counts the rest, for services over their safe count and
+    for services without one alike (the perfdata keeps one entry per service)."""
+    import dataclasses
+
+    from capacity.reporting._status import SHORT_REASONS_NAMED, check_line
+
+    n = SHORT_REASONS_NAMED + 4
+    plans = {f"svc{i}": _plan(cpus=1, running=2 + i) for i in range(1, n + 1)}
+    line = check_line(plans, status(plans))
+    assert f"{n} services run more containers than their safe count" in line
+    assert "and 4 more (each in the report)" in line
+    assert line.count("more than the safe count") == 0
+    assert line.count("_safe'=") == n
+    undefined = {s: dataclasses.replace(p, safe_count=None, reason="hours of the day not seen")
+                 for s, p in plans.items()}
+    line = check_line(undefined, status(undefined))
+    assert line.startswith("CAPACITY WARNING - ")
+    assert f"{n} services have no safe count: " in line and "and 4 more" in line
+    assert line.count("safe count undefined") == 0

@@ -96,6 +96,13 @@ def test_a_size_that_does_not_say_binary_or_decimal_is_refused(
         assert "Docker" in text and f"got '{given}'" in text
 
 
+@pytest.mark.parametrize("given, want", [("32Mib", "32MiB"), ("2Gib", "2GiB")])
+def test_a_binary_size_with_a_lower_case_b_is_refused_as_bits(given: str, want: str) -> None:
+    # '32Mb' was refused (bits) while '32Mib' was read as MiB (review)
+    with pytest.raises(InvalidParameter, match=f"lower-case b is bits.*give {want}"):
+        Machine.from_spec(f"cpus=8,memory={given}")
+
+
 def test_sizes_that_say_it_are_binary_or_decimal_as_written() -> None:
     m = Machine.from_spec("cpus=8,memory=32GiB,disk=400GB,host_cost=4Mi")
     assert m.capacity[MEMORY] == 32 * 2**30 and m.capacity[DISK_USAGE] == 400e9

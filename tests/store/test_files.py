@@ -283,3 +283,16 @@ def test_empty_service_in_the_store_falls_back_to_image_then_name() -> None:
                          "service": ["", ""]})
     s = counters_to_samples(pd.DataFrame(rows), meta)
     assert sorted(set(s["service"])) == ["db-1", "nginx"]
+
+
+def test_a_row_number_or_host_column_beside_one_series_per_service_loads(
+        tmp_path: Path) -> None:
+    """A database export's row 'id' (or a 'name' the same on every row) does not tell
+    replicas apart: one series per service, nothing merged, nothing to refuse (review: such
+    a file loaded before the alias check and was refused after it)."""
+    times = pd.date_range("2026-01-01", periods=20, freq="5s", tz="UTC")
+    df = pd.DataFrame({"id": range(20), "name": "host-1", "time": times.astype(str),
+                       "service": "web", "cpu_cores": 0.5})
+    df.to_csv(tmp_path / "s.csv", index=False)
+    back = read_samples(tmp_path / "s.csv")
+    assert len(back) == 20 and set(back["service"]) == {"web"}
