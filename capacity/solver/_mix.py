@@ -542,9 +542,27 @@ class MixModel:
         return out
 
     def binding(self, counts: Mapping[str, int], step: Mapping[str, int]) -> str | None:
-        """The resource that stops ``counts + step``."""
+        """The resource that stops ``counts + step``: of those over, the one most over
+        (total against what is usable), so a mix names what a plan of its services names
+        (the first over in resource order said CPU where memory binds)."""
         bigger = {s: counts.get(s, 0) + step.get(s, 0) for s in set(counts) | set(step)}
-        return self.fits(bigger)[1]
+        ok, first = self.fits(bigger)
+        if ok:
+            return None
+        over: list[tuple[float, str]] = []
+        for r in self.resources:
+            total, usable = self.bound(r, bigger), self.usable[r]
+            if total is not None and total > usable * (1 + _FIT_RTOL):
+                over.append((total / usable if usable > 0 else math.inf, r))
+        for lim in self.count_limits:
+            total, usable = self.count_total(lim, bigger), self.count_usable(lim)
+            if not self._count_fits(lim, total):
+                over.append((total / usable if usable > 0 else math.inf, lim))
+        if not over:
+            return first
+        most = max(x for x, _ in over)
+        # a tie (within rounding) goes to the first in resource order, as a plan's does
+        return next(r for x, r in over if x >= most * (1 - 1e-9))
 
     def assumptions(self) -> tuple[str, ...]:
         out = [
@@ -712,6 +730,7 @@ def more_of(
         return _unknown_mix(model, "more", base)
     ok, binding = model.fits(base)
     if not ok:
+        binding = model.binding(base, {})
         return _plan_of(model, "more", base, binding, more=0,
                         reason=f"what runs now already exceeds {binding} at the stated risk")
     n = _largest(lambda k: model.fits({**base, service: base.get(service, 0) + k})[0])
@@ -1056,12 +1075,13 @@ def size_fleet(
                          assumptions=model.assumptions(), **fields_)
     ok, binding = model.fits(per_host(total))
     if not ok:
+        binding = model.binding(per_host(total), {})
         return FleetPlan(want, machine, method, eps, spare, None, None, {}, binding,
                          reason=f"one replica of every service together does not fit: "
                                 f"{resource_name(binding)} binds", assumptions=model.assumptions(),
                          per_resource=model.describe(per_host(total), check=True), **fields_)
     needed = _fewest_hosts(lambda c: model.fits(c)[0], want)
-    binding = model.fits(per_host(needed - 1))[1] if needed > 1 else None
+    binding = model.binding(per_host(needed - 1), {}) if needed > 1 else None
     if port_bound > needed:
         needed, binding = port_bound, PORT_CONFLICT
     fixed = {pick_service(profiles, s).service for s in _port_services(ports)}

@@ -75,3 +75,20 @@ def test_a_factor_that_is_not_a_number_is_null_in_json(ab: Profiles) -> None:
     text = json.dumps(mix.to_dict(), allow_nan=False)  # raised ValueError (NaN)
     factors = json.loads(text)["demand_factors"]["b"][CPU]
     assert factors["factor"] is None and factors["margin"] is None
+
+
+def test_a_mix_names_the_resource_most_over_not_the_first_in_order() -> None:
+    # CPU (checked first) and memory both over at 5 replicas, memory by far: memory binds,
+    # as a plan of the service says ('size demo/idle=100000' said CPU where plan said memory)
+    from capacity._columns import MEMORY
+    from capacity.solver import size_fleet
+    from capacity.solver._testing import constant_profiles
+
+    profiles = constant_profiles({CPU: 1.0, MEMORY: 2.0**30})
+    machine = Machine.from_spec("cpus=4.5,memory=3.5GiB,cpu_saturation=1")  # 4 and 3 fit
+    assert plan(profiles, machine, method="peak").binding_resource == MEMORY
+    # 6 replicas: 2 hosts of 3; on one host 6 pass CPU (x1.33) and memory (x1.71)
+    fleet = size_fleet(profiles, machine, {"svc": 6}, method="peak")
+    assert fleet.hosts_needed == 2
+    assert fleet.binding_resource == MEMORY
+    assert ratio(profiles, machine, {"svc": 1}, method="peak").binding_resource == MEMORY
