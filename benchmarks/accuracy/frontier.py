@@ -23,8 +23,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent.parent))
 
-import numpy as np  # noqa: E402
-from traces import ROOT, runs  # noqa: E402
+from traces import ROOT, _default_score, _long, runs  # noqa: E402
 
 from capacity.solver._plan import DEFAULT_METHOD  # noqa: E402
 
@@ -32,17 +31,10 @@ MARGINS = (1.0, 1.1, 1.25, 1.5, 1.75, 2.0, 2.5, 3.0)
 
 
 def score(services: list[dict[str, Any]]) -> tuple[float, float, int]:
-    """(unsafe share, mean packing when safe, scored) of the default method."""
-    unsafe, packing = [], []
-    for sv in services:
-        n = sv["predictions"].get(DEFAULT_METHOD)
-        if n is None:
-            continue
-        unsafe.append(n > sv["truth"])
-        if n <= sv["truth"] and sv["truth"] > 0:
-            packing.append(n / sv["truth"])
-    return (float(np.mean(unsafe)) if unsafe else float("nan"),
-            float(np.mean(packing)) if packing else float("nan"), len(unsafe))
+    """(unsafe share, mean packing when safe, scored) of the default method (NaN: none)."""
+    n, unsafe, packing = _default_score(services)
+    return (float("nan") if unsafe is None else unsafe,
+            float("nan") if packing is None else packing, n)
 
 
 def main() -> int:
@@ -57,7 +49,7 @@ def main() -> int:
         for r in runs(args.traces, azure_source=args.azure_source, methods=(DEFAULT_METHOD,),
                       plan_margin=m):
             table.setdefault(r["trace"], {})[m] = score(r["services"])
-            long = [sv for sv in r["services"] if sv["train_days"] >= 2 and sv["test_days"] >= 2]
+            long = [sv for sv in r["services"] if _long(sv)]
             if len(long) < len(r["services"]):
                 table.setdefault(r["trace"] + ", protocol-long", {})[m] = score(long)
     print("| trace | scored | " + " | ".join(f"margin x{m:g}" for m in args.margins) + " |")
