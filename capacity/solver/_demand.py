@@ -748,6 +748,10 @@ class Simulator:
         self._cache[n] = out.astype(np.float32)  # float32: half the memory, 6e-8 relative
 
 
+#: counts beyond the replicas summed whose totals a :class:`_Paths` keeps (float64,
+#: ``n_draws`` each: 160 kB at 20,000 draws)
+_BEYOND_CACHED = 8
+
 #: elements of one block of paths summed at a time (1 MiB of float64: stays in cache)
 _BLOCK_ELEMENTS = 1 << 17
 
@@ -805,7 +809,6 @@ class _Paths:
         h = sim.h
         self.h = h
         self._shared_start = shared_start
-        self._level_all: np.ndarray | None = None
         # every window of own, circular (row i = own[i : i + h]): a view, nothing copied;
         # with weights (w1, w2): every window of w1 own, then from row self._negated on every
         # window of w2 own (w1 = 1, w2 = -1: the replica and its reflection)
@@ -822,6 +825,8 @@ class _Paths:
         self._own_sum: np.ndarray | None = None  # own_k, k summed (allocated when summed)
         self._own_at: np.ndarray | None = None  # per draw, the step own_k peaks (k summed)
         self._cache: dict[int, np.ndarray] = {}  # totals of counts summed exactly, float32
+        # totals (float64) of counts beyond the replicas summed, the latest few asked
+        self._beyond: dict[int, np.ndarray] = {}
         self._level_table: np.ndarray
         self._level_max: np.ndarray
         self._level_min: np.ndarray
@@ -920,28 +925,26 @@ class _Paths:
             out += self._windows(self._starts[j][rows])
         return out
 
-    def _level(self, rows: np.ndarray | slice) -> np.ndarray:
-        """mean + shared path of the given draws, (rows, h), as the instant simulator has it."""
-        if isinstance(rows, slice):
-            if self._level_all is None:
-                self._level_all = self._level(np.arange(self.sim.n_draws))
-            return self._level_all
-        return self._level_table[self._shared_start[rows]]
-
     def _totals(self, n: int, rows: np.ndarray | slice) -> np.ndarray:
-        k = min(n, self.replicas)
-        level = self._level(rows)
+        """Per draw of ``rows`` (a slice: every draw), the total of ``n`` replicas, float64.
+        Every draw is taken a block of rows at a time: no ``(n_draws, h)`` array is made or
+        kept (float64, 48 MB at 20,000 x 300 steps per service), and each row's values are
+        the ones the rows alone give (the same additions, element by element)."""
         if isinstance(rows, slice):
-            own = self.own_sum if k == self._summed else self._own_rows(
-                k, np.arange(self.sim.n_draws))
-        else:
-            own = self._own_rows(k, rows)
+            n_draws = self.sim.n_draws
+            out = np.empty(n_draws)
+            for r0 in range(0, n_draws, self._rows):
+                block = np.arange(r0, min(r0 + self._rows, n_draws))
+                out[r0:r0 + block.size] = self._totals(n, block)
+            return out
+        k = min(n, self.replicas)
+        own = self._own_rows(k, rows)
         if n > k:
             own = own * math.sqrt(n / k)  # float32, as the bounds scale it
-        # n * level + own, in place on a fresh copy of the levels (the same float64 values)
-        path = np.multiply(level, n) if level is self._level_all else level
-        if path is level:
-            np.multiply(path, n, out=path)
+        # mean + shared path of the draws (a fresh copy), as the instant simulator has it;
+        # n * level + own in place
+        path = self._level_table[self._shared_start[rows]]
+        np.multiply(path, n, out=path)
         path += own
         limit = self.sim.demand.limit
         if limit is not None:
@@ -953,11 +956,31 @@ class _Paths:
         if cached is not None:
             return cached
         k = min(n, self.replicas)
+        if n > k:
+            return self.totals_at(n, slice(None))
         self._sum(k)
         out = self._totals(n, slice(None))
-        if n <= k:
-            self._cache[n] = out.astype(np.float32)
+        self._cache[n] = out.astype(np.float32)
         return out
+
+    def totals_at(self, n: int, rows: np.ndarray | slice) -> np.ndarray:
+        """The totals of ``n`` replicas (beyond the replicas summed: scaled, one pass of
+        the paths) on ``rows``, float64: those of every draw are kept for the latest
+        :data:`_BEYOND_CACHED` counts asked when ``rows`` is most draws (a mix's quantile
+        asks the same counts again and again, each time for most draws when many services'
+        bounds add up), else the rows alone are evaluated."""
+        assert n > self.replicas
+        full = self._beyond.pop(n, None)
+        if full is None:
+            n_rows = self.sim.n_draws if isinstance(rows, slice) else rows.size
+            if 4 * n_rows < self.sim.n_draws:
+                return self._totals(n, rows)
+            self._sum(self.replicas)
+            full = self._totals(n, slice(None))
+            while len(self._beyond) >= _BEYOND_CACHED:
+                del self._beyond[next(iter(self._beyond))]  # the least recently asked
+        self._beyond[n] = full  # (re)inserted: the most recently asked
+        return full if isinstance(rows, slice) else full[rows]
 
     def totals_through(self, k: int) -> None:
         """Cache the totals of every count up to ``k`` (at most the replicas summed exactly)
@@ -999,6 +1022,10 @@ class _Paths:
         own_max = self._peak(k) * scale  # scale > 0: the maximum of the scaled paths
         upper = np.minimum(n * self._level_max + own_max, cap)
         lower = np.minimum(n * self._level_at_peak(k) + own_max, cap)
+        if k == self._summed:  # also the path at the instant the level peaks (as count()):
+            # for a large count the level's share dominates, so this bound is the tighter
+            own_there = self.own_sum[np.arange(self.sim.n_draws), self._at_level_max] * scale
+            np.maximum(lower, np.minimum(n * self._level_max + own_there, cap), out=lower)
         return lower, upper
 
     def _level_at_peak(self, k: int) -> np.ndarray:
@@ -1161,7 +1188,7 @@ def mix_quantile(
     rows = np.flatnonzero(upper >= floor)
     exact = np.zeros(rows.size)
     for f, lim, paths, n, at_instant in parts:
-        part = at_instant[rows] if paths is None else paths._totals(n, rows)
+        part = at_instant[rows] if paths is None else paths.totals_at(n, rows)
         exact = exact + _scaled_part(part, f, n, lim)
     totals = np.full(n_draws, -np.inf)
     totals[rows] = exact
