@@ -23,7 +23,7 @@ from capacity._pipeline import fit_profiles, load_demo
 from capacity.cli import main
 from capacity.model import Profiles
 from capacity.solver import Machine, more_of, plan, ratio, size_fleet, weighted
-from capacity.solver._demand import mix_quantile, mix_totals
+from capacity.solver._demand import _BEYOND_CACHED, mix_quantile, mix_totals
 from capacity.solver._mix import MixModel
 from capacity.sources._limits import StructuralLimit
 
@@ -180,3 +180,20 @@ def test_mix_quantile_is_the_quantile_of_the_summed_totals(demo: Profiles,
         full = float(np.quantile(mix_totals(sims, counts, model.n_draws,  # type: ignore[arg-type]
                                             scale, limits), q))
         assert fast == pytest.approx(full, rel=1e-6), counts
+
+
+def test_mix_quantile_keeps_a_bounded_number_of_totals(demo: Profiles, machine: Machine) -> None:
+    # counts over a wide range (a size search asks many): each service keeps at most one
+    # array of totals per replica summed exactly plus the latest few beyond, not one per count
+    services = [IDLE, "demo/mem-holder"]
+    model = MixModel(demo, machine, services)
+    sims = {s: model.models[MEMORY][s].sim for s in services}
+    q = 1 - model.eps[MEMORY]
+    for n in range(1, 3000, 97):
+        mix_quantile(sims, {IDLE: n, "demo/mem-holder": 3000 - n},  # type: ignore[arg-type]
+                     model.n_draws, q)
+    for sim in sims.values():
+        assert sim is not None
+        for paths in (sim._paths, *sim._far.values()):
+            assert len(paths._cache) <= paths.replicas
+            assert len(paths._beyond) <= _BEYOND_CACHED
