@@ -933,12 +933,19 @@ class _Paths:
         if isinstance(rows, slice):
             n_draws = self.sim.n_draws
             out = np.empty(n_draws)
+            k = min(n, self.replicas)
             for r0 in range(0, n_draws, self._rows):
                 block = np.arange(r0, min(r0 + self._rows, n_draws))
-                out[r0:r0 + block.size] = self._totals(n, block)
+                own = (self.own_sum[r0:r0 + block.size] if k == self._summed
+                       else self._own_rows(k, block))  # a view where summed: no copy
+                out[r0:r0 + block.size] = self._path_max(n, block, own)
             return out
+        return self._path_max(n, rows, self._own_rows(min(n, self.replicas), rows))
+
+    def _path_max(self, n: int, rows: np.ndarray, own: np.ndarray) -> np.ndarray:
+        """Per draw of ``rows``, the maximum over the horizon of ``n`` replicas' path, its
+        replicas summed ``own`` (``k = min(n, replicas)`` of them; scaled here beyond)."""
         k = min(n, self.replicas)
-        own = self._own_rows(k, rows)
         if n > k:
             own = own * math.sqrt(n / k)  # float32, as the bounds scale it
         # mean + shared path of the draws (a fresh copy), as the instant simulator has it;
