@@ -277,7 +277,10 @@ def _print_mix(mix: Any) -> None:
         console.print(f"  {s}: {n}")
     for r, m in mix.per_resource.items():
         util = "-" if m.utilisation is None else f"{m.utilisation:.0%}"
-        console.print(f"  {r}: utilisation {util}, P(overload) {_p(m.p_overload)} "
-                      f"(epsilon {m.epsilon:g})")
+        if m.method == "count":  # a structural count (PIDs, files): slots, not a risk
+            console.print(f"  {resource_name(r)}: the mix takes {util} of the slots left")
+        else:
+            console.print(f"  {resource_name(r)}: utilisation {util}, P(overload) "
+                          f"{_p(m.p_overload)} (epsilon {m.epsilon:g})")
     for a in mix.assumptions:
         console.print(f"  - {a}")

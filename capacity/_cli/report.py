@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from .._columns import CPU, MEMORY
-from .._errors import CapacityError, DockerUnavailable
+from .._errors import CapacityError, DockerUnavailable, NoContainers
 from ._common import (
     DURATION,
     check_report_name,
@@ -88,7 +88,8 @@ def report(
     --profiles FILE, --prometheus URL [--since]. With none given it collects 15 s from the
     local engine. When no engine answers, that is UNKNOWN (exit 3) with --check or --json or
     when stdout is not a terminal (cron, pipes, Nagios); only an interactive run on a
-    terminal plans from the bundled recording instead, and says so.
+    terminal plans from the bundled recording instead, and says so (also when the engine runs
+    no container, or none the filters match).
 
     Exit status: 0 ok; 1 warning (least headroom below --warn-headroom, or a safe count
     undefined); 2 critical (more containers running than the safe count); 3 unknown (the run
@@ -230,10 +231,20 @@ def _load(
         notices.append(f"{exc}; planning from the bundled recording instead (--demo)")
         stderr(f"capacity: notice: {notices[-1]}")
         return load_demo()
-    return _collect_with_progress(
-        client, interval_s=interval, duration_s=duration or 15.0,
-        filters=parse_filters(filters), quiet=quiet,
-    )
+    try:
+        return _collect_with_progress(
+            client, interval_s=interval, duration_s=duration or 15.0,
+            filters=parse_filters(filters), quiet=quiet,
+        )
+    except NoContainers as exc:
+        # an engine with nothing (matching) running: on a terminal, without a duration
+        # asked for, the same fallback as no engine (README's first command on a new host)
+        if duration is not None or not fallback:
+            raise
+        notices.append(f"{exc}; planning from the bundled recording instead (--demo), not "
+                       "from this host")
+        stderr(f"capacity: notice: {notices[-1]}")
+        return load_demo()
 
 
 def _store_host_usage(store_path: Path, since_s: float | None) -> Any:

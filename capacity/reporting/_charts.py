@@ -243,6 +243,10 @@ def _left_out_note(fig: Figure, left_out: int) -> None:
 # -- (0) the answer at a glance -------------------------------------------------------------
 
 
+#: bars of the safe-count chart: the most urgent services (100 bars made a page-long chart)
+MAX_SAFE_COUNT_BARS = 30
+
+
 def safe_counts(plans: Mapping[str, Plan]) -> Figure:
     """The answer at a glance: one bar per service, its safe count, coloured by the resource
     that binds (grey: no safe count), most urgent service at the top; a black tick at the
@@ -254,6 +258,8 @@ def safe_counts(plans: Mapping[str, Plan]) -> Figure:
     order = _urgency(plans)
     if not order:
         return _empty("no service to plan")
+    total = len(order)
+    order = order[:MAX_SAFE_COUNT_BARS]  # the most urgent: the table has every service
     n = len(order)
     longest = max(len(s) for s in order)
     left = min(0.3 + 0.075 * longest, 3.5)
@@ -296,8 +302,9 @@ def safe_counts(plans: Mapping[str, Plan]) -> Figure:
         ax.set_xlim(0, top * 1.6 + 1)  # room for the count beside the longest bar
         ax.xaxis.set_major_locator(MaxNLocator(nbins=6, integer=True))
     ax.set_xlabel("safe count: containers of the service that fit (count)")
-    _title(ax, "Safe count per service, least headroom first; colour: what binds",
-                 fontsize="medium", loc="left")
+    _title(ax, "Safe count per service, least headroom first; colour: what binds"
+           + (f" ({n} most urgent of {total})" if total > n else ""),
+           fontsize="medium", loc="left")
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 

@@ -40,6 +40,7 @@ from ..solver._plan import PLAN_SCHEMA_VERSION, Plan
 from ._charts import (
     MAX_ALL_RESOURCE_PANELS,
     MAX_PANELS,
+    MAX_SAFE_COUNT_BARS,
     demand_cdfs,
     demand_vs_count,
     risk_curves,
@@ -189,7 +190,10 @@ def _build_charts(
         Chart("safe_counts", "Safe count per service",
               "One bar per service, least headroom first: how many of its containers fit, "
               "coloured by the resource that binds; the black tick is what runs now (past "
-              "the bar's end: more run than is safe).", safe_counts(plans)),
+              "the bar's end: more run than is safe)."
+              + (f" The {MAX_SAFE_COUNT_BARS} most urgent of {n_services} services; every "
+                 "service is in the table." if n_services > MAX_SAFE_COUNT_BARS else ""),
+              safe_counts(plans)),
         Chart("demand_vs_count", "Total demand against container count",
               "Per service" + few + " and resource (every resource while that makes at most "
               f"{MAX_ALL_RESOURCE_PANELS} panels, else the binding one): what is kept back, "

@@ -158,6 +158,44 @@ def test_no_running_containers_is_exit_3(docker_client, tmp_path: Path) -> None:
     assert "--demo" in result.stderr
 
 
+@pytest.mark.docker
+def test_nothing_running_on_a_terminal_falls_back_to_demo_with_a_notice(
+        docker_client, tmp_path: Path) -> None:
+    """README's first command on a new host with an engine but no container: on a terminal
+    the bundled recording is planned and said (it was exit 3, "no running containers"); off
+    a terminal (cron, --check) it stays exit 3, above."""
+    import pty
+    import threading
+
+    leader, follower = pty.openpty()
+    screen: list[bytes] = []
+
+    def drain() -> None:
+        try:
+            while chunk := os.read(leader, 4096):
+                screen.append(chunk)
+        except OSError:
+            pass
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "capacity", "report", "--filter",
+             "label=capacity.nothing-has-this-label", *ROOMY, "--out", str(tmp_path)],
+            stdout=follower, stderr=subprocess.PIPE, text=True, timeout=180,
+            env={**os.environ, "MPLBACKEND": "Agg"},
+        )
+    finally:
+        os.close(follower)
+        reader.join(timeout=5)
+        os.close(leader)
+    assert result.returncode == 0, result.stderr
+    assert "no running containers" in result.stderr and "bundled recording" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert report_folder(tmp_path).is_dir()
+
+
 def test_readme_test_command_is_what_ci_runs() -> None:
     root = Path(__file__).resolve().parents[2]
     readme = (root / "README.md").read_text()

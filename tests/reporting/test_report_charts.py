@@ -332,3 +332,25 @@ def test_over_capacity_the_demand_axis_shows_what_is_kept_back() -> None:
     ax = next(ax for ax in fig.axes if ax.get_title().startswith("a: CPU"))
     kept = [ln for ln in ax.get_lines() if ln.get_label() == "reserve + others running"]
     assert kept and ax.get_ylim()[1] > kept[0].get_ydata()[0] > 4
+
+
+def test_the_safe_count_chart_shows_the_most_urgent_of_many() -> None:
+    """100 services made a page-long chart of bars (all at 0 when over); it shows the
+    MAX_SAFE_COUNT_BARS most urgent and says so."""
+    from capacity._columns import CPU
+    from capacity.reporting._charts import MAX_SAFE_COUNT_BARS
+    from capacity.solver._testing import profiles_of
+
+    machine = Machine.from_spec("cpus=64,memory=256GiB,cpu_saturation=1")
+    profiles = profiles_of(*(constant_profiles({CPU: 0.1 * (i + 1)}, service=f"svc{i}")
+                             [f"svc{i}"] for i in range(40)))
+    plans = plan_all(profiles, machine, running={}, method="gaussian", valid_for_s=None)
+    fig = safe_counts(plans)
+    (ax,) = [a for a in fig.axes if a.axison]
+    assert len(ax.patches) == MAX_SAFE_COUNT_BARS
+    assert f"({MAX_SAFE_COUNT_BARS} most urgent of 40)" in ax.get_title(loc="left")
+    shown = {str(b.get_label()).split(":")[0] for b in ax.patches}
+    from capacity.reporting._host import urgency_order
+    from capacity.reporting._status import status
+
+    assert shown == set(urgency_order(plans, status(plans))[:MAX_SAFE_COUNT_BARS])
