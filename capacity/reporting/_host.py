@@ -258,7 +258,9 @@ def host_answer(
     least = next((h for h in res if st.least is not None and h.resource == st.least.basis),
                  None)
     if least is not None and not (bind.headroom is not None and bind.headroom < 0
-                                  and not least.over):
+                                  and bind.headroom < (least.headroom or 0.0)):
+        # the status line's resource, unless another is further over capacity: CPU 85 %
+        # over was named binding beside memory 138 % over
         bind = least
     name = resource_name(bind.resource)
     usable = bind.capacity - bind.reserve

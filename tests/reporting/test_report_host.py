@@ -271,3 +271,15 @@ def test_services_without_a_safe_count_are_said_and_no_copies_are_counted() -> N
     assert not any("of the running mix" in line for line in ans.lines)
     assert any(line.startswith("1 of the 3 services have no safe count (svc1")
                for line in ans.lines)
+
+
+def test_the_resource_further_over_capacity_binds_the_host() -> None:
+    # 3.5 cores on 2 (75 % over) and 1.5 GiB on 0.75 GiB (100 % over): every service's
+    # count is 0 on both, a tie its plan names CPU; the host named CPU beside memory
+    # further over (the 100-service report: CPU 85 % over, memory 138 %)
+    plans, profiles = _plans("cpus=2,memory=0.75GiB")
+    ans = host_answer(plans, profiles, status(plans))
+    assert ans.verdict == "over"
+    worst = min(ans.resources, key=lambda h: h.headroom)
+    assert worst.resource == MEMORY and ans.binding == MEMORY
+    assert "memory binds" in ans.headline
