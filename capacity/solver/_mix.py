@@ -465,10 +465,10 @@ class MixModel:
 
     def _at_limits(self, r: str, n: Mapping[str, int]) -> float:
         """The total of ``n`` replicas at their declared limits (inf: one has none)."""
-        limits = [self.models[r][s].demand.limit for s in n]
-        if any(lim is None for lim in limits):
+        limits = self._limits(r)
+        if any(limits[s] is None for s in n):
             return math.inf
-        return sum(c * float(lim or 0.0) for c, lim in zip(n.values(), limits, strict=True))
+        return sum(c * float(limits[s] or 0.0) for s, c in n.items())
 
     def p_overload(
         self, r: str, counts: Mapping[str, int]
@@ -517,8 +517,9 @@ class MixModel:
             cap = self.machine.capacity[r]
             reserve = self.machine.reserved(r)
             occ = float(self.occupied.get(r, 0.0))
-            mean = sum(c * m * self._factor(r, s, m) for s, c in counts.items()
-                       if s in self.models[r] for m in (self.models[r][s].demand.mean,))
+            means = {s: m.demand.mean for s, m in self.models[r].items()}
+            mean = sum(c * means[s] * self._factor(r, s, means[s])
+                       for s, c in counts.items() if s in means)
             p, interval = self.p_overload(r, counts) if check else (None, None)
             out[r] = MixResource(
                 resource=r, capacity=cap, reserve=reserve, occupied=occ, epsilon=self.eps[r],
