@@ -720,7 +720,9 @@ class Simulator:
             return self.n_draws if threshold < 0 else 0
         if self.h > 1:
             return self._paths_for(n).exceedances(n, threshold)
-        return int(np.count_nonzero(self.total(n) > threshold))
+        # float64: cached totals are float32, and a threshold past float32's range (a
+        # capacity of 1e300) would be cast to it (inf, with a warning) by NumPy's promotion
+        return int(np.count_nonzero(self.total(n) > np.float64(threshold)))
 
     def exceeds_at_most(self, n: int, threshold: float, most: int) -> bool:
         """``self.exceedances(n, threshold) <= most``, settled by bounds where they can
@@ -1068,6 +1070,7 @@ class _Paths:
         """Draws whose total of ``n`` replicas exceeds ``threshold``; with ``most``, a number
         on the same side of ``most`` as that count (the count itself when the bounds do not
         settle the side), so the draws near the threshold are evaluated only then."""
+        threshold = np.float64(threshold)  # never cast down to float32 arrays' precision
         done = self._counted.get((n, threshold))
         if done is not None:  # the count search asks the same count more than once
             return done
