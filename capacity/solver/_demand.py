@@ -61,6 +61,7 @@ __all__ = [
     "SYMMETRIC",
     "ReplicaDemand",
     "Simulator",
+    "child_generator",
     "clopper_pearson",
     "horizon_replicas_for",
     "horizon_shortcut_for",
@@ -533,6 +534,28 @@ def clopper_pearson(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
     return lo, hi
 
 
+def child_generator(rng: np.random.Generator) -> np.random.Generator:
+    """A generator of its own for one simulator, spawned from ``rng`` now.
+
+    Spawning advances ``rng``'s count of children, never its stream, so the child depends
+    only on ``rng``'s seed and on how many children were spawned before it: give each
+    :class:`Simulator` of a plan or a mix its child in a fixed order (the order its models
+    are made) and its draws no longer depend on what other simulators drew before.
+
+    Trap (the defect this exists for): a :class:`Simulator` draws lazily, replica by
+    replica, as far as the count search goes. Two simulators sharing one generator (CPU and
+    memory of a plan; the services of a mix) therefore took their draws at offsets set by the
+    other one's search, which depends on the capacity: on a larger machine the CPU search
+    drew more CPU replicas, memory's draws moved, and memory's count came out lower (21
+    replicas on 27 CPUs, 20 on 35 CPUs, memory binding; ``tests/solver/test_properties.py``).
+    A generator without a seed sequence cannot spawn: one number is drawn from it instead.
+    """
+    try:
+        return rng.spawn(1)[0]
+    except TypeError:  # a bit generator without a seed sequence
+        return np.random.default_rng(np.random.SeedSequence(int(rng.integers(2**63))))
+
+
 class Simulator:
     """Monte Carlo totals of ``n`` replicas of one service for one resource.
 
@@ -556,7 +579,9 @@ class Simulator:
     n_draws : int
         Independent draws. The standard error of a probability p is sqrt(p (1 - p) / n_draws).
     rng : numpy.random.Generator
-        Injected so a plan is reproducible (the CLI seeds it with a fixed number).
+        Injected so a plan is reproducible (the CLI seeds it with a fixed number). Drawn
+        from lazily, replica by replica, as far as the counts asked: the simulator's own
+        (:func:`child_generator`), never one another simulator draws from too.
     horizon_steps : int
         Path length in trace steps (1: risk at a random instant).
     u : numpy.ndarray, optional
