@@ -712,7 +712,9 @@ class Simulator:
         return self._sym_sum
 
     def total(self, n: int) -> np.ndarray:
-        """Per draw, the total demand of ``n`` replicas (its maximum over the horizon)."""
+        """Per draw, the total demand of ``n`` replicas (its maximum over the horizon):
+        float32 for the counts summed exactly (as cached, first call included: the same
+        values whenever asked), float64 beyond."""
         if n <= 0:
             return np.zeros(self.n_draws)
         if self.h > 1:
@@ -734,7 +736,11 @@ class Simulator:
             path = np.minimum(path, n * self.demand.limit)
         out = path[:, 0]
         if n <= k:  # beyond k the extrapolation is one cheap pass: not worth the memory
-            self._cache[n] = out.astype(np.float32)
+            # the cached float32 values from the first call on: a count's totals must not
+            # depend on whether it was asked before (a draw within float32's rounding of the
+            # capacity was counted over once and under later, so the count could depend on
+            # the order the search asked the counts in, which depends on the capacity)
+            out = self._cache[n] = out.astype(np.float32)
         return out
 
     def exceedances(self, n: int, threshold: float) -> int:
@@ -993,8 +999,8 @@ class _Paths:
         if n > k:
             return self.totals_at(n, slice(None))
         self._sum(k)
-        out = self._totals(n, slice(None))
-        self._cache[n] = out.astype(np.float32)
+        # float32 as cached (and as totals_through caches it), from the first call on
+        out = self._cache[n] = self._totals(n, slice(None)).astype(np.float32)
         return out
 
     def totals_at(self, n: int, rows: np.ndarray | slice) -> np.ndarray:
