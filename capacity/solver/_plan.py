@@ -683,6 +683,14 @@ def _largest(fits: Any, *, start: int = 0, limit: int = _MAX_COUNT) -> int | Non
     costs O(log |answer - start|) calls. Every search ends: when ``fits(limit)`` still
     holds the count is unbounded by the inputs and None is returned; 0 when not even
     ``fits(1)`` holds (``fits(0)`` is taken as true: no replica always fits).
+
+    For a predicate that is not monotone the answer still fits, and the search is monotone
+    in the predicate: from the same ``start``, a predicate true wherever ``fits`` is never
+    gives a smaller answer (the probes are the same until the first that only it passes;
+    ``tests/solver/test_properties.py`` checks it). The empirical count relies on this
+    beyond the replicas summed, where the exceedances need not grow with n (the sum
+    switches to sign-randomised or weighted replicas): at a larger capacity or epsilon every
+    count passes wherever it passed before, so the count cannot fall.
     """
     start = min(max(int(start), 0), limit)
     if start > 0 and not fits(start):

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from capacity._columns import CPU, MEMORY
 from capacity.solver import Machine, plan
+from capacity.solver._plan import _first_fail, _largest
 from capacity.solver._testing import profiles_of, resource_profile, service_profile
 
 EMPIRICAL_DRAWS = 2000
@@ -154,3 +155,25 @@ def test_sweep_counts_never_fall_with_more_capacity_or_epsilon(shape, scale, hor
     for c, g in ((6.0, 4.0), (35.0, 16.0), (160.0, 128.0)):
         assert_nondecreasing([(e, counts_of(shape, scale, c, g, e, horizon_s))
                               for e in SWEEP_EPSILONS], f"{c} CPUs, {g} GiB, epsilon")
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.booleans(), min_size=1, max_size=80), st.data())
+def test_the_count_search_is_monotone_in_its_predicate(passes, data) -> None:
+    # not monotone in n (as the exceedances beyond the replicas summed need not be): a
+    # predicate passing wherever another passes (a larger capacity or epsilon, the same
+    # draws) never gives a smaller count, from any fixed start
+    more = [p or data.draw(st.booleans()) for p in passes]
+    limit = len(passes)
+    start = data.draw(st.integers(0, limit))
+
+    def of(table):
+        return lambda n: n == 0 or table[n - 1]
+
+    a = _largest(of(passes), start=start, limit=limit)
+    b = _largest(of(more), start=start, limit=limit)
+    assert a is None or a == 0 or passes[a - 1]  # what it answers fits
+    assert b is None or (a is not None and b >= a)
+    first_a = _first_fail(lambda n: n < limit and passes[n], 0)
+    first_b = _first_fail(lambda n: n < limit and more[n], 0)
+    assert first_a is not None and first_b is not None and first_b >= first_a
