@@ -107,7 +107,7 @@ from ._plan import (
     unseen_hours_verdict,
     widening_what,
 )
-from ._structural import structural_plan
+from ._structural import in_use_beside, stale_in_use_note, structural_plan
 
 __all__ = [
     "CURVE_POINTS",
@@ -340,6 +340,7 @@ class MixModel:
         #: that takes one, and the plan of the first such service (capacity, reserve, the
         #: slots in use beside the mix's ``running`` replicas)
         self.count_limits: dict[str, tuple[dict[str, float], ResourcePlan]] = {}
+        self._stale: list[str] = []
         running = dict(running or {})
         for lim in machine.limits:
             plans = {s: structural_plan(lim, s, headroom=machine.headroom)
@@ -349,9 +350,13 @@ class MixModel:
             if not per:
                 continue  # no replica of the mix takes a slot of it
             first = next(p for p in plans.values() if p is not None)
-            # the replicas of the mix running now are inside the host's count in use
-            others = max(first.occupied - sum(running.get(s, 0) * d for s, d in per.items()),
-                         0.0)
+            # the replicas of the mix running now are inside the host's count in use (and
+            # take their slots where it says less: the larger reading, as a plan's)
+            mine = {s: int(running.get(s, 0)) for s in per}
+            others = in_use_beside(lim, mine)
+            stale = stale_in_use_note(lim, mine)
+            if stale:
+                self._stale.append(stale)
             self.count_limits[lim.resource] = (per, replace(first, occupied=others))
 
     def plan_fields(self) -> dict[str, Any]:
@@ -638,6 +643,7 @@ class MixModel:
                        f"{lp.capacity:,.0f} (in use beside the mix {lp.occupied:,.0f}, "
                        f"headroom {lp.reserve:,.0f}), shared by every container of the mix; "
                        "per replica " + ", ".join(f"{s} {d:g}" for s, d in per.items()))
+        out += self._stale
         return out
 
     def _factor_notes(self) -> list[str]:

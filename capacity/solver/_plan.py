@@ -889,6 +889,7 @@ def plan(
     compare: bool = True,
     valid_for_s: float | None = DEFAULTS.valid_for_s,
     settings: Settings | None = None,
+    running_beside: Mapping[str, int] | None = None,
 ) -> Plan:
     """The largest count of ``service`` replicas that fit on ``machine`` at risk ``epsilon``.
 
@@ -907,6 +908,12 @@ def plan(
         the same as the CLI's and the report's.
     running : int
         Replicas of ``service`` running now (``more`` = safe count minus these).
+    running_beside : Mapping[str, int], optional
+        Replicas of the other services running now, per service: for the machine's
+        structural count limits (PIDs, open files, addresses), whose count in use they are
+        inside of, and whose slots they take even where a machine file's count says less
+        (:func:`capacity.solver._structural.structural_plan`; said in the assumptions).
+        Their resource use is ``occupied``.
     occupied : Mapping[str, float], optional
         Per resource, what other containers use now (column units); left out of the capacity.
     incompressible_epsilon : float, optional
@@ -1125,13 +1132,17 @@ def plan(
         if "sampling" in widening:
             notes.add(f"{r}: {widening['sampling']['reason']}")
     if machine.limits:  # structural count limits (PIDs, open files, addresses)
-        from ._structural import structural_plan
+        from ._structural import stale_in_use_note, structural_plan
 
+        beside = {s: int(n) for s, n in (running_beside or {}).items() if s != sp.service}
         for lim in machine.limits:
             counted = structural_plan(lim, sp.service, running=running,
-                                      headroom=machine.headroom)
+                                      headroom=machine.headroom, beside=beside)
             if counted is not None:
                 per[lim.resource] = counted
+                stale = stale_in_use_note(lim, {**beside, sp.service: running})
+                if stale:
+                    notes.add(stale)
     return _assemble(sp, machine, per, method=method, epsilon=epsilon, running=running,
                      ports=tuple(ports), risk_models=risk_models, notes=notes,
                      incompressible_epsilon=settings.memory_epsilon,
