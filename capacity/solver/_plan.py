@@ -1309,11 +1309,11 @@ def margin_text(factor: float, host_share: float, fmt: str = "{:.1%}") -> str:
     """``"margin 9% of the usable capacity"`` for demand planned at ``factor``: ``1 - 1 /
     factor`` when one replica's demand is all its own; with the host cost per container
     ``host_share`` of it (which does not drift) the factor takes ``1 - 1 / (1 + (factor - 1)
-    (1 - host_share))``, and the text says why it is smaller."""
+    (1 - host_share))``, and the text says why it is smaller where that shows in ``fmt``."""
     own = min(max(1.0 - host_share, 0.0), 1.0)
-    margin = 1.0 - 1.0 / (1.0 + (factor - 1.0) * own)
-    text = f"margin {fmt.format(margin)} of the usable capacity"
-    if host_share > 0:
+    margin = fmt.format(1.0 - 1.0 / (1.0 + (factor - 1.0) * own))
+    text = f"margin {margin} of the usable capacity"
+    if margin != fmt.format(1.0 - 1.0 / factor):
         text += (f" (the host cost per container, {host_share:.0%} of a replica's mean, "
                  "does not drift)")
     return text
