@@ -1154,6 +1154,44 @@ def _scaled_part(part: np.ndarray, f: float, n: int, limit: float | None) -> np.
     return np.minimum(f * part, np.maximum(part, n * float(limit)))
 
 
+#: one service's part of a mix: (demand factor, declared limit per replica, the paths that
+#: give its exact totals beyond the replicas summed or None (its totals at hand), count,
+#: lower bounds of its totals per draw, upper bounds (the totals themselves when exact))
+_Part = tuple[float, float | None, _Paths | None, int, np.ndarray, np.ndarray]
+
+
+def _mix_parts(
+    sims: Mapping[str, Simulator], counts: Mapping[str, int], n_draws: int,
+    scale: Mapping[str, float] | None, limits: Mapping[str, float | None] | None,
+) -> tuple[list[_Part], np.ndarray, np.ndarray]:
+    """Each service's part of a mix (:data:`_Part`) and the sums of their scaled lower and
+    upper bounds per draw, added in ``counts`` order (as :func:`mix_totals` adds)."""
+    lower = np.zeros(n_draws)
+    upper = np.zeros(n_draws)
+    parts: list[_Part] = []
+    for s, n in counts.items():
+        if n <= 0 or s not in sims:
+            continue
+        f = 1.0 if scale is None else float(scale.get(s, 1.0))
+        lim = None if limits is None else limits.get(s)
+        sim = sims[s]
+        paths = sim._paths_for(int(n)) if sim.h > 1 else None
+        if paths is not None and n > paths.replicas:  # beyond the replicas summed: bounds
+            lo, hi = paths._bounds(int(n))
+            parts.append((f, lim, paths, int(n), lo, hi))
+        elif paths is not None:  # summed exactly: the totals of every count up to twice
+            # the largest asked so far, in one sweep, then read from the cache
+            paths.totals_through(max(int(n), 2 * max(paths._cache, default=0)))
+            lo = hi = paths.total(int(n))
+            parts.append((f, lim, None, int(n), lo, hi))
+        else:
+            lo = hi = sim.total(int(n))
+            parts.append((f, lim, None, int(n), lo, hi))
+        lower = lower + _scaled_part(lo, f, int(n), lim)
+        upper = upper + _scaled_part(hi, f, int(n), lim)
+    return parts, lower, upper
+
+
 def mix_quantile(
     sims: Mapping[str, Simulator], counts: Mapping[str, int], n_draws: int, q: float,
     scale: Mapping[str, float] | None = None,
@@ -1168,38 +1206,76 @@ def mix_quantile(
     by step; every count up to the replicas summed exactly is swept once
     (:meth:`_Paths.totals_through`). Trap: over a horizon the total is each service's maximum
     over the horizon summed, an upper bound of the maximum of the sum."""
-    lower = np.zeros(n_draws)
-    upper = np.zeros(n_draws)
-    parts: list[tuple[float, float | None, _Paths | None, int, np.ndarray]] = []
-    for s, n in counts.items():
-        if n <= 0 or s not in sims:
-            continue
-        f = 1.0 if scale is None else float(scale.get(s, 1.0))
-        lim = None if limits is None else limits.get(s)
-        sim = sims[s]
-        paths = sim._paths_for(int(n)) if sim.h > 1 else None
-        if paths is not None and n > paths.replicas:  # beyond the replicas summed: bounds
-            lo, hi = paths._bounds(int(n))
-            parts.append((f, lim, paths, int(n), lo))
-        elif paths is not None:  # summed exactly: the totals of every count up to twice
-            # the largest asked so far, in one sweep, then read from the cache
-            paths.totals_through(max(int(n), 2 * max(paths._cache, default=0)))
-            lo = hi = paths.total(int(n))
-            parts.append((f, lim, None, int(n), lo))
-        else:
-            lo = hi = sim.total(int(n))
-            parts.append((f, lim, None, int(n), lo))
-        lower = lower + _scaled_part(lo, f, int(n), lim)
-        upper = upper + _scaled_part(hi, f, int(n), lim)
-    if all(p is None for _, _, p, _, _ in parts):
+    parts, lower, upper = _mix_parts(sims, counts, n_draws, scale, limits)
+    if all(p is None for _, _, p, _, _, _ in parts):
         return float(np.quantile(lower, q))
     i = math.floor(q * (n_draws - 1))
     floor = np.partition(lower, i)[i]
     rows = np.flatnonzero(upper >= floor)
     exact = np.zeros(rows.size)
-    for f, lim, paths, n, at_instant in parts:
+    for f, lim, paths, n, at_instant, _ in parts:
         part = at_instant[rows] if paths is None else paths.totals_at(n, rows)
         exact = exact + _scaled_part(part, f, n, lim)
     totals = np.full(n_draws, -np.inf)
     totals[rows] = exact
     return float(np.quantile(totals, q))
+
+
+def mix_exceeds(
+    sims: Mapping[str, Simulator], counts: Mapping[str, int], n_draws: int, q: float,
+    threshold: float, scale: Mapping[str, float] | None = None,
+    limits: Mapping[str, float | None] | None = None,
+) -> bool:
+    """``mix_quantile(sims, counts, n_draws, q, scale, limits) > threshold``, the same
+    answer, settled by counting the draws over ``threshold`` where that count decides.
+
+    With ``c`` draws' totals over the threshold and ``i = floor(q (n_draws - 1))`` (the
+    order statistics ``i`` and ``i + 1`` are what :func:`numpy.quantile` interpolates
+    between, and its interpolation stays between them), the quantile is over when
+    ``c >= n_draws - i`` (order statistic ``i`` is) and not when ``c <= n_draws - i - 2``
+    (nor is ``i + 1``). A draw whose lower bound is over counts, one whose upper bound is
+    not does not; the draws in between are made exact one service at a time (the widest
+    sum of gaps first), only as far as the count needs. The one count left,
+    ``c = n_draws - i - 1`` (the threshold between the two order statistics), takes the
+    quantile itself. A size search asks whether a host holds a mix hundreds of times: far
+    from the answer the bounds tell at once, near it few draws are open.
+    """
+    threshold = float(threshold)
+    parts, lower, upper = _mix_parts(sims, counts, n_draws, scale, limits)
+    if all(p is None for _, _, p, _, _, _ in parts):
+        return float(np.quantile(lower, q)) > threshold
+    i = math.floor(q * (n_draws - 1))
+    over_at, under_at = n_draws - i, n_draws - i - 2
+    sure = int(np.count_nonzero(lower > threshold))
+    rows = np.flatnonzero((lower <= threshold) & (upper > threshold))
+    # the open draws' bounds per service, raw (their dtype kept: the sums are added as
+    # mix_totals adds them, so a draw made exact for every service has its very total)
+    los = [lo[rows] for *_, lo, _ in parts]
+    his = [hi[rows] for *_, hi in parts]
+    todo = {j for j, part in enumerate(parts) if part[2] is not None}
+    while True:
+        if sure >= over_at:
+            return True
+        if sure + rows.size <= under_at:
+            return False
+        if not todo:  # every open draw exact: c = n_draws - i - 1
+            return mix_quantile(sims, counts, n_draws, q, scale, limits) > threshold
+        gap = {j: float(np.sum(_scaled_part(his[j], parts[j][0], parts[j][3], parts[j][1])
+                               - _scaled_part(los[j], parts[j][0], parts[j][3], parts[j][1])))
+               for j in todo}
+        j = max(todo, key=lambda j: gap[j])  # the widest gaps first
+        todo.discard(j)
+        f, lim, paths, n, _, _ = parts[j]
+        assert paths is not None
+        los[j] = his[j] = paths.totals_at(n, rows)
+        lo_sum = np.zeros(rows.size)
+        hi_sum = np.zeros(rows.size)
+        for (f, lim, _, n, _, _), lo, hi in zip(parts, los, his, strict=True):
+            lo_sum = lo_sum + _scaled_part(lo, f, n, lim)
+            hi_sum = hi_sum + _scaled_part(hi, f, n, lim)
+        over = lo_sum > threshold
+        sure += int(np.count_nonzero(over))
+        still = ~over & (hi_sum > threshold)
+        rows = rows[still]
+        los = [lo[still] for lo in los]
+        his = [hi[still] for hi in his]
