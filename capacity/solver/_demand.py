@@ -826,6 +826,11 @@ class _Paths:
         self._window_max = self._table.max(axis=1)
         self._own_sum: np.ndarray | None = None  # own_k, k summed (allocated when summed)
         self._own_at: np.ndarray | None = None  # per draw, the step own_k peaks (k summed)
+        # per draw, own_k at the step the level peaks (k summed): a lower bound's term
+        self._own_there: np.ndarray | None = None
+        # once every replica is summed, own_k is freed and each draw keeps only the steps
+        # where its path can peak (:meth:`_sum`): (offsets per draw, steps, own_k there)
+        self._front: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         self._cache: dict[int, np.ndarray] = {}  # totals of counts summed exactly, float32
         # totals (float64) of counts beyond the replicas summed, the latest few asked
         self._beyond: dict[int, np.ndarray] = {}
@@ -852,8 +857,12 @@ class _Paths:
             self._at_level_max = w_at[shared_start]  # the step the level peaks, per draw
             self._level_max_all = np.float64(self._level_max.max())
         self._rows = max(16, _BLOCK_ELEMENTS // h)
-        self._starts: list[np.ndarray] = []  # one per replica drawn, (n_draws,) int32
-        # float32 as the paths, added in their order: a bound of the rounded sums
+        # one per replica drawn, (n_draws,): rows of the table, uint16 where they fit (half
+        # the memory of int32: 256 replicas of 20,000 draws kept 20 MB per service)
+        self._starts: list[np.ndarray] = []
+        self._start_dtype = np.uint16 if self._table.shape[0] <= 1 << 16 else np.int32
+        # float32 as the paths, added in their order: a bound of the rounded sums; made
+        # when a count asks (:meth:`_sum_max_of`: a mix never does)
         self._sum_max: list[np.ndarray] = [np.zeros(sim.n_draws, np.float32)]  # window maxima
         # max_t own_k per k summed; None for a k summed past in one go (made when asked)
         self._own_max: list[np.ndarray | None] = [np.zeros(sim.n_draws, np.float32)]
@@ -863,7 +872,10 @@ class _Paths:
 
     @property
     def own_sum(self) -> np.ndarray:
-        """``own_k`` of every draw, (n_draws, h) float32, ``k`` the replicas summed."""
+        """``own_k`` of every draw, (n_draws, h) float32, ``k`` the replicas summed (up to
+        ``replicas - 1``: with all of them summed only :attr:`_front` is kept)."""
+        if self._front is not None:
+            raise RuntimeError("own_k of every replica summed is not kept: use _front")
         if self._own_sum is None:
             self._own_sum = np.zeros((self.sim.n_draws, self.h), dtype=np.float32)
         return self._own_sum
@@ -882,29 +894,71 @@ class _Paths:
                 start += (start >= length) * np.int32(self._negated - length)
             else:
                 start = self._rng.integers(0, length, size=self.sim.n_draws, dtype=np.int32)
-            self._starts.append(start)
+            # drawn as int32 (the generator's stream depends on the dtype), kept smaller
+            self._starts.append(start.astype(self._start_dtype, copy=False))
+
+    def _sum_max_of(self, k: int) -> np.ndarray:
+        """Per draw, the sum of the first ``k`` replicas' window maxima (drawn already),
+        float32 added in their order: a bound of ``max_t own_k`` without its path."""
+        while len(self._sum_max) <= k:
+            start = self._starts[len(self._sum_max) - 1]
             self._sum_max.append(self._sum_max[-1] + self._window_max[start])
+        return self._sum_max[k]
 
     def _sum(self, k: int) -> None:
         """Add replicas up to ``k`` into the paths, a block of draws at a time. Only the
         maximum of ``own_k`` is taken (half the cost of summing); those of the counts
-        passed on the way are made when asked (:meth:`_peak`)."""
+        passed on the way are made when asked (:meth:`_peak`).
+
+        With every replica summed (``k = replicas``: each count from there on scales the
+        same ``own_k``) the ``(n_draws, h)`` sum is not kept (24 MB per service at 20,000
+        draws of 300 steps): per draw only the steps where ``n level + c own_k`` can peak
+        for some ``n, c > 0`` are (:attr:`_front`), the others being at most the level's
+        peak step or ``own_k``'s in both terms (rounding is monotone: never above it)."""
         self._draw(k)
         if self._summed >= k:
             return
-        own_sum = self.own_sum
-        peak = np.empty(self.sim.n_draws, np.float32)
-        at = np.empty(self.sim.n_draws, np.intp)  # where it peaks, while the block is at hand
-        for r0 in range(0, self.sim.n_draws, self._rows):
-            block = own_sum[r0:r0 + self._rows]  # a view: added in place
+        n_draws = self.sim.n_draws
+        last = k == self.replicas
+        # summed from none to every replica in one go: block by block, nothing kept
+        own_sum = None if last and self._summed == 0 else self.own_sum
+        peak = np.empty(n_draws, np.float32)
+        at = np.empty(n_draws, np.intp)  # where it peaks, while the block is at hand
+        there = np.empty(n_draws, np.float32)
+        sizes = np.empty(n_draws, np.int64)
+        steps: list[np.ndarray] = []
+        values: list[np.ndarray] = []
+        for r0 in range(0, n_draws, self._rows):
+            r1 = min(r0 + self._rows, n_draws)
+            block = (np.zeros((r1 - r0, self.h), np.float32) if own_sum is None
+                     else own_sum[r0:r1])  # a view: added in place
             for j in range(self._summed, k):
-                block += self._windows(self._starts[j][r0:r0 + self._rows])
+                block += self._windows(self._starts[j][r0:r1])
+            i = np.arange(r1 - r0)
             block_at = block.argmax(axis=1)
-            at[r0:r0 + self._rows] = block_at
-            peak[r0:r0 + self._rows] = np.take_along_axis(block, block_at[:, None], 1)[:, 0]
+            at[r0:r1] = block_at
+            peak[r0:r1] = block[i, block_at]
+            at_level = self._at_level_max[r0:r1]
+            there[r0:r1] = block[i, at_level]
+            if last:  # the steps not below the level's peak step nor own_k's in both
+                level = self._level_table[self._shared_start[r0:r1]]
+                keep = ((block > there[r0:r1, None])
+                        & (level > level[i, block_at][:, None]))
+                keep[i, at_level] = True
+                keep[i, block_at] = True
+                row, step = np.nonzero(keep)
+                sizes[r0:r1] = np.bincount(row, minlength=r1 - r0)
+                steps.append(step.astype(np.uint16 if self.h <= 1 << 16 else np.intp))
+                values.append(block[row, step])
         self._own_max.extend([None] * (k - self._summed - 1) + [peak])
         self._own_at = at
+        self._own_there = there
         self._summed = k
+        if last:
+            offsets = np.zeros(n_draws + 1, np.int64)
+            np.cumsum(sizes, out=offsets[1:])
+            self._front = (offsets, np.concatenate(steps), np.concatenate(values))
+            self._own_sum = None
 
     def _peak(self, k: int) -> np.ndarray:
         """``max_t own_k`` per draw (``k`` summed already); summed again on the side for a
@@ -932,10 +986,13 @@ class _Paths:
         Every draw is taken a block of rows at a time: no ``(n_draws, h)`` array is made or
         kept (float64, 48 MB at 20,000 x 300 steps per service), and each row's values are
         the ones the rows alone give (the same additions, element by element)."""
+        k = min(n, self.replicas)
+        if self._front is not None and k == self._summed:
+            return self._front_max(n, np.arange(self.sim.n_draws) if isinstance(rows, slice)
+                                   else rows)
         if isinstance(rows, slice):
             n_draws = self.sim.n_draws
             out = np.empty(n_draws)
-            k = min(n, self.replicas)
             for r0 in range(0, n_draws, self._rows):
                 block = np.arange(r0, min(r0 + self._rows, n_draws))
                 own = (self.own_sum[r0:r0 + block.size] if k == self._summed
@@ -959,6 +1016,29 @@ class _Paths:
         if limit is not None:
             np.minimum(path, n * limit, out=path)
         return path.max(axis=1)
+
+    def _front_max(self, n: int, rows: np.ndarray) -> np.ndarray:
+        """:meth:`_path_max` of ``n`` replicas (``n >= replicas``) on ``rows`` from the
+        steps kept in :attr:`_front`: each value made by the same operations, so the
+        same maximum, bit for bit."""
+        if rows.size == 0:
+            return np.empty(0)
+        offsets, steps, values = self._front  # type: ignore[misc]
+        first = offsets[rows]
+        sizes = offsets[rows + 1] - first
+        starts = np.cumsum(sizes) - sizes  # each row's first element in the flat arrays
+        flat = np.repeat(first - starts, sizes) + np.arange(int(sizes.sum()))
+        own = values[flat]
+        k = min(n, self.replicas)
+        if n > k:
+            own = own * math.sqrt(n / k)  # float32, as _path_max scales it
+        path = self._level_table[np.repeat(self._shared_start[rows], sizes), steps[flat]]
+        np.multiply(path, n, out=path)
+        path += own
+        limit = self.sim.demand.limit
+        if limit is not None:
+            np.minimum(path, n * limit, out=path)
+        return np.maximum.reduceat(path, starts)
 
     def total(self, n: int) -> np.ndarray:
         cached = self._cache.get(n)
@@ -1033,7 +1113,8 @@ class _Paths:
         lower = np.minimum(n * self._level_at_peak(k) + own_max, cap)
         if k == self._summed:  # also the path at the instant the level peaks (as count()):
             # for a large count the level's share dominates, so this bound is the tighter
-            own_there = self.own_sum[np.arange(self.sim.n_draws), self._at_level_max] * scale
+            assert self._own_there is not None  # set with the sum
+            own_there = self._own_there * scale
             np.maximum(lower, np.minimum(n * self._level_max + own_there, cap), out=lower)
         return lower, upper
 
@@ -1081,11 +1162,12 @@ class _Paths:
         self._draw(k)
         # 1. the sum of each replica's window maximum: no path needed (first its largest
         # value over the draws: a bound of the bounds, rounded monotonically as they are)
-        top = n * self._level_max_all + scale * self._sum_max[k].max()
+        sum_max = self._sum_max_of(k)
+        top = n * self._level_max_all + scale * sum_max.max()
         if min(top, cap) <= threshold:
             self._counted[(n, threshold)] = 0
             return 0
-        upper = n * self._level_max + scale * self._sum_max[k]
+        upper = n * self._level_max + scale * sum_max
         if not np.any(np.minimum(upper, cap) > threshold):
             self._counted[(n, threshold)] = 0
             return 0
@@ -1111,7 +1193,8 @@ class _Paths:
         sure = np.minimum(n * level + own_max[rows], cap) > threshold
         if k == self._summed:  # and at the instant the level peaks
             rest = rows[~sure]
-            own_there = self.own_sum[rest, self._at_level_max[rest]] * scale
+            assert self._own_there is not None  # set with the sum
+            own_there = self._own_there[rest] * scale
             sure[~sure] = np.minimum(n * self._level_max[rest] + own_there, cap) > threshold
         open_rows = rows[~sure]
         n_sure = int(np.count_nonzero(sure))
