@@ -439,3 +439,36 @@ def test_a_horizon_longer_than_the_trace_is_said() -> None:
     said = [a for a in long.assumptions if "longer than the recorded trace" in a]
     assert said and "3600 s" in said[0] and "2000 s" in said[0]
     assert not any("longer than the recorded trace" in a for a in short.assumptions)
+
+
+@pytest.mark.parametrize("kind,beyond", [("lognormal", SCALED), ("sawtooth heap", SCALED),
+                                         ("gamma dips", SYMMETRIC), ("gamma dips", BANDED)])
+@pytest.mark.parametrize("limit", [None, 4.05e8])
+def test_totals_from_the_steps_kept_are_the_whole_paths_maxima(
+        kind: str, beyond: str, limit: float | None) -> None:
+    # with every replica summed only the steps where a path can peak are kept: the totals
+    # made from them equal the whole paths' maxima bit for bit, summed in one go (a mix)
+    # or walked up to (a plan's count search)
+    from dataclasses import replace
+
+    d = replace(_demand_of(kind), limit=limit)
+    for walk in (False, True):
+        sim = Simulator(d, n_draws=DRAWS, rng=np.random.default_rng(3), horizon_steps=STEPS,
+                        beyond=beyond)
+        paths = sim._paths_for(40)
+        k = paths.replicas
+        if walk:
+            paths._sum(k - 1)
+        paths._sum(k)
+        assert paths._front is not None and paths._own_sum is None
+        own = np.zeros((DRAWS, STEPS), np.float32)
+        for start in paths._starts[:k]:
+            own += paths._table[start]
+        rows = np.arange(DRAWS)
+        for n in (k, k + 1, 2 * k + 3, 5000):  # every count from k on scales own_k
+            whole = paths._path_max(n, rows, own)
+            np.testing.assert_array_equal(paths._totals(n, slice(None)), whole)
+            some = rows[::7]
+            np.testing.assert_array_equal(paths._totals(n, some), whole[some])
+        kept = paths._front[0][-1]
+        assert kept < DRAWS * STEPS / 2  # fewer steps than the paths (here 11-28 %)
