@@ -869,6 +869,11 @@ class _Paths:
         self._level_at_max: dict[int, np.ndarray] = {}  # the level where own_k peaks, per k
         self._counted: dict[tuple[int, float], int] = {}  # (n, threshold) -> exceedances
         self._summed = 0  # replicas whose windows are added into self.own_sum
+        # the largest count whose totals a mix's sweep would have kept had every sweep
+        # gone to twice the largest count kept (:func:`_mix_parts`): the replicas are drawn
+        # that far, so a generator shared with other services gives them the same draws
+        self._sweep_top = 0
+        self._asked_top = 0  # the largest count a mix asked of these paths
 
     @property
     def own_sum(self) -> np.ndarray:
@@ -1050,6 +1055,7 @@ class _Paths:
         self._sum(k)
         out = self._totals(n, slice(None))
         self._cache[n] = out.astype(np.float32)
+        self._sweep_top = max(self._sweep_top, n)
         return out
 
     def totals_at(self, n: int, rows: np.ndarray | slice) -> np.ndarray:
@@ -1070,6 +1076,23 @@ class _Paths:
                 del self._beyond[next(iter(self._beyond))]  # the least recently asked
         self._beyond[n] = full  # (re)inserted: the most recently asked
         return full if isinstance(rows, slice) else full[rows]
+
+    def sweep_for(self, n: int) -> None:
+        """Make the totals of count ``n`` (at most the replicas summed) at hand for a mix:
+        if not kept, with those of every count up to twice the largest a mix asked, in one
+        sweep (:meth:`totals_through`; a search asks many counts in any order).
+
+        The replicas are drawn as far as sweeps to twice the largest count kept would
+        draw them (how far they went before: up to every replica summed after a few
+        asks, keeping the totals of up to 256 counts per service, 20 MB at 20,000 draws,
+        where a search of a few hosts asks a few dozen): the generator may be shared with
+        other services, whose draws then stay the same."""
+        top = min(max(n, 2 * self._sweep_top), self.replicas)
+        self._draw(top)
+        self._sweep_top = max(self._sweep_top, top)
+        if n not in self._cache:
+            self.totals_through(min(max(n, 2 * self._asked_top), top))
+        self._asked_top = max(self._asked_top, n)
 
     def totals_through(self, k: int) -> None:
         """Cache the totals of every count up to ``k`` (at most the replicas summed exactly)
@@ -1264,7 +1287,7 @@ def _mix_parts(
             parts.append((f, lim, paths, int(n), lo, hi))
         elif paths is not None:  # summed exactly: the totals of every count up to twice
             # the largest asked so far, in one sweep, then read from the cache
-            paths.totals_through(max(int(n), 2 * max(paths._cache, default=0)))
+            paths.sweep_for(int(n))
             lo = hi = paths.total(int(n))
             parts.append((f, lim, None, int(n), lo, hi))
         else:
@@ -1289,7 +1312,12 @@ def mix_quantile(
     by step; every count up to the replicas summed exactly is swept once
     (:meth:`_Paths.totals_through`). Trap: over a horizon the total is each service's maximum
     over the horizon summed, an upper bound of the maximum of the sum."""
-    parts, lower, upper = _mix_parts(sims, counts, n_draws, scale, limits)
+    return _quantile_of(*_mix_parts(sims, counts, n_draws, scale, limits), n_draws, q)
+
+
+def _quantile_of(parts: list[_Part], lower: np.ndarray, upper: np.ndarray, n_draws: int,
+                 q: float) -> float:
+    """:func:`mix_quantile` of the parts :func:`_mix_parts` made."""
     if all(p is None for _, _, p, _, _, _ in parts):
         return float(np.quantile(lower, q))
     i = math.floor(q * (n_draws - 1))
@@ -1342,7 +1370,7 @@ def mix_exceeds(
         if sure + rows.size <= under_at:
             return False
         if not todo:  # every open draw exact: c = n_draws - i - 1
-            return mix_quantile(sims, counts, n_draws, q, scale, limits) > threshold
+            return _quantile_of(parts, lower, upper, n_draws, q) > threshold
         gap = {j: float(np.sum(_scaled_part(his[j], parts[j][0], parts[j][3], parts[j][1])
                                - _scaled_part(los[j], parts[j][0], parts[j][3], parts[j][1])))
                for j in todo}

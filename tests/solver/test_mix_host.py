@@ -235,3 +235,20 @@ def test_mix_and_fleet_answers_are_unchanged() -> None:
     # seeded sizes and a ratio over the memory horizon, every float to the last bit, as
     # recorded before the search stopped computing the quantile for each host count
     assert answers() == json.loads(ANSWERS.read_text())
+
+
+def test_a_mix_keeps_the_totals_of_counts_up_to_twice_the_largest_asked(
+        demo: Profiles, machine: Machine) -> None:
+    # a size search of a few hosts asks a few dozen counts: their totals are swept and kept
+    # up to twice the largest asked, not up to every replica summed (256: 20 MB each)
+    services = [IDLE, "demo/mem-holder", "demo/mem-sawtooth"]
+    model = MixModel(demo, machine, services)
+    sims = {s: model.models[MEMORY][s].sim for s in services}
+    q = 1 - model.eps[MEMORY]
+    rng = np.random.default_rng(3)
+    for _ in range(30):
+        mix_quantile(sims, {s: int(rng.integers(1, 31)) for s in services},  # type: ignore[arg-type]
+                     model.n_draws, q)
+    kept = [len(sim._paths._cache) for sim in sims.values() if sim is not None]
+    assert max(kept) <= 60 and any(sim._paths.replicas > 60 for sim in sims.values()
+                                   if sim is not None)
