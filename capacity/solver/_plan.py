@@ -1440,7 +1440,8 @@ def _resource_plan(
     intervals: dict[str, tuple[int, int] | None] = {}
     limit = model.demand.limit
     # capped as every count is (cpus=1e300 made it a 300-digit int the risk curve choked on)
-    at_limits = (min(math.floor(usable / limit * (1 + _FIT_RTOL)), _MAX_COUNT)
+    # (and a limit of 1e-313 cores made usable / limit inf, which floor() refuses)
+    at_limits = (int(min(usable / limit * (1 + _FIT_RTOL), _MAX_COUNT))
                  if limit and usable > 0 else 0)
     for m in (METHODS if compare else (method, "gaussian")):
         if m not in counts:
