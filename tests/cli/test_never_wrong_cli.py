@@ -265,6 +265,9 @@ def test_the_machine_file_writer_keeps_a_link_and_refuses_a_stranger(tmp_path: P
 @pytest.mark.parametrize("machine, epsilon", [
     ("cpus=8,memory=1e308", "0.01"),      # was: unexpected ValueError (NaN to integer)
     ("cpus=1e300,memory=32GiB", "0.01"),  # was: the same, in the gaussian count
+    # was: unexpected OverflowError (capacity / per replica overflowed to inf, then floor)
+    ("cpus=1e308,memory=32GiB", "0.01"),
+    ("cpus=8,memory=1.7e308", "0.01"),
     # was: unexpected OverflowError at 1e-320 (draws = 20/eps); under 1e-12 now refused
     # (tests/test_settings.py::test_a_risk_too_small_to_resolve_says_the_range_and_why)
     ("cpus=8,memory=32GiB", "1e-12"),
@@ -278,6 +281,18 @@ def test_extreme_capacities_and_risks_plan_or_say_why(
     assert code in (0, 1), err
     doc = json.loads(out)
     assert all(p["safe_count"] is None or p["safe_count"] >= 0 for p in doc["plans"].values())
+
+
+def test_a_report_on_a_machine_of_1e308_cpus_is_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Before: the host's answer ("what runs could grow N %") overflowed to inf and the
+    report stopped with "unexpected OverflowError ... a bug" while formatting it."""
+    code, out, err = _check(capsys, "--demo", "--machine", "cpus=1e308,memory=1.7e308",
+                            "--out", str(tmp_path))
+    assert code in (0, 1), err
+    assert out.startswith("CAPACITY "), out
+    assert any(tmp_path.glob("*/report.html"))
 
 
 def test_an_epsilon_below_what_the_draws_resolve_is_said(
