@@ -332,7 +332,10 @@ def running_counts(samples: pd.DataFrame) -> dict[str, int]:
     # observed=True: a categorical service column (Prometheus samples) must not list the
     # services absent at the last instant with 0 (pandas 2's default)
     per = _latest_rows(samples).groupby("service", observed=True)["container_id"].nunique()
-    return {str(k): int(v) for k, v in per.items()}
+    # by name whatever the dtype (a categorical groups in its categories' order): the sum of
+    # the others' demand is then added in one order, so plain and categorical samples give
+    # the same plans to the bit
+    return {str(k): int(v) for k, v in sorted(per.items(), key=lambda kv: str(kv[0]))}
 
 
 def resolve_machine(
