@@ -366,3 +366,26 @@ def test_volumes_on_the_root_filesystem_print_as_text_not_markup(
     out, err = capsys.readouterr()
     assert code == 0, err
     assert "│ disk_usage_bytes[/] │" in out and "98 fit" in out
+
+
+@pytest.mark.parametrize("mix", [("--ratio", "zero=1"), ("--more", "zero")])
+def test_a_mix_that_nothing_limits_is_undefined_not_critical(
+    demo: tuple[pd.DataFrame, capacity.Profiles], tmp_path: Path,
+    capsys: pytest.CaptureFixture[str], mix: tuple[str, str],
+) -> None:
+    """A service whose CPU and memory were measured at 0 (an idle sidecar): 'plan --service'
+    says undefined (exit 1) and 'size' needs one host (exit 0), but '--ratio' and '--more'
+    said "undefined: unbounded" with exit 2, CRITICAL, which means more containers run than
+    fit. Nothing runs over anything: it is an undefined count, exit 1, as a plan's."""
+    samples, _ = demo
+    idle = samples[samples["service"] == "demo/idle"]
+    zero = idle.assign(service="zero", container_id=idle["container_id"] + "z",
+                       container_name=idle["container_name"] + "z", cpu_cores=0.0,
+                       memory_working_set_bytes=0.0)
+    profiles = tmp_path / "zero.json"
+    capacity.fit(pd.concat([samples, zero], ignore_index=True)).to_json(profiles)
+    capsys.readouterr()
+    code = main(["plan", "--profiles", str(profiles), "--machine", ROOMY, *mix])
+    out, err = capsys.readouterr()
+    assert code == 1, out + err
+    assert "unbounded" in out
