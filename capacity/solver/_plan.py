@@ -1448,6 +1448,7 @@ def _resource_plan(
     intervals: dict[str, tuple[int, int] | None] = {}
     limit = model.demand.limit
     # capped as every count is (cpus=1e300 made it a 300-digit int the risk curve choked on)
+    # (and a limit of 1e-313 cores made usable / limit inf, which floor() refuses)
     at_limits = (min(_fit_count(usable, limit), _MAX_COUNT)
                  if limit and usable > 0 else 0)
     for m in (METHODS if compare else (method, "gaussian")):
