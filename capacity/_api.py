@@ -256,7 +256,9 @@ def fit(
 
 
 def running_counts(samples: pd.DataFrame) -> dict[str, int]:
-    """Containers per service at the last sampled instant: what runs now.
+    """Containers per service that run now: each one whose last sample is within half its
+    sampling interval of the latest sample (containers read at different moments of the
+    last round all count).
 
     Examples
     --------

@@ -288,8 +288,7 @@ def disk_in_use_bytes(samples: pd.DataFrame) -> float:
     """
     if samples.empty or DISK_USAGE not in samples.columns:
         return 0.0
-    last = samples["time"].max()
-    running = samples.loc[samples["time"] >= last - pd.Timedelta(seconds=1e-3), "container_id"]
+    running = _latest_rows(samples)["container_id"]
     read = samples[samples["container_id"].isin(set(running))].dropna(subset=[DISK_USAGE])
     if read.empty:
         return 0.0
@@ -297,16 +296,46 @@ def disk_in_use_bytes(samples: pd.DataFrame) -> float:
     return float(latest.sum())
 
 
+#: a container runs now when its last sample is this share of its sampling interval or less
+#: before the latest sample of all (the store stamps a round once; another tool's export
+#: stamps each container when it read it, so one round spreads over a part of the interval)
+RUNNING_WINDOW_SHARE = 0.5
+#: the least window, seconds: two reads of one instant (a container without a known interval)
+_SAME_INSTANT_S = 1e-3
+
+
+def _latest_rows(samples: pd.DataFrame) -> pd.DataFrame:
+    """The last row of each container that runs now: its last sample is within
+    :data:`RUNNING_WINDOW_SHARE` of its sampling interval (the median of its ``interval_s``,
+    else of the steps between its samples; 1 ms when it has one sample) of the latest
+    sample of all. A container stopped one round before the end is not running; one read
+    1.5 s into the last 10 s round, after the others, is. Comparing with the latest instant
+    alone counted only the containers read last in a round."""
+    ordered = samples.sort_values("time", kind="stable")
+    by = ordered.groupby("container_id", observed=True, sort=False)
+    last = by.tail(1).set_index("container_id", drop=False)
+    step_s = by["time"].diff().dt.total_seconds()
+    if "interval_s" in ordered.columns:  # the samples' own intervals where they are known
+        step_s = pd.to_numeric(ordered["interval_s"], errors="coerce").fillna(step_s)
+    interval_s = step_s.groupby(ordered["container_id"], observed=True).median()
+    window_s = (RUNNING_WINDOW_SHARE * interval_s.reindex(last.index).fillna(0.0)).clip(
+        lower=_SAME_INSTANT_S)
+    now = ordered["time"].iloc[-1]
+    return last[last["time"] >= now - pd.to_timedelta(window_s, unit="s")]
+
+
 def running_counts(samples: pd.DataFrame) -> dict[str, int]:
-    """Containers per service in the last sampled instant (what runs now)."""
+    """Containers per service that run now (:func:`_latest_rows`: each container's last
+    sample near the latest one, by its own sampling interval), by each one's last service."""
     if samples.empty:
         return {}
-    last = samples["time"].max()
-    latest = samples[samples["time"] >= last - pd.Timedelta(seconds=1e-3)]
     # observed=True: a categorical service column (Prometheus samples) must not list the
     # services absent at the last instant with 0 (pandas 2's default)
-    per = latest.groupby("service", observed=True)["container_id"].nunique()
-    return {str(k): int(v) for k, v in per.items()}
+    per = _latest_rows(samples).groupby("service", observed=True)["container_id"].nunique()
+    # by name whatever the dtype (a categorical groups in its categories' order): the sum of
+    # the others' demand is then added in one order, so plain and categorical samples give
+    # the same plans to the bit
+    return {str(k): int(v) for k, v in sorted(per.items(), key=lambda kv: str(kv[0]))}
 
 
 def resolve_machine(

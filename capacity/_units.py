@@ -195,6 +195,8 @@ def _sig(value: float, *, trim: bool = False) -> str:
     if value == 0:
         return "0"
     rounded = _round4(value)
+    if not math.isfinite(rounded):  # a ratio over a huge capacity (cpus=1e308): no digits
+        return str(rounded)
     digits = max(4 - 1 - math.floor(math.log10(abs(rounded))), 0)
     text = f"{rounded:.{digits}f}"
     return text.rstrip("0").rstrip(".") if trim and digits else text

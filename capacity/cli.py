@@ -61,7 +61,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     Ctrl-C (SIGINT) at any point of a command: ``capacity: interrupted``, exit 3, also when a
     library turned the KeyboardInterrupt into an error of its own (pandas' CSV reader does).
     As the console script (``argv`` None), a Ctrl-C after the command is done (while Python
-    shuts down) is ignored, so it cannot turn a finished run into a killed one.
+    shuts down) is ignored, so it cannot turn a finished run into a killed one. SIGTERM
+    (timeout(1), a service manager's stop) is taken the same way: the run unwinds (no
+    temporary report folder left), exit 3; ``collect`` ends on it with exit 0, as documented.
     """
     try:
         return _guarded_main(argv)
@@ -81,9 +83,14 @@ def _guarded_main(argv: Sequence[str] | None) -> int:
         if running[0]:
             raise KeyboardInterrupt
 
+    previous_term = None
     try:
         try:
             if in_main_thread:
+                # SIGTERM (timeout(1), a service manager's stop) unwinds as Ctrl-C does, so
+                # the temporary report folder or file is removed, not left behind; collect
+                # and verify put handlers of their own in place while they run
+                previous_term = signal.signal(signal.SIGTERM, on_sigint)
                 previous = signal.signal(signal.SIGINT, on_sigint)
             code, message = _main(argv)
         except KeyboardInterrupt:  # before our handler was in place
@@ -102,6 +109,8 @@ def _guarded_main(argv: Sequence[str] | None) -> int:
             # whichever thread the kernel hands it to); in-process callers get theirs back
             signal.signal(signal.SIGINT, signal.SIG_IGN if argv is None
                           else previous or signal.default_int_handler)
+            signal.signal(signal.SIGTERM, signal.SIG_IGN if argv is None
+                          else previous_term or signal.SIG_DFL)
 
 
 def _main(argv: Sequence[str] | None) -> tuple[int, str]:

@@ -53,3 +53,30 @@ def test_categorical_columns_give_the_same_answers() -> None:
     cat = _samples().astype({"container_id": "category", "service": "category"})
     assert running_counts(cat) == {"web": 1, "db": 1}
     assert disk_in_use_bytes(cat) == 150.0
+
+
+def _rounds(offsets_s: dict[str, float], rounds: dict[str, int], service: dict[str, str],
+            interval_s: float = 10.0) -> pd.DataFrame:
+    """Samples every ``interval_s``, container ``c`` read ``offsets_s[c]`` into each round
+    (another tool's export: each container stamped when it was read), for ``rounds[c]``
+    rounds."""
+    t0 = pd.Timestamp("2026-01-01T00:00:00Z")
+    rows = [{"time": t0 + pd.Timedelta(seconds=k * interval_s + offsets_s[c]),
+             "container_id": c, "service": service[c], "interval_s": interval_s,
+             "disk_usage_bytes": 10.0}
+            for c in offsets_s for k in range(rounds[c])]
+    return pd.DataFrame(rows)
+
+
+def test_containers_read_at_different_moments_of_the_last_round_all_run_now() -> None:
+    """Three web replicas stamped 0, 1.5 and 3 s into each 10 s round: only the last one
+    was "running", so the report said OK with 2 more fitting where it should have said
+    critical. A container absent from the last round (one interval earlier) is gone."""
+    offsets = {"w1": 0.0, "w2": 1.5, "w3": 3.0, "d1": 0.5, "old": 2.0}
+    service = {"w1": "web", "w2": "web", "w3": "web", "d1": "db", "old": "web"}
+    rounds = {"w1": 30, "w2": 30, "w3": 30, "d1": 30, "old": 29}
+    samples = _rounds(offsets, rounds, service)
+    assert running_counts(samples) == {"web": 3, "db": 1}
+    assert disk_in_use_bytes(samples) == 40.0
+    # without an interval_s column, each container's step between its samples is its interval
+    assert running_counts(samples.drop(columns="interval_s")) == {"web": 3, "db": 1}

@@ -183,9 +183,10 @@ def plan(
             click.echo(json.dumps(mix.to_dict(), indent=2, allow_nan=False))
         else:
             _print_mix(mix)
-        if mix.unknown or mix.refused:
-            # CPU or memory unknown while it could bind, or a service refused (hours of the
-            # day not seen): undefined, as a single-service plan is (exit 1)
+        if mix.unknown or mix.refused or mix.unbounded:
+            # CPU or memory unknown while it could bind, a service refused (hours of the day
+            # not seen), or no resource limits the mix (demand 0): undefined, as a
+            # single-service plan is (exit 1); not critical: nothing runs over anything
             return WARNING
         if not mix.safe and mix.kind in ("stack", "weighted"):
             # unknown (3) only when the answer could not be computed (services without a

@@ -163,6 +163,10 @@ class MixResource:
         return d
 
 
+#: the reason of a mix that no resource limits (every service's demand is 0 where it counts)
+UNBOUNDED = "unbounded: no resource limits it"
+
+
 @dataclass(frozen=True)
 class MixPlan:
     """Counts of several services on one machine, and what they use.
@@ -196,6 +200,11 @@ class MixPlan:
     @property
     def safe(self) -> bool:
         return not self.reason
+
+    @property
+    def unbounded(self) -> bool:
+        """No resource limits the counts: undefined, not over capacity."""
+        return self.reason == UNBOUNDED
 
     def to_dict(self) -> dict[str, Any]:
         from ._plan import PLAN_SCHEMA_VERSION
@@ -793,7 +802,7 @@ def more_of(
                                "the stated risk")
     n = _largest(lambda k: model.fits({**base, service: base.get(service, 0) + k})[0])
     if n is None:
-        return _plan_of(model, "more", base, None, reason="unbounded: no resource limits it")
+        return _plan_of(model, "more", base, None, reason=UNBOUNDED)
     binding = model.binding({**base, service: base.get(service, 0) + n}, {service: 1})
     if service in _port_services(ports) and base.get(service, 0) + n > 1:
         n, binding = max(1 - base.get(service, 0), 0), PORT_CONFLICT
@@ -819,7 +828,7 @@ def ratio(
         return _unknown_mix(model, "ratio", unit)
     k = _largest(lambda m: model.fits({s: m * c for s, c in unit.items()})[0])
     if k is None:
-        return _plan_of(model, "ratio", unit, None, reason="unbounded: no resource limits it")
+        return _plan_of(model, "ratio", unit, None, reason=UNBOUNDED)
     binding = model.binding({s: k * c for s, c in unit.items()}, unit)
     if any(unit[s] > 0 for s in _port_services(ports)):
         limit = min(1 // unit[s] for s in _port_services(ports) if unit.get(s, 0) > 0)

@@ -531,7 +531,7 @@ class ResourceModel:
                 return None, why, None
             if per <= 0:
                 return None, "no measurable demand: does not limit the count", None
-            n = _cap(math.floor(usable / per * (1 + _FIT_RTOL)))
+            n = _cap(_fit_count(usable, per))
             return (n, "", None) if n is not None else self._unbounded(usable)
         if d.mean <= 0 and d.var <= 0:
             return None, "no measurable demand: does not limit the count", None
@@ -594,7 +594,7 @@ class ResourceModel:
             return None
         guess = max(int(bound), 0)
         if d.limit is not None and d.limit > 0:
-            guess = max(guess, math.floor(usable / d.limit * (1 + _FIT_RTOL)))
+            guess = max(guess, _fit_count(usable, d.limit))
         if guess > _MAX_COUNT:
             return None
         # the closed form is within a step or two of the answer; the search around it is
@@ -733,6 +733,14 @@ def _cp_upper(k: np.ndarray, m: int, level: float = 0.95) -> np.ndarray:
 
 def _cap(n: int) -> int | None:
     return None if n > _MAX_COUNT else max(n, 0)
+
+
+def _fit_count(usable: float, per: float) -> int:
+    """``floor(usable / per)`` (within :data:`_FIT_RTOL`), at most ``_MAX_COUNT + 1``: the
+    ratio of a huge capacity to a small demand overflows to inf (cpus=1e308), which
+    ``math.floor`` cannot make an int."""
+    ratio = usable / per * (1 + _FIT_RTOL)
+    return math.floor(ratio) if ratio <= _MAX_COUNT else _MAX_COUNT + 1
 
 
 def _largest(fits: Any, *, start: int = 0, limit: int = _MAX_COUNT) -> int | None:
@@ -1405,7 +1413,7 @@ def _count_at(model: ResourceModel, method: str, usable: float, factor: float,
         n = view.safe(method, usable)[0]
     limit = model.demand.limit
     if factor > 1 and n is not None and limit and usable > 0:
-        n = max(n, math.floor(usable / limit * (1 + _FIT_RTOL)))
+        n = max(n, _fit_count(usable, limit))
     return n
 
 
@@ -1444,7 +1452,7 @@ def _resource_plan(
     limit = model.demand.limit
     # capped as every count is (cpus=1e300 made it a 300-digit int the risk curve choked on)
     # (and a limit of 1e-313 cores made usable / limit inf, which floor() refuses)
-    at_limits = (int(min(usable / limit * (1 + _FIT_RTOL), _MAX_COUNT))
+    at_limits = (min(_fit_count(usable, limit), _MAX_COUNT)
                  if limit and usable > 0 else 0)
     for m in (METHODS if compare else (method, "gaussian")):
         if m not in counts:

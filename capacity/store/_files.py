@@ -15,6 +15,7 @@ filled in as documented in :func:`validate_samples`, so an export from another t
 from __future__ import annotations
 
 import json
+import zlib
 from collections.abc import Mapping
 from dataclasses import fields
 from pathlib import Path
@@ -364,6 +365,12 @@ def write_samples(df: pd.DataFrame, path: str | Path) -> Path:
     return p
 
 
+#: what reading a damaged or foreign file raises: pyarrow's ArrowInvalid is a ValueError, a
+#: gzip file cut short an EOFError (not an OSError), corrupt compressed bytes a zlib.error
+_UNREADABLE: tuple[type[BaseException], ...] = (
+    OSError, ValueError, EOFError, zlib.error, pd.errors.ParserError, pd.errors.EmptyDataError)
+
+
 def read_samples(path: str | Path) -> pd.DataFrame:
     """Read a samples table written by :func:`write_samples` (or by anyone) and validate it.
 
@@ -381,7 +388,7 @@ def read_samples(path: str | Path) -> pd.DataFrame:
             f"samples file {p} does not exist: check the path, or write one with "
             "capacity.store.write_samples", value=str(p)
         ) from exc
-    except (OSError, ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+    except _UNREADABLE as exc:
         # pyarrow's ArrowInvalid is a ValueError; a truncated or foreign file lands here.
         raise InvalidSamples(
             f"samples file {p} cannot be read as {fmt}: {type(exc).__name__}: "
@@ -428,10 +435,14 @@ def read_table(path: str | Path) -> pd.DataFrame:
     """
     p = Path(path)
     fmt = _format(p, "read_table")
-    if fmt == "parquet":
-        df = pd.read_parquet(p)
-    else:
-        df = _read_csv(p, string_columns=_RAW_STRING_COLUMNS)
+    try:
+        df = (pd.read_parquet(p) if fmt == "parquet"
+              else _read_csv(p, string_columns=_RAW_STRING_COLUMNS))
+    except _UNREADABLE as exc:
+        raise InvalidSamples(f"table file {p} cannot be read as {fmt}: "
+                             f"{type(exc).__name__}: {_first_line(exc)}; is it a table written "
+                             "by capacity.store.write_table?", value=str(p)) from exc
+    if fmt == "csv":
         for col in df.columns:
             if col in _TIME_COLUMNS:
                 df[col] = pd.to_datetime(df[col], utc=True, format="ISO8601").astype(

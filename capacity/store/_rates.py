@@ -188,10 +188,9 @@ def _interval_mask(
     counter went down), no gap. ``series`` sorted (each series one run of rows)."""
     keep = np.isfinite(dt) & (dt >= MIN_INTERVAL_S) & ~reset
     if interval_s is not None:
-        limit = np.full(dt.shape, gap_factor * interval_s)
-    else:
-        limit = gap_factor * _series_median(np.where(keep, dt, np.nan), series)
-    keep &= ~(dt > limit)  # NaN limit (no usable interval at all) keeps nothing anyway
+        keep &= ~(dt > gap_factor * interval_s)
+    else:  # a row with no usable interval near it is not kept anyway
+        keep &= ~_local_gaps(np.where(keep, dt, np.nan), series, gap_factor)
     return keep
 
 
@@ -218,7 +217,10 @@ def counters_to_samples(
         ``name``, ``image``, ``service`` (the :class:`capacity.sources.ContainerInfo` fields).
     interval_s : float, optional
         The sampling interval in seconds, used for gap detection. Default: the median
-        interval of each series, so a collector run at 10 s and one at 60 s both work.
+        of the intervals near each one in its series (:data:`GAP_WINDOW` either side), so a
+        collector run at 10 s and one at 60 s both work, and so does one store filled at
+        1 s and then at 10 s (the median of the whole series took every 10 s interval for a
+        gap).
     gap_factor : float, default 2.0
         An interval longer than ``gap_factor * interval_s`` is a gap (missed rounds, a
         stopped collector, a suspended host) and is dropped. Must be >= 1.
@@ -272,6 +274,10 @@ def counters_to_samples(
 
     **Gaps.** An interval longer than ``gap_factor`` x the sampling interval is dropped,
     never interpolated: an average over a long gap would flatten the peaks fitting needs.
+    Without ``interval_s``, the sampling interval is the median of the usable intervals
+    within :data:`GAP_WINDOW` rows of the same series: an interval that changed mid-way
+    (a collector restarted at another ``--interval``) keeps both periods; the profile says
+    the interval changed.
 
     **NaN.** A NaN counter (not readable on this host, or missing this round) gives a NaN
     rate for that column only, in the intervals on both sides of it; other columns keep
@@ -398,28 +404,44 @@ def _lifecycle_codes(container_id: pd.Series, started_at: pd.Series) -> tuple[np
     return codes.astype("int64"), lifecycles
 
 
-#: series up to which the per-series median is taken one series at a time (numpy), beyond
-#: which one pandas groupby does it (same numbers: both take the middle value, or the mean
-#: of the two middle values, of the finite intervals)
-_LOOP_SERIES = 20_000
+#: intervals either side of an interval that say what the sampling interval was there: a
+#: gap is an interval longer than ``gap_factor`` x the median of the usable intervals
+#: within this many rows of the same series (itself included). The median of a whole series
+#: took a collector restarted at 10 s after a longer run at 1 s for a stream of gaps and
+#: dropped every 10 s sample; locally, up to this many long intervals in a row are gaps,
+#: and a new interval is the sampling interval from its (window + 1)-th interval on.
+GAP_WINDOW = 5
 
 
-def _series_median(values: np.ndarray, series: np.ndarray) -> np.ndarray:
-    """Per row, the median of the non-NaN ``values`` of its series (NaN if none); ``series``
-    sorted, so each series is one run of rows."""
-    n = len(values)
-    bounds = np.flatnonzero(series[1:] != series[:-1]) + 1
-    if len(bounds) >= _LOOP_SERIES:
-        return pd.Series(values).groupby(series).transform("median").to_numpy()
-    out = np.full(n, np.nan)
-    starts = np.concatenate(([0], bounds))
-    ends = np.concatenate((bounds, [n]))
-    for a, b in zip(starts.tolist(), ends.tolist(), strict=True):
-        segment = values[a:b]
-        segment = segment[~np.isnan(segment)]
-        if len(segment):
-            out[a:b] = np.median(segment)
-    return out
+def _local_gaps(usable: np.ndarray, series: np.ndarray, gap_factor: float) -> np.ndarray:
+    """Rows whose interval (``usable``: NaN where none) is longer than ``gap_factor`` x the
+    median of the non-NaN intervals within :data:`GAP_WINDOW` rows of it in its series
+    (itself included); ``series`` sorted, so each series is one run of rows.
+
+    The rows are laid out with :data:`GAP_WINDOW` NaN between two series, so no window
+    reaches into another. The median is taken only where the interval exceeds ``gap_factor``
+    x the window's least interval (a minimum over shifted copies): elsewhere it cannot be a
+    gap, so a regular history costs a few passes over the array, not a median per row."""
+    n = len(usable)
+    if n == 0:
+        return np.zeros(0, dtype=bool)
+    w = GAP_WINDOW
+    run = np.concatenate(([0], np.cumsum(series[1:] != series[:-1])))
+    position = w + np.arange(n) + run * w
+    padded = np.full(n + int(run[-1]) * w + 2 * w, np.nan)
+    padded[position] = usable
+    least = padded.copy()
+    for shift in range(1, w + 1):  # fmin skips NaN: the least non-NaN interval in the window
+        np.fmin(least[:-shift], padded[shift:], out=least[:-shift])
+        np.fmin(least[shift:], padded[:-shift], out=least[shift:])
+    with np.errstate(invalid="ignore"):
+        candidate = np.flatnonzero(usable > gap_factor * least[position])
+    gaps = np.zeros(n, dtype=bool)
+    if len(candidate):
+        windows = np.lib.stride_tricks.sliding_window_view(padded, 2 * w + 1)
+        median = np.nanmedian(windows[position[candidate] - w], axis=1)
+        gaps[candidate] = usable[candidate] > gap_factor * median
+    return gaps
 
 
 def _shared_namespace(time_ns: np.ndarray, netns: np.ndarray, series: np.ndarray) -> np.ndarray:

@@ -265,6 +265,9 @@ def test_the_machine_file_writer_keeps_a_link_and_refuses_a_stranger(tmp_path: P
 @pytest.mark.parametrize("machine, epsilon", [
     ("cpus=8,memory=1e308", "0.01"),      # was: unexpected ValueError (NaN to integer)
     ("cpus=1e300,memory=32GiB", "0.01"),  # was: the same, in the gaussian count
+    # was: unexpected OverflowError (capacity / per replica overflowed to inf, then floor)
+    ("cpus=1e308,memory=32GiB", "0.01"),
+    ("cpus=8,memory=1.7e308", "0.01"),
     # was: unexpected OverflowError at 1e-320 (draws = 20/eps); under 1e-12 now refused
     # (tests/test_settings.py::test_a_risk_too_small_to_resolve_says_the_range_and_why)
     ("cpus=8,memory=32GiB", "1e-12"),
@@ -278,6 +281,18 @@ def test_extreme_capacities_and_risks_plan_or_say_why(
     assert code in (0, 1), err
     doc = json.loads(out)
     assert all(p["safe_count"] is None or p["safe_count"] >= 0 for p in doc["plans"].values())
+
+
+def test_a_report_on_a_machine_of_1e308_cpus_is_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Before: the host's answer ("what runs could grow N %") overflowed to inf and the
+    report stopped with "unexpected OverflowError ... a bug" while formatting it."""
+    code, out, err = _check(capsys, "--demo", "--machine", "cpus=1e308,memory=1.7e308",
+                            "--out", str(tmp_path))
+    assert code in (0, 1), err
+    assert out.startswith("CAPACITY "), out
+    assert any(tmp_path.glob("*/report.html"))
 
 
 def test_an_epsilon_below_what_the_draws_resolve_is_said(
@@ -351,3 +366,26 @@ def test_volumes_on_the_root_filesystem_print_as_text_not_markup(
     out, err = capsys.readouterr()
     assert code == 0, err
     assert "│ disk_usage_bytes[/] │" in out and "98 fit" in out
+
+
+@pytest.mark.parametrize("mix", [("--ratio", "zero=1"), ("--more", "zero")])
+def test_a_mix_that_nothing_limits_is_undefined_not_critical(
+    demo: tuple[pd.DataFrame, capacity.Profiles], tmp_path: Path,
+    capsys: pytest.CaptureFixture[str], mix: tuple[str, str],
+) -> None:
+    """A service whose CPU and memory were measured at 0 (an idle sidecar): 'plan --service'
+    says undefined (exit 1) and 'size' needs one host (exit 0), but '--ratio' and '--more'
+    said "undefined: unbounded" with exit 2, CRITICAL, which means more containers run than
+    fit. Nothing runs over anything: it is an undefined count, exit 1, as a plan's."""
+    samples, _ = demo
+    idle = samples[samples["service"] == "demo/idle"]
+    zero = idle.assign(service="zero", container_id=idle["container_id"] + "z",
+                       container_name=idle["container_name"] + "z", cpu_cores=0.0,
+                       memory_working_set_bytes=0.0)
+    profiles = tmp_path / "zero.json"
+    capacity.fit(pd.concat([samples, zero], ignore_index=True)).to_json(profiles)
+    capsys.readouterr()
+    code = main(["plan", "--profiles", str(profiles), "--machine", ROOMY, *mix])
+    out, err = capsys.readouterr()
+    assert code == 1, out + err
+    assert "unbounded" in out

@@ -190,8 +190,13 @@ def _interval_mask(
     if interval_s is not None:
         limit = np.full(dt.shape, gap_factor * interval_s)
     else:
+        # changed after 184c71d on purpose: the median of the intervals within 5 rows of the
+        # series (it was the whole series', which dropped a collector's every interval after
+        # it was restarted at a longer --interval)
         usable = pd.Series(np.where(keep, dt, np.nan))
-        limit = gap_factor * usable.groupby(series).transform("median").to_numpy()
+        limit = gap_factor * (usable.groupby(series)
+                              .transform(lambda v: v.rolling(11, center=True, min_periods=1)
+                                         .median()).to_numpy())
     keep &= ~(dt > limit)  # NaN limit (no usable interval at all) keeps nothing anyway
     return keep
 

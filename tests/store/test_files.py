@@ -296,3 +296,23 @@ def test_a_row_number_or_host_column_beside_one_series_per_service_loads(
     df.to_csv(tmp_path / "s.csv", index=False)
     back = read_samples(tmp_path / "s.csv")
     assert len(back) == 20 and set(back["service"]) == {"web"}
+
+
+@pytest.mark.parametrize("corrupt", ["truncated", "flipped"])
+def test_a_damaged_gzip_file_is_invalid_samples_naming_the_file(tmp_path: Path,
+                                                                 corrupt: str) -> None:
+    """A .csv.gz cut short (a copy interrupted, a disk full) was "unexpected EOFError ...
+    this is a bug in capacity"; corrupt compressed bytes were a zlib.error the same way."""
+    rows = pd.concat([_samples()] * 200, ignore_index=True)  # large enough to compress
+    whole = write_samples(rows, tmp_path / "whole.csv.gz").read_bytes()
+    damaged = tmp_path / "damaged.csv.gz"
+    if corrupt == "truncated":
+        damaged.write_bytes(whole[: len(whole) // 2])
+    else:
+        middle = len(whole) // 2
+        damaged.write_bytes(whole[:middle] + bytes(b ^ 0xFF for b in whole[middle:middle + 64])
+                            + whole[middle + 64:])
+    with pytest.raises(InvalidSamples, match=r"damaged\.csv\.gz cannot be read as csv"):
+        read_samples(damaged)
+    with pytest.raises(InvalidSamples, match=r"damaged\.csv\.gz cannot be read as csv"):
+        read_table(damaged)  # capacity backtest --containers FILE

@@ -448,3 +448,16 @@ def test_host_to_rates_reset_gap_and_reboot() -> None:
     empty = host_to_rates(host.iloc[:0])
     assert list(empty.columns) == list(HOST_RATE_COLUMNS) and len(empty) == 0
     assert empty.dtypes.to_dict() == r.dtypes.to_dict()
+
+
+def test_an_interval_changed_mid_way_is_not_a_gap_but_a_gap_in_either_period_is() -> None:
+    """300 intervals of 1 s, then 200 of 10 s: against the median of the whole series (1 s)
+    every 10 s interval was a "gap" and dropped. The sampling interval is now the median of
+    the intervals near each one; a long interval among short ones is still a gap."""
+    steps = [1.0] * 300 + [10.0] * 200
+    steps[100], steps[400] = 5.0, 40.0  # a gap in each period (> 2 x 1 s, > 2 x 10 s)
+    mono = np.concatenate(([0.0], np.cumsum(steps)))
+    c = _counters([{"monotonic_s": m, "cpu_usage_seconds_total": m / 2} for m in mono])
+    s = counters_to_samples(c, _meta("a"))
+    assert s["interval_s"].value_counts().to_dict() == {1.0: 299, 10.0: 199}
+    assert np.allclose(s["cpu_cores"], 0.5)

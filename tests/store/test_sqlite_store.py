@@ -371,3 +371,27 @@ def test_sigkill_mid_write_loses_no_committed_round(tmp_path: Path, batch: int) 
     assert committed <= set(per_round.index.astype(int)), "a reported round is missing"
     # rounds commit whole: never a partial round
     assert (per_round == 50).all()
+
+
+def test_a_collector_restarted_at_a_longer_interval_keeps_its_samples(tmp_path: Path) -> None:
+    """A store filled at 1 s for 10 min (a staging run), then at 10 s for 83 min (the cron
+    job): every 10 s interval was dropped as a "gap" (longer than 2 x the median 1 s of the
+    whole series), so the plan saw only the first 10 minutes, silently. Only a long interval
+    among short ones is a gap; one collector gap in each period is still dropped."""
+    info = _info(0)
+    steps = [1.0] * 600 + [10.0] * 500
+    steps[300] = 60.0  # the collector stopped for a minute in the 1 s period
+    steps[900] = 600.0  # and for ten in the 10 s period
+    mono, cpu = 1000.0, 0.0
+    with Store(tmp_path / "s.sqlite") as store:
+        for k, step in enumerate([0.0, *steps]):
+            mono += step
+            cpu += step * (0.1 if k <= 600 else 0.9)  # CPU busier in the second period
+            store.write_round(T0 + timedelta(seconds=mono - 1000.0), mono, [info],
+                              [ContainerCounters(container_id=info.id,
+                                                 cpu_usage_seconds_total=cpu,
+                                                 memory_usage_bytes=1000,
+                                                 memory_working_set_bytes=800)])
+        samples = store.samples()
+    assert samples["interval_s"].value_counts().to_dict() == {1.0: 599, 10.0: 499}
+    assert samples["cpu_cores"].max() == pytest.approx(0.9)
