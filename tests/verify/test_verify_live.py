@@ -114,7 +114,9 @@ def test_cpu_burners_throttle_limit(
         measured, exact, failure, steps = measure(
             docker_client, [burner], sandbox, hold_s=HOLD_S, warmup_s=WARMUP_S,
             max_throttled=0.2, labels=LABELS)
-    if any(s.contended for s in steps if s.passed and s.count > 2):
+    # a contended step's CPU figures are void (verify's own rule): at 3 its pass would be the
+    # wrong verdict, at 2 its cpu_cores (asserted below) reads the starvation, not the burners
+    if any(s.contended for s in steps if s.passed and s.count >= 2):
         pytest.skip("other processes starved the sandbox (host contended): no CPU verdict")
     assert (measured, exact) == (2, True)
     assert "throttled fraction" in failure
