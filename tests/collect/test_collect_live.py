@@ -195,13 +195,20 @@ def test_cpu_under_half_a_core(scenario: Scenario):
     quiet = cpu[start >= scenario.quiet_from]
     assert quiet["interval_s"].sum() >= CPU_WINDOW_S - 0.1
     cores = float((quiet["cpu_cores"] * quiet["interval_s"]).sum() / quiet["interval_s"].sum())
-    if cores < 0.5 - CPU_TOLERANCE_CORES and scenario.quiet_idle_cores < HOST_IDLE_MIN_CORES:
+    saturated = scenario.quiet_idle_cores < HOST_IDLE_MIN_CORES
+    if cores < 0.5 - CPU_TOLERANCE_CORES and saturated:
         # as in tests/sources/test_cgroup_v1_live.py: the loop did not get its half core
         pytest.skip(f"host saturated by other work: {cores:.2f} cores read, "
                     f"{scenario.quiet_idle_cores:.2f} idle")
     assert cores == pytest.approx(0.5, abs=CPU_TOLERANCE_CORES)
-    # throttling: the quota binds in (nearly) every 100 ms period of a busy loop
-    assert quiet["cpu_throttled_fraction"].mean() > 0.5
+    # throttling: the quota binds in (nearly) every 100 ms period of a busy loop that gets a
+    # CPU whenever it wants one. On a host left with no idle CPU it waits its turn in some
+    # periods and is not throttled in those (a mean of 0.42 of periods seen at load ~10, the
+    # cores within 0.05 of 0.5 all the same): contention, not a defect, so asserted only when
+    # the host had idle CPU
+    fraction = quiet["cpu_throttled_fraction"]
+    if not saturated:
+        assert fraction.mean() > 0.5, (fraction.tolist(), scenario.quiet_idle_cores)
     assert scenario.of("mem")["cpu_cores"].max() < CPU_TOLERANCE_CORES
 
 
