@@ -413,6 +413,7 @@ def plan_all(
             service=service,
             settings=settings,
             running=int(running.get(service, 0)),
+            running_beside={s: int(n) for s, n in running.items() if s != service},
             occupied=occupied,
             ports=tuple((ports or {}).get(service, ())),
         )

@@ -61,11 +61,14 @@ __all__ = [
     "SYMMETRIC",
     "ReplicaDemand",
     "Simulator",
+    "child_generator",
     "clopper_pearson",
+    "factor_figure",
     "horizon_replicas_for",
     "horizon_shortcut_for",
     "replica_demand",
     "symmetric_beyond_for",
+    "with_factor",
     "with_host_cost",
 ]
 
@@ -203,6 +206,35 @@ def with_host_cost(demand: ReplicaDemand, cost: float) -> ReplicaDemand:
         limit=None if demand.limit is None else demand.limit + cost,
         host_cost=demand.host_cost + cost,
     )
+
+
+def with_factor(demand: ReplicaDemand, factor: float) -> ReplicaDemand:
+    """``demand`` for a period ahead: one replica's own demand (what its cgroup uses) times
+    ``factor`` (drift, the short-history allowance, a sampling widening:
+    :func:`capacity.solver._plan.demand_factor`), the host cost per container added
+    unscaled (the shim and kernel memory outside the cgroup do not grow with the service's
+    load). Mean, peak and limit become ``host_cost + factor (x - host_cost)``, the variance
+    and covariance ``factor**2`` times, the trace components ``factor`` times.
+
+    Trap: :meth:`ReplicaDemand.quantile` reads the profile, which is not scaled; scale a
+    quantile with :func:`factor_figure` instead.
+    """
+    if factor == 1.0:
+        return demand
+    f, h = float(factor), demand.host_cost
+    return replace(
+        demand, mean=factor_figure(demand.mean, f, h), var=demand.var * f * f,
+        cov=demand.cov * f * f, peak=factor_figure(demand.peak, f, h),
+        limit=None if demand.limit is None else factor_figure(demand.limit, f, h),
+        shared=demand.shared * f, own=demand.own * f,
+    )
+
+
+def factor_figure(per_replica: Any, factor: Any, host_cost: Any, n: float = 1.0) -> Any:
+    """A figure of ``n`` replicas (host cost included: ``n x host_cost`` of it is the host's)
+    at the demand ``factor``: ``factor (x - n host_cost) + n host_cost``. Works on arrays;
+    exactly ``x`` at a factor of 1."""
+    return factor * per_replica - (factor - 1.0) * n * host_cost
 
 
 def _limit_of(service_profile: Any, resource: str) -> float | None:
@@ -533,6 +565,28 @@ def clopper_pearson(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
     return lo, hi
 
 
+def child_generator(rng: np.random.Generator) -> np.random.Generator:
+    """A generator of its own for one simulator, spawned from ``rng`` now.
+
+    Spawning advances ``rng``'s count of children, never its stream, so the child depends
+    only on ``rng``'s seed and on how many children were spawned before it: give each
+    :class:`Simulator` of a plan or a mix its child in a fixed order (the order its models
+    are made) and its draws no longer depend on what other simulators drew before.
+
+    Trap (the defect this exists for): a :class:`Simulator` draws lazily, replica by
+    replica, as far as the count search goes. Two simulators sharing one generator (CPU and
+    memory of a plan; the services of a mix) therefore took their draws at offsets set by the
+    other one's search, which depends on the capacity: on a larger machine the CPU search
+    drew more CPU replicas, memory's draws moved, and memory's count came out lower (21
+    replicas on 27 CPUs, 20 on 35 CPUs, memory binding; ``tests/solver/test_properties.py``).
+    A generator without a seed sequence cannot spawn: one number is drawn from it instead.
+    """
+    try:
+        return rng.spawn(1)[0]
+    except TypeError:  # a bit generator without a seed sequence
+        return np.random.default_rng(np.random.SeedSequence(int(rng.integers(2**63))))
+
+
 class Simulator:
     """Monte Carlo totals of ``n`` replicas of one service for one resource.
 
@@ -556,7 +610,9 @@ class Simulator:
     n_draws : int
         Independent draws. The standard error of a probability p is sqrt(p (1 - p) / n_draws).
     rng : numpy.random.Generator
-        Injected so a plan is reproducible (the CLI seeds it with a fixed number).
+        Injected so a plan is reproducible (the CLI seeds it with a fixed number). Drawn
+        from lazily, replica by replica, as far as the counts asked: the simulator's own
+        (:func:`child_generator`), never one another simulator draws from too.
     horizon_steps : int
         Path length in trace steps (1: risk at a random instant).
     u : numpy.ndarray, optional
@@ -687,7 +743,9 @@ class Simulator:
         return self._sym_sum
 
     def total(self, n: int) -> np.ndarray:
-        """Per draw, the total demand of ``n`` replicas (its maximum over the horizon)."""
+        """Per draw, the total demand of ``n`` replicas (its maximum over the horizon):
+        float32 for the counts summed exactly (as cached, first call included: the same
+        values whenever asked), float64 beyond."""
         if n <= 0:
             return np.zeros(self.n_draws)
         if self.h > 1:
@@ -709,7 +767,11 @@ class Simulator:
             path = np.minimum(path, n * self.demand.limit)
         out = path[:, 0]
         if n <= k:  # beyond k the extrapolation is one cheap pass: not worth the memory
-            self._cache[n] = out.astype(np.float32)
+            # the cached float32 values from the first call on: a count's totals must not
+            # depend on whether it was asked before (a draw within float32's rounding of the
+            # capacity was counted over once and under later, so the count could depend on
+            # the order the search asked the counts in, which depends on the capacity)
+            out = self._cache[n] = out.astype(np.float32)
         return out
 
     def exceedances(self, n: int, threshold: float) -> int:
@@ -968,8 +1030,8 @@ class _Paths:
         if n > k:
             return self.totals_at(n, slice(None))
         self._sum(k)
-        out = self._totals(n, slice(None))
-        self._cache[n] = out.astype(np.float32)
+        # float32 as cached (and as totals_through caches it), from the first call on
+        out = self._cache[n] = self._totals(n, slice(None)).astype(np.float32)
         return out
 
     def totals_at(self, n: int, rows: np.ndarray | slice) -> np.ndarray:
@@ -1129,37 +1191,45 @@ def mix_totals(
     sims: Mapping[str, Simulator], counts: Mapping[str, int], n_draws: int,
     scale: Mapping[str, float] | None = None,
     limits: Mapping[str, float | None] | None = None,
+    host_cost: Mapping[str, float] | None = None,
 ) -> np.ndarray:
     """Per draw, the sum over services of ``counts[s]`` replicas (sims share ``u``), each
-    service's draws times ``scale[s]`` (its demand factor for a period ahead; default 1),
-    a scaled service's part never past ``counts[s] x limits[s]`` (its declared limit per
-    replica: a replica cannot use more, whatever the drift) unless its draw already was."""
+    service's own demand times ``scale[s]`` (its demand factor for a period ahead; default
+    1) and its host cost per container (``host_cost[s]``, inside the draws: default 0) not
+    (:func:`factor_figure`), a scaled service's part never past ``counts[s] x limits[s]``
+    (its declared limit per replica: a replica cannot use more, whatever the drift) unless
+    its draw already was."""
     total = np.zeros(n_draws)
     for s, n in counts.items():
         if n > 0 and s in sims:
             f = 1.0 if scale is None else float(scale.get(s, 1.0))
             lim = None if limits is None else limits.get(s)
-            total = total + _scaled_part(sims[s].total(int(n)), f, int(n), lim)
+            h = 0.0 if host_cost is None else float(host_cost.get(s, 0.0))
+            total = total + _scaled_part(sims[s].total(int(n)), f, int(n), lim, h)
     return total
 
 
-def _scaled_part(part: np.ndarray, f: float, n: int, limit: float | None) -> np.ndarray:
-    """``n`` replicas' totals ``part`` times their demand factor ``f``, never past ``n``
-    times their declared ``limit`` unless the draw already was (nondecreasing in ``part``:
-    bounds of the totals stay bounds)."""
+def _scaled_part(part: np.ndarray, f: float, n: int, limit: float | None,
+                 host_cost: float = 0.0) -> np.ndarray:
+    """``n`` replicas' totals ``part`` at their demand factor ``f`` (their own demand times
+    ``f``, the ``n x host_cost`` inside ``part`` not), never past ``n`` times their declared
+    ``limit`` unless the draw already was (nondecreasing in ``part``: bounds of the totals
+    stay bounds)."""
     if f == 1.0:
         return part
+    drifted = factor_figure(part, f, host_cost, n)
     if not limit:
-        return f * part
-    return np.minimum(f * part, np.maximum(part, n * float(limit)))
+        return drifted
+    return np.minimum(drifted, np.maximum(part, n * float(limit)))
 
 
 def mix_quantile(
     sims: Mapping[str, Simulator], counts: Mapping[str, int], n_draws: int, q: float,
     scale: Mapping[str, float] | None = None,
     limits: Mapping[str, float | None] | None = None,
+    host_cost: Mapping[str, float] | None = None,
 ) -> float:
-    """``np.quantile(mix_totals(sims, counts, n_draws, scale, limits), q)``, computed
+    """``np.quantile(mix_totals(sims, counts, n_draws, scale, limits, host_cost), q)``, computed
     without whole paths where bounds decide: over a horizon each service's total of a draw
     lies between the bounds of its paths' maxima (:class:`_Paths`), so the sum does too
     (scaled and stopped at the limits: nondecreasing), and a draw whose upper bound is below
@@ -1170,36 +1240,37 @@ def mix_quantile(
     over the horizon summed, an upper bound of the maximum of the sum."""
     lower = np.zeros(n_draws)
     upper = np.zeros(n_draws)
-    parts: list[tuple[float, float | None, _Paths | None, int, np.ndarray]] = []
+    parts: list[tuple[float, float | None, float, _Paths | None, int, np.ndarray]] = []
     for s, n in counts.items():
         if n <= 0 or s not in sims:
             continue
         f = 1.0 if scale is None else float(scale.get(s, 1.0))
         lim = None if limits is None else limits.get(s)
+        h = 0.0 if host_cost is None else float(host_cost.get(s, 0.0))
         sim = sims[s]
         paths = sim._paths_for(int(n)) if sim.h > 1 else None
         if paths is not None and n > paths.replicas:  # beyond the replicas summed: bounds
             lo, hi = paths._bounds(int(n))
-            parts.append((f, lim, paths, int(n), lo))
+            parts.append((f, lim, h, paths, int(n), lo))
         elif paths is not None:  # summed exactly: the totals of every count up to twice
             # the largest asked so far, in one sweep, then read from the cache
             paths.totals_through(max(int(n), 2 * max(paths._cache, default=0)))
             lo = hi = paths.total(int(n))
-            parts.append((f, lim, None, int(n), lo))
+            parts.append((f, lim, h, None, int(n), lo))
         else:
             lo = hi = sim.total(int(n))
-            parts.append((f, lim, None, int(n), lo))
-        lower = lower + _scaled_part(lo, f, int(n), lim)
-        upper = upper + _scaled_part(hi, f, int(n), lim)
-    if all(p is None for _, _, p, _, _ in parts):
+            parts.append((f, lim, h, None, int(n), lo))
+        lower = lower + _scaled_part(lo, f, int(n), lim, h)
+        upper = upper + _scaled_part(hi, f, int(n), lim, h)
+    if all(p is None for _, _, _, p, _, _ in parts):
         return float(np.quantile(lower, q))
     i = math.floor(q * (n_draws - 1))
     floor = np.partition(lower, i)[i]
     rows = np.flatnonzero(upper >= floor)
     exact = np.zeros(rows.size)
-    for f, lim, paths, n, at_instant in parts:
+    for f, lim, h, paths, n, at_instant in parts:
         part = at_instant[rows] if paths is None else paths.totals_at(n, rows)
-        exact = exact + _scaled_part(part, f, n, lim)
+        exact = exact + _scaled_part(part, f, n, lim, h)
     totals = np.full(n_draws, -np.inf)
     totals[rows] = exact
     return float(np.quantile(totals, q))

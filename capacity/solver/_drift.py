@@ -93,7 +93,8 @@ class Drift:
     factor : float
         Demand is planned at ``factor`` times the profile (>= 1).
     days : int
-        Whole days measured.
+        Whole days of history (``daily_levels``); the days that measured the drift may be
+        fewer (days with too few samples have no level): ``reason`` names those.
     slope_per_day : float or None
         Trend of the daily level, share of the mean per day (None: not measured).
     busiest_day : float or None
@@ -178,18 +179,23 @@ def drift_of(levels: Sequence[float | None], mean: float, valid_for_s: float,
             carried_s = min(valid_for_s, TREND_CARRY_SPANS * span_days * DAY_S)
             trend_level = float(a + b * (days - 0.5 + carried_s / DAY_S))
     factor = max(1.0, busiest, trend_level)
+    # the days that measured it, as every part of the reason names them: first to last day
+    # with a level (earlier days with too few samples measured nothing), and how many of
+    # them had one when a day between had none
+    measured = f"{span_days:g} days" + ("" if lv.size == span_days else
+                                        f" ({lv.size} with a level)")
     capped = ""
     if carried_s is not None and carried_s < valid_for_s:
         capped = (f"; valid-for {valid_for_s / DAY_S:g} d exceeds what a {span_days:g}-day "
                   f"history can forecast (a trend is carried at most {TREND_CARRY_SPANS:g}x "
                   "the days that measured it); re-plan with more history")
     if trend_level > 1.0 and trend_level >= busiest:
-        why = (f"trend {slope:+.1%} of the mean per day over {days} days (t {t:.1f}) carried "
+        why = (f"trend {slope:+.1%} of the mean per day over {measured} (t {t:.1f}) carried "
                f"{(carried_s or 0.0) / DAY_S:g} d ahead: level x{factor:.2f}{capped}")
     elif capped:
-        why = f"busiest of {days} days at x{busiest:.2f} the mean{capped}"
+        why = f"busiest of {measured} at x{busiest:.2f} the mean{capped}"
     else:
-        why = f"busiest of {days} days at x{busiest:.2f} the mean" + (
+        why = f"busiest of {measured} at x{busiest:.2f} the mean" + (
             f"; trend {slope:+.1%}/day not significant (t {t:.1f} < {TREND_T:g})"
             if lv.size >= 3 and t < TREND_T else "")
     return Drift(factor, days, slope, busiest, why, trend_carried_s=carried_s)

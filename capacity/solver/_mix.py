@@ -20,7 +20,8 @@ What a single-service plan applies per replica
 Every replica of every service carries the machine's host cost per container
 (``Machine.host_cost``: the shim and kernel memory and CPU outside its cgroup), added to its
 demand by :func:`capacity.solver._demand.with_host_cost` as :func:`capacity.solver.plan`
-adds it (inside the demand the factor below scales, as there). The machine's structural
+adds it (outside the demand the factor below scales, as there: the host cost does not
+drift). The machine's structural
 count limits (``Machine.limits``: PIDs, open files, addresses in a network) are count
 constraints shared by every container of the mix: ``sum_s n_s d_s`` slots (``d_s`` per
 replica of service ``s``, :func:`capacity.solver._structural.structural_plan`) within what
@@ -37,8 +38,9 @@ Each service's demand of each resource is planned at the factor its single-servi
 takes (:func:`capacity.solver._plan.demand_factor`: drift carried over ``valid_for_s``, or the
 stated x1.10 allowance for a history under two days' worth, times the widening for a
 sampling fault), for every method but ``limits`` (a declared limit caps demand whatever its
-drift). The factor scales that service's draws (empirical), its mean and spread (gaussian)
-or its per-replica figure (peak, quantile); where every service in the count declares a
+drift). The factor scales that service's own demand, not the host cost per container
+(:func:`capacity.solver._demand.factor_figure`): its draws (empirical), its mean and spread
+(gaussian) or its per-replica figure (peak, quantile); where every service in the count declares a
 limit, the count that fits at the limits fits whatever the drift, as in a single-service
 plan. So a mix of one service gives the count :func:`capacity.solver.plan` gives it (with
 the same method, draws aside). The factors, why, and the margin each took are in the
@@ -75,6 +77,7 @@ from .._units import resource_name
 from ..model._profile import Profiles
 from ._demand import (
     clopper_pearson,
+    factor_figure,
     mix_quantile,
     mix_totals,
     replica_demand,
@@ -98,11 +101,13 @@ from ._plan import (
     demand_factor,
     drift_note,
     horizon_steps_of,
+    host_share_of,
+    margin_text,
     pick_service,
     unseen_hours_verdict,
     widening_what,
 )
-from ._structural import structural_plan
+from ._structural import in_use_beside, stale_in_use_note, structural_plan
 
 __all__ = [
     "CURVE_POINTS",
@@ -335,6 +340,7 @@ class MixModel:
         #: that takes one, and the plan of the first such service (capacity, reserve, the
         #: slots in use beside the mix's ``running`` replicas)
         self.count_limits: dict[str, tuple[dict[str, float], ResourcePlan]] = {}
+        self._stale: list[str] = []
         running = dict(running or {})
         for lim in machine.limits:
             plans = {s: structural_plan(lim, s, headroom=machine.headroom)
@@ -344,9 +350,13 @@ class MixModel:
             if not per:
                 continue  # no replica of the mix takes a slot of it
             first = next(p for p in plans.values() if p is not None)
-            # the replicas of the mix running now are inside the host's count in use
-            others = max(first.occupied - sum(running.get(s, 0) * d for s, d in per.items()),
-                         0.0)
+            # the replicas of the mix running now are inside the host's count in use (and
+            # take their slots where it says less: the larger reading, as a plan's)
+            mine = {s: int(running.get(s, 0)) for s in per}
+            others = in_use_beside(lim, mine)
+            stale = stale_in_use_note(lim, mine)
+            if stale:
+                self._stale.append(stale)
             self.count_limits[lim.resource] = (per, replace(first, occupied=others))
 
     def plan_fields(self) -> dict[str, Any]:
@@ -361,14 +371,27 @@ class MixModel:
     # -- per resource -------------------------------------------------------------------
 
     def _factor(self, r: str, s: str, per_replica: float) -> float:
-        """Service ``s``'s demand factor for ``r`` applied to a per-replica figure: never
-        past its declared limit (a replica cannot use more, whatever the drift), unless the
-        recorded figure already is."""
+        """Service ``s``'s demand factor for ``r`` applied to the own part of a per-replica
+        figure (``per_replica`` less the host cost): never past its declared limit (a
+        replica cannot use more, whatever the drift), unless the recorded figure already is."""
         f = self.scale.get(r, {}).get(s, 1.0)
         lim = self.models[r][s].demand.limit if s in self.models[r] else None
-        if f == 1.0 or not lim or not per_replica > 0:
+        h = self._host(r).get(s, 0.0)
+        if f == 1.0 or not lim or not per_replica - h > 0:
             return f
-        return min(f, max(1.0, float(lim) / per_replica))
+        return min(f, max(1.0, (float(lim) - h) / (per_replica - h)))
+
+    def _ahead(self, r: str, s: str, per_replica: float) -> float:
+        """A per-replica figure of service ``s`` (host cost included) for the period ahead:
+        its own part times :meth:`_factor`, the host cost per container unscaled."""
+        if not per_replica > 0:
+            return per_replica
+        return float(factor_figure(per_replica, self._factor(r, s, per_replica),
+                                   self._host(r).get(s, 0.0)))
+
+    def _host(self, r: str) -> dict[str, float]:
+        """Per service, the host cost per container inside its demand of ``r``."""
+        return {s: m.demand.host_cost for s, m in self.models.get(r, {}).items()}
 
     def _limits(self, r: str) -> dict[str, float | None]:
         return {s: m.demand.limit for s, m in self.models[r].items()}
@@ -396,11 +419,12 @@ class MixModel:
             for j, t in enumerate(self.services):
                 if j != i and t in models:
                     a[i, j] = self._rho(r, s, t) * d.sd * models[t].demand.sd
-        if self.scale.get(r):  # demand for the period ahead: mean and spread times each
-            # factor, the mean never past the declared limit
+        if self.scale.get(r):  # demand for the period ahead: own mean and spread times
+            # each factor (the host cost does not drift), the mean never past the limit
             f = np.array([self._factor(r, s, float(mu[i])) if s in models else 1.0
                           for i, s in enumerate(self.services)])
-            mu, b, a = mu * f, b * f * f, a * np.outer(f, f)
+            h = np.array([self._host(r).get(s, 0.0) for s in self.services])
+            mu, b, a = factor_figure(mu, f, h), b * f * f, a * np.outer(f, f)
         z = float(-special.ndtri(eps if eps is not None else self.eps[r]))
         return mu, a, b, z
 
@@ -418,7 +442,7 @@ class MixModel:
                 per, _ = models[s].per_replica(method)
                 if per is None:
                     return None
-                total += c * per * (self._factor(r, s, per) if scale else 1.0)
+                total += c * (self._ahead(r, s, per) if scale else per)
         elif method == "empirical" and all(m.sim is not None for s, m in models.items()
                                            if s in n):
             limits = self._limits(r)
@@ -428,10 +452,12 @@ class MixModel:
                 (s, c), = n.items()
                 sim = models[s].sim
                 assert sim is not None  # checked above
-                return self._capped(r, n, scale, scale.get(s, 1.0)
-                                    * sim.quantile(c, 1 - self.eps[r]), method)
+                return self._capped(r, n, scale, float(factor_figure(
+                    sim.quantile(c, 1 - self.eps[r]), scale.get(s, 1.0),
+                    self._host(r).get(s, 0.0), c)), method)
             total = mix_quantile({s: models[s].sim for s in n},  # type: ignore[misc]
-                                 n, self.n_draws, 1 - self.eps[r], scale, limits)
+                                 n, self.n_draws, 1 - self.eps[r], scale, limits,
+                                 self._host(r))
         else:
             vec = np.array([n.get(s, 0) for s in self.services], dtype=float)
             mu, a, b, z = self.gaussian_parts(r)
@@ -486,7 +512,7 @@ class MixModel:
             return 0.0, None
         if all(models[s].demand.has_trace for s in n):
             t = mix_totals({s: models[s].sim for s in n}, n, self.n_draws,  # type: ignore[misc]
-                           self.scale.get(r), self._limits(r))
+                           self.scale.get(r), self._limits(r), self._host(r))
             k = int(np.count_nonzero(t > usable))
             return k / self.n_draws, clopper_pearson(k, self.n_draws)
         vec = np.array([n.get(s, 0) for s in self.services], dtype=float)
@@ -518,7 +544,7 @@ class MixModel:
             reserve = self.machine.reserved(r)
             occ = float(self.occupied.get(r, 0.0))
             means = {s: m.demand.mean for s, m in self.models[r].items()}
-            mean = sum(c * means[s] * self._factor(r, s, means[s])
+            mean = sum(c * self._ahead(r, s, means[s])
                        for s, c in counts.items() if s in means)
             p, interval = self.p_overload(r, counts) if check else (None, None)
             out[r] = MixResource(
@@ -589,7 +615,8 @@ class MixModel:
         said = self.machine if self.machine.host_cost else replace(self.machine, notes=())
         cost = next(line for line in machine_lines(said)
                     if line.startswith("host cost per container"))
-        out = [cost + ("; added to every replica's demand, as in a single-service plan"
+        out = [cost + ("; added to every replica's demand, as in a single-service plan "
+                       "(not scaled by the demand factors below: it does not drift)"
                        if self.machine.host_cost else "")]
         steps = {r: max(m.horizon_steps for m in self.models[r].values())
                  for r in self.resources}
@@ -616,6 +643,7 @@ class MixModel:
                        f"{lp.capacity:,.0f} (in use beside the mix {lp.occupied:,.0f}, "
                        f"headroom {lp.reserve:,.0f}), shared by every container of the mix; "
                        "per replica " + ", ".join(f"{s} {d:g}" for s, d in per.items()))
+        out += self._stale
         return out
 
     def _factor_notes(self) -> list[str]:
@@ -639,8 +667,11 @@ class MixModel:
                 if df is None:
                     continue
                 label = f"{s} {r}"
+                model = self.models.get(r, {}).get(s)
+                share = host_share_of(model.demand) if model is not None else 0.0
                 if df.drift is not None:
-                    out.append(drift_note(label, self.valid_for_s, df.drift, self.method))
+                    out.append(drift_note(label, self.valid_for_s, df.drift, self.method,
+                                          share))
                 w = df.widening
                 if not w or math.isnan(df.factor):
                     continue
@@ -653,7 +684,7 @@ class MixModel:
                     out.append(f"{label}: not widened: {w['sampling']['reason']}")
                     continue
                 out.append(f"{label}: widened for {widening_what(w)}: demand x{w['factor']:.3f}, "
-                           f"margin {1.0 - 1.0 / w['factor']:.1%} of the usable capacity"
+                           + margin_text(w["factor"], share)
                            + (f"; measured drift x{df.measured:.3f} on top"
                               if df.measured > 1 else "")
                            + f"; demand x{df.factor:.3f} in all")
@@ -914,7 +945,7 @@ def _milp(model: MixModel, w: np.ndarray, lo: np.ndarray, hi: np.ndarray, method
             for i, s in enumerate(model.services):
                 if s in model.models[r]:
                     v, _ = model.models[r][s].per_replica(method)
-                    per[i] = (v or 0.0) * (model._factor(r, s, v or 0.0) if scale else 1.0)
+                    per[i] = model._ahead(r, s, v or 0.0) if scale else (v or 0.0)
             rows.append(per)
             ub.append(usable * (1 + _FIT_RTOL))
         else:
@@ -928,7 +959,7 @@ def _milp(model: MixModel, w: np.ndarray, lo: np.ndarray, hi: np.ndarray, method
     for i, s in enumerate(model.services):
         for r in model.resources:
             m = model.models[r][s].demand.mean if s in model.models[r] else 0.0
-            mean = m * model._factor(r, s, m) if m > 0 else 0.0
+            mean = model._ahead(r, s, m) if m > 0 else 0.0
             if mean > 0:
                 hi[i] = min(hi[i], math.floor(model.usable[r] / mean) + 1)
     if np.any(lo > hi):

@@ -38,8 +38,14 @@ Methods (all computed, one chosen)
     from one replica's own series at a random instant each; see
     :mod:`capacity.solver._demand`),
     P(overload) estimated with a 95 % Clopper-Pearson interval; a fixed seed through the
-    injected ``rng``. The safe count is the largest N whose estimate is <= epsilon, and
+    injected ``rng``. The safe count is the largest N whose estimate is <= epsilon (N = 1,
+    2, ... scanned up to the replicas summed exactly, the first over epsilon ends it), and
     ``safe_count_interval`` the counts allowed by the interval's upper and lower bounds.
+    Each resource draws from its own child of ``rng`` (:class:`ResourceModel`), so for a
+    fixed profile, seed and ``n_draws`` the count never falls when the usable capacity or
+    epsilon grows. Trap: by default ``n_draws`` grows as epsilon shrinks below 1e-3
+    (:func:`default_n_draws`); two epsilons with different draw counts are two samples,
+    and their counts may differ by the Monte Carlo error either way.
 
 :data:`DEFAULT_METHOD` is ``empirical`` (``gaussian`` where a resource has no usable trace):
 demand is skewed and bursty, and a normal tail underestimates it; see
@@ -78,6 +84,7 @@ docs/plan-json.md.
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 from collections.abc import Mapping, Sequence
@@ -108,8 +115,11 @@ from ._demand import (
     ReplicaDemand,
     Simulator,
     _limit_of,
+    child_generator,
     clopper_pearson,
+    factor_figure,
     replica_demand,
+    with_factor,
     with_host_cost,
 )
 from ._drift import drift_of
@@ -343,7 +353,13 @@ class ResourceModel:
     epsilon : float
         Allowed P(overload) for this resource.
     rng : numpy.random.Generator
-        For the empirical method (draws are made lazily, on first use).
+        For the empirical method: a child generator is spawned from it when the model is
+        made (:func:`~capacity.solver._demand.child_generator`), and every draw of this
+        resource (the instants, then the replicas, lazily as far as the count search goes)
+        comes from that child. So the draws depend on the seed and on the order the models
+        are made, never on how far another resource's or service's search went: for a fixed
+        profile and seed the empirical count is nondecreasing in the usable capacity and in
+        epsilon (at a fixed ``n_draws``), as the closed-form methods' are.
     n_draws : int
         Monte Carlo draws.
     horizon_steps : int
@@ -353,6 +369,10 @@ class ResourceModel:
     horizon_replicas : int, optional
         Replicas summed path by path over a horizon; None: chosen from the replica's skewness
         (see :class:`Simulator` and :func:`~capacity.solver._demand.horizon_replicas_for`).
+
+    A period ahead: :meth:`at_factor` gives the same model (the same draws) with one
+    replica's own demand times a demand factor and the host cost per container unscaled
+    (:func:`~capacity.solver._demand.with_factor`); ``factor`` is 1 here.
     """
 
     def __init__(
@@ -371,7 +391,7 @@ class ResourceModel:
         self.demand = demand
         self.epsilon = epsilon
         self.z = float(-special.ndtri(epsilon))  # norm.isf
-        self.rng = rng
+        self.rng = child_generator(rng)  # its own stream (see rng above)
         self.n_draws = n_draws
         self.horizon_steps = horizon_steps
         self.quantile_level = quantile_level
@@ -380,9 +400,47 @@ class ResourceModel:
         self._simulate = simulate
         self.horizon_replicas = horizon_replicas
         self._most: dict[str, int] = {}
+        #: the demand factor of this view (:meth:`at_factor`); 1: demand as profiled
+        self.factor = 1.0
+        #: ``demand`` at ``factor`` (the closed-form methods' view of it)
+        self.planned = demand
+        self._base: ResourceModel | None = None
+        self._views: dict[float, ResourceModel] = {}
+
+    def at_factor(self, factor: float) -> ResourceModel:
+        """This model for a period ahead: one replica's own demand times ``factor`` (>= 1;
+        :func:`demand_factor`), the host cost per container added unscaled (the shim and
+        kernel memory outside the cgroup do not drift). The view shares this model's draws
+        (so counts at two factors compare on the same draws) and its ``demand``; the
+        closed-form methods read ``planned``, the empirical one compares the same totals
+        with a threshold per count: ``f (T - n h) + n h <= usable``."""
+        if factor == 1.0 or self._base is not None:
+            if self._base is not None and factor != self.factor:
+                return self._base.at_factor(factor)
+            return self
+        view = self._views.get(factor)
+        if view is None:
+            view = copy.copy(self)
+            view.factor = float(factor)
+            view.planned = with_factor(self.demand, factor)
+            view._base = self
+            view._most = {}
+            view._views = {}
+            self._views[factor] = view
+        return view
+
+    def _threshold(self, n: int, usable: float) -> float:
+        """What the total of ``n`` replicas as profiled (host cost included) may reach for
+        their total at ``factor`` to stay within ``usable`` (the inverse of
+        :func:`~capacity.solver._demand.factor_figure`)."""
+        if self.factor == 1.0:
+            return usable
+        return (usable + (self.factor - 1.0) * n * self.demand.host_cost) / self.factor
 
     @property
     def sim(self) -> Simulator | None:
+        if self._base is not None:
+            return self._base.sim
         if self._sim is None and self.demand.has_trace and self._simulate:
             self._sim = Simulator(
                 self.demand, n_draws=self.n_draws, rng=self.rng,
@@ -397,6 +455,14 @@ class ResourceModel:
 
     # per-replica figures of the linear methods
     def per_replica(self, method: str) -> tuple[float | None, str]:
+        """One replica's figure by a linear method, host cost included, at ``factor``
+        (never for ``limits``: a declared limit caps demand whatever its drift)."""
+        per, why = self._per_replica(method)
+        if per is None or method == "limits":
+            return per, why
+        return float(factor_figure(per, self.factor, self.demand.host_cost)), why
+
+    def _per_replica(self, method: str) -> tuple[float | None, str]:
         d = self.demand
         if method == "limits":
             if d.limit is None:
@@ -414,7 +480,7 @@ class ResourceModel:
         raise InvalidParameter("method", "plan", f"one of {METHODS}", method)
 
     def gaussian_total(self, n: int | np.ndarray) -> Any:
-        d = self.demand
+        d = self.planned
         n = np.asarray(n, dtype=float)
         var = np.maximum(n * d.var + n * (n - 1) * d.cov, 0.0)
         total = n * d.mean + self.z * np.sqrt(var)
@@ -423,7 +489,7 @@ class ResourceModel:
         return total
 
     def gaussian_p(self, n: int | np.ndarray, usable: float) -> Any:
-        d = self.demand
+        d = self.planned
         n = np.asarray(n, dtype=float)
         sd = np.sqrt(np.maximum(n * d.var + n * (n - 1) * d.cov, 0.0))
         mean = n * d.mean
@@ -447,12 +513,13 @@ class ResourceModel:
             sim = self.sim
             if sim is None:
                 return None
-            return sim.quantile(n, 1.0 - self.epsilon)
+            return float(factor_figure(sim.quantile(n, 1.0 - self.epsilon), self.factor,
+                                       self.demand.host_cost, n))
         raise InvalidParameter("method", "plan", f"one of {METHODS}", method)
 
     def safe(self, method: str, usable: float) -> tuple[int | None, str, tuple[int, int] | None]:
         """(largest safe count or None, reason, count interval for the empirical method)."""
-        d = self.demand
+        d = self.planned
         if usable <= 0:
             return 0, "reserve and other containers already use all of it", None
         if method in ("limits", "peak", "quantile"):
@@ -481,7 +548,7 @@ class ResourceModel:
         bound) when that is within the search, else :data:`_MAX_COUNT` itself. The machine's
         structural limits (PIDs, addresses, per-container host cost) are not modelled here:
         they bound such a count first, and the reason says so."""
-        d = self.demand
+        d = self.planned
         peak = min(d.peak, d.limit) if d.limit is not None else d.peak
         if peak > 0 and usable / peak <= _MAX_COUNT:
             return (math.floor(usable / peak * (1 + _FIT_RTOL)),
@@ -501,7 +568,7 @@ class ResourceModel:
         ``n <= U / mu``; its smaller root is the real-valued answer, checked and stepped on
         the exact constraint (rounding), so only a few evaluations are needed.
         """
-        d, z = self.demand, self.z
+        d, z = self.planned, self.z
 
         def fits(k: int) -> bool:
             return float(self.gaussian_total(k)) <= usable * (1 + _FIT_RTOL)
@@ -532,9 +599,10 @@ class ResourceModel:
         return _largest(fits, start=guess)
 
     def exceedances(self, n: int, usable: float) -> int:
+        """Draws in which ``n`` replicas at ``factor`` exceed ``usable``."""
         sim = self.sim
         assert sim is not None  # callers check
-        return sim.exceedances(n, usable * (1 + _FIT_RTOL))
+        return sim.exceedances(n, self._threshold(n, usable) * (1 + _FIT_RTOL))
 
     def allows(self, k: int, bound: str) -> bool:
         """Whether ``k`` exceedances in ``n_draws`` meet epsilon by the ``bound``: ``point``
@@ -595,7 +663,8 @@ class ResourceModel:
             def ok(q: int, bound: str) -> bool:
                 # exceedances(q) <= the largest count the bound allows: over a horizon
                 # the draws near the capacity are evaluated only when bounds leave it open
-                return sim.exceeds_at_most(q, usable * (1 + _FIT_RTOL), self.most(bound))
+                return sim.exceeds_at_most(q, self._threshold(q, usable) * (1 + _FIT_RTOL),
+                                           self.most(bound))
 
             start = scan
             if first_over is None:
@@ -622,8 +691,8 @@ class ResourceModel:
             if self.exceedances(n, usable) / m > eps:
                 return n - 1
             n += 1
-        first = _first_fail(lambda q: sim.exceeds_at_most(q, usable * (1 + _FIT_RTOL),
-                                                          self.most("point")), scan)
+        first = _first_fail(lambda q: sim.exceeds_at_most(
+            q, self._threshold(q, usable) * (1 + _FIT_RTOL), self.most("point")), scan)
         return None if first is None else first - 1
 
     def p_overload(self, n: int, usable: float) -> tuple[float, tuple[float, float] | None]:
@@ -670,6 +739,14 @@ def _largest(fits: Any, *, start: int = 0, limit: int = _MAX_COUNT) -> int | Non
     costs O(log |answer - start|) calls. Every search ends: when ``fits(limit)`` still
     holds the count is unbounded by the inputs and None is returned; 0 when not even
     ``fits(1)`` holds (``fits(0)`` is taken as true: no replica always fits).
+
+    For a predicate that is not monotone the answer still fits, and the search is monotone
+    in the predicate: from the same ``start``, a predicate true wherever ``fits`` is never
+    gives a smaller answer (the probes are the same until the first that only it passes;
+    ``tests/solver/test_properties.py`` checks it). The empirical count relies on this
+    beyond the replicas summed, where the exceedances need not grow with n (the sum
+    switches to sign-randomised or weighted replicas): at a larger capacity or epsilon every
+    count passes wherever it passed before, so the count cannot fall.
     """
     start = min(max(int(start), 0), limit)
     if start > 0 and not fits(start):
@@ -833,6 +910,7 @@ def plan(
     compare: bool = True,
     valid_for_s: float | None = DEFAULTS.valid_for_s,
     settings: Settings | None = None,
+    running_beside: Mapping[str, int] | None = None,
 ) -> Plan:
     """The largest count of ``service`` replicas that fit on ``machine`` at risk ``epsilon``.
 
@@ -851,6 +929,12 @@ def plan(
         the same as the CLI's and the report's.
     running : int
         Replicas of ``service`` running now (``more`` = safe count minus these).
+    running_beside : Mapping[str, int], optional
+        Replicas of the other services running now, per service: for the machine's
+        structural count limits (PIDs, open files, addresses), whose count in use they are
+        inside of, and whose slots they take even where a machine file's count says less
+        (:func:`capacity.solver._structural.structural_plan`; said in the assumptions).
+        Their resource use is ``occupied``.
     occupied : Mapping[str, float], optional
         Per resource, what other containers use now (column units); left out of the capacity.
     incompressible_epsilon : float, optional
@@ -1027,7 +1111,7 @@ def plan(
         measured, widening = df.measured, dict(df.widening)
         if df.drift is not None:
             drifts[r] = dict(df.drift)
-            notes.add(drift_note(r, valid_for_s, df.drift, method))
+            notes.add(drift_note(r, valid_for_s, df.drift, method, host_share_of(demand)))
         if math.isnan(df.factor):  # a fault named, and no effective samples: no level
             per[r] = ResourcePlan(safe_count=None, demand_per_replica=None,
                                   demand_at_safe_count=None, utilisation_at_safe_count=None,
@@ -1061,21 +1145,25 @@ def plan(
         if widening["factor"] <= 1.0:  # a fault named, but no margin (said in its reason)
             notes.add(f"{r}: not widened: {widening['sampling']['reason']}")
             continue
-        notes.add(f"{r}: widened for {what}: demand x{widening['factor']:.3f}, margin "
-                  f"{widening['margin']:.1%} of the usable capacity"
+        notes.add(f"{r}: widened for {what}: demand x{widening['factor']:.3f}, "
+                  + margin_text(widening["factor"], host_share_of(model.demand))
                   + (f", {widening['replicas']} replica(s) ({before} -> {n})"
                      if widening["replicas"] is not None else "")
                   + (f"; measured drift x{measured:.3f} on top" if measured > 1 else ""))
         if "sampling" in widening:
             notes.add(f"{r}: {widening['sampling']['reason']}")
     if machine.limits:  # structural count limits (PIDs, open files, addresses)
-        from ._structural import structural_plan
+        from ._structural import stale_in_use_note, structural_plan
 
+        beside = {s: int(n) for s, n in (running_beside or {}).items() if s != sp.service}
         for lim in machine.limits:
             counted = structural_plan(lim, sp.service, running=running,
-                                      headroom=machine.headroom)
+                                      headroom=machine.headroom, beside=beside)
             if counted is not None:
                 per[lim.resource] = counted
+                stale = stale_in_use_note(lim, {**beside, sp.service: running})
+                if stale:
+                    notes.add(stale)
     return _assemble(sp, machine, per, method=method, epsilon=epsilon, running=running,
                      ports=tuple(ports), risk_models=risk_models, notes=notes,
                      incompressible_epsilon=settings.memory_epsilon,
@@ -1124,8 +1212,10 @@ class DemandFactor:
     Attributes
     ----------
     factor : float
-        Demand is planned at ``factor`` times the profile (>= 1; NaN: a sampling fault left
-        no level to plan from, ``widening["sampling"]["reason"]`` says why).
+        One replica's own demand is planned at ``factor`` times the profile (>= 1; NaN: a
+        sampling fault left no level to plan from, ``widening["sampling"]["reason"]`` says
+        why); the host cost per container is added unscaled
+        (:func:`capacity.solver._demand.with_factor`).
     measured : float
         The measured drift (trend or busiest day) inside ``factor``; 1 when none was
         measured (an allowance is a widening, not a measurement).
@@ -1224,14 +1314,36 @@ def demand_factor(sp: ServiceProfile, resource: str, mean: float, *,
 
 
 def drift_note(label: str, valid_for_s: float | None, drift: Mapping[str, Any],
-               method: str) -> str:
+               method: str, host_share: float = 0.0) -> str:
     """The assumption that says the drift of ``label`` (a resource, or ``service resource``
-    in a mix) and the margin it took (none for the ``limits`` method)."""
+    in a mix) and the margin it took (none for the ``limits`` method). ``host_share``: the
+    share of one replica's mean demand that is the host cost per container (see
+    :func:`margin_text`)."""
     return (f"{label}: drift over {(valid_for_s or 0.0) / 86_400:g} d: {drift['reason']}"
             + ("; not applied to the limits method (a declared limit caps demand)"
                if method == "limits" else
-               f"; margin {drift['margin']:.0%} of the usable capacity"
+               "; " + margin_text(drift["factor"], host_share, "{:.0%}")
                if drift["factor"] > 1 else "; no margin"))
+
+
+def margin_text(factor: float, host_share: float, fmt: str = "{:.1%}") -> str:
+    """``"margin 9% of the usable capacity"`` for demand planned at ``factor``: ``1 - 1 /
+    factor`` when one replica's demand is all its own; with the host cost per container
+    ``host_share`` of it (which does not drift) the factor takes ``1 - 1 / (1 + (factor - 1)
+    (1 - host_share))``, and the text says why it is smaller where that shows in ``fmt``."""
+    own = min(max(1.0 - host_share, 0.0), 1.0)
+    margin = fmt.format(1.0 - 1.0 / (1.0 + (factor - 1.0) * own))
+    text = f"margin {margin} of the usable capacity"
+    if margin != fmt.format(1.0 - 1.0 / factor):
+        text += (f" (the host cost per container, {host_share:.0%} of a replica's mean, "
+                 "does not drift)")
+    return text
+
+
+def host_share_of(demand: ReplicaDemand) -> float:
+    """The share of one replica's mean demand (``demand``, host cost included) that is the
+    host cost per container; 0 without one."""
+    return demand.host_cost / demand.mean if demand.host_cost > 0 and demand.mean > 0 else 0.0
 
 
 def widening_what(widening: Mapping[str, Any]) -> str:
@@ -1274,18 +1386,20 @@ def covered_time_s(sp: ServiceProfile) -> float:
 
 def _count_at(model: ResourceModel, method: str, usable: float, factor: float,
               known: int | None = None) -> int | None:
-    """The safe count by ``method`` with demand scaled by ``factor`` (as
-    :func:`_resource_plan` counts it: never below the count at the declared limits).
+    """The safe count by ``method`` with one replica's own demand scaled by ``factor``, the
+    host cost not (as :func:`_resource_plan` counts it: never below the count at the
+    declared limits).
     ``known``: the count at a larger factor, where the empirical method's scan may start
     (not with a declared limit: that count may be the at-limits floor, taken at the
     unscaled capacity, which need not pass at this one)."""
     if method == "limits":
         return model.safe(method, usable)[0]
+    view = model.at_factor(factor)
     if (method == "empirical" and known is not None and model.sim is not None
             and usable > 0 and not model.demand.limit):
-        n = model.empirical_count_from(usable / factor, known)
+        n = view.empirical_count_from(usable, known)
     else:
-        n = model.safe(method, usable / factor)[0]
+        n = view.safe(method, usable)[0]
     limit = model.demand.limit
     if factor > 1 and n is not None and limit and usable > 0:
         n = max(n, math.floor(usable / limit * (1 + _FIT_RTOL)))
@@ -1316,9 +1430,10 @@ def _resource_plan(
     model: ResourceModel, method: str, base: dict[str, Any], *, usable: float,
     compare: bool = True, drift_factor: float = 1.0,
 ) -> ResourcePlan:
-    """One resource's plan; demand scaled by ``drift_factor`` (>= 1) except for ``limits``
-    (a declared limit caps demand whatever its drift) and never past the limit: N replicas
-    that fit at their limits fit whatever the drift."""
+    """One resource's plan; one replica's own demand scaled by ``drift_factor`` (>= 1), the
+    host cost per container added unscaled (:meth:`ResourceModel.at_factor`), except for
+    ``limits`` (a declared limit caps demand whatever its drift) and never past the limit:
+    N replicas that fit at their limits fit whatever the drift."""
     capacity = float(base["capacity"])
     counts: dict[str, int | None] = {}
     reasons: dict[str, str] = {}
@@ -1329,8 +1444,8 @@ def _resource_plan(
                  if limit and usable > 0 else 0)
     for m in (METHODS if compare else (method, "gaussian")):
         if m not in counts:
-            u = usable if m == "limits" else usable / drift_factor
-            counts[m], reasons[m], intervals[m] = model.safe(m, u)
+            counts[m], reasons[m], intervals[m] = model.at_factor(
+                1.0 if m == "limits" else drift_factor).safe(m, usable)
             c = counts[m]
             if m != "limits" and drift_factor > 1 and c is not None and c < at_limits:
                 counts[m], intervals[m] = at_limits, None
@@ -1345,20 +1460,18 @@ def _resource_plan(
                             utilisation_at_safe_count=None, reason=reasons[chosen],
                             mean_per_replica=mean, methods=counts, **base)
     scale = drift_factor if chosen != "limits" else 1.0
-    usable = usable / scale  # risk figures at the drifted demand
-    total = model.bound(chosen, n)
-    if total is not None and scale != 1.0:
+    ahead = model.at_factor(scale)  # risk figures at the demand for the period ahead
+    total = ahead.bound(chosen, n)
+    if total is not None and scale != 1.0 and limit and n > 0:
         # the demand planned for the period ahead (what the count was compared with), never
         # past the declared limits: replicas at their limits fit whatever the drift
-        total *= scale
-        if limit and n > 0:
-            total = min(total, n * limit)
+        total = min(total, n * limit)
     fixed = base["reserve"] + base["occupied"]
-    p_n, p_interval = model.p_overload(n, usable)
-    p_next, _ = model.p_overload(n + 1, usable)
-    per_replica = (model.per_replica(chosen)[0] if chosen in ("limits", "peak", "quantile")
-                   else mean)
-    curve = model.curve(max(math.ceil((n + 1) * 1.5), n + 2), usable)
+    p_n, p_interval = ahead.p_overload(n, usable)
+    p_next, _ = ahead.p_overload(n + 1, usable)
+    per_replica = (ahead.per_replica(chosen)[0] if chosen in ("limits", "peak", "quantile")
+                   else ahead.planned.mean)
+    curve = ahead.curve(max(math.ceil((n + 1) * 1.5), n + 2), usable)
     if at_limits:
         # demand is capped at the declared limit: counts that fit at their limits cannot
         # overload, whatever the drift or widening the risk model was run with (it showed
@@ -1370,8 +1483,7 @@ def _resource_plan(
         curve = tuple((k, 0.0 if k <= at_limits else p) for k, p in curve)
     return ResourcePlan(
         safe_count=n,
-        demand_per_replica=(total / n) if (total is not None and n > 0) else
-        None if per_replica is None else per_replica * scale,
+        demand_per_replica=(total / n) if (total is not None and n > 0) else per_replica,
         demand_at_safe_count=total,
         utilisation_at_safe_count=None if total is None else (fixed + total) / capacity,
         reason=reasons[chosen] or ("" if n > 0 else "not even one replica fits"),

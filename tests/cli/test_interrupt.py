@@ -184,3 +184,46 @@ def test_ctrl_c_during_collect_with_duration(
         assert proc.returncode == 0, err
         assert "stopped by a signal" in err
     assert _rows(path) >= 3, "the buffered rounds were flushed"
+
+
+#: imports the console script's entry module, then sends itself a real SIGINT at the moment
+#: the CLI module's import starts (a finder that only watches): a Ctrl-C in the first few
+#: hundred milliseconds of a run, made deterministic
+_RUN_INTERRUPTED_IMPORT = """\
+import os
+import signal
+import sys
+
+
+class _Watch:
+    def find_spec(self, name, path=None, target=None):
+        if name == "capacity.cli":
+            sys.meta_path.remove(self)
+            os.kill(os.getpid(), signal.SIGINT)
+        return None
+
+
+import capacity._entry as entry
+
+sys.meta_path.insert(0, _Watch())
+sys.exit(entry.main())
+"""
+
+
+def test_ctrl_c_while_the_cli_is_imported(tmp_path: Path) -> None:
+    """A Ctrl-C while Python imports the commands: the one line and exit 3 (it was a
+    KeyboardInterrupt traceback out of an import, exit status 1: "warning")."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-c", _RUN_INTERRUPTED_IMPORT, "--version"],
+                          cwd=tmp_path, env=env, text=True, capture_output=True,
+                          timeout=RUN_TIMEOUT_S, check=False)
+    assert (done.returncode, done.stderr, done.stdout) == (3, "capacity: interrupted\n", "")
+
+
+def test_the_console_script_runs_the_guarded_entry() -> None:
+    """pyproject's script and ``python -m capacity`` both go through the guard."""
+    text = (ROOT / "pyproject.toml").read_text()
+    assert 'capacity = "capacity._entry:main"' in text
+    done = subprocess.run([sys.executable, "-m", "capacity", "--version"], cwd=ROOT,
+                          text=True, capture_output=True, timeout=RUN_TIMEOUT_S, check=False)
+    assert done.returncode == 0 and done.stdout.strip(), done

@@ -168,3 +168,21 @@ def test_a_count_set_by_the_declared_limits_shows_no_overload_risk() -> None:
     assert rp.p_overload_at_safe_count == 0.0
     assert all(pk == 0.0 for n, pk in rp.risk_curve if n <= 13)
     assert rp.p_overload_at_next == pytest.approx(1.0)  # 14 x 0.3 > 4
+
+
+def test_the_reason_names_the_days_that_measured_the_drift() -> None:
+    """Nine whole days whose first six hold too few samples: the trend and the busiest day
+    are measured on the last three. The reason said "over 9 days" beside "a 3-day history"."""
+    levels = [None] * 6 + [1.0, 1.1, 1.2]
+    trend = drift_of(levels, 1.1, 365 * 86_400.0)
+    assert trend.trend_carried_s == 9 * 86_400.0  # 3 x the 3 days that measured it
+    assert "per day over 3 days (t " in trend.reason, trend.reason
+    assert "a 3-day history can forecast" in trend.reason
+    assert "9 days" not in trend.reason
+    flat = drift_of([None] * 6 + [1.0, 1.2, 0.9], 1.03, 7 * 86_400.0)
+    assert flat.reason.startswith("busiest of 3 days at x1.17 the mean"), flat.reason
+    # a day without a level between the first and the last: the span, and how many had one
+    gap = drift_of([1.0, None, 1.2, 0.9], 1.03, 7 * 86_400.0)
+    assert gap.reason.startswith("busiest of 4 days (3 with a level) at x1.17"), gap.reason
+    assert drift_of([1.0, 1.2, 0.9, 1.1], 1.05, 7 * 86_400.0).reason.startswith(
+        "busiest of 4 days at")  # every day measured: as before

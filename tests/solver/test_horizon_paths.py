@@ -436,3 +436,27 @@ def test_a_horizon_longer_than_the_trace_is_said() -> None:
     said = [a for a in long.assumptions if "longer than the recorded trace" in a]
     assert said and "3600 s" in said[0] and "2000 s" in said[0]
     assert not any("longer than the recorded trace" in a for a in short.assumptions)
+
+
+def test_instant_counts_do_not_depend_on_what_was_asked_before() -> None:
+    # The totals of a count summed exactly were float64 the first time and float32 (as
+    # cached) after, so a draw within float32's rounding of the threshold was counted over
+    # once and under later: the count depended on the order the counts were asked in
+    # (which the capacity decides). Thresholds between a draw's two values show it.
+    d = demand("noise")
+    n = 5
+    ref = Simulator(d, n_draws=DRAWS, rng=np.random.default_rng(7))
+    for _ in range(n):
+        ref._add_replica()
+    float64 = (n * ref._level + ref._own_sum)[:, 0]
+    rounded = float64.astype(np.float32).astype(np.float64)
+    between = np.flatnonzero(float64 != rounded)
+    assert between.size > 0
+    later = Simulator(d, n_draws=DRAWS, rng=np.random.default_rng(7))
+    later.total(n + 3)  # passes n on the way: its totals cached
+    for i in between[:10]:
+        threshold = float((float64[i] + rounded[i]) / 2)
+        first = Simulator(d, n_draws=DRAWS, rng=np.random.default_rng(7))
+        asked_first = first.exceedances(n, threshold)  # n asked for the first time
+        assert asked_first == later.exceedances(n, threshold)
+        assert asked_first == first.exceedances(n, threshold)  # asked again
