@@ -888,6 +888,11 @@ class _Paths:
         self._window_max = self._table.max(axis=1)
         self._own_sum: np.ndarray | None = None  # own_k, k summed (allocated when summed)
         self._own_at: np.ndarray | None = None  # per draw, the step own_k peaks (k summed)
+        # per draw, own_k at the step the level peaks (k summed): a lower bound's term
+        self._own_there: np.ndarray | None = None
+        # once every replica is summed, own_k is freed and each draw keeps only the steps
+        # where its path can peak (:meth:`_sum`): (offsets per draw, steps, own_k there)
+        self._front: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         self._cache: dict[int, np.ndarray] = {}  # totals of counts summed exactly, float32
         # totals (float64) of counts beyond the replicas summed, the latest few asked
         self._beyond: dict[int, np.ndarray] = {}
@@ -914,18 +919,30 @@ class _Paths:
             self._at_level_max = w_at[shared_start]  # the step the level peaks, per draw
             self._level_max_all = np.float64(self._level_max.max())
         self._rows = max(16, _BLOCK_ELEMENTS // h)
-        self._starts: list[np.ndarray] = []  # one per replica drawn, (n_draws,) int32
-        # float32 as the paths, added in their order: a bound of the rounded sums
+        # one per replica drawn, (n_draws,): rows of the table, uint16 where they fit (half
+        # the memory of int32: 256 replicas of 20,000 draws kept 20 MB per service)
+        self._starts: list[np.ndarray] = []
+        self._start_dtype = np.uint16 if self._table.shape[0] <= 1 << 16 else np.int32
+        # float32 as the paths, added in their order: a bound of the rounded sums; made
+        # when a count asks (:meth:`_sum_max_of`: a mix never does)
         self._sum_max: list[np.ndarray] = [np.zeros(sim.n_draws, np.float32)]  # window maxima
         # max_t own_k per k summed; None for a k summed past in one go (made when asked)
         self._own_max: list[np.ndarray | None] = [np.zeros(sim.n_draws, np.float32)]
         self._level_at_max: dict[int, np.ndarray] = {}  # the level where own_k peaks, per k
         self._counted: dict[tuple[int, float], int] = {}  # (n, threshold) -> exceedances
         self._summed = 0  # replicas whose windows are added into self.own_sum
+        # the largest count whose totals a mix's sweep would have kept had every sweep
+        # gone to twice the largest count kept (:func:`_mix_parts`): the replicas are drawn
+        # that far, so a generator shared with other services gives them the same draws
+        self._sweep_top = 0
+        self._asked_top = 0  # the largest count a mix asked of these paths
 
     @property
     def own_sum(self) -> np.ndarray:
-        """``own_k`` of every draw, (n_draws, h) float32, ``k`` the replicas summed."""
+        """``own_k`` of every draw, (n_draws, h) float32, ``k`` the replicas summed (up to
+        ``replicas - 1``: with all of them summed only :attr:`_front` is kept)."""
+        if self._front is not None:
+            raise RuntimeError("own_k of every replica summed is not kept: use _front")
         if self._own_sum is None:
             self._own_sum = np.zeros((self.sim.n_draws, self.h), dtype=np.float32)
         return self._own_sum
@@ -944,29 +961,71 @@ class _Paths:
                 start += (start >= length) * np.int32(self._negated - length)
             else:
                 start = self._rng.integers(0, length, size=self.sim.n_draws, dtype=np.int32)
-            self._starts.append(start)
+            # drawn as int32 (the generator's stream depends on the dtype), kept smaller
+            self._starts.append(start.astype(self._start_dtype, copy=False))
+
+    def _sum_max_of(self, k: int) -> np.ndarray:
+        """Per draw, the sum of the first ``k`` replicas' window maxima (drawn already),
+        float32 added in their order: a bound of ``max_t own_k`` without its path."""
+        while len(self._sum_max) <= k:
+            start = self._starts[len(self._sum_max) - 1]
             self._sum_max.append(self._sum_max[-1] + self._window_max[start])
+        return self._sum_max[k]
 
     def _sum(self, k: int) -> None:
         """Add replicas up to ``k`` into the paths, a block of draws at a time. Only the
         maximum of ``own_k`` is taken (half the cost of summing); those of the counts
-        passed on the way are made when asked (:meth:`_peak`)."""
+        passed on the way are made when asked (:meth:`_peak`).
+
+        With every replica summed (``k = replicas``: each count from there on scales the
+        same ``own_k``) the ``(n_draws, h)`` sum is not kept (24 MB per service at 20,000
+        draws of 300 steps): per draw only the steps where ``n level + c own_k`` can peak
+        for some ``n, c > 0`` are (:attr:`_front`), the others being at most the level's
+        peak step or ``own_k``'s in both terms (rounding is monotone: never above it)."""
         self._draw(k)
         if self._summed >= k:
             return
-        own_sum = self.own_sum
-        peak = np.empty(self.sim.n_draws, np.float32)
-        at = np.empty(self.sim.n_draws, np.intp)  # where it peaks, while the block is at hand
-        for r0 in range(0, self.sim.n_draws, self._rows):
-            block = own_sum[r0:r0 + self._rows]  # a view: added in place
+        n_draws = self.sim.n_draws
+        last = k == self.replicas
+        # summed from none to every replica in one go: block by block, nothing kept
+        own_sum = None if last and self._summed == 0 else self.own_sum
+        peak = np.empty(n_draws, np.float32)
+        at = np.empty(n_draws, np.intp)  # where it peaks, while the block is at hand
+        there = np.empty(n_draws, np.float32)
+        sizes = np.empty(n_draws, np.int64)
+        steps: list[np.ndarray] = []
+        values: list[np.ndarray] = []
+        for r0 in range(0, n_draws, self._rows):
+            r1 = min(r0 + self._rows, n_draws)
+            block = (np.zeros((r1 - r0, self.h), np.float32) if own_sum is None
+                     else own_sum[r0:r1])  # a view: added in place
             for j in range(self._summed, k):
-                block += self._windows(self._starts[j][r0:r0 + self._rows])
+                block += self._windows(self._starts[j][r0:r1])
+            i = np.arange(r1 - r0)
             block_at = block.argmax(axis=1)
-            at[r0:r0 + self._rows] = block_at
-            peak[r0:r0 + self._rows] = np.take_along_axis(block, block_at[:, None], 1)[:, 0]
+            at[r0:r1] = block_at
+            peak[r0:r1] = block[i, block_at]
+            at_level = self._at_level_max[r0:r1]
+            there[r0:r1] = block[i, at_level]
+            if last:  # the steps not below the level's peak step nor own_k's in both
+                level = self._level_table[self._shared_start[r0:r1]]
+                keep = ((block > there[r0:r1, None])
+                        & (level > level[i, block_at][:, None]))
+                keep[i, at_level] = True
+                keep[i, block_at] = True
+                row, step = np.nonzero(keep)
+                sizes[r0:r1] = np.bincount(row, minlength=r1 - r0)
+                steps.append(step.astype(np.uint16 if self.h <= 1 << 16 else np.intp))
+                values.append(block[row, step])
         self._own_max.extend([None] * (k - self._summed - 1) + [peak])
         self._own_at = at
+        self._own_there = there
         self._summed = k
+        if last:
+            offsets = np.zeros(n_draws + 1, np.int64)
+            np.cumsum(sizes, out=offsets[1:])
+            self._front = (offsets, np.concatenate(steps), np.concatenate(values))
+            self._own_sum = None
 
     def _peak(self, k: int) -> np.ndarray:
         """``max_t own_k`` per draw (``k`` summed already); summed again on the side for a
@@ -994,10 +1053,13 @@ class _Paths:
         Every draw is taken a block of rows at a time: no ``(n_draws, h)`` array is made or
         kept (float64, 48 MB at 20,000 x 300 steps per service), and each row's values are
         the ones the rows alone give (the same additions, element by element)."""
+        k = min(n, self.replicas)
+        if self._front is not None and k == self._summed:
+            return self._front_max(n, np.arange(self.sim.n_draws) if isinstance(rows, slice)
+                                   else rows)
         if isinstance(rows, slice):
             n_draws = self.sim.n_draws
             out = np.empty(n_draws)
-            k = min(n, self.replicas)
             for r0 in range(0, n_draws, self._rows):
                 block = np.arange(r0, min(r0 + self._rows, n_draws))
                 own = (self.own_sum[r0:r0 + block.size] if k == self._summed
@@ -1022,6 +1084,29 @@ class _Paths:
             np.minimum(path, n * limit, out=path)
         return path.max(axis=1)
 
+    def _front_max(self, n: int, rows: np.ndarray) -> np.ndarray:
+        """:meth:`_path_max` of ``n`` replicas (``n >= replicas``) on ``rows`` from the
+        steps kept in :attr:`_front`: each value made by the same operations, so the
+        same maximum, bit for bit."""
+        if rows.size == 0:
+            return np.empty(0)
+        offsets, steps, values = self._front  # type: ignore[misc]
+        first = offsets[rows]
+        sizes = offsets[rows + 1] - first
+        starts = np.cumsum(sizes) - sizes  # each row's first element in the flat arrays
+        flat = np.repeat(first - starts, sizes) + np.arange(int(sizes.sum()))
+        own = values[flat]
+        k = min(n, self.replicas)
+        if n > k:
+            own = own * math.sqrt(n / k)  # float32, as _path_max scales it
+        path = self._level_table[np.repeat(self._shared_start[rows], sizes), steps[flat]]
+        np.multiply(path, n, out=path)
+        path += own
+        limit = self.sim.demand.limit
+        if limit is not None:
+            np.minimum(path, n * limit, out=path)
+        return np.maximum.reduceat(path, starts)
+
     def total(self, n: int) -> np.ndarray:
         cached = self._cache.get(n)
         if cached is not None:
@@ -1032,6 +1117,7 @@ class _Paths:
         self._sum(k)
         # float32 as cached (and as totals_through caches it), from the first call on
         out = self._cache[n] = self._totals(n, slice(None)).astype(np.float32)
+        self._sweep_top = max(self._sweep_top, n)
         return out
 
     def totals_at(self, n: int, rows: np.ndarray | slice) -> np.ndarray:
@@ -1052,6 +1138,23 @@ class _Paths:
                 del self._beyond[next(iter(self._beyond))]  # the least recently asked
         self._beyond[n] = full  # (re)inserted: the most recently asked
         return full if isinstance(rows, slice) else full[rows]
+
+    def sweep_for(self, n: int) -> None:
+        """Make the totals of count ``n`` (at most the replicas summed) at hand for a mix:
+        if not kept, with those of every count up to twice the largest a mix asked, in one
+        sweep (:meth:`totals_through`; a search asks many counts in any order).
+
+        The replicas are drawn as far as sweeps to twice the largest count kept would
+        draw them (how far they went before: up to every replica summed after a few
+        asks, keeping the totals of up to 256 counts per service, 20 MB at 20,000 draws,
+        where a search of a few hosts asks a few dozen): the generator may be shared with
+        other services, whose draws then stay the same."""
+        top = min(max(n, 2 * self._sweep_top), self.replicas)
+        self._draw(top)
+        self._sweep_top = max(self._sweep_top, top)
+        if n not in self._cache:
+            self.totals_through(min(max(n, 2 * self._asked_top), top))
+        self._asked_top = max(self._asked_top, n)
 
     def totals_through(self, k: int) -> None:
         """Cache the totals of every count up to ``k`` (at most the replicas summed exactly)
@@ -1095,7 +1198,8 @@ class _Paths:
         lower = np.minimum(n * self._level_at_peak(k) + own_max, cap)
         if k == self._summed:  # also the path at the instant the level peaks (as count()):
             # for a large count the level's share dominates, so this bound is the tighter
-            own_there = self.own_sum[np.arange(self.sim.n_draws), self._at_level_max] * scale
+            assert self._own_there is not None  # set with the sum
+            own_there = self._own_there * scale
             np.maximum(lower, np.minimum(n * self._level_max + own_there, cap), out=lower)
         return lower, upper
 
@@ -1143,11 +1247,12 @@ class _Paths:
         self._draw(k)
         # 1. the sum of each replica's window maximum: no path needed (first its largest
         # value over the draws: a bound of the bounds, rounded monotonically as they are)
-        top = n * self._level_max_all + scale * self._sum_max[k].max()
+        sum_max = self._sum_max_of(k)
+        top = n * self._level_max_all + scale * sum_max.max()
         if min(top, cap) <= threshold:
             self._counted[(n, threshold)] = 0
             return 0
-        upper = n * self._level_max + scale * self._sum_max[k]
+        upper = n * self._level_max + scale * sum_max
         if not np.any(np.minimum(upper, cap) > threshold):
             self._counted[(n, threshold)] = 0
             return 0
@@ -1173,7 +1278,8 @@ class _Paths:
         sure = np.minimum(n * level + own_max[rows], cap) > threshold
         if k == self._summed:  # and at the instant the level peaks
             rest = rows[~sure]
-            own_there = self.own_sum[rest, self._at_level_max[rest]] * scale
+            assert self._own_there is not None  # set with the sum
+            own_there = self._own_there[rest] * scale
             sure[~sure] = np.minimum(n * self._level_max[rest] + own_there, cap) > threshold
         open_rows = rows[~sure]
         n_sure = int(np.count_nonzero(sure))
@@ -1223,6 +1329,47 @@ def _scaled_part(part: np.ndarray, f: float, n: int, limit: float | None,
     return np.minimum(drifted, np.maximum(part, n * float(limit)))
 
 
+#: one service's part of a mix: (demand factor, declared limit per replica, host cost per
+#: container (inside the totals, not scaled by the factor), the paths that
+#: give its exact totals beyond the replicas summed or None (its totals at hand), count,
+#: lower bounds of its totals per draw, upper bounds (the totals themselves when exact))
+_Part = tuple[float, float | None, float, _Paths | None, int, np.ndarray, np.ndarray]
+
+
+def _mix_parts(
+    sims: Mapping[str, Simulator], counts: Mapping[str, int], n_draws: int,
+    scale: Mapping[str, float] | None, limits: Mapping[str, float | None] | None,
+    host_cost: Mapping[str, float] | None = None,
+) -> tuple[list[_Part], np.ndarray, np.ndarray]:
+    """Each service's part of a mix (:data:`_Part`) and the sums of their scaled lower and
+    upper bounds per draw, added in ``counts`` order (as :func:`mix_totals` adds)."""
+    lower = np.zeros(n_draws)
+    upper = np.zeros(n_draws)
+    parts: list[_Part] = []
+    for s, n in counts.items():
+        if n <= 0 or s not in sims:
+            continue
+        f = 1.0 if scale is None else float(scale.get(s, 1.0))
+        lim = None if limits is None else limits.get(s)
+        h = 0.0 if host_cost is None else float(host_cost.get(s, 0.0))
+        sim = sims[s]
+        paths = sim._paths_for(int(n)) if sim.h > 1 else None
+        if paths is not None and n > paths.replicas:  # beyond the replicas summed: bounds
+            lo, hi = paths._bounds(int(n))
+            parts.append((f, lim, h, paths, int(n), lo, hi))
+        elif paths is not None:  # summed exactly: the totals of every count up to twice
+            # the largest asked so far, in one sweep, then read from the cache
+            paths.sweep_for(int(n))
+            lo = hi = paths.total(int(n))
+            parts.append((f, lim, h, None, int(n), lo, hi))
+        else:
+            lo = hi = sim.total(int(n))
+            parts.append((f, lim, h, None, int(n), lo, hi))
+        lower = lower + _scaled_part(lo, f, int(n), lim, h)
+        upper = upper + _scaled_part(hi, f, int(n), lim, h)
+    return parts, lower, upper
+
+
 def mix_quantile(
     sims: Mapping[str, Simulator], counts: Mapping[str, int], n_draws: int, q: float,
     scale: Mapping[str, float] | None = None,
@@ -1238,39 +1385,86 @@ def mix_quantile(
     by step; every count up to the replicas summed exactly is swept once
     (:meth:`_Paths.totals_through`). Trap: over a horizon the total is each service's maximum
     over the horizon summed, an upper bound of the maximum of the sum."""
-    lower = np.zeros(n_draws)
-    upper = np.zeros(n_draws)
-    parts: list[tuple[float, float | None, float, _Paths | None, int, np.ndarray]] = []
-    for s, n in counts.items():
-        if n <= 0 or s not in sims:
-            continue
-        f = 1.0 if scale is None else float(scale.get(s, 1.0))
-        lim = None if limits is None else limits.get(s)
-        h = 0.0 if host_cost is None else float(host_cost.get(s, 0.0))
-        sim = sims[s]
-        paths = sim._paths_for(int(n)) if sim.h > 1 else None
-        if paths is not None and n > paths.replicas:  # beyond the replicas summed: bounds
-            lo, hi = paths._bounds(int(n))
-            parts.append((f, lim, h, paths, int(n), lo))
-        elif paths is not None:  # summed exactly: the totals of every count up to twice
-            # the largest asked so far, in one sweep, then read from the cache
-            paths.totals_through(max(int(n), 2 * max(paths._cache, default=0)))
-            lo = hi = paths.total(int(n))
-            parts.append((f, lim, h, None, int(n), lo))
-        else:
-            lo = hi = sim.total(int(n))
-            parts.append((f, lim, h, None, int(n), lo))
-        lower = lower + _scaled_part(lo, f, int(n), lim, h)
-        upper = upper + _scaled_part(hi, f, int(n), lim, h)
-    if all(p is None for _, _, _, p, _, _ in parts):
+    return _quantile_of(*_mix_parts(sims, counts, n_draws, scale, limits, host_cost),
+                        n_draws, q)
+
+
+def _quantile_of(parts: list[_Part], lower: np.ndarray, upper: np.ndarray, n_draws: int,
+                 q: float) -> float:
+    """:func:`mix_quantile` of the parts :func:`_mix_parts` made."""
+    if all(p is None for _, _, _, p, _, _, _ in parts):
         return float(np.quantile(lower, q))
     i = math.floor(q * (n_draws - 1))
     floor = np.partition(lower, i)[i]
     rows = np.flatnonzero(upper >= floor)
     exact = np.zeros(rows.size)
-    for f, lim, h, paths, n, at_instant in parts:
+    for f, lim, h, paths, n, at_instant, _ in parts:
         part = at_instant[rows] if paths is None else paths.totals_at(n, rows)
         exact = exact + _scaled_part(part, f, n, lim, h)
     totals = np.full(n_draws, -np.inf)
     totals[rows] = exact
     return float(np.quantile(totals, q))
+
+
+def mix_exceeds(
+    sims: Mapping[str, Simulator], counts: Mapping[str, int], n_draws: int, q: float,
+    threshold: float, scale: Mapping[str, float] | None = None,
+    limits: Mapping[str, float | None] | None = None,
+    host_cost: Mapping[str, float] | None = None,
+) -> bool:
+    """``mix_quantile(sims, counts, n_draws, q, scale, limits, host_cost) > threshold``, the
+    same
+    answer, settled by counting the draws over ``threshold`` where that count decides.
+
+    With ``c`` draws' totals over the threshold and ``i = floor(q (n_draws - 1))`` (the
+    order statistics ``i`` and ``i + 1`` are what :func:`numpy.quantile` interpolates
+    between, and its interpolation stays between them), the quantile is over when
+    ``c >= n_draws - i`` (order statistic ``i`` is) and not when ``c <= n_draws - i - 2``
+    (nor is ``i + 1``). A draw whose lower bound is over counts, one whose upper bound is
+    not does not; the draws in between are made exact one service at a time (the widest
+    sum of gaps first), only as far as the count needs. The one count left,
+    ``c = n_draws - i - 1`` (the threshold between the two order statistics), takes the
+    quantile itself. A size search asks whether a host holds a mix hundreds of times: far
+    from the answer the bounds tell at once, near it few draws are open.
+    """
+    threshold = float(threshold)
+    parts, lower, upper = _mix_parts(sims, counts, n_draws, scale, limits, host_cost)
+    if all(p is None for _, _, _, p, _, _, _ in parts):
+        return float(np.quantile(lower, q)) > threshold
+    i = math.floor(q * (n_draws - 1))
+    over_at, under_at = n_draws - i, n_draws - i - 2
+    sure = int(np.count_nonzero(lower > threshold))
+    rows = np.flatnonzero((lower <= threshold) & (upper > threshold))
+    # the open draws' bounds per service, raw (their dtype kept: the sums are added as
+    # mix_totals adds them, so a draw made exact for every service has its very total)
+    los = [lo[rows] for *_, lo, _ in parts]
+    his = [hi[rows] for *_, hi in parts]
+    todo = {j for j, part in enumerate(parts) if part[3] is not None}
+    while True:
+        if sure >= over_at:
+            return True
+        if sure + rows.size <= under_at:
+            return False
+        if not todo:  # every open draw exact: c = n_draws - i - 1
+            return _quantile_of(parts, lower, upper, n_draws, q) > threshold
+        gap = {j: float(np.sum(_scaled_part(his[j], parts[j][0], parts[j][4], parts[j][1],
+                                            parts[j][2])
+                               - _scaled_part(los[j], parts[j][0], parts[j][4], parts[j][1],
+                                              parts[j][2])))
+               for j in todo}
+        j = max(todo, key=lambda j: gap[j])  # the widest gaps first
+        todo.discard(j)
+        f, lim, h, paths, n, _, _ = parts[j]
+        assert paths is not None
+        los[j] = his[j] = paths.totals_at(n, rows)
+        lo_sum = np.zeros(rows.size)
+        hi_sum = np.zeros(rows.size)
+        for (f, lim, h, _, n, _, _), lo, hi in zip(parts, los, his, strict=True):
+            lo_sum = lo_sum + _scaled_part(lo, f, n, lim, h)
+            hi_sum = hi_sum + _scaled_part(hi, f, n, lim, h)
+        over = lo_sum > threshold
+        sure += int(np.count_nonzero(over))
+        still = ~over & (hi_sum > threshold)
+        rows = rows[still]
+        los = [lo[still] for lo in los]
+        his = [hi[still] for hi in his]

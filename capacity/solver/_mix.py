@@ -78,6 +78,7 @@ from ..model._profile import Profiles
 from ._demand import (
     clopper_pearson,
     factor_figure,
+    mix_exceeds,
     mix_quantile,
     mix_totals,
     replica_demand,
@@ -443,8 +444,7 @@ class MixModel:
                 if per is None:
                     return None
                 total += c * (self._ahead(r, s, per) if scale else per)
-        elif method == "empirical" and all(m.sim is not None for s, m in models.items()
-                                           if s in n):
+        elif self._empirical(r, n, method):
             limits = self._limits(r)
             if len(n) == 1 and not (scale and limits.get(next(iter(n)))):
                 # one service, no limit to stop its drifted draws: its own quantile (over a
@@ -463,6 +463,33 @@ class MixModel:
             mu, a, b, z = self.gaussian_parts(r)
             total = float(mu @ vec + z * math.sqrt(max(vec @ a @ vec + b @ vec, 0.0)))
         return self._capped(r, n, scale, total, method)
+
+    def _empirical(self, r: str, n: Mapping[str, int], method: str) -> bool:
+        # the empirical method's draws: every service of n has its simulator
+        models = self.models[r]
+        return method == "empirical" and all(m.sim is not None for s, m in models.items()
+                                             if s in n)
+
+    def _over(self, r: str, counts: Mapping[str, int], threshold: float) -> bool:
+        """``bound(r, counts) > threshold`` (a bound of None: False), the same answer;
+        for a mix by the empirical method without its quantile where the draws' bounds
+        settle it (:func:`~capacity.solver._demand.mix_exceeds`: a size search asks this
+        hundreds of times, the quantile's value is only shown once)."""
+        models = self.models[r]
+        n = {s: int(c) for s, c in counts.items() if c > 0 and s in models}
+        method = self.method
+        scale = self.scale.get(r, {})
+        limits = self._limits(r)
+        if (not n or not self._empirical(r, n, method)
+                or (len(n) == 1 and not (scale and limits.get(next(iter(n)))))):
+            total = self.bound(r, counts)
+            return total is not None and total > threshold
+        # bound(): min(quantile, the total at the limits) when capped (_capped)
+        if any(scale.get(s, 1.0) > 1 for s in n) and not self._at_limits(r, n) > threshold:
+            return False
+        return mix_exceeds({s: models[s].sim for s in n},  # type: ignore[misc]
+                           n, self.n_draws, 1 - self.eps[r], threshold, scale, limits,
+                           self._host(r))
 
     def _capped(self, r: str, n: Mapping[str, int], scale: Mapping[str, float], total: float,
                 method: str) -> float:
@@ -526,10 +553,7 @@ class MixModel:
     def fits(self, counts: Mapping[str, int]) -> tuple[bool, str | None]:
         """(every resource within capacity, the first resource that does not)."""
         for r in self.resources:
-            total = self.bound(r, counts)
-            if total is None:
-                continue
-            if total > self.usable[r] * (1 + _FIT_RTOL):
+            if self._over(r, counts, self.usable[r] * (1 + _FIT_RTOL)):
                 return False, r
         for lim in self.count_limits:
             if not self._count_fits(lim, self.count_total(lim, counts)):

@@ -21,6 +21,7 @@ from capacity.solver._demand import (
     ReplicaDemand,
     Simulator,
     _band_weights,
+    _Paths,
     horizon_replicas_for,
     horizon_shortcut_for,
     replica_demand,
@@ -332,10 +333,12 @@ def test_weighted_paths_are_the_replica_and_its_reflection() -> None:
         x = x.astype(float)
         return float(np.mean((x - x.mean()) ** 3) / x.std() ** 3)
 
-    sim.total(40)
-    sim.total(16)
-    assert abs(skewness(paths.own_sum[:, 0])) < 0.15
-    assert skewness(sim._paths.own_sum[:, 0]) < -0.4
+    def first_step(p: _Paths) -> np.ndarray:  # own_16 at the paths' first step
+        p._draw(16)
+        return np.sum([p._table[start, 0] for start in p._starts[:16]], axis=0)
+
+    assert abs(skewness(first_step(paths))) < 0.15
+    assert skewness(first_step(sim._paths)) < -0.4
 
 
 def _exact_instant_count(d: ReplicaDemand, eps: float, draws: int, usable: float) -> int:
@@ -460,3 +463,36 @@ def test_instant_counts_do_not_depend_on_what_was_asked_before() -> None:
         asked_first = first.exceedances(n, threshold)  # n asked for the first time
         assert asked_first == later.exceedances(n, threshold)
         assert asked_first == first.exceedances(n, threshold)  # asked again
+
+
+@pytest.mark.parametrize("kind,beyond", [("lognormal", SCALED), ("sawtooth heap", SCALED),
+                                         ("gamma dips", SYMMETRIC), ("gamma dips", BANDED)])
+@pytest.mark.parametrize("limit", [None, 4.05e8])
+def test_totals_from_the_steps_kept_are_the_whole_paths_maxima(
+        kind: str, beyond: str, limit: float | None) -> None:
+    # with every replica summed only the steps where a path can peak are kept: the totals
+    # made from them equal the whole paths' maxima bit for bit, summed in one go (a mix)
+    # or walked up to (a plan's count search)
+    from dataclasses import replace
+
+    d = replace(_demand_of(kind), limit=limit)
+    for walk in (False, True):
+        sim = Simulator(d, n_draws=DRAWS, rng=np.random.default_rng(3), horizon_steps=STEPS,
+                        beyond=beyond)
+        paths = sim._paths_for(40)
+        k = paths.replicas
+        if walk:
+            paths._sum(k - 1)
+        paths._sum(k)
+        assert paths._front is not None and paths._own_sum is None
+        own = np.zeros((DRAWS, STEPS), np.float32)
+        for start in paths._starts[:k]:
+            own += paths._table[start]
+        rows = np.arange(DRAWS)
+        for n in (k, k + 1, 2 * k + 3, 5000):  # every count from k on scales own_k
+            whole = paths._path_max(n, rows, own)
+            np.testing.assert_array_equal(paths._totals(n, slice(None)), whole)
+            some = rows[::7]
+            np.testing.assert_array_equal(paths._totals(n, some), whole[some])
+        kept = paths._front[0][-1]
+        assert kept < DRAWS * STEPS / 2  # fewer steps than the paths (here 11-28 %)

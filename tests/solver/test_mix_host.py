@@ -12,18 +12,20 @@ per host" where ``capacity plan`` gave 5630: the idle service's 0.6 MiB without 
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
+from mix_answers import ANSWERS, answers
 
 from capacity._columns import CPU, MEMORY
 from capacity._pipeline import fit_profiles, load_demo
 from capacity.cli import main
 from capacity.model import Profiles
 from capacity.solver import Machine, more_of, plan, ratio, size_fleet, weighted
-from capacity.solver._demand import _BEYOND_CACHED, mix_quantile, mix_totals
+from capacity.solver._demand import _BEYOND_CACHED, mix_exceeds, mix_quantile, mix_totals
 from capacity.solver._mix import MixModel
 from capacity.sources._limits import StructuralLimit
 
@@ -199,3 +201,54 @@ def test_mix_quantile_keeps_a_bounded_number_of_totals(demo: Profiles, machine: 
         for paths in (sim._paths, *sim._far.values()):
             assert len(paths._cache) <= paths.replicas
             assert len(paths._beyond) <= _BEYOND_CACHED
+
+
+def test_mix_exceeds_is_the_quantile_over_the_threshold(demo: Profiles,
+                                                        machine: Machine) -> None:
+    # the size search asks "over or not" without the quantile: the same answer on
+    # thresholds at, between and around the two order statistics the quantile reads
+    services = [IDLE, "demo/mem-holder", "demo/mem-sawtooth"]
+    model = MixModel(demo, machine, services, rng=np.random.default_rng(5))
+    sims = {s: model.models[MEMORY][s].sim for s in services}
+    q = 1 - model.eps[MEMORY]
+    i = math.floor(q * (model.n_draws - 1))
+    rng = np.random.default_rng(2)
+    scale, limits = model.scale[MEMORY], model._limits(MEMORY)
+    for _ in range(6):  # below, at and beyond the replicas summed
+        counts = {s: int(rng.integers(1, top)) for s, top in zip(services, (3000, 60, 300),
+                                                                 strict=True)}
+        value = mix_quantile(sims, counts, model.n_draws, q, scale, limits)  # type: ignore[arg-type]
+        totals = np.sort(mix_totals(sims, counts, model.n_draws,  # type: ignore[arg-type]
+                                    scale, limits))
+        a, b = float(totals[i]), float(totals[i + 1])
+        thresholds = [value, np.nextafter(value, -np.inf), np.nextafter(value, np.inf),
+                      a, np.nextafter(a, -np.inf), b, np.nextafter(b, -np.inf), (a + b) / 2,
+                      float(totals[i - 5]), float(totals[i + 3]), 0.0, 2 * value,
+                      float(totals[0]), float(totals[-1])]
+        for t in thresholds:
+            fast = mix_exceeds(sims, counts, model.n_draws, q, float(t),  # type: ignore[arg-type]
+                               scale, limits)
+            assert fast == (value > t), (counts, t, a, b, value)
+
+
+def test_mix_and_fleet_answers_are_unchanged() -> None:
+    # seeded sizes and a ratio over the memory horizon, every float to the last bit, as
+    # recorded before the search stopped computing the quantile for each host count
+    assert answers() == json.loads(ANSWERS.read_text())
+
+
+def test_a_mix_keeps_the_totals_of_counts_up_to_twice_the_largest_asked(
+        demo: Profiles, machine: Machine) -> None:
+    # a size search of a few hosts asks a few dozen counts: their totals are swept and kept
+    # up to twice the largest asked, not up to every replica summed (256: 20 MB each)
+    services = [IDLE, "demo/mem-holder", "demo/mem-sawtooth"]
+    model = MixModel(demo, machine, services)
+    sims = {s: model.models[MEMORY][s].sim for s in services}
+    q = 1 - model.eps[MEMORY]
+    rng = np.random.default_rng(3)
+    for _ in range(30):
+        mix_quantile(sims, {s: int(rng.integers(1, 31)) for s in services},  # type: ignore[arg-type]
+                     model.n_draws, q)
+    kept = [len(sim._paths._cache) for sim in sims.values() if sim is not None]
+    assert max(kept) <= 60 and any(sim._paths.replicas > 60 for sim in sims.values()
+                                   if sim is not None)
