@@ -2,7 +2,8 @@
 (``data/mix_answers.json``, recorded before the size search stopped computing the mix's
 quantile for every host count it tries, and recorded again, byte-identical to a run of the
 code before that change, when each resource got its own random stream and the demand factor
-stopped scaling the host cost): the counts, the hosts curve and the demands shown, to the
+stopped scaling the host cost, and once more when each simulator's generator was keyed by
+its service and resource names): the counts, the hosts curve and the demands shown, to the
 last bit (``repr`` of each float). Re-record only for a change meant to move answers::
 
     PYTHONPATH=.:tests python -c "import json,sys; from mix_answers import answers; \

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._errors import InsufficientData, InvalidFile, InvalidParameter, ProfileVersionError
 from .._schema import Fields
+from .._units import MAX_DURATION_S
 from ._packed import (
     PACK_MIN_VALUES,
     STORAGE_NOTE,
@@ -757,6 +758,15 @@ _FAMILY_PARAMS: Mapping[str, tuple[str, ...]] = {
 }
 #: relative slack of the "quantiles are ordered" check (floating-point interpolation)
 _ORDER_RTOL = 1e-9
+#: no reading in a profile's units (cores, bytes, bytes per second, operations per second,
+#: counts) comes near this; past it the squares a spread is made of overflow a float (a std
+#: of 1.3e154 crashed a plan with an OverflowError): such a value is a damaged file
+_MAX_READING = 1e150
+#: the shortest step of a demand trace, seconds: a sampling interval of a millisecond is
+#: already far below any collector's (a step of 2e-313 s made the horizon's step count inf)
+_MIN_TRACE_STEP_S = 1e-3
+#: the smallest CPU limit a kernel enforces: a 1 ms quota per 1 s period (Kubernetes' 1m)
+_MIN_CPU_LIMIT_CORES = 1e-3
 
 
 def _load_fit(ck: Fields, d: Mapping[str, Any], path: str) -> FitResult:
@@ -801,7 +811,8 @@ def _load_burst(ck: Fields, d: Mapping[str, Any], path: str) -> BurstProfile:
 
 def _load_resource(ck: Fields, d: Mapping[str, Any], path: str) -> ResourceProfile:
     def nonneg(key: str) -> float:
-        return float(ck.number(d, key, f"{path}.{key}", minimum=0) or 0.0)
+        return float(ck.number(d, key, f"{path}.{key}", minimum=0, maximum=_MAX_READING)
+                     or 0.0)
 
     stats_ = {k: nonneg(k) for k in ("mean", "std", "p50", "p90", "p95", "p99", "max", "demand")}
     order = ("p50", "p90", "p95", "p99", "max")
@@ -811,6 +822,10 @@ def _load_resource(ck: Fields, d: Mapping[str, Any], path: str) -> ResourceProfi
                           "level", stats_[lo])
     if stats_["mean"] > stats_["max"] * (1 + _ORDER_RTOL) + 1e-300:
         raise ck.fail(f"{path}.mean", f"<= max ({stats_['max']!r})", stats_["mean"])
+    if stats_["std"] > stats_["max"] * (1 + _ORDER_RTOL) + 1e-300:
+        # readings in [0, max] spread at most max / sqrt(2) (two readings, 0 and max)
+        raise ck.fail(f"{path}.std", f"<= max ({stats_['max']!r}): readings between 0 and "
+                      "max cannot spread wider", stats_["std"])
     quantiles = ck.mapping(d, "quantiles", f"{path}.quantiles", required=False)
     q = {k: float(ck.as_number(v, f"{path}.quantiles.{k}", minimum=0) or 0.0)
          for k, v in quantiles.items()}
@@ -862,8 +877,7 @@ def _load_resource(ck: Fields, d: Mapping[str, Any], path: str) -> ResourceProfi
         ci_level=float(ck.number(d, "ci_level", f"{path}.ci_level", required=False,
                                  default=0.95, minimum=0, exclusive=True, maximum=1) or 0.95),
         trace=_numbers(ck, d, "trace", f"{path}.trace", minimum=0),
-        trace_interval_s=float(ck.number(d, "trace_interval_s", f"{path}.trace_interval_s",
-                                         required=False, minimum=0) or 0.0),
+        trace_interval_s=_trace_step(ck, d, f"{path}.trace_interval_s"),
         replica_trace=_numbers(ck, d, "replica_trace", f"{path}.replica_trace", minimum=0),
         time_of_day_s=float(ck.number(d, "time_of_day_s", f"{path}.time_of_day_s",
                                       required=False, minimum=0) or 0.0),
@@ -947,13 +961,24 @@ def _daily_levels(ck: Fields, d: Mapping[str, Any], path: str) -> tuple[float | 
                  for i, x in enumerate(v))
 
 
+def _trace_step(ck: Fields, d: Mapping[str, Any], path: str) -> float:
+    """``trace_interval_s``: 0 (no trace) or a step of a millisecond to 100 years."""
+    step = float(ck.number(d, "trace_interval_s", path, required=False, minimum=0,
+                           maximum=MAX_DURATION_S) or 0.0)
+    if 0 < step < _MIN_TRACE_STEP_S:
+        raise ck.fail(path, f"0 (no trace) or a step of at least {_MIN_TRACE_STEP_S:g} s",
+                      step)
+    return step
+
+
 def _load_service(ck: Fields, d: Mapping[str, Any], path: str) -> ServiceProfile:
     resources = ck.mapping(d, "resources", f"{path}.resources")
     cpu_limit = ck.number(d, "cpu_limit_cores", f"{path}.cpu_limit_cores", required=False,
-                          default=None, nullable=True, minimum=0, exclusive=True)
+                          default=None, nullable=True, minimum=_MIN_CPU_LIMIT_CORES,
+                          maximum=_MAX_READING)
     memory_limit = ck.number(d, "memory_limit_bytes", f"{path}.memory_limit_bytes",
-                             required=False, default=None, nullable=True, minimum=0,
-                             exclusive=True)
+                             required=False, default=None, nullable=True, minimum=1,
+                             maximum=_MAX_READING)
     replicas_seen = ck.count(d, "replicas_seen", f"{path}.replicas_seen")
     n_samples = ck.count(d, "n_samples", f"{path}.n_samples")
     span_s = float(ck.number(d, "span_s", f"{path}.span_s", minimum=0) or 0.0)

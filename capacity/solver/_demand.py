@@ -40,6 +40,7 @@ Traps
 from __future__ import annotations
 
 import math
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
@@ -565,22 +566,31 @@ def clopper_pearson(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
     return lo, hi
 
 
-def child_generator(rng: np.random.Generator) -> np.random.Generator:
-    """A generator of its own for one simulator, spawned from ``rng`` now.
+def child_generator(rng: np.random.Generator, key: str | None = None) -> np.random.Generator:
+    """A generator of its own for one simulator, made from ``rng``'s seed.
 
-    Spawning advances ``rng``'s count of children, never its stream, so the child depends
-    only on ``rng``'s seed and on how many children were spawned before it: give each
-    :class:`Simulator` of a plan or a mix its child in a fixed order (the order its models
-    are made) and its draws no longer depend on what other simulators drew before.
+    With ``key`` (``"<service>\\x00<resource>"``), the child is keyed by that name: its
+    draws depend only on ``rng``'s seed sequence and the key, not on ``rng``'s state, on
+    what other simulators drew, nor on which other resources or services exist (a plan of
+    memory alone and a plan with a CPU and a disk capacity beside it draw memory alike; a
+    mix of one service draws as its plan). Without ``key``, the next child ``rng`` spawns
+    (spawning advances its count of children, never its stream).
 
-    Trap (the defect this exists for): a :class:`Simulator` draws lazily, replica by
-    replica, as far as the count search goes. Two simulators sharing one generator (CPU and
-    memory of a plan; the services of a mix) therefore took their draws at offsets set by the
-    other one's search, which depends on the capacity: on a larger machine the CPU search
-    drew more CPU replicas, memory's draws moved, and memory's count came out lower (21
-    replicas on 27 CPUs, 20 on 35 CPUs, memory binding; ``tests/solver/test_properties.py``).
-    A generator without a seed sequence cannot spawn: one number is drawn from it instead.
+    Trap (the defects this exists for): a :class:`Simulator` draws lazily, replica by
+    replica, as far as the count search goes. Simulators sharing one generator (CPU and
+    memory of a plan; the services of a mix) took their draws at offsets set by the others'
+    searches, which depend on the capacity: on a larger machine memory's count came out lower
+    (21 replicas on 27 CPUs, 20 on 35 CPUs; ``tests/solver/test_properties.py``). Children
+    spawned in order still moved a count by one when a non-binding capacity was added (the
+    memory child was spawned second instead of first). A generator without a seed sequence
+    can do neither: one number is drawn from it instead.
     """
+    seq = getattr(rng.bit_generator, "seed_seq", None)
+    if key is not None and isinstance(seq, np.random.SeedSequence):
+        # spawn_key (..., 2**32, crc32): apart from spawn()'s children (0, 1, 2, ...)
+        return np.random.default_rng(np.random.SeedSequence(
+            seq.entropy, spawn_key=(*seq.spawn_key, 1 << 32, zlib.crc32(key.encode())),
+            pool_size=seq.pool_size))
     try:
         return rng.spawn(1)[0]
     except TypeError:  # a bit generator without a seed sequence
@@ -933,7 +943,8 @@ class _Paths:
         self._summed = 0  # replicas whose windows are added into self.own_sum
         # the largest count whose totals a mix's sweep would have kept had every sweep
         # gone to twice the largest count kept (:func:`_mix_parts`): the replicas are drawn
-        # that far, so a generator shared with other services gives them the same draws
+        # that far (answers as pinned in tests/solver/data/mix_answers.json; each simulator
+        # has its own generator now, so drawing less would change only its own draws)
         self._sweep_top = 0
         self._asked_top = 0  # the largest count a mix asked of these paths
 
@@ -1147,8 +1158,10 @@ class _Paths:
         The replicas are drawn as far as sweeps to twice the largest count kept would
         draw them (how far they went before: up to every replica summed after a few
         asks, keeping the totals of up to 256 counts per service, 20 MB at 20,000 draws,
-        where a search of a few hosts asks a few dozen): the generator may be shared with
-        other services, whose draws then stay the same."""
+        where a search of a few hosts asks a few dozen), so the answers stay those pinned in
+        ``tests/solver/data/mix_answers.json``. Each simulator has a generator of its own
+        (:func:`child_generator`): drawing less would change only its own later draws, an
+        equally valid sample (about 90 MB less at 24 services of 300 replicas)."""
         top = min(max(n, 2 * self._sweep_top), self.replicas)
         self._draw(top)
         self._sweep_top = max(self._sweep_top, top)

@@ -76,6 +76,7 @@ from .._settings import DEFAULTS, Settings, whole_counts
 from .._units import resource_name
 from ..model._profile import Profiles
 from ._demand import (
+    child_generator,
     clopper_pearson,
     factor_figure,
     mix_exceeds,
@@ -303,7 +304,7 @@ class MixModel:
             cap = machine.capacity[r]
             reserve = machine.reserved(r)
             machine.usable(r, "mix")  # a capacity of 0, or a reserve taking it all: said which
-            u = rng.random(self.n_draws)  # one shared instant per draw: services aligned
+            u = child_generator(rng, f"u\x00{r}").random(self.n_draws)
             models = {}
             scale: dict[str, float] = {}
             for s in self.services:

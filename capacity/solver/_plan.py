@@ -39,11 +39,14 @@ Methods (all computed, one chosen)
     :mod:`capacity.solver._demand`),
     P(overload) estimated with a 95 % Clopper-Pearson interval; a fixed seed through the
     injected ``rng``. The safe count is the largest N whose estimate is <= epsilon (N = 1,
-    2, ... scanned up to the replicas summed exactly, the first over epsilon ends it), and
-    ``safe_count_interval`` the counts allowed by the interval's upper and lower bounds.
-    Each resource draws from its own child of ``rng`` (:class:`ResourceModel`), so for a
+    2, ... scanned up to the replicas summed exactly: the count is one less than the first
+    over epsilon; the scan goes on until the interval's lower bound passes epsilon, for
+    ``safe_count_interval``, the counts allowed by the interval's upper and lower bounds).
+    Each resource of each service draws from its own child of ``rng``, keyed by their names
+    (:class:`ResourceModel`, :func:`~capacity.solver._demand.child_generator`), so for a
     fixed profile, seed and ``n_draws`` the count never falls when the usable capacity or
-    epsilon grows. Trap: by default ``n_draws`` grows as epsilon shrinks below 1e-3
+    epsilon grows, and does not move when a capacity of another resource is added. Trap:
+    by default ``n_draws`` grows as epsilon shrinks below 1e-3
     (:func:`default_n_draws`); two epsilons with different draw counts are two samples,
     and their counts may differ by the Monte Carlo error either way.
 
@@ -353,11 +356,11 @@ class ResourceModel:
     epsilon : float
         Allowed P(overload) for this resource.
     rng : numpy.random.Generator
-        For the empirical method: a child generator is spawned from it when the model is
-        made (:func:`~capacity.solver._demand.child_generator`), and every draw of this
-        resource (the instants, then the replicas, lazily as far as the count search goes)
-        comes from that child. So the draws depend on the seed and on the order the models
-        are made, never on how far another resource's or service's search went: for a fixed
+        For the empirical method: a child generator keyed by the service and resource
+        names is made from its seed (:func:`~capacity.solver._demand.child_generator`), and
+        every draw of this resource (the instants, then the replicas, lazily as far as the
+        count search goes) comes from that child. So the draws depend on the seed and the
+        names only, never on which other models exist or how far their searches went: for a fixed
         profile and seed the empirical count is nondecreasing in the usable capacity and in
         epsilon (at a fixed ``n_draws``), as the closed-form methods' are.
     n_draws : int
@@ -391,7 +394,7 @@ class ResourceModel:
         self.demand = demand
         self.epsilon = epsilon
         self.z = float(-special.ndtri(epsilon))  # norm.isf
-        self.rng = child_generator(rng)  # its own stream (see rng above)
+        self.rng = child_generator(rng, f"{demand.service}\x00{demand.resource}")
         self.n_draws = n_draws
         self.horizon_steps = horizon_steps
         self.quantile_level = quantile_level
@@ -1440,7 +1443,8 @@ def _resource_plan(
     intervals: dict[str, tuple[int, int] | None] = {}
     limit = model.demand.limit
     # capped as every count is (cpus=1e300 made it a 300-digit int the risk curve choked on)
-    at_limits = (min(math.floor(usable / limit * (1 + _FIT_RTOL)), _MAX_COUNT)
+    # (and a limit of 1e-313 cores made usable / limit inf, which floor() refuses)
+    at_limits = (int(min(usable / limit * (1 + _FIT_RTOL), _MAX_COUNT))
                  if limit and usable > 0 else 0)
     for m in (METHODS if compare else (method, "gaussian")):
         if m not in counts:
