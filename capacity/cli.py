@@ -61,9 +61,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     Ctrl-C (SIGINT) at any point of a command: ``capacity: interrupted``, exit 3, also when a
     library turned the KeyboardInterrupt into an error of its own (pandas' CSV reader does).
     As the console script (``argv`` None), a Ctrl-C after the command is done (while Python
-    shuts down) is ignored, so it cannot turn a finished run into a killed one. SIGTERM
-    (timeout(1), a service manager's stop) is taken the same way: the run unwinds (no
-    temporary report folder left), exit 3; ``collect`` ends on it with exit 0, as documented.
+    shuts down) is ignored, so it cannot turn a finished run into a killed one. As the
+    console script, SIGTERM (timeout(1), a service manager's stop) is taken the same way: the
+    run unwinds (no temporary report folder left), exit 3; ``collect`` ends on it with exit
+    0 at any moment, as documented (a service stop is not a failure). Called in-process
+    (``argv`` given), SIGTERM stays the caller's: a worker or notebook that calls ``main``
+    keeps its own stop signal.
     """
     try:
         return _guarded_main(argv)
@@ -83,20 +86,25 @@ def _guarded_main(argv: Sequence[str] | None) -> int:
         if running[0]:
             raise KeyboardInterrupt
 
-    previous_term = None
     try:
         try:
-            if in_main_thread:
+            if in_main_thread and argv is None:
                 # SIGTERM (timeout(1), a service manager's stop) unwinds as Ctrl-C does, so
                 # the temporary report folder or file is removed, not left behind; collect
-                # and verify put handlers of their own in place while they run
-                previous_term = signal.signal(signal.SIGTERM, on_sigint)
+                # and verify put handlers of their own in place while they run. Only as the
+                # console script: an in-process caller's SIGTERM is its own
+                signal.signal(signal.SIGTERM, on_sigint)
+            if in_main_thread:
                 previous = signal.signal(signal.SIGINT, on_sigint)
             code, message = _main(argv)
         except KeyboardInterrupt:  # before our handler was in place
             code, message = EXIT_UNKNOWN, "capacity: interrupted"
         running[0] = False
-        if sigint:
+        if sigint and set(sigint) == {signal.SIGTERM} and _command(argv) == "collect":
+            # a service manager stopped the collector before or after its own handler ran:
+            # what was committed stays, and a stop is not a failure (collect's documented 0)
+            code, message = EXIT_OK, ""
+        elif sigint:
             # A Ctrl-C reached the command: whatever became of it (an error of a library's
             # own, or swallowed by one), this run is not to be trusted.
             code, message = EXIT_UNKNOWN, "capacity: interrupted"
@@ -109,8 +117,14 @@ def _guarded_main(argv: Sequence[str] | None) -> int:
             # whichever thread the kernel hands it to); in-process callers get theirs back
             signal.signal(signal.SIGINT, signal.SIG_IGN if argv is None
                           else previous or signal.default_int_handler)
-            signal.signal(signal.SIGTERM, signal.SIG_IGN if argv is None
-                          else previous_term or signal.SIG_DFL)
+            if argv is None:
+                signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
+def _command(argv: Sequence[str] | None) -> str:
+    """The command's name in ``argv`` (the script's own arguments when None), or ""."""
+    args = list(argv) if argv is not None else sys.argv[1:]
+    return next((a for a in args if not a.startswith("-")), "")
 
 
 def _main(argv: Sequence[str] | None) -> tuple[int, str]:

@@ -782,38 +782,56 @@ def write_folder(out_dir: str | Path, name: str,
 
 def _replace_dir(tmp: Path, final: Path) -> None:
     """Rename ``tmp`` to ``final``; an existing ``final`` is moved aside first and removed
-    after, so at no moment is there a half-written folder under the final name. SIGINT is
-    held back during the two renames (a Ctrl-C between them would leave no report at all)."""
+    after, so at no moment is there a half-written folder under the final name. SIGINT and
+    SIGTERM are held back during the two renames (either between them would leave no report
+    at all: the old one hidden, the new one removed), and the old one is removed whatever
+    arrives when they are delivered."""
     refuse_unless_report_folder(final)  # again: it may have appeared while the report was drawn
     if final.exists() or final.is_symlink():
         trash = Path(tempfile.mkdtemp(prefix=".old-report-", dir=final.parent))
-        with _sigint_held():
-            os.replace(final, trash / final.name)
-            try:
-                os.replace(tmp, final)
-            except OSError:
-                os.replace(trash / final.name, final)  # put the old one back
-                raise
-        shutil.rmtree(trash, ignore_errors=True)
+        try:
+            with _signals_held():
+                os.replace(final, trash / final.name)
+                try:
+                    os.replace(tmp, final)
+                except OSError:
+                    os.replace(trash / final.name, final)  # put the old one back
+                    raise
+        finally:
+            shutil.rmtree(trash, ignore_errors=True)
     else:
         os.replace(tmp, final)
 
 
 @contextmanager
-def _sigint_held() -> Iterator[None]:
-    """Block SIGINT in the main thread for the block; a Ctrl-C meanwhile is delivered (as
-    KeyboardInterrupt) when it ends."""
+def _signals_held() -> Iterator[None]:
+    """Hold back SIGINT and SIGTERM in the block; one that arrives meanwhile is raised again
+    to the handlers in place before (a Ctrl-C as KeyboardInterrupt) when it ends.
+
+    Trap: blocking them with ``pthread_sigmask`` in the main thread is not enough when other
+    threads run (the kernel hands a process signal to any thread that does not block it,
+    and Python then runs the handler in the main thread at once): the handlers are swapped
+    for one that only notes the signal.
+    """
     import signal
     import threading
 
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    pending: list[int] = []
+
+    def note(signum: int, frame: Any) -> None:
+        pending.append(signum)
+
+    previous = {sig: signal.signal(sig, note) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        for signum in dict.fromkeys(pending):
+            signal.raise_signal(signum)
 
 
 def rotate_reports(out_dir: str | Path, keep: int, *,

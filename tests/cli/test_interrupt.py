@@ -231,3 +231,46 @@ def test_the_console_script_runs_the_guarded_entry() -> None:
     done = subprocess.run([sys.executable, "-m", "capacity", "--version"], cwd=ROOT,
                           text=True, capture_output=True, timeout=RUN_TIMEOUT_S, check=False)
     assert done.returncode == 0 and done.stdout.strip(), done
+
+
+def test_a_sigterm_during_the_report_renames_waits_for_them() -> None:
+    """The old report is moved aside, then the new one put in its place: a SIGTERM between
+    the two renames lost both (SIGINT alone was held back). Both wait for the block now."""
+    from capacity.reporting._render import _signals_held
+
+    got: list[int] = []
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: got.append(signum))
+    try:
+        with _signals_held():
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.05)
+            assert got == []  # held
+        deadline = time.monotonic() + 5
+        while not got and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert got == [signal.SIGTERM]  # delivered when the block ended
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def test_main_in_process_leaves_sigterm_to_its_caller(tmp_path: Path) -> None:
+    """A program that calls ``main([...])`` (a worker, a notebook) keeps its own SIGTERM:
+    main took it over, swallowed the worker's stop signal and returned 3."""
+    import threading
+
+    from capacity.cli import main
+
+    got: list[int] = []
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: got.append(signum))
+    timer = threading.Timer(0.5, lambda: os.kill(os.getpid(), signal.SIGTERM))
+    try:
+        timer.start()
+        code = main(["report", "--demo", "--machine", MACHINE, "--out", str(tmp_path / "r"),
+                     "--quiet"])
+        timer.join()
+        assert got == [signal.SIGTERM], "the caller's SIGTERM handler did not run"
+        assert code in (0, 1, 2)
+        assert signal.getsignal(signal.SIGTERM) is not signal.SIG_IGN
+    finally:
+        timer.cancel()
+        signal.signal(signal.SIGTERM, previous)
