@@ -406,7 +406,8 @@ def _lifecycle_codes(container_id: pd.Series, started_at: pd.Series) -> tuple[np
 
 #: intervals either side of an interval that say what the sampling interval was there: a
 #: gap is an interval longer than ``gap_factor`` x the median of the usable intervals
-#: within this many rows of the same series (itself included). The median of a whole series
+#: within this many rows of the same series (itself included), and than the median of the
+#: whole series (intervals that alternate are no gaps). The median of a whole series alone
 #: took a collector restarted at 10 s after a longer run at 1 s for a stream of gaps and
 #: dropped every 10 s sample; locally, up to this many long intervals in a row are gaps,
 #: and a new interval is the sampling interval from its (window + 1)-th interval on.
@@ -415,8 +416,9 @@ GAP_WINDOW = 5
 
 def _local_gaps(usable: np.ndarray, series: np.ndarray, gap_factor: float) -> np.ndarray:
     """Rows whose interval (``usable``: NaN where none) is longer than ``gap_factor`` x the
-    median of the non-NaN intervals within :data:`GAP_WINDOW` rows of it in its series
-    (itself included); ``series`` sorted, so each series is one run of rows.
+    larger of the median of the non-NaN intervals within :data:`GAP_WINDOW` rows of it in
+    its series (itself included) and the median of its whole series; ``series`` sorted, so
+    each series is one run of rows.
 
     The rows are laid out with :data:`GAP_WINDOW` NaN between two series, so no window
     reaches into another. The median is taken only where the interval exceeds ``gap_factor``
@@ -440,7 +442,10 @@ def _local_gaps(usable: np.ndarray, series: np.ndarray, gap_factor: float) -> np
     if len(candidate):
         windows = np.lib.stride_tricks.sliding_window_view(padded, 2 * w + 1)
         median = np.nanmedian(windows[position[candidate] - w], axis=1)
-        gaps[candidate] = usable[candidate] > gap_factor * median
+        # nor than the whole series' median: intervals alternating 1 s and 10 s have a
+        # local median of 1 s at every 10 s one (6 of the 11), which dropped 47 of 50
+        whole = pd.Series(usable).groupby(run).median().to_numpy()[run[candidate]]
+        gaps[candidate] = usable[candidate] > gap_factor * np.fmax(median, whole)
     return gaps
 
 

@@ -193,10 +193,13 @@ def _interval_mask(
         # changed after 184c71d on purpose: the median of the intervals within 5 rows of the
         # series (it was the whole series', which dropped a collector's every interval after
         # it was restarted at a longer --interval)
+        # and the larger of that and the whole series' median (alternating intervals)
         usable = pd.Series(np.where(keep, dt, np.nan))
-        limit = gap_factor * (usable.groupby(series)
-                              .transform(lambda v: v.rolling(11, center=True, min_periods=1)
-                                         .median()).to_numpy())
+        local = (usable.groupby(series)
+                 .transform(lambda v: v.rolling(11, center=True, min_periods=1).median())
+                 .to_numpy())
+        whole = usable.groupby(series).transform("median").to_numpy()
+        limit = gap_factor * np.fmax(local, whole)
     keep &= ~(dt > limit)  # NaN limit (no usable interval at all) keeps nothing anyway
     return keep
 
