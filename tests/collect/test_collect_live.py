@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -209,6 +210,9 @@ def test_cpu_under_half_a_core(scenario: Scenario):
     fraction = quiet["cpu_throttled_fraction"]
     if not saturated:
         assert fraction.mean() > 0.5, (fraction.tolist(), scenario.quiet_idle_cores)
+    else:  # said in the summary, so a CI run that never checks it shows it
+        warnings.warn(f"host saturated ({scenario.quiet_idle_cores:.2f} idle cores): the "
+                      "throttled-fraction check was not made", stacklevel=1)
     assert scenario.of("mem")["cpu_cores"].max() < CPU_TOLERANCE_CORES
 
 

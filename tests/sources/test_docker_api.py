@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 from datetime import UTC, datetime
 from typing import Any
 
@@ -289,6 +290,9 @@ def test_live_agrees_with_cgroup_reader_on_cpu(docker_client: Any, run_container
     assert api_cores <= 0.5 + AGREE_CPU_CORES
     if idle_cores >= HOST_IDLE_MIN_CORES:
         assert api_cores > 0.2, (api_cores, idle_cores)
+    else:  # said in the summary, so a CI run that never checks it shows it
+        warnings.warn(f"host saturated ({idle_cores:.2f} idle cores): the busy loop's floor "
+                      "was not checked", stacklevel=1)
 
 
 @needs_cgroupfs
