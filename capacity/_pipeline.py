@@ -296,32 +296,44 @@ def disk_in_use_bytes(samples: pd.DataFrame) -> float:
     return float(latest.sum())
 
 
-#: a container runs now when its last sample is this share of its sampling interval or less
-#: before the latest sample of all (the store stamps a round once; another tool's export
-#: stamps each container when it read it, so one round spreads over a part of the interval)
-RUNNING_WINDOW_SHARE = 0.5
-#: the least window, seconds: two reads of one instant (a container without a known interval)
+#: a container runs now when its last sample is less than this share of its sampling
+#: interval before the latest sample of all. The store stamps a round once; another tool's
+#: export (Prometheus: each target at its own scrape time) stamps each container when it
+#: read it, so one round spreads over most of the interval: a container read 6 s before
+#: another in a 10 s round runs. One stopped a round before the end lags a whole interval
+#: or more: it does not. (Half the interval dropped the first of those: 2 of 3 running.)
+RUNNING_WINDOW_SHARE = 0.9
+#: the intervals before its last sample that say what a container's sampling interval is
+#: now (a collector restarted at 10 s after a day at 1 s samples at 10 s)
+RECENT_INTERVALS = 5
+#: the least window, seconds: two reads of one instant (no interval known anywhere)
 _SAME_INSTANT_S = 1e-3
 
 
 def _latest_rows(samples: pd.DataFrame) -> pd.DataFrame:
-    """The last row of each container that runs now: its last sample is within
-    :data:`RUNNING_WINDOW_SHARE` of its sampling interval (the median of its ``interval_s``,
-    else of the steps between its samples; 1 ms when it has one sample) of the latest
-    sample of all. A container stopped one round before the end is not running; one read
-    1.5 s into the last 10 s round, after the others, is. Comparing with the latest instant
-    alone counted only the containers read last in a round."""
+    """The last row of each container that runs now: its last sample is less than
+    :data:`RUNNING_WINDOW_SHARE` of its sampling interval before the latest sample of all.
+    A container's interval is the median of its last :data:`RECENT_INTERVALS` intervals
+    (``interval_s`` where the samples carry it, else the steps between its samples); one
+    with a single sample takes the median of the other containers' (it started in the last
+    round). A container stopped one round before the end is not running; one read 6 s into
+    the last 10 s round, before the others, is. Comparing with the latest instant alone
+    counted only the containers read last in a round."""
     ordered = samples.sort_values("time", kind="stable")
     by = ordered.groupby("container_id", observed=True, sort=False)
     last = by.tail(1).set_index("container_id", drop=False)
     step_s = by["time"].diff().dt.total_seconds()
     if "interval_s" in ordered.columns:  # the samples' own intervals where they are known
         step_s = pd.to_numeric(ordered["interval_s"], errors="coerce").fillna(step_s)
-    interval_s = step_s.groupby(ordered["container_id"], observed=True).median()
-    window_s = (RUNNING_WINDOW_SHARE * interval_s.reindex(last.index).fillna(0.0)).clip(
-        lower=_SAME_INSTANT_S)
+    recent = (step_s.dropna().groupby(ordered["container_id"], observed=True)
+              .tail(RECENT_INTERVALS))
+    interval_s = recent.groupby(ordered["container_id"], observed=True).median()
+    interval_s = interval_s.reindex(last.index)
+    known = interval_s.dropna()
+    fallback = float(known.median()) if len(known) else 0.0
+    window_s = (RUNNING_WINDOW_SHARE * interval_s.fillna(fallback)).clip(lower=_SAME_INSTANT_S)
     now = ordered["time"].iloc[-1]
-    return last[last["time"] >= now - pd.to_timedelta(window_s, unit="s")]
+    return last[last["time"] > now - pd.to_timedelta(window_s, unit="s")]
 
 
 def running_counts(samples: pd.DataFrame) -> dict[str, int]:

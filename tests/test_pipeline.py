@@ -80,3 +80,27 @@ def test_containers_read_at_different_moments_of_the_last_round_all_run_now() ->
     assert disk_in_use_bytes(samples) == 40.0
     # without an interval_s column, each container's step between its samples is its interval
     assert running_counts(samples.drop(columns="interval_s")) == {"web": 3, "db": 1}
+
+
+def test_a_round_spread_over_most_of_the_interval_all_runs_now() -> None:
+    """Half the interval was the window: replicas read 6 s apart in 10 s rounds (an
+    export stamping each container when read) counted 2 of 3 running, and a host over its
+    safe count said WARNING instead of CRITICAL. A container a round behind is gone."""
+    offsets = {"w1": 0.0, "w2": 3.0, "w3": 6.0, "old": 8.0}
+    service = {"w1": "web", "w2": "web", "w3": "web", "old": "web"}
+    samples = _rounds(offsets, {"w1": 30, "w2": 30, "w3": 30, "old": 28}, service)
+    assert running_counts(samples) == {"web": 3}
+
+
+def test_scrapes_at_different_intervals_and_a_new_container_run_now() -> None:
+    # a 60 s scrape last read 40 s before a 15 s one's last; a container with one sample
+    # (started in the last round, read 37 ms before the latest) takes the others' interval
+    t0 = pd.Timestamp("2026-01-01T00:00:00Z")
+    rows = [{"time": t0 + pd.Timedelta(seconds=s), "container_id": "slow", "service": "a"}
+            for s in range(0, 121, 60)]
+    rows += [{"time": t0 + pd.Timedelta(seconds=s), "container_id": "fast", "service": "b"}
+             for s in range(40, 161, 15)]
+    rows.append({"time": t0 + pd.Timedelta(seconds=154.963), "container_id": "new",
+                 "service": "b"})
+    samples = pd.DataFrame(rows).assign(disk_usage_bytes=1.0)
+    assert running_counts(samples) == {"a": 1, "b": 2}
