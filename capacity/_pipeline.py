@@ -33,9 +33,9 @@ __all__ = [
     "load_prometheus",
     "load_samples",
     "plan_all",
+    "recording_note",
     "resolve_machine",
     "running_counts",
-    "recording_note",
     "stale_after_s",
     "stale_reason",
 ]

@@ -149,8 +149,8 @@ def _report(
     from .._pipeline import (
         fit_profiles,
         plan_all,
-        resolve_machine,
         recording_note,
+        resolve_machine,
         running_counts,
         stale_reason,
     )
