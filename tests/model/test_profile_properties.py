@@ -17,10 +17,12 @@ from capacity.model import ProfileModel, Profiles
 #: float rounding allowed when every sample is multiplied by k
 SCALE_REL_TOL = 1e-9
 
+#: CPU cores of one reading: up to 100, so that times k (up to 1e3) stays within the 1e5 cores
+#: a reading may have (capacity._columns.PLAUSIBLE_MAX; 1e7 cores was refused as no reading)
 _values = arrays(
     np.float64,
     st.integers(2, 40),
-    elements=st.floats(0, 1e4, allow_nan=False, allow_subnormal=False),
+    elements=st.floats(0, 1e2, allow_nan=False, allow_subnormal=False),
 )
 
 
