@@ -48,6 +48,10 @@ DISK_USAGE_TOLERANCE = 0.10
 HOST_IDLE_MIN_CORES = 0.2
 #: the CPU average is taken over at least this many seconds of samples
 CPU_WINDOW_S = 4.0
+#: readings the run takes after the disk and network workloads end: their intervals span
+#: CPU_WINDOW_S plus one interval, so a first reading late by up to a second (a round that
+#: late would be a gap anyway) still leaves CPU_WINDOW_S of quiet samples
+QUIET_ROUNDS = int(CPU_WINDOW_S / INTERVAL_S) + 2
 FILE_BYTES = 1 * MiB
 FETCHES = 20
 DD_BYTES = 64 * MiB
@@ -136,9 +140,15 @@ def scenario(
             after, quiet_from, t_quiet = bg.rounds, datetime.now(UTC), time.monotonic()
             idle_from = _idle_cpu_seconds()
             # more rounds take the workloads' last bytes and a disk usage pass after dd; the
-            # CPU is averaged over this quiet tail, where our own dd and wget do not compete
-            wait_until(lambda: bg.rounds >= after + 2
-                       and time.monotonic() - t_quiet >= CPU_WINDOW_S + INTERVAL_S, 30,
+            # CPU is averaged over this quiet tail, where our own dd and wget do not compete.
+            # Counted in rounds, not seconds: of the rounds done after quiet_from, one may
+            # have read before it (in flight then), so QUIET_ROUNDS + 1 rounds leave
+            # QUIET_ROUNDS readings after it, QUIET_ROUNDS - 1 whole intervals. (A wait of
+            # CPU_WINDOW_S + INTERVAL_S seconds alone could stop the collector just before a
+            # round due at its very end that ran a few ms late: 3 s of quiet samples, under
+            # the CPU_WINDOW_S - 0.1 asserted.)
+            wait_until(lambda: bg.rounds >= after + QUIET_ROUNDS + 1
+                       and time.monotonic() - t_quiet >= CPU_WINDOW_S + INTERVAL_S, 60,
                        "the last rounds")
             rounds = bg.rounds
             idle_cores = (_idle_cpu_seconds() - idle_from) / (time.monotonic() - t_quiet)
@@ -185,13 +195,20 @@ def test_cpu_under_half_a_core(scenario: Scenario):
     quiet = cpu[start >= scenario.quiet_from]
     assert quiet["interval_s"].sum() >= CPU_WINDOW_S - 0.1
     cores = float((quiet["cpu_cores"] * quiet["interval_s"]).sum() / quiet["interval_s"].sum())
-    if cores < 0.5 - CPU_TOLERANCE_CORES and scenario.quiet_idle_cores < HOST_IDLE_MIN_CORES:
+    saturated = scenario.quiet_idle_cores < HOST_IDLE_MIN_CORES
+    if cores < 0.5 - CPU_TOLERANCE_CORES and saturated:
         # as in tests/sources/test_cgroup_v1_live.py: the loop did not get its half core
         pytest.skip(f"host saturated by other work: {cores:.2f} cores read, "
                     f"{scenario.quiet_idle_cores:.2f} idle")
     assert cores == pytest.approx(0.5, abs=CPU_TOLERANCE_CORES)
-    # throttling: the quota binds in (nearly) every 100 ms period of a busy loop
-    assert quiet["cpu_throttled_fraction"].mean() > 0.5
+    # throttling: the quota binds in (nearly) every 100 ms period of a busy loop that gets a
+    # CPU whenever it wants one. On a host left with no idle CPU it waits its turn in some
+    # periods and is not throttled in those (a mean of 0.42 of periods seen at load ~10, the
+    # cores within 0.05 of 0.5 all the same): contention, not a defect, so asserted only when
+    # the host had idle CPU
+    fraction = quiet["cpu_throttled_fraction"]
+    if not saturated:
+        assert fraction.mean() > 0.5, (fraction.tolist(), scenario.quiet_idle_cores)
     assert scenario.of("mem")["cpu_cores"].max() < CPU_TOLERANCE_CORES
 
 

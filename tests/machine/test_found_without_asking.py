@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sources.source_live_helpers import wait_for_log
 
 from capacity._columns import DISK_READ, DISK_WRITE, MEMORY, NET_RX, NET_TX
 from capacity._errors import CapacityError, InvalidParameter
@@ -277,14 +278,15 @@ def test_a_filesystem_holding_volumes_is_its_own_resource_and_binds(
         name=name, driver="local", labels={TEST_LABEL: SESSION_ID},
         driver_opts={"type": "tmpfs", "device": "tmpfs", "o": "size=64m"})
     try:
-        run_container("sh", "-c", "dd if=/dev/zero of=/data/blob bs=1M count=8 && sleep 600",
-                      labels={"com.docker.compose.service": "vol-svc"},
-                      volumes={name: {"bind": "/data", "mode": "rw"}})
-        for _ in range(50):  # dd writes 8 MiB: wait until it is all there
-            m = Machine.local(machine_file=False, client=docker_client)
-            fs = [lim for lim in m.limits if lim.resource.startswith("disk_usage_bytes[")]
-            if fs and fs[0].demand_of("vol-svc") >= 8 * MIB:
-                break
+        holder = run_container(
+            "sh", "-c", "dd if=/dev/zero of=/data/blob bs=1M count=8 && echo ready && sleep 600",
+            labels={"com.docker.compose.service": "vol-svc"},
+            volumes={name: {"bind": "/data", "mode": "rw"}})
+        # dd writes 8 MiB: read the host once it is all there (a bounded wait on what the
+        # container says; 50 back-to-back readings were the bound before, however fast)
+        wait_for_log(holder, "ready", timeout_s=60)
+        m = Machine.local(machine_file=False, client=docker_client)
+        fs = [lim for lim in m.limits if lim.resource.startswith("disk_usage_bytes[")]
         assert len(fs) == 1 and fs[0].capacity == 64 * MIB
         assert fs[0].demand_of("vol-svc") == 8 * MIB and fs[0].demand_of("other") == 0
         assert any(line.startswith("disk space: volumes on") for line in machine_lines(m))

@@ -17,13 +17,20 @@ from capacity.model import ProfileModel, Profiles
 #: float rounding allowed when every sample is multiplied by k
 SCALE_REL_TOL = 1e-9
 
+#: the smallest nonzero reading drawn: a CPU counter ticks in nanoseconds (1 ns over a 5 s
+#: interval is 2e-10 cores), memory in bytes. Below ~1e-154 a value's square (in the std) is
+#: subnormal and loses its digits: std of readings near 1e-160 cores did not scale by k
+#: (a random draw, seed 107 of a local run), float arithmetic at a size no reading has.
+MIN_READING = 1e-12
+
+
+def _readings(top: float) -> st.SearchStrategy[float]:
+    return st.one_of(st.just(0.0), st.floats(MIN_READING, top, allow_nan=False))
+
+
 #: CPU cores of one reading: up to 100, so that times k (up to 1e3) stays within the 1e5 cores
 #: a reading may have (capacity._columns.PLAUSIBLE_MAX; 1e7 cores was refused as no reading)
-_values = arrays(
-    np.float64,
-    st.integers(2, 40),
-    elements=st.floats(0, 1e2, allow_nan=False, allow_subnormal=False),
-)
+_values = arrays(np.float64, st.integers(2, 40), elements=_readings(1e2))
 
 
 @st.composite
@@ -32,9 +39,9 @@ def _tables(draw: st.DrawFn) -> pd.DataFrame:
     series = {}
     for i in range(n_replicas):
         cpu = draw(_values)
-        # no subnormals (as CPU): 2.2e-313 bytes is no reading, and k * x loses its digits
-        mem = draw(arrays(np.float64, cpu.size,
-                          elements=st.floats(0, 1e9, allow_nan=False, allow_subnormal=False)))
+        # no subnormals or near (as CPU): 2.2e-313 bytes is no reading, and k * x loses its
+        # digits
+        mem = draw(arrays(np.float64, cpu.size, elements=_readings(1e9)))
         series[f"c{i}"] = {CPU: cpu, MEMORY: mem}
     return samples_table(series, service_of={"c0": "a", "c1": "b", "c2": "a"})
 

@@ -30,8 +30,6 @@ WALKTHROUGH = NOTEBOOKS / "sizing_walkthrough.ipynb"
 TRACE = NOTEBOOKS / "trace_backtest.ipynb"
 #: longest a cell may run, seconds (the whole walkthrough takes about 20 s on 2 busy cores)
 CELL_TIMEOUT_S = 120
-#: the budget of one notebook, seconds: a notebook over it is too slow for the suite
-NOTEBOOK_BUDGET_S = 90
 #: the machine the walkthrough plans for (its spec string, as given to the CLI)
 MACHINE = "cpus=8,memory=32GiB"
 
@@ -100,8 +98,8 @@ def test_walkthrough_runs_and_answers_as_the_cli(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     answer = tmp_path / "walkthrough-plan.json"
-    nb, seconds = _execute(WALKTHROUGH, {"CAPACITY_WALKTHROUGH_PLAN": str(answer)})
-    assert seconds < NOTEBOOK_BUDGET_S, f"the walkthrough took {seconds:.0f} s"
+    # no time asserted (a loaded host is no defect): CELL_TIMEOUT_S stops a cell that hangs
+    nb, _ = _execute(WALKTHROUGH, {"CAPACITY_WALKTHROUGH_PLAN": str(answer)})
     text = _outputs(nb)
     assert "the command line gives the same plans: True" in text
     code = main(["report", "--demo", "--json", "--machine", MACHINE, "--out",
@@ -113,8 +111,7 @@ def test_walkthrough_runs_and_answers_as_the_cli(
 
 @pytest.mark.slow
 def test_trace_backtest_runs() -> None:
-    nb, seconds = _execute(TRACE)
-    assert seconds < NOTEBOOK_BUDGET_S, f"the trace notebook took {seconds:.0f} s"
+    nb, _ = _execute(TRACE)
     text = _outputs(nb)
     assert "16 replicas; day 1: 4608 samples, day 2: 4608 samples" in text
     assert "best count in hindsight on day 2:" in text

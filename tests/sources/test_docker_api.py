@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 import requests
-from source_live_helpers import MiB, info_of, wait_for_log
+from source_live_helpers import MiB, idle_cpu_seconds, info_of, wait_for_log
 
 from capacity._errors import ContainerGone, DockerUnavailable, InvalidParameter
 from capacity.sources._cgroup import CgroupReader, cgroup_version
@@ -22,6 +22,8 @@ from capacity.sources._types import ContainerInfo, CounterReader
 AGREE_CPU_CORES = 0.05
 AGREE_MEMORY = 0.10
 CPU_WINDOW_S = 3.0
+#: below this many idle cores the shared 2-core host starved the loop (as test_cgroup_v1_live)
+HOST_IDLE_MIN_CORES = 0.2
 CID = "744dd07dba69e1fa13aedc509a2bbb0a3912777723800f9e35fe9ead96a1f9ce"
 
 # Recorded from Engine 20.10 (API 1.41) on cgroup v1: a created-but-stopped container ...
@@ -269,8 +271,10 @@ def test_live_agrees_with_cgroup_reader_on_cpu(docker_client: Any, run_container
     api, cgroup = StatsApiReader(docker_client), CgroupReader()
     time.sleep(0.3)
     a0, g0, m0 = api.fetch(c.id), cgroup.read(info), time.monotonic()
+    idle0 = idle_cpu_seconds()
     time.sleep(CPU_WINDOW_S)
     a1, g1, m1 = api.fetch(c.id), cgroup.read(info), time.monotonic()
+    idle_cores = (idle_cpu_seconds() - idle0) / (m1 - m0)
     # each reading is timed by its own clock: the engine's "read" time, and ours
     api_s = (_parse_time(a1["read"]) - _parse_time(a0["read"])).total_seconds()
     api_cores = (
@@ -279,8 +283,12 @@ def test_live_agrees_with_cgroup_reader_on_cpu(docker_client: Any, run_container
     ) / api_s
     cgroup_cores = (g1.cpu_usage_seconds_total - g0.cpu_usage_seconds_total) / (m1 - m0)
     assert api_cores == pytest.approx(cgroup_cores, abs=AGREE_CPU_CORES)
-    # the absolute figure is test_cgroup_v1_live's job (it knows when the host is saturated)
-    assert 0.2 < api_cores <= 0.5 + AGREE_CPU_CORES
+    # the absolute figure is test_cgroup_v1_live's job; here only that the loop ran, and not
+    # past its quota. A host left with no idle CPU (other work) may give it less than 0.2:
+    # then only the quota's bound is asserted
+    assert api_cores <= 0.5 + AGREE_CPU_CORES
+    if idle_cores >= HOST_IDLE_MIN_CORES:
+        assert api_cores > 0.2, (api_cores, idle_cores)
 
 
 @needs_cgroupfs

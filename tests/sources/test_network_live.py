@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -18,6 +19,8 @@ NET_TOLERANCE = 0.05
 #: size of the served file, bytes, and how many times the client fetches it
 FILE_BYTES = 1 * MiB
 FETCHES = 20
+#: bound on the wait for the server to answer (under a second when the host is quiet)
+SERVER_READY_TIMEOUT_S = 60.0
 
 pytestmark = pytest.mark.skipif(
     cgroup_version() is None, reason="needs /proc and /sys/fs/cgroup of the engine's host"
@@ -54,11 +57,14 @@ def test_http_transfer_between_two_containers(
     client = run_container("sleep", "600", network=bridge_network.name)
     reader = CgroupReader()
     server_info, client_info = info_of(docker_client, server), info_of(docker_client, client)
-    # wait until the server answers (it creates its file first)
+    # wait until the server answers (it creates its file first): bounded in time, and a
+    # server that never answers fails here, by name, not as a transfer of 0 bytes below
     probe = f"wget -q -O /dev/null http://{server.name}:8080/f"
-    for _ in range(50):
-        if client.exec_run(["sh", "-c", probe]).exit_code == 0:
-            break
+    deadline = time.monotonic() + SERVER_READY_TIMEOUT_S
+    while client.exec_run(["sh", "-c", probe]).exit_code != 0:
+        assert time.monotonic() < deadline, f"{server.name} did not answer within " \
+            f"{SERVER_READY_TIMEOUT_S:g} s: {server.logs()!r}"
+        time.sleep(0.1)
     s0, c0 = reader.read(server_info), reader.read(client_info)
     loop = f"i=0; while [ $i -lt {FETCHES} ]; do {probe} || exit 1; i=$((i+1)); done"
     result = client.exec_run(["sh", "-c", loop])
