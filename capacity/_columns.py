@@ -23,6 +23,8 @@ __all__ = [
     "MEMORY",
     "NET_RX",
     "NET_TX",
+    "PLAUSIBLE_MAX",
+    "PLAUSIBLE_TEXT",
     "RESOURCES",
     "SAMPLE_COLUMNS",
 ]
@@ -40,6 +42,27 @@ DISK_USAGE = "disk_usage_bytes"
 
 #: every resource column a profile is fitted for, in report order
 RESOURCES: tuple[str, ...] = (CPU, MEMORY, NET_RX, NET_TX, DISK_READ, DISK_WRITE, DISK_USAGE)
+
+#: the largest reading of one container any machine can give, per resource column (a
+#: reading above it is a unit mix-up or a corrupt cell, refused when samples are loaded or
+#: fitted, exit 3): 1e5 cores, 2**60 bytes (1 EiB) of memory or disk, 1e15 bytes/s (8 Pbit/s)
+#: of network or disk bandwidth. Generous by orders of magnitude on purpose: the largest
+#: machines have ~1e3 cores and ~1e14 bytes of memory.
+PLAUSIBLE_MAX: dict[str, float] = {
+    CPU: 1e5,
+    MEMORY: float(2**60),
+    NET_RX: 1e15,
+    NET_TX: 1e15,
+    DISK_READ: 1e15,
+    DISK_WRITE: 1e15,
+    DISK_USAGE: float(2**60),
+}
+
+#: the bound of :data:`PLAUSIBLE_MAX` in words, for error messages
+PLAUSIBLE_TEXT: dict[str, str] = {
+    CPU: "1e5 cores", MEMORY: "2**60 bytes (1 EiB)", DISK_USAGE: "2**60 bytes (1 EiB)",
+    **{c: "1e15 bytes/s" for c in (NET_RX, NET_TX, DISK_READ, DISK_WRITE)},
+}
 
 #: identifying columns of the samples table
 KEY_COLUMNS: tuple[str, ...] = (

@@ -33,8 +33,11 @@ __all__ = [
     "load_prometheus",
     "load_samples",
     "plan_all",
+    "recording_note",
     "resolve_machine",
     "running_counts",
+    "stale_after_s",
+    "stale_reason",
 ]
 
 DEMO_DESCRIPTION = "the bundled recording (capacity/data/, see capacity/data/README.md)"
@@ -334,6 +337,80 @@ def _latest_rows(samples: pd.DataFrame) -> pd.DataFrame:
     window_s = (RUNNING_WINDOW_SHARE * interval_s.fillna(fallback)).clip(lower=_SAME_INSTANT_S)
     now = ordered["time"].iloc[-1]
     return last[last["time"] > now - pd.to_timedelta(window_s, unit="s")]
+
+
+#: the newest sample is too old to say what runs now when it is more than this many
+#: sampling intervals before now (a collector that missed a few rounds is still current) ...
+STALE_AFTER_INTERVALS = 10.0
+#: ... and more than this many seconds (a 1 s collector paused for a minute is not "stale";
+#: a cron report every few minutes from a store written each minute stays current)
+STALE_AFTER_MIN_S = 600.0
+
+
+def stale_after_s(interval_s: float) -> float:
+    """The age in seconds past which the newest sample no longer tells what runs now:
+    ``max(STALE_AFTER_INTERVALS * interval_s, STALE_AFTER_MIN_S)`` (10 intervals, at least
+    10 min). A non-finite or non-positive ``interval_s`` counts as 0 (the 10 min floor)."""
+    step = float(interval_s) if interval_s == interval_s and 0 < interval_s < float("inf") \
+        else 0.0
+    return max(STALE_AFTER_INTERVALS * step, STALE_AFTER_MIN_S)
+
+
+def stale_reason(samples: pd.DataFrame, interval_s: float, *,
+                 now: datetime | None = None) -> str | None:
+    """Why "what runs now" cannot be told from ``samples``, or None when it can.
+
+    The newest sample is compared with ``now`` (timezone-aware; default the clock, UTC):
+    older than :func:`stale_after_s` of ``interval_s`` (the sampling interval, seconds), the
+    containers of the last instant are not "running now" (the collector stopped, or the
+    store or file is an old one), so their counts, the "more fit beside them" and the
+    headroom are unknown. The safe counts, sized from the whole history, stand.
+
+    Trap: a newest sample in the future (clock skew) is not stale. A recording (``--demo``,
+    a ``--samples`` file) is not judged: :func:`recording_note` states its age.
+    """
+    if samples.empty or "time" not in samples.columns:
+        return None
+    newest = pd.Timestamp(samples["time"].max())
+    if pd.isna(newest):
+        return None
+    if newest.tzinfo is None:
+        newest = newest.tz_localize(UTC)
+    now = now or datetime.now(UTC)
+    age_s = (pd.Timestamp(now) - newest).total_seconds()
+    bound_s = stale_after_s(interval_s)
+    if age_s <= bound_s:
+        return None
+    return (f"the newest sample is {_age_text(age_s)} old ({newest:%Y-%m-%d %H:%M:%S} UTC; "
+            f"current means within {_age_text(bound_s)}: 10 sampling intervals, at least "
+            "10 min): what runs now is unknown, so no container is counted as running and no "
+            "headroom is judged; the safe counts from the history stand. Check that "
+            "'capacity collect' still writes this source")
+
+
+def recording_note(samples: pd.DataFrame, *, now: datetime | None = None) -> str | None:
+    """The age of a recording's newest sample, stated, not judged (a samples file: an
+    export the user chose, as of its own time; None for an empty table)."""
+    if samples.empty or "time" not in samples.columns or pd.isna(samples["time"].max()):
+        return None
+    newest = pd.Timestamp(samples["time"].max())
+    if newest.tzinfo is None:
+        newest = newest.tz_localize(UTC)
+    age_s = (pd.Timestamp(now or datetime.now(UTC)) - newest).total_seconds()
+    when = f"{_age_text(age_s)} before this run" if age_s >= 0 else "after this run's clock"
+    return (f"a recording: its newest sample is of {newest:%Y-%m-%d %H:%M:%S} UTC ({when}); "
+            "'running' is what ran then, not necessarily now")
+
+
+def _age_text(seconds: float) -> str:
+    """An age for a person: ``45 s``, ``12 min``, ``5.2 h``, ``11.0 d``."""
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 2 * 3600:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 2 * 86400:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} d"
 
 
 def running_counts(samples: pd.DataFrame) -> dict[str, int]:

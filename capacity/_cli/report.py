@@ -4,6 +4,8 @@ ops status (0 ok, 1 warning, 2 critical, 3 unknown)."""
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -91,9 +93,16 @@ def report(
     terminal plans from the bundled recording instead, and says so (also when the engine runs
     no container, or none the filters match).
 
+    Old data: from --store or --prometheus, when the newest sample is more than 10 sampling
+    intervals (and more than 10 min) old, what runs now is unknown: nothing is counted as
+    running, the status is UNKNOWN (exit 3) with the sample's age, and the safe counts sized
+    from the history are still reported. --demo and --samples FILE are recordings: their
+    newest sample's date is stated in the report, not judged.
+
     Exit status: 0 ok; 1 warning (least headroom below --warn-headroom, or a safe count
     undefined); 2 critical (more containers running than the safe count); 3 unknown (the run
-    failed: no engine, bad input, bad flags, nothing to plan, report folder not writable).
+    failed: no engine, bad input, bad flags, nothing to plan, report folder not writable; or
+    the newest sample is too old to tell what runs now).
     """
     sources = [flag for flag, v in (("--duration", duration is not None), ("--demo", demo),
                                     ("--samples", samples_file), ("--store", store_path),
@@ -133,8 +142,18 @@ def _report(
     machine_spec: str | None, settings: Any, filters: tuple[str, ...], out_dir: Path,
     name: str | None, keep: int | None, as_json: bool, check: bool, quiet: bool,
     png: bool = False, prometheus: PrometheusSource | None = None,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> int:
-    from .._pipeline import fit_profiles, plan_all, resolve_machine, running_counts
+    """The report; ``clock`` gives "now" (UTC, timezone-aware) for judging the newest
+    sample's age (:func:`capacity._pipeline.stale_reason`): tests inject one."""
+    from .._pipeline import (
+        fit_profiles,
+        plan_all,
+        recording_note,
+        resolve_machine,
+        running_counts,
+        stale_reason,
+    )
     from ..model._profile import Profiles
     from ..reporting._render import rotate_reports, write_report
     from ..reporting._status import check_line
@@ -148,6 +167,7 @@ def _report(
     local = local_spec_keys(machine_spec) is not None  # a typo fails before collecting
     machine = None if local else resolve_machine(machine_spec)
     samples = host_usage = None
+    stale: str | None = None
     if profiles_file is not None:
         profiles = Profiles.from_json(_readable(profiles_file, "--profiles"))
         running: dict[str, int] = {}
@@ -170,13 +190,22 @@ def _report(
             host_usage = _store_host_usage(store_path, since_s)
         profiles = fit_profiles(data)
         running = running_counts(samples)
+        if store_path is not None or prometheus is not None:  # live sources: judged
+            stale = stale_reason(samples, data.interval_s, now=clock())
+        elif samples_file is not None:  # a recording the user chose: its age is stated
+            note = recording_note(samples, now=clock())
+            if note is not None:
+                notices.append(f"--samples {samples_file}: {note}")
+        if stale is not None:  # the last instant's containers are not "running now"
+            running = {}
+            stderr(f"capacity: notice: {stale}")
     if machine is None:
         # the fleet's samples use no disk on this host: nothing to add back for them
         machine = resolve_machine(machine_spec, samples if prometheus is None else None)
     plans = plan_all(profiles, machine, running=running, settings=settings)
     paths = write_report(plans, profiles, out_dir=out_dir, name=name, source=source,
                          notices=notices, samples=samples, host_usage=host_usage,
-                         warn_headroom=settings.warn_headroom, png=png)
+                         warn_headroom=settings.warn_headroom, png=png, stale=stale)
     if keep is not None:
         for old in rotate_reports(out_dir, keep):
             stderr(f"capacity: removed old report {old}")
@@ -210,8 +239,11 @@ def _load(
     from .._pipeline import load_demo, load_samples
 
     if demo:
-        notices.append("planned from the bundled recording (--demo), not from this host")
-        return load_demo()
+        data = load_demo()
+        notices.append("planned from the bundled recording (--demo), not from this host; "
+                       f"recorded up to {data.samples['time'].max():%Y-%m-%d %H:%M} UTC, its "
+                       "'running' is what ran then")
+        return data
     if samples_file is not None:
         return load_samples(samples_file=_readable(samples_file, "--samples"))
     if store_path is not None:

@@ -18,7 +18,7 @@ from typing import Any, Self
 import numpy as np
 import pandas as pd
 
-from .._columns import CPU, MEMORY, RESOURCES
+from .._columns import CPU, MEMORY, PLAUSIBLE_MAX, PLAUSIBLE_TEXT, RESOURCES
 from .._errors import InvalidParameter, InvalidSamples, NotFittedError
 from .._schema import first_line as _first_line
 from ..store._files import outlying_times, service_key
@@ -467,9 +467,11 @@ def _reject_first(
     i = int(np.flatnonzero(bad)[0])
     service = samples[group_by].iloc[i]
     value = float(values[i])
+    who = (f", container {samples['container_id'].iloc[i]!r}"
+           if "container_id" in samples.columns else "")
     raise InvalidSamples(
         f"column {column!r} of service {service!r} has {value!r} at row {i} "
-        f"(time {samples['time'].iloc[i]}): {what}; drop or fix those rows "
+        f"(time {samples['time'].iloc[i]}{who}): {what}; drop or fix those rows "
         f"({int(bad.sum())} rows in all)",
         column=column,
         service=str(service),
@@ -530,6 +532,9 @@ def _prepare(samples: pd.DataFrame, containers: pd.DataFrame | None, group_by: s
                       "rates and gauges must be finite (NaN means 'not sampled')")
         with np.errstate(invalid="ignore"):
             _reject_first(v < 0, column, samples, group_by, v, "rates and gauges must be >= 0")
+            _reject_first(v > PLAUSIBLE_MAX[column], column, samples, group_by, v,
+                          f"above {PLAUSIBLE_TEXT[column]}, more than any machine has (a unit "
+                          "mix-up or a corrupt cell?)")
         values[column] = v
 
     if "interval_s" in samples.columns:

@@ -324,10 +324,12 @@ def report_context(
     host: str = "",
     now: datetime | None = None,
     warn_headroom: float = DEFAULT_WARN_HEADROOM,
+    stale: str | None = None,
 ) -> dict[str, Any]:
-    """Everything a template shows, as formatted strings (one place formats numbers)."""
+    """Everything a template shows, as formatted strings (one place formats numbers);
+    ``stale``: why what runs now is unknown (status UNKNOWN, :func:`status`)."""
     now = now or datetime.now(UTC)
-    st = status(plans, warn_headroom=warn_headroom)
+    st = status(plans, warn_headroom=warn_headroom, stale=stale)
     order = urgency_order(plans, st)
     host_ans = host_answer(plans, profiles, st, order=order)
     services: list[dict[str, Any]] = []
@@ -556,6 +558,7 @@ def write_report(
     host_usage: pd.DataFrame | None = None,
     warn_headroom: float = DEFAULT_WARN_HEADROOM,
     png: bool = False,
+    stale: str | None = None,
 ) -> ReportPaths:
     """Write a report folder: plan.json, profiles.json, report.html, report.md, the charts
     as SVG files (and PNG when ``png``).
@@ -584,6 +587,9 @@ def write_report(
     png : bool
         Also write each chart as ``<key>.png`` (drawn a second time; off by default, as
         report.html inlines the SVG and report.md links the ``.svg`` files).
+    stale : str, optional
+        Why what runs now is unknown (:func:`capacity._pipeline.stale_reason`): the status
+        is UNKNOWN with it as the first reason, at the top of the report.
 
     Returns
     -------
@@ -609,7 +615,7 @@ def write_report(
         written = save_charts(charts, tmp, png=png)
         context = report_context(plans, profiles, charts=charts, notices=notices,
                                  source=source, host=host, now=now,
-                                 warn_headroom=warn_headroom)
+                                 warn_headroom=warn_headroom, stale=stale)
         (tmp / "report.html").write_text(render_html(context))
         (tmp / "report.md").write_text(render_markdown(context))
         return [p.name for p in written]
@@ -622,7 +628,7 @@ def write_report(
         report_md=final / "report.md",
         report_html=final / "report.html",
         charts=tuple(final / f for f in files),
-        status=status(plans, warn_headroom=warn_headroom),
+        status=status(plans, warn_headroom=warn_headroom, stale=stale),
     )
 
 

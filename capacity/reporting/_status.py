@@ -33,6 +33,11 @@ Status
 - CRITICAL: some service runs more containers than its safe count.
 - WARNING: the host's headroom is below ``warn_headroom`` (default 20 %), or a service's
   safe count is undefined (its reason is given): the plan cannot vouch for it.
+- UNKNOWN when what runs now is unknown (``stale``: the newest sample is too old,
+  :func:`capacity._pipeline.stale_reason`): the running counts of an old last instant
+  are not "now", so neither CRITICAL nor OK is vouched for; an on-call person is sent to
+  the stopped collector, not to a capacity problem that may not exist. Safe counts
+  still undefined are listed after it.
 - OK otherwise. UNKNOWN (the run failed: no engine, bad input, nothing to plan) is decided
   by the caller: an error raised before any plan exists. :func:`status` of no plans at all
   raises :class:`~capacity.InsufficientData` (UNKNOWN), never OK.
@@ -92,8 +97,8 @@ class Headroom:
 
 @dataclass(frozen=True)
 class Status:
-    """The status of a host's plans: ``code`` (0 ok, 1 warning, 2 critical), why, and the
-    smallest headroom."""
+    """The status of a host's plans: ``code`` (0 ok, 1 warning, 2 critical, 3 when what runs
+    now is unknown), why, and the smallest headroom."""
 
     code: int
     reasons: tuple[str, ...]
@@ -144,8 +149,10 @@ def headroom(plan: Plan) -> Headroom:
     return Headroom(plan.service, 0.0 if plan.running == 0 else -1.0, "count")
 
 
-def status(plans: Mapping[str, Plan], *, warn_headroom: float = DEFAULT_WARN_HEADROOM) -> Status:
-    """OK, WARNING or CRITICAL for a host's plans (see the module docstring).
+def status(plans: Mapping[str, Plan], *, warn_headroom: float = DEFAULT_WARN_HEADROOM,
+           stale: str | None = None) -> Status:
+    """OK, WARNING or CRITICAL for a host's plans (see the module docstring); UNKNOWN with
+    ``stale`` (why what runs now is unknown) first among the reasons, no headroom judged.
 
     Raises :class:`~capacity.InsufficientData` when there is no plan: nothing was planned, so
     nothing is vouched for (exit 3, never OK).
@@ -153,6 +160,11 @@ def status(plans: Mapping[str, Plan], *, warn_headroom: float = DEFAULT_WARN_HEA
     if not plans:
         raise InsufficientData("no service was planned, so nothing can be vouched for: the "
                                "profiles or the samples hold no service")
+    if stale is not None:
+        undefined = tuple(_undefined_reason(s, p) for s, p in plans.items()
+                          if p.safe_count is None)
+        unknown_rooms = {s: Headroom(s, None, None) for s in plans}
+        return Status(UNKNOWN, (stale, *undefined), None, unknown_rooms, warn_headroom)
     rooms = {s: headroom(p) for s, p in plans.items()}
     known = [h for h in rooms.values() if h.share is not None]
     least = min(known, key=lambda h: (h.share, h.service)) if known else None
@@ -287,6 +299,8 @@ def check_line(plans: Mapping[str, Plan], st: Status) -> str:
             continue
         stem = stems[s]
         perf.append(f"{_label(stem, 'safe')}={p.safe_count};;;0")
+        if st.code == UNKNOWN:  # what runs now is unknown: no running, more or headroom
+            continue
         perf.append(f"{_label(stem, 'running')}={p.running};;{p.safe_count};0")
         perf.append(f"{_label(stem, 'more')}={p.more};;;0")
         h = st.headrooms[s].share

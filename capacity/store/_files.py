@@ -208,11 +208,12 @@ def validate_samples(df: pd.DataFrame) -> pd.DataFrame:
     ------
     InvalidSamples
         No ``time``, no key or no resource column; a missing, unparseable or out-of-range
-        (before 1677, after 2262) ``time``; a non-numeric, infinite or negative resource; an
+        (before 1677, after 2262) ``time``; a non-numeric, infinite or negative resource, or
+        one above :data:`capacity._columns.PLAUSIBLE_MAX` (no machine reads 1e30 bytes); an
         ``interval_s`` that is not > 0. ``.column`` and ``.value`` say which. NaN resources
         are allowed: they mean "not measured".
     """
-    from .._columns import RESOURCES
+    from .._columns import PLAUSIBLE_MAX, PLAUSIBLE_TEXT, RESOURCES
 
     need = (f"Samples need 'time', a key ({' or '.join(KEY_CHOICES)}) and at least one "
             f"resource column ({', '.join(RESOURCES)}); the other columns of "
@@ -293,15 +294,22 @@ def validate_samples(df: pd.DataFrame) -> pd.DataFrame:
                 col,
                 df[col].loc[first],
             )
+        bound = PLAUSIBLE_MAX.get(col, np.inf)
         for problem, mask, fix in (
             ("infinite", np.isinf(values), "a rate over a zero-length interval?"),
             ("negative", values < 0, "a counter reset turned into a rate? Rates are >= 0;"),
+            (f"above {PLAUSIBLE_TEXT.get(col, '')}, more than any machine has,",
+             np.isfinite(values) & (values > bound),
+             "a unit mix-up (bits, KiB, nanoseconds) or a corrupt cell? Fix the unit,"),
         ):
             if mask.any():
                 first = df.index[mask][0]
+                who = (f"container {df['container_id'].loc[first]!r}; "
+                       if "container_id" in df.columns else "")
                 raise _invalid(
-                    f"column {col!r} is {problem} at row {first}: {float(values.loc[first])!r} "
-                    f"({int(mask.sum())} rows in all; {fix} recompute the samples with "
+                    f"column {col!r} is {problem} at row {first}: "
+                    f"{float(values.loc[first])!r} "
+                    f"({who}{int(mask.sum())} rows in all; {fix} recompute the samples with "
                     "capacity.store.counters_to_samples, or drop those rows).",
                     col,
                     float(values.loc[first]),

@@ -205,3 +205,15 @@ def test_year_9999_is_a_clear_error(make_samples) -> None:
     with pytest.raises(InvalidSamples, match="outside the range") as info:
         _fit(samples)
     assert info.value.column == "time"
+
+
+@pytest.mark.parametrize(("column", "bad"), [(MEMORY, 1e30), (CPU, 2e5), (DISK_USAGE, 2.0**61)])
+def test_a_reading_no_machine_can_have_is_rejected_by_the_fit(make_samples, column, bad) -> None:
+    """Samples reach the fit from the store and Prometheus too, not only from a file."""
+    values = {CPU: np.linspace(0.1, 1.0, 10), MEMORY: np.full(10, 1e6),
+              DISK_USAGE: np.full(10, 1e6)}
+    values[column][4] = bad
+    samples = make_samples({"c1": values})
+    with pytest.raises(InvalidSamples, match="more than any machine has") as info:
+        _fit(samples)
+    assert (info.value.column, info.value.service, info.value.value) == (column, "svc", bad)

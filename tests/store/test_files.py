@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from capacity._columns import PLAUSIBLE_MAX, PLAUSIBLE_TEXT
 from capacity._errors import InvalidParameter, InvalidSamples
 from capacity.sources._types import ContainerCounters, ContainerInfo
 from capacity.store import (
@@ -316,3 +317,18 @@ def test_a_damaged_gzip_file_is_invalid_samples_naming_the_file(tmp_path: Path,
         read_samples(damaged)
     with pytest.raises(InvalidSamples, match=r"damaged\.csv\.gz cannot be read as csv"):
         read_table(damaged)  # capacity backtest --containers FILE
+
+
+@pytest.mark.parametrize("column", list(PLAUSIBLE_MAX))
+def test_a_reading_no_machine_can_have_is_refused_naming_row_container_value(
+        tmp_path: Path, column: str) -> None:
+    s = _samples()
+    s.loc[3, column] = PLAUSIBLE_MAX[column]  # the bound itself is accepted
+    validate_samples(s)
+    s.loc[3, column] = 1e30
+    s.to_csv(tmp_path / "s.csv", index=False)
+    with pytest.raises(InvalidSamples, match=r"more than any machine has, at row 3: 1e\+30 "
+                       r"\(container '.+'; 1 rows in all") as info:
+        read_samples(tmp_path / "s.csv")
+    assert info.value.column == column and info.value.value == 1e30
+    assert PLAUSIBLE_TEXT[column] in str(info.value) and "unit" in str(info.value)
