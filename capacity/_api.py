@@ -256,8 +256,8 @@ def fit(
 
 
 def running_counts(samples: pd.DataFrame) -> dict[str, int]:
-    """Containers per service that run now: each one whose last sample is within half its
-    sampling interval of the latest sample (containers read at different moments of the
+    """Containers per service that run now: each one whose last sample is under 0.9 of its
+    sampling interval before the latest sample (containers read at different moments of the
     last round all count). "Now" is the table's own last instant: of an old table, those
     that ran then (``capacity report`` judges the newest sample's age against the clock and
     counts none when it is old; ``capacity._pipeline.stale_reason``).

@@ -306,8 +306,8 @@ def disk_in_use_bytes(samples: pd.DataFrame) -> float:
 #: another in a 10 s round runs. One stopped a round before the end lags a whole interval
 #: or more: it does not. (Half the interval dropped the first of those: 2 of 3 running.)
 RUNNING_WINDOW_SHARE = 0.9
-#: the intervals before its last sample that say what a container's sampling interval is
-#: now (a collector restarted at 10 s after a day at 1 s samples at 10 s)
+#: the intervals before its last sample whose least says what a container's sampling
+#: interval is now (a collector restarted at 10 s after a day at 1 s samples at 10 s)
 RECENT_INTERVALS = 5
 #: the least window, seconds: two reads of one instant (no interval known anywhere)
 _SAME_INSTANT_S = 1e-3
@@ -316,13 +316,15 @@ _SAME_INSTANT_S = 1e-3
 def _latest_rows(samples: pd.DataFrame) -> pd.DataFrame:
     """The last row of each container that runs now: its last sample is less than
     :data:`RUNNING_WINDOW_SHARE` of its sampling interval before the latest sample of all.
-    A container's interval is the median of its last :data:`RECENT_INTERVALS` intervals
+    A container's interval is the least of its last :data:`RECENT_INTERVALS` intervals
     (``interval_s`` where the samples carry it, else the steps between its samples); one
     with a single sample takes the median of the other containers' (it started in the last
     round). A container stopped one round before the end is not running; one read 6 s into
     the last 10 s round, before the others, is. Comparing with the latest instant alone
     counted only the containers read last in a round."""
-    ordered = samples.sort_values("time", kind="stable")
+    # a fresh index: a table concatenated from two has repeated labels, which the groupby
+    # of the intervals below cannot align on
+    ordered = samples.sort_values("time", kind="stable").reset_index(drop=True)
     by = ordered.groupby("container_id", observed=True, sort=False)
     last = by.tail(1).set_index("container_id", drop=False)
     step_s = by["time"].diff().dt.total_seconds()
@@ -330,7 +332,9 @@ def _latest_rows(samples: pd.DataFrame) -> pd.DataFrame:
         step_s = pd.to_numeric(ordered["interval_s"], errors="coerce").fillna(step_s)
     recent = (step_s.dropna().groupby(ordered["container_id"], observed=True)
               .tail(RECENT_INTERVALS))
-    interval_s = recent.groupby(ordered["container_id"], observed=True).median()
+    # the least of them: a missed round lengthens an interval (up to 2x is no gap), never
+    # shortens one, and a median of lengthened ones kept a stopped container "running"
+    interval_s = recent.groupby(ordered["container_id"], observed=True).min()
     interval_s = interval_s.reindex(last.index)
     known = interval_s.dropna()
     fallback = float(known.median()) if len(known) else 0.0

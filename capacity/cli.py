@@ -100,7 +100,8 @@ def _guarded_main(argv: Sequence[str] | None) -> int:
         except KeyboardInterrupt:  # before our handler was in place
             code, message = EXIT_UNKNOWN, "capacity: interrupted"
         running[0] = False
-        if sigint and set(sigint) == {signal.SIGTERM} and _command(argv) == "collect":
+        if (sigint and set(sigint) == {signal.SIGTERM} and _command(argv) == "collect"
+                and (code, message) == (EXIT_UNKNOWN, "capacity: interrupted")):
             # a service manager stopped the collector before or after its own handler ran:
             # what was committed stays, and a stop is not a failure (collect's documented 0)
             code, message = EXIT_OK, ""

@@ -104,3 +104,21 @@ def test_scrapes_at_different_intervals_and_a_new_container_run_now() -> None:
                  "service": "b"})
     samples = pd.DataFrame(rows).assign(disk_usage_bytes=1.0)
     assert running_counts(samples) == {"a": 1, "b": 2}
+
+
+def test_a_container_that_missed_rounds_then_stopped_is_not_running() -> None:
+    # its last intervals are 20 s at a 10 s rate (missed rounds, under the 2x gap bound):
+    # their median (20 s) kept it "running" 10 s after it stopped; the least (10 s) does not
+    t0 = pd.Timestamp("2026-01-01T00:00:00Z")
+    rows = [{"time": t0 + pd.Timedelta(seconds=s), "container_id": "a", "service": "web"}
+            for s in range(0, 201, 10)]
+    rows += [{"time": t0 + pd.Timedelta(seconds=s), "container_id": "b", "service": "web"}
+             for s in [*range(0, 100, 10), *range(100, 191, 20)]]
+    samples = pd.DataFrame(rows).assign(disk_usage_bytes=1.0)
+    assert running_counts(samples) == {"web": 1}
+
+
+def test_a_table_with_repeated_index_labels_counts() -> None:
+    # two tables concatenated keep their own index: ValueError (cannot reindex) before
+    both = pd.concat([_samples(), _samples().assign(container_id=lambda d: d.container_id + "2")])
+    assert running_counts(both) == {"web": 2, "db": 2}

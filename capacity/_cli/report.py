@@ -94,10 +94,10 @@ def report(
     no container, or none the filters match).
 
     Old data: from --store or --prometheus, when the newest sample is more than 10 sampling
-    intervals (and more than 10 min) old, what runs now is unknown: nothing is counted as
-    running, the status is UNKNOWN (exit 3) with the sample's age, and the safe counts sized
-    from the history are still reported. --demo and --samples FILE are recordings: their
-    newest sample's date is stated in the report, not judged.
+    intervals (and more than 10 min) old, what runs now is unknown: the status is UNKNOWN
+    (exit 3) with the sample's age, no headroom is judged, and the safe counts sized from the
+    history (beside what ran at its last instant) are still reported. --demo and --samples
+    FILE are recordings: their newest sample's date is stated in the report, not judged.
 
     Exit status: 0 ok; 1 warning (least headroom below --warn-headroom, or a safe count
     undefined); 2 critical (more containers running than the safe count); 3 unknown (the run
@@ -196,8 +196,11 @@ def _report(
             note = recording_note(samples, now=clock())
             if note is not None:
                 notices.append(f"--samples {samples_file}: {note}")
-        if stale is not None:  # the last instant's containers are not "running now"
-            running = {}
+        if stale is not None:
+            # the last instant's containers are not "running now": the status is UNKNOWN and
+            # says why; they still stand beside each service in its plan, so the safe counts
+            # are those the history gives (counting none sized each service on an empty
+            # host: 7 -> 13 safe beside 3 others, a final review's finding)
             stderr(f"capacity: notice: {stale}")
     if machine is None:
         # the fleet's samples use no disk on this host: nothing to add back for them

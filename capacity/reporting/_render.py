@@ -836,8 +836,19 @@ def _signals_held() -> Iterator[None]:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-        for signum in dict.fromkeys(pending):
-            signal.raise_signal(signum)
+        _raise_all(list(dict.fromkeys(pending)))
+
+
+def _raise_all(signums: list[int]) -> None:
+    """Raise each signal to its handler, every one even when a handler raises (a Ctrl-C's
+    KeyboardInterrupt must not swallow a SIGTERM held with it)."""
+    import signal
+
+    if signums:
+        try:
+            signal.raise_signal(signums[0])
+        finally:
+            _raise_all(signums[1:])
 
 
 def rotate_reports(out_dir: str | Path, keep: int, *,

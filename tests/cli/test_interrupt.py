@@ -274,3 +274,20 @@ def test_main_in_process_leaves_sigterm_to_its_caller(tmp_path: Path) -> None:
     finally:
         timer.cancel()
         signal.signal(signal.SIGTERM, previous)
+
+
+def test_every_signal_held_is_raised_after_the_block() -> None:
+    """A SIGINT and a SIGTERM held together: the KeyboardInterrupt of the first must not
+    swallow the second (an in-process caller's stop signal)."""
+    from capacity.reporting._render import _signals_held
+
+    got: list[int] = []
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: got.append(signum))
+    try:
+        with pytest.raises(KeyboardInterrupt), _signals_held():
+            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.05)
+        assert got == [signal.SIGTERM]
+    finally:
+        signal.signal(signal.SIGTERM, previous)
