@@ -13,6 +13,7 @@ The rules, shared by both, are spelled out in the docstring of :func:`counters_t
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -349,6 +350,36 @@ def counters_to_samples(
     )
 
 
+def _without_glitches(samples: pd.DataFrame) -> pd.DataFrame:
+    """``samples`` with a reading no machine can give (:data:`capacity._columns.PLAUSIBLE_MAX`:
+    a counter read once as 2**62, a glitch of the kernel or the engine's API) made NaN, as a
+    reset makes the interval across it (a CPU rate: the row left out, as every row has one),
+    and said in a warning.
+
+    Counters are the collector's own data: the user cannot drop a row of the store, so
+    refusing it (as a samples file is refused) would leave every report UNKNOWN until the
+    glitch leaves the ``--since`` window. Trap: only past the bound; a reading under it that
+    is still wrong is kept."""
+    from .._columns import PLAUSIBLE_MAX, PLAUSIBLE_TEXT
+
+    for col, bound in PLAUSIBLE_MAX.items():
+        if col not in samples.columns:
+            continue
+        over = samples[col].to_numpy(dtype=float, na_value=np.nan) > bound
+        if over.any():
+            first = int(np.flatnonzero(over)[0])
+            warnings.warn(
+                f"{int(over.sum())} reading(s) of {col} above {PLAUSIBLE_TEXT[col]} (no machine "
+                f"gives one; first {samples[col].iloc[first]:g} for container "
+                f"{str(samples['container_id'].iloc[first])[:12]}) are left out as counter "
+                "glitches", stacklevel=4)
+            if col == CPU:  # every row has a CPU rate: the row goes, as a reset's does
+                samples = samples.loc[~over].reset_index(drop=True)
+            else:
+                samples.loc[over, col] = np.nan
+    return samples
+
+
 #: rows per step of :func:`_diff_in_place` (8 MiB of float64: reused heap, not a new mapping)
 _DIFF_BLOCK = 1 << 20
 
@@ -612,7 +643,7 @@ def _lifecycle_samples(
     }
     # copy=False: each column stays the array it is (no consolidated copy of the floats)
     out = pd.DataFrame({c: data[c] for c in _SAMPLE_DTYPES}, copy=False)
-    return out.astype(_SAMPLE_DTYPES)
+    return _without_glitches(out.astype(_SAMPLE_DTYPES))
 
 
 def _from_epoch_ns(values: np.ndarray) -> pd.DatetimeIndex:
