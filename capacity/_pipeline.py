@@ -313,7 +313,7 @@ RECENT_INTERVALS = 5
 _SAME_INSTANT_S = 1e-3
 
 
-def _latest_rows(samples: pd.DataFrame) -> pd.DataFrame:
+def _latest_rows(samples: pd.DataFrame, latest: Any = None) -> pd.DataFrame:
     """The last row of each container that runs now: its last sample is less than
     :data:`RUNNING_WINDOW_SHARE` of its sampling interval before the latest sample of all.
     A container's interval is the least of its last :data:`RECENT_INTERVALS` intervals
@@ -321,7 +321,9 @@ def _latest_rows(samples: pd.DataFrame) -> pd.DataFrame:
     with a single sample takes the median of the other containers' (it started in the last
     round). A container stopped one round before the end is not running; one read 6 s into
     the last 10 s round, before the others, is. Comparing with the latest instant alone
-    counted only the containers read last in a round."""
+    counted only the containers read last in a round. ``latest``: a later instant the
+    source is known to have sampled (the store's newest round, which may hold no container
+    when every one stopped), taken as the latest when it is later."""
     # a fresh index: a table concatenated from two has repeated labels, which the groupby
     # of the intervals below cannot align on
     ordered = samples.sort_values("time", kind="stable").reset_index(drop=True)
@@ -340,6 +342,8 @@ def _latest_rows(samples: pd.DataFrame) -> pd.DataFrame:
     fallback = float(known.median()) if len(known) else 0.0
     window_s = (RUNNING_WINDOW_SHARE * interval_s.fillna(fallback)).clip(lower=_SAME_INSTANT_S)
     now = ordered["time"].iloc[-1]
+    if latest is not None and not pd.isna(latest) and pd.Timestamp(latest) > now:
+        now = pd.Timestamp(latest)
     return last[last["time"] > now - pd.to_timedelta(window_s, unit="s")]
 
 
@@ -361,7 +365,7 @@ def stale_after_s(interval_s: float) -> float:
 
 
 def stale_reason(samples: pd.DataFrame, interval_s: float, *,
-                 now: datetime | None = None) -> str | None:
+                 now: datetime | None = None, newest_round: Any = None) -> str | None:
     """Why "what runs now" cannot be told from ``samples``, or None when it can.
 
     The newest sample is compared with ``now`` (timezone-aware; default the clock, UTC):
@@ -370,12 +374,18 @@ def stale_reason(samples: pd.DataFrame, interval_s: float, *,
     store or file is an old one), so their counts, the "more fit beside them" and the
     headroom are unknown. The safe counts, sized from the whole history, stand.
 
+    ``newest_round``: the source's newest round when later than its newest sample (a
+    collector still writing rounds after every container stopped is current: nothing runs).
+
     Trap: a newest sample in the future (clock skew) is not stale. A recording (``--demo``,
     a ``--samples`` file) is not judged: :func:`recording_note` states its age.
     """
     if samples.empty or "time" not in samples.columns:
         return None
     newest = pd.Timestamp(samples["time"].max())
+    if newest_round is not None and not pd.isna(newest_round) and (
+            pd.isna(newest) or pd.Timestamp(newest_round) > newest):
+        newest = pd.Timestamp(newest_round)
     if pd.isna(newest):
         return None
     if newest.tzinfo is None:
@@ -387,9 +397,9 @@ def stale_reason(samples: pd.DataFrame, interval_s: float, *,
         return None
     return (f"the newest sample is {_age_text(age_s)} old ({newest:%Y-%m-%d %H:%M:%S} UTC; "
             f"current means within {_age_text(bound_s)}: 10 sampling intervals, at least "
-            "10 min): what runs now is unknown, so no container is counted as running and no "
-            "headroom is judged; the safe counts from the history stand. Check that "
-            "'capacity collect' still writes this source")
+            "10 min): what runs now is unknown, so no headroom is judged and the containers "
+            "counted as running are those of the newest sample; the safe counts from the "
+            "history stand. Check that 'capacity collect' still writes this source")
 
 
 def recording_note(samples: pd.DataFrame, *, now: datetime | None = None) -> str | None:
@@ -417,14 +427,16 @@ def _age_text(seconds: float) -> str:
     return f"{seconds / 86400:.1f} d"
 
 
-def running_counts(samples: pd.DataFrame) -> dict[str, int]:
+def running_counts(samples: pd.DataFrame, *, latest: Any = None) -> dict[str, int]:
     """Containers per service that run now (:func:`_latest_rows`: each container's last
-    sample near the latest one, by its own sampling interval), by each one's last service."""
+    sample near the latest one, by its own sampling interval, or near ``latest``, the
+    source's newest round, when later), by each one's last service."""
     if samples.empty:
         return {}
     # observed=True: a categorical service column (Prometheus samples) must not list the
     # services absent at the last instant with 0 (pandas 2's default)
-    per = _latest_rows(samples).groupby("service", observed=True)["container_id"].nunique()
+    per = (_latest_rows(samples, latest).groupby("service", observed=True)["container_id"]
+           .nunique())
     # by name whatever the dtype (a categorical groups in its categories' order): the sum of
     # the others' demand is then added in one order, so plain and categorical samples give
     # the same plans to the bit

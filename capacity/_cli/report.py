@@ -186,12 +186,18 @@ def _report(
                          filters=filters, notices=notices, quiet=quiet,
                          fallback=not (as_json or check) and sys.stdout.isatty())
         samples, source = data.samples, data.source
+        newest_round = None
         if store_path is not None:
             host_usage = _store_host_usage(store_path, since_s)
+            if host_usage is not None and len(host_usage):
+                # the collector's newest round: later than every container's last sample
+                # when they all stopped (then none runs), and the source is current
+                newest_round = host_usage["time"].max()
         profiles = fit_profiles(data)
-        running = running_counts(samples)
+        running = running_counts(samples, latest=newest_round)
         if store_path is not None or prometheus is not None:  # live sources: judged
-            stale = stale_reason(samples, data.interval_s, now=clock())
+            stale = stale_reason(samples, data.interval_s, now=clock(),
+                                 newest_round=newest_round)
         elif samples_file is not None:  # a recording the user chose: its age is stated
             note = recording_note(samples, now=clock())
             if note is not None:

@@ -122,3 +122,36 @@ def test_stale_bound_is_ten_intervals_at_least_ten_minutes() -> None:
     assert stale_reason(samples, 60.0, now=now + timedelta(seconds=600)) is None
     assert stale_reason(samples, 60.0, now=now + timedelta(seconds=601)) is not None
     assert stale_reason(samples, 60.0, now=now - timedelta(days=1)) is None  # clock skew
+
+
+def test_containers_that_stopped_while_the_collector_goes_on_are_not_running(
+        tmp_path: Path) -> None:
+    """The store's newest round is "now", not the newest container sample: 3 web containers
+    stopped 400 s ago while collect kept writing rounds (host rows, no container) was
+    'CRITICAL - web: 3 running'; with more empty rounds, a false 'collector stopped'."""
+    from capacity.sources._types import HostCounters
+
+    store = tmp_path / "s.sqlite"
+    end = datetime.now(UTC)
+    rounds, stopped_at = 120, 80
+    start = end - timedelta(seconds=INTERVAL_S * (rounds - 1))
+    infos = [ContainerInfo(id=f"{i:064x}", name=f"web{i}", image="img", service="web",
+                           pid=100 + i, started_at=start) for i in range(3)]
+    with Store(store, batch_rounds=60) as st:
+        for k in range(rounds):
+            live = k < stopped_at
+            host = HostCounters(cpu_usage_seconds_total=k * 1.0, memory_used_bytes=2**30,
+                                memory_total_bytes=2**34, net_rx_bytes_total=k,
+                                net_tx_bytes_total=k, disk_read_bytes_total=k,
+                                disk_write_bytes_total=k, logical_cpus=8)
+            st.write_round(
+                start + timedelta(seconds=INTERVAL_S * k), INTERVAL_S * k,
+                infos if live else [],
+                [ContainerCounters(container_id=c.id, cpu_usage_seconds_total=k * 2.0,
+                                   memory_usage_bytes=60 * 2**20,
+                                   memory_working_set_bytes=40 * 2**20)
+                 for c in infos] if live else [], host)
+    res = _run("report", "--store", str(store), "--machine", TINY, "--check",
+               "--out", str(tmp_path / "r"))
+    assert res.returncode in (0, 1), (res.stdout, res.stderr)
+    assert "'web_running'=0;" in res.stdout, res.stdout
