@@ -260,7 +260,7 @@ def running_counts(samples: pd.DataFrame) -> dict[str, int]:
     sampling interval before the latest sample (containers read at different moments of the
     last round all count). "Now" is the table's own last instant: of an old table, those
     that ran then (``capacity report`` judges the newest sample's age against the clock and
-    counts none when it is old; ``capacity._pipeline.stale_reason``).
+    ends UNKNOWN when it is old; ``capacity._pipeline.stale_reason``).
 
     Examples
     --------
