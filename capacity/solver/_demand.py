@@ -1378,8 +1378,9 @@ def _mix_parts(
         else:
             lo = hi = sim.total(int(n))
             parts.append((f, lim, h, None, int(n), lo, hi))
-        lower = lower + _scaled_part(lo, f, int(n), lim, h)
-        upper = upper + _scaled_part(hi, f, int(n), lim, h)
+        scaled_lo = _scaled_part(lo, f, int(n), lim, h)
+        lower = lower + scaled_lo
+        upper = upper + (scaled_lo if hi is lo else _scaled_part(hi, f, int(n), lim, h))
     return parts, lower, upper
 
 
@@ -1448,10 +1449,15 @@ def mix_exceeds(
     over_at, under_at = n_draws - i, n_draws - i - 2
     sure = int(np.count_nonzero(lower > threshold))
     rows = np.flatnonzero((lower <= threshold) & (upper > threshold))
-    # the open draws' bounds per service, raw (their dtype kept: the sums are added as
-    # mix_totals adds them, so a draw made exact for every service has its very total)
-    los = [lo[rows] for *_, lo, _ in parts]
-    his = [hi[rows] for *_, hi in parts]
+    def scaled(j: int, part: np.ndarray) -> np.ndarray:
+        f, lim, h, _, n, _, _ = parts[j]
+        return _scaled_part(part, f, n, lim, h)
+
+    # the open draws' bounds per service, scaled once (elementwise: selecting rows before or
+    # after scaling gives the same values), raw dtype kept: the sums are added as mix_totals
+    # adds them, so a draw made exact for every service has its very total
+    slo = [scaled(j, lo[rows]) for j, (*_, lo, _) in enumerate(parts)]
+    shi = [scaled(j, hi[rows]) for j, (*_, hi) in enumerate(parts)]
     todo = {j for j, part in enumerate(parts) if part[3] is not None}
     while True:
         if sure >= over_at:
@@ -1460,24 +1466,20 @@ def mix_exceeds(
             return False
         if not todo:  # every open draw exact: c = n_draws - i - 1
             return _quantile_of(parts, lower, upper, n_draws, q) > threshold
-        gap = {j: float(np.sum(_scaled_part(his[j], parts[j][0], parts[j][4], parts[j][1],
-                                            parts[j][2])
-                               - _scaled_part(los[j], parts[j][0], parts[j][4], parts[j][1],
-                                              parts[j][2])))
-               for j in todo}
+        gap = {j: float(np.sum(shi[j] - slo[j])) for j in todo}
         j = max(todo, key=lambda j: gap[j])  # the widest gaps first
         todo.discard(j)
-        f, lim, h, paths, n, _, _ = parts[j]
+        _, _, _, paths, n, _, _ = parts[j]
         assert paths is not None
-        los[j] = his[j] = paths.totals_at(n, rows)
+        slo[j] = shi[j] = scaled(j, paths.totals_at(n, rows))
         lo_sum = np.zeros(rows.size)
         hi_sum = np.zeros(rows.size)
-        for (f, lim, h, _, n, _, _), lo, hi in zip(parts, los, his, strict=True):
-            lo_sum = lo_sum + _scaled_part(lo, f, n, lim, h)
-            hi_sum = hi_sum + _scaled_part(hi, f, n, lim, h)
+        for lo, hi in zip(slo, shi, strict=True):
+            lo_sum = lo_sum + lo
+            hi_sum = hi_sum + hi
         over = lo_sum > threshold
         sure += int(np.count_nonzero(over))
         still = ~over & (hi_sum > threshold)
         rows = rows[still]
-        los = [lo[still] for lo in los]
-        his = [hi[still] for hi in his]
+        slo = [lo[still] for lo in slo]
+        shi = [hi[still] for hi in shi]

@@ -303,6 +303,8 @@ class MixModel:
         self.resources: list[str] = []
         self.eps: dict[str, float] = {}
         self.models: dict[str, dict[str, ResourceModel]] = {}
+        self._host_of: dict[str, dict[str, float]] = {}  # _host's, per resource
+        self._limits_of: dict[str, dict[str, float | None]] = {}  # _limits', per resource
         self.usable: dict[str, float] = {}
         self.unknown_pairs: set[tuple[str, str]] = set()
         all_r = sorted(machine.capacity)
@@ -401,11 +403,21 @@ class MixModel:
                                    self._host(r).get(s, 0.0)))
 
     def _host(self, r: str) -> dict[str, float]:
-        """Per service, the host cost per container inside its demand of ``r``."""
-        return {s: m.demand.host_cost for s, m in self.models.get(r, {}).items()}
+        """Per service, the host cost per container inside its demand of ``r`` (made once:
+        the models are fixed after ``__init__``; read-only)."""
+        cached = self._host_of.get(r)
+        if cached is None:
+            cached = self._host_of[r] = {s: m.demand.host_cost
+                                         for s, m in self.models.get(r, {}).items()}
+        return cached
 
     def _limits(self, r: str) -> dict[str, float | None]:
-        return {s: m.demand.limit for s, m in self.models[r].items()}
+        """Per service, its declared limit per replica for ``r`` (made once; read-only)."""
+        cached = self._limits_of.get(r)
+        if cached is None:
+            cached = self._limits_of[r] = {s: m.demand.limit
+                                           for s, m in self.models[r].items()}
+        return cached
 
     def _rho(self, r: str, a: str, b: str) -> float:
         corr = getattr(self.profiles, "correlation", None)
