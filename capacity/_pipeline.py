@@ -380,9 +380,9 @@ def stale_reason(samples: pd.DataFrame, interval_s: float, *,
     Trap: a newest sample in the future (clock skew) is not stale. A recording (``--demo``,
     a ``--samples`` file) is not judged: :func:`recording_note` states its age.
     """
-    if samples.empty or "time" not in samples.columns:
+    newest = _newest(samples)
+    if newest is None:
         return None
-    newest = pd.Timestamp(samples["time"].max())
     if newest_round is not None and not pd.isna(newest_round) and (
             pd.isna(newest) or pd.Timestamp(newest_round) > newest):
         newest = pd.Timestamp(newest_round)
@@ -405,15 +405,23 @@ def stale_reason(samples: pd.DataFrame, interval_s: float, *,
 def recording_note(samples: pd.DataFrame, *, now: datetime | None = None) -> str | None:
     """The age of a recording's newest sample, stated, not judged (a samples file: an
     export the user chose, as of its own time; None for an empty table)."""
-    if samples.empty or "time" not in samples.columns or pd.isna(samples["time"].max()):
+    newest = _newest(samples)
+    if newest is None or pd.isna(newest):
         return None
-    newest = pd.Timestamp(samples["time"].max())
     if newest.tzinfo is None:
         newest = newest.tz_localize(UTC)
     age_s = (pd.Timestamp(now or datetime.now(UTC)) - newest).total_seconds()
     when = f"{_age_text(age_s)} before this run" if age_s >= 0 else "after this run's clock"
     return (f"a recording: its newest sample is of {newest:%Y-%m-%d %H:%M:%S} UTC ({when}); "
             "'running' is what ran then, not necessarily now")
+
+
+def _newest(samples: pd.DataFrame) -> Any:
+    """The newest sample's time (a Timestamp, NaT when every time is missing); None for an
+    empty table or one without times."""
+    if samples.empty or "time" not in samples.columns:
+        return None
+    return pd.Timestamp(samples["time"].max())
 
 
 def _age_text(seconds: float) -> str:
